@@ -1,0 +1,1 @@
+export { EVENT_VERSION } from './event/types.js';

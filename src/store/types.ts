@@ -1,0 +1,125 @@
+/**
+ * The query interface: one read API over the embedded store and InfluxDB, used by rules,
+ * reports and dashboards alike.
+ */
+
+/** A time window, epoch milliseconds, start inclusive and end exclusive. */
+export interface TimeWindow {
+  start: number;
+  end: number;
+}
+
+/** Dimensions calls can be filtered and grouped by. */
+export type CallDimension =
+  | 'model'
+  | 'feature'
+  | 'app'
+  | 'host'
+  | 'status'
+  | 'error_type'
+  | 'stop_reason'
+  | 'service_tier'
+  | 'provider'
+  | 'operation';
+
+/** Equality filters; a list means any of. */
+export type CallFilter = Partial<Record<CallDimension, string | string[]>>;
+
+/** Numeric fields that can be summed or taken a percentile of. */
+export type CallField =
+  | 'cost_usd'
+  | 'cost_without_cache_usd'
+  | 'input_tokens'
+  | 'output_tokens'
+  | 'cache_read_input_tokens'
+  | 'cache_write_5m_input_tokens'
+  | 'cache_write_1h_input_tokens'
+  | 'cache_write_input_tokens'
+  | 'duration_ms'
+  | 'ttft_ms'
+  | 'attempts'
+  | 'retries';
+
+export type Aggregate =
+  | { op: 'count' }
+  | { op: 'count_where'; filter: CallFilter }
+  | { op: 'sum'; field: CallField }
+  | { op: 'percentile'; field: 'duration_ms' | 'ttft_ms'; p: number }
+  | { op: 'unpriced_count' };
+
+export interface AggregateQuery {
+  window: TimeWindow;
+  filter?: CallFilter;
+  groupBy?: CallDimension[];
+  aggregates: Record<string, Aggregate>;
+}
+
+export interface AggregateRow {
+  group: Partial<Record<CallDimension, string | null>>;
+  values: Record<string, number | null>;
+}
+
+export interface SeriesQuery extends AggregateQuery {
+  /** Bucket width in ms (a multiple of 60 000). */
+  stepMs: number;
+}
+
+export interface SeriesRow extends AggregateRow {
+  /** Bucket start, epoch ms. */
+  t: number;
+}
+
+export interface RateLimitRow {
+  model: string;
+  dimension: 'requests' | 'tokens' | 'input_tokens' | 'output_tokens';
+  limit: number | null;
+  remaining: number | null;
+  reset: string | null;
+  /** When these headers were seen, epoch ms. */
+  ts: number;
+}
+
+export interface RecentCallsQuery {
+  window?: TimeWindow;
+  filter?: CallFilter;
+  limit: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+}
+
+/** A stored call: the event's summary fields plus its price. */
+export interface StoredCall {
+  event_id: string;
+  ts: number;
+  model: string | null;
+  feature: string | null;
+  app: string;
+  status: string;
+  error_type: string | null;
+  http_status: number | null;
+  stop_reason: string | null;
+  request_id: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_input_tokens: number;
+  cache_write_input_tokens: number;
+  cost_usd: number | null;
+  duration_ms: number;
+  ttft_ms: number | null;
+  attempts: number;
+}
+
+export interface StoredCallDetail extends StoredCall {
+  /** The full event as received, and its price result. */
+  event: unknown;
+  price: unknown;
+}
+
+/** The read side every store implements. */
+export interface QueryApi {
+  aggregate(q: AggregateQuery): Promise<AggregateRow[]>;
+  series(q: SeriesQuery): Promise<SeriesRow[]>;
+  latestRateLimits(filter?: { model?: string }): Promise<RateLimitRow[]>;
+  recentCalls(q: RecentCallsQuery): Promise<{ calls: StoredCall[]; nextCursor: string | null }>;
+  call(eventId: string): Promise<StoredCallDetail | null>;
+}
