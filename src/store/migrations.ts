@@ -1,0 +1,117 @@
+/**
+ * Versioned schema migrations of the SQLite store, applied in order from the first release.
+ *
+ * The applied version is SQLite's `PRAGMA user_version`; each migration runs in its own
+ * transaction with the version bump, so a crash leaves the database at a whole version.
+ * Never edit a released migration: append a new one.
+ */
+import type Database from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** Dimension columns shared by `calls` and `rollup_minute`, in this order. */
+export const DIMENSION_COLUMNS = [
+  'model', 'feature', 'app', 'host', 'status', 'error_type',
+  'stop_reason', 'service_tier', 'provider', 'operation',
+] as const;
+
+/** Summable numeric columns shared by `calls` and `rollup_minute`. */
+export const SUM_COLUMNS = [
+  'cost_usd', 'cost_without_cache_usd', 'input_tokens', 'output_tokens',
+  'cache_read_input_tokens', 'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens',
+  'cache_write_input_tokens', 'duration_ms', 'ttft_ms', 'attempts', 'retries',
+] as const;
+
+const dims = DIMENSION_COLUMNS.map((c) => `${c} TEXT`).join(', ');
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'calls, per-minute rollups, rate limits, checkpoints, emitter stats',
+    sql: `
+      CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        ts INTEGER NOT NULL,
+        ${dims},
+        http_status INTEGER, request_id TEXT,
+        input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+        cache_read_input_tokens INTEGER NOT NULL,
+        cache_write_5m_input_tokens INTEGER NOT NULL, cache_write_1h_input_tokens INTEGER NOT NULL,
+        cache_write_input_tokens INTEGER NOT NULL,
+        web_search_requests INTEGER NOT NULL,
+        cost_usd REAL, cost_without_cache_usd REAL,
+        cost_input_usd REAL, cost_output_usd REAL, cost_cache_read_usd REAL,
+        cost_cache_write_5m_usd REAL, cost_cache_write_1h_usd REAL, cost_web_search_usd REAL,
+        pricing_version TEXT, price_flags TEXT,
+        duration_ms REAL NOT NULL, ttft_ms REAL, attempts INTEGER NOT NULL, retries INTEGER NOT NULL,
+        event_json TEXT NOT NULL
+      );
+      CREATE INDEX calls_ts ON calls(ts);
+
+      CREATE TABLE rollup_minute (
+        minute INTEGER NOT NULL,
+        gkey TEXT NOT NULL,
+        ${dims},
+        count INTEGER NOT NULL,
+        unpriced_count INTEGER NOT NULL,
+        ttft_count INTEGER NOT NULL,
+        ${SUM_COLUMNS.map((c) => `${c} ${c.endsWith('_usd') ? 'REAL' : 'REAL NOT NULL'}`).join(', ')},
+        hist_duration TEXT,
+        hist_ttft TEXT,
+        PRIMARY KEY (minute, gkey)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE rate_limits (
+        model TEXT NOT NULL, dimension TEXT NOT NULL,
+        "limit" REAL, remaining REAL, reset TEXT, ts INTEGER NOT NULL,
+        PRIMARY KEY (model, dimension)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE checkpoints (
+        file_key TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        check_hash TEXT NOT NULL,
+        sealed INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE emitter_stats (
+        writer TEXT PRIMARY KEY,
+        app TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+        file_id TEXT NOT NULL, ts INTEGER NOT NULL, final INTEGER NOT NULL,
+        stats_json TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+];
+
+/** Typed error of the store. */
+export class StoreError extends Error {
+  constructor(readonly code: 'E_STORE_SCHEMA_TOO_NEW' | 'E_STORE_READONLY' | 'E_STORE_CLOSED', message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+/** Applies pending migrations; refuses a database written by a newer release. */
+export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const latest = migrations[migrations.length - 1]?.version ?? 0;
+  if (current > latest) {
+    throw new StoreError('E_STORE_SCHEMA_TOO_NEW', `database schema version ${current} is newer than this release knows (${latest})`);
+  }
+  for (const m of migrations) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+  return latest;
+}

@@ -1,0 +1,312 @@
+/**
+ * The embedded store: SQLite through better-sqlite3 12 in WAL mode, under
+ * `<home>/data/claudescope.db`.
+ *
+ * One {@link SqliteStore.commitBatch} is one transaction holding the batch's call rows (INSERT
+ * OR IGNORE on the unique `event_id`, so a replay changes nothing), the rollups of the rows
+ * actually inserted, the latest rate-limit headers, the emitter counters, and the tailer's
+ * checkpoints: rows and checkpoints are durable together or not at all (exactly once).
+ */
+import Database from 'better-sqlite3';
+import type { CallEvent, EmitterStats, RateLimitDimension } from '../event/types.js';
+import type { PriceResult } from '../pricing/types.js';
+import type {
+  AggregateQuery, AggregateRow, QueryApi, RateLimitRow, RecentCallsQuery, SeriesQuery,
+  SeriesRow, StoredCall, StoredCallDetail,
+} from './types.js';
+import { DIMENSION_COLUMNS, MIGRATIONS, StoreError, migrate } from './migrations.js';
+import { RollupWriter, type RollupInput } from './rollups.js';
+import { QueryEngine } from './query-sql.js';
+
+/** One call ready to store: the decoded event, its line as read, and its price. */
+export interface PricedCall {
+  event: CallEvent;
+  /** The line as read (without `\n`), kept for the detail view. */
+  raw: string;
+  /** Null when the cost engine failed on this event: stored as unpriced. */
+  price: PriceResult | null;
+}
+
+/** A tailer checkpoint: how far a file is durably consumed. */
+export interface CheckpointRecord {
+  /** The header's `file_id`, or `ino:<dev>:<ino>` for a file without a valid header. */
+  fileKey: string;
+  path: string;
+  /** Byte offset just after the last consumed line (never inside a line). */
+  offset: number;
+  /** Hash of the bytes before `offset` (head and tail), to detect truncation and replacement. */
+  checkHash: string;
+  /** The footer was consumed. */
+  sealed: boolean;
+}
+
+/** The latest counters one emitter process reported (stats line or footer). */
+export interface EmitterStatsRecord {
+  /** `<host>/<pid>/<app>`. */
+  writer: string;
+  app: string;
+  host: string;
+  pid: number;
+  fileId: string;
+  ts: number;
+  /** From a footer: the file is sealed. */
+  final: boolean;
+  stats: EmitterStats;
+}
+
+export interface StoreBatch {
+  calls: PricedCall[];
+  checkpoints: CheckpointRecord[];
+  emitterStats: EmitterStatsRecord[];
+}
+
+export interface CommitResult {
+  inserted: number;
+  /** Calls already stored (replays). */
+  ignored: number;
+}
+
+export interface SqliteStoreOptions {
+  /** Database file, e.g. `<home>/data/claudescope.db`. */
+  path: string;
+  /** Open for reading only (CLI commands while the daemon runs). Default false. */
+  readonly?: boolean;
+}
+
+/** Retention of stored history; a missing setting keeps forever. */
+export interface RetentionSettings {
+  /** Age past which call rows are deleted. Default: keep. */
+  rowsMaxAgeMs?: number;
+  /** Age past which per-minute rollups are deleted (usually longer than rows). Default: keep. */
+  rollupsMaxAgeMs?: number;
+}
+
+const RATE_DIMS: RateLimitDimension[] = ['requests', 'tokens', 'input_tokens', 'output_tokens'];
+const PART_DIMS = ['input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h', 'web_search'] as const;
+const INSERT_COLUMNS = [
+  'event_id', 'ts', ...DIMENSION_COLUMNS, 'http_status', 'request_id',
+  'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_write_5m_input_tokens',
+  'cache_write_1h_input_tokens', 'cache_write_input_tokens', 'web_search_requests',
+  'cost_usd', 'cost_without_cache_usd', ...PART_DIMS.map((d) => `cost_${d}_usd`),
+  'pricing_version', 'price_flags', 'duration_ms', 'ttft_ms', 'attempts', 'retries', 'event_json',
+];
+const DELETE_CHUNK = 5000;
+
+export class SqliteStore implements QueryApi {
+  readonly db: Database.Database;
+  readonly readonly: boolean;
+  private readonly query: QueryEngine;
+  private writer: Writer | undefined;
+
+  private constructor(db: Database.Database, readonly_: boolean) {
+    this.db = db;
+    this.readonly = readonly_;
+    this.query = new QueryEngine(db);
+  }
+
+  /** Opens (creating and migrating unless read-only) the database. */
+  static open(opts: SqliteStoreOptions): SqliteStore {
+    const ro = opts.readonly ?? false;
+    const db = new Database(opts.path, ro ? { readonly: true, fileMustExist: true } : {});
+    db.pragma('busy_timeout = 5000');
+    if (!ro) {
+      db.pragma('journal_mode = WAL');
+      // NORMAL in WAL: a process crash loses nothing committed; rows and checkpoints stay
+      // consistent with each other even after power loss, which is what exactly-once needs.
+      db.pragma('synchronous = NORMAL');
+      db.pragma('cache_size = -16384');
+      migrate(db);
+    } else {
+      const v = db.pragma('user_version', { simple: true }) as number;
+      const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+      if (v > latest) throw new StoreError('E_STORE_SCHEMA_TOO_NEW', `database schema version ${v} is newer than this release knows (${latest})`);
+    }
+    return new SqliteStore(db, ro);
+  }
+
+  /** Stores a batch and its checkpoints in one transaction. Replayed calls are ignored. */
+  commitBatch(batch: StoreBatch): CommitResult {
+    if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
+    this.writer ??= new Writer(this.db);
+    return this.writer.commit(batch);
+  }
+
+  loadCheckpoints(): CheckpointRecord[] {
+    const rows = this.db.prepare('SELECT file_key, path, offset, check_hash, sealed FROM checkpoints').all() as {
+      file_key: string; path: string; offset: number; check_hash: string; sealed: number;
+    }[];
+    return rows.map((r) => ({ fileKey: r.file_key, path: r.path, offset: r.offset, checkHash: r.check_hash, sealed: r.sealed === 1 }));
+  }
+
+  /** Drops the checkpoint of a file that was deleted or archived. */
+  forgetCheckpoint(fileKey: string): void {
+    this.db.prepare('DELETE FROM checkpoints WHERE file_key = ?').run(fileKey);
+  }
+
+  /** The latest counters per emitter process, for metrics. */
+  emitterStats(): EmitterStatsRecord[] {
+    const rows = this.db.prepare('SELECT * FROM emitter_stats').all() as {
+      writer: string; app: string; host: string; pid: number; file_id: string; ts: number; final: number; stats_json: string;
+    }[];
+    return rows.map((r) => ({ writer: r.writer, app: r.app, host: r.host, pid: r.pid, fileId: r.file_id, ts: r.ts, final: r.final === 1, stats: JSON.parse(r.stats_json) as EmitterStats }));
+  }
+
+  /** Deletes rows and rollups past their retention, in small transactions so writers are not blocked long. */
+  applyRetention(settings: RetentionSettings, now = Date.now()): { rowsDeleted: number; rollupsDeleted: number } {
+    let rowsDeleted = 0;
+    let rollupsDeleted = 0;
+    if (settings.rowsMaxAgeMs !== undefined) {
+      const st = this.db.prepare('DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE ts < ? LIMIT ?)');
+      for (;;) {
+        const n = st.run(now - settings.rowsMaxAgeMs, DELETE_CHUNK).changes;
+        rowsDeleted += n;
+        if (n < DELETE_CHUNK) break;
+      }
+    }
+    if (settings.rollupsMaxAgeMs !== undefined) {
+      rollupsDeleted = this.db.prepare('DELETE FROM rollup_minute WHERE minute < ?').run(now - settings.rollupsMaxAgeMs).changes;
+    }
+    return { rowsDeleted, rollupsDeleted };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // QueryApi
+  aggregate(q: AggregateQuery): Promise<AggregateRow[]> {
+    return Promise.resolve(this.query.aggregate(q));
+  }
+  series(q: SeriesQuery): Promise<SeriesRow[]> {
+    return Promise.resolve(this.query.series(q));
+  }
+  latestRateLimits(filter?: { model?: string }): Promise<RateLimitRow[]> {
+    return Promise.resolve(this.query.latestRateLimits(filter));
+  }
+  recentCalls(q: RecentCallsQuery): Promise<{ calls: StoredCall[]; nextCursor: string | null }> {
+    return Promise.resolve(this.query.recentCalls(q));
+  }
+  call(eventId: string): Promise<StoredCallDetail | null> {
+    return Promise.resolve(this.query.call(eventId));
+  }
+}
+
+/** The prepared write path, built on first commit (a read-only store never prepares it). */
+class Writer {
+  private readonly insert: Database.Statement;
+  private readonly rollups: RollupWriter;
+  private readonly upsertRate: Database.Statement;
+  private readonly upsertCheckpoint: Database.Statement;
+  private readonly upsertStats: Database.Statement;
+  private readonly tx: Database.Transaction<(batch: StoreBatch) => CommitResult>;
+
+  constructor(db: Database.Database) {
+    this.insert = db.prepare(`INSERT OR IGNORE INTO calls (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`);
+    this.rollups = new RollupWriter(db);
+    this.upsertRate = db.prepare(`INSERT INTO rate_limits (model, dimension, "limit", remaining, reset, ts) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (model, dimension) DO UPDATE SET "limit" = excluded."limit", remaining = excluded.remaining, reset = excluded.reset, ts = excluded.ts
+      WHERE excluded.ts >= rate_limits.ts`);
+    this.upsertCheckpoint = db.prepare(`INSERT INTO checkpoints (file_key, path, offset, check_hash, sealed, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (file_key) DO UPDATE SET path = excluded.path, offset = excluded.offset, check_hash = excluded.check_hash, sealed = excluded.sealed, updated_at = excluded.updated_at`);
+    this.upsertStats = db.prepare(`INSERT INTO emitter_stats (writer, app, host, pid, file_id, ts, final, stats_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (writer) DO UPDATE SET file_id = excluded.file_id, ts = excluded.ts, final = excluded.final, stats_json = excluded.stats_json
+      WHERE excluded.ts >= emitter_stats.ts`);
+    this.tx = db.transaction((batch: StoreBatch) => this.write(batch));
+  }
+
+  commit(batch: StoreBatch): CommitResult {
+    return this.tx.immediate(batch);
+  }
+
+  private write(batch: StoreBatch): CommitResult {
+    const rollup = this.rollups.batch();
+    const latestRate = new Map<string, [string, string, number | null, number | null, string | null, number]>();
+    let inserted = 0;
+    const params: unknown[] = new Array(INSERT_COLUMNS.length);
+    for (const c of batch.calls) {
+      const r = rowOf(c, params);
+      if (this.insert.run(params).changes === 1) {
+        inserted++;
+        rollup.add(r);
+        const rl = c.event.rate_limits;
+        const model = r.dims[0];
+        if (rl && model !== null && model !== undefined) {
+          for (const d of RATE_DIMS) {
+            const b = rl[d];
+            if (!b) continue;
+            const key = `${model}|${d}`;
+            const prev = latestRate.get(key);
+            if (!prev || prev[5] <= c.event.ts) latestRate.set(key, [model, d, b.limit ?? null, b.remaining ?? null, b.reset ?? null, c.event.ts]);
+          }
+        }
+      }
+    }
+    rollup.flush();
+    for (const v of latestRate.values()) this.upsertRate.run(v);
+    const now = Date.now();
+    for (const cp of batch.checkpoints) this.upsertCheckpoint.run(cp.fileKey, cp.path, cp.offset, cp.checkHash, cp.sealed ? 1 : 0, now);
+    for (const s of batch.emitterStats) {
+      this.upsertStats.run(s.writer, s.app, s.host, s.pid, s.fileId, s.ts, s.final ? 1 : 0, JSON.stringify(s.stats));
+    }
+    return { inserted, ignored: batch.calls.length - inserted };
+  }
+}
+
+/** Fills the INSERT parameters of one call and returns what its rollup needs. */
+function rowOf(c: PricedCall, p: unknown[]): RollupInput {
+  const e = c.event;
+  const u = e.usage;
+  const price = c.price;
+  const model = price?.model ?? e.model ?? e.model_requested;
+  const dims: (string | null)[] = [
+    model, e.tags['feature'] ?? null, e.app, e.host, e.status, e.error_type,
+    e.stop_reason, u?.service_tier ?? null, e.provider, e.operation,
+  ];
+  const input = u?.input_tokens ?? 0;
+  const output = u?.output_tokens ?? 0;
+  const cacheRead = u?.cache_read_input_tokens ?? 0;
+  const w5 = u?.cache_write_5m_input_tokens ?? 0;
+  const w1 = u?.cache_write_1h_input_tokens ?? 0;
+  const wAll = u?.cache_creation_input_tokens ?? 0;
+  const cost = price && price.priced ? price.cost_usd : null;
+  const costNoCache = price && price.priced ? price.cost_without_cache_usd : null;
+  const retries = e.attempts > 1 ? e.attempts - 1 : 0;
+  let i = 0;
+  p[i++] = e.event_id;
+  p[i++] = e.ts;
+  for (const d of dims) p[i++] = d;
+  p[i++] = e.http_status;
+  p[i++] = e.request_id;
+  p[i++] = input;
+  p[i++] = output;
+  p[i++] = cacheRead;
+  p[i++] = w5;
+  p[i++] = w1;
+  p[i++] = wAll;
+  p[i++] = u?.web_search_requests ?? 0;
+  p[i++] = cost;
+  p[i++] = costNoCache;
+  const partsStart = i;
+  for (let k = 0; k < PART_DIMS.length; k++) p[i++] = null;
+  if (price && cost !== null) {
+    for (const part of price.parts) {
+      const k = PART_DIMS.indexOf(part.dimension);
+      if (k >= 0) p[partsStart + k] = ((p[partsStart + k] as number | null) ?? 0) + part.cost_usd;
+    }
+  }
+  p[i++] = price?.pricing_version ?? null;
+  p[i++] = price && price.flags.length > 0 ? price.flags.join(',') : null;
+  p[i++] = e.duration_ms;
+  p[i++] = e.ttft_ms;
+  p[i++] = e.attempts;
+  p[i++] = retries;
+  p[i++] = c.raw;
+  return {
+    ts: e.ts,
+    dims,
+    // SUM_COLUMNS order.
+    sums: [cost, costNoCache, input, output, cacheRead, w5, w1, wAll, e.duration_ms, e.ttft_ms, e.attempts, retries],
+    durationMs: e.duration_ms,
+    ttftMs: e.ttft_ms,
+  };
+}
