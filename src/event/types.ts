@@ -213,6 +213,8 @@ export interface CallEvent {
   usage: Usage | null;
   rate_limits: RateLimits | null;
   batch?: BatchInfo;
+  /** For `messages.count_tokens`: the count it returned. Counting is free, so this is not usage. */
+  counted_input_tokens?: number;
   /** Request and response content, only when the user opted in through a redaction hook. */
   content?: unknown;
 }
