@@ -28,7 +28,7 @@ created_policy=0
 if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
 fi
-trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
+trap 'if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 echo "install-test-deps: done"
