@@ -25,8 +25,12 @@ export interface EmitterStats {
   events_dropped_write_error: number;
   /** Faults inside the emitter that it caught and did not pass on to the app. */
   internal_errors: number;
-  /** Bytes appended to this file so far. */
+  /** Bytes appended to files so far by this process (cumulative, like every counter here). */
   bytes_written: number;
+  /** Files this process opened (optional: emitters of other languages may omit it) (the first and every rotation). */
+  files_opened?: number;
+  /** Failed file-system calls (open, write), whether retried or dropped. */
+  write_errors?: number;
 }
 
 export interface FileHeader {

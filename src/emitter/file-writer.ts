@@ -1,0 +1,826 @@
+/**
+ * The emitter's NDJSON file writer. It runs inside the application's process, so it
+ * follows the host contract: `write()` returns at once and never throws, memory is bounded,
+ * and a failing or slow disk costs dropped (and counted) events, never a blocked or broken
+ * app. Modelled on sonic-boom: one `JSON.stringify` per event, an in-memory buffer flushed by
+ * asynchronous appends of whole lines (one write in flight), `flushSync` on exit.
+ *
+ * Files follow the event contract: `<dir>/<app>-<host>-<pid>-<startMs>-<fileSeq>.ndjson`,
+ * mode 0600, a header first, a footer when sealed (close, rotation, exit); never renamed or
+ * truncated.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { CallEvent, EmitterStats, FileFooter, FileHeader, StatsLine } from '../event/types.js';
+import { registerExitFlush, unregisterExitFlush } from './exit-hook.js';
+import {
+  DIR_SCAN_EVERY_BYTES,
+  DIR_SCAN_WHILE_CAPPED_MS,
+  FLUSH_THRESHOLD_BYTES,
+  MAX_WRITE_BYTES,
+  RETRY_BUSY_MS,
+  fileNameField,
+  resolveWriterOptions,
+  type ResolvedWriterOptions,
+  type WriterOptions,
+} from './writer-options.js';
+
+export type { WriterOptions, WriterFs } from './writer-options.js';
+
+/** A call event as handed to the writer: `seq` is assigned by the writer. */
+export type CallEventInput = Omit<CallEvent, 'seq'> & { seq?: number };
+
+type SealReason = FileFooter['reason'];
+
+/** Errors after which the descriptor is unusable: stop writing (sonic-boom's EPIPE rule). */
+const FATAL_CODES = new Set(['EPIPE', 'EBADF']);
+/** Transient errors: retry the same bytes shortly. */
+const BUSY_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR']);
+/** Synchronous retries of EAGAIN in flushSync before giving up (1 ms apart). */
+const SYNC_BUSY_RETRIES = 100;
+const STATS_PREFIX = '{"t":"stats"';
+
+/** One file of the writer's sequence, from its header to its footer. */
+interface FileSlot {
+  readonly path: string;
+  readonly fileId: string;
+  readonly fileSeq: number;
+  readonly openedAtMs: number;
+  readonly headerLine: string;
+  fd: number | null;
+  /** Lines waiting for the disk, each ending with `\n`. */
+  pending: string[];
+  pendingBytes: number;
+  /** Lines assigned to this file so far, header included: the next line's `seq`. */
+  lines: number;
+  /** Bytes assigned to this file so far (on disk or waiting). */
+  bytes: number;
+  headerOnDisk: boolean;
+  linesOnDisk: number;
+  bytesOnDisk: number;
+  /** A failed write left an unterminated fragment at the end of the file. */
+  torn: boolean;
+  seal: SealReason | null;
+  footerDone: boolean;
+  done: Array<() => void>;
+}
+
+/** Bytes being written by the one write in flight. */
+interface Chunk {
+  readonly slot: FileSlot;
+  readonly kind: 'lines' | 'footer';
+  readonly buf: Buffer;
+  off: number;
+  /** Lines this chunk completes in the file (a torn fragment's terminator counts as one). */
+  readonly lines: number;
+  readonly events: number;
+  readonly headerBytes: number;
+  /** Buffer accounting to release when the chunk settles (written or dropped). */
+  readonly accounted: number;
+}
+
+interface FlushWaiter {
+  readonly target: number;
+  readonly resolve: () => void;
+}
+
+type Op = 'idle' | 'open' | 'write' | 'wait' | 'close';
+
+function errCode(err: unknown): string {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
+}
+
+function countEvents(lines: readonly string[]): number {
+  let n = 0;
+  for (const l of lines) if (!l.startsWith(STATS_PREFIX)) n++;
+  return n;
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Appends call events to NDJSON files, one file per process at a time.
+ *
+ * @example
+ * const writer = new EventWriter({ app: 'billing' });
+ * writer.write(event);        // returns at once, never throws
+ * await writer.close();       // footer, fd closed
+ */
+export class EventWriter {
+  readonly #o: ResolvedWriterOptions;
+  readonly #appField: string;
+  readonly #hostField: string;
+  #ownerPid: number;
+  #startMs: number | null = null;
+  #nextFileSeq = 0;
+  /** Slots not yet closed, oldest first; the last may be `#current`. */
+  #queue: FileSlot[] = [];
+  #current: FileSlot | null = null;
+  #op: Op = 'idle';
+  #inFlight: Chunk | null = null;
+  /** Bumped when async work must be forgotten (flushSync, fork). */
+  #gen = 0;
+  #stopped = false;
+  #bufferedBytes = 0;
+  #enqueued = 0;
+  #settled = 0;
+  #flushWaiters: FlushWaiter[] = [];
+  #flushTimer: NodeJS.Timeout | null = null;
+  #statsTimer: NodeJS.Timeout | null = null;
+  #hooked = false;
+  #dirMeasured = 0;
+  #sinceScan = 0;
+  #scanning = false;
+  #lastScanMs = 0;
+  #stats: Required<EmitterStats> = EventWriter.#zeroStats();
+
+  /** Validates the options (throws {@link WriterOptionsError}); opens nothing, starts nothing. */
+  constructor(options: WriterOptions = {}) {
+    this.#o = resolveWriterOptions(options);
+    this.#appField = fileNameField(this.#o.app);
+    this.#hostField = fileNameField(this.#o.host);
+    this.#ownerPid = this.#o.pid();
+  }
+
+  static #zeroStats(): Required<EmitterStats> {
+    return {
+      events_written: 0,
+      events_dropped_buffer: 0,
+      events_dropped_dir_cap: 0,
+      events_dropped_write_error: 0,
+      internal_errors: 0,
+      bytes_written: 0,
+      files_opened: 0,
+      write_errors: 0,
+    };
+  }
+
+  /** The application name written in headers (the option, or its default). */
+  get app(): string {
+    return this.#o.app;
+  }
+
+  /** The host name written in headers (the option, or `os.hostname()`). */
+  get host(): string {
+    return this.#o.host;
+  }
+
+  /** Counts a fault the caller caught on the emitter's side; it appears in stats lines and footers. */
+  countInternalError(): void {
+    this.#stats.internal_errors++;
+  }
+
+  /** Cumulative counters of this process's writer (a copy). */
+  stats(): EmitterStats {
+    return { ...this.#stats };
+  }
+
+  /** Path of the file receiving events now, or null before the first write / after close. */
+  currentPath(): string | null {
+    return this.#current?.path ?? null;
+  }
+
+  /**
+   * Appends one call event. Sets `event.seq` (its line in the current file; the header is 0)
+   * on the object given, serialises it once and buffers it. Returns at once, never throws;
+   * an event that cannot be kept is counted in {@link stats}.
+   */
+  write(event: CallEventInput): void {
+    try {
+      if (this.#o.pid() !== this.#ownerPid) this.#afterFork();
+      if (this.#stopped) {
+        this.#stats.events_dropped_write_error++;
+        return;
+      }
+      let slot = this.#current;
+      if (slot !== null && this.#o.now() - slot.openedAtMs >= this.#o.maxFileAgeMs) {
+        this.#seal(slot, 'rotate_age');
+        slot = null;
+      }
+      let line = this.#serialize(event, slot === null ? 1 : slot.lines);
+      let bytes = Buffer.byteLength(line);
+      if (this.#bufferedBytes + bytes > this.#o.maxBufferBytes) {
+        this.#stats.events_dropped_buffer++;
+        return;
+      }
+      if (this.#dirMeasured + this.#sinceScan + bytes > this.#o.maxDirBytes) {
+        this.#stats.events_dropped_dir_cap++;
+        if (this.#o.now() - this.#lastScanMs >= DIR_SCAN_WHILE_CAPPED_MS) this.#scanDir();
+        return;
+      }
+      if (slot !== null && slot.lines > 1 && slot.bytes + bytes > this.#o.maxFileBytes) {
+        this.#seal(slot, 'rotate_size');
+        slot = null;
+        line = this.#serialize(event, 1);
+        bytes = Buffer.byteLength(line);
+      }
+      slot ??= this.#newSlot();
+      slot.lines++;
+      this.#stats.events_written++;
+      this.#enqueue(slot, line, bytes);
+      this.#sinceScan += bytes;
+      if (this.#sinceScan >= DIR_SCAN_EVERY_BYTES) this.#scanDir();
+    } catch {
+      this.#stats.internal_errors++;
+    }
+  }
+
+  /**
+   * Resolves once every event buffered before the call was written or dropped. Never
+   * rejects.
+   */
+  flush(): Promise<void> {
+    try {
+      if (this.#settled >= this.#enqueued) return Promise.resolve();
+      const target = this.#enqueued;
+      return new Promise<void>((resolve) => {
+        this.#flushWaiters.push({ target, resolve });
+        this.#pump();
+      });
+    } catch {
+      this.#stats.internal_errors++;
+      return Promise.resolve();
+    }
+  }
+
+  /**
+   * Writes what is buffered, seals the file with a footer (reason `close`) and closes it;
+   * stops the timers and the exit listener. A later `write()` opens a new file. Never
+   * rejects.
+   */
+  close(): Promise<void> {
+    try {
+      if (this.#current !== null) this.#seal(this.#current, 'close');
+      const last = this.#queue[this.#queue.length - 1];
+      if (last === undefined) {
+        this.#stopIfIdle();
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        last.done.push(() => {
+          this.#stopIfIdle();
+          resolve();
+        });
+        this.#pump();
+      });
+    } catch {
+      this.#stats.internal_errors++;
+      return Promise.resolve();
+    }
+  }
+
+  /**
+   * Synchronously writes everything buffered, seals every open file with a footer (reason
+   * `close`, or the rotation reason of a file already sealed) and closes it. Called by the
+   * process `exit` listener, when the process is done with its files. A later `write()`
+   * opens a new file. Never throws.
+   *
+   * A write in flight when this runs is completed from the file's actual size (fstat), so
+   * nothing is lost; if the thread pool performs that same write after this point, its
+   * lines appear twice, which the daemon ignores (events are deduplicated by `event_id`).
+   */
+  flushSync(): void {
+    try {
+      if (this.#o.pid() !== this.#ownerPid) {
+        this.#afterFork();
+        return;
+      }
+      this.#gen++;
+      this.#clearTimers();
+      const inFlight = this.#inFlight;
+      const op = this.#op;
+      this.#inFlight = null;
+      this.#op = 'idle';
+      for (const slot of this.#queue) {
+        this.#sealSync(slot, inFlight !== null && inFlight.slot === slot ? inFlight : null, op);
+        for (const done of slot.done.splice(0)) done();
+      }
+      this.#queue = [];
+      this.#current = null;
+      this.#bufferedBytes = 0;
+      this.#settled = this.#enqueued;
+      this.#resolveFlushWaiters();
+      this.#stopIfIdle();
+    } catch {
+      this.#stats.internal_errors++;
+    }
+  }
+
+  // ---- hot-path helpers -------------------------------------------------------------
+
+  #serialize(event: CallEventInput, seq: number): string {
+    try {
+      event.seq = seq;
+      return JSON.stringify(event) + '\n';
+    } catch (err: unknown) {
+      if (err instanceof TypeError && Object.isFrozen(event)) return JSON.stringify({ ...event, seq }) + '\n';
+      throw err;
+    }
+  }
+
+  #enqueue(slot: FileSlot, line: string, bytes: number): void {
+    slot.pending.push(line);
+    slot.pendingBytes += bytes;
+    slot.bytes += bytes;
+    this.#bufferedBytes += bytes;
+    this.#enqueued += bytes;
+    if (this.#queue[0] === slot && slot.pendingBytes >= FLUSH_THRESHOLD_BYTES) this.#pump();
+    else if (this.#flushTimer === null) {
+      this.#flushTimer = setTimeout(() => {
+        this.#flushTimer = null;
+        this.#pump();
+      }, this.#o.flushIntervalMs);
+      this.#flushTimer.unref();
+    }
+  }
+
+  #newSlot(): FileSlot {
+    const now = this.#o.now();
+    this.#startMs ??= now;
+    const fileSeq = this.#nextFileSeq++;
+    const fileId = randomUUID();
+    const pid = this.#ownerPid;
+    const header: FileHeader = {
+      t: 'header',
+      v: 1,
+      file_id: fileId,
+      app: this.#o.app,
+      host: this.#o.host,
+      pid,
+      started_at: new Date(now).toISOString(),
+      file_seq: fileSeq,
+      emitter: this.#o.emitter,
+    };
+    const headerLine = JSON.stringify(header) + '\n';
+    const name = `${this.#appField}-${this.#hostField}-${pid}-${this.#startMs}-${fileSeq}.ndjson`;
+    const slot: FileSlot = {
+      path: join(this.#o.dir, name),
+      fileId,
+      fileSeq,
+      openedAtMs: now,
+      headerLine,
+      fd: null,
+      pending: [],
+      pendingBytes: 0,
+      lines: 1,
+      bytes: Buffer.byteLength(headerLine),
+      headerOnDisk: false,
+      linesOnDisk: 0,
+      bytesOnDisk: 0,
+      torn: false,
+      seal: null,
+      footerDone: false,
+      done: [],
+    };
+    this.#queue.push(slot);
+    this.#current = slot;
+    if (!this.#hooked) {
+      registerExitFlush(this);
+      this.#hooked = true;
+    }
+    if (this.#statsTimer === null) {
+      this.#statsTimer = setInterval(() => this.#statsTick(), this.#o.statsIntervalMs);
+      this.#statsTimer.unref();
+    }
+    return slot;
+  }
+
+  #seal(slot: FileSlot, reason: SealReason): void {
+    slot.seal = reason;
+    if (this.#current === slot) this.#current = null;
+    this.#pump();
+  }
+
+  #statsTick(): void {
+    try {
+      if (this.#o.pid() !== this.#ownerPid) return;
+      const slot = this.#current;
+      if (slot === null || this.#stopped) return;
+      if (this.#o.now() - slot.openedAtMs >= this.#o.maxFileAgeMs) {
+        this.#seal(slot, 'rotate_age');
+        return;
+      }
+      const line: StatsLine = { t: 'stats', v: 1, file_id: slot.fileId, ts: this.#o.now(), stats: this.stats() };
+      const text = JSON.stringify(line) + '\n';
+      const bytes = Buffer.byteLength(text);
+      if (this.#bufferedBytes + bytes > this.#o.maxBufferBytes) return;
+      slot.lines++;
+      this.#enqueue(slot, text, bytes);
+    } catch {
+      this.#stats.internal_errors++;
+    }
+  }
+
+  // ---- the asynchronous pump: one operation at a time ----------------------------------
+
+  #pump(): void {
+    if (this.#op !== 'idle') return;
+    try {
+      for (;;) {
+        const slot = this.#queue[0];
+        if (slot === undefined) return;
+        if (this.#stopped) {
+          this.#dropAll();
+          return;
+        }
+        if (slot.fd === null) {
+          if (slot.pending.length > 0) return this.#open(slot);
+          if (slot.seal === null) return;
+          this.#finishSlot(slot); // sealed before anything reached the disk: no file
+          continue;
+        }
+        if (slot.pending.length > 0 || (!slot.headerOnDisk && slot.linesOnDisk === 0 && !slot.torn)) {
+          return this.#startWrite(this.#linesChunk(slot));
+        }
+        if (slot.seal !== null) return this.#startWrite(this.#footerChunk(slot));
+        return;
+      }
+    } catch {
+      this.#stats.internal_errors++;
+      this.#op = 'idle';
+    }
+  }
+
+  #open(slot: FileSlot): void {
+    this.#op = 'open';
+    const gen = this.#gen;
+    const fs = this.#o.fs;
+    fs.mkdir(this.#o.dir, { recursive: true, mode: 0o700 }, (mkErr) => {
+      if (gen !== this.#gen) return;
+      if (mkErr !== null) return this.#openFailed(slot);
+      fs.open(slot.path, 'a', 0o600, (err, fd) => {
+        if (gen !== this.#gen) {
+          if (err === null) fs.close(fd, () => {});
+          return;
+        }
+        if (err !== null) return this.#openFailed(slot);
+        slot.fd = fd;
+        this.#stats.files_opened++;
+        this.#op = 'idle';
+        this.#scanDir();
+        this.#pump();
+      });
+    });
+  }
+
+  /** The file cannot be created: its buffered events are the bytes that failed. */
+  #openFailed(slot: FileSlot): void {
+    this.#stats.write_errors++;
+    this.#dropPending(slot);
+    if (slot.seal !== null) this.#finishSlot(slot);
+    this.#retryLater(this.#o.flushIntervalMs);
+  }
+
+  #linesChunk(slot: FileSlot): Chunk {
+    let lines: string[];
+    let accounted: number;
+    if (slot.pendingBytes <= MAX_WRITE_BYTES) {
+      lines = slot.pending;
+      accounted = slot.pendingBytes;
+      slot.pending = [];
+      slot.pendingBytes = 0;
+    } else {
+      let n = 0;
+      accounted = 0;
+      while (n < slot.pending.length && accounted < MAX_WRITE_BYTES) {
+        accounted += Buffer.byteLength(slot.pending[n] as string);
+        n++;
+      }
+      lines = slot.pending.splice(0, n);
+      slot.pendingBytes -= accounted;
+    }
+    const prefix = (slot.torn ? '\n' : '') + (slot.headerOnDisk ? '' : slot.headerLine);
+    const buf = Buffer.from(prefix + lines.join(''), 'utf8');
+    return {
+      slot,
+      kind: 'lines',
+      buf,
+      off: 0,
+      lines: lines.length + (slot.torn ? 1 : 0) + (slot.headerOnDisk ? 0 : 1),
+      events: countEvents(lines),
+      headerBytes: slot.headerOnDisk ? 0 : Buffer.byteLength(prefix),
+      accounted,
+    };
+  }
+
+  #footerLine(slot: FileSlot): string {
+    const footer: FileFooter = {
+      t: 'footer',
+      v: 1,
+      file_id: slot.fileId,
+      lines: slot.linesOnDisk + (slot.torn ? 1 : 0),
+      sealed_at: new Date(this.#o.now()).toISOString(),
+      reason: slot.seal ?? 'close',
+      stats: this.stats(),
+    };
+    return (slot.torn ? '\n' : '') + JSON.stringify(footer) + '\n';
+  }
+
+  #footerChunk(slot: FileSlot): Chunk {
+    const buf = Buffer.from(this.#footerLine(slot), 'utf8');
+    return { slot, kind: 'footer', buf, off: 0, lines: 1, events: 0, headerBytes: 0, accounted: 0 };
+  }
+
+  #startWrite(chunk: Chunk): void {
+    this.#op = 'write';
+    this.#inFlight = chunk;
+    const gen = this.#gen;
+    const fd = chunk.slot.fd as number;
+    this.#o.fs.write(fd, chunk.buf, chunk.off, chunk.buf.length - chunk.off, null, (err, n) => {
+      if (gen !== this.#gen) return;
+      try {
+        if (err !== null) return this.#writeFailed(chunk, err);
+        chunk.off += n;
+        chunk.slot.bytesOnDisk += n;
+        this.#stats.bytes_written += n;
+        // A short write: continue from the remaining bytes, never re-send written ones.
+        if (chunk.off < chunk.buf.length) return this.#startWrite(chunk);
+        this.#inFlight = null;
+        this.#op = 'idle';
+        this.#chunkWritten(chunk);
+        if (chunk.kind === 'footer') return this.#closeSlot(chunk.slot);
+        this.#pump();
+      } catch {
+        this.#stats.internal_errors++;
+        this.#op = 'idle';
+      }
+    });
+  }
+
+  #chunkWritten(chunk: Chunk): void {
+    const slot = chunk.slot;
+    slot.linesOnDisk += chunk.lines;
+    slot.torn = false;
+    if (chunk.kind === 'footer') slot.footerDone = true;
+    else slot.headerOnDisk = true;
+    this.#settle(chunk.accounted);
+  }
+
+  #writeFailed(chunk: Chunk, err: NodeJS.ErrnoException): void {
+    const code = errCode(err);
+    this.#stats.write_errors++;
+    if (BUSY_CODES.has(code)) {
+      this.#op = 'wait';
+      setTimeout(() => {
+        if (this.#inFlight !== chunk) return;
+        this.#startWrite(chunk);
+      }, RETRY_BUSY_MS).unref();
+      return;
+    }
+    this.#inFlight = null;
+    this.#dropChunk(chunk);
+    if (FATAL_CODES.has(code)) {
+      this.#stopped = true;
+      this.#op = 'idle';
+      this.#pump();
+      return;
+    }
+    if (chunk.kind === 'footer') return this.#closeSlot(chunk.slot);
+    // ENOSPC, EIO, EDQUOT…: these bytes are lost; try again with the next ones later.
+    this.#retryLater(this.#o.flushIntervalMs);
+  }
+
+  #dropChunk(chunk: Chunk): void {
+    const slot = chunk.slot;
+    this.#stats.events_dropped_write_error += chunk.events;
+    if (chunk.off > 0) {
+      slot.torn = true; // the next write starts with "\n" so the fragment ends as its own line
+      if (chunk.headerBytes > 0) slot.headerOnDisk = true; // too late to make it line 0
+    }
+    this.#settle(chunk.accounted);
+  }
+
+  #retryLater(ms: number): void {
+    this.#op = 'wait';
+    const gen = this.#gen;
+    setTimeout(() => {
+      if (gen !== this.#gen) return;
+      this.#op = 'idle';
+      this.#pump();
+    }, ms).unref();
+  }
+
+  #closeSlot(slot: FileSlot): void {
+    this.#op = 'close';
+    const gen = this.#gen;
+    const fd = slot.fd;
+    slot.fd = null;
+    const after = (): void => {
+      if (gen !== this.#gen) return;
+      this.#op = 'idle';
+      this.#finishSlot(slot);
+      this.#pump();
+    };
+    if (fd === null) after();
+    else this.#o.fs.close(fd, after);
+  }
+
+  #finishSlot(slot: FileSlot): void {
+    if (this.#queue[0] === slot) this.#queue.shift();
+    else this.#queue = this.#queue.filter((s) => s !== slot);
+    if (this.#current === slot) this.#current = null;
+    for (const done of slot.done.splice(0)) done();
+  }
+
+  #dropPending(slot: FileSlot): void {
+    this.#stats.events_dropped_write_error += countEvents(slot.pending);
+    const bytes = slot.pendingBytes;
+    slot.pending = [];
+    slot.pendingBytes = 0;
+    this.#settle(bytes);
+  }
+
+  /** After EPIPE/EBADF: nothing more reaches a file; every buffered event is dropped. */
+  #dropAll(): void {
+    for (const slot of this.#queue.splice(0)) {
+      this.#dropPending(slot);
+      if (slot.fd !== null) this.#o.fs.close(slot.fd, () => {});
+      slot.fd = null;
+      for (const done of slot.done.splice(0)) done();
+    }
+    this.#current = null;
+  }
+
+  #settle(bytes: number): void {
+    this.#bufferedBytes -= bytes;
+    this.#settled += bytes;
+    this.#resolveFlushWaiters();
+  }
+
+  #resolveFlushWaiters(): void {
+    if (this.#flushWaiters.length === 0) return;
+    const keep: FlushWaiter[] = [];
+    for (const w of this.#flushWaiters) {
+      if (this.#settled >= w.target) w.resolve();
+      else keep.push(w);
+    }
+    this.#flushWaiters = keep;
+  }
+
+  #clearTimers(): void {
+    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+    if (this.#statsTimer !== null) clearInterval(this.#statsTimer);
+    this.#flushTimer = null;
+    this.#statsTimer = null;
+  }
+
+  /** With no file open or pending, a closed writer holds no timer and no exit listener. */
+  #stopIfIdle(): void {
+    if (this.#queue.length > 0) return;
+    this.#clearTimers();
+    if (this.#hooked) {
+      unregisterExitFlush(this);
+      this.#hooked = false;
+    }
+  }
+
+  // ---- the events folder's size cap ---------------------------------------------------
+
+  /** Measures the folder in the background, one `stat` at a time (the thread pool is the app's). */
+  #scanDir(): void {
+    if (this.#scanning) return;
+    this.#scanning = true;
+    this.#lastScanMs = this.#o.now();
+    const gen = this.#gen;
+    const sinceAtStart = this.#sinceScan;
+    const notOnDiskAtStart = this.#bufferedBytes;
+    const fs = this.#o.fs;
+    const done = (total: number | null): void => {
+      this.#scanning = false;
+      if (gen !== this.#gen || total === null) return;
+      this.#dirMeasured = total + notOnDiskAtStart;
+      this.#sinceScan = Math.max(0, this.#sinceScan - sinceAtStart);
+    };
+    fs.readdir(this.#o.dir, (err, names) => {
+      if (err !== null) return done(err.code === 'ENOENT' ? 0 : null);
+      let total = 0;
+      let i = 0;
+      const next = (): void => {
+        const name = names[i++];
+        if (name === undefined) return done(total);
+        fs.stat(join(this.#o.dir, name), (statErr, st) => {
+          if (statErr === null && st.isFile()) total += st.size;
+          next();
+        });
+      };
+      next();
+    });
+  }
+
+  // ---- process changes ----------------------------------------------------------------
+
+  /**
+   * The pid changed (a fork): the buffered lines and open files are the parent's, which
+   * writes them itself. Forget them and start over with files of this process.
+   */
+  #afterFork(): void {
+    this.#gen++;
+    this.#clearTimers();
+    for (const slot of this.#queue) {
+      if (slot.fd !== null) this.#o.fs.close(slot.fd, () => {});
+      for (const done of slot.done.splice(0)) done();
+    }
+    this.#queue = [];
+    this.#current = null;
+    this.#inFlight = null;
+    this.#op = 'idle';
+    this.#stopped = false;
+    this.#bufferedBytes = 0;
+    this.#settled = this.#enqueued;
+    this.#resolveFlushWaiters();
+    this.#ownerPid = this.#o.pid();
+    this.#startMs = null;
+    this.#nextFileSeq = 0;
+    this.#dirMeasured = 0;
+    this.#sinceScan = 0;
+    this.#scanning = false;
+    this.#stats = EventWriter.#zeroStats();
+  }
+
+  #sealSync(slot: FileSlot, inFlight: Chunk | null, op: Op): void {
+    const fs = this.#o.fs;
+    try {
+      if (slot.footerDone) {
+        if (slot.fd !== null && op !== 'close') fs.closeSync(slot.fd);
+        return;
+      }
+      if (slot.fd === null) {
+        if (slot.pending.length === 0 && inFlight === null) return; // nothing ever reached a file
+        fs.mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
+        slot.fd = fs.openSync(slot.path, 'a', 0o600);
+        this.#stats.files_opened++;
+      }
+      const fd = slot.fd;
+      if (inFlight !== null) {
+        let from = inFlight.off;
+        if (op === 'write') {
+          // The async write may have landed (wholly or partly) already: resume from the
+          // file's real size rather than write its bytes twice.
+          const landed = fs.fstatSync(fd).size - slot.bytesOnDisk;
+          if (landed >= 0 && landed <= inFlight.buf.length - inFlight.off) from = inFlight.off + landed;
+          slot.bytesOnDisk += from - inFlight.off;
+          this.#stats.bytes_written += from - inFlight.off;
+          inFlight.off = from;
+        }
+        if (!this.#writeAllSync(slot, inFlight)) {
+          this.#dropChunk(inFlight);
+        } else {
+          this.#chunkWritten(inFlight);
+          if (inFlight.kind === 'footer') {
+            fs.closeSync(fd);
+            slot.fd = null;
+            return;
+          }
+        }
+      }
+      while (slot.pending.length > 0 || (!slot.headerOnDisk && !slot.torn && slot.linesOnDisk === 0)) {
+        const chunk = this.#linesChunk(slot);
+        if (this.#writeAllSync(slot, chunk)) this.#chunkWritten(chunk);
+        else this.#dropChunk(chunk);
+      }
+      this.#writeAllSync(slot, this.#footerChunk(slot));
+      slot.footerDone = true;
+      fs.closeSync(fd);
+      slot.fd = null;
+    } catch {
+      this.#stats.internal_errors++;
+      this.#dropPending(slot);
+      if (slot.fd !== null) {
+        try {
+          fs.closeSync(slot.fd);
+        } catch {
+          // already unusable
+        }
+        slot.fd = null;
+      }
+    }
+  }
+
+  /** Writes the rest of `chunk` synchronously; false when the disk refused it. */
+  #writeAllSync(slot: FileSlot, chunk: Chunk): boolean {
+    let busy = 0;
+    while (chunk.off < chunk.buf.length) {
+      try {
+        const n = this.#o.fs.writeSync(slot.fd as number, chunk.buf, chunk.off, chunk.buf.length - chunk.off, null);
+        chunk.off += n;
+        slot.bytesOnDisk += n;
+        this.#stats.bytes_written += n;
+      } catch (err: unknown) {
+        this.#stats.write_errors++;
+        if (BUSY_CODES.has(errCode(err)) && busy++ < SYNC_BUSY_RETRIES) {
+          sleepSync(1);
+          continue;
+        }
+        return false;
+      }
+    }
+    return true;
+  }
+}
+
+/** Builds an {@link EventWriter}; throws only for invalid options. */
+export function createEventWriter(options: WriterOptions = {}): EventWriter {
+  return new EventWriter(options);
+}
