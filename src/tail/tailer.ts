@@ -1,0 +1,472 @@
+/**
+ * The tailer: reads the emitters' files losing nothing and doubling nothing
+ * (see the tailer rules: identity from the writer, checkpoints only after the sink
+ * acknowledged, lines are bytes, truncation detection, polling as the truth, bounded memory).
+ */
+import { open, stat, unlink, rename, mkdir, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import type { FileHeader } from '../event/types.js';
+import { lineDecoder, type LineDecoder } from '../event/validate.js';
+import { DeadLetterFile, DEAD_LETTER_REASONS, MAX_EXCERPT_CHARS, type DeadLetter, type DeadLetterReason } from './dead-letter.js';
+import { listEventFiles, watchHints } from './file-discovery.js';
+import { checkHash, identify } from './file-identity.js';
+import { pidAlive } from './lock-file.js';
+import { readRecords, type LineRecord, type ReaderPosition } from './line-reader.js';
+import type { Checkpoint, EmitterStatsRecord, TailBatch, TailerHealth, TailerOptions } from './types.js';
+
+interface FileState {
+  key: string;
+  path: string;
+  fh: FileHandle;
+  dev: number;
+  ino: number;
+  header: FileHeader | null;
+  size: number;
+  mtimeMs: number;
+  pos: ReaderPosition;
+  committed: number;
+  committedHash: string;
+  /** Bumped when reading restarts (truncation, failed commit): voids checkpoints read before. */
+  generation: number;
+  footerEnd: number | null;
+  sealedCommitted: boolean;
+  inFlight: number;
+  nextReadAt: number;
+  backoffMs: number;
+  unackedSince: number | null;
+  /** The path no longer names this file: drain it through the open descriptor, then drop it. */
+  gone: boolean;
+  dropped: boolean;
+}
+
+interface PendingCheckpoint { state: FileState; generation: number; offset: number; sealed: boolean; hash: string }
+
+interface Batch {
+  calls: TailBatch['calls'];
+  checkpoints: Map<FileState, PendingCheckpoint>;
+  stats: Map<string, EmitterStatsRecord>;
+  deadLetters: DeadLetter[];
+  lines: number;
+}
+
+const DEFAULTS = {
+  retention: 'delete', pollIntervalMs: 1000, maxEofBackoffMs: 500, chunkBytes: 256 * 1024,
+  maxLineBytes: 1024 * 1024, maxBatchLines: 4000, maxBatchesInFlight: 2, deadWriterGraceMs: 5 * 60_000,
+  commitRetryMs: 1000, watch: true,
+} as const;
+/** Bytes read from one file before the others get a turn. */
+const FAIR_SHARE_BYTES = 4 * 1024 * 1024;
+
+export class Tailer {
+  private readonly o: Required<Omit<TailerOptions, 'log' | 'archiveDir'>> & Pick<TailerOptions, 'log'> & { archiveDir: string };
+  private readonly decode: LineDecoder = lineDecoder();
+  private readonly deadLetters: DeadLetterFile;
+  private readonly byKey = new Map<string, FileState>();
+  private readonly byPath = new Map<string, FileState>();
+  private readonly keptPaths = new Map<string, number>();
+  private readonly latestStats = new Map<string, EmitterStatsRecord>();
+  private checkpointCache = new Map<string, Checkpoint>();
+  private readonly inFlight: Promise<void>[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private scanRequested = true;
+  private nextScanAt = 0;
+  private pauseUntil = 0;
+  private failureStreak = 0;
+  private wakeUp: (() => void) | undefined;
+  private watcher: { close(): Promise<void> } | undefined;
+  private readonly host = hostname();
+  private readonly counters = {
+    linesRead: 0, eventsCommitted: 0, batchesCommitted: 0, checkpointErrors: 0, truncations: 0, replacements: 0, filesRetired: 0,
+    deadLettered: Object.fromEntries(DEAD_LETTER_REASONS.map((r) => [r, 0])) as Record<DeadLetterReason, number>,
+  };
+
+  constructor(opts: TailerOptions) {
+    this.o = { ...DEFAULTS, ...opts, archiveDir: opts.archiveDir ?? join(opts.eventsDir, 'archive') } as typeof this.o;
+    if (this.o.chunkBytes < 1024 || this.o.maxLineBytes < 1024) throw new RangeError('chunkBytes and maxLineBytes must be at least 1024');
+    this.deadLetters = new DeadLetterFile(opts.deadLetterPath);
+  }
+
+  /** Starts reading; resolves once the first scan is done. */
+  async start(): Promise<void> {
+    this.checkpointCache = new Map(this.o.checkpoints.loadCheckpoints().map((c) => [c.fileKey, c]));
+    await this.scan();
+    if (this.o.watch) this.watcher = watchHints(this.o.eventsDir, (h) => this.hint(h.kind, h.path));
+    this.loop = this.run().catch((err: unknown) => this.log('error', 'tailer loop failed', { err: String(err) }));
+  }
+
+  /** Stops reading, commits what was read, waits for in-flight batches (the final checkpoint). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeUp?.();
+    await this.loop;
+    await Promise.allSettled(this.inFlight);
+    await this.chain;
+    await this.watcher?.close();
+    for (const s of this.byKey.values()) await s.fh.close().catch(() => undefined);
+    for (const s of this.byPath.values()) await s.fh.close().catch(() => undefined);
+    this.byKey.clear();
+    this.byPath.clear();
+  }
+
+  health(now = Date.now()): TailerHealth {
+    let lag = 0;
+    let oldest: number | null = null;
+    for (const s of this.byKey.values()) {
+      lag += Math.max(0, s.size - s.committed);
+      if (s.unackedSince !== null && (oldest === null || s.unackedSince < oldest)) oldest = s.unackedSince;
+    }
+    return { ...this.counters, deadLettered: { ...this.counters.deadLettered }, lagBytes: lag, oldestUnackedAgeMs: oldest === null ? 0 : now - oldest, filesTracked: this.byKey.size };
+  }
+
+  /** The latest counters per emitter process seen since start. */
+  emitterStats(): EmitterStatsRecord[] {
+    return [...this.latestStats.values()];
+  }
+
+  private hint(kind: 'added' | 'changed' | 'removed', path: string): void {
+    const s = this.byPath.get(path);
+    if (kind === 'changed' && s) {
+      s.nextReadAt = 0;
+      s.backoffMs = 0;
+    } else {
+      this.scanRequested = true;
+    }
+    this.wakeUp?.();
+  }
+
+  private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
+    this.o.log?.(level, msg, fields);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      let now = Date.now();
+      if (this.scanRequested || now >= this.nextScanAt) await this.scan();
+      now = Date.now();
+      if (now < this.pauseUntil) {
+        await this.sleep(this.pauseUntil - now);
+        continue;
+      }
+      let batch = newBatch();
+      let progressed = false;
+      for (const s of [...this.byKey.values()]) {
+        if (this.stopping) break;
+        if (s.dropped || s.nextReadAt > now) continue;
+        let share = 0;
+        while (!this.stopping && !s.dropped && share < FAIR_SHARE_BYTES && Date.now() >= this.pauseUntil) {
+          const before = s.pos.cursor;
+          const n = await this.readInto(s, batch);
+          if (n === 0 || s.pos.cursor === before) {
+            // End of file (or only a partial line): back off, chokidar or the scan wakes us sooner.
+            s.backoffMs = Math.min(this.o.maxEofBackoffMs, Math.max(10, s.backoffMs * 2));
+            s.nextReadAt = Date.now() + s.backoffMs;
+            break;
+          }
+          progressed = true;
+          s.backoffMs = 0;
+          share += n;
+          if (batch.lines >= this.o.maxBatchLines) {
+            await this.submit(batch);
+            batch = newBatch();
+          }
+        }
+      }
+      if (batch.lines > 0 || batch.checkpoints.size > 0) await this.submit(batch);
+      if (!progressed && !this.stopping) {
+        let wake = this.nextScanAt;
+        for (const s of this.byKey.values()) wake = Math.min(wake, s.nextReadAt);
+        await this.sleep(Math.max(1, wake - Date.now()));
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  /** Reads one chunk of a file into the batch; returns bytes read. */
+  private async readInto(s: FileState, batch: Batch): Promise<number> {
+    const generation = s.generation;
+    const records: LineRecord[] = [];
+    const pos = s.pos;
+    const n = await readRecords(s.fh, pos, this.o, records);
+    // A truncation or failed commit restarted this file while we read: drop what we read.
+    if (s.dropped || s.generation !== generation || s.pos !== pos) return 0;
+    if (pos.cursor > s.size) s.size = pos.cursor;
+    if (s.unackedSince === null && s.size > s.committed) s.unackedSince = Date.now();
+    for (const r of records) {
+      batch.lines++;
+      this.counters.linesRead++;
+      if (r.kind === 'oversize') {
+        batch.deadLetters.push({ reason: 'oversize', file_id: s.key, path: s.path, offset: r.offset, length: r.length });
+        continue;
+      }
+      const d = this.decode(r.text);
+      if (!d.ok) {
+        batch.deadLetters.push({ reason: d.reason, file_id: s.key, path: s.path, offset: r.offset, length: r.end - 1 - r.offset, detail: d.detail, excerpt: r.text.slice(0, MAX_EXCERPT_CHARS) });
+        continue;
+      }
+      const line = d.line;
+      switch (line.t) {
+        case 'call':
+          batch.calls.push({ event: line, raw: r.text });
+          break;
+        case 'header':
+          break;
+        case 'stats':
+        case 'footer': {
+          const h = s.header;
+          if (line.t === 'footer') s.footerEnd = r.end;
+          if (!h) break;
+          const writer = `${h.host}/${h.pid}/${h.app}`;
+          const ts = line.t === 'stats' ? line.ts : Date.parse(line.sealed_at) || Date.now();
+          const rec: EmitterStatsRecord = { writer, app: h.app, host: h.host, pid: h.pid, fileId: h.file_id, ts, final: line.t === 'footer', stats: line.stats };
+          batch.stats.set(writer, rec);
+          const prev = this.latestStats.get(writer);
+          if (!prev || prev.ts <= ts) this.latestStats.set(writer, rec);
+          break;
+        }
+        default: {
+          const never: never = line;
+          void never;
+        }
+      }
+    }
+    if (records.length > 0) {
+      const sealed = s.footerEnd !== null && pos.lineOffset >= s.footerEnd;
+      batch.checkpoints.set(s, { state: s, generation, offset: pos.lineOffset, sealed, hash: '' });
+    }
+    return n;
+  }
+
+  /** Dead-letters, then hands the batch to the sink behind the previous ones (commit order = read order). */
+  private async submit(batch: Batch): Promise<void> {
+    for (const d of batch.deadLetters) this.counters.deadLettered[d.reason]++;
+    for (const cp of batch.checkpoints.values()) {
+      cp.hash = await checkHash(cp.state.fh, cp.offset);
+      cp.state.inFlight++;
+    }
+    const p = this.chain.then(() => this.commit(batch));
+    this.chain = p;
+    this.inFlight.push(p);
+    void p.finally(() => {
+      const i = this.inFlight.indexOf(p);
+      if (i >= 0) this.inFlight.splice(i, 1);
+    });
+    // Bounded memory: when every batch slot is taken, stop reading until the oldest commits.
+    while (this.inFlight.length >= this.o.maxBatchesInFlight) await this.inFlight[0];
+  }
+
+  private async commit(batch: Batch): Promise<void> {
+    const live = [...batch.checkpoints.values()].filter((c) => !c.state.dropped && c.state.generation === c.generation);
+    try {
+      this.deadLetters.write(batch.deadLetters);
+      await this.o.sink({
+        calls: batch.calls,
+        checkpoints: live.map((c) => ({ fileKey: c.state.key, path: c.state.path, offset: c.offset, checkHash: c.hash, sealed: c.sealed })),
+        emitterStats: [...batch.stats.values()],
+      });
+    } catch (err: unknown) {
+      this.counters.checkpointErrors++;
+      this.failureStreak++;
+      const wait = Math.min(30_000, this.o.commitRetryMs * 2 ** (this.failureStreak - 1));
+      this.pauseUntil = Date.now() + wait * (0.5 + Math.random() / 2);
+      this.log('error', 'batch commit failed; re-reading from the last checkpoint', { err: String(err), retryInMs: wait });
+      for (const c of batch.checkpoints.values()) {
+        c.state.inFlight--;
+        this.rewind(c.state, c.state.committed);
+      }
+      return;
+    }
+    this.failureStreak = 0;
+    this.counters.batchesCommitted++;
+    this.counters.eventsCommitted += batch.calls.length;
+    for (const c of batch.checkpoints.values()) c.state.inFlight--;
+    for (const c of live) {
+      const s = c.state;
+      if (s.generation !== c.generation) continue;
+      s.committed = c.offset;
+      s.committedHash = c.hash;
+      if (c.sealed) s.sealedCommitted = true;
+      // Still behind: the oldest unacknowledged bytes are now at most as old as this commit.
+      s.unackedSince = s.committed >= s.size ? null : Date.now();
+      this.checkpointCache.set(s.key, { fileKey: s.key, path: s.path, offset: c.offset, checkHash: c.hash, sealed: s.sealedCommitted });
+    }
+  }
+
+  /** Restarts reading a file at `offset`, voiding whatever was read past it. */
+  private rewind(s: FileState, offset: number): void {
+    s.generation++;
+    s.pos = { lineOffset: offset, cursor: offset, skipFrom: null };
+    if (s.footerEnd !== null && s.footerEnd > offset) s.footerEnd = null;
+    s.nextReadAt = 0;
+  }
+
+  /** One pass over the folder: new files, replaced files, truncations, retention. */
+  private async scan(): Promise<void> {
+    this.scanRequested = false;
+    this.nextScanAt = Date.now() + this.o.pollIntervalMs;
+    let paths: string[];
+    try {
+      paths = await listEventFiles(this.o.eventsDir);
+    } catch (err: unknown) {
+      this.log('warn', 'cannot list the events folder', { err: String(err) });
+      return;
+    }
+    const present = new Set(paths);
+    for (const path of paths) {
+      const st = await stat(path).catch(() => null);
+      if (!st) continue;
+      if (this.keptPaths.get(path) === st.ino) continue;
+      const cur = this.byPath.get(path);
+      if (cur && cur.ino === st.ino && cur.dev === st.dev) {
+        if (st.size !== cur.size || st.mtimeMs !== cur.mtimeMs) {
+          cur.mtimeMs = st.mtimeMs;
+          cur.nextReadAt = 0;
+          if (st.size < cur.pos.cursor || st.size < cur.committed || (cur.committed > 0 && (await checkHash(cur.fh, cur.committed)) !== cur.committedHash)) {
+            this.counters.truncations++;
+            this.log('warn', 'file truncated or rewritten under the daemon; re-reading from 0', { path, offset: cur.committed, size: st.size });
+            this.drop(cur);
+            await this.track(path, true);
+            continue;
+          }
+          cur.size = st.size;
+          if (cur.unackedSince === null && cur.size > cur.committed) cur.unackedSince = Date.now();
+        }
+        continue;
+      }
+      if (cur) {
+        // Another file now has this path: drain the old one through its descriptor.
+        this.counters.replacements++;
+        this.log('info', 'file replaced at the same path', { path, oldFileId: cur.key });
+        cur.gone = true;
+        this.byPath.delete(path);
+      }
+      await this.track(path, false);
+    }
+    for (const [path, s] of this.byPath) {
+      if (!present.has(path)) {
+        s.gone = true;
+        this.byPath.delete(path);
+      }
+    }
+    for (const s of [...this.byKey.values()]) await this.maybeRetire(s);
+  }
+
+  /** Opens and identifies a file, resuming from its checkpoint when it still matches. */
+  private async track(path: string, fromZero: boolean): Promise<void> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch {
+      return; // gone between listing and open
+    }
+    const st = await fh.stat();
+    const id = await identify(fh, st, this.decode);
+    if (!id) {
+      await fh.close(); // no complete first line yet: look again next scan
+      return;
+    }
+    const same = this.byKey.get(id.key);
+    if (same && !same.dropped) {
+      // Same file under a new name (a rename): follow it.
+      if (!same.gone) this.byPath.delete(same.path);
+      same.path = path;
+      same.gone = false;
+      this.byPath.set(path, same);
+      await fh.close();
+      return;
+    }
+    let offset = 0;
+    let hash = '';
+    let sealed = false;
+    const cp = fromZero ? undefined : this.checkpointCache.get(id.key);
+    if (cp) {
+      if (st.size >= cp.offset && (await checkHash(fh, cp.offset)) === cp.checkHash) {
+        offset = cp.offset;
+        hash = cp.checkHash;
+        sealed = cp.sealed;
+      } else {
+        this.counters.truncations++;
+        this.log('warn', 'checkpoint no longer matches the file (truncated or replaced); re-reading from 0', { path, fileId: id.key });
+      }
+    }
+    const s: FileState = {
+      key: id.key, path, fh, dev: st.dev, ino: st.ino, header: id.header, size: st.size, mtimeMs: st.mtimeMs,
+      pos: { lineOffset: offset, cursor: offset, skipFrom: null }, committed: offset, committedHash: hash, generation: 0,
+      footerEnd: sealed ? offset : null, sealedCommitted: sealed, inFlight: 0, nextReadAt: 0, backoffMs: 0,
+      unackedSince: st.size > offset ? Date.now() : null, gone: false, dropped: false,
+    };
+    this.byKey.set(s.key, s);
+    this.byPath.set(path, s);
+  }
+
+  private drop(s: FileState): void {
+    s.dropped = true;
+    s.generation++;
+    this.byKey.delete(s.key);
+    if (this.byPath.get(s.path) === s) this.byPath.delete(s.path);
+    void s.fh.close().catch(() => undefined);
+  }
+
+  /** Lets go of a file that is sealed (or whose writer is dead and idle) once fully committed. */
+  private async maybeRetire(s: FileState): Promise<void> {
+    if (s.dropped || s.inFlight > 0) return;
+    const st = await s.fh.stat().catch(() => null);
+    if (!st) return;
+    s.size = Math.max(s.size, st.size);
+    const drained = s.pos.skipFrom === null && s.pos.lineOffset === s.committed;
+    const now = Date.now();
+    const h = s.header;
+    const writerDead = h !== null && h.host === this.host && h.pid !== process.pid && !pidAlive(h.pid) && now - st.mtimeMs > this.o.deadWriterGraceMs;
+    if (writerDead && drained && !s.sealedCommitted && st.size > s.committed && now >= s.nextReadAt) {
+      // Its writer died mid-line: the rest will never be completed. Record it and move past.
+      const batch = newBatch();
+      batch.deadLetters.push({ reason: 'unterminated_line', file_id: s.key, path: s.path, offset: s.committed, length: st.size - s.committed });
+      s.pos = { lineOffset: st.size, cursor: st.size, skipFrom: null };
+      batch.checkpoints.set(s, { state: s, generation: s.generation, offset: st.size, sealed: false, hash: '' });
+      await this.submit(batch);
+      return;
+    }
+    if (!drained || s.committed < st.size) return;
+    if (s.gone) {
+      this.drop(s); // deleted or replaced by someone else, and drained: nothing left to read
+      return;
+    }
+    if (!s.sealedCommitted && !writerDead) return;
+    this.drop(s);
+    this.counters.filesRetired++;
+    try {
+      switch (this.o.retention) {
+        case 'delete':
+          await unlink(s.path);
+          this.o.checkpoints.forgetCheckpoint(s.key);
+          break;
+        case 'archive':
+          await mkdir(this.o.archiveDir, { recursive: true });
+          await rename(s.path, join(this.o.archiveDir, basename(s.path)));
+          this.o.checkpoints.forgetCheckpoint(s.key);
+          break;
+        case 'keep':
+          this.keptPaths.set(s.path, s.ino);
+          break;
+      }
+    } catch (err: unknown) {
+      this.log('warn', 'could not apply retention to a finished file', { path: s.path, err: String(err) });
+    }
+  }
+}
+
+function newBatch(): Batch {
+  return { calls: [], checkpoints: new Map(), stats: new Map(), deadLetters: [], lines: 0 };
+}

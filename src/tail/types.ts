@@ -1,0 +1,106 @@
+/**
+ * The tailer's contract with the rest of the daemon: what it hands a sink, how it loads
+ * checkpoints, its options and its health counters.
+ */
+import type { CallEvent, EmitterStats } from '../event/types.js';
+import type { DeadLetterReason } from './dead-letter.js';
+
+/** How far a file is durably consumed (same shape as the SQLite store's checkpoint rows). */
+export interface Checkpoint {
+  /** Header `file_id`, or `ino:<dev>:<ino>:<hash of first line>` without a valid header. */
+  fileKey: string;
+  path: string;
+  /** Offset just past the last consumed line: never inside a line. */
+  offset: number;
+  /** See `checkHash` in file-identity.ts. */
+  checkHash: string;
+  /** The footer was consumed. */
+  sealed: boolean;
+}
+
+/** The latest counters of one emitter process. */
+export interface EmitterStatsRecord {
+  /** `<host>/<pid>/<app>`. */
+  writer: string;
+  app: string;
+  host: string;
+  pid: number;
+  fileId: string;
+  ts: number;
+  final: boolean;
+  stats: EmitterStats;
+}
+
+/** What the tailer hands the sink: decoded calls and the checkpoints they complete. */
+export interface TailBatch {
+  calls: { event: CallEvent; raw: string }[];
+  /** Commit these only together with the calls (same transaction), or after the calls are durable. */
+  checkpoints: Checkpoint[];
+  emitterStats: EmitterStatsRecord[];
+}
+
+/**
+ * Stores a batch durably, checkpoints included. Resolve only once durable; throw (or reject)
+ * on failure, and the tailer re-reads from the last committed checkpoints after a pause.
+ */
+export type TailSink = (batch: TailBatch) => void | Promise<void>;
+
+/** Where checkpoints are loaded from and forgotten (the SQLite store implements this). */
+export interface CheckpointSource {
+  loadCheckpoints(): Checkpoint[];
+  forgetCheckpoint(fileKey: string): void;
+}
+
+/** What happens to a sealed (or dead-writer, idle) file once fully committed. */
+export type RetentionMode = 'delete' | 'archive' | 'keep';
+
+export interface TailerOptions {
+  /** The emitters' folder, `<home>/events`. */
+  eventsDir: string;
+  /** The dead-letter file, `<home>/data/dead-letter.ndjson`. */
+  deadLetterPath: string;
+  checkpoints: CheckpointSource;
+  sink: TailSink;
+  /** Default `'delete'`. */
+  retention?: RetentionMode;
+  /** Where `archive` moves files. Default `<eventsDir>/archive` (not scanned: not a `*.ndjson` at top level). */
+  archiveDir?: string;
+  /** Full folder scan period. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Longest wait before re-reading a file at its end. Default 500 ms. */
+  maxEofBackoffMs?: number;
+  /** Bytes per read. Default 256 KiB. */
+  chunkBytes?: number;
+  /** Longest line accepted (excluding `\n`). Default 1 MiB (`MAX_LINE_BYTES`). */
+  maxLineBytes?: number;
+  /** Lines per batch. Default 4000. */
+  maxBatchLines?: number;
+  /** Batches read but not yet committed; when none is free, reading stops. Default 2. */
+  maxBatchesInFlight?: number;
+  /** A file whose writer is dead and idle this long is treated as sealed. Default 5 min. */
+  deadWriterGraceMs?: number;
+  /** Pause after a failed commit before re-reading. Default 1000 ms (doubles, capped at 30 s). */
+  commitRetryMs?: number;
+  /** Use chokidar hints. Default true. */
+  watch?: boolean;
+  /** Log sink. Default: nothing. */
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Health counters, a plain object for the metrics part. Counters are cumulative since start. */
+export interface TailerHealth {
+  /** Bytes in tracked files not yet committed. */
+  lagBytes: number;
+  /** Age of the oldest bytes seen but not committed; 0 when caught up. */
+  oldestUnackedAgeMs: number;
+  linesRead: number;
+  eventsCommitted: number;
+  batchesCommitted: number;
+  deadLettered: Record<DeadLetterReason, number>;
+  /** Failed commits (rows and checkpoints together). */
+  checkpointErrors: number;
+  truncations: number;
+  replacements: number;
+  filesTracked: number;
+  filesRetired: number;
+}
