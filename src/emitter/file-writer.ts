@@ -74,6 +74,8 @@ interface Chunk {
   /** Lines this chunk completes in the file (a torn fragment's terminator counts as one). */
   readonly lines: number;
   readonly events: number;
+  /** Lines before the first buffered one: a torn fragment's terminator, the header. */
+  readonly prefixLines: number;
   readonly headerBytes: number;
   /** Buffer accounting to release when the chunk settles (written or dropped). */
   readonly accounted: number;
@@ -447,6 +449,16 @@ export class EventWriter {
     this.#op = 'open';
     const gen = this.#gen;
     const fs = this.#o.fs;
+    try {
+      this.#mkdirAndOpen(slot, gen);
+    } catch {
+      this.#stats.internal_errors++;
+      this.#openFailed(slot);
+    }
+  }
+
+  #mkdirAndOpen(slot: FileSlot, gen: number): void {
+    const fs = this.#o.fs;
     fs.mkdir(this.#o.dir, { recursive: true, mode: 0o700 }, (mkErr) => {
       if (gen !== this.#gen) return;
       if (mkErr !== null) return this.#openFailed(slot);
@@ -500,6 +512,7 @@ export class EventWriter {
       off: 0,
       lines: lines.length + (slot.torn ? 1 : 0) + (slot.headerOnDisk ? 0 : 1),
       events: countEvents(lines),
+      prefixLines: (slot.torn ? 1 : 0) + (slot.headerOnDisk ? 0 : 1),
       headerBytes: slot.headerOnDisk ? 0 : Buffer.byteLength(prefix),
       accounted,
     };
@@ -520,7 +533,8 @@ export class EventWriter {
 
   #footerChunk(slot: FileSlot): Chunk {
     const buf = Buffer.from(this.#footerLine(slot), 'utf8');
-    return { slot, kind: 'footer', buf, off: 0, lines: 1, events: 0, headerBytes: 0, accounted: 0 };
+    const prefixLines = slot.torn ? 1 : 0;
+    return { slot, kind: 'footer', buf, off: 0, lines: 1 + prefixLines, events: 0, prefixLines, headerBytes: 0, accounted: 0 };
   }
 
   #startWrite(chunk: Chunk): void {
@@ -528,7 +542,20 @@ export class EventWriter {
     this.#inFlight = chunk;
     const gen = this.#gen;
     const fd = chunk.slot.fd as number;
-    this.#o.fs.write(fd, chunk.buf, chunk.off, chunk.buf.length - chunk.off, null, (err, n) => {
+    try {
+      this.#o.fs.write(fd, chunk.buf, chunk.off, chunk.buf.length - chunk.off, null, (err, n) =>
+        this.#written(gen, chunk, err, n),
+      );
+    } catch (err: unknown) {
+      // A file system that throws instead of calling back (a bug in an injected fs, a
+      // closed fd in some runtimes) is a failed write, never an exception for the app.
+      this.#stats.internal_errors++;
+      this.#writeFailed(chunk, err as NodeJS.ErrnoException);
+    }
+  }
+
+  #written(gen: number, chunk: Chunk, err: NodeJS.ErrnoException | null, n: number): void {
+    {
       if (gen !== this.#gen) return;
       try {
         if (err !== null) return this.#writeFailed(chunk, err);
@@ -546,7 +573,7 @@ export class EventWriter {
         this.#stats.internal_errors++;
         this.#op = 'idle';
       }
-    });
+    }
   }
 
   #chunkWritten(chunk: Chunk): void {
@@ -584,10 +611,19 @@ export class EventWriter {
 
   #dropChunk(chunk: Chunk): void {
     const slot = chunk.slot;
-    this.#stats.events_dropped_write_error += chunk.events;
+    let landedEvents = 0;
     if (chunk.off > 0) {
-      slot.torn = true; // the next write starts with "\n" so the fragment ends as its own line
-      if (chunk.headerBytes > 0) slot.headerOnDisk = true; // too late to make it line 0
+      // Whole lines before the failure are in the file; only the rest was lost.
+      let landedLines = 0;
+      for (let i = chunk.buf.indexOf(10); i !== -1 && i < chunk.off; i = chunk.buf.indexOf(10, i + 1)) landedLines++;
+      landedEvents = Math.max(0, Math.min(chunk.events, landedLines - chunk.prefixLines));
+      slot.linesOnDisk += landedLines;
+    }
+    this.#stats.events_dropped_write_error += chunk.events - landedEvents;
+    if (chunk.off > 0) {
+      // A fragment at the end: the next write starts with "\n" so it ends as its own line.
+      slot.torn = chunk.buf[chunk.off - 1] !== 10;
+      if (chunk.headerBytes > 0) slot.headerOnDisk = true; // too late for it to be line 0
     }
     this.#settle(chunk.accounted);
   }
@@ -613,8 +649,13 @@ export class EventWriter {
       this.#finishSlot(slot);
       this.#pump();
     };
-    if (fd === null) after();
-    else this.#o.fs.close(fd, after);
+    if (fd === null) return after();
+    try {
+      this.#o.fs.close(fd, after);
+    } catch {
+      this.#stats.internal_errors++;
+      after();
+    }
   }
 
   #finishSlot(slot: FileSlot): void {
@@ -693,6 +734,16 @@ export class EventWriter {
       this.#dirMeasured = total + notOnDiskAtStart;
       this.#sinceScan = Math.max(0, this.#sinceScan - sinceAtStart);
     };
+    try {
+      this.#readDirSizes(done);
+    } catch {
+      this.#stats.internal_errors++;
+      this.#scanning = false;
+    }
+  }
+
+  #readDirSizes(done: (total: number | null) => void): void {
+    const fs = this.#o.fs;
     fs.readdir(this.#o.dir, (err, names) => {
       if (err !== null) return done(err.code === 'ENOENT' ? 0 : null);
       let total = 0;

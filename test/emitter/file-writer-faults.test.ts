@@ -1,0 +1,161 @@
+// Faults injected at the file-system seam: the writer must never throw into the app, never
+// block it, count what it drops, and recover once the disk does.
+import * as fs from 'node:fs';
+import test from 'ava';
+import { EventWriter, type WriterFs } from '../../src/emitter/file-writer.js';
+import { callEvent, eventFiles, readLines, tempDir, type Line } from './file-writer-helpers.js';
+
+type WriteFn = WriterFs['write'];
+const realWrite: WriteFn = (fd, b, o, l, p, cb) => fs.write(fd, b, o, l, p, cb);
+
+function errno(code: string): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error(`${code}: injected`);
+  err.code = code;
+  return err;
+}
+
+const calls = (lines: Line[]): Line[] => lines.filter((l) => l.t === 'call');
+
+test('disk full (ENOSPC) never throws, counts the dropped events, and recovers when space frees', async (t) => {
+  const dir = tempDir(t);
+  let full = true;
+  const write: WriteFn = (fd, b, o, l, p, cb) =>
+    full ? setImmediate(() => cb(errno('ENOSPC'), 0)) : realWrite(fd, b, o, l, p, cb);
+  const writer = new EventWriter({ dir, app: 'full', fs: { write }, flushIntervalMs: 5 });
+  for (let i = 0; i < 10; i++) t.notThrows(() => writer.write(callEvent(i)));
+  await writer.flush();
+  t.is(writer.stats().events_dropped_write_error, 10);
+  t.true((writer.stats().write_errors ?? 0) >= 1);
+  full = false;
+  for (let i = 10; i < 20; i++) writer.write(callEvent(i));
+  await writer.close();
+  const lines = readLines(eventFiles(dir)[0] as string);
+  t.is(lines[0]?.t, 'header', 'the header is retried, not dropped');
+  t.deepEqual(
+    calls(lines).map((l) => l['event_id']),
+    Array.from({ length: 10 }, (_, i) => callEvent(i + 10).event_id),
+  );
+  t.like(lines.at(-1), { t: 'footer', lines: lines.length - 1 });
+  t.like((lines.at(-1) as Line)['stats'] as object, { events_dropped_write_error: 10, events_written: 20 });
+});
+
+test('a slow disk with a full buffer drops and counts new events and never blocks write()', async (t) => {
+  const dir = tempDir(t);
+  const held: Array<() => void> = [];
+  const write: WriteFn = (fd, b, o, l, p, cb) => {
+    held.push(() => realWrite(fd, b, o, l, p, cb));
+  };
+  const maxBufferBytes = 50_000;
+  const writer = new EventWriter({ dir, app: 'slow', fs: { write }, maxBufferBytes, flushIntervalMs: 5 });
+  for (let i = 0; i < 1000; i++) writer.write(callEvent(i));
+  // All 1,000 calls returned while not one write reached the disk: nothing waited on it.
+  const s = writer.stats();
+  t.true(s.events_dropped_buffer > 0);
+  t.is(s.events_written + s.events_dropped_buffer, 1000);
+  t.true(s.events_written * 1000 <= maxBufferBytes);
+  // Release the disk: everything accepted gets written.
+  const release = setInterval(() => held.splice(0).forEach((go) => go()), 2);
+  t.teardown(() => clearInterval(release));
+  await writer.close();
+  const lines = readLines(eventFiles(dir)[0] as string);
+  t.is(calls(lines).length, s.events_written);
+  t.like((lines.at(-1) as Line)['stats'] as object, { events_dropped_buffer: s.events_dropped_buffer });
+});
+
+test('EAGAIN is retried: no event is lost', async (t) => {
+  const dir = tempDir(t);
+  let failures = 3;
+  const write: WriteFn = (fd, b, o, l, p, cb) =>
+    failures-- > 0 ? setImmediate(() => cb(errno('EAGAIN'), 0)) : realWrite(fd, b, o, l, p, cb);
+  const writer = new EventWriter({ dir, app: 'again', fs: { write } });
+  for (let i = 0; i < 50; i++) writer.write(callEvent(i));
+  await writer.close();
+  t.is(writer.stats().events_dropped_write_error, 0);
+  t.is(calls(readLines(eventFiles(dir)[0] as string)).length, 50);
+});
+
+test('short writes continue from the remaining bytes: every line stays whole', async (t) => {
+  const dir = tempDir(t);
+  const write: WriteFn = (fd, b, o, l, p, cb) => realWrite(fd, b, o, Math.min(l, 333), p, cb);
+  const writer = new EventWriter({ dir, app: 'short', fs: { write } });
+  for (let i = 0; i < 200; i++) writer.write(callEvent(i));
+  await writer.close();
+  const lines = readLines(eventFiles(dir)[0] as string);
+  t.is(calls(lines).length, 200);
+  t.like(lines.at(-1), { t: 'footer', lines: 201 });
+});
+
+test('a write failing part-way leaves one fragment, ended by a newline so later lines stay whole', async (t) => {
+  const dir = tempDir(t);
+  let step = 0;
+  const write: WriteFn = (fd, b, o, l, p, cb) => {
+    step++;
+    if (step === 1) return realWrite(fd, b, o, Math.min(l, 2000), p, cb); // short write
+    if (step === 2) return setImmediate(() => cb(errno('EIO'), 0)); // then the rest fails
+    return realWrite(fd, b, o, l, p, cb);
+  };
+  const writer = new EventWriter({ dir, app: 'torn', fs: { write }, flushIntervalMs: 5 });
+  for (let i = 0; i < 10; i++) writer.write(callEvent(i));
+  await writer.flush();
+  for (let i = 10; i < 20; i++) writer.write(callEvent(i));
+  await writer.close();
+  const text = fs.readFileSync(eventFiles(dir)[0] as string, 'utf8');
+  t.true(text.endsWith('\n'));
+  const raw = text.split('\n').slice(0, -1);
+  const bad = raw.filter((l) => {
+    try {
+      JSON.parse(l);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  t.is(bad.length, 1, 'exactly one fragment');
+  const parsed = raw.filter((l) => !bad.includes(l)).map((l) => JSON.parse(l) as Line);
+  t.is(parsed[0]?.t, 'header');
+  // The short write landed the header and one whole event before the failure.
+  t.is(calls(parsed).length, 11);
+  t.like(parsed.at(-1), { t: 'footer', lines: raw.length - 1 });
+  t.is(writer.stats().events_dropped_write_error, 9);
+});
+
+test('EPIPE stops writing without throwing; later events are counted as dropped', async (t) => {
+  const dir = tempDir(t);
+  const write: WriteFn = (_fd, _b, _o, _l, _p, cb) => setImmediate(() => cb(errno('EPIPE'), 0));
+  const writer = new EventWriter({ dir, app: 'pipe', fs: { write } });
+  for (let i = 0; i < 5; i++) writer.write(callEvent(i));
+  await writer.flush();
+  t.notThrows(() => writer.write(callEvent(5)));
+  await writer.close();
+  t.is(writer.stats().events_dropped_write_error, 6);
+});
+
+test('a folder that cannot be created drops and counts, then recovers', async (t) => {
+  const dir = tempDir(t);
+  let deny = true;
+  const mkdir: WriterFs['mkdir'] = (p, o, cb) =>
+    deny ? setImmediate(() => cb(errno('EACCES'))) : fs.mkdir(p, o, (err) => cb(err));
+  const writer = new EventWriter({ dir: `${dir}/ev`, app: 'acc', fs: { mkdir }, flushIntervalMs: 5 });
+  writer.write(callEvent(0));
+  await writer.flush();
+  t.is(writer.stats().events_dropped_write_error, 1);
+  deny = false;
+  writer.write(callEvent(1));
+  await writer.close();
+  const lines = readLines(eventFiles(`${dir}/ev`)[0] as string);
+  t.deepEqual(
+    calls(lines).map((l) => l['event_id']),
+    [callEvent(1).event_id],
+  );
+});
+
+test('no unhandled rejection or error event escapes a failing file system', async (t) => {
+  const dir = tempDir(t);
+  const boom: WriterFs['write'] = () => {
+    throw new Error('fs bug');
+  };
+  const writer = new EventWriter({ dir, app: 'boom', fs: { write: boom } });
+  t.notThrows(() => writer.write(callEvent(0)));
+  await t.notThrowsAsync(writer.flush());
+  t.true(writer.stats().internal_errors >= 1);
+});
