@@ -60,7 +60,7 @@ export const MIGRATIONS: readonly Migration[] = [
         count INTEGER NOT NULL,
         unpriced_count INTEGER NOT NULL,
         ttft_count INTEGER NOT NULL,
-        ${SUM_COLUMNS.map((c) => `${c} ${c.endsWith('_usd') ? 'REAL' : 'REAL NOT NULL'}`).join(', ')},
+        ${SUM_COLUMNS.map((c) => `${c} REAL`).join(', ')},
         hist_duration TEXT,
         hist_ttft TEXT,
         PRIMARY KEY (minute, gkey)

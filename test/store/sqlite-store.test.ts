@@ -1,0 +1,177 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { SqliteStore, type PricedCall } from '../../src/store/sqlite-store.js';
+import type { CallEvent } from '../../src/event/types.js';
+import { call, tempHome } from '../helpers/event-files.js';
+import { testPricer } from '../helpers/test-pricer.js';
+
+const pricer = testPricer();
+const priced = (e: CallEvent): PricedCall => ({ event: e, raw: JSON.stringify(e), price: pricer.price(e) });
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 10, 1, 0, 0, 0);
+
+function open(t: { teardown(fn: () => void): void }): { store: SqliteStore; path: string } {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const path = join(h.data, 'claudescope.db');
+  const store = SqliteStore.open({ path });
+  t.teardown(() => store.db.open && store.close());
+  return { store, path };
+}
+
+/** A deterministic workload: several models, features, errors, unpriced calls, cache usage, TTFTs. */
+function workload(n: number): CallEvent[] {
+  let x = 12345;
+  const rnd = (): number => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const out: CallEvent[] = [];
+  for (let i = 0; i < n; i++) {
+    const model = ['claude-a', 'claude-b', 'unpriced-model'][i % 3]!;
+    const err = rnd() < 0.1;
+    const base = call({
+      ts: T0 + Math.floor(rnd() * DAY),
+      model,
+      tags: { feature: ['chat', 'search'][i % 2]! },
+      status: err ? 'error' : 'ok',
+      error_type: err ? (rnd() < 0.5 ? 'overloaded_error' : 'rate_limit_error') : null,
+      http_status: err ? 529 : 200,
+      duration_ms: Math.round(10 + rnd() ** 3 * 20_000),
+      ttft_ms: i % 4 === 0 ? null : Math.round(5 + rnd() * 3000),
+      attempts: 1 + (i % 3 === 0 ? 1 : 0),
+    });
+    base.usage = { ...base.usage!, input_tokens: Math.floor(rnd() * 5000), output_tokens: Math.floor(rnd() * 2000), cache_read_input_tokens: Math.floor(rnd() * 10_000), cache_write_5m_input_tokens: i % 5 === 0 ? 1000 : 0, cache_creation_input_tokens: i % 5 === 0 ? 1000 : 0 };
+    out.push(base);
+  }
+  return out;
+}
+
+function exactPercentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.max(1, Math.ceil((p / 100) * s.length)) - 1]!;
+}
+
+test('the store numbers for a scripted workload equal the sums computed from the events', async (t) => {
+  const { store } = open(t);
+  const events = workload(6000);
+  for (let i = 0; i < events.length; i += 500) store.commitBatch({ calls: events.slice(i, i + 500).map(priced), checkpoints: [], emitterStats: [] });
+
+  // A window with unaligned edges exercises rows at the edges and rollups in the middle.
+  for (const window of [{ start: T0, end: T0 + DAY }, { start: T0 + 12_345, end: T0 + DAY - 54_321 }]) {
+    const inWin = events.filter((e) => e.ts >= window.start && e.ts < window.end);
+    const [row] = await store.aggregate({
+      window,
+      aggregates: {
+        n: { op: 'count' }, errors: { op: 'count_where', filter: { status: 'error' } }, overloaded: { op: 'count_where', filter: { error_type: 'overloaded_error' } },
+        input: { op: 'sum', field: 'input_tokens' }, output: { op: 'sum', field: 'output_tokens' }, cacheRead: { op: 'sum', field: 'cache_read_input_tokens' },
+        cacheWrite5m: { op: 'sum', field: 'cache_write_5m_input_tokens' }, cost: { op: 'sum', field: 'cost_usd' }, unpriced: { op: 'unpriced_count' },
+        retries: { op: 'sum', field: 'retries' }, p99: { op: 'percentile', field: 'duration_ms', p: 99 }, ttftP50: { op: 'percentile', field: 'ttft_ms', p: 50 },
+      },
+    });
+    const v = row!.values;
+    const sum = (f: (e: CallEvent) => number): number => inWin.reduce((a, e) => a + f(e), 0);
+    t.is(v['n'], inWin.length);
+    t.is(v['errors'], inWin.filter((e) => e.status === 'error').length);
+    t.is(v['overloaded'], inWin.filter((e) => e.error_type === 'overloaded_error').length);
+    t.is(v['input'], sum((e) => e.usage!.input_tokens));
+    t.is(v['output'], sum((e) => e.usage!.output_tokens));
+    t.is(v['cacheRead'], sum((e) => e.usage!.cache_read_input_tokens));
+    t.is(v['cacheWrite5m'], sum((e) => e.usage!.cache_write_5m_input_tokens));
+    t.is(v['unpriced'], inWin.filter((e) => e.model === 'unpriced-model').length);
+    t.is(v['retries'], sum((e) => e.attempts - 1));
+    const cost = sum((e) => pricer.price(e).cost_usd ?? 0);
+    t.true(Math.abs((v['cost'] as number) - cost) <= 1e-9 * Math.max(1, cost), `cost ${v['cost']} vs ${cost}`);
+    const p99 = exactPercentile(inWin.map((e) => e.duration_ms), 99);
+    t.true(Math.abs((v['p99'] as number) - p99) <= 0.01 * p99, `p99 ${v['p99']} vs ${p99}`);
+    const ttft = exactPercentile(inWin.flatMap((e) => (e.ttft_ms === null ? [] : [e.ttft_ms])), 50);
+    t.true(Math.abs((v['ttftP50'] as number) - ttft) <= 0.01 * ttft, `ttft p50 ${v['ttftP50']} vs ${ttft}`);
+  }
+
+  // Grouped by model and filtered by feature, against the events.
+  const rows = await store.aggregate({ window: { start: T0, end: T0 + DAY }, filter: { feature: 'chat' }, groupBy: ['model'], aggregates: { n: { op: 'count' }, p99: { op: 'percentile', field: 'duration_ms', p: 99 } } });
+  t.deepEqual(rows.map((r) => r.group.model), ['claude-a', 'claude-b', 'unpriced-model']);
+  for (const r of rows) {
+    const evs = events.filter((e) => e.model === r.group.model && e.tags['feature'] === 'chat');
+    t.is(r.values['n'], evs.length);
+    const p99 = exactPercentile(evs.map((e) => e.duration_ms), 99);
+    t.true(Math.abs((r.values['p99'] as number) - p99) <= 0.01 * p99);
+  }
+
+  // Hourly series add up to the whole.
+  const series = await store.series({ window: { start: T0, end: T0 + DAY }, stepMs: 3_600_000, aggregates: { n: { op: 'count' } } });
+  t.is(series.length, 24);
+  t.is(series.reduce((a, r) => a + (r.values['n'] as number), 0), events.length);
+});
+
+test('replayed events are ignored in rows and rollups', async (t) => {
+  const { store } = open(t);
+  const events = workload(300);
+  const batch = { calls: events.map(priced), checkpoints: [], emitterStats: [] };
+  t.deepEqual(store.commitBatch(batch), { inserted: 300, ignored: 0 });
+  t.deepEqual(store.commitBatch(batch), { inserted: 0, ignored: 300 });
+  store.commitBatch({ calls: events.slice(0, 50).map(priced), checkpoints: [], emitterStats: [] });
+  const rowsCount = (store.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+  const rollupCount = (store.db.prepare('SELECT SUM(count) AS n FROM rollup_minute').get() as { n: number }).n;
+  t.is(rowsCount, 300);
+  t.is(rollupCount, 300);
+  const [row] = await store.aggregate({ window: { start: T0, end: T0 + DAY }, aggregates: { n: { op: 'count' }, out: { op: 'sum', field: 'output_tokens' } } });
+  t.is(row!.values['n'], 300);
+  t.is(row!.values['out'], events.reduce((a, e) => a + e.usage!.output_tokens, 0));
+});
+
+test('rows and checkpoints commit atomically: a failing checkpoint write stores no row', (t) => {
+  const { store } = open(t);
+  const events = workload(10);
+  const bad = { fileKey: 'f1', path: null as unknown as string, offset: 10, checkHash: 'x', sealed: false };
+  t.throws(() => store.commitBatch({ calls: events.map(priced), checkpoints: [bad], emitterStats: [] }), { any: true, message: /NOT NULL/ });
+  t.is((store.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n, 0);
+  t.is((store.db.prepare('SELECT COUNT(*) AS n FROM rollup_minute').get() as { n: number }).n, 0);
+  t.deepEqual(store.loadCheckpoints(), []);
+  store.commitBatch({ calls: events.map(priced), checkpoints: [{ ...bad, path: '/x' }], emitterStats: [] });
+  t.is((store.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n, 10);
+  t.deepEqual(store.loadCheckpoints(), [{ fileKey: 'f1', path: '/x', offset: 10, checkHash: 'x', sealed: false }]);
+});
+
+test('recent calls page with a cursor, one call has its detail, rate limits keep the latest', async (t) => {
+  const { store } = open(t);
+  const events = workload(25).map((e, i) => ({ ...e, ts: T0 + i * 1000, rate_limits: { requests: { limit: 100, remaining: 100 - i, reset: null } } }));
+  store.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: Awaited<ReturnType<typeof store.recentCalls>> = await store.recentCalls({ limit: 10, ...(cursor ? { cursor } : {}) });
+    seen.push(...page.calls.map((c) => c.event_id));
+    cursor = page.nextCursor;
+  } while (cursor);
+  t.deepEqual(seen, events.map((e) => e.event_id).reverse());
+  const filtered = await store.recentCalls({ limit: 100, filter: { model: 'claude-a' } });
+  t.true(filtered.calls.every((c) => c.model === 'claude-a'));
+  const detail = await store.call(events[3]!.event_id);
+  t.deepEqual(detail?.event, events[3]);
+  t.is(detail?.cost_usd, pricer.price(events[3]!).cost_usd);
+  t.is(await store.call('nope'), null);
+  const rl = await store.latestRateLimits({ model: 'claude-a' });
+  const lastA = events.filter((e) => e.model === 'claude-a').at(-1)!;
+  t.deepEqual(rl, [{ model: 'claude-a', dimension: 'requests', limit: 100, remaining: lastA.rate_limits.requests!.remaining, reset: null, ts: lastA.ts }]);
+});
+
+test('read-only mode reads while refusing writes; retention trims rows and rollups separately', async (t) => {
+  const { store, path } = open(t);
+  const old = call({ ts: Date.now() - 10 * DAY });
+  const recent = call({ ts: Date.now() - 1000 });
+  store.commitBatch({ calls: [old, recent].map(priced), checkpoints: [], emitterStats: [] });
+  const ro = SqliteStore.open({ path, readonly: true });
+  t.teardown(() => ro.close());
+  t.is((await ro.recentCalls({ limit: 10 })).calls.length, 2);
+  t.throws(() => ro.commitBatch({ calls: [], checkpoints: [], emitterStats: [] }), { message: /read-only/ });
+  t.deepEqual(store.applyRetention({ rowsMaxAgeMs: 5 * DAY }), { rowsDeleted: 1, rollupsDeleted: 0 });
+  t.deepEqual(store.applyRetention({ rollupsMaxAgeMs: 5 * DAY }), { rowsDeleted: 0, rollupsDeleted: 1 });
+  t.is((await ro.recentCalls({ limit: 10 })).calls.length, 1);
+});
+
+test('migrations are versioned and reopening an up-to-date database changes nothing', (t) => {
+  const { store, path } = open(t);
+  t.is(store.db.pragma('user_version', { simple: true }), 1);
+  store.close();
+  const again = SqliteStore.open({ path });
+  t.is(again.db.pragma('user_version', { simple: true }), 1);
+  again.close();
+});
