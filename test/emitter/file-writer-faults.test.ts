@@ -159,3 +159,27 @@ test('no unhandled rejection or error event escapes a failing file system', asyn
   await t.notThrowsAsync(writer.flush());
   t.true(writer.stats().internal_errors >= 1);
 });
+
+for (const landed of [true, false]) {
+  test(`flushSync on exit completes a write still in flight exactly once (write ${landed ? 'landed' : 'not yet run'})`, async (t) => {
+    const dir = tempDir(t);
+    let hold = true;
+    const write: WriteFn = (fd, b, o, l, p, cb) => {
+      if (!hold) return realWrite(fd, b, o, l, p, cb);
+      // The thread pool did (or did not yet do) the write; its callback never comes back.
+      if (landed) fs.writeSync(fd, b, o, l);
+    };
+    const writer = new EventWriter({ dir, app: 'inflight', fs: { write } });
+    for (let i = 0; i < 100; i++) writer.write(callEvent(i)); // > 64 KiB: a write starts
+    await new Promise((r) => setTimeout(r, 20)); // let the open finish and the write start
+    hold = false;
+    for (let i = 100; i < 150; i++) writer.write(callEvent(i));
+    writer.flushSync();
+    const lines = readLines(eventFiles(dir)[0] as string);
+    t.deepEqual(
+      calls(lines).map((l) => l['event_id']),
+      Array.from({ length: 150 }, (_, i) => callEvent(i).event_id),
+    );
+    t.like(lines.at(-1), { t: 'footer', reason: 'close', lines: lines.length - 1 });
+  });
+}

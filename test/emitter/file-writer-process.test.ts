@@ -1,0 +1,101 @@
+// Real child processes: exit, SIGKILL, and what importing the module does to a process.
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { callEvent, eventFiles, readLines, tempDir, type Line } from './file-writer-helpers.js';
+
+const fixture = fileURLToPath(new URL('../fixtures/writer-child.ts', import.meta.url));
+
+interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runChild(args: string[], onStdout?: (text: string, kill: () => void) => void): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import=tsx', fixture, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      onStdout?.(stdout, () => child.kill('SIGKILL'));
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+test('a process that writes events then calls process.exit() loses none, and its file is sealed', async (t) => {
+  const dir = tempDir(t);
+  const n = 4000; // ~7 MB written in one synchronous burst: within the 8 MiB buffer
+  const r = await runChild(['exit', dir, String(n)]);
+  t.is(r.code, 0, r.stderr);
+  const files = eventFiles(dir);
+  t.is(files.length, 1);
+  const lines = readLines(files[0] as string);
+  const calls = lines.filter((l) => l.t === 'call');
+  t.is(calls.length, n);
+  t.deepEqual(
+    calls.map((c) => c['event_id']),
+    Array.from({ length: n }, (_, i) => callEvent(i).event_id),
+  );
+  const footer = lines.at(-1) as Line;
+  t.like(footer, { t: 'footer', reason: 'close', lines: lines.length - 1 });
+  t.like(footer['stats'] as object, { events_written: n, events_dropped_buffer: 0 });
+});
+
+test('a process killed with SIGKILL mid-stream leaves only complete lines', async (t) => {
+  const dir = tempDir(t);
+  const r = await runChild(['stream', dir], (out, kill) => {
+    if (!out.includes('ready')) return;
+    // Let it stream to disk a little longer, then kill it without warning.
+    const files = eventFiles(dir);
+    const wait = (): void => {
+      const size = files[0] === undefined ? 0 : statSync(files[0]).size;
+      if (size > 256 * 1024) kill();
+      else setTimeout(wait, 5);
+    };
+    wait();
+  });
+  t.is(r.signal, 'SIGKILL');
+  const files = eventFiles(dir);
+  t.true(files.length >= 1);
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+    const lines = complete.split('\n').slice(0, -1).map((l) => JSON.parse(l) as Line);
+    t.is(lines[0]?.t, 'header');
+    const calls = lines.filter((l) => l.t === 'call');
+    t.true(calls.length > 100);
+    t.deepEqual(
+      calls.map((c) => c['seq']),
+      calls.map((_, i) => i + 1),
+    );
+    // At most one unterminated tail, and only from a short write: never a torn line inside.
+    t.true(text.length - complete.length < 1024 * 1024);
+  }
+});
+
+test('importing the writer adds no exit listener, starts no timer, creates no file', async (t) => {
+  const home = tempDir(t);
+  const r = await runChild(['import', home]);
+  t.is(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as {
+    before: { exit: number; resources: string[]; dirEntries: number };
+    after: { exit: number; resources: string[]; dirEntries: number; eventsDirExists: boolean };
+    afterWrite: { exit: number };
+    afterClose: { exit: number; resources: string[] };
+  };
+  t.is(report.after.exit, report.before.exit, 'import and construction add no exit listener');
+  t.deepEqual(report.after.resources, report.before.resources, 'no timer or handle');
+  t.is(report.after.dirEntries, 0);
+  t.false(report.after.eventsDirExists);
+  t.is(report.afterWrite.exit, report.before.exit + 1, 'one listener once a file opens');
+  t.is(report.afterClose.exit, report.before.exit, 'removed on close');
+  t.false(report.afterClose.resources.includes('Timeout'), 'no timer left after close');
+  t.is(eventFiles(`${home}/events`).length, 1);
+});
