@@ -28,6 +28,12 @@ export interface PipelineOptions {
   /** How often retention runs. Default 1 h. */
   retentionIntervalMs?: number;
   log?: TailerOptions['log'];
+  /**
+   * Called after each batch's transaction committed, with the calls it stored for the first
+   * time (replays excluded): the hook for metrics, so a replay never doubles a counter.
+   * Exceptions are swallowed (an observer must not stop ingestion).
+   */
+  onCommitted?: (calls: PricedCall[]) => void;
 }
 
 export interface PipelineHealth extends TailerHealth {
@@ -128,8 +134,16 @@ export class Pipeline {
       }
       calls[i] = { event: c.event, raw: c.raw, price };
     }
-    const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats });
+    const fresh: PricedCall[] | undefined = this.o.onCommitted ? [] : undefined;
+    const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined);
     this.counts.eventsInserted += r.inserted;
     this.counts.eventsIgnored += r.ignored;
+    if (fresh && fresh.length > 0) {
+      try {
+        this.o.onCommitted?.(fresh);
+      } catch {
+        // An observer's fault must not fail a batch that is already durable.
+      }
+    }
   }
 }

@@ -124,11 +124,15 @@ export class SqliteStore implements QueryApi {
     return new SqliteStore(db, ro);
   }
 
-  /** Stores a batch and its checkpoints in one transaction. Replayed calls are ignored. */
-  commitBatch(batch: StoreBatch): CommitResult {
+  /**
+   * Stores a batch and its checkpoints in one transaction. Replayed calls are ignored.
+   * `onInserted` is called, inside the transaction, for each call actually inserted (not a
+   * replay); collect them and act only once this returns (the transaction committed).
+   */
+  commitBatch(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
     this.writer ??= new Writer(this.db);
-    return this.writer.commit(batch);
+    return this.writer.commit(batch, onInserted);
   }
 
   loadCheckpoints(): CheckpointRecord[] {
@@ -198,7 +202,7 @@ class Writer {
   private readonly upsertRate: Database.Statement;
   private readonly upsertCheckpoint: Database.Statement;
   private readonly upsertStats: Database.Statement;
-  private readonly tx: Database.Transaction<(batch: StoreBatch) => CommitResult>;
+  private readonly tx: Database.Transaction<(batch: StoreBatch, onInserted?: (call: PricedCall) => void) => CommitResult>;
 
   constructor(db: Database.Database) {
     this.insert = db.prepare(`INSERT OR IGNORE INTO calls (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`);
@@ -211,14 +215,14 @@ class Writer {
     this.upsertStats = db.prepare(`INSERT INTO emitter_stats (writer, app, host, pid, file_id, ts, final, stats_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (writer) DO UPDATE SET file_id = excluded.file_id, ts = excluded.ts, final = excluded.final, stats_json = excluded.stats_json
       WHERE excluded.ts >= emitter_stats.ts`);
-    this.tx = db.transaction((batch: StoreBatch) => this.write(batch));
+    this.tx = db.transaction((batch: StoreBatch, onInserted?: (call: PricedCall) => void) => this.write(batch, onInserted));
   }
 
-  commit(batch: StoreBatch): CommitResult {
-    return this.tx.immediate(batch);
+  commit(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
+    return this.tx.immediate(batch, onInserted);
   }
 
-  private write(batch: StoreBatch): CommitResult {
+  private write(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
     const rollup = this.rollups.batch();
     const latestRate = new Map<string, [string, string, number | null, number | null, string | null, number]>();
     let inserted = 0;
@@ -228,6 +232,7 @@ class Writer {
       if (this.insert.run(params).changes === 1) {
         inserted++;
         rollup.add(r);
+        onInserted?.(c);
         const rl = c.event.rate_limits;
         const model = r.dims[0];
         if (rl && model !== null && model !== undefined) {
