@@ -21,7 +21,7 @@ export const DIMENSION_COLUMNS = [
 
 /** Summable numeric columns shared by `calls` and `rollup_minute`. */
 export const SUM_COLUMNS = [
-  'cost_usd', 'cost_without_cache_usd', 'input_tokens', 'output_tokens',
+  'cost_nanousd', 'cost_without_cache_nanousd', 'input_tokens', 'output_tokens',
   'cache_read_input_tokens', 'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens',
   'cache_write_input_tokens', 'duration_ms', 'ttft_ms', 'attempts', 'retries',
 ] as const;
@@ -45,8 +45,9 @@ export const MIGRATIONS: readonly Migration[] = [
         cache_write_input_tokens INTEGER NOT NULL,
         web_search_requests INTEGER NOT NULL,
         cost_usd REAL, cost_without_cache_usd REAL,
+        cost_nanousd INTEGER, cost_without_cache_nanousd INTEGER,
         cost_input_usd REAL, cost_output_usd REAL, cost_cache_read_usd REAL,
-        cost_cache_write_5m_usd REAL, cost_cache_write_1h_usd REAL, cost_web_search_usd REAL,
+        cost_cache_write_5m_usd REAL, cost_cache_write_1h_usd REAL, cost_cache_write_unknown_ttl_usd REAL, cost_web_search_usd REAL,
         pricing_version TEXT, price_flags TEXT,
         duration_ms REAL NOT NULL, ttft_ms REAL, attempts INTEGER NOT NULL, retries INTEGER NOT NULL,
         event_json TEXT NOT NULL
@@ -60,7 +61,7 @@ export const MIGRATIONS: readonly Migration[] = [
         count INTEGER NOT NULL,
         unpriced_count INTEGER NOT NULL,
         ttft_count INTEGER NOT NULL,
-        ${SUM_COLUMNS.map((c) => `${c} REAL`).join(', ')},
+        ${SUM_COLUMNS.map((c) => `${c} ${c.endsWith('_nanousd') ? 'INTEGER' : 'REAL'}`).join(', ')},
         hist_duration TEXT,
         hist_ttft TEXT,
         PRIMARY KEY (minute, gkey)

@@ -27,6 +27,7 @@ interface Acc {
 
 const DIMS = new Set<string>(DIMENSION_COLUMNS);
 const FIELDS = new Set<string>(SUM_COLUMNS);
+const NANO_FIELDS: Partial<Record<string, string>> = { cost_usd: 'cost_nanousd', cost_without_cache_usd: 'cost_without_cache_nanousd' };
 
 /** Typed error for a query the store cannot answer. */
 export class QueryError extends Error {
@@ -93,12 +94,16 @@ export class QueryEngine {
           selects.push(`SUM(CASE WHEN ${cond.length ? cond.join(' AND ') : '1'} THEN ${rollup ? 'count' : '1'} ELSE 0 END) AS ${col}`);
           break;
         }
-        case 'sum':
-          if (!FIELDS.has(agg.field)) throw new QueryError(`unknown field ${agg.field}`);
-          selects.push(`SUM(${agg.field}) AS ${col}`);
+        case 'sum': {
+          // Costs are summed as integer nanodollars (exact), then turned into USD.
+          const nano = NANO_FIELDS[agg.field];
+          if (nano) selects.push(`SUM(${nano}) / 1e9 AS ${col}`);
+          else if (FIELDS.has(agg.field)) selects.push(`SUM(${agg.field}) AS ${col}`);
+          else throw new QueryError(`unknown field ${agg.field}`);
           break;
+        }
         case 'unpriced_count':
-          selects.push(`${rollup ? 'SUM(unpriced_count)' : 'SUM(cost_usd IS NULL)'} AS ${col}`);
+          selects.push(`${rollup ? 'SUM(unpriced_count)' : 'SUM(cost_nanousd IS NULL)'} AS ${col}`);
           break;
         case 'percentile':
           if (agg.field !== 'duration_ms' && agg.field !== 'ttft_ms') throw new QueryError(`no percentile of ${String(agg.field)}`);
@@ -194,11 +199,11 @@ export class QueryEngine {
 
   call(eventId: string): StoredCallDetail | null {
     const r = this.db.prepare(`SELECT ${STORED_CALL_COLUMNS}, cost_without_cache_usd, cost_input_usd, cost_output_usd, cost_cache_read_usd,
-      cost_cache_write_5m_usd, cost_cache_write_1h_usd, cost_web_search_usd, pricing_version, price_flags, event_json
+      cost_cache_write_5m_usd, cost_cache_write_1h_usd, cost_cache_write_unknown_ttl_usd, cost_web_search_usd, pricing_version, price_flags, event_json
       FROM calls WHERE event_id = ?`).get(eventId) as (StoredCall & Record<string, unknown>) | undefined;
     if (!r) return null;
     const { event_json, cost_without_cache_usd, pricing_version, price_flags, cost_input_usd, cost_output_usd, cost_cache_read_usd,
-      cost_cache_write_5m_usd, cost_cache_write_1h_usd, cost_web_search_usd, ...call } = r;
+      cost_cache_write_5m_usd, cost_cache_write_1h_usd, cost_cache_write_unknown_ttl_usd, cost_web_search_usd, ...call } = r;
     return {
       ...(call as StoredCall),
       event: JSON.parse(event_json as string) as unknown,
@@ -210,7 +215,8 @@ export class QueryEngine {
         flags: typeof price_flags === 'string' ? price_flags.split(',') : [],
         parts: {
           input: cost_input_usd, output: cost_output_usd, cache_read: cost_cache_read_usd,
-          cache_write_5m: cost_cache_write_5m_usd, cache_write_1h: cost_cache_write_1h_usd, web_search: cost_web_search_usd,
+          cache_write_5m: cost_cache_write_5m_usd, cache_write_1h: cost_cache_write_1h_usd,
+          cache_write_unknown_ttl: cost_cache_write_unknown_ttl_usd, web_search: cost_web_search_usd,
         },
       },
     };

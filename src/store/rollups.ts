@@ -11,7 +11,7 @@ import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
 import { LogHistogram } from './histogram.js';
 
 export const MINUTE_MS = 60_000;
-const COST_INDEXES = new Set(SUM_COLUMNS.flatMap((c, i) => (c.endsWith('_usd') ? [i] : [])));
+const COST_INDEXES = new Set(SUM_COLUMNS.flatMap((c, i) => (c.endsWith('_nanousd') ? [i] : [])));
 const TTFT_INDEX = SUM_COLUMNS.indexOf('ttft_ms');
 
 /** What a rollup needs of one inserted call. */

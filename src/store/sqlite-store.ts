@@ -9,7 +9,7 @@
  */
 import Database from 'better-sqlite3';
 import type { CallEvent, EmitterStats, RateLimitDimension } from '../event/types.js';
-import type { PriceResult } from '../pricing/types.js';
+import type { PriceDimension, PriceResult } from '../pricing/types.js';
 import type {
   AggregateQuery, AggregateRow, QueryApi, RateLimitRow, RecentCallsQuery, SeriesQuery,
   SeriesRow, StoredCall, StoredCallDetail,
@@ -82,12 +82,12 @@ export interface RetentionSettings {
 }
 
 const RATE_DIMS: RateLimitDimension[] = ['requests', 'tokens', 'input_tokens', 'output_tokens'];
-const PART_DIMS = ['input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h', 'web_search'] as const;
+const PART_DIMS: readonly PriceDimension[] = ['input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h', 'cache_write_unknown_ttl', 'web_search'];
 const INSERT_COLUMNS = [
   'event_id', 'ts', ...DIMENSION_COLUMNS, 'http_status', 'request_id',
   'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_write_5m_input_tokens',
   'cache_write_1h_input_tokens', 'cache_write_input_tokens', 'web_search_requests',
-  'cost_usd', 'cost_without_cache_usd', ...PART_DIMS.map((d) => `cost_${d}_usd`),
+  'cost_usd', 'cost_without_cache_usd', 'cost_nanousd', 'cost_without_cache_nanousd', ...PART_DIMS.map((d) => `cost_${d}_usd`),
   'pricing_version', 'price_flags', 'duration_ms', 'ttft_ms', 'attempts', 'retries', 'event_json',
 ];
 const DELETE_CHUNK = 5000;
@@ -275,6 +275,9 @@ function rowOf(c: PricedCall, p: unknown[]): RollupInput {
   const wAll = u?.cache_creation_input_tokens ?? 0;
   const cost = price && price.priced ? price.cost_usd : null;
   const costNoCache = price && price.priced ? price.cost_without_cache_usd : null;
+  // Money is summed in whole nanodollars, exactly; USD floats are only for display.
+  const nano = cost === null ? null : (price?.cost_nanousd ?? Math.round(cost * 1e9));
+  const nanoNoCache = costNoCache === null ? null : (price?.cost_without_cache_nanousd ?? Math.round(costNoCache * 1e9));
   const retries = e.attempts > 1 ? e.attempts - 1 : 0;
   let i = 0;
   p[i++] = e.event_id;
@@ -291,6 +294,8 @@ function rowOf(c: PricedCall, p: unknown[]): RollupInput {
   p[i++] = u?.web_search_requests ?? 0;
   p[i++] = cost;
   p[i++] = costNoCache;
+  p[i++] = nano;
+  p[i++] = nanoNoCache;
   const partsStart = i;
   for (let k = 0; k < PART_DIMS.length; k++) p[i++] = null;
   if (price && cost !== null) {
@@ -310,7 +315,7 @@ function rowOf(c: PricedCall, p: unknown[]): RollupInput {
     ts: e.ts,
     dims,
     // SUM_COLUMNS order.
-    sums: [cost, costNoCache, input, output, cacheRead, w5, w1, wAll, e.duration_ms, e.ttft_ms, e.attempts, retries],
+    sums: [nano, nanoNoCache, input, output, cacheRead, w5, w1, wAll, e.duration_ms, e.ttft_ms, e.attempts, retries],
     durationMs: e.duration_ms,
     ttftMs: e.ttft_ms,
   };

@@ -38,6 +38,8 @@ interface FileState {
   /** The path no longer names this file: drain it through the open descriptor, then drop it. */
   gone: boolean;
   dropped: boolean;
+  /** The last read found no complete line past `pos`. */
+  atEof: boolean;
 }
 
 interface PendingCheckpoint { state: FileState; generation: number; offset: number; sealed: boolean; hash: string }
@@ -161,11 +163,13 @@ export class Tailer {
           const n = await this.readInto(s, batch);
           if (n === 0 || s.pos.cursor === before) {
             // End of file (or only a partial line): back off, chokidar or the scan wakes us sooner.
+            s.atEof = true;
             s.backoffMs = Math.min(this.o.maxEofBackoffMs, Math.max(10, s.backoffMs * 2));
             s.nextReadAt = Date.now() + s.backoffMs;
             break;
           }
           progressed = true;
+          s.atEof = false;
           s.backoffMs = 0;
           share += n;
           if (batch.lines >= this.o.maxBatchLines) {
@@ -333,6 +337,7 @@ export class Tailer {
         if (st.size !== cur.size || st.mtimeMs !== cur.mtimeMs) {
           cur.mtimeMs = st.mtimeMs;
           cur.nextReadAt = 0;
+          cur.atEof = false;
           if (st.size < cur.pos.cursor || st.size < cur.committed || (cur.committed > 0 && (await checkHash(cur.fh, cur.committed)) !== cur.committedHash)) {
             this.counters.truncations++;
             this.log('warn', 'file truncated or rewritten under the daemon; re-reading from 0', { path, offset: cur.committed, size: st.size });
@@ -405,7 +410,7 @@ export class Tailer {
       key: id.key, path, fh, dev: st.dev, ino: st.ino, header: id.header, size: st.size, mtimeMs: st.mtimeMs,
       pos: { lineOffset: offset, cursor: offset, skipFrom: null }, committed: offset, committedHash: hash, generation: 0,
       footerEnd: sealed ? offset : null, sealedCommitted: sealed, inFlight: 0, nextReadAt: 0, backoffMs: 0,
-      unackedSince: st.size > offset ? Date.now() : null, gone: false, dropped: false,
+      unackedSince: st.size > offset ? Date.now() : null, gone: false, dropped: false, atEof: false,
     };
     this.byKey.set(s.key, s);
     this.byPath.set(path, s);
@@ -429,7 +434,7 @@ export class Tailer {
     const now = Date.now();
     const h = s.header;
     const writerDead = h !== null && h.host === this.host && h.pid !== process.pid && !pidAlive(h.pid) && now - st.mtimeMs > this.o.deadWriterGraceMs;
-    if (writerDead && drained && !s.sealedCommitted && st.size > s.committed && now >= s.nextReadAt) {
+    if (writerDead && drained && s.atEof && !s.sealedCommitted && st.size > s.committed) {
       // Its writer died mid-line: the rest will never be completed. Record it and move past.
       const batch = newBatch();
       batch.deadLetters.push({ reason: 'unterminated_line', file_id: s.key, path: s.path, offset: s.committed, length: st.size - s.committed });

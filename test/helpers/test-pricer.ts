@@ -27,7 +27,7 @@ export function testPricer(opts: { busyMicros?: number } = {}): Pricer {
       const cost = testCost(e);
       const u = e.usage;
       if (cost === null || !u) {
-        return { cost_usd: null, cost_without_cache_usd: null, parts: [], pricing_version: 'test-1', priced: false, model: e.model, flags: ['unknown_model'] };
+        return { cost_usd: null, cost_nanousd: null, cost_without_cache_usd: null, cost_without_cache_nanousd: null, parts: [], pricing_version: 'test-1', priced: false, model: e.model, provider: e.provider, flags: ['unknown_model'] };
       }
       const part = (dimension: CostPart['dimension'], quantity: number, rate: number): CostPart =>
         ({ dimension, quantity, rate_usd: rate, cost_usd: (quantity * rate) / 1e6, source: 'test' });
@@ -38,7 +38,10 @@ export function testPricer(opts: { busyMicros?: number } = {}): Pricer {
         part('cache_write_1h', u.cache_write_1h_input_tokens, TEST_RATES.cache_write_1h),
       ];
       const noCache = (u.input_tokens + u.cache_read_input_tokens + u.cache_write_5m_input_tokens + u.cache_write_1h_input_tokens) * TEST_RATES.input + u.output_tokens * TEST_RATES.output;
-      return { cost_usd: cost, cost_without_cache_usd: Math.round(noCache) / 1e6, parts, pricing_version: 'test-1', priced: true, model: e.model, flags: [] };
+      return {
+        cost_usd: cost, cost_nanousd: Math.round(cost * 1e9), cost_without_cache_usd: Math.round(noCache) / 1e6, cost_without_cache_nanousd: Math.round(noCache) * 1000,
+        parts, pricing_version: 'test-1', priced: true, model: e.model, provider: e.provider, flags: [],
+      };
     },
   };
 }

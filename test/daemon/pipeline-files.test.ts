@@ -1,0 +1,168 @@
+import test from 'ava';
+import { appendFileSync, existsSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Pipeline } from '../../src/daemon/pipeline.js';
+import type { TailerOptions } from '../../src/tail/types.js';
+import { appendLines, call, emptyStats, footer, header, line, readDeadLetters, statsLine, tempHome, waitFor, writeEventFile, type TempHome } from '../helpers/event-files.js';
+import { testPricer } from '../helpers/test-pricer.js';
+
+type Ctx = { teardown(fn: () => void | Promise<void>): void };
+
+async function startPipeline(t: Ctx, tailer: Partial<TailerOptions> = {}, home?: TempHome): Promise<{ p: Pipeline; h: TempHome }> {
+  const h = home ?? tempHome();
+  if (!home) t.teardown(h.cleanup);
+  const p = new Pipeline({ home: h.home, pricer: testPricer(), tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep', ...tailer } });
+  await p.start();
+  t.teardown(() => p.stop());
+  return { p, h };
+}
+
+const ids = (p: Pipeline): string[] => (p.store!.db.prepare('SELECT event_id FROM calls ORDER BY ts, id').all() as { event_id: string }[]).map((r) => r.event_id).sort();
+const rollupTotal = (p: Pipeline): number => (p.store!.db.prepare('SELECT COALESCE(SUM(count), 0) AS n FROM rollup_minute').get() as { n: number }).n;
+const sorted = (a: { event_id: string }[]): string[] => a.map((c) => c.event_id).sort();
+
+test('a corrupted line is dead-lettered by file id and offset while the lines around it are stored', async (t) => {
+  const { p, h } = await startPipeline(t);
+  const hd = header();
+  const good = [call(), call(), call()];
+  const bad = { ...call(), usage: 'lots' };
+  const lines = [line(hd), line(good[0]), '{"t":"call","v":1,"event_id":\n', line(good[1]), line({ ...call(), v: 2 }), line(bad), line(good[2])];
+  const path = join(h.events, 'a.ndjson');
+  writeFileSync(path, lines.join(''));
+  await waitFor(() => ids(p).length === 3 && p.health().deadLettered.invalid_schema === 1, 'good lines stored');
+  t.deepEqual(ids(p), sorted(good));
+  const offsetOf = (i: number): number => Buffer.byteLength(lines.slice(0, i).join(''));
+  const dl = readDeadLetters(h.data).map((d) => [d['reason'], d['file_id'], d['offset'], d['length']]);
+  t.deepEqual(dl, [
+    ['malformed_json', hd.file_id, offsetOf(2), Buffer.byteLength(lines[2]!) - 1],
+    ['unknown_version', hd.file_id, offsetOf(4), Buffer.byteLength(lines[4]!) - 1],
+    ['invalid_schema', hd.file_id, offsetOf(5), Buffer.byteLength(lines[5]!) - 1],
+  ]);
+  t.like(p.health().deadLettered, { malformed_json: 1, unknown_version: 1, invalid_schema: 1, oversize: 0 });
+});
+
+test('a 10 MB line is skipped and dead-lettered by offset and length, and the next lines are stored', async (t) => {
+  const { p, h } = await startPipeline(t);
+  const hd = header();
+  const before = call();
+  const after = [call(), call()];
+  const path = join(h.events, 'big.ndjson');
+  const head = line(hd) + line(before);
+  writeFileSync(path, head);
+  await waitFor(() => ids(p).length === 1, 'first call');
+  // The long line arrives in two writes: its first part is already over the limit and unterminated.
+  const big = `{"t":"call","v":1,"pad":"${'x'.repeat(10 * 1024 * 1024)}"}`;
+  appendFileSync(path, big.slice(0, 6 * 1024 * 1024));
+  await new Promise((r) => setTimeout(r, 200));
+  appendFileSync(path, `${big.slice(6 * 1024 * 1024)}\n${after.map(line).join('')}`);
+  await waitFor(() => ids(p).length === 3, 'calls after the long line');
+  t.deepEqual(ids(p), sorted([before, ...after]));
+  const dl = readDeadLetters(h.data);
+  t.is(dl.length, 1);
+  t.like(dl[0], { reason: 'oversize', file_id: hd.file_id, offset: Buffer.byteLength(head), length: Buffer.byteLength(big) });
+  t.false('excerpt' in dl[0]!, 'the oversize line content is not copied');
+  t.is(p.health().deadLettered.oversize, 1);
+});
+
+test('a partial last line waits until it is completed', async (t) => {
+  const { p, h } = await startPipeline(t);
+  const c1 = call();
+  const c2 = call();
+  const path = join(h.events, 'partial.ndjson');
+  const text2 = line(c2);
+  writeFileSync(path, line(header()) + line(c1) + text2.slice(0, 100));
+  await waitFor(() => ids(p).length === 1, 'first call');
+  await new Promise((r) => setTimeout(r, 300)); // several polls and EOF retries
+  t.deepEqual(ids(p), [c1.event_id]);
+  t.deepEqual(readDeadLetters(h.data), []);
+  const cp = p.store!.loadCheckpoints()[0]!;
+  t.is(cp.offset, readFileSync(path).length - 100, 'the checkpoint stops before the partial line');
+  appendFileSync(path, text2.slice(100));
+  await waitFor(() => ids(p).length === 2, 'completed call');
+  t.deepEqual(ids(p), sorted([c1, c2]));
+});
+
+test('a file truncated under the daemon is detected, counted and re-read without doubles', async (t) => {
+  const { p, h } = await startPipeline(t);
+  const hd = header();
+  const first = Array.from({ length: 20 }, () => call());
+  const path = join(h.events, 'trunc.ndjson');
+  writeFileSync(path, line(hd) + first.map(line).join(''));
+  await waitFor(() => ids(p).length === 20, 'first calls');
+  const second = [call(), call()];
+  truncateSync(path, 0);
+  appendFileSync(path, line(hd) + [first[0]!, ...second, first[1]!].map(line).join(''));
+  await waitFor(() => ids(p).length === 22, 'calls written after the truncation');
+  t.is(p.health().truncations, 1);
+  t.deepEqual(ids(p), sorted([...first, ...second]));
+  await waitFor(() => p.health().lagBytes === 0, 'caught up');
+  t.is(rollupTotal(p), 22, 'the replayed calls were not counted twice');
+});
+
+test('a file replaced at the same path (new file_id) is read from its start', async (t) => {
+  const { p, h } = await startPipeline(t);
+  const path = join(h.events, 'same-name.ndjson');
+  const a = [call(), call(), call()];
+  writeEventFile({ dir: h.events, name: 'same-name.ndjson', calls: a });
+  await waitFor(() => ids(p).length === 3, 'first file');
+  const b = [call(), call()];
+  writeEventFile({ dir: h.events, name: 'tmp.new', calls: b });
+  renameSync(join(h.events, 'tmp.new'), path);
+  await waitFor(() => ids(p).length === 5, 'replacement file');
+  t.deepEqual(ids(p), sorted([...a, ...b]));
+  t.is(p.health().replacements, 1);
+});
+
+for (const retention of ['delete', 'archive', 'keep'] as const) {
+  test(`a sealed, fully committed file is retired by retention '${retention}' and its counters kept`, async (t) => {
+    const { p, h } = await startPipeline(t, { retention });
+    const hd = header();
+    const calls = [call(), call()];
+    const path = join(h.events, 'sealed.ndjson');
+    writeFileSync(path, line(hd) + line(calls[0]) + line(statsLine(hd.file_id, emptyStats({ events_written: 1 }))) + line(calls[1]) + line(footer(hd.file_id, 4, emptyStats({ events_written: 2, events_dropped_buffer: 7 }))));
+    await waitFor(() => p.health().filesRetired === 1, 'file retired');
+    t.deepEqual(ids(p), sorted(calls));
+    t.is(existsSync(path), retention === 'keep');
+    t.is(existsSync(join(h.events, 'archive', 'sealed.ndjson')), retention === 'archive');
+    const stats = p.emitterStats();
+    t.is(stats.length, 1);
+    t.like(stats[0], { fileId: hd.file_id, final: true, stats: { events_written: 2, events_dropped_buffer: 7 } });
+    // An unsealed file next to it stays.
+    const open = writeEventFile({ dir: h.events, calls: [call()] });
+    await waitFor(() => ids(p).length === 3, 'open file read');
+    await new Promise((r) => setTimeout(r, 200));
+    t.true(existsSync(open.path));
+  });
+}
+
+test('a file whose writer died is treated as sealed once idle past the grace period', async (t) => {
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  const deadPid = Number(dead.stdout);
+  const { p, h } = await startPipeline(t, { retention: 'delete', deadWriterGraceMs: 0 });
+  const c = call();
+  const path = join(h.events, 'orphan.ndjson');
+  writeFileSync(path, line(header({ pid: deadPid })) + line(c) + '{"t":"call","v":1,"ev');
+  await waitFor(() => p.health().filesRetired === 1, 'orphan retired');
+  t.deepEqual(ids(p), [c.event_id]);
+  t.false(existsSync(path));
+  t.like(readDeadLetters(h.data)[0], { reason: 'unterminated_line', length: 21 });
+});
+
+test('restarting resumes from the checkpoints: nothing re-stored, new lines read', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const a = [call(), call()];
+  const { path } = writeEventFile({ dir: h.events, calls: a });
+  const p1 = new Pipeline({ home: h.home, pricer: testPricer(), tailer: { pollIntervalMs: 50, retention: 'keep' } });
+  await p1.start();
+  await waitFor(() => ids(p1).length === 2, 'first run');
+  await p1.stop();
+  const b = call();
+  appendLines(path, b);
+  const { p } = await startPipeline(t, {}, h);
+  await waitFor(() => ids(p).length === 3, 'second run');
+  await waitFor(() => p.health().lagBytes === 0, 'caught up');
+  t.is(p.health().eventsIgnored, 0, 'no line before the checkpoint was read again');
+  t.is(rollupTotal(p), 3);
+});
