@@ -115,6 +115,19 @@ export interface StoredCallDetail extends StoredCall {
   price: unknown;
 }
 
+/**
+ * The ingestion pipeline's own health, cumulative since the daemon started (counters) or now
+ * (the lag gauge); null where the source does not know it. Read by `pipeline_health` rules.
+ */
+export interface PipelineHealth {
+  /** Bytes written to event files and not yet read. */
+  tailLagBytes: number | null;
+  /** Lines moved to dead letters. */
+  deadLettersTotal: number | null;
+  /** Events emitters reported dropping (buffer full, folder cap, write errors), summed. */
+  emitterDroppedEventsTotal: number | null;
+}
+
 /** The read side every store implements. */
 export interface QueryApi {
   aggregate(q: AggregateQuery): Promise<AggregateRow[]>;
@@ -122,4 +135,6 @@ export interface QueryApi {
   latestRateLimits(filter?: { model?: string }): Promise<RateLimitRow[]>;
   recentCalls(q: RecentCallsQuery): Promise<{ calls: StoredCall[]; nextCursor: string | null }>;
   call(eventId: string): Promise<StoredCallDetail | null>;
+  /** Optional: the pipeline's health (the daemon adds it around its store). */
+  pipelineHealth?(): Promise<PipelineHealth>;
 }
