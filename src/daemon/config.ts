@@ -1,0 +1,335 @@
+/**
+ * The daemon's configuration: defaults, a YAML file, the environment and flags, in that
+ * order of increasing precedence (flags > environment > file > defaults), validated once at
+ * start. Every problem names its source and field:
+ *
+ * ```
+ * /etc/claudescope/config.yaml:7: listen.port: expected an integer 1-65535, got "abc"
+ * CLAUDESCOPE_LISTEN_PORT: listen.port: expected an integer 1-65535, got "x"
+ * --port: listen.port: expected an integer 1-65535, got "0"
+ * ```
+ *
+ * @example
+ * const cfg = loadDaemonConfig({ flags: { port: '9500' }, env: process.env });
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
+import type { RetentionMode } from '../tail/types.js';
+import {
+  CONFIG_SCHEMA, formatProblem, getPath, mergeLayers, setPath, validateAgainst, type ConfigProblem,
+} from './config-schema.js';
+
+/** The daemon's documented default port (on 127.0.0.1). */
+export const DEFAULT_PORT = 9471;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_POLL_INTERVAL_MS = 1000;
+/** Shortest bearer token accepted: a guessable token beyond loopback is no protection. */
+export const MIN_TOKEN_LENGTH = 16;
+const DAY_MS = 86_400_000;
+
+/** A budget in USD per period; null means none. */
+export interface Budget {
+  dailyUsd: number | null;
+  monthlyUsd: number | null;
+}
+
+/** The validated configuration the daemon runs with. */
+export interface DaemonConfig {
+  /** `CLAUDESCOPE_HOME`, default `~/.claudescope`: holds `events/` and `data/`. */
+  home: string;
+  /** The config file read, or null when none. */
+  configFile: string | null;
+  /** Where the HTTP server listens. Default 127.0.0.1:{@link DEFAULT_PORT}. */
+  listen: { host: string; port: number };
+  /**
+   * The bearer token every endpoint requires when `requireToken` (always true when bound
+   * beyond loopback). Never logged.
+   */
+  auth: { token: string | null; requireToken: boolean };
+  /** Row and rollup ages kept (undefined: forever) and what happens to sealed event files. */
+  retention: { rowsMaxAgeMs?: number; rollupsMaxAgeMs?: number; sealedFiles: RetentionMode };
+  /** Folder scan period. Default 1000 ms. */
+  tail: { pollIntervalMs: number };
+  /** Budgets (exported as `claude_budget_usd{period}`; the rule engine alerts on them). */
+  budgets: Budget & { perFeature: Record<string, Budget> };
+  /** Feature tags that may become the `feature` label; others are exported as `feature=""`. */
+  metrics: { featureLabelAllowlist: string[] };
+  /** Price overrides, passed unchanged to the cost engine (which validates them). */
+  pricing: Record<string, unknown> | null;
+  /** Folders of YAML alert rules (absolute), for the rule engine. */
+  rules: { dirs: string[] };
+  /** Reserved for the InfluxDB sink: passed unchanged. */
+  influxdb: Record<string, unknown> | null;
+}
+
+/** Flags as the CLI hands them over (strings or numbers; validated here, not by yargs). */
+export interface DaemonFlags {
+  home?: string | undefined;
+  config?: string | undefined;
+  host?: string | undefined;
+  port?: string | number | undefined;
+  tokenFile?: string | undefined;
+  pollIntervalMs?: string | number | undefined;
+  retentionRowsDays?: string | number | undefined;
+  retentionRollupsDays?: string | number | undefined;
+  sealedFiles?: string | undefined;
+  featureLabels?: string | string[] | undefined;
+  /** Require the token even on loopback (tests of the auth layer; hardened setups). */
+  requireToken?: boolean | undefined;
+}
+
+/** Thrown when the configuration cannot be used; `problems` lists every one found. */
+export class ConfigError extends Error {
+  readonly code = 'E_CONFIG_INVALID';
+  constructor(readonly problems: ConfigProblem[]) {
+    super(`invalid configuration:\n  ${problems.map(formatProblem).join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment variables the daemon reads, and the field each sets. */
+export const ENV_FIELDS: Record<string, { field: string; list?: boolean }> = {
+  CLAUDESCOPE_LISTEN_HOST: { field: 'listen.host' },
+  CLAUDESCOPE_LISTEN_PORT: { field: 'listen.port' },
+  CLAUDESCOPE_TOKEN: { field: 'auth.token' },
+  CLAUDESCOPE_TOKEN_FILE: { field: 'auth.token_file' },
+  CLAUDESCOPE_POLL_INTERVAL_MS: { field: 'tail.poll_interval_ms' },
+  CLAUDESCOPE_RETENTION_ROWS_DAYS: { field: 'retention.rows_days' },
+  CLAUDESCOPE_RETENTION_ROLLUPS_DAYS: { field: 'retention.rollups_days' },
+  CLAUDESCOPE_SEALED_FILES: { field: 'retention.sealed_files' },
+  CLAUDESCOPE_FEATURE_LABELS: { field: 'metrics.feature_label_allowlist', list: true },
+  CLAUDESCOPE_BUDGET_DAILY_USD: { field: 'budgets.daily_usd' },
+  CLAUDESCOPE_BUDGET_MONTHLY_USD: { field: 'budgets.monthly_usd' },
+};
+
+const FLAG_FIELDS: Record<string, { flag: string; field: string; list?: boolean }> = {
+  host: { flag: '--host', field: 'listen.host' },
+  port: { flag: '--port', field: 'listen.port' },
+  tokenFile: { flag: '--token-file', field: 'auth.token_file' },
+  pollIntervalMs: { flag: '--poll-interval-ms', field: 'tail.poll_interval_ms' },
+  retentionRowsDays: { flag: '--retention-rows-days', field: 'retention.rows_days' },
+  retentionRollupsDays: { flag: '--retention-rollups-days', field: 'retention.rollups_days' },
+  sealedFiles: { flag: '--sealed-files', field: 'retention.sealed_files' },
+  featureLabels: { flag: '--feature-labels', field: 'metrics.feature_label_allowlist', list: true },
+  requireToken: { flag: '--require-token', field: 'auth.require_token' },
+};
+
+/** Numbers and booleans typed as text (environment, flags) become values; the rest stays text. */
+function coerce(v: string | number | boolean): unknown {
+  if (typeof v !== 'string') return v;
+  const s = v.trim();
+  if (/^-?\d+(\.\d+)?$/.test(s)) return Number(s);
+  if (s === 'true') return true;
+  if (s === 'false') return false;
+  return v;
+}
+
+const splitList = (v: string | string[]): string[] =>
+  (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+
+/** `CLAUDESCOPE_HOME`, else `~/.claudescope`. */
+export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
+  const h = env['CLAUDESCOPE_HOME'];
+  return h && h.trim() !== '' ? resolve(h) : join(homedir(), '.claudescope');
+}
+
+/** True for 127.0.0.0/8, ::1 and `localhost`. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (h.startsWith('::ffff:')) return h.slice(7).startsWith('127.');
+  return false;
+}
+
+interface FileLayer {
+  value: Record<string, unknown>;
+  /** Dotted field path → line (1-based). */
+  lines: Map<string, number>;
+}
+
+/** Parses a YAML config file, keeping each field's line. Syntax errors are problems with their line. */
+export function parseConfigText(text: string, label: string, problems: ConfigProblem[]): FileLayer | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) {
+      const line = e.linePos?.[0].line ?? lineCounter.linePos(e.pos[0]).line;
+      problems.push({ where: `${label}:${line}`, field: '(syntax)', message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') });
+    }
+    return undefined;
+  }
+  const lines = new Map<string, number>();
+  const walk = (node: unknown, path: string): void => {
+    if (isMap(node)) {
+      for (const item of node.items) {
+        if (!isPair(item)) continue;
+        const key = isScalar(item.key) ? String(item.key.value) : String(item.key);
+        const child = path ? `${path}.${key}` : key;
+        const keyNode = item.key as YamlNode | null;
+        const r = keyNode?.range ?? (item.value as YamlNode | null)?.range;
+        if (r) lines.set(child, lineCounter.linePos(r[0]).line);
+        walk(item.value, child);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((it, i) => {
+        const r = (it as YamlNode | null)?.range;
+        const child = `${path}[${i}]`;
+        if (r) lines.set(child, lineCounter.linePos(r[0]).line);
+        walk(it, child);
+      });
+    }
+  };
+  walk(doc.contents, '');
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return { value: {}, lines };
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    problems.push({ where: `${label}:1`, field: '(root)', message: 'expected a mapping of settings' });
+    return undefined;
+  }
+  return { value: value as Record<string, unknown>, lines };
+}
+
+/** Where a file field is: its own line, else its nearest parent's, else line 1. */
+function lineOf(layer: FileLayer, path: string): number {
+  for (let p = path; p !== ''; p = p.includes('.') || p.includes('[') ? p.replace(/(\.[^.[]*|\[\d+\])$/, '') : '') {
+    const l = layer.lines.get(p);
+    if (l !== undefined) return l;
+  }
+  return 1;
+}
+
+export interface LoadConfigOptions {
+  flags?: DaemonFlags;
+  /** Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Loads, merges and validates the configuration; throws {@link ConfigError} listing every problem. */
+export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
+  const flags = opts.flags ?? {};
+  const env = opts.env ?? process.env;
+  const problems: ConfigProblem[] = [];
+  const home = flags.home !== undefined && flags.home !== '' ? resolve(flags.home) : defaultHome(env);
+
+  // The file: --config, else CLAUDESCOPE_CONFIG, else <home>/config.yaml when present.
+  const explicit = flags.config ?? env['CLAUDESCOPE_CONFIG'];
+  const configFile = explicit !== undefined && explicit !== '' ? resolve(explicit) : existsSync(join(home, 'config.yaml')) ? join(home, 'config.yaml') : null;
+  const fileLabel = explicit !== undefined && explicit !== '' ? explicit : configFile ?? '';
+  let file: FileLayer | undefined;
+  if (configFile !== null) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(configFile, 'utf8');
+    } catch (err: unknown) {
+      problems.push({ where: fileLabel, field: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    }
+    if (text !== undefined) {
+      file = parseConfigText(text, fileLabel, problems);
+      if (file) {
+        const f = file;
+        validateAgainst(f.value, CONFIG_SCHEMA, '', (p) => `${fileLabel}:${lineOf(f, p)}`, problems);
+      }
+    }
+  }
+
+  const envLayer: Record<string, unknown> = {};
+  const envWhere = new Map<string, string>();
+  for (const [name, { field, list }] of Object.entries(ENV_FIELDS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    setPath(envLayer, field, list ? splitList(raw) : field === 'auth.token' || field === 'auth.token_file' ? raw : coerce(raw));
+    envWhere.set(field, name);
+  }
+  validateAgainst(envLayer, CONFIG_SCHEMA, '', (p) => envWhere.get(p.replace(/\[\d+\]$/, '')) ?? 'environment', problems);
+
+  const flagLayer: Record<string, unknown> = {};
+  const flagWhere = new Map<string, string>();
+  for (const [key, { flag, field, list }] of Object.entries(FLAG_FIELDS)) {
+    const raw = (flags as Record<string, string | number | boolean | string[] | undefined>)[key];
+    if (raw === undefined) continue;
+    setPath(flagLayer, field, list ? splitList(raw as string | string[]) : field === 'auth.token_file' ? raw : coerce(raw as string | number | boolean));
+    flagWhere.set(field, flag);
+  }
+  validateAgainst(flagLayer, CONFIG_SCHEMA, '', (p) => flagWhere.get(p.replace(/\[\d+\]$/, '')) ?? 'flags', problems);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const layers = [file?.value, envLayer, flagLayer];
+  const merged = (mergeLayers(CONFIG_SCHEMA, layers) ?? {}) as Record<string, unknown>;
+  /** Which source set a field last (for the cross-field checks' messages). */
+  const sourceOf = (field: string): string => {
+    if (getPath(flagLayer, field) !== undefined) return flagWhere.get(field) ?? 'flags';
+    if (getPath(envLayer, field) !== undefined) return envWhere.get(field) ?? 'environment';
+    if (file && getPath(file.value, field) !== undefined) return `${fileLabel}:${lineOf(file, field)}`;
+    return 'default';
+  };
+  const get = <T>(field: string, dflt: T): T => {
+    const v = getPath(merged, field);
+    return v === undefined ? dflt : (v as T);
+  };
+  const fileDir = configFile ? dirname(configFile) : home;
+
+  // The token: auth.token, else the first line of auth.token_file.
+  let token = get<string | null>('auth.token', null);
+  const tokenFile = get<string | null>('auth.token_file', null);
+  if (token === null && tokenFile !== null) {
+    const p = isAbsolute(tokenFile) ? tokenFile : resolve(sourceOf('auth.token_file').startsWith(fileLabel) && configFile ? fileDir : process.cwd(), tokenFile);
+    try {
+      token = readFileSync(p, 'utf8').split('\n')[0]!.trim();
+    } catch (err: unknown) {
+      problems.push({ where: sourceOf('auth.token_file'), field: 'auth.token_file', message: `cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    }
+  }
+  const host = get('listen.host', DEFAULT_HOST);
+  const loopback = isLoopback(host);
+  const requireToken = !loopback || get('auth.require_token', false);
+  if (token !== null && token.length < MIN_TOKEN_LENGTH) {
+    problems.push({ where: sourceOf(getPath(merged, 'auth.token') !== undefined ? 'auth.token' : 'auth.token_file'), field: 'auth.token', message: `the token must be at least ${MIN_TOKEN_LENGTH} characters` });
+  }
+  if (requireToken && (token === null || token === '')) {
+    problems.push({
+      where: loopback ? sourceOf('auth.require_token') : sourceOf('listen.host'),
+      field: loopback ? 'auth.require_token' : 'listen.host',
+      message: loopback
+        ? 'a token is required but none is set (auth.token, auth.token_file or CLAUDESCOPE_TOKEN)'
+        : `listening on ${host}, beyond loopback, needs a bearer token: set auth.token, auth.token_file or CLAUDESCOPE_TOKEN (refusing to serve without one)`,
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const rowsDays = get<number | null>('retention.rows_days', null);
+  const rollupsDays = get<number | null>('retention.rollups_days', null);
+  const budget = (b: unknown): Budget => ({
+    dailyUsd: (getPath(b, 'daily_usd') as number | null | undefined) ?? null,
+    monthlyUsd: (getPath(b, 'monthly_usd') as number | null | undefined) ?? null,
+  });
+  const perFeature: Record<string, Budget> = {};
+  for (const [k, v] of Object.entries(get<Record<string, unknown>>('budgets.per_feature', {}))) perFeature[k] = budget(v);
+
+  return {
+    home,
+    configFile,
+    listen: { host, port: get('listen.port', DEFAULT_PORT) },
+    auth: { token, requireToken },
+    retention: {
+      ...(rowsDays !== null ? { rowsMaxAgeMs: rowsDays * DAY_MS } : {}),
+      ...(rollupsDays !== null ? { rollupsMaxAgeMs: rollupsDays * DAY_MS } : {}),
+      sealedFiles: get<RetentionMode>('retention.sealed_files', 'delete'),
+    },
+    tail: { pollIntervalMs: get('tail.poll_interval_ms', DEFAULT_POLL_INTERVAL_MS) },
+    budgets: { ...budget(get('budgets', {})), perFeature },
+    metrics: { featureLabelAllowlist: get<string[]>('metrics.feature_label_allowlist', []) },
+    pricing: get<Record<string, unknown> | null>('pricing', null),
+    rules: { dirs: get<string[]>('rules.dirs', []).map((d) => resolve(sourceOf('rules.dirs').startsWith(fileLabel) && configFile ? fileDir : process.cwd(), d)) },
+    influxdb: get<Record<string, unknown> | null>('influxdb', null),
+  };
+}
+
+/** The configuration as shown to a user (`--print-config`): the token masked. */
+export function describeConfig(c: DaemonConfig): Record<string, unknown> {
+  return { ...c, auth: { token: c.auth.token === null ? null : '(set)', requireToken: c.auth.requireToken } };
+}

@@ -1,0 +1,203 @@
+/**
+ * The daemon: the ingestion pipeline (lock, SQLite store, tailer), the Prometheus metrics fed
+ * as calls commit, and the HTTP server. One line per notable thing goes to the log (stderr
+ * by default); the bearer token never does.
+ *
+ * @example
+ * const d = await Daemon.start({ config: loadDaemonConfig() });
+ * console.log(d.url);   // http://127.0.0.1:9471
+ * await d.stop();       // final checkpoint written, lock released
+ */
+import { join } from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import { Pipeline } from './pipeline.js';
+import { HttpServer, sendJson } from './http-server.js';
+import { createMetrics, type Metrics } from '../metrics/index.js';
+import type { PricedCall } from '../store/sqlite-store.js';
+import type { DaemonConfig } from './config.js';
+import { loadPricer, type DaemonPricer } from './pricer-loader.js';
+
+/** A log line sink; the default writes `claudescope: <msg> key=value…` to stderr. */
+export type DaemonLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface DaemonOptions {
+  config: DaemonConfig;
+  /** A pricer to use instead of the cost engine (tests). */
+  pricer?: DaemonPricer;
+  log?: DaemonLog;
+  /** How often the health watcher looks for new dead letters. Default 5000 ms. */
+  healthCheckIntervalMs?: number;
+}
+
+export function stderrLog(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
+  const kv = fields ? Object.entries(fields).map(([k, v]) => ` ${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`).join('') : '';
+  process.stderr.write(`claudescope: ${level === 'info' ? '' : `${level}: `}${msg}${kv}\n`);
+}
+
+export class Daemon {
+  readonly metrics: Metrics;
+  readonly pipeline: Pipeline;
+  private readonly http: HttpServer;
+  private lastCommitMs: number | null = null;
+  private readonly unpricedModelsLogged = new Set<string>();
+  private healthTimer: NodeJS.Timeout | undefined;
+  private deadLettersLogged = 0;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(readonly config: DaemonConfig, private readonly pricer: DaemonPricer, private readonly log: DaemonLog, private readonly healthEveryMs: number) {
+    const c = config;
+    this.pipeline = new Pipeline({
+      home: c.home,
+      pricer,
+      tailer: { pollIntervalMs: c.tail.pollIntervalMs, retention: c.retention.sealedFiles },
+      ...(c.retention.rowsMaxAgeMs !== undefined || c.retention.rollupsMaxAgeMs !== undefined
+        ? { retention: { ...(c.retention.rowsMaxAgeMs !== undefined ? { rowsMaxAgeMs: c.retention.rowsMaxAgeMs } : {}), ...(c.retention.rollupsMaxAgeMs !== undefined ? { rollupsMaxAgeMs: c.retention.rollupsMaxAgeMs } : {}) } }
+        : {}),
+      log: (level, msg, fields) => this.log(level, msg, fields),
+      onCommitted: (calls) => this.onCommitted(calls),
+    });
+    this.metrics = createMetrics({
+      featureLabelAllowlist: c.metrics.featureLabelAllowlist,
+      budgets: c.budgets,
+      health: {
+        health: () => {
+          try {
+            return this.pipeline.health();
+          } catch {
+            return null; // not started
+          }
+        },
+        emitterStats: () => this.pipeline.emitterStats(),
+        lastCommitMs: () => this.lastCommitMs,
+      },
+    });
+    this.http = new HttpServer({
+      host: c.listen.host,
+      port: c.listen.port,
+      token: c.auth.token,
+      requireToken: c.auth.requireToken,
+      onError: (err, req: IncomingMessage) => this.log('error', 'request failed', { path: req.url ?? '', err: String(err) }),
+    });
+    this.http.route('GET', '/metrics', async (_req, res) => {
+      const { contentType, body } = await this.metrics.exposition();
+      res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+      res.end(body);
+    });
+    this.http.route('GET', '/healthz', (_req, res) => {
+      const h = this.healthz();
+      sendJson(res, h.ok ? 200 : 503, h);
+    });
+  }
+
+  /** Loads the cost engine (unless a pricer is given), starts the pipeline, then the HTTP server. */
+  static async start(o: DaemonOptions): Promise<Daemon> {
+    const log = o.log ?? stderrLog;
+    let pricer = o.pricer;
+    if (!pricer) {
+      const loaded = await loadPricer(o.config.pricing);
+      pricer = loaded.pricer;
+      if (loaded.fallback) log('warn', 'no cost engine in this build: every call is counted as unpriced');
+    }
+    const d = new Daemon(o.config, pricer, log, o.healthCheckIntervalMs ?? 5000);
+    await d.pipeline.start();
+    try {
+      await d.http.listen();
+    } catch (err: unknown) {
+      await d.pipeline.stop();
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EADDRINUSE') throw new Error(`cannot listen on ${o.config.listen.host}:${o.config.listen.port}: the port is in use (choose another with --port or listen.port)`, { cause: err });
+      throw err;
+    }
+    d.healthTimer = setInterval(() => d.watchHealth(), d.healthEveryMs);
+    d.healthTimer.unref();
+    log('info', `started on ${d.url}`, {
+      metrics: `${d.url}/metrics`,
+      events: join(o.config.home, 'events'),
+      store: d.storePath,
+      auth: o.config.auth.requireToken ? 'bearer token required' : 'none (loopback)',
+      pricing: pricer.version,
+    });
+    return d;
+  }
+
+  get url(): string {
+    return this.http.url;
+  }
+
+  get storePath(): string {
+    return join(this.config.home, 'data', 'claudescope.db');
+  }
+
+  /** What `/healthz` answers: ok while the pipeline runs and commits. */
+  healthz(): { ok: boolean; lag_bytes: number | null; oldest_unacked_age_seconds: number | null; last_commit: string | null; events_committed: number | null; dead_letters: number | null; checkpoint_errors: number | null; store: string; events_dir: string } {
+    let h: ReturnType<Pipeline['health']> | null = null;
+    try {
+      h = this.pipeline.health();
+    } catch {
+      h = null;
+    }
+    return {
+      ok: h !== null && this.stopping === undefined,
+      lag_bytes: h?.lagBytes ?? null,
+      oldest_unacked_age_seconds: h ? h.oldestUnackedAgeMs / 1000 : null,
+      last_commit: this.lastCommitMs === null ? null : new Date(this.lastCommitMs).toISOString(),
+      events_committed: h?.eventsInserted ?? null,
+      dead_letters: h ? Object.values(h.deadLettered).reduce((a, b) => a + b, 0) : null,
+      checkpoint_errors: h?.checkpointErrors ?? null,
+      store: this.storePath,
+      events_dir: join(this.config.home, 'events'),
+    };
+  }
+
+  /** Registers a route on the daemon's server (the dashboard's `/api/*`). */
+  route(...args: Parameters<HttpServer['route']>): this {
+    this.http.route(...args);
+    return this;
+  }
+
+  /** Stops reading, commits what is in flight and the final checkpoint, closes the server. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.healthTimer) clearInterval(this.healthTimer);
+      await this.pipeline.stop();
+      await this.http.close();
+      this.watchHealth(true);
+      this.log('info', 'stopped; final checkpoint written');
+    })();
+    return this.stopping;
+  }
+
+  private onCommitted(calls: PricedCall[]): void {
+    this.lastCommitMs = Date.now();
+    this.metrics.claude.record(calls);
+    const warnings = this.pricer.takeWarnings?.();
+    if (warnings) {
+      for (const w of warnings) this.log('warn', w.message);
+      return;
+    }
+    for (const c of calls) {
+      if (c.price?.priced) continue;
+      const model = c.price?.model ?? c.event.model ?? c.event.model_requested ?? '(none)';
+      if (this.unpricedModelsLogged.has(model) || this.unpricedModelsLogged.size >= 1000) continue;
+      this.unpricedModelsLogged.add(model);
+      this.log('warn', 'calls of a model without a price are counted as unpriced (claude_unpriced_requests_total), never $0', { model });
+    }
+  }
+
+  /** Logs new dead letters (once per check, with the counts by reason). */
+  private watchHealth(final = false): void {
+    let h: ReturnType<Pipeline['health']>;
+    try {
+      h = this.pipeline.health();
+    } catch {
+      return;
+    }
+    const total = Object.values(h.deadLettered).reduce((a, b) => a + b, 0);
+    if (total > this.deadLettersLogged) {
+      const byReason = Object.fromEntries(Object.entries(h.deadLettered).filter(([, n]) => n > 0));
+      this.log('warn', `${total - this.deadLettersLogged} line(s) dead-lettered`, { total, ...byReason, file: join(this.config.home, 'data', 'dead-letter.ndjson') });
+      this.deadLettersLogged = total;
+    }
+    void final;
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The `claude_*` metrics, fed with each call once it is committed to the store (never
+ * before: a replayed event is not committed again, so it never doubles a counter).
+ *
+ * The names and labels of the common Claude-monitoring recipe are kept exactly, as the
+ * minimum: `claude_requests_total{model,stop_reason,status}`, `claude_latency_seconds{model}`,
+ * `claude_tokens_total{model,direction}`, `claude_cost_usd_total{model}`,
+ * `claude_rate_limit_{remaining,limit}{model,dimension}`. Requests, tokens and cost also
+ * carry `feature`, always present (one label set per metric): the call's `feature` tag when
+ * it is in the allow-list, else `""` (tags are unbounded; labels must not be).
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { CallEvent, RateLimitDimension } from '../event/types.js';
+import type { PriceResult } from '../pricing/types.js';
+
+/** Seconds; the recipe's latency buckets. */
+export const LATENCY_BUCKETS_S = [0.5, 1, 2, 5, 10, 30, 60];
+/** Seconds; time to first token is usually well under the whole call. */
+export const TTFT_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
+export const TOKEN_DIRECTIONS = ['input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h', 'cache_write_unknown_ttl'] as const;
+export type TokenDirection = (typeof TOKEN_DIRECTIONS)[number];
+export const RATE_LIMIT_DIMENSIONS: readonly RateLimitDimension[] = ['requests', 'tokens', 'input_tokens', 'output_tokens'];
+export type ErrorKind = 'rate_limit' | 'overloaded' | 'other';
+
+/** What the metrics need of one committed call. */
+export interface CommittedCall {
+  event: CallEvent;
+  price: PriceResult | null;
+}
+
+export interface ClaudeMetricsOptions {
+  registry: Registry;
+  /** Feature tags that may become the `feature` label. Default none. */
+  featureLabelAllowlist?: readonly string[];
+  /** Budgets exported as `claude_budget_usd{period,feature}`; null periods are not exported. */
+  budgets?: { dailyUsd: number | null; monthlyUsd: number | null; perFeature?: Record<string, { dailyUsd: number | null; monthlyUsd: number | null }> };
+}
+
+/** Kind of a failed attempt or call: 429 rate_limit, 529 (or `overloaded_error`) overloaded, else other. */
+export function errorKind(httpStatus: number | null, errorType: string | null): ErrorKind {
+  if (httpStatus === 429 || errorType === 'rate_limit_error') return 'rate_limit';
+  if (httpStatus === 529 || errorType === 'overloaded_error') return 'overloaded';
+  return 'other';
+}
+
+const ok2xx = (s: number | null): boolean => s !== null && s >= 200 && s < 300;
+
+/** The `model` label: the cost engine's canonical id, else the served, else the requested model. */
+export function modelLabel(c: CommittedCall): string {
+  return c.price?.model ?? c.event.model ?? c.event.model_requested ?? 'unknown';
+}
+
+export class ClaudeMetrics {
+  private readonly allow: ReadonlySet<string>;
+  private readonly requests: Counter<'model' | 'stop_reason' | 'status' | 'feature'>;
+  private readonly latency: Histogram<'model'>;
+  private readonly ttft: Histogram<'model'>;
+  private readonly tokens: Counter<'model' | 'direction' | 'feature'>;
+  private readonly cost: Counter<'model' | 'feature'>;
+  private readonly costWithoutCache: Counter<'model'>;
+  private readonly unpriced: Counter<'model'>;
+  private readonly attempts: Counter<'model'>;
+  private readonly retries: Counter<'model'>;
+  private readonly errors: Counter<'model' | 'error_type' | 'kind'>;
+  private readonly cacheRead: Counter<'model'>;
+  private readonly cacheWrite: Counter<'model'>;
+  private readonly promptTokens: Counter<'model'>;
+  private readonly rlRemaining: Gauge<'model' | 'dimension'>;
+  private readonly rlLimit: Gauge<'model' | 'dimension'>;
+  /** Time of the headers behind each rate-limit gauge, so an older call never overwrites a newer one. */
+  private readonly rlSeen = new Map<string, number>();
+
+  constructor(o: ClaudeMetricsOptions) {
+    const registers = [o.registry];
+    this.allow = new Set(o.featureLabelAllowlist ?? []);
+    this.requests = new Counter({ name: 'claude_requests_total', help: 'Claude API calls (one per SDK call, retries included), by outcome', labelNames: ['model', 'stop_reason', 'status', 'feature'], registers });
+    this.latency = new Histogram({ name: 'claude_latency_seconds', help: 'Duration of whole Claude API calls (retries and backoff included)', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
+    this.ttft = new Histogram({ name: 'claude_ttft_seconds', help: 'Time to the first content delta of streamed calls', labelNames: ['model'], buckets: TTFT_BUCKETS_S, registers });
+    this.tokens = new Counter({ name: 'claude_tokens_total', help: 'Tokens as Anthropic reports them; input excludes cache reads and writes', labelNames: ['model', 'direction', 'feature'], registers });
+    this.cost = new Counter({ name: 'claude_cost_usd_total', help: 'Cost of priced calls in USD (unpriced calls are in claude_unpriced_requests_total, never $0)', labelNames: ['model', 'feature'], registers });
+    this.costWithoutCache = new Counter({ name: 'claude_cost_without_cache_usd_total', help: 'What the priced calls would have cost at uncached input prices, USD', labelNames: ['model'], registers });
+    this.unpriced = new Counter({ name: 'claude_unpriced_requests_total', help: 'Calls the cost engine could not price (unknown model or price)', labelNames: ['model'], registers });
+    this.attempts = new Counter({ name: 'claude_attempts_total', help: 'HTTP attempts made by Claude API calls', labelNames: ['model'], registers });
+    this.retries = new Counter({ name: 'claude_retries_total', help: 'Retried attempts (attempts beyond the first of each call)', labelNames: ['model'], registers });
+    this.errors = new Counter({ name: 'claude_errors_total', help: 'Failed attempts and mid-stream errors; kind is rate_limit (429), overloaded (529) or other', labelNames: ['model', 'error_type', 'kind'], registers });
+    this.cacheRead = new Counter({ name: 'claude_cache_read_input_tokens_total', help: 'Input tokens read from the prompt cache', labelNames: ['model'], registers });
+    this.cacheWrite = new Counter({ name: 'claude_cache_write_input_tokens_total', help: 'Input tokens written to the prompt cache (all TTLs)', labelNames: ['model'], registers });
+    this.promptTokens = new Counter({ name: 'claude_prompt_input_tokens_total', help: 'All prompt tokens: uncached input plus cache reads and writes (the cache hit ratio denominator)', labelNames: ['model'], registers });
+    this.rlRemaining = new Gauge({ name: 'claude_rate_limit_remaining', help: 'Remaining in the rate-limit bucket, from the latest response headers', labelNames: ['model', 'dimension'], registers });
+    this.rlLimit = new Gauge({ name: 'claude_rate_limit_limit', help: 'Size of the rate-limit bucket, from the latest response headers', labelNames: ['model', 'dimension'], registers });
+    const budget = new Gauge({ name: 'claude_budget_usd', help: 'Configured spending budget in USD per period (feature="" for the whole)', labelNames: ['period', 'feature'], registers });
+    const b = o.budgets;
+    if (b) {
+      if (b.dailyUsd !== null) budget.set({ period: 'daily', feature: '' }, b.dailyUsd);
+      if (b.monthlyUsd !== null) budget.set({ period: 'monthly', feature: '' }, b.monthlyUsd);
+      for (const [feature, fb] of Object.entries(b.perFeature ?? {})) {
+        if (fb.dailyUsd !== null) budget.set({ period: 'daily', feature }, fb.dailyUsd);
+        if (fb.monthlyUsd !== null) budget.set({ period: 'monthly', feature }, fb.monthlyUsd);
+      }
+    }
+  }
+
+  /** The `feature` label of a call: its tag if allow-listed, else "". */
+  featureLabel(e: CallEvent): string {
+    const f = e.tags['feature'];
+    return f !== undefined && this.allow.has(f) ? f : '';
+  }
+
+  /** Counts calls just committed to the store. */
+  record(calls: readonly CommittedCall[]): void {
+    for (const c of calls) this.recordOne(c);
+  }
+
+  private recordOne(c: CommittedCall): void {
+    const e = c.event;
+    const model = modelLabel(c);
+    const feature = this.featureLabel(e);
+    this.requests.inc({ model, stop_reason: e.stop_reason ?? '', status: e.status, feature });
+    this.latency.observe({ model }, e.duration_ms / 1000);
+    if (e.ttft_ms !== null) this.ttft.observe({ model }, e.ttft_ms / 1000);
+    this.attempts.inc({ model }, e.attempts);
+    this.retries.inc({ model }, Math.max(0, e.attempts - 1));
+
+    const u = e.usage;
+    if (u) {
+      const unknownTtl = u.cache_write_unknown_ttl_input_tokens ?? 0;
+      const parts: [TokenDirection, number][] = [
+        ['input', u.input_tokens], ['output', u.output_tokens], ['cache_read', u.cache_read_input_tokens],
+        ['cache_write_5m', u.cache_write_5m_input_tokens], ['cache_write_1h', u.cache_write_1h_input_tokens],
+        ['cache_write_unknown_ttl', unknownTtl],
+      ];
+      for (const [direction, n] of parts) this.tokens.inc({ model, direction, feature }, n);
+      this.cacheRead.inc({ model }, u.cache_read_input_tokens);
+      this.cacheWrite.inc({ model }, u.cache_creation_input_tokens);
+      this.promptTokens.inc({ model }, u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens);
+    }
+
+    const p = c.price;
+    if (p && p.priced && p.cost_usd !== null) {
+      this.cost.inc({ model, feature }, p.cost_usd);
+      if (p.cost_without_cache_usd !== null) this.costWithoutCache.inc({ model }, p.cost_without_cache_usd);
+    } else {
+      this.unpriced.inc({ model });
+    }
+
+    // Every failed attempt counts (a 429 the SDK retried successfully is still an error to see),
+    // plus a call that failed after a 2xx (an `event: error` mid-stream).
+    let lastOk = false;
+    for (const a of e.attempt_log) {
+      lastOk = ok2xx(a.status);
+      if (!lastOk) this.errors.inc({ model, error_type: a.error_type ?? (a.status === null ? 'connection_error' : `http_${a.status}`), kind: errorKind(a.status, a.error_type) });
+    }
+    if (e.status === 'error' && (lastOk || e.attempt_log.length === 0)) {
+      this.errors.inc({ model, error_type: e.error_type ?? 'unknown', kind: errorKind(e.http_status !== null && !ok2xx(e.http_status) ? e.http_status : null, e.error_type) });
+    }
+
+    const rl = e.rate_limits;
+    if (rl) {
+      for (const dimension of RATE_LIMIT_DIMENSIONS) {
+        const bucket = rl[dimension];
+        if (!bucket) continue;
+        const key = `${model}\u0000${dimension}`;
+        if ((this.rlSeen.get(key) ?? -Infinity) > e.ts) continue;
+        this.rlSeen.set(key, e.ts);
+        // Never export a sentinel as "remaining": a missing value leaves the gauge as it was.
+        if (bucket.remaining !== null) this.rlRemaining.set({ model, dimension }, bucket.remaining);
+        if (bucket.limit !== null) this.rlLimit.set({ model, dimension }, bucket.limit);
+      }
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/events.js';
+import { ConfigError, DEFAULT_HOST, DEFAULT_PORT, isLoopback, loadDaemonConfig } from '../../src/daemon/config.js';
+
+const TOKEN = 'a-long-enough-test-token-0123456789';
+
+function problemsOf(t: import('ava').ExecutionContext, f: () => unknown): string[] {
+  const err = t.throws(f, { instanceOf: ConfigError }) as ConfigError;
+  return err.problems.map((p) => `${p.where}: ${p.field}: ${p.message}`);
+}
+
+test('defaults: loopback, the documented port, home from CLAUDESCOPE_HOME', (t) => {
+  const home = tempDir(t);
+  const c = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: home } });
+  t.is(c.home, home);
+  t.is(c.listen.host, DEFAULT_HOST);
+  t.is(c.listen.port, DEFAULT_PORT);
+  t.is(c.auth.requireToken, false);
+  t.is(c.configFile, null);
+  t.deepEqual(c.metrics.featureLabelAllowlist, []);
+});
+
+test('precedence: flag over environment over file over default', (t) => {
+  const home = tempDir(t);
+  writeFileSync(join(home, 'config.yaml'), 'listen:\n  port: 9001\ntail:\n  poll_interval_ms: 250\nmetrics:\n  feature_label_allowlist: [search]\n');
+  const env = { CLAUDESCOPE_HOME: home, CLAUDESCOPE_LISTEN_PORT: '9002', CLAUDESCOPE_POLL_INTERVAL_MS: '300' };
+  const fileOnly = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: home } });
+  t.is(fileOnly.configFile, join(home, 'config.yaml'));
+  t.is(fileOnly.listen.port, 9001);
+  t.is(fileOnly.tail.pollIntervalMs, 250);
+  t.deepEqual(fileOnly.metrics.featureLabelAllowlist, ['search']);
+  const withEnv = loadDaemonConfig({ env });
+  t.is(withEnv.listen.port, 9002);
+  t.is(withEnv.tail.pollIntervalMs, 300);
+  const withFlag = loadDaemonConfig({ env, flags: { port: '9003' } });
+  t.is(withFlag.listen.port, 9003);
+  t.is(withFlag.tail.pollIntervalMs, 300, 'a flag overrides only its own field');
+  t.is(loadDaemonConfig({ env, flags: { featureLabels: 'chat,search' } }).metrics.featureLabelAllowlist.join(), 'chat,search');
+});
+
+test('--config names the file; a missing one is refused', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'my.yaml');
+  writeFileSync(file, 'budgets:\n  daily_usd: 5\n  per_feature:\n    search:\n      daily_usd: 1.5\n');
+  const c = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { config: file } });
+  t.is(c.budgets.dailyUsd, 5);
+  t.deepEqual(c.budgets.perFeature['search'], { dailyUsd: 1.5, monthlyUsd: null });
+  const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { config: join(dir, 'nope.yaml') } }));
+  t.regex(p[0]!, /nope\.yaml: \(file\): cannot read: ENOENT/);
+});
+
+test('a malformed value is refused with file, line and field named', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, '# claudescope\n\nretention:\n  rows_days: 30\n\nlisten:\n  port: abc\n');
+  const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }));
+  t.deepEqual(p, [`${file}:7: listen.port: expected an integer 1-65535, got "abc"`]);
+});
+
+test('a YAML syntax error is refused with its line', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'bad.yaml');
+  writeFileSync(file, 'listen:\n  port: 1\nlisten: 2\n');
+  const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { config: file } }));
+  t.true(p.length > 0);
+  t.regex(p[0]!, /^.*bad\.yaml:3: \(syntax\): Map keys must be unique$/);
+});
+
+test('an unknown field (a typo) is refused, not ignored', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, 'listen:\n  host: 127.0.0.1\n  prot: 9000\nmetrics:\n  feature_label_allowlist:\n    - search\n    - 7\n');
+  const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }));
+  t.is(p.length, 2);
+  t.regex(p[0]!, /config\.yaml:3: listen\.prot: unknown field \(known: host, port\)/);
+  t.regex(p[1]!, /config\.yaml:7: metrics\.feature_label_allowlist\[1\]: expected a non-empty string, got 7/);
+});
+
+test('bad environment values and flags name the variable and the flag', (t) => {
+  const dir = tempDir(t);
+  const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir, CLAUDESCOPE_LISTEN_PORT: 'x' }, flags: { sealedFiles: 'shred' } }));
+  t.deepEqual(p, [
+    'CLAUDESCOPE_LISTEN_PORT: listen.port: expected an integer 1-65535, got "x"',
+    '--sealed-files: retention.sealed_files: expected one of delete, archive, keep, got "shred"',
+  ]);
+});
+
+test('beyond loopback without a token the daemon refuses to start', (t) => {
+  const dir = tempDir(t);
+  const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { host: '0.0.0.0' } }));
+  t.is(p.length, 1);
+  t.regex(p[0]!, /^--host: listen\.host: listening on 0\.0\.0\.0, beyond loopback, needs a bearer token/);
+  const ok = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir, CLAUDESCOPE_TOKEN: TOKEN }, flags: { host: '0.0.0.0' } });
+  t.true(ok.auth.requireToken);
+  t.is(ok.auth.token, TOKEN);
+});
+
+test('a token file is read; a short token is refused; the message never shows the token', (t) => {
+  const dir = tempDir(t);
+  const tf = join(dir, 'token');
+  writeFileSync(tf, `${TOKEN}\n`);
+  const c = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { tokenFile: tf, requireToken: true } });
+  t.is(c.auth.token, TOKEN);
+  t.true(c.auth.requireToken);
+  const err = t.throws(() => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir, CLAUDESCOPE_TOKEN: 'short-secret' }, flags: { requireToken: true } }), { instanceOf: ConfigError });
+  t.regex(err!.message, /at least 16 characters/);
+  t.false(err!.message.includes('short-secret'));
+});
+
+test('pricing and influxdb blocks pass through; rules dirs resolve next to the file', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'config.yaml'), 'pricing:\n  models:\n    x: {input: 1}\ninfluxdb:\n  url: http://127.0.0.1:8086\nrules:\n  dirs: [rules.d]\n');
+  const c = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } });
+  t.deepEqual(c.pricing, { models: { x: { input: 1 } } });
+  t.deepEqual(c.influxdb, { url: 'http://127.0.0.1:8086' });
+  t.deepEqual(c.rules.dirs, [join(dir, 'rules.d')]);
+});
+
+test('loopback addresses', (t) => {
+  for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) t.true(isLoopback(h), h);
+  for (const h of ['0.0.0.0', '::', '192.168.1.2', 'example.com']) t.false(isLoopback(h), h);
+});
