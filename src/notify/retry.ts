@@ -1,0 +1,75 @@
+/**
+ * Delivery with retries: capped exponential backoff with full jitter, honouring Retry-After,
+ * stopping at the first permanent failure. Counts outcomes for the daemon's metrics.
+ */
+import { NotifyError, type Notification, type Notifier } from './types.js';
+import { redactText } from './redact.js';
+
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 4. */
+  attempts?: number;
+  /** First backoff, ms. Default 1000. */
+  baseDelayMs?: number;
+  /** Largest backoff (and largest Retry-After honoured), ms. Default 30 000. */
+  maxDelayMs?: number;
+  /** Per-attempt timeout, ms. Default 10 000. */
+  timeoutMs?: number;
+  /** Injected for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/** Counters per notifier, plain numbers for the daemon to export. */
+export interface NotifierCounters {
+  sent: number;
+  failed: number;
+  retries: number;
+  permanentFailures: number;
+}
+
+export interface DeliveryResult {
+  ok: boolean;
+  attempts: number;
+  /** Redacted message of the last error. */
+  error: string | null;
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+/** Sends `n` through `notifier`, retrying transient failures. Never throws. */
+export async function deliver(notifier: Notifier, n: Notification, counters: NotifierCounters, opts: RetryOptions = {}): Promise<DeliveryResult> {
+  const attempts = Math.max(1, opts.attempts ?? 4);
+  const base = opts.baseDelayMs ?? 1000;
+  const max = opts.maxDelayMs ?? 30_000;
+  const timeout = opts.timeoutMs ?? 10_000;
+  const sleep = opts.sleep ?? defaultSleep;
+  const random = opts.random ?? Math.random;
+  let lastError = '';
+  for (let i = 1; i <= attempts; i++) {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new NotifyError('E_NOTIFY_TIMEOUT', `timed out after ${timeout} ms`, false)), timeout);
+    timer.unref();
+    try {
+      await notifier.send(n, ac.signal);
+      counters.sent++;
+      return { ok: true, attempts: i, error: null };
+    } catch (err: unknown) {
+      const e = err instanceof NotifyError ? err : ac.signal.aborted && ac.signal.reason instanceof NotifyError ? ac.signal.reason : null;
+      lastError = redactText(err instanceof Error ? err.message : String(err));
+      if (e?.permanent) {
+        counters.failed++;
+        counters.permanentFailures++;
+        return { ok: false, attempts: i, error: lastError };
+      }
+      if (i < attempts) {
+        counters.retries++;
+        const backoff = Math.min(max, base * 2 ** (i - 1)) * (0.5 + random() / 2);
+        await sleep(e?.retryAfterMs != null ? Math.min(max, Math.max(e.retryAfterMs, backoff)) : backoff);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  counters.failed++;
+  return { ok: false, attempts, error: lastError };
+}

@@ -1,0 +1,284 @@
+/**
+ * The alert engine the daemon runs: rules evaluated on a cron schedule through the query
+ * interface, alert state kept durably, notifications dispatched through notifiers.
+ *
+ * ```ts
+ * const engine = createRuleEngine({ query: store, rulesDirs: ['rules'], notifiers, statePath: 'data/alerts.db', budgets: { daily: 50 } });
+ * engine.start();           // every minute
+ * …
+ * await engine.stop();
+ * ```
+ *
+ * A tick that starts while the previous one still runs is skipped (counted), never stacked.
+ * Dispatch runs after the state is saved and never blocks the next evaluation: a notifier
+ * that is down costs its own retries only.
+ */
+import cron from 'node-cron';
+import { randomUUID } from 'node:crypto';
+import type { Notifier } from '../notify/types.js';
+import type { NotifierCounters, RetryOptions } from '../notify/retry.js';
+import type { PipelineHealth, QueryApi } from '../store/types.js';
+import { fingerprint, step } from './alert-state.js';
+import { checkTimeZone } from './budget-period.js';
+import { Dispatcher, type DispatchReport } from './dispatcher.js';
+import { loadRules } from './rule-loader.js';
+import { HealthHistory, compare, evaluateRule } from './rule-kinds.js';
+import type { Budgets, Rule, RuleSample } from './rule-types.js';
+import { silencedBy } from './silences.js';
+import { StateDb, type AlertRecord, type AlertStateName, type Matcher, type Silence } from './state-db.js';
+import { compileTemplate } from './template.js';
+
+export interface RuleEngineOptions {
+  query: QueryApi;
+  /** Folders (their `*.yaml`) and files of rules. Either this or `rules`. */
+  rulesDirs?: string[];
+  rules?: Rule[];
+  notifiers?: Notifier[];
+  /** State file (alerts, notification log, silences). Default `:memory:` (nothing survives). */
+  statePath?: string;
+  /** An already open state; wins over `statePath`. */
+  stateDb?: StateDb;
+  budgets?: Budgets;
+  /** Default `() => Date.now()`. */
+  clock?: () => number;
+  /** node-cron expression. Default every minute at second 0 (`0 * * * * *`). */
+  schedule?: string;
+  /** Pipeline health for `pipeline_health` rules; default `query.pipelineHealth`. */
+  health?: () => Promise<PipelineHealth> | PipelineHealth;
+  retry?: RetryOptions;
+  /** Told about failures (rule errors, delivery failures), already redacted. Default: nothing. */
+  onError?: (message: string) => void;
+}
+
+export interface AlertView {
+  name: string;
+  state: AlertStateName;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  value: number | null;
+  activeAt: number;
+  firedAt: number | null;
+  resolvedAt: number | null;
+  /** Id of the silence holding it back, if any. */
+  silencedBy: string | null;
+}
+
+export interface RuleResult {
+  rule: string;
+  kind: Rule['kind'];
+  /** Null when the rule failed to evaluate. */
+  samples: (RuleSample & { active: boolean; state: AlertStateName | 'inactive' })[];
+  error: string | null;
+}
+
+export interface EvaluationResult {
+  at: number;
+  durationMs: number;
+  rules: RuleResult[];
+  dispatch: DispatchReport | null;
+}
+
+export interface RuleEngineMetrics {
+  evaluations: number;
+  ruleFailures: number;
+  skippedTicks: number;
+  lastEvaluationMs: number;
+  alertsPending: number;
+  alertsFiring: number;
+  notifications: Record<string, NotifierCounters>;
+}
+
+export interface RuleEngine {
+  readonly rules: readonly Rule[];
+  start(): void;
+  stop(): Promise<void>;
+  /** One evaluation at `now` (default the clock), then its dispatch, awaited. */
+  evaluateOnce(now?: number): Promise<EvaluationResult>;
+  alerts(now?: number): AlertView[];
+  /** What the cron runs: evaluate now unless a tick is still running (then skip, counted); dispatch in the background. */
+  tick(): Promise<void>;
+  metrics(): RuleEngineMetrics;
+  addSilence(matchers: Matcher[], opts: { durationMs: number; createdBy?: string; comment?: string; startsAt?: number }): Silence;
+  silences(): Silence[];
+  expireSilence(id: string): boolean;
+}
+
+/** Builds the engine; loads and validates every rule now (throws RuleFileError on a bad file). */
+export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
+  const rules = opts.rules ?? loadRules(opts.rulesDirs ?? []);
+  const budgets = opts.budgets ?? {};
+  if (budgets.timeZone !== undefined) checkTimeZone(budgets.timeZone);
+  const clock = opts.clock ?? (() => Date.now());
+  const ownState = opts.stateDb === undefined;
+  const state = opts.stateDb ?? StateDb.open(opts.statePath ?? ':memory:');
+  const dispatcher = new Dispatcher(opts.notifiers ?? [], state, opts.retry);
+  const onError = opts.onError ?? (() => {});
+  const maxWindow = Math.max(3_600_000, ...rules.map((r) => r.windowMs));
+  const health = new HealthHistory(maxWindow * 2);
+  const healthSource = opts.health ?? (opts.query.pipelineHealth ? () => opts.query.pipelineHealth!() : null);
+  const templates = new Map(rules.map((r) => [r.name, {
+    labels: Object.entries(r.labels).map(([k, v]) => [k, compileTemplate(v)] as const),
+    annotations: Object.entries(r.annotations).map(([k, v]) => [k, compileTemplate(v)] as const),
+  }]));
+  const alertsByFp = new Map<string, AlertRecord>(state.loadAlerts().map((a) => [a.fingerprint, a]));
+  const m = { evaluations: 0, ruleFailures: 0, skippedTicks: 0, lastEvaluationMs: 0 };
+  let task: ReturnType<typeof cron.schedule> | null = null;
+  let evaluating: Promise<unknown> | null = null;
+  let dispatching: Promise<unknown> | null = null;
+
+  async function evaluate(now: number): Promise<{ results: RuleResult[]; started: number }> {
+    const started = performance.now();
+    if (healthSource && rules.some((r) => r.kind === 'pipeline_health')) {
+      try {
+        health.record(now, await healthSource());
+      } catch (err: unknown) {
+        onError(`pipeline health: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const ctx = { query: opts.query, now, budgets, health };
+    const results: RuleResult[] = [];
+    const upserts: AlertRecord[] = [];
+    const deletes: string[] = [];
+    for (const rule of rules) {
+      let samples: RuleSample[];
+      try {
+        samples = await evaluateRule(rule, ctx);
+      } catch (err: unknown) {
+        m.ruleFailures++;
+        const msg = err instanceof Error ? err.message : String(err);
+        onError(`rule ${rule.name}: ${msg}`);
+        results.push({ rule: rule.name, kind: rule.kind, samples: [], error: msg });
+        continue; // its alerts keep their state until it evaluates again
+      }
+      const tpl = templates.get(rule.name);
+      const seen = new Set<string>();
+      const out: RuleResult['samples'] = [];
+      for (const s of samples) {
+        const active = s.forceActive === true || (s.value !== null && s.calls >= rule.minCalls && compare(s.value, rule.comparison, rule.threshold));
+        const base: Record<string, string> = { alertname: rule.name, severity: rule.severity, ...s.labels };
+        const data = { value: s.value, threshold: rule.threshold, labels: base };
+        const labels = { ...base };
+        for (const [k, f] of tpl?.labels ?? []) labels[k] = f(data);
+        if (s.labels['severity'] !== undefined) labels['severity'] = s.labels['severity'];
+        const annotations: Record<string, string> = {};
+        for (const [k, f] of tpl?.annotations ?? []) annotations[k] = f({ ...data, labels });
+        if (s.note !== undefined) annotations['note'] = s.note;
+        const fp = fingerprint(labels);
+        seen.add(fp);
+        const next = step(alertsByFp.get(fp), { active, value: s.value, labels, annotations }, rule.name, fp, rule, now);
+        apply(fp, next, upserts, deletes);
+        out.push({ ...s, labels, active, state: next?.state ?? 'inactive' });
+      }
+      for (const [fp, a] of alertsByFp) {
+        if (a.rule !== rule.name || seen.has(fp)) continue;
+        apply(fp, step(a, null, rule.name, fp, rule, now), upserts, deletes);
+      }
+      results.push({ rule: rule.name, kind: rule.kind, samples: out, error: null });
+    }
+    // Alerts of rules no longer loaded resolve.
+    const names = new Set(rules.map((r) => r.name));
+    for (const [fp, a] of alertsByFp) {
+      if (!names.has(a.rule)) apply(fp, step(a, null, a.rule, fp, { forMs: 0, keepFiringForMs: 0, repeatIntervalMs: null }, now), upserts, deletes);
+    }
+    state.saveAlerts(upserts, deletes);
+    m.evaluations++;
+    return { results, started };
+  }
+
+  function apply(fp: string, next: AlertRecord | null, upserts: AlertRecord[], deletes: string[]): void {
+    const prev = alertsByFp.get(fp);
+    if (next === null) {
+      if (prev) {
+        alertsByFp.delete(fp);
+        deletes.push(fp);
+      }
+      return;
+    }
+    alertsByFp.set(fp, next);
+    if (prev !== next) upserts.push(next);
+  }
+
+  async function dispatch(now: number): Promise<DispatchReport> {
+    state.pruneSilences(now, 7 * 86_400_000);
+    const report = await dispatcher.dispatch([...alertsByFp.values()], state.silences(), now);
+    for (const e of report.errors) onError(`notification failed: ${e}`);
+    return report;
+  }
+
+  async function evaluateOnce(now = clock()): Promise<EvaluationResult> {
+    const { results, started } = await evaluate(now);
+    m.lastEvaluationMs = performance.now() - started;
+    const report = await dispatch(now);
+    return { at: now, durationMs: m.lastEvaluationMs, rules: results, dispatch: report };
+  }
+
+  async function tick(): Promise<void> {
+    if (evaluating) {
+      m.skippedTicks++;
+      return;
+    }
+    const now = clock();
+    const run = evaluate(now);
+    evaluating = run;
+    try {
+      const { started } = await run;
+      m.lastEvaluationMs = performance.now() - started;
+      // Delivery runs beside the next evaluations; a dispatch still running skips this one (the log catches up).
+      if (!dispatching) {
+        dispatching = dispatch(now).catch((err: unknown) => onError(`dispatch: ${err instanceof Error ? err.message : String(err)}`)).finally(() => { dispatching = null; });
+      }
+    } catch (err: unknown) {
+      onError(`evaluation: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      evaluating = null;
+    }
+  }
+
+  return {
+    rules,
+    start() {
+      if (task) return;
+      task = cron.schedule(opts.schedule ?? '0 * * * * *', tick, { name: 'claudescope-rules' });
+    },
+    async stop() {
+      if (task) {
+        await task.stop();
+        await task.destroy();
+        task = null;
+      }
+      await evaluating?.catch(() => {});
+      await dispatching?.catch(() => {});
+      for (const n of opts.notifiers ?? []) await n.close?.();
+      if (ownState) state.close();
+    },
+    evaluateOnce,
+    tick,
+    alerts(now = clock()) {
+      const silences = state.silences();
+      return [...alertsByFp.values()].filter((a) => a.state !== 'resolved').map((a) => ({
+        name: a.rule, state: a.state, labels: a.labels, annotations: a.annotations, value: a.value, activeAt: a.activeAt,
+        firedAt: a.firedAt, resolvedAt: a.resolvedAt, silencedBy: silencedBy(silences, a.labels, now),
+      })).sort((x, y) => x.name.localeCompare(y.name) || x.activeAt - y.activeAt);
+    },
+    metrics() {
+      let pending = 0;
+      let firing = 0;
+      for (const a of alertsByFp.values()) {
+        if (a.state === 'pending') pending++;
+        else if (a.state === 'firing') firing++;
+      }
+      return { ...m, alertsPending: pending, alertsFiring: firing, notifications: Object.fromEntries([...dispatcher.counters].map(([k, v]) => [k, { ...v }])) };
+    },
+    addSilence(matchers, o) {
+      if (matchers.length === 0) throw new Error('a silence needs at least one matcher');
+      const startsAt = o.startsAt ?? clock();
+      const s: Silence = { id: randomUUID(), matchers, startsAt, endsAt: startsAt + o.durationMs, createdBy: o.createdBy ?? 'claudescope', comment: o.comment ?? '' };
+      state.addSilence(s);
+      return s;
+    },
+    silences: () => state.silences(),
+    expireSilence: (id) => state.expireSilence(id, clock()),
+  };
+}
+
+export type { DispatchReport };

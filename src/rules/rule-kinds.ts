@@ -1,0 +1,245 @@
+/**
+ * Evaluation of each rule kind through the query interface alone, so the same rules run on
+ * the embedded store and on InfluxDB. Each kind returns one {@link RuleSample} per group.
+ */
+import type { AggregateRow, CallDimension, PipelineHealth, QueryApi } from '../store/types.js';
+import { periodAt } from './budget-period.js';
+import type {
+  BudgetRule, Budgets, ErrorRateRule, LatencyRule, PipelineHealthRule, RateLimitHeadroomRule, Rule, RuleSample,
+  SpikeRule, StopReasonShareRule, ThresholdRule,
+} from './rule-types.js';
+
+const MINUTE_MS = 60_000;
+
+export interface EvalContext {
+  query: QueryApi;
+  now: number;
+  budgets: Budgets;
+  health: HealthHistory;
+}
+
+/** Evaluates one rule at `ctx.now`. */
+export async function evaluateRule(rule: Rule, ctx: EvalContext): Promise<RuleSample[]> {
+  switch (rule.kind) {
+    case 'error_rate': return errorRate(rule, ctx);
+    case 'latency': return latency(rule, ctx);
+    case 'budget': return budget(rule, ctx);
+    case 'rate_limit_headroom': return headroom(rule, ctx);
+    case 'spike': return spike(rule, ctx);
+    case 'stop_reason_share': return stopReasonShare(rule, ctx);
+    case 'pipeline_health': return pipelineHealth(rule, ctx);
+    case 'threshold': return threshold(rule, ctx);
+    default: {
+      const never: never = rule;
+      throw new Error(`unknown rule kind ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+function window(rule: Rule, now: number): { start: number; end: number } {
+  return { start: now - rule.windowMs, end: now };
+}
+
+/** A group's labels: its dimension values, nulls left out (as Prometheus drops empty labels). */
+export function groupLabels(row: AggregateRow, groupBy: CallDimension[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const d of groupBy) {
+    const v = row.group[d];
+    if (v !== null && v !== undefined) out[d] = v;
+  }
+  return out;
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  return typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
+}
+
+async function errorRate(rule: ErrorRateRule, ctx: EvalContext): Promise<RuleSample[]> {
+  const errFilter = rule.errorTypes.length > 0 ? { status: 'error', error_type: rule.errorTypes } : { status: 'error' };
+  const rows = await ctx.query.aggregate({
+    window: window(rule, ctx.now), filter: rule.filter, groupBy: rule.groupBy,
+    aggregates: { calls: { op: 'count' }, errors: { op: 'count_where', filter: errFilter } },
+  });
+  return rows.map((r) => ({ labels: groupLabels(r, rule.groupBy), value: ratio(r.values['errors'], r.values['calls']), calls: r.values['calls'] ?? 0 }));
+}
+
+async function latency(rule: LatencyRule, ctx: EvalContext): Promise<RuleSample[]> {
+  const rows = await ctx.query.aggregate({
+    window: window(rule, ctx.now), filter: rule.filter, groupBy: rule.groupBy,
+    aggregates: { calls: { op: 'count' }, p: { op: 'percentile', field: rule.field, p: rule.percentile } },
+  });
+  return rows.map((r) => {
+    const p = r.values['p'];
+    return { labels: groupLabels(r, rule.groupBy), value: typeof p === 'number' ? p / 1000 : null, calls: r.values['calls'] ?? 0 };
+  });
+}
+
+async function stopReasonShare(rule: StopReasonShareRule, ctx: EvalContext): Promise<RuleSample[]> {
+  const rows = await ctx.query.aggregate({
+    window: window(rule, ctx.now), filter: rule.filter, groupBy: rule.groupBy,
+    aggregates: { calls: { op: 'count' }, hits: { op: 'count_where', filter: { stop_reason: rule.stopReasons } } },
+  });
+  return rows.map((r) => ({ labels: groupLabels(r, rule.groupBy), value: ratio(r.values['hits'], r.values['calls']), calls: r.values['calls'] ?? 0 }));
+}
+
+async function threshold(rule: ThresholdRule, ctx: EvalContext): Promise<RuleSample[]> {
+  const rows = await ctx.query.aggregate({
+    window: window(rule, ctx.now), filter: rule.filter, groupBy: rule.groupBy,
+    aggregates: { calls: { op: 'count' }, v: rule.value, ...(rule.per ? { per: rule.per } : {}) },
+  });
+  return rows.map((r) => {
+    let v: number | null = r.values['v'] ?? null;
+    if (rule.per) v = ratio(v, r.values['per']);
+    if (rule.perMinute && v !== null) v = v / (rule.windowMs / MINUTE_MS);
+    return { labels: groupLabels(r, rule.groupBy), value: v, calls: r.values['calls'] ?? 0 };
+  });
+}
+
+async function spike(rule: SpikeRule, ctx: EvalContext): Promise<RuleSample[]> {
+  // Whole minutes only: the window is the last `window` of complete minutes, the baseline the span before it.
+  const end = Math.floor(ctx.now / MINUTE_MS) * MINUTE_MS;
+  const winStart = end - Math.ceil(rule.windowMs / MINUTE_MS) * MINUTE_MS;
+  const baseMinutes = Math.ceil(rule.baselineMs / MINUTE_MS);
+  const baseStart = winStart - baseMinutes * MINUTE_MS;
+  const rows = await ctx.query.series({
+    window: { start: baseStart, end }, filter: rule.filter, groupBy: rule.groupBy, stepMs: MINUTE_MS,
+    aggregates: { m: rule.measure, calls: { op: 'count' } },
+  });
+  const groups = new Map<string, { labels: Record<string, string>; cur: number; calls: number; base: Map<number, number> }>();
+  for (const r of rows) {
+    const labels = groupLabels(r, rule.groupBy);
+    const key = JSON.stringify(labels);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { labels, cur: 0, calls: 0, base: new Map() }));
+    const m = r.values['m'] ?? 0;
+    if (r.t >= winStart) {
+      g.cur += m;
+      g.calls += r.values['calls'] ?? 0;
+    } else g.base.set(r.t, (g.base.get(r.t) ?? 0) + m);
+  }
+  const winMinutes = (end - winStart) / MINUTE_MS;
+  return [...groups.values()].map((g) => {
+    // Minutes without calls count as zero in the baseline.
+    const perMinute: number[] = [];
+    for (let t = baseStart; t < winStart; t += MINUTE_MS) perMinute.push(g.base.get(t) ?? 0);
+    const base = rule.baselineStat === 'median' ? median(perMinute) : perMinute.reduce((a, b) => a + b, 0) / Math.max(1, perMinute.length);
+    const cur = g.cur / winMinutes;
+    return { labels: g.labels, value: base > 0 ? cur / base : null, calls: g.calls, ...(base > 0 ? {} : { note: 'no baseline (zero in the baseline span)' }) };
+  });
+}
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+async function headroom(rule: RateLimitHeadroomRule, ctx: EvalContext): Promise<RuleSample[]> {
+  const modelFilter = rule.filter.model;
+  const models = modelFilter === undefined ? null : new Set(Array.isArray(modelFilter) ? modelFilter : [modelFilter]);
+  const limits = (await ctx.query.latestRateLimits()).filter((r) =>
+    (models === null || models.has(r.model)) && rule.dimensions.includes(r.dimension) && r.ts >= ctx.now - rule.windowMs
+    && (r.reset === null || !(Date.parse(r.reset) < ctx.now)));
+  if (limits.length === 0) return [];
+  const counts = await ctx.query.aggregate({ window: window(rule, ctx.now), filter: rule.filter, groupBy: ['model'], aggregates: { calls: { op: 'count' } } });
+  const callsBy = new Map(counts.map((r) => [r.group.model ?? null, r.values['calls'] ?? 0]));
+  return limits.map((r) => ({
+    labels: { model: r.model, dimension: r.dimension },
+    value: ratio(r.remaining, r.limit),
+    calls: callsBy.get(r.model) ?? 0,
+  }));
+}
+
+async function budget(rule: BudgetRule, ctx: EvalContext): Promise<RuleSample[]> {
+  const key = rule.period === 'day' ? 'daily' : 'monthly';
+  const period = periodAt(ctx.now, rule.period, ctx.budgets.timeZone ?? 'UTC');
+  const targets: { labels: Record<string, string>; budget: number; feature: string | null }[] = [];
+  if (rule.scope === 'total') {
+    const b = ctx.budgets[key];
+    if (b !== undefined && b > 0) targets.push({ labels: { period: rule.period }, budget: b, feature: null });
+  } else {
+    for (const [feature, fb] of Object.entries(ctx.budgets.features ?? {})) {
+      const b = fb[key];
+      if (b !== undefined && b > 0) targets.push({ labels: { period: rule.period, feature }, budget: b, feature });
+    }
+  }
+  if (targets.length === 0) return [];
+  const groupBy: CallDimension[] = rule.scope === 'feature' ? ['feature'] : [];
+  const aggs = { calls: { op: 'count' }, spend: { op: 'sum', field: 'cost_usd' }, unpriced: { op: 'unpriced_count' } } as const;
+  const rows = await ctx.query.aggregate({ window: { start: period.start, end: ctx.now }, filter: rule.filter, groupBy, aggregates: aggs });
+  const burn = rule.check === 'projected'
+    ? await ctx.query.aggregate({ window: { start: Math.max(period.start, ctx.now - rule.burnWindowMs), end: ctx.now }, filter: rule.filter, groupBy, aggregates: aggs })
+    : [];
+  const pick = (list: AggregateRow[], feature: string | null): AggregateRow | undefined =>
+    feature === null ? list[0] : list.find((r) => r.group.feature === feature);
+  return targets.map((tgt) => {
+    const r = pick(rows, tgt.feature);
+    const spend = r?.values['spend'] ?? 0;
+    const unpriced = r?.values['unpriced'] ?? 0;
+    const calls = r?.values['calls'] ?? 0;
+    let value = spend / tgt.budget;
+    if (rule.check === 'projected') {
+      const b = pick(burn, tgt.feature);
+      const burnSpan = ctx.now - Math.max(period.start, ctx.now - rule.burnWindowMs);
+      const rate = burnSpan > 0 ? (b?.values['spend'] ?? 0) / burnSpan : 0;
+      value = (spend + rate * (period.end - ctx.now)) / tgt.budget;
+    }
+    const labels = { ...tgt.labels, budget_usd: String(tgt.budget) };
+    if (unpriced > 0) {
+      const note = `${unpriced} call(s) this ${rule.period} have no price: spend is unknown (priced part $${spend.toFixed(2)} of $${tgt.budget})`;
+      const fires = compare(value, rule.comparison, rule.threshold);
+      // Unknown spend never passes silently: a warning fires even when the priced part is below the threshold.
+      return fires
+        ? { labels, value, calls, note }
+        : { labels: { ...labels, severity: 'warning', spend: 'unknown' }, value: null, calls, forceActive: true, note };
+    }
+    return { labels, value, calls };
+  });
+}
+
+/** Samples of the pipeline's health kept in memory to compute counter increases over a window. */
+export class HealthHistory {
+  private samples: { ts: number; h: PipelineHealth }[] = [];
+  constructor(private readonly retainMs: number) {}
+  record(ts: number, h: PipelineHealth): void {
+    this.samples.push({ ts, h });
+    while (this.samples.length > 2 && (this.samples[1]?.ts ?? ts) <= ts - this.retainMs) this.samples.shift();
+  }
+  latest(): { ts: number; h: PipelineHealth } | undefined {
+    return this.samples[this.samples.length - 1];
+  }
+  /** The newest sample at or before `t`, else the oldest one. */
+  at(t: number): { ts: number; h: PipelineHealth } | undefined {
+    let best = this.samples[0];
+    for (const s of this.samples) if (s.ts <= t) best = s;
+    return best;
+  }
+}
+
+const HEALTH_FIELD = { tail_lag_bytes: 'tailLagBytes', dead_letters: 'deadLettersTotal', emitter_dropped_events: 'emitterDroppedEventsTotal' } as const;
+
+function pipelineHealth(rule: PipelineHealthRule, ctx: EvalContext): RuleSample[] {
+  const last = ctx.health.latest();
+  if (!last) return [];
+  const field = HEALTH_FIELD[rule.metric];
+  const cur = last.h[field];
+  if (cur === null) return [];
+  if (rule.metric === 'tail_lag_bytes') return [{ labels: {}, value: cur, calls: 0 }];
+  const then = ctx.health.at(ctx.now - rule.windowMs)?.h[field] ?? cur;
+  // A counter that went down was reset (daemon restart): count from zero.
+  return [{ labels: {}, value: cur >= then ? cur - then : cur, calls: 0 }];
+}
+
+export function compare(v: number, op: Rule['comparison'], t: number): boolean {
+  switch (op) {
+    case '>': return v > t;
+    case '>=': return v >= t;
+    case '<': return v < t;
+    case '<=': return v <= t;
+    default: {
+      const never: never = op;
+      throw new Error(`unknown comparison ${String(never)}`);
+    }
+  }
+}

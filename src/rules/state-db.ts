@@ -1,0 +1,146 @@
+/**
+ * Durable alert state: the alerts (pending, firing, recently resolved), the notification log
+ * (what each notifier was last told about each group) and silences, in one SQLite file
+ * (`<home>/data/alerts.db`). A restart reloads all three, so it neither forgets a firing
+ * alert nor notifies it again.
+ */
+import Database from 'better-sqlite3';
+
+export type AlertStateName = 'pending' | 'firing' | 'resolved';
+
+export interface AlertRecord {
+  fingerprint: string;
+  rule: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  state: AlertStateName;
+  value: number | null;
+  /** When the condition became true (start of pending). */
+  activeAt: number;
+  /** When it started firing. */
+  firedAt: number | null;
+  /** Last evaluation at which the condition was true (for keep_firing_for). */
+  lastActiveAt: number;
+  resolvedAt: number | null;
+  /** Repeat interval of the rule, when it overrides the notifier's. */
+  repeatIntervalMs: number | null;
+}
+
+/** What one notifier was last told about one group. */
+export interface LogEntry {
+  receiver: string;
+  groupKey: string;
+  sentAt: number;
+  /** The alerts notified as firing, by fingerprint. */
+  firing: Record<string, { labels: Record<string, string>; annotations: Record<string, string>; startsAt: number }>;
+}
+
+export interface Matcher {
+  name: string;
+  op: '=' | '!=' | '=~' | '!~';
+  value: string;
+}
+
+export interface Silence {
+  id: string;
+  matchers: Matcher[];
+  startsAt: number;
+  endsAt: number;
+  createdBy: string;
+  comment: string;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS alerts (
+    fingerprint TEXT PRIMARY KEY, rule TEXT NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL,
+    state TEXT NOT NULL, value REAL, active_at INTEGER NOT NULL, fired_at INTEGER, last_active_at INTEGER NOT NULL,
+    resolved_at INTEGER, repeat_interval_ms INTEGER
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS notification_log (
+    receiver TEXT NOT NULL, group_key TEXT NOT NULL, sent_at INTEGER NOT NULL, firing TEXT NOT NULL,
+    PRIMARY KEY (receiver, group_key)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at INTEGER NOT NULL, ends_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL, comment TEXT NOT NULL
+  ) WITHOUT ROWID;
+`;
+
+interface AlertRow {
+  fingerprint: string; rule: string; labels: string; annotations: string; state: AlertStateName; value: number | null;
+  active_at: number; fired_at: number | null; last_active_at: number; resolved_at: number | null; repeat_interval_ms: number | null;
+}
+
+export class StateDb {
+  private constructor(readonly db: Database.Database) {}
+
+  /** Opens (creating) the state file; `:memory:` for a throwaway state (CLI eval, rule tests). */
+  static open(path: string, opts: { readonly?: boolean } = {}): StateDb {
+    const ro = opts.readonly ?? false;
+    const db = new Database(path, ro ? { readonly: true, fileMustExist: true } : {});
+    db.pragma('busy_timeout = 5000');
+    if (!ro) {
+      if (path !== ':memory:') db.pragma('journal_mode = WAL');
+      db.exec(SCHEMA);
+    }
+    return new StateDb(db);
+  }
+
+  loadAlerts(): AlertRecord[] {
+    return (this.db.prepare('SELECT * FROM alerts').all() as AlertRow[]).map((r) => ({
+      fingerprint: r.fingerprint, rule: r.rule, labels: JSON.parse(r.labels) as Record<string, string>,
+      annotations: JSON.parse(r.annotations) as Record<string, string>, state: r.state, value: r.value, activeAt: r.active_at,
+      firedAt: r.fired_at, lastActiveAt: r.last_active_at, resolvedAt: r.resolved_at, repeatIntervalMs: r.repeat_interval_ms,
+    }));
+  }
+
+  /** Writes changed alerts and deletes dropped ones in one transaction. */
+  saveAlerts(upserts: AlertRecord[], deletes: string[]): void {
+    const up = this.db.prepare(`INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const del = this.db.prepare('DELETE FROM alerts WHERE fingerprint = ?');
+    this.db.transaction(() => {
+      for (const a of upserts) {
+        up.run(a.fingerprint, a.rule, JSON.stringify(a.labels), JSON.stringify(a.annotations), a.state, a.value, a.activeAt,
+          a.firedAt, a.lastActiveAt, a.resolvedAt, a.repeatIntervalMs);
+      }
+      for (const f of deletes) del.run(f);
+    })();
+  }
+
+  loadLog(): LogEntry[] {
+    return (this.db.prepare('SELECT * FROM notification_log').all() as { receiver: string; group_key: string; sent_at: number; firing: string }[])
+      .map((r) => ({ receiver: r.receiver, groupKey: r.group_key, sentAt: r.sent_at, firing: JSON.parse(r.firing) as LogEntry['firing'] }));
+  }
+
+  /** Records a delivered notification; an entry with nothing firing is removed. */
+  saveLog(e: LogEntry): void {
+    if (Object.keys(e.firing).length === 0) {
+      this.db.prepare('DELETE FROM notification_log WHERE receiver = ? AND group_key = ?').run(e.receiver, e.groupKey);
+    } else {
+      this.db.prepare('INSERT OR REPLACE INTO notification_log VALUES (?, ?, ?, ?)').run(e.receiver, e.groupKey, e.sentAt, JSON.stringify(e.firing));
+    }
+  }
+
+  addSilence(s: Silence): void {
+    this.db.prepare('INSERT INTO silences VALUES (?, ?, ?, ?, ?, ?)').run(s.id, JSON.stringify(s.matchers), s.startsAt, s.endsAt, s.createdBy, s.comment);
+  }
+
+  /** Ends a silence now; false when there is no such silence. */
+  expireSilence(id: string, now: number): boolean {
+    return this.db.prepare('UPDATE silences SET ends_at = MIN(ends_at, ?) WHERE id = ? OR id LIKE ?').run(now, id, `${id}%`).changes > 0;
+  }
+
+  silences(): Silence[] {
+    return (this.db.prepare('SELECT * FROM silences ORDER BY starts_at').all() as { id: string; matchers: string; starts_at: number; ends_at: number; created_by: string; comment: string }[])
+      .map((r) => ({ id: r.id, matchers: JSON.parse(r.matchers) as Matcher[], startsAt: r.starts_at, endsAt: r.ends_at, createdBy: r.created_by, comment: r.comment }));
+  }
+
+  /** Drops silences that ended more than `keepMs` ago. */
+  pruneSilences(now: number, keepMs: number): void {
+    this.db.prepare('DELETE FROM silences WHERE ends_at < ?').run(now - keepMs);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
