@@ -16,6 +16,8 @@ export type { CommittedCall, ErrorKind, TokenDirection } from './claude-metrics.
 export { registerPipelineMetrics } from './pipeline-metrics.js';
 export type { PipelineHealthSnapshot, EmitterStatsSnapshot, PipelineMetricsSource } from './pipeline-metrics.js';
 
+const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export interface MetricsOptions extends Omit<ClaudeMetricsOptions, 'registry'> {
   /** The pipeline's health, read at each scrape. Default: no health metrics. */
   health?: PipelineMetricsSource;
@@ -34,7 +36,12 @@ export function createMetrics(o: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   const claude = new ClaudeMetrics({ ...o, registry });
   if (o.health) registerPipelineMetrics(registry, o.health);
-  if (o.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'claudescope_' });
+  if (o.processMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: 'claudescope_' });
+    // prom-client names these gauges `…_total`, which Prometheus reserves for counters
+    // (promtool flags them); the handle counts are not worth a misleading name.
+    for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(`claudescope_${name}`);
+  }
   return {
     registry,
     claude,
