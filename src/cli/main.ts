@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+/**
+ * The `claudescope` command line. Each command lives in `commands/<name>.ts` as a yargs
+ * CommandModule and is imported only when it runs, so `claudescope --help` stays fast and
+ * loads neither SQLite nor the SDK. This file is the only place that exits the process.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import type { Argv, CommandModule } from 'yargs';
+
+interface LazyCommand {
+  command: string;
+  describe: string;
+  load: () => Promise<{ default: CommandModule<object, any> }>;
+}
+
+/** Registry of commands: name and one-line description here, the rest loaded on use. */
+const commands: LazyCommand[] = [
+  { command: 'fake-api', describe: 'Run the fake Claude API (for tests and demos, no key needed)', load: () => import('./commands/fake-api.js') },
+  { command: 'pricing', describe: 'List the price catalog; `pricing explain` prices one call event part by part', load: () => import('./commands/pricing.js') },
+];
+
+function register(cli: Argv, entry: LazyCommand): Argv {
+  return cli.command({
+    command: entry.command,
+    describe: entry.describe,
+    builder: async (y: Argv) => {
+      const mod = await entry.load();
+      const builder = mod.default.builder;
+      if (typeof builder === 'function') return (await builder(y)) as Argv;
+      if (builder) return y.options(builder as Record<string, never>);
+      return y;
+    },
+    handler: async (argv: Record<string, unknown>) => {
+      const mod = await entry.load();
+      await mod.default.handler(argv as never);
+    },
+  });
+}
+
+async function main(): Promise<void> {
+  let cli = yargs(hideBin(process.argv))
+    .scriptName('claudescope')
+    .usage('$0 <command> [options]')
+    .strict()
+    .demandCommand(1, 'Name a command; see the list above.')
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 100));
+  for (const entry of commands) cli = register(cli, entry);
+  await cli
+    .fail((msg, err, y) => {
+      if (err) {
+        process.stderr.write(`claudescope: ${err.message}\n`);
+      } else {
+        process.stderr.write(`claudescope: ${msg}\n`);
+        process.stderr.write(`Run 'claudescope --help' for usage.\n`);
+      }
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`claudescope: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
