@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { alertmanagerNotifier } from '../../src/notify/alertmanager.js';
+import { deliver } from '../../src/notify/retry.js';
+import { testWith } from '../helpers/external.js';
+import { tempDir } from '../helpers/events.js';
+import { noSleep, sampleNotification } from './helpers.js';
+
+const AM = '/usr/bin/prometheus-alertmanager';
+const test = testWith(AM);
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function startAlertmanager(t: import('ava').ExecutionContext): Promise<string> {
+  const dir = tempDir(t, 'claudescope-am-');
+  const config = join(dir, 'alertmanager.yml');
+  writeFileSync(config, "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n");
+  const port = await freePort();
+  const child = spawn(AM, [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  t.teardown(() => new Promise<void>((r) => {
+    if (child.exitCode !== null) return r();
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+  }));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`alertmanager exited: ${stderr}`);
+    try {
+      if ((await fetch(`${url}/-/ready`)).ok) return url;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`alertmanager did not become ready: ${stderr}`);
+}
+
+test('alerts posted to a real Alertmanager arrive with their labels and annotations', async (t) => {
+  const url = await startAlertmanager(t);
+  const n = alertmanagerNotifier({ name: 'am', url });
+  const r = await deliver(n, sampleNotification({ alerts: [{ ...sampleNotification().alerts[0]!, startsAt: Date.now() - 60_000 }] }), { sent: 0, failed: 0, retries: 0, permanentFailures: 0 }, noSleep);
+  t.true(r.ok, r.error ?? '');
+  const alerts = await (await fetch(`${url}/api/v2/alerts`)).json() as { labels: Record<string, string>; annotations: Record<string, string>; status: { state: string } }[];
+  t.is(alerts.length, 1);
+  t.deepEqual(alerts[0]?.labels, { alertname: 'ClaudeHighErrorRate', severity: 'critical', model: 'claude-opus-4-5' });
+  t.is(alerts[0]?.annotations['summary'], 'errors at 12%');
+  t.is(alerts[0]?.status.state, 'active');
+});
+
+test('a resolved alert posted with endsAt is no longer active in Alertmanager', async (t) => {
+  const url = await startAlertmanager(t);
+  const n = alertmanagerNotifier({ name: 'am', url });
+  const c = { sent: 0, failed: 0, retries: 0, permanentFailures: 0 };
+  const base = sampleNotification().alerts[0]!;
+  await deliver(n, sampleNotification({ alerts: [{ ...base, startsAt: Date.now() - 120_000 }] }), c, noSleep);
+  await deliver(n, sampleNotification({ status: 'resolved', alerts: [{ ...base, status: 'resolved', startsAt: Date.now() - 120_000, endsAt: Date.now() - 1000 }] }), c, noSleep);
+  const active = await (await fetch(`${url}/api/v2/alerts?active=true&inhibited=false&silenced=false&unprocessed=true`)).json() as unknown[];
+  t.is(active.length, 0);
+  t.is(c.sent, 2);
+});

@@ -1,0 +1,77 @@
+import test from 'ava';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { emailNotifier } from '../../src/notify/email.js';
+import { deliver } from '../../src/notify/retry.js';
+import { noSleep, sampleNotification } from './helpers.js';
+
+interface Mail { from: string; to: string[]; data: string; user: string | undefined }
+
+async function smtp(t: import('ava').ExecutionContext, opts: { reject?: number } = {}): Promise<{ port: number; mails: Mail[] }> {
+  const mails: Mail[] = [];
+  const server = new SMTPServer({
+    secure: false, disabledCommands: ['STARTTLS'], authOptional: false, logger: false,
+    onAuth(auth, _session, cb) {
+      if (auth.username === 'alerts' && auth.password === 'pa55word') cb(null, { user: auth.username });
+      else cb(new Error('Invalid username or password'));
+    },
+    onRcptTo(addr, _s, cb) {
+      if (opts.reject) {
+        const err = new Error('mailbox unavailable') as Error & { responseCode: number };
+        err.responseCode = opts.reject;
+        cb(err);
+      } else cb();
+    },
+    onData(stream, session, cb) {
+      let data = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => (data += c));
+      stream.on('end', () => {
+        mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), data, user: session.user as string | undefined });
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  return { port: (server.server.address() as AddressInfo).port, mails };
+}
+
+const counters = () => ({ sent: 0, failed: 0, retries: 0, permanentFailures: 0 });
+
+test('email arrives at a real SMTP server with subject, alert text and authenticated sender', async (t) => {
+  const s = await smtp(t);
+  const n = emailNotifier({ name: 'mail', host: '127.0.0.1', port: s.port, auth: { user: 'alerts', pass: 'pa55word' }, from: 'claudescope@example.com', to: ['ops@example.com'] });
+  t.teardown(() => n.close?.());
+  const r = await deliver(n, sampleNotification(), counters(), noSleep);
+  t.true(r.ok, r.error ?? '');
+  const m = s.mails[0]!;
+  t.is(m.user, 'alerts');
+  t.is(m.from, 'claudescope@example.com');
+  t.deepEqual(m.to, ['ops@example.com']);
+  t.regex(m.data, /Subject: \[claudescope\] \[FIRING:1\] ClaudeHighErrorRate/);
+  t.regex(m.data, /summary: errors at 12%/);
+  t.regex(m.data.replace(/=\r\n/g, ""), /model=3Dclaude-opus-4-5/);
+});
+
+test('a refused login is reported without the password', async (t) => {
+  const s = await smtp(t);
+  const n = emailNotifier({ name: 'mail', host: '127.0.0.1', port: s.port, auth: { user: 'alerts', pass: 'wrong-secret' }, from: 'a@example.com', to: ['b@example.com'] });
+  t.teardown(() => n.close?.());
+  const c = counters();
+  const r = await deliver(n, sampleNotification(), c, noSleep);
+  t.false(r.ok);
+  t.is(c.permanentFailures, 1, 'SMTP 535 is permanent');
+  t.false(r.error?.includes('wrong-secret') ?? true);
+  t.is(s.mails.length, 0);
+});
+
+test('a resolved notification says RESOLVED', async (t) => {
+  const s = await smtp(t);
+  const n = emailNotifier({ name: 'mail', host: '127.0.0.1', port: s.port, auth: { user: 'alerts', pass: 'pa55word' }, from: 'a@example.com', to: ['b@example.com'] });
+  t.teardown(() => n.close?.());
+  const base = sampleNotification();
+  await deliver(n, { ...base, status: 'resolved', alerts: base.alerts.map((a) => ({ ...a, status: 'resolved' as const, endsAt: a.startsAt + 600_000 })) }, counters(), noSleep);
+  t.regex(s.mails[0]!.data, /\[RESOLVED\]/);
+  t.regex(s.mails[0]!.data, /after 10m/);
+});
