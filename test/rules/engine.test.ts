@@ -1,0 +1,209 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import type { Notification, Notifier } from '../../src/notify/types.js';
+import { DEFAULT_ROUTING } from '../../src/notify/types.js';
+import { webhookNotifier } from '../../src/notify/webhook.js';
+import { createRuleEngine } from '../../src/rules/rule-engine.js';
+import { RuleFileError } from '../../src/rules/rule-schema.js';
+import { parseMatcher } from '../../src/rules/silences.js';
+import { tempDir } from '../helpers/events.js';
+import { receiver } from '../notify/helpers.js';
+import { MIN, T0, commit, errorCall, openStore, rulesFrom, spread } from './helpers.js';
+
+function recorder(name = 'rec', routing: Partial<typeof DEFAULT_ROUTING> = {}): Notifier & { got: Notification[] } {
+  const got: Notification[] = [];
+  return { name, kind: 'test', routing: { ...DEFAULT_ROUTING, ...routing }, got, async send(n) { got.push(n); } };
+}
+
+const ERRORS = (extra = '') => rulesFrom(`
+rules:
+  - alert: HighErrors
+    kind: error_rate
+    window: 5m
+    min_calls: 10
+    threshold: 5%
+    group_by: [model]
+${extra}
+`);
+
+test('for: pending until the condition held long enough, then firing', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(60, T0 - 5 * MIN, T0 + 10 * MIN, errorCall()));
+  const rec = recorder();
+  const engine = createRuleEngine({ query: store, rules: ERRORS('    for: 2m'), notifiers: [rec] });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  t.is(engine.alerts(T0)[0]?.state, 'pending');
+  await engine.evaluateOnce(T0 + MIN);
+  t.is(engine.alerts()[0]?.state, 'pending');
+  t.is(rec.got.length, 0, 'pending alerts are not notified');
+  await engine.evaluateOnce(T0 + 2 * MIN);
+  t.is(engine.alerts()[0]?.state, 'firing');
+  t.is(rec.got.length, 1);
+});
+
+test('for: a pending alert whose condition clears is dropped without a notification', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(20, T0 - 5 * MIN, T0, errorCall()));
+  const rec = recorder();
+  const engine = createRuleEngine({ query: store, rules: ERRORS('    for: 10m'), notifiers: [rec] });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  t.is(engine.alerts()[0]?.state, 'pending');
+  await engine.evaluateOnce(T0 + 6 * MIN);
+  t.deepEqual(engine.alerts(), []);
+  t.is(rec.got.length, 0);
+});
+
+test('keep_firing_for: keeps firing after the condition cleared, then resolves with a notification', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(20, T0 - 5 * MIN, T0, errorCall()));
+  const rec = recorder();
+  const engine = createRuleEngine({ query: store, rules: ERRORS('    keep_firing_for: 10m'), notifiers: [rec] });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  await engine.evaluateOnce(T0 + 6 * MIN);
+  t.is(engine.alerts()[0]?.state, 'firing');
+  await engine.evaluateOnce(T0 + 9 * MIN);
+  t.is(engine.alerts()[0]?.state, 'firing');
+  await engine.evaluateOnce(T0 + 10 * MIN);
+  t.deepEqual(engine.alerts(), []);
+  t.deepEqual(rec.got.map((n) => n.status), ['firing', 'resolved']);
+  t.is(rec.got[1]?.alerts[0]?.status, 'resolved');
+});
+
+test('repeat_interval: a still-firing group is sent again only after the interval', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(400, T0 - 5 * MIN, T0 + 60 * MIN, errorCall()));
+  const rec = recorder('rec', { repeatIntervalMs: 30 * MIN });
+  const engine = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [rec] });
+  t.teardown(() => engine.stop());
+  for (let m = 0; m <= 30; m += 5) await engine.evaluateOnce(T0 + m * MIN);
+  t.is(rec.got.length, 2);
+});
+
+test('alerts of one group go out in one notification', async (t) => {
+  const store = openStore(t);
+  commit(store, [...spread(20, T0 - 5 * MIN, T0, errorCall()), ...spread(20, T0 - 5 * MIN, T0, errorCall('overloaded_error', { model: 'claude-test-2' }))]);
+  const rec = recorder();
+  const engine = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [rec] });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  t.is(rec.got.length, 1);
+  t.deepEqual(rec.got[0]?.alerts.map((a) => a.labels['model']).sort(), ['claude-test-1', 'claude-test-2']);
+  t.deepEqual(rec.got[0]?.groupLabels, { alertname: 'HighErrors' });
+});
+
+test('silences hold back notifications of matching alerts until they expire', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
+  const rec = recorder();
+  const now = { t: T0 };
+  const engine = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [rec], clock: () => now.t });
+  t.teardown(() => engine.stop());
+  const s = engine.addSilence([parseMatcher('alertname=HighErrors'), parseMatcher('model=~claude-.*')], { durationMs: 10 * MIN, comment: 'deploy' });
+  await engine.evaluateOnce(T0);
+  t.is(rec.got.length, 0);
+  t.is(engine.alerts(T0)[0]?.silencedBy, s.id);
+  now.t = T0 + 5 * MIN;
+  t.true(engine.expireSilence(s.id));
+  await engine.evaluateOnce(T0 + 5 * MIN);
+  t.is(rec.got.length, 1);
+});
+
+test('does not notify twice after a restart, and remembers the firing alert', async (t) => {
+  const store = openStore(t);
+  const statePath = join(tempDir(t), 'alerts.db');
+  commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
+  const r = await receiver(t);
+  const mk = () => createRuleEngine({ query: store, rules: ERRORS(), notifiers: [webhookNotifier({ name: 'hook', url: r.url })], statePath });
+  const first = mk();
+  await first.evaluateOnce(T0);
+  t.is(r.got.length, 1);
+  await first.stop();
+  const second = mk();
+  t.teardown(() => second.stop());
+  t.is(second.alerts(T0)[0]?.state, 'firing', 'state survived the restart');
+  t.is(second.alerts(T0)[0]?.firedAt, T0);
+  await second.evaluateOnce(T0 + MIN);
+  await second.evaluateOnce(T0 + 2 * MIN);
+  t.is(r.got.length, 1, 'no second notification');
+});
+
+test('a notifier that is down does not stop evaluation, and the notification goes out once it is back', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
+  const r = await receiver(t, [503, 503, 503, 200]);
+  const rec = recorder('ok');
+  const engine = createRuleEngine({
+    query: store, rules: ERRORS(), notifiers: [webhookNotifier({ name: 'hook', url: r.url }), rec],
+    retry: { attempts: 3, sleep: async () => {}, baseDelayMs: 1 },
+  });
+  t.teardown(() => engine.stop());
+  const res = await engine.evaluateOnce(T0);
+  t.is(engine.alerts()[0]?.state, 'firing');
+  t.is(res.dispatch?.failed, 1);
+  t.is(rec.got.length, 1, 'the other notifier still got it');
+  t.is(engine.metrics().notifications['hook']?.failed, 1);
+  await engine.evaluateOnce(T0 + MIN);
+  t.is(r.got.length, 4);
+  t.is(engine.metrics().notifications['hook']?.sent, 1);
+  await engine.evaluateOnce(T0 + 2 * MIN);
+  t.is(r.got.length, 4, 'sent once, not again');
+});
+
+test('a rule that throws is counted and the other rules still evaluate', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(20, T0 - 5 * MIN, T0, errorCall()));
+  const query = { ...bind(store), latestRateLimits: () => Promise.reject(new Error('store unavailable')) };
+  const rules = rulesFrom(`
+rules:
+  - { alert: Headroom, kind: rate_limit_headroom, threshold: 10% }
+  - { alert: HighErrors, kind: error_rate, threshold: 5% }
+`);
+  const engine = createRuleEngine({ query, rules });
+  t.teardown(() => engine.stop());
+  const res = await engine.evaluateOnce(T0);
+  t.is(res.rules[0]?.error, 'store unavailable');
+  t.is(engine.alerts()[0]?.name, 'HighErrors');
+  t.is(engine.metrics().ruleFailures, 1);
+});
+
+test('overlapping cron ticks are skipped, not stacked', async (t) => {
+  const store = openStore(t);
+  let release: () => void = () => {};
+  let calls = 0;
+  const gate = new Promise<void>((r) => (release = r));
+  const q = bind(store);
+  const query = { ...q, aggregate: async (x: Parameters<typeof q.aggregate>[0]) => { calls++; await gate; return q.aggregate(x); } };
+  const engine = createRuleEngine({ query, rules: ERRORS(), clock: () => T0 });
+  t.teardown(() => engine.stop());
+  const first = engine.tick();
+  await engine.tick();
+  await engine.tick();
+  release();
+  await first;
+  t.is(calls, 1);
+  t.is(engine.metrics().skippedTicks, 2);
+  t.is(engine.metrics().evaluations, 1);
+});
+
+test('a malformed rule file is refused at start with file, line and field', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'bad.yaml'), 'rules:\n  - alert: HighErrors\n    kind: error_rate\n    window: five minutes\n    threshold: 5%\n');
+  const err = t.throws(() => createRuleEngine({ query: bindless(), rulesDirs: [dir] }), { instanceOf: RuleFileError });
+  t.regex(err?.message ?? '', /bad\.yaml:4: rules\[0\]\.window: must be a duration/);
+});
+
+function bind(store: ReturnType<typeof openStore>) {
+  return {
+    aggregate: store.aggregate.bind(store), series: store.series.bind(store), latestRateLimits: store.latestRateLimits.bind(store),
+    recentCalls: store.recentCalls.bind(store), call: store.call.bind(store),
+  };
+}
+
+function bindless() {
+  const no = () => Promise.reject(new Error('unused'));
+  return { aggregate: no, series: no, latestRateLimits: no, recentCalls: no, call: no };
+}

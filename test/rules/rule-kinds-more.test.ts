@@ -1,0 +1,135 @@
+import test from 'ava';
+import type { PipelineHealth } from '../../src/store/types.js';
+import { createRuleEngine } from '../../src/rules/rule-engine.js';
+import { periodAt } from '../../src/rules/budget-period.js';
+import { MIN, T0, commit, openStore, rulesFrom, spread } from './helpers.js';
+
+const HOUR = 60 * MIN;
+// testPricer: 100 input × $3/M + 50 output × $15/M = $0.00105 per call.
+const CALL_USD = 0.00105;
+
+test('budget share fires above 80 % of the daily budget and resets at the next UTC day', async (t) => {
+  const store = openStore(t);
+  const day = periodAt(T0, 'day');
+  commit(store, spread(900, day.start, T0));
+  const rules = rulesFrom(`
+rules:
+  - alert: DailyBudget
+    kind: budget
+    period: day
+    threshold: 80%
+    annotations: { summary: "{{ $value | humanizePercentage }} of the daily budget" }
+`);
+  const engine = createRuleEngine({ query: store, rules, budgets: { daily: 1 } });
+  t.teardown(() => engine.stop());
+  const r = await engine.evaluateOnce(T0);
+  t.true(Math.abs((r.rules[0]?.samples[0]?.value ?? 0) - 900 * CALL_USD) < 1e-6);
+  t.is(engine.alerts()[0]?.annotations['summary'], '94.5% of the daily budget');
+  await engine.evaluateOnce(day.end + MIN);
+  t.deepEqual(engine.alerts(), []);
+});
+
+test('budget per feature uses each feature its own budget', async (t) => {
+  const store = openStore(t);
+  const day = periodAt(T0, 'day');
+  commit(store, [...spread(100, day.start, T0, { tags: { feature: 'chat' } }), ...spread(100, day.start, T0, { tags: { feature: 'search' } })]);
+  const rules = rulesFrom('rules:\n  - { alert: FeatureBudget, kind: budget, scope: feature, threshold: 80% }\n');
+  const engine = createRuleEngine({ query: store, rules, budgets: { features: { chat: { daily: 0.1 }, search: { daily: 10 } } } });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  t.deepEqual(engine.alerts().map((a) => a.labels['feature']), ['chat']);
+});
+
+test('projected budget exhaustion fires from the current burn rate before the budget is spent', async (t) => {
+  const store = openStore(t);
+  const month = periodAt(T0, 'month');
+  // $0.105 in the last hour; the month has ~500 h left: projected ≈ $52 against a $20 budget.
+  commit(store, spread(100, T0 - HOUR, T0));
+  const rules = rulesFrom('rules:\n  - { alert: MonthlyProjected, kind: budget, period: month, check: projected, burn_window: 1h, threshold: 1 }\n');
+  const engine = createRuleEngine({ query: store, rules, budgets: { monthly: 20 } });
+  t.teardown(() => engine.stop());
+  const r = await engine.evaluateOnce(T0);
+  const expected = (100 * CALL_USD + (100 * CALL_USD / HOUR) * (month.end - T0)) / 20;
+  t.true(Math.abs((r.rules[0]?.samples[0]?.value ?? 0) - expected) < 1e-6);
+  t.is(engine.alerts()[0]?.state, 'firing');
+});
+
+test('unpriced calls make a budget rule fire a warning with the spend unknown', async (t) => {
+  const store = openStore(t);
+  commit(store, [...spread(10, T0 - HOUR, T0), ...spread(3, T0 - HOUR, T0, { model: 'unpriced-model' })]);
+  const rules = rulesFrom('rules:\n  - { alert: DailyBudget, kind: budget, severity: critical, threshold: 80% }\n');
+  const engine = createRuleEngine({ query: store, rules, budgets: { daily: 100 } });
+  t.teardown(() => engine.stop());
+  const r = await engine.evaluateOnce(T0);
+  t.is(r.rules[0]?.samples[0]?.value, null);
+  const [a] = engine.alerts();
+  t.is(a?.labels['severity'], 'warning');
+  t.is(a?.labels['spend'], 'unknown');
+  t.regex(a?.annotations['note'] ?? '', /3 call\(s\) this day have no price: spend is unknown/);
+});
+
+test('rate-limit headroom fires per model and dimension from the latest headers', async (t) => {
+  const store = openStore(t);
+  const rl = (remaining: number) => ({ requests: { limit: 1000, remaining, reset: null }, tokens: { limit: 100_000, remaining: 90_000, reset: null } });
+  commit(store, [{ ts: T0 - 2 * MIN, rate_limits: rl(500) }, { ts: T0 - MIN, rate_limits: rl(50) }]);
+  const rules = rulesFrom('rules:\n  - { alert: Headroom, kind: rate_limit_headroom, threshold: 10%, annotations: { summary: "{{ $labels.dimension }} at {{ $value | humanizePercentage }}" } }\n');
+  const engine = createRuleEngine({ query: store, rules });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  const alerts = engine.alerts();
+  t.is(alerts.length, 1);
+  t.is(alerts[0]?.labels['dimension'], 'requests');
+  t.is(alerts[0]?.labels['model'], 'claude-test-1');
+  t.is(alerts[0]?.annotations['summary'], 'requests at 5%');
+  commit(store, [{ ts: T0 + MIN, rate_limits: rl(900) }]);
+  await engine.evaluateOnce(T0 + 2 * MIN);
+  t.deepEqual(engine.alerts(), []);
+});
+
+test('spike fires when output tokens per minute exceed 3× their median of the previous hour', async (t) => {
+  const store = openStore(t);
+  const rules = rulesFrom(`
+rules:
+  - alert: OutputSpike
+    kind: spike
+    measure: { op: sum, field: output_tokens }
+    window: 5m
+    baseline: 1h
+    threshold: 3
+`);
+  // Baseline: one call (50 output tokens) a minute for the hour before the window.
+  const events = [];
+  for (let m = 65; m > 5; m--) events.push({ ts: T0 - m * MIN + 1000 });
+  // Window: 4 calls a minute = 200 tokens/min = 4× the baseline median.
+  for (let m = 5; m > 0; m--) for (let k = 0; k < 4; k++) events.push({ ts: T0 - m * MIN + 1000 + k });
+  commit(store, events);
+  const engine = createRuleEngine({ query: store, rules });
+  t.teardown(() => engine.stop());
+  const r = await engine.evaluateOnce(T0);
+  t.is(r.rules[0]?.samples[0]?.value, 4);
+  t.is(engine.alerts()[0]?.state, 'firing');
+  await engine.evaluateOnce(T0 + 10 * MIN);
+  t.deepEqual(engine.alerts(), []);
+});
+
+test('pipeline health: lag as a gauge, dead letters as an increase over the window', async (t) => {
+  const store = openStore(t);
+  const h: PipelineHealth = { tailLagBytes: 0, deadLettersTotal: 5, emitterDroppedEventsTotal: 0 };
+  const rules = rulesFrom(`
+rules:
+  - { alert: TailLag, kind: pipeline_health, metric: tail_lag_bytes, threshold: 1000000 }
+  - { alert: DeadLetters, kind: pipeline_health, metric: dead_letters, window: 15m, threshold: 0 }
+  - { alert: EmitterDrops, kind: pipeline_health, metric: emitter_dropped_events, window: 15m, threshold: 0 }
+`);
+  const engine = createRuleEngine({ query: store, rules, health: () => ({ ...h }) });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  t.deepEqual(engine.alerts(), [], 'counters at a steady value do not fire');
+  h.tailLagBytes = 5_000_000;
+  h.deadLettersTotal = 7;
+  await engine.evaluateOnce(T0 + MIN);
+  t.deepEqual(engine.alerts().map((a) => a.name), ['DeadLetters', 'TailLag']);
+  h.tailLagBytes = 0;
+  await engine.evaluateOnce(T0 + 20 * MIN);
+  t.deepEqual(engine.alerts(), []);
+});
