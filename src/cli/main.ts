@@ -16,6 +16,9 @@ interface LazyCommand {
 
 /** Registry of commands: name and one-line description here, the rest loaded on use. */
 const commands: LazyCommand[] = [
+  { command: 'daemon', describe: 'Ingest event files into the local store and serve /metrics and /healthz', load: () => import('./commands/daemon.js') },
+  { command: 'report', describe: 'Cost, calls, errors, tokens and latency percentiles by model, feature or day', load: () => import('./commands/report.js') },
+  { command: 'demo', describe: 'Drive a mixed workload through the fake Claude API and show every number move (no API key)', load: () => import('./commands/demo.js') },
   { command: 'fake-api', describe: 'Run the fake Claude API (for tests and demos, no key needed)', load: () => import('./commands/fake-api.js') },
   { command: 'pricing', describe: 'List the price catalog; `pricing explain` prices one call event part by part', load: () => import('./commands/pricing.js') },
 ];

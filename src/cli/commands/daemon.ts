@@ -1,0 +1,76 @@
+/**
+ * `claudescope daemon`: tails `$CLAUDESCOPE_HOME/events` into the SQLite store under
+ * `$CLAUDESCOPE_HOME/data` and serves `/metrics` and `/healthz` (127.0.0.1:9471 by default)
+ * until SIGTERM or SIGINT, when it drains, writes the final checkpoint and returns.
+ *
+ * Flags have no yargs defaults on purpose: a default there would hide the environment and the
+ * config file (precedence is flags > environment > file > defaults); the help shows them.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { DEFAULT_HOST, DEFAULT_POLL_INTERVAL_MS, DEFAULT_PORT, describeConfig, loadDaemonConfig, type DaemonFlags } from '../../daemon/config.js';
+
+export interface DaemonArgs extends DaemonFlags {
+  printConfig?: boolean;
+}
+
+/** The flags every command that runs a daemon shares (daemon, demo). */
+export function daemonOptions<T>(y: Argv<T>): Argv<T & DaemonArgs> {
+  return y
+    .option('home', { type: 'string', describe: 'Folder with events/ and data/ (env CLAUDESCOPE_HOME)', defaultDescription: '~/.claudescope' })
+    .option('config', { type: 'string', describe: 'YAML config file (env CLAUDESCOPE_CONFIG)', defaultDescription: '$CLAUDESCOPE_HOME/config.yaml if present' })
+    .option('host', { type: 'string', describe: 'Address to listen on; beyond loopback a bearer token is required (env CLAUDESCOPE_LISTEN_HOST)', defaultDescription: DEFAULT_HOST })
+    .option('port', { type: 'string', describe: 'Port to listen on (env CLAUDESCOPE_LISTEN_PORT)', defaultDescription: String(DEFAULT_PORT) })
+    .option('token-file', { type: 'string', describe: 'File holding the bearer token (env CLAUDESCOPE_TOKEN_FILE, or the token itself in CLAUDESCOPE_TOKEN)', defaultDescription: 'none' })
+    .option('require-token', { type: 'boolean', describe: 'Require the token even on loopback', defaultDescription: 'false (true beyond loopback)' })
+    .option('poll-interval-ms', { type: 'string', describe: 'How often the events folder is scanned (env CLAUDESCOPE_POLL_INTERVAL_MS)', defaultDescription: String(DEFAULT_POLL_INTERVAL_MS) })
+    .option('retention-rows-days', { type: 'string', describe: 'Delete call rows older than this (env CLAUDESCOPE_RETENTION_ROWS_DAYS)', defaultDescription: 'keep' })
+    .option('retention-rollups-days', { type: 'string', describe: 'Delete per-minute rollups older than this (env CLAUDESCOPE_RETENTION_ROLLUPS_DAYS)', defaultDescription: 'keep' })
+    .option('sealed-files', { type: 'string', choices: ['delete', 'archive', 'keep'], describe: 'What to do with fully ingested sealed event files (env CLAUDESCOPE_SEALED_FILES)', defaultDescription: 'delete' })
+    .option('feature-labels', { type: 'string', describe: 'Comma-separated feature tags allowed as the metrics\' feature label (env CLAUDESCOPE_FEATURE_LABELS)', defaultDescription: 'none' }) as unknown as Argv<T & DaemonArgs>;
+}
+
+/** The flags yargs parsed, as {@link DaemonFlags} (absent ones left out). */
+export function flagsOf(argv: DaemonArgs): DaemonFlags {
+  const f: DaemonFlags = {};
+  const keys: (keyof DaemonFlags)[] = ['home', 'config', 'host', 'port', 'tokenFile', 'pollIntervalMs', 'retentionRowsDays', 'retentionRollupsDays', 'sealedFiles', 'featureLabels', 'requireToken'];
+  for (const k of keys) if (argv[k] !== undefined) (f as Record<string, unknown>)[k] = argv[k];
+  return f;
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(sig);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+const command: CommandModule<object, DaemonArgs> = {
+  command: 'daemon',
+  describe: 'Ingest event files into the local store and serve /metrics and /healthz',
+  builder: (y: Argv) =>
+    daemonOptions(y)
+      .option('print-config', { type: 'boolean', describe: 'Print the merged configuration (token masked) and exit' })
+      .example('$0 daemon', `serve on http://${DEFAULT_HOST}:${DEFAULT_PORT}/metrics`)
+      .example('CLAUDESCOPE_TOKEN=… $0 daemon --host 0.0.0.0', 'serve beyond loopback; every request needs the bearer token')
+      .example('$0 daemon --config /etc/claudescope/config.yaml', 'read settings from a file') as unknown as Argv<DaemonArgs>,
+  handler: async (argv) => {
+    const config = loadDaemonConfig({ flags: flagsOf(argv), env: process.env });
+    if (argv.printConfig) {
+      process.stdout.write(`${JSON.stringify(describeConfig(config), null, 2)}\n`);
+      return;
+    }
+    const { Daemon } = await import('../../daemon/daemon.js');
+    const daemon = await Daemon.start({ config });
+    const signal = await untilSignal();
+    process.stderr.write(`claudescope: ${signal}: draining\n`);
+    await daemon.stop();
+  },
+};
+
+export default command;

@@ -1,0 +1,111 @@
+/**
+ * `claudescope demo`: a new user sees every number move without an API key. Starts the fake
+ * Claude API on a free loopback port, drives a mixed workload through the real SDK with the
+ * emitter into a home folder (a fresh temporary one unless `--home`), runs the daemon on it,
+ * and prints the numbers and where to look. `--once` exits after; otherwise the daemon keeps
+ * serving until Ctrl-C.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import type { Counter } from 'prom-client';
+import { DEFAULT_PORT, loadDaemonConfig } from '../../daemon/config.js';
+import { untilSignal } from './daemon.js';
+
+interface DemoArgs {
+  home?: string | undefined;
+  port?: string | undefined;
+  calls: number;
+  duration: number;
+  once: boolean;
+}
+
+const command: CommandModule<object, DemoArgs> = {
+  command: 'demo',
+  describe: 'Drive a mixed workload through the fake Claude API and show every number move (no API key)',
+  builder: (y: Argv) =>
+    y
+      .option('home', { type: 'string', describe: 'Folder for the demo\'s events/ and data/ (kept afterwards)', defaultDescription: 'a new temporary folder' })
+      .option('port', { type: 'string', describe: 'Port of the demo daemon (a free one if taken)', defaultDescription: String(DEFAULT_PORT) })
+      .option('calls', { type: 'number', default: 60, describe: 'API calls to make' })
+      .option('duration', { type: 'number', default: 15, describe: 'Stop starting calls after this many seconds' })
+      .option('once', { type: 'boolean', default: false, describe: 'Exit after printing the numbers instead of serving until Ctrl-C' })
+      .example('$0 demo', 'about 15 s of calls, then the daemon serves the numbers until Ctrl-C')
+      .example('$0 demo --once --calls 24', 'a short run that exits') as unknown as Argv<DemoArgs>,
+  handler: async (argv) => {
+    if (!Number.isInteger(argv.calls) || argv.calls < 1) throw new Error(`--calls must be a positive integer, got ${String(argv.calls)}`);
+    if (!(argv.duration > 0)) throw new Error(`--duration must be a positive number of seconds, got ${String(argv.duration)}`);
+    const home = argv.home ? resolve(argv.home) : mkdtempSync(join(tmpdir(), 'claudescope-demo-'));
+    // The demo's own settings: only --home and --port, so a user's config file or
+    // environment for their real daemon never points the demo at real data.
+    const config = loadDaemonConfig({ flags: { home, ...(argv.port !== undefined ? { port: argv.port } : {}), pollIntervalMs: 100 }, env: {} });
+    const [{ startFakeApi }, { runDemoWorkload }, { Daemon }] = await Promise.all([
+      import('../../testing/fake-api.js'), import('../../daemon/demo-workload.js'), import('../../daemon/daemon.js'),
+    ]);
+    const err = (s: string): boolean => process.stderr.write(s);
+    const api = await startFakeApi({ rateLimits: {} });
+    err(`demo: fake Claude API on ${api.url}; events go to ${join(home, 'events')}\n`);
+    let work;
+    try {
+      work = await runDemoWorkload({
+        api, eventsDir: join(home, 'events'), calls: argv.calls, durationMs: argv.duration * 1000,
+        onCall: (done, total) => {
+          if (done % 12 === 0 || done === total) err(`demo: ${done}/${total} calls\n`);
+        },
+      });
+    } finally {
+      await api.close();
+    }
+    const log = (level: string, msg: string): void => {
+      if (level !== 'info' || msg.startsWith('started')) err(`claudescope: ${level === 'info' ? '' : `${level}: `}${msg}\n`);
+    };
+    let daemon;
+    try {
+      daemon = await Daemon.start({ config, log });
+    } catch (e: unknown) {
+      if (!(e instanceof Error && /port is in use/.test(e.message))) throw e;
+      err(`demo: port ${config.listen.port} is in use; taking a free one\n`);
+      daemon = await Daemon.start({ config: { ...config, listen: { ...config.listen, port: 0 } }, log });
+    }
+    try {
+      const deadline = Date.now() + 30_000;
+      while (daemon.healthz().events_committed !== work.calls) {
+        if (Date.now() > deadline) throw new Error(`the daemon stored ${daemon.healthz().events_committed} of ${work.calls} calls in 30 s`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const values = async (name: string): Promise<{ labels: Record<string, string | number>; value: number }[]> =>
+        ((await (daemon.metrics.registry.getSingleMetric(name) as Counter | undefined)?.get())?.values ?? []) as { labels: Record<string, string | number>; value: number }[];
+      const sum = async (name: string, f: (l: Record<string, string | number>) => boolean = () => true): Promise<number> =>
+        (await values(name)).filter((v) => f(v.labels)).reduce((a, v) => a + v.value, 0);
+      const cost = await sum('claude_cost_usd_total');
+      const unpriced = await sum('claude_unpriced_requests_total');
+      const byStatus = async (s: string): Promise<number> => sum('claude_requests_total', (l) => l['status'] === s);
+      const kinds = ['rate_limit', 'overloaded', 'other'];
+      const errs = await Promise.all(kinds.map((k) => sum('claude_errors_total', (l) => l['kind'] === k)));
+      const tokens = await Promise.all(['input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h'].map(async (d) => `${d} ${await sum('claude_tokens_total', (l) => l['direction'] === d)}`));
+      const out = [
+        '',
+        `calls      ${work.calls} (ok ${await byStatus('ok')}, error ${await byStatus('error')}, aborted ${await byStatus('aborted')}); HTTP attempts ${await sum('claude_attempts_total')}, retries ${await sum('claude_retries_total')}`,
+        `cost       $${cost.toFixed(6)} priced${unpriced > 0 ? `; ${unpriced} call(s) unpriced (a model without a known price: unknown, not $0)` : ''}`,
+        `errors     ${kinds.map((k, i) => `${k} ${errs[i]}`).join(', ')}`,
+        `tokens     ${tokens.join(', ')}`,
+        '',
+        `metrics    ${daemon.url}/metrics`,
+        `health     ${daemon.url}/healthz`,
+        `report     claudescope report --home ${home} --by model   (or --by feature, --by day, --json, --csv)`,
+        `home       ${home}`,
+        '',
+      ];
+      process.stdout.write(`${out.join('\n')}\n`);
+      if (!argv.once) {
+        err('demo: the daemon keeps serving; Ctrl-C to stop\n');
+        await untilSignal();
+      }
+    } finally {
+      await daemon.stop();
+    }
+  },
+};
+
+export default command;

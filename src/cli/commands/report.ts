@@ -1,0 +1,65 @@
+/**
+ * `claudescope report`: cost, calls, errors, tokens by type and latency / TTFT percentiles,
+ * by model, feature or UTC day, over a window; a table (default), `--json` or `--csv` on
+ * stdout. Opens the SQLite store read-only, so it runs while the daemon writes.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { defaultHome } from '../../daemon/config.js';
+import { REPORT_BY, buildReport, formatCsv, formatTable, parseTime, type ReportBy } from '../../daemon/report.js';
+
+interface ReportArgs {
+  home?: string | undefined;
+  by: ReportBy;
+  since: string;
+  until: string;
+  json?: boolean | undefined;
+  csv?: boolean | undefined;
+}
+
+const command: CommandModule<object, ReportArgs> = {
+  command: 'report',
+  describe: 'Cost, calls, errors, tokens and latency percentiles by model, feature or day',
+  builder: (y: Argv) =>
+    y
+      .option('home', { type: 'string', describe: 'Folder with data/ (env CLAUDESCOPE_HOME)', defaultDescription: '~/.claudescope' })
+      .option('by', { choices: REPORT_BY, default: 'model' as ReportBy, describe: 'Group rows by' })
+      .option('since', { type: 'string', default: '24h', describe: 'Start of the window: a duration back from now (30m, 24h, 7d, 2w) or an ISO time' })
+      .option('until', { type: 'string', default: 'now', describe: 'End of the window (same forms)' })
+      .option('json', { type: 'boolean', describe: 'Print JSON' })
+      .option('csv', { type: 'boolean', describe: 'Print CSV' })
+      .conflicts('json', 'csv')
+      .example('$0 report --since 7d --by day', 'a week, a row per UTC day')
+      .example('$0 report --by feature --json', 'the last 24 h by feature tag, as JSON') as unknown as Argv<ReportArgs>,
+  handler: async (argv) => {
+    const now = Date.now();
+    const start = parseTime(argv.since, now, '--since');
+    const end = parseTime(argv.until, now, '--until') + (argv.until === 'now' ? 1 : 0);
+    if (!(start < end)) throw new Error(`--since (${new Date(start).toISOString()}) must be before --until (${new Date(end).toISOString()})`);
+    const home = argv.home ? resolve(argv.home) : defaultHome(process.env);
+    const dbPath = join(home, 'data', 'claudescope.db');
+    if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath}: run 'claudescope daemon' (or 'claudescope demo') first, or pass --home`);
+    const { SqliteStore } = await import('../../store/sqlite-store.js');
+    const store = SqliteStore.open({ path: dbPath, readonly: true });
+    const started = Date.now();
+    const tty = process.stderr.isTTY === true;
+    let shown = false;
+    try {
+      const rep = await buildReport(store, argv.by, { start, end }, (done, total, what) => {
+        // Progress only when it is worth it: on a terminal, or after 2 s on a long run.
+        if (!tty && Date.now() - started < 2000) return;
+        shown = true;
+        process.stderr.write(`${tty ? '\r' : ''}report: ${what} ${done}/${total}${tty ? '   ' : '\n'}`);
+      });
+      if (shown && tty) process.stderr.write('\r\x1b[K');
+      if (argv.json) process.stdout.write(`${JSON.stringify(rep, null, 2)}\n`);
+      else if (argv.csv) process.stdout.write(formatCsv(rep));
+      else process.stdout.write(formatTable(rep));
+    } finally {
+      store.close();
+    }
+  },
+};
+
+export default command;
