@@ -1,0 +1,167 @@
+/**
+ * The built CLI (`npm run build` first): `daemon` as a child process on a temporary home with
+ * event files written by the real emitter through the real SDK and the fake Claude API.
+ */
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir, readEvents } from '../helpers/events.js';
+import { startFakeApi } from '../../src/testing/fake-api.js';
+import { runDemoWorkload } from '../../src/daemon/demo-workload.js';
+import { parseExposition, sumOf } from '../metrics/exposition.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+
+test.before(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first`);
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Writes `calls` events with the real emitter and SDK (through the fake API) into `<home>/events`. */
+async function writeRealEvents(home: string, calls: number): Promise<void> {
+  const api = await startFakeApi();
+  try {
+    await runDemoWorkload({ api, eventsDir: join(home, 'events'), calls });
+  } finally {
+    await api.close();
+  }
+}
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+async function startDaemon(t: ExecutionContext, home: string, extra: string[] = []): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'daemon', '--home', home, '--port', String(port), '--poll-interval-ms', '100', ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLAUDESCOPE_HOME: '' } });
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => (err += d));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = (): void => {
+      const m = /started on (http:\/\/\S+)/.exec(err);
+      if (m) resolve(m[1]!);
+    };
+    child.stderr!.on('data', check);
+    void exit.then((code) => reject(new Error(`daemon exited ${code}: ${err}`)));
+  });
+  return { child, url, stderr: () => err, exit };
+}
+
+async function health(url: string): Promise<Record<string, unknown>> {
+  return (await (await fetch(`${url}/healthz`)).json()) as Record<string, unknown>;
+}
+
+async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('the daemon serves /healthz and /metrics, exits 0 on SIGTERM with a final checkpoint, and a restart ingests nothing twice', async (t) => {
+  const home = tempDir(t);
+  await writeRealEvents(home, 12);
+  const events = readEvents(join(home, 'events')).calls;
+  t.is(events.length, 12);
+
+  const first = await startDaemon(t, home, ['--sealed-files', 'keep']);
+  await until(async () => (await health(first.url))['events_committed'] === 12, 'all 12 calls committed');
+  const h = await health(first.url);
+  t.is(h['ok'], true);
+  t.is(h['lag_bytes'], 0);
+  const metrics = await fetch(`${first.url}/metrics`);
+  t.is(metrics.status, 200);
+  const s = parseExposition(await metrics.text());
+  t.is(sumOf(s, 'claude_requests_total'), 12);
+  t.is(sumOf(s, 'claude_tokens_total', { direction: 'output' }), events.reduce((a, e) => a + (e.usage?.output_tokens ?? 0), 0));
+  first.child.kill('SIGTERM');
+  t.is(await first.exit, 0, first.stderr());
+  t.regex(first.stderr(), /final checkpoint written/);
+
+  const second = await startDaemon(t, home, ['--sealed-files', 'keep']);
+  // The first files are kept and scanned again at start; new calls arrive meanwhile.
+  await writeRealEvents(home, 3);
+  const all = readEvents(join(home, 'events')).calls;
+  t.is(all.length, 15);
+  await until(async () => (await health(second.url))['events_committed'] === 3, 'the 3 new calls committed');
+  const s2 = parseExposition(await (await fetch(`${second.url}/metrics`)).text());
+  t.is(sumOf(s2, 'claudescope_events_replayed_total'), 0, 'the checkpoint was final: nothing was read again');
+  t.is(sumOf(s2, 'claude_requests_total'), 3);
+  events.push(...all.filter((e) => !events.some((x) => x.event_id === e.event_id)));
+
+  // report --json while the daemon runs: the numbers equal the events'.
+  const r = spawnSync(process.execPath, [CLI, 'report', '--home', home, '--json', '--since', '1h'], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const rep = JSON.parse(r.stdout) as { total: Record<string, number | null>; rows: { key: string; calls: number }[] };
+  const sum = (f: (e: (typeof events)[number]) => number): number => events.reduce((a, e) => a + f(e), 0);
+  t.is(rep.total['calls'], 15);
+  t.is(rep.total['errors'], events.filter((e) => e.status === 'error').length);
+  t.is(rep.total['input_tokens'], sum((e) => e.usage?.input_tokens ?? 0));
+  t.is(rep.total['output_tokens'], sum((e) => e.usage?.output_tokens ?? 0));
+  t.is(rep.total['cache_read_input_tokens'], sum((e) => e.usage?.cache_read_input_tokens ?? 0));
+  t.is(rep.total['cache_write_5m_input_tokens'], sum((e) => e.usage?.cache_write_5m_input_tokens ?? 0));
+  t.is(rep.total['cache_write_1h_input_tokens'], sum((e) => e.usage?.cache_write_1h_input_tokens ?? 0));
+  t.is(rep.total['unpriced_calls'], events.filter((e) => e.model === 'claude-fable-5-2').length, 'the model without a price is unpriced');
+  t.is(rep.rows.reduce((a, x) => a + x.calls, 0), 15);
+
+  second.child.kill('SIGINT');
+  t.is(await second.exit, 0, second.stderr());
+});
+
+test('the daemon refuses a bad config file naming file, line and field', async (t) => {
+  const home = tempDir(t);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(home, 'config.yaml'), 'listen:\n  port: 70000\n');
+  const r = spawnSync(process.execPath, [CLI, 'daemon', '--home', home], { encoding: 'utf8', env: { ...process.env, CLAUDESCOPE_HOME: '' } });
+  t.not(r.status, 0);
+  t.true(r.stderr.includes(`${join(home, 'config.yaml')}:2: listen.port: expected an integer 1-65535, got 70000`), r.stderr);
+});
+
+test('demo --once runs end to end and prints the numbers', async (t) => {
+  const home = tempDir(t);
+  const port = await freePort();
+  const r = spawnSync(process.execPath, [CLI, 'demo', '--once', '--calls', '12', '--home', home, '--port', String(port)], { encoding: 'utf8', timeout: 120_000 });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /calls\s+12 \(ok \d+, error \d+, aborted \d+\)/);
+  t.regex(r.stdout, /cost\s+\$\d+\.\d+ priced/);
+  t.regex(r.stdout, /errors\s+rate_limit [1-9]\d*, overloaded [1-9]\d*, other \d+/);
+  t.regex(r.stdout, new RegExp(`metrics\\s+http://127\\.0\\.0\\.1:${port}/metrics`));
+  t.regex(r.stdout, /claudescope report --home /);
+});
+
+for (const cmd of ['daemon', 'report', 'demo']) {
+  test(`${cmd} --help lists its flags with their defaults`, (t) => {
+    const r = spawnSync(process.execPath, [CLI, cmd, '--help'], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const expect: Record<string, RegExp[]> = {
+      daemon: [/--port[\s\S]*9471/, /--host[\s\S]*127\.0\.0\.1/, /--home[\s\S]*~\/\.claudescope/, /--config/, /--token-file/, /--poll-interval-ms[\s\S]*1000/, /--feature-labels/],
+      report: [/--by[\s\S]*"model"/, /--since[\s\S]*"24h"/, /--until/, /--json/, /--csv/],
+      demo: [/--once/, /--calls[\s\S]*60/, /--duration/, /--home/],
+    };
+    for (const re of expect[cmd]!) t.regex(r.stdout, re);
+  });
+}
