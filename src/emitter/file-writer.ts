@@ -445,10 +445,15 @@ export class EventWriter {
           this.#finishSlot(slot); // sealed before anything reached the disk: no file
           continue;
         }
-        if (slot.pending.length > 0 || (!slot.headerOnDisk && slot.linesOnDisk === 0 && !slot.torn)) {
+        if (slot.pending.length > 0 || (!slot.headerOnDisk && slot.linesOnDisk === 0 && !slot.torn && slot.seal === null)) {
           return this.#startWrite(this.#linesChunk(slot));
         }
-        if (slot.seal !== null) return this.#startWrite(this.#footerChunk(slot));
+        if (slot.seal !== null) {
+          // Nothing ever reached this file (the disk refused even the header): a footer
+          // alone would not be a valid file, so just close it.
+          if (!slot.headerOnDisk && slot.linesOnDisk === 0) return this.#closeSlot(slot);
+          return this.#startWrite(this.#footerChunk(slot));
+        }
         return;
       }
     } catch {

@@ -1,0 +1,207 @@
+/**
+ * The SDK middleware: runs once per HTTP attempt, inside the SDK's retry loop, and records the
+ * attempt on the call the SDK's call span opened (`ctx.options.__span`). It never reads the
+ * body the app will read: a JSON body is seen when the SDK itself parses it, a streamed body
+ * through a pass-through that reads only what the app reads. Everything it does runs inside a
+ * guard; the attempt's own result or error always reaches the SDK unchanged.
+ */
+import type { Middleware } from '@anthropic-ai/sdk';
+import type { Attempt } from '../event/types.js';
+import { asObject, str } from './call-record.js';
+import type { CallRecord, ErrorInfo } from './call-record.js';
+import { CallSpan } from './call-tracer.js';
+import type { CallSink } from './call-tracer.js';
+import { readRateLimits, readRetryAfterMs } from './response-headers.js';
+import { JsonlScanner, newSseFacts, observeBody, SseScanner } from './stream-observer.js';
+
+/** Emits one event per batch result line read through `batches.results()`. */
+export interface BatchResultSink {
+  batchResult(call: CallRecord, line: unknown): void;
+}
+
+/** `error.type` the API sends with each status, for attempts whose body the SDK skipped. */
+const TYPE_BY_STATUS: Readonly<Record<number, string>> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  409: 'conflict_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  504: 'timeout_error',
+  529: 'overloaded_error',
+};
+
+const BATCH_RESULTS = /\/messages\/batches\/([^/?#]+)\/results/;
+
+interface SdkOptions {
+  __span?: { span?: unknown };
+  __binaryResponse?: boolean;
+  stream?: boolean;
+  body?: unknown;
+}
+
+export function createCallMiddleware(sink: CallSink & BatchResultSink): Middleware {
+  return async function claudescopeMiddleware(request, next, ctx) {
+    const options = ctx.options as SdkOptions | undefined;
+    const span = options?.__span?.span;
+    if (!(span instanceof CallSpan)) return next(request);
+    const call = span.record;
+    let attempt: Attempt | null = null;
+    try {
+      if (!call.described) describe(call, request, options!);
+      call.attemptStart = performance.now() - call.t0;
+    } catch (err: unknown) {
+      sink.fault(err);
+    }
+    let response: Response;
+    try {
+      response = await next(request);
+    } catch (err: unknown) {
+      try {
+        call.attempts.push({
+          status: null,
+          error_type: clientErrorType(err),
+          request_id: null,
+          start_offset_ms: round3(call.attemptStart),
+          duration_ms: round3(performance.now() - call.t0 - call.attemptStart),
+          retry_after_ms: null,
+        });
+      } catch (fault: unknown) {
+        sink.fault(fault);
+      }
+      throw err;
+    }
+    try {
+      const headers = response.headers;
+      const status = response.status;
+      const requestId = headers.get('request-id');
+      attempt = {
+        status,
+        error_type: status >= 400 ? (TYPE_BY_STATUS[status] ?? (status >= 500 ? 'api_error' : null)) : null,
+        request_id: requestId,
+        start_offset_ms: round3(call.attemptStart),
+        duration_ms: round3(performance.now() - call.t0 - call.attemptStart),
+        retry_after_ms: readRetryAfterMs(headers),
+      };
+      call.attempts.push(attempt);
+      call.httpStatus = status;
+      call.requestId = requestId;
+      call.organizationId = headers.get('anthropic-organization-id') ?? call.organizationId;
+      call.workspaceId = headers.get('anthropic-workspace-id') ?? call.workspaceId;
+      call.rateLimits = readRateLimits(headers) ?? call.rateLimits;
+      if (status >= 400) {
+        captureErrorBody(response, call, attempt, sink);
+        return response;
+      }
+      call.error = null;
+      if (options!.stream && response.body) {
+        call.streamAttemptStart = call.attemptStart;
+        if (options!.__binaryResponse) {
+          const batchId = BATCH_RESULTS.exec(request.url)?.[1] ?? null;
+          call.batch = { batch_id: batchId };
+          const scanner = new JsonlScanner((line) => sink.batchResult(call, line));
+          return new Response(observeBody(response.body, scanner, { onFault: (e) => sink.fault(e) }), response);
+        }
+        call.sse = newSseFacts();
+        const scanner = new SseScanner(call.sse);
+        return new Response(observeBody(response.body, scanner, { onFault: (e) => sink.fault(e) }), response);
+      }
+      captureJsonBody(response, call, sink);
+    } catch (err: unknown) {
+      sink.fault(err);
+    }
+    return response;
+  };
+}
+
+/** Reads what the event needs from the first attempt's request. */
+function describe(call: CallRecord, request: { url: string; headers: Headers }, options: SdkOptions): void {
+  call.described = true;
+  call.stream = options.stream === true;
+  call.requestBody = options.body;
+  const body = asObject(options.body);
+  if (body) {
+    call.modelRequested = str(body['model']);
+    const maxTokens = body['max_tokens'];
+    call.maxTokens = typeof maxTokens === 'number' ? maxTokens : null;
+    const tools = body['tools'];
+    call.toolCount = Array.isArray(tools) ? tools.length : null;
+  }
+  if (call.operation === 'messages.create' && request.headers.get('x-stainless-helper-method') === 'stream') {
+    call.operation = 'messages.stream';
+  }
+  // SDK 1.x sends beta calls to the same paths; only the `anthropic-beta` header tells them
+  // apart (older SDKs added `?beta=true`).
+  if (request.headers.has('anthropic-beta') || request.url.includes('beta=true')) call.operation = `beta.${call.operation}`;
+}
+
+/**
+ * Sees the parsed JSON when the SDK parses it: the instance's `json()` is wrapped to pass the
+ * same value through. No second read or parse of the body.
+ */
+function captureJsonBody(response: Response, call: CallRecord, sink: CallSink): void {
+  const json = response.json;
+  replaceMethod(response, 'json', async function (this: Response) {
+    const data: unknown = await json.call(this);
+    try {
+      call.data = asObject(data);
+      if (call.operation.endsWith('batches.create') || call.operation.endsWith('batches.retrieve')) {
+        const counts = asObject(call.data?.['request_counts']);
+        call.batch = {
+          batch_id: str(call.data?.['id']),
+          ...(counts ? { request_counts: counts as Record<string, number> } : {}),
+        };
+      }
+    } catch (err: unknown) {
+      sink.fault(err);
+    }
+    return data;
+  });
+}
+
+/** Sees an error body when the SDK reads it (it skips the bodies of attempts it retries). */
+function captureErrorBody(response: Response, call: CallRecord, attempt: Attempt, sink: CallSink): void {
+  const text = response.text;
+  replaceMethod(response, 'text', async function (this: Response) {
+    const body: string = await text.call(this);
+    try {
+      const info = parseErrorBody(body);
+      call.error = info;
+      if (info.type) attempt.error_type = info.type;
+    } catch (err: unknown) {
+      sink.fault(err);
+    }
+    return body;
+  });
+}
+
+/** Shadows a body method on this one Response instance (the prototype is untouched). */
+function replaceMethod(response: Response, name: 'json' | 'text', fn: (this: Response) => Promise<unknown>): void {
+  Object.defineProperty(response, name, { value: fn, writable: true, configurable: true, enumerable: false });
+}
+
+export function parseErrorBody(body: string): ErrorInfo {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return { type: null, errorCode: null };
+  }
+  const error = asObject(asObject(parsed)?.['error']);
+  const details = asObject(error?.['details']);
+  return { type: str(error?.['type']), errorCode: str(details?.['error_code']) };
+}
+
+function clientErrorType(err: unknown): string {
+  const name = (err as { name?: unknown } | null)?.name;
+  if (name === 'AbortError' || name === 'APIUserAbortError') return 'aborted';
+  if (name === 'APIConnectionTimeoutError' || name === 'TimeoutError') return 'client_timeout_error';
+  return 'connection_error';
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

@@ -1,0 +1,169 @@
+/**
+ * One API call in flight: what the call span and the middleware learn about it, attempt by
+ * attempt, until the span ends and the record becomes one `call` event.
+ */
+import type { Attempt, BatchInfo, CallEvent, CallStatus, Provider, RateLimits } from '../event/types.js';
+import { usageFromApi } from '../event/usage.js';
+import type { SseFacts } from './stream-observer.js';
+import type { Tags } from './tags.js';
+
+/** Where and by whom: the parts of an event fixed for a client. */
+export interface CallOrigin {
+  app: string;
+  env: string | null;
+  host: string;
+  apiKeyAlias: string | null;
+  provider: Provider;
+}
+
+/** The body of an error response or `error` frame, as far as the event needs it. */
+export interface ErrorInfo {
+  type: string | null;
+  errorCode: string | null;
+}
+
+export class CallRecord {
+  readonly tsStart = Date.now();
+  readonly t0 = performance.now();
+  operation: string;
+  modelRequested: string | null = null;
+  stream = false;
+  maxTokens: number | null = null;
+  toolCount: number | null = null;
+  /** Set from the first attempt's request. */
+  described = false;
+  /** The request body, kept only until the event is built (for an opt-in redaction hook). */
+  requestBody: unknown = null;
+
+  readonly attempts: Attempt[] = [];
+  /** Start of the attempt in flight, ms after t0. */
+  attemptStart = 0;
+  httpStatus: number | null = null;
+  requestId: string | null = null;
+  organizationId: string | null = null;
+  workspaceId: string | null = null;
+  rateLimits: RateLimits | null = null;
+
+  /** `error.type` as the SDK set it on the span when the call failed. */
+  spanErrorType: string | null = null;
+  /** The last error body seen (error response or error frame). */
+  error: ErrorInfo | null = null;
+
+  /** Parsed JSON body of a successful non-streaming response. */
+  data: Record<string, unknown> | null = null;
+  /** Facts of a streamed Messages body. */
+  sse: SseFacts | null = null;
+  /** Start of the attempt whose body streamed, ms after t0. */
+  streamAttemptStart = 0;
+  batch: BatchInfo | undefined;
+  ended = false;
+
+  constructor(
+    spanName: string,
+    readonly origin: CallOrigin,
+    readonly tags: Tags,
+  ) {
+    this.operation = operationOf(spanName);
+  }
+
+  /** Builds the event. `now` is the end of the call (Date.now()). */
+  toEvent(eventId: string, now: number): CallEvent {
+    const durationMs = round3(performance.now() - this.t0);
+    const sse = this.sse;
+    const data = this.data;
+    let status: CallStatus;
+    let errorType: string | null = null;
+    let errorCode: string | null = null;
+    if (sse?.error) {
+      // A mid-stream error arrives after HTTP 200: classify by its type, not by the status.
+      status = 'error';
+      errorType = sse.error.type ?? this.spanErrorType ?? 'api_error';
+      errorCode = sse.error.errorCode;
+    } else if (this.spanErrorType !== null) {
+      status = 'error';
+      errorType = this.error?.type ?? this.spanErrorType;
+      errorCode = this.error?.errorCode ?? null;
+    } else if (sse) {
+      status = sse.sawMessageStop ? 'ok' : 'aborted';
+    } else if (data !== null || (this.httpStatus !== null && this.httpStatus < 300 && !this.stream)) {
+      status = 'ok';
+    } else {
+      status = 'aborted';
+    }
+
+    const rawUsage = sse ? sse.usage : asObject(data?.['usage']);
+    const usage = rawUsage ? usageFromApi(rawUsage) : null;
+    const complete = sse ? sse.sawMessageDelta || sse.sawMessageStop : data !== null;
+    let ttftMs: number | null = null;
+    let tokensPerSecond: number | null = null;
+    if (sse?.firstDeltaAt != null) {
+      const streamStartEpoch = this.tsStart + this.streamAttemptStart;
+      ttftMs = Math.max(0, sse.firstDeltaAt - streamStartEpoch);
+      const genMs = now - sse.firstDeltaAt;
+      if (usage && complete && genMs > 0) tokensPerSecond = round3((usage.output_tokens * 1000) / genMs);
+    }
+    const event: CallEvent = {
+      t: 'call',
+      v: 1,
+      event_id: eventId,
+      seq: 0,
+      ts: now,
+      ts_start: this.tsStart,
+      app: this.origin.app,
+      env: this.origin.env,
+      host: this.origin.host,
+      pid: process.pid,
+      tags: this.tags,
+      provider: this.origin.provider,
+      operation: this.operation,
+      model_requested: this.modelRequested,
+      model: (sse ? sse.model : str(data?.['model'])) ?? this.modelRequested,
+      stream: this.stream,
+      max_tokens: this.maxTokens,
+      tool_count: this.toolCount,
+      status,
+      http_status: this.httpStatus,
+      error_type: errorType,
+      error_code: errorCode,
+      stop_reason: sse ? sse.stopReason : str(data?.['stop_reason']),
+      request_id: this.requestId,
+      message_id: sse ? sse.messageId : this.operation.endsWith('messages.create') || this.operation.endsWith('messages.stream') ? str(data?.['id']) : null,
+      organization_id: this.organizationId,
+      workspace_id: this.workspaceId,
+      api_key_alias: this.origin.apiKeyAlias,
+      attempts: this.attempts.length,
+      attempt_log: this.attempts,
+      duration_ms: durationMs,
+      ttft_ms: ttftMs,
+      output_tokens_per_second: tokensPerSecond,
+      complete,
+      usage,
+      rate_limits: this.rateLimits,
+    };
+    if (this.batch) event.batch = this.batch;
+    if (this.operation.endsWith('count_tokens') && data) {
+      const counted = data['input_tokens'];
+      if (typeof counted === 'number') event.counted_input_tokens = counted;
+      // Counting tokens is free: the count is not usage.
+      event.usage = null;
+    }
+    return event;
+  }
+}
+
+/** `anthropic.messages.create` → `messages.create`. */
+function operationOf(spanName: string): string {
+  return spanName.startsWith('anthropic.') ? spanName.slice('anthropic.'.length) : spanName;
+}
+
+export function asObject(v: unknown): Record<string, unknown> | null {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+export function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : null;
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

@@ -1,0 +1,150 @@
+/**
+ * A tracer provider handed to the SDK's `openTelemetry.tracerProvider` option. The SDK opens
+ * one call span per API call — covering every retry, the backoff between them and the read of a
+ * stream — and ends it exactly once, when the call is over. That end is the exact call boundary
+ * the emitter needs: a call that fails is written after its last attempt, a call aborted during
+ * a retry's backoff is written once, and a stream is written when the app finished with it.
+ *
+ * Each span wraps one from the provider the app would otherwise have used (its own, or the
+ * globally registered one), forwarding every call, so the app's own tracing is unchanged.
+ */
+import { trace } from '@opentelemetry/api';
+import type {
+  Attributes,
+  AttributeValue,
+  Context,
+  Exception,
+  Link,
+  Span,
+  SpanContext,
+  SpanOptions,
+  SpanStatus,
+  TimeInput,
+  Tracer,
+  TracerOptions,
+  TracerProvider,
+} from '@opentelemetry/api';
+import { CallRecord } from './call-record.js';
+import type { CallOrigin } from './call-record.js';
+import { currentTags, mergeTags } from './tags.js';
+import type { Tags } from './tags.js';
+
+/** What the tracer needs from the emitter. */
+export interface CallSink {
+  /** Called once per call, when its span ends. Must not throw. */
+  finish(record: CallRecord): void;
+  /** Counts a fault of the emitter itself. */
+  fault(err: unknown): void;
+}
+
+/** Per-client settings. */
+export interface ClientScope {
+  origin: CallOrigin;
+  tags: Tags;
+}
+
+const ERROR_TYPE = 'error.type';
+
+/** Span names the emitter records: the Messages API and its batches. Others pass through. */
+function isRecorded(name: string): boolean {
+  return name.startsWith('anthropic.messages.');
+}
+
+export class CallSpan implements Span {
+  constructor(
+    readonly inner: Span,
+    readonly record: CallRecord,
+    private readonly sink: CallSink,
+  ) {}
+
+  spanContext(): SpanContext {
+    return this.inner.spanContext();
+  }
+  setAttribute(key: string, value: AttributeValue): this {
+    if (key === ERROR_TYPE && typeof value === 'string') this.record.spanErrorType = value;
+    this.inner.setAttribute(key, value);
+    return this;
+  }
+  setAttributes(attributes: Attributes): this {
+    const errorType = attributes[ERROR_TYPE];
+    if (typeof errorType === 'string') this.record.spanErrorType = errorType;
+    this.inner.setAttributes(attributes);
+    return this;
+  }
+  addEvent(name: string, attributesOrStartTime?: Attributes | TimeInput, startTime?: TimeInput): this {
+    this.inner.addEvent(name, attributesOrStartTime, startTime);
+    return this;
+  }
+  addLink(link: Link): this {
+    this.inner.addLink(link);
+    return this;
+  }
+  addLinks(links: Link[]): this {
+    this.inner.addLinks(links);
+    return this;
+  }
+  setStatus(status: SpanStatus): this {
+    this.inner.setStatus(status);
+    return this;
+  }
+  updateName(name: string): this {
+    this.inner.updateName(name);
+    return this;
+  }
+  end(endTime?: TimeInput): void {
+    if (!this.record.ended) {
+      this.record.ended = true;
+      try {
+        this.sink.finish(this.record);
+      } catch (err: unknown) {
+        this.sink.fault(err);
+      }
+    }
+    this.inner.end(endTime);
+  }
+  isRecording(): boolean {
+    // The SDK only feeds spans that record; ours always do, whatever the inner span does.
+    return true;
+  }
+  recordException(exception: Exception, time?: TimeInput): void {
+    this.inner.recordException(exception, time);
+  }
+}
+
+class CallTracer implements Tracer {
+  constructor(
+    private readonly inner: Tracer,
+    private readonly scope: ClientScope,
+    private readonly sink: CallSink,
+  ) {}
+
+  startSpan(name: string, options?: SpanOptions, context?: Context): Span {
+    const inner = this.inner.startSpan(name, options, context);
+    if (!isRecorded(name)) return inner;
+    try {
+      const record = new CallRecord(name, this.scope.origin, mergeTags(this.scope.tags, currentTags()));
+      return new CallSpan(inner, record, this.sink);
+    } catch (err: unknown) {
+      this.sink.fault(err);
+      return inner;
+    }
+  }
+
+  // The SDK does not use active spans; forward them untouched.
+  startActiveSpan: Tracer['startActiveSpan'] = ((...args: unknown[]) =>
+    (this.inner.startActiveSpan as (...a: unknown[]) => unknown).apply(this.inner, args)) as Tracer['startActiveSpan'];
+}
+
+export class CallTracerProvider implements TracerProvider {
+  constructor(
+    private readonly scope: ClientScope,
+    private readonly sink: CallSink,
+    /** The provider the app gave the client, if any; else the global one. */
+    private readonly delegate?: TracerProvider,
+  ) {}
+
+  getTracer(name: string, version?: string, options?: TracerOptions): Tracer {
+    const inner = (this.delegate ?? trace.getTracerProvider()).getTracer(name, version, options);
+    return new CallTracer(inner, this.scope, this.sink);
+  }
+}

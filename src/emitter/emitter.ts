@@ -1,0 +1,233 @@
+/**
+ * The emitter: hooks a `@anthropic-ai/sdk` client and appends one NDJSON `call` event per API
+ * call to a file of this process. Configuration comes from code or from the environment
+ * alone; `CLAUDESCOPE_DISABLED=1` turns it into a pass-through.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { TracerProvider } from '@opentelemetry/api';
+import type { Middleware } from '@anthropic-ai/sdk';
+import type { CallEvent, EmitterStats, Provider } from '../event/types.js';
+import { usageFromApi } from '../event/usage.js';
+import { asObject, str } from './call-record.js';
+import type { CallRecord } from './call-record.js';
+import { createCallMiddleware } from './call-middleware.js';
+import { CallTracerProvider } from './call-tracer.js';
+import type { ClientScope } from './call-tracer.js';
+import { mergeTags } from './tags.js';
+import type { Tags } from './tags.js';
+import { emitterOptionsFromEnv } from './emitter-env.js';
+import { EventWriter } from './file-writer.js';
+import type { WriterOptions } from './writer-options.js';
+
+/** What a redaction hook sees: the request body and the parsed response (null for streams). */
+export interface CallContent {
+  request: unknown;
+  response: unknown;
+}
+
+/** Options of {@link createEmitter}. Every field is optional; see each default. */
+export interface EmitterOptions extends WriterOptions {
+  /**
+   * Deployment environment written on every event (`prod`, `staging`…).
+   * @default `CLAUDESCOPE_ENV`, else null
+   */
+  env?: string | null;
+  /**
+   * A name for the API key the client uses, so usage can be split by key. Never the key.
+   * @default `CLAUDESCOPE_API_KEY_ALIAS`, else null
+   */
+  apiKeyAlias?: string | null;
+  /** Tags added to every call. @default `CLAUDESCOPE_TAGS` (`k=v,k2=v2`), else none */
+  tags?: Record<string, string>;
+  /**
+   * Opt-in content capture. Called with each call's request and response; what it returns
+   * (after you removed what must not be kept) is written as the event's `content`. Without
+   * it, no message content is ever written.
+   * @default undefined (no content)
+   */
+  redact?: (content: CallContent) => unknown;
+}
+
+/** Options for one client, over the emitter's. */
+export interface ClientScopeOptions {
+  /** Tags for every call of this client. */
+  tags?: Record<string, string>;
+  /** Overrides the emitter's `apiKeyAlias` for this client. */
+  apiKeyAlias?: string | null;
+  /** Which platform the client calls. @default 'anthropic' */
+  provider?: Provider;
+  /** A tracer provider the client should keep using (its spans still reach it). */
+  tracerProvider?: TracerProvider;
+  /** Middleware the client should keep, run after the emitter's. */
+  middleware?: Middleware[];
+}
+
+/** The options to spread into `new Anthropic({...})`. */
+export interface InstrumentedClientOptions {
+  middleware?: Middleware[];
+  openTelemetry?: { tracerProvider: TracerProvider };
+}
+
+/** A client we can copy with more options: `@anthropic-ai/sdk`'s `withOptions`. */
+interface CopyableClient {
+  withOptions(options: Record<string, unknown>): unknown;
+  openTelemetry?: unknown;
+}
+
+export interface Emitter {
+  /**
+   * Options that hook a client: `new Anthropic({ ...emitter.clientOptions(), apiKey })`.
+   */
+  clientOptions(scope?: ClientScopeOptions): InstrumentedClientOptions;
+  /** A copy of `client` that records its calls: `const client = emitter.instrument(new Anthropic())`. */
+  instrument<C>(client: C, scope?: ClientScopeOptions): C;
+  /** Writes what is buffered. */
+  flush(): Promise<void>;
+  /** Flushes, seals the file with a footer and closes it. */
+  close(): Promise<void>;
+  /** The emitter's own counters. */
+  stats(): EmitterStats;
+  readonly enabled: boolean;
+}
+
+/** Creates an emitter. Opens no file until the first call is recorded. */
+export function createEmitter(options: EmitterOptions = {}): Emitter {
+  const fromEnv = emitterOptionsFromEnv(process.env);
+  if (fromEnv.disabled) return disabledEmitter();
+  const opts: EmitterOptions = { ...fromEnv.options, ...options };
+  const writer = new EventWriter(opts);
+  const host = opts.host ?? hostname();
+  const baseTags = mergeTags({}, opts.tags);
+  const redact = opts.redact;
+
+  const sink = {
+    finish(record: CallRecord): void {
+      const event = record.toEvent(randomUUID(), Date.now());
+      if (redact) event.content = safeRedact(redact, record, event);
+      writer.write(event);
+    },
+    batchResult(call: CallRecord, line: unknown): void {
+      try {
+        writer.write(batchResultEvent(call, line));
+      } catch (err: unknown) {
+        sink.fault(err);
+      }
+    },
+    fault(_err: unknown): void {
+      writer.countInternalError();
+    },
+  };
+  const middleware = createCallMiddleware(sink);
+
+  function scopeOf(scope: ClientScopeOptions | undefined): ClientScope {
+    return {
+      origin: {
+        app: writer.app,
+        env: opts.env ?? null,
+        host,
+        apiKeyAlias: scope?.apiKeyAlias !== undefined ? scope.apiKeyAlias : (opts.apiKeyAlias ?? null),
+        provider: scope?.provider ?? 'anthropic',
+      },
+      tags: mergeTags(baseTags, scope?.tags) as Tags,
+    };
+  }
+
+  function clientOptions(scope?: ClientScopeOptions): InstrumentedClientOptions {
+    return {
+      middleware: [middleware, ...(scope?.middleware ?? [])],
+      openTelemetry: { tracerProvider: new CallTracerProvider(scopeOf(scope), sink, scope?.tracerProvider) },
+    };
+  }
+
+  return {
+    enabled: true,
+    clientOptions,
+    instrument<C>(client: C, scope?: ClientScopeOptions): C {
+      const copyable = client as unknown as CopyableClient;
+      if (typeof copyable?.withOptions !== 'function') return client;
+      const existing = asObject(copyable.openTelemetry);
+      const own = clientOptions(scope);
+      const keep = (existing?.['tracerProvider'] as TracerProvider | undefined) ?? scope?.tracerProvider;
+      return copyable.withOptions({
+        middleware: own.middleware,
+        openTelemetry: {
+          ...existing,
+          traces: { ...asObject(existing?.['traces']), enabled: true },
+          tracerProvider: new CallTracerProvider(scopeOf(scope), sink, keep),
+        },
+      }) as C;
+    },
+    flush: () => writer.flush(),
+    close: () => writer.close(),
+    stats: () => writer.stats(),
+  };
+}
+
+function disabledEmitter(): Emitter {
+  const stats: EmitterStats = {
+    events_written: 0,
+    events_dropped_buffer: 0,
+    events_dropped_dir_cap: 0,
+    events_dropped_write_error: 0,
+    internal_errors: 0,
+    bytes_written: 0,
+  };
+  return {
+    enabled: false,
+    clientOptions: () => ({}),
+    instrument: (client) => client,
+    flush: async () => {},
+    close: async () => {},
+    stats: () => ({ ...stats }),
+  };
+}
+
+function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, event: CallEvent): unknown {
+  try {
+    return redact({ request: record.requestBody, response: record.data });
+  } catch {
+    // A failing hook must not write unredacted content, nor fail the call.
+    return { redaction_failed: true, event_id: event.event_id };
+  }
+}
+
+/** One event per result of `batches.results()`: its usage (batch tier) and outcome. */
+function batchResultEvent(call: CallRecord, line: unknown): CallEvent {
+  const now = Date.now();
+  const item = asObject(line);
+  const result = asObject(item?.['result']);
+  const type = str(result?.['type']) ?? 'unknown';
+  const message = asObject(result?.['message']);
+  const usageRaw = asObject(message?.['usage']);
+  const errorBody = asObject(asObject(result?.['error'])?.['error']);
+  const errorType = type === 'succeeded' ? null : type === 'errored' ? (str(errorBody?.['type']) ?? 'api_error') : `batch_${type}`;
+  const event = call.toEvent(randomUUID(), now);
+  return {
+    ...event,
+    operation: call.operation.replace(/results$/, 'result'),
+    ts_start: now,
+    duration_ms: 0,
+    attempts: 0,
+    attempt_log: [],
+    model: str(message?.['model']),
+    model_requested: null,
+    stream: false,
+    status: type === 'succeeded' ? 'ok' : 'error',
+    http_status: null,
+    error_type: errorType,
+    error_code: null,
+    stop_reason: str(message?.['stop_reason']),
+    message_id: str(message?.['id']),
+    ttft_ms: null,
+    output_tokens_per_second: null,
+    complete: type === 'succeeded',
+    usage: usageRaw ? usageFromApi(usageRaw) : null,
+    rate_limits: null,
+    batch: {
+      batch_id: call.batch?.batch_id ?? null,
+      custom_id: str(item?.['custom_id']) ?? '',
+      result_type: type,
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Attribution tags: a bounded string map attached to every call made inside a block of code
+ * (`withTags`) or by a client (`clientOptions({ tags })`). Bounded in count and length so a
+ * tag fed from user input cannot grow events or metric label sets without limit.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** Most tags one call carries; further tags are ignored. */
+export const MAX_TAGS = 16;
+/** Longest tag key, in characters; longer keys are ignored. */
+export const MAX_TAG_KEY_LENGTH = 64;
+/** Longest tag value, in characters; longer values are cut to this length. */
+export const MAX_TAG_VALUE_LENGTH = 128;
+
+export type Tags = Readonly<Record<string, string>>;
+
+const EMPTY: Tags = Object.freeze({});
+const storage = new AsyncLocalStorage<Tags>();
+
+/**
+ * Returns `extra` merged over `base` (later wins), keeping at most {@link MAX_TAGS} entries,
+ * dropping keys that are too long or not strings, and cutting long values.
+ */
+export function mergeTags(base: Tags, extra: Record<string, unknown> | undefined): Tags {
+  if (!extra) return base;
+  const out: Record<string, string> = { ...base };
+  let count = Object.keys(out).length;
+  for (const key of Object.keys(extra)) {
+    const raw = extra[key];
+    if (raw === undefined || raw === null) continue;
+    if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH) continue;
+    const value = String(raw);
+    if (!(key in out)) {
+      if (count >= MAX_TAGS) continue;
+      count++;
+    }
+    out[key] = value.length > MAX_TAG_VALUE_LENGTH ? value.slice(0, MAX_TAG_VALUE_LENGTH) : value;
+  }
+  return Object.freeze(out);
+}
+
+/**
+ * Runs `fn` with `tags` attached to every Claude API call it starts, including calls in the
+ * async work it spawns. Nested blocks merge, the inner value winning.
+ *
+ * @example
+ * ```ts
+ * await withTags({ feature: 'search', customer: 'acme' }, () => answer(question));
+ * ```
+ */
+export function withTags<T>(tags: Record<string, string | number | boolean>, fn: () => T): T {
+  return storage.run(mergeTags(storage.getStore() ?? EMPTY, tags), fn);
+}
+
+/** The tags of the code running now (empty outside any `withTags` block). */
+export function currentTags(): Tags {
+  return storage.getStore() ?? EMPTY;
+}

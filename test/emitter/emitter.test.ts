@@ -1,0 +1,435 @@
+/**
+ * The emitter against the real `@anthropic-ai/sdk` and the fake Claude API: one event per
+ * API call, on every path, with exact boundaries, and never at the app's expense.
+ */
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import Anthropic from '@anthropic-ai/sdk';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createEmitter, withTags } from '../../src/index.js';
+import type { EmitterOptions } from '../../src/index.js';
+import { startFakeApi } from '../../src/testing/index.js';
+import type { FakeApi } from '../../src/testing/index.js';
+import { readEvents, tempDir } from '../helpers/events.js';
+
+const API_KEY = 'sk-ant-api03-never-written-anywhere';
+
+interface Setup {
+  api: FakeApi;
+  dir: string;
+  emitter: ReturnType<typeof createEmitter>;
+  client: Anthropic;
+  bare: Anthropic;
+}
+
+async function setup(t: ExecutionContext, options: EmitterOptions = {}, clientOptions: Record<string, unknown> = {}): Promise<Setup> {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  const emitter = createEmitter({ dir, app: 'test', flushIntervalMs: 5, ...options });
+  t.teardown(() => emitter.close());
+  const bare = new Anthropic({ apiKey: API_KEY, baseURL: api.url, maxRetries: 2, ...clientOptions });
+  const client = emitter.instrument(bare);
+  return { api, dir, emitter, client, bare };
+}
+
+async function eventsOf(s: Setup) {
+  await s.emitter.flush();
+  return readEvents(s.dir);
+}
+
+const MSG = { model: 'claude-haiku-4-5', max_tokens: 256, messages: [{ role: 'user' as const, content: 'a secret prompt about zebras' }] };
+
+test('a non-streaming call gives one valid event with usage, ids and rate limits', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ usage: { input_tokens: 120, output_tokens: 30, cache_read_input_tokens: 1000, cache_creation: { ephemeral_5m_input_tokens: 200, ephemeral_1h_input_tokens: 50 } } });
+  const { data, response } = await s.client.messages.create(MSG).withResponse();
+  const r = await eventsOf(s);
+  t.deepEqual(r.invalid, []);
+  t.is(r.calls.length, 1);
+  const e = r.calls[0]!;
+  t.is(e.operation, 'messages.create');
+  t.is(e.status, 'ok');
+  t.is(e.http_status, 200);
+  t.is(e.model, data.model);
+  t.is(e.model_requested, 'claude-haiku-4-5');
+  t.is(e.message_id, data.id);
+  t.is(e.request_id, response.headers.get('request-id'));
+  t.is(e.organization_id, response.headers.get('anthropic-organization-id'));
+  t.is(e.workspace_id, response.headers.get('anthropic-workspace-id'));
+  t.is(e.stop_reason, data.stop_reason);
+  t.is(e.attempts, 1);
+  t.is(e.usage?.input_tokens, 120);
+  t.is(e.usage?.output_tokens, 30);
+  t.is(e.usage?.cache_read_input_tokens, 1000);
+  t.is(e.usage?.cache_write_5m_input_tokens, 200);
+  t.is(e.usage?.cache_write_1h_input_tokens, 50);
+  t.is(e.complete, true);
+  t.is(e.rate_limits?.requests?.limit, Number(response.headers.get('anthropic-ratelimit-requests-limit')));
+  t.is(e.rate_limits?.output_tokens?.remaining, Number(response.headers.get('anthropic-ratelimit-output-tokens-remaining')));
+  t.true(e.duration_ms > 0);
+  t.true(e.ts >= e.ts_start);
+  t.is(e.stream, false);
+  t.is(e.max_tokens, 256);
+});
+
+test('a raw stream gives one event with the final cumulative usage and a time to first token', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({
+    usage: { input_tokens: 900, output_tokens: 77, cache_creation_input_tokens: 500, cache_creation: { ephemeral_5m_input_tokens: 300, ephemeral_1h_input_tokens: 0 }, web_search_requests: 2 },
+    stream: { textDeltas: 20, firstDeltaDelayMs: 30, messageDeltas: 3 },
+  });
+  const stream = await s.client.messages.create({ ...MSG, stream: true });
+  let n = 0;
+  for await (const _ of stream) n++;
+  t.true(n > 20);
+  const r = await eventsOf(s);
+  t.deepEqual(r.invalid, []);
+  t.is(r.calls.length, 1);
+  const e = r.calls[0]!;
+  t.is(e.status, 'ok');
+  t.is(e.stream, true);
+  t.is(e.complete, true);
+  t.is(e.usage?.output_tokens, 77);
+  t.is(e.usage?.input_tokens, 900);
+  t.is(e.usage?.web_search_requests, 2);
+  // 500 written, 300 with a known TTL: the rest is kept, never dropped.
+  t.is(e.usage?.cache_write_5m_input_tokens, 300);
+  t.is(e.usage?.cache_write_unknown_ttl_input_tokens, 200);
+  t.not(e.ttft_ms, null);
+  t.true(e.ttft_ms! >= 25, `ttft ${e.ttft_ms}`);
+  t.true(e.duration_ms >= e.ttft_ms!);
+  t.not(e.output_tokens_per_second, null);
+});
+
+test('messages.stream() is recorded as one messages.stream event matching finalMessage', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ usage: { input_tokens: 40, output_tokens: 12, cache_read_input_tokens: 7 }, stream: { textDeltas: 5 } });
+  const final = await s.client.messages.stream(MSG).finalMessage();
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  const e = r.calls[0]!;
+  t.is(e.operation, 'messages.stream');
+  t.is(e.usage?.output_tokens, final.usage.output_tokens);
+  t.is(e.usage?.input_tokens, final.usage.input_tokens);
+  t.is(e.usage?.cache_read_input_tokens, 7);
+  t.is(e.message_id, final.id);
+  t.is(e.stop_reason, final.stop_reason);
+});
+
+test('tool use and thinking are recorded: tool count and thinking tokens', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ content: [{ type: 'thinking' }, { type: 'tool_use', name: 'lookup' }], stopReason: 'tool_use', usage: { output_tokens: 300, thinking_tokens: 120 } });
+  await s.client.messages.create({ ...MSG, tools: [{ name: 'lookup', input_schema: { type: 'object' } }, { name: 'other', input_schema: { type: 'object' } }] });
+  const e = (await eventsOf(s)).calls[0]!;
+  t.is(e.tool_count, 2);
+  t.is(e.stop_reason, 'tool_use');
+  t.is(e.usage?.thinking_tokens, 120);
+  t.is(e.usage?.output_tokens, 300);
+});
+
+test('count_tokens is one event whose count is not billed usage', async (t) => {
+  const s = await setup(t);
+  const counted = await s.client.messages.countTokens({ model: MSG.model, messages: MSG.messages });
+  const e = (await eventsOf(s)).calls[0]!;
+  t.is(e.operation, 'messages.count_tokens');
+  t.is(e.counted_input_tokens, counted.input_tokens);
+  t.is(e.usage, null);
+  t.is(e.status, 'ok');
+});
+
+test('beta messages are recorded under beta.messages.create', async (t) => {
+  const s = await setup(t);
+  await s.client.beta.messages.create({ ...MSG, betas: ['context-1m-2025-08-07'] });
+  const e = (await eventsOf(s)).calls[0]!;
+  t.is(e.operation, 'beta.messages.create');
+  t.is(e.status, 'ok');
+  t.truthy(e.usage);
+});
+
+test('creating a batch is one event and each result read is one event at the batch tier', async (t) => {
+  const s = await setup(t);
+  const batch = await s.client.messages.batches.create({
+    requests: [
+      { custom_id: 'a', params: MSG },
+      { custom_id: 'b', params: MSG },
+      { custom_id: 'c', params: MSG },
+    ],
+  });
+  const results = [];
+  for await (const item of await s.client.messages.batches.results(batch.id)) results.push(item);
+  const r = await eventsOf(s);
+  t.deepEqual(r.invalid, []);
+  const created = r.calls.filter((e) => e.operation === 'messages.batches.create');
+  t.is(created.length, 1);
+  t.is(created[0]!.batch?.batch_id, batch.id);
+  const perResult = r.calls.filter((e) => e.operation === 'messages.batches.result');
+  t.is(perResult.length, results.length);
+  t.deepEqual(perResult.map((e) => e.batch?.custom_id).sort(), results.map((x) => x.custom_id).sort());
+  for (const e of perResult.filter((x) => x.batch?.result_type === 'succeeded')) {
+    t.is(e.usage?.service_tier, 'batch');
+    t.is(e.batch?.batch_id, batch.id);
+  }
+});
+
+const ERROR_CASES: Array<[number, string, string | null]> = [
+  [400, 'invalid_request_error', null],
+  [401, 'authentication_error', null],
+  [402, 'billing_error', null],
+  [403, 'permission_error', null],
+  [404, 'not_found_error', null],
+  [413, 'request_too_large', null],
+  [429, 'rate_limit_error', 'enforced_spend_limit_reached'],
+];
+for (const [status, type, code] of ERROR_CASES) {
+  test(`a ${status} gives one error event classified ${type}${code ? ` (${code})` : ''}`, async (t) => {
+    const s = await setup(t, {}, { maxRetries: 0 });
+    s.api.enqueue({ status, ...(code ? { error: { code } } : {}) });
+    const err = await t.throwsAsync(s.client.messages.create(MSG));
+    t.true(err instanceof Anthropic.APIError);
+    const r = await eventsOf(s);
+    t.is(r.calls.length, 1);
+    const e = r.calls[0]!;
+    t.is(e.status, 'error');
+    t.is(e.http_status, status);
+    t.is(e.error_type, type);
+    t.is(e.error_code, code);
+    t.is(e.request_id, (err as InstanceType<typeof Anthropic.APIError>).requestID ?? null);
+  });
+}
+
+test('a retried 529 gives one event with two attempts and each attempt status', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ status: 529, headers: { 'retry-after-ms': '20' } }, {});
+  await s.client.messages.create(MSG);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  const e = r.calls[0]!;
+  t.is(e.status, 'ok');
+  t.is(e.attempts, 2);
+  t.deepEqual(e.attempt_log.map((a) => a.status), [529, 200]);
+  t.is(e.attempt_log[0]!.error_type, 'overloaded_error');
+  t.is(e.attempt_log[0]!.retry_after_ms, 20);
+  t.truthy(e.attempt_log[0]!.request_id);
+  t.not(e.attempt_log[0]!.request_id, e.attempt_log[1]!.request_id);
+  t.true(e.attempt_log[1]!.start_offset_ms >= 20);
+});
+
+test('a call failing after its last retry is written once, after the last attempt', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ status: 529, headers: { 'retry-after-ms': '5' } }, { status: 529, headers: { 'retry-after-ms': '5' } }, { status: 529, headers: { 'retry-after-ms': '5' } });
+  const err = await t.throwsAsync(s.client.messages.create(MSG));
+  t.is((err as InstanceType<typeof Anthropic.APIError>).status, 529);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.is(r.calls[0]!.attempts, 3);
+  t.is(r.calls[0]!.error_type, 'overloaded_error');
+});
+
+test('an abort during a retry backoff gives one aborted event', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ status: 529, headers: { 'retry-after-ms': '1500' } }, {});
+  const controller = new AbortController();
+  const call = s.client.messages.create(MSG, { signal: controller.signal });
+  // Abort once the 529 is answered, while the SDK waits out its backoff.
+  while (s.api.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+  controller.abort();
+  await t.throwsAsync(call);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.is(r.calls[0]!.status, 'aborted');
+  t.is(r.calls[0]!.attempts, 1);
+  t.is(s.api.requests.length, 1);
+});
+
+test('a mid-stream error is classified by its type, not by the HTTP 200', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ stream: { textDeltas: 10, errorAfterEvents: 5 } });
+  const stream = await s.client.messages.create({ ...MSG, stream: true });
+  const err = await t.throwsAsync(async () => {
+    for await (const _ of stream) {
+      // read until it fails
+    }
+  });
+  t.is((err as InstanceType<typeof Anthropic.APIError>).status, undefined);
+  const e = (await eventsOf(s)).calls[0]!;
+  t.is(e.status, 'error');
+  t.is(e.error_type, 'overloaded_error');
+  t.is(e.http_status, 200);
+  t.truthy(e.usage, 'input usage from message_start is kept');
+  t.is(e.complete, false);
+});
+
+test('a connection cut mid-stream gives one error event with the usage seen so far', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ usage: { input_tokens: 321 }, stream: { textDeltas: 30, cutAfterEvents: 6 } });
+  const stream = await s.client.messages.create({ ...MSG, stream: true });
+  await t.throwsAsync(async () => {
+    for await (const _ of stream) {
+      // read until the cut
+    }
+  });
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  const e = r.calls[0]!;
+  t.is(e.status, 'error');
+  t.is(e.usage?.input_tokens, 321);
+  t.is(e.complete, false);
+});
+
+test('a stream the app abandons is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
+  const s = await setup(t);
+  const readFive = async (client: Anthropic) => {
+    const stream = await client.messages.create({ ...MSG, stream: true });
+    let n = 0;
+    for await (const _ of stream) if (++n === 5) break;
+  };
+  const script = { usage: { input_tokens: 55 }, stream: { textDeltas: 100, eventDelayMs: 3 } };
+  s.api.enqueue(script);
+  await readFive(s.bare);
+  s.api.enqueue(script);
+  await readFive(s.client);
+  await new Promise((r) => setTimeout(r, 150));
+  const [without, withEmitter] = s.api.requests.slice(-2);
+  t.true(without!.clientClosed === true && withEmitter!.clientClosed === true);
+  t.true(without!.eventsSent! < 60, `without: ${without!.eventsSent}`);
+  t.true(withEmitter!.eventsSent! < 60, `with: ${withEmitter!.eventsSent}`);
+  t.true(Math.abs(withEmitter!.eventsSent! - without!.eventsSent!) <= 10);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  const e = r.calls[0]!;
+  t.is(e.status, 'aborted');
+  t.is(e.complete, false);
+  t.is(e.usage?.input_tokens, 55);
+});
+
+test('tags from withTags and from the client are attached, bounded in number and length', async (t) => {
+  const s = await setup(t, { tags: { team: 'core' } });
+  const tagged = s.emitter.instrument(s.bare, { tags: { service: 'api' } });
+  const many: Record<string, string> = { feature: 'search', long: 'x'.repeat(1000) };
+  for (let i = 0; i < 40; i++) many[`k${i}`] = String(i);
+  await withTags(many, () => tagged.messages.create(MSG));
+  const e = (await eventsOf(s)).calls[0]!;
+  t.is(e.tags['team'], 'core');
+  t.is(e.tags['service'], 'api');
+  t.is(e.tags['feature'], 'search');
+  t.is(e.tags['long']!.length, 128);
+  t.true(Object.keys(e.tags).length <= 16);
+});
+
+test('no API key, authorization header or message content is ever written', async (t) => {
+  const s = await setup(t, { apiKeyAlias: 'prod-main' });
+  await s.client.messages.create(MSG);
+  s.api.enqueue({ status: 401 });
+  await t.throwsAsync(s.client.messages.create(MSG, { maxRetries: 0 }));
+  await s.emitter.close();
+  const text = readdirSync(s.dir).map((f) => readFileSync(join(s.dir, f), 'utf8')).join('');
+  t.false(text.includes(API_KEY));
+  t.false(text.includes('zebras'));
+  t.false(/authorization|x-api-key/i.test(text));
+  t.true(text.includes('"api_key_alias":"prod-main"'));
+});
+
+test('content is written only through the redaction hook, and a failing hook fails nothing', async (t) => {
+  const s = await setup(t, { redact: ({ request }) => ({ model: (request as { model: string }).model }) });
+  await s.client.messages.create(MSG);
+  const e = (await eventsOf(s)).calls[0]!;
+  t.deepEqual(e.content, { model: MSG.model });
+  const s2 = await setup(t, {
+    redact: () => {
+      throw new Error('hook bug');
+    },
+  });
+  const msg = await s2.client.messages.create(MSG);
+  t.is(msg.type, 'message');
+  const e2 = (await eventsOf(s2)).calls[0]!;
+  t.deepEqual(e2.content, { redaction_failed: true, event_id: e2.event_id });
+});
+
+test('the response the app reads is unchanged by the emitter', async (t) => {
+  const s = await setup(t);
+  const script = { content: [{ type: 'text' as const, text: 'exactly this' }], usage: { input_tokens: 3, output_tokens: 4 } };
+  s.api.enqueue(script);
+  const plain = await s.bare.messages.create(MSG).withResponse();
+  s.api.enqueue(script);
+  const seen = await s.client.messages.create(MSG).withResponse();
+  const strip = (m: Record<string, unknown>) => ({ ...m, id: 'x' });
+  t.deepEqual(strip(seen.data as unknown as Record<string, unknown>), strip(plain.data as unknown as Record<string, unknown>));
+  t.is(seen.response.status, plain.response.status);
+  s.api.enqueue({ ...script, stream: { textDeltas: 8 } });
+  const a = [];
+  for await (const ev of await s.bare.messages.create({ ...MSG, stream: true })) a.push(ev.type);
+  s.api.enqueue({ ...script, stream: { textDeltas: 8 } });
+  const b = [];
+  for await (const ev of await s.client.messages.create({ ...MSG, stream: true })) b.push(ev.type);
+  t.deepEqual(b, a);
+});
+
+test('an error the app sees is the very object the SDK raised', async (t) => {
+  const s = await setup(t);
+  const mine = new Error('from an inner middleware');
+  const client = s.emitter.instrument(new Anthropic({ apiKey: API_KEY, baseURL: s.api.url, maxRetries: 0 }), {
+    middleware: [
+      async () => {
+        throw mine;
+      },
+    ],
+  });
+  const err = await t.throwsAsync(client.messages.create(MSG));
+  t.is(err, mine);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.is(r.calls[0]!.status, 'error');
+});
+
+test('a disk-full writer does not fail the call', async (t) => {
+  const fs = await import('node:fs');
+  const enospc = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  const full = {
+    ...fs,
+    write: (_fd: number, _b: Uint8Array, _o: number, _l: number, _p: null, cb: (e: Error | null, n: number) => void) => setImmediate(() => cb(enospc, 0)),
+    writeSync: () => {
+      throw enospc;
+    },
+  };
+  const s = await setup(t, { fs: full as never });
+  for (let i = 0; i < 5; i++) {
+    const m = await s.client.messages.create(MSG);
+    t.is(m.type, 'message');
+  }
+  await s.emitter.flush();
+  const st = s.emitter.stats();
+  t.true(st.events_dropped_write_error > 0, JSON.stringify(st));
+});
+
+test('1,000 concurrent calls give 1,000 valid events and no torn line', async (t) => {
+  const s = await setup(t);
+  const calls = Array.from({ length: 1000 }, (_, i) =>
+    withTags({ feature: `f${i % 7}` }, () => (i % 3 === 0 ? s.client.messages.create({ ...MSG, stream: true }).then(async (st) => { for await (const _ of st); }) : s.client.messages.create(MSG))),
+  );
+  await Promise.all(calls);
+  await s.emitter.close();
+  const r = readEvents(s.dir);
+  t.deepEqual(r.invalid, []);
+  t.deepEqual(r.torn, []);
+  t.is(r.calls.length, 1000);
+  t.is(new Set(r.calls.map((e) => e.event_id)).size, 1000);
+  t.is(r.calls.filter((e) => e.stream).length, 334);
+});
+
+test.serial('switched off by CLAUDESCOPE_DISABLED, it is a pass-through that writes nothing', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  process.env['CLAUDESCOPE_DISABLED'] = '1';
+  t.teardown(() => {
+    delete process.env['CLAUDESCOPE_DISABLED'];
+  });
+  const emitter = createEmitter({ dir });
+  const bare = new Anthropic({ apiKey: API_KEY, baseURL: api.url });
+  t.is(emitter.instrument(bare), bare);
+  t.deepEqual(emitter.clientOptions(), {});
+  await bare.messages.create(MSG);
+  t.deepEqual(readdirSync(dir), []);
+});

@@ -1,0 +1,87 @@
+/** The emitter inside real child processes: exit, SIGKILL, cluster workers, and import. */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startFakeApi } from '../../src/testing/index.js';
+import { readEvents, tempDir } from '../helpers/events.js';
+
+const CHILD = fileURLToPath(new URL('../fixtures/emitter-child.ts', import.meta.url));
+const INDEX = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
+
+function run(args: string[], env: Record<string, string>, onStdout?: (s: string, kill: () => void) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => onStdout?.(String(d), () => child.kill('SIGKILL')));
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr }));
+  });
+}
+
+test('a child that writes events and calls process.exit loses none', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  const r = await run([CHILD, 'exit', api.url, '50'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' });
+  t.is(r.code, 0, r.stderr);
+  const ev = readEvents(dir);
+  t.deepEqual(ev.invalid, []);
+  t.is(ev.calls.length, 50);
+  t.true(ev.lines.some((l) => l.t === 'footer'));
+});
+
+test('a child killed with SIGKILL leaves only complete lines', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  const r = await run([CHILD, 'loop', api.url], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '1' }, (s, kill) => {
+    if (s.includes('ready')) setTimeout(kill, 300);
+  });
+  t.is(r.signal, 'SIGKILL');
+  const ev = readEvents(dir);
+  t.deepEqual(ev.invalid, []);
+  t.true(ev.calls.length >= 20, `calls ${ev.calls.length}`);
+  t.false(ev.lines.some((l) => l.t === 'footer'));
+});
+
+test('cluster workers each write their own file', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  const r = await run([CHILD, 'cluster', api.url, '10'], { CLAUDESCOPE_EVENTS_DIR: dir });
+  t.is(r.code, 0, r.stderr);
+  const ev = readEvents(dir);
+  t.is(ev.files.length, 2);
+  t.is(ev.calls.length, 20);
+  t.is(new Set(ev.calls.map((e) => e.pid)).size, 2);
+  const headers = ev.lines.filter((l) => l.t === 'header');
+  t.is(new Set(headers.map((h) => h.file_id)).size, 2);
+});
+
+test('importing the package adds no process listener, starts no timer and opens no file', async (t) => {
+  const home = tempDir(t);
+  const code = `
+    import { readdirSync, readlinkSync } from 'node:fs';
+    const events = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'uncaughtException', 'unhandledRejection'];
+    const listeners = () => events.map((e) => process.listenerCount(e)).join(',');
+    const ourFiles = () => readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync('/proc/self/fd/' + fd); } catch { return ''; } }).filter((p) => p.startsWith(process.env.CLAUDESCOPE_HOME)).length;
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
+    const before = [listeners(), ourFiles(), timers()];
+    const mod = await import(${JSON.stringify(INDEX)});
+    if (typeof mod.instrument !== 'function') throw new Error('no instrument export');
+    const after = [listeners(), ourFiles(), timers()];
+    process.stdout.write(JSON.stringify({ before, after, home: readdirSync(process.env.CLAUDESCOPE_HOME) }));
+  `;
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { env: { ...process.env, CLAUDESCOPE_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (c) => (c === 0 ? resolve(stdout) : reject(new Error(stderr))));
+  });
+  const { before, after, home: created } = JSON.parse(out) as { before: unknown[]; after: unknown[]; home: string[] };
+  t.deepEqual(after, before);
+  t.deepEqual(before.slice(1), [0, 0]);
+  t.deepEqual(created, [], 'nothing created under CLAUDESCOPE_HOME');
+});
