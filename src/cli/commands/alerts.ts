@@ -1,0 +1,48 @@
+/** `claudescope alerts`: the pending and firing alerts from the daemon's alert state. */
+import { existsSync } from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import { defaultHome } from '../../daemon/config.js';
+import { alertStatePath } from '../../rules/paths.js';
+import { StateDb } from '../../rules/state-db.js';
+import { silencedBy } from '../../rules/silences.js';
+import { formatDuration } from '../../rules/duration.js';
+
+interface AlertsArgs { home?: string; state?: string; json: boolean }
+
+const command: CommandModule<object, AlertsArgs> = {
+  command: 'alerts',
+  describe: 'List pending and firing alerts',
+  builder: (y: Argv) =>
+    y.option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
+      .option('state', { type: 'string', describe: 'alert state file (default <home>/data/alerts.db)' })
+      .option('json', { type: 'boolean', default: false }) as unknown as Argv<AlertsArgs>,
+  handler: (argv) => {
+    const path = argv.state ?? alertStatePath(argv.home ?? defaultHome());
+    if (!existsSync(path)) {
+      process.stdout.write('no alerts (no alert state yet)\n');
+      return;
+    }
+    const db = StateDb.open(path, { readonly: true });
+    try {
+      const now = Date.now();
+      const silences = db.silences();
+      const alerts = db.loadAlerts().filter((a) => a.state !== 'resolved').map((a) => ({ ...a, silencedBy: silencedBy(silences, a.labels, now) }));
+      if (argv.json) {
+        process.stdout.write(`${JSON.stringify(alerts, null, 2)}\n`);
+        return;
+      }
+      if (alerts.length === 0) process.stdout.write('no pending or firing alerts\n');
+      for (const a of alerts.sort((x, y) => x.state.localeCompare(y.state) || x.rule.localeCompare(y.rule))) {
+        const labels = Object.entries(a.labels).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`).join(',');
+        const since = a.state === 'firing' ? (a.firedAt ?? a.activeAt) : a.activeAt;
+        process.stdout.write(`${a.state.toUpperCase().padEnd(8)} ${a.rule} {${labels}} value=${a.value ?? 'unknown'} for ${formatDuration(now - since)}${a.silencedBy ? ` silenced by ${a.silencedBy.slice(0, 8)}` : ''}\n`);
+        const summary = a.annotations['summary'];
+        if (summary) process.stdout.write(`         ${summary}\n`);
+      }
+    } finally {
+      db.close();
+    }
+  },
+};
+
+export default command;

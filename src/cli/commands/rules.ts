@@ -1,0 +1,137 @@
+/**
+ * `claudescope rules check FILE…` validates rule files (file, line and field of every problem);
+ * `claudescope rules test FILE…` runs rule unit tests (as `promtool test rules` does);
+ * `claudescope rules eval` evaluates every rule once now against the store and prints each
+ * rule's value and state (read-only: no state is saved and nothing is sent).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { defaultHome } from '../../daemon/config.js';
+import { RuleFileError } from '../../rules/rule-schema.js';
+import { loadRules } from '../../rules/rule-loader.js';
+import { defaultRulesDir } from '../../rules/paths.js';
+
+interface RulesArgs {
+  action: 'check' | 'test' | 'eval';
+  files: string[];
+  rules?: string[];
+  home?: string;
+  db?: string;
+  'budget-daily'?: number;
+  'budget-monthly'?: number;
+  at?: string;
+  json: boolean;
+}
+
+const command: CommandModule<object, RulesArgs> = {
+  command: 'rules <action> [files..]',
+  describe: 'Check, unit-test or evaluate alert rules',
+  builder: (y: Argv) =>
+    y
+      .positional('action', { choices: ['check', 'test', 'eval'] as const, describe: 'check FILE…, test FILE…, or eval' })
+      .positional('files', { type: 'string', array: true, default: [] as string[] })
+      .option('rules', { type: 'string', array: true, describe: 'eval: rule folders or files (default: the shipped rules/)' })
+      .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
+      .option('db', { type: 'string', describe: 'eval: the store (default <home>/data/claudescope.db)' })
+      .option('budget-daily', { type: 'number', describe: 'eval: daily budget, USD (default $CLAUDESCOPE_BUDGET_DAILY_USD)' })
+      .option('budget-monthly', { type: 'number', describe: 'eval: monthly budget, USD (default $CLAUDESCOPE_BUDGET_MONTHLY_USD)' })
+      .option('at', { type: 'string', describe: 'eval: evaluate at this ISO time instead of now' })
+      .option('json', { type: 'boolean', default: false, describe: 'eval: print JSON' })
+      .example('$0 rules check rules/*.yaml', 'validate rule files')
+      .example('$0 rules test rules/claude.test.yaml', 'run rule unit tests')
+      .example('$0 rules eval --budget-daily 50', 'evaluate every rule once now') as unknown as Argv<RulesArgs>,
+  handler: async (argv) => {
+    switch (argv.action) {
+      case 'check': return check(argv.files);
+      case 'test': return runTests(argv.files);
+      case 'eval': return evalNow(argv);
+      default: {
+        const never: never = argv.action;
+        throw new Error(`unknown action ${String(never)}`);
+      }
+    }
+  },
+};
+
+function check(files: string[]): void {
+  if (files.length === 0) throw new Error('rules check: name at least one rule file');
+  let failed = false;
+  for (const f of files) {
+    try {
+      const rules = loadRules([f]);
+      process.stdout.write(`${f}: ${rules.length} rule(s) OK\n`);
+    } catch (err: unknown) {
+      failed = true;
+      process.stderr.write(`${err instanceof RuleFileError ? err.message : `${f}: ${err instanceof Error ? err.message : String(err)}`}\n`);
+    }
+  }
+  if (failed) process.exitCode = 1;
+}
+
+async function runTests(files: string[]): Promise<void> {
+  if (files.length === 0) throw new Error('rules test: name a rule test file');
+  const { runRuleTests } = await import('../../rules/rule-test.js');
+  let failed = 0;
+  for (const f of files) {
+    process.stdout.write(`Unit testing: ${f}\n`);
+    let outcomes;
+    try {
+      outcomes = await runRuleTests(f);
+    } catch (err: unknown) {
+      failed++;
+      process.stdout.write(`  FAILED:\n    ${err instanceof Error ? err.message : String(err)}\n`);
+      continue;
+    }
+    for (const o of outcomes) {
+      if (o.failures.length === 0) continue;
+      failed++;
+      process.stdout.write(`  FAILED: ${o.name}\n${o.failures.map((x) => `    ${x}\n`).join('')}`);
+    }
+    if (outcomes.every((o) => o.failures.length === 0)) process.stdout.write(`  SUCCESS (${outcomes.length} test(s))\n`);
+  }
+  if (failed > 0) process.exitCode = 1;
+}
+
+async function evalNow(argv: RulesArgs): Promise<void> {
+  const home = argv.home ?? defaultHome();
+  const dbPath = argv.db ?? join(home, 'data', 'claudescope.db');
+  if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath} (run the daemon first, or pass --db)`);
+  const envNum = (k: string): number | undefined => (process.env[k] ? Number(process.env[k]) : undefined);
+  const daily = argv['budget-daily'] ?? envNum('CLAUDESCOPE_BUDGET_DAILY_USD');
+  const monthly = argv['budget-monthly'] ?? envNum('CLAUDESCOPE_BUDGET_MONTHLY_USD');
+  const now = argv.at !== undefined ? Date.parse(argv.at) : Date.now();
+  if (Number.isNaN(now)) throw new Error(`--at: not a time: ${argv.at}`);
+  const { SqliteStore } = await import('../../store/sqlite-store.js');
+  const { createRuleEngine } = await import('../../rules/rule-engine.js');
+  const store = SqliteStore.open({ path: dbPath, readonly: true });
+  try {
+    const engine = createRuleEngine({
+      query: store, rulesDirs: argv.rules ?? [defaultRulesDir()], clock: () => now,
+      budgets: { ...(daily !== undefined ? { daily } : {}), ...(monthly !== undefined ? { monthly } : {}) },
+    });
+    const res = await engine.evaluateOnce(now);
+    await engine.stop();
+    if (argv.json) {
+      process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`evaluated ${res.rules.length} rule(s) at ${new Date(now).toISOString()} in ${res.durationMs.toFixed(1)} ms\n`);
+    for (const r of res.rules) {
+      if (r.error !== null) {
+        process.stdout.write(`${r.rule} (${r.kind}): ERROR ${r.error}\n`);
+        continue;
+      }
+      if (r.samples.length === 0) process.stdout.write(`${r.rule} (${r.kind}): no data\n`);
+      for (const s of r.samples) {
+        const labels = Object.entries(s.labels).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`).join(',');
+        const value = s.value === null ? 'unknown' : Number(s.value.toPrecision(4));
+        process.stdout.write(`${r.rule} (${r.kind}) {${labels}} value=${value} calls=${s.calls} state=${s.state}\n`);
+      }
+    }
+  } finally {
+    store.close();
+  }
+}
+
+export default command;

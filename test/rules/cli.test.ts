@@ -1,0 +1,70 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { tempDir } from '../helpers/events.js';
+import { commit, errorCall, spread } from './helpers.js';
+
+const run = promisify(execFile);
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args]);
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err: unknown) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+test('rules check names file, line and field of a malformed rule and exits non-zero', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 'bad.yaml');
+  writeFileSync(f, 'rules:\n  - alert: Slow\n    kind: latency\n    threshold: 10s\n    for: soon\n');
+  const r = await cli(['rules', 'check', f, 'rules/claude.yaml']);
+  t.is(r.code, 1);
+  t.true(r.stderr.includes(`${f}:5: rules[0].for: must be a duration`), r.stderr);
+  t.regex(r.stdout, /rules\/claude\.yaml: 11 rule\(s\) OK/);
+});
+
+test('rules test runs the unit tests of the default rules', async (t) => {
+  const r = await cli(['rules', 'test', 'rules/claude.test.yaml']);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /SUCCESS \(6 test\(s\)\)/);
+});
+
+test('rules test reports a failing expectation and exits non-zero', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'r.yaml'), 'rules:\n  - { alert: Errors, kind: error_rate, threshold: 5% }\n');
+  writeFileSync(join(dir, 't.yaml'), 'rule_files: [r.yaml]\ntests:\n  - name: quiet\n    calls: [{ at: -1m, count: 5 }]\n    alerts:\n      - { eval_time: 0m, alertname: Errors, exp_alerts: [{ exp_labels: { severity: warning } }] }\n');
+  const r = await cli(['rules', 'test', join(dir, 't.yaml')]);
+  t.is(r.code, 1);
+  t.regex(r.stdout, /FAILED: quiet/);
+  t.regex(r.stdout, /got firing: +\(none\)/);
+});
+
+test('rules eval prints each rule with its value and state', async (t) => {
+  const dir = tempDir(t);
+  const db = join(dir, 'claudescope.db');
+  const store = SqliteStore.open({ path: db });
+  const now = Date.now();
+  commit(store, [...spread(30, now - 4 * 60_000, now), ...spread(10, now - 4 * 60_000, now, errorCall())]);
+  store.close();
+  const r = await cli(['rules', 'eval', '--db', db, '--budget-daily', '100']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /ClaudeHighErrorRate \(error_rate\) \{severity=critical,model=claude-test-1\} value=0\.25 calls=40 state=firing/);
+  // The test pricer leaves failed calls without usage unpriced: the budget's spend is unknown, which fires a warning.
+  t.regex(r.stdout, /ClaudeDailyBudget \(budget\) \{severity=warning,period=day,budget_usd=100,spend=unknown\} value=unknown calls=40 state=firing/);
+  t.regex(r.stdout, /ClaudeHighLatencyP99 \(latency\) \{severity=warning,model=claude-test-1\} value=0\.8\d* calls=40 state=inactive/);
+});
+
+test('silence add, list and expire', async (t) => {
+  const home = tempDir(t);
+  const add = await cli(['silence', 'add', 'alertname=ClaudeHighErrorRate', 'model=~claude-.*', '--duration', '2h', '--comment', 'deploy', '--home', home]);
+  t.is(add.code, 0, add.stderr);
+  const id = add.stdout.trim();
+  t.regex((await cli(['silence', 'list', '--home', home])).stdout, /alertname=ClaudeHighErrorRate model=~"claude-\.\*" ends in 1h59m/);
+  t.is((await cli(['silence', 'expire', id, '--home', home])).code, 0);
+  t.regex((await cli(['silence', 'list', '--home', home])).stdout, /no active silences/);
+});
