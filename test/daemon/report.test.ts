@@ -1,0 +1,43 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { buildReport, formatCsv, formatTable, parseTime } from '../../src/daemon/report.js';
+import { call } from '../helpers/event-files.js';
+import { tempDir } from '../helpers/events.js';
+import { testCost, testPricer } from '../helpers/test-pricer.js';
+
+const DAY = 86_400_000;
+
+test('a group whose calls are all unpriced shows unpriced, never $0', async (t) => {
+  const dir = tempDir(t);
+  const store = SqliteStore.open({ path: join(dir, 'db.sqlite') });
+  t.teardown(() => store.close());
+  const pricer = testPricer();
+  const now = Date.UTC(2026, 10, 20, 12);
+  const events = [
+    call({ ts: now - 2 * DAY, model: 'claude-test-1' }), call({ ts: now - DAY, model: 'claude-test-1', status: 'error', error_type: 'api_error' }),
+    call({ ts: now - 1000, model: 'unpriced-model' }), call({ ts: now - 500, model: 'unpriced-model' }),
+  ];
+  store.commitBatch({ calls: events.map((event) => ({ event, raw: JSON.stringify(event), price: pricer.price(event) })), checkpoints: [], emitterStats: [] });
+  const rep = await buildReport(store, 'model', { start: now - 3 * DAY, end: now + 1 });
+  const unp = rep.rows.find((r) => r.key === 'unpriced-model')!;
+  t.is(unp.cost_usd, null);
+  t.is(unp.unpriced_calls, 2);
+  const priced = rep.rows.find((r) => r.key === 'claude-test-1')!;
+  t.is(priced.cost_usd, testCost(events[0]!)! + testCost(events[1]!)!);
+  t.is(priced.errors, 1);
+  t.is(rep.total.calls, 4);
+  t.regex(formatTable(rep), /unpriced-model\s+2\s+0\s+unpriced/);
+  t.regex(formatTable(rep), /2 call\(s\) could not be priced/);
+  t.regex(formatCsv(rep), /^model,calls,errors,cost_usd,unpriced_calls,/);
+  const byDay = await buildReport(store, 'day', { start: now - 3 * DAY, end: now + 1 });
+  t.deepEqual(byDay.rows.map((r) => [r.key, r.calls]), [['2026-11-18', 1], ['2026-11-19', 1], ['2026-11-20', 2]]);
+});
+
+test('windows: durations back from now, ISO times, and a clear error otherwise', (t) => {
+  const now = Date.UTC(2026, 10, 20);
+  t.is(parseTime('24h', now, '--since'), now - DAY);
+  t.is(parseTime('7d', now, '--since'), now - 7 * DAY);
+  t.is(parseTime('2026-11-01', now, '--since'), Date.UTC(2026, 10, 1));
+  t.throws(() => parseTime('yesterday', now, '--since'), { message: /--since: expected a duration/ });
+});
