@@ -19,6 +19,9 @@ const commands: LazyCommand[] = [
   { command: 'daemon', describe: 'Ingest event files into the local store and serve /metrics and /healthz', load: () => import('./commands/daemon.js') },
   { command: 'report', describe: 'Cost, calls, errors, tokens and latency percentiles by model, feature or day', load: () => import('./commands/report.js') },
   { command: 'demo', describe: 'Drive a mixed workload through the fake Claude API and show every number move (no API key)', load: () => import('./commands/demo.js') },
+  { command: 'rules <action> [files..]', describe: 'Check, unit-test (rules test FILE) or evaluate once (rules eval) the alert rules', load: () => import('./commands/rules.js') },
+  { command: 'alerts', describe: 'List pending and firing alerts', load: () => import('./commands/alerts.js') },
+  { command: 'silence <action> [args..]', describe: 'Silence alerts: silence add MATCHER… --duration 2h | silence list | silence expire ID', load: () => import('./commands/silence.js') },
   { command: 'fake-api', describe: 'Run the fake Claude API (for tests and demos, no key needed)', load: () => import('./commands/fake-api.js') },
   { command: 'pricing', describe: 'List the price catalog; `pricing explain` prices one call event part by part', load: () => import('./commands/pricing.js') },
 ];
