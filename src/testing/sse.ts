@@ -56,6 +56,10 @@ function closed(res: ServerResponse, signal: AbortSignal): { promise: Promise<vo
   const promise = new Promise<void>((resolve) => {
     const done = (): void => {
       isClosed = true;
+      // Each stream adds one listener to the server-wide stop signal: remove it, or a
+      // long-running fake would leak one per stream.
+      signal.removeEventListener('abort', done);
+      res.off('close', done);
       resolve();
     };
     if (isClosed) return done();
