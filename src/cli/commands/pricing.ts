@@ -1,0 +1,149 @@
+/**
+ * `claudescope pricing`: the price catalog (with the configuration's overrides) as a table
+ * or JSON; `claudescope pricing explain --event FILE`: the price of one call event, part by
+ * part (tokens, rate, source, multipliers, flags, total).
+ */
+import { readFileSync } from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import { parse as parseYaml } from 'yaml';
+import type { CallEvent } from '../../event/types.js';
+import { usageFromApi } from '../../event/usage.js';
+import { createPricer, type CostEngine } from '../../pricing/cost-engine.js';
+import { explainPrice, formatExplanation } from '../../pricing/explain.js';
+import { listPrices, type PriceRow } from '../../pricing/listing.js';
+
+interface PricingArgs {
+  json: boolean;
+  at?: string | undefined;
+  model?: string | undefined;
+  config?: string | undefined;
+}
+
+interface ExplainArgs {
+  event: string;
+  json: boolean;
+  config?: string | undefined;
+}
+
+/** The `pricing:` block of a YAML (or JSON) configuration file, or null without one. */
+function readOverrides(file: string | undefined): unknown {
+  if (file === undefined) return null;
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8')) as unknown;
+  } catch (err: unknown) {
+    throw new Error(`cannot read configuration ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (typeof doc !== 'object' || doc === null) return null;
+  return (doc as Record<string, unknown>)['pricing'] ?? null;
+}
+
+function makePricer(config: string | undefined): CostEngine {
+  return createPricer({ overrides: readOverrides(config) as never });
+}
+
+/** Reads a call event: a JSON object, `{ event }` (a stored call), or an NDJSON line. */
+function readEvent(file: string): CallEvent {
+  const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text) as unknown;
+  } catch {
+    // An NDJSON file: the first call line.
+    const line = text.split('\n').find((l) => l.includes('"t":"call"') || l.includes('"t": "call"'));
+    if (line === undefined) throw new Error(`${file === '-' ? 'stdin' : file}: expected a call event as JSON`);
+    value = JSON.parse(line) as unknown;
+  }
+  if (typeof value !== 'object' || value === null) throw new Error('expected a call event object');
+  let event = value as Record<string, unknown>;
+  if (typeof event['event'] === 'object' && event['event'] !== null) event = event['event'] as Record<string, unknown>;
+  // A hand-written event may give usage as the API returns it (cache_creation, server_tool_use…).
+  const usage = event['usage'];
+  if (typeof usage === 'object' && usage !== null && !('cache_write_5m_input_tokens' in usage)) {
+    event = { ...event, usage: usageFromApi(usage) };
+  }
+  if (typeof event['ts'] === 'string') event = { ...event, ts: Date.parse(event['ts']) };
+  if (typeof event['ts_start'] === 'string') event = { ...event, ts_start: Date.parse(event['ts_start']) };
+  return { provider: 'anthropic', complete: true, ...event } as unknown as CallEvent;
+}
+
+function money(v: number | null): string {
+  return v === null ? '?' : String(v);
+}
+
+/** The rows as a fixed-width table; `*` marks a price its sources leave unverified. */
+export function formatPriceTable(rows: readonly PriceRow[]): string {
+  const header = ['model', 'speed/tier', 'from', 'to', 'input', '5m write', '1h write', 'cache read', 'output', 'source'];
+  const cells = rows.map((r) => {
+    const mark = (field: PriceRow['unverified'][number], v: number | null) => `${money(v)}${r.unverified.includes(field) ? '*' : ''}`;
+    const kind = [r.speed === 'fast' ? 'fast' : '', r.tier === null ? '' : `>${(r.prompt_tokens_over ?? 0) / 1000}K`].filter(Boolean).join(' ') || 'standard';
+    return [
+      r.model,
+      kind,
+      r.from ?? '…',
+      r.to ?? '…',
+      mark('input', r.input),
+      mark('cache_write_5m', r.cache_write_5m),
+      mark('cache_write_1h', r.cache_write_1h),
+      mark('cache_read', r.cache_read),
+      mark('output', r.output),
+      r.layer === 'catalog' ? 'catalog' : r.provider === null ? 'override' : `override (${r.provider})`,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const numeric = new Set([4, 5, 6, 7, 8]);
+  const line = (c: string[]) => c.map((v, i) => (numeric.has(i) ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
+}
+
+function parseAt(at: string | undefined): number | undefined {
+  if (at === undefined) return undefined;
+  const ms = /^\d{4}-\d{2}-\d{2}$/.test(at) ? Date.parse(`${at}T00:00:00Z`) : Date.parse(at);
+  if (!Number.isFinite(ms)) throw new Error(`--at must be a date (YYYY-MM-DD) or an ISO time, got ${at}`);
+  return ms;
+}
+
+const explain: CommandModule<object, ExplainArgs> = {
+  command: 'explain',
+  describe: 'Show the price of one call event part by part: tokens, rate, source, flags, total',
+  builder: (y: Argv) =>
+    y
+      .option('event', { type: 'string', demandOption: true, nargs: 1, describe: "A call event as JSON (a file, or '-' for stdin)" })
+      .option('json', { type: 'boolean', default: false, describe: 'Print the explanation as JSON' })
+      .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices" })
+      .example('$0 pricing explain --event call.json', '')
+      .example("tail -n1 events/app.ndjson | $0 pricing explain --event -", '') as unknown as Argv<ExplainArgs>,
+  handler: (argv) => {
+    const pricer = makePricer(argv.config);
+    const x = explainPrice(pricer, readEvent(argv.event));
+    process.stdout.write(argv.json ? `${JSON.stringify(x, null, 2)}\n` : formatExplanation(x));
+  },
+};
+
+const command: CommandModule<object, PricingArgs> = {
+  command: 'pricing',
+  describe: 'List the price catalog; `pricing explain` shows the price of one call part by part',
+  builder: (y: Argv) =>
+    y
+      .command(explain as unknown as CommandModule)
+      .option('json', { type: 'boolean', default: false, describe: 'Print the catalog as JSON' })
+      .option('at', { type: 'string', describe: 'Only the prices in force at this date (YYYY-MM-DD) or time' })
+      .option('model', { type: 'string', describe: 'Only this model (any spelling: alias, Bedrock or Vertex id)' })
+      .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices" })
+      .example('$0 pricing --at 2026-03-01 --model claude-opus-4-6', '') as unknown as Argv<PricingArgs>,
+  handler: (argv) => {
+    const pricer = makePricer(argv.config);
+    const at = parseAt(argv.at);
+    const rows = listPrices(pricer, { ...(at === undefined ? {} : { at }), ...(argv.model === undefined ? {} : { model: argv.model }) });
+    if (argv.json) {
+      const out = { pricing_version: pricer.version, as_of: pricer.catalogAsOf, stale: pricer.isStale(), currency: 'USD', unit: 'USD per million tokens', rows };
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`Prices ${pricer.version}, checked ${pricer.catalogAsOf}${pricer.isStale() ? ' (STALE: older than 60 days, check for new prices)' : ''}; USD per million tokens, '?' = unknown (unpriced), '*' = unverified.\n`);
+    process.stdout.write('Modifiers: batch ×0.5; inference_geo us ×1.1 (Opus 4.6, Sonnet 4.6 and later); Bedrock regional endpoints ×1.1 (Sonnet 4.5, Haiku 4.5 and later); web search $0.01/request.\n\n');
+    process.stdout.write(rows.length === 0 ? 'No prices match.\n' : formatPriceTable(rows));
+  },
+};
+
+export default command;

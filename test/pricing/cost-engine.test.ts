@@ -1,0 +1,143 @@
+import test from 'ava';
+import { createPricer } from '../../src/pricing/cost-engine.js';
+import { explainPrice, formatExplanation } from '../../src/pricing/explain.js';
+import { listPrices } from '../../src/pricing/listing.js';
+import { apiUsage, callEvent } from './helpers.js';
+
+const date = '2026-07-01T00:00:00Z';
+const small = apiUsage({ input_tokens: 1000, output_tokens: 100 });
+
+test('an unknown model is warned about once, with the model and the reason', (t) => {
+  let now = 1000;
+  const pricer = createPricer({ now: () => now });
+  t.deepEqual(pricer.takeWarnings(), []);
+  for (let i = 0; i < 5; i++) pricer.price(callEvent({ model: 'claude-opus-7', date, usage: small }));
+  pricer.price(callEvent({ model: 'claude-fable-5-2', date: '2026-11-20T00:00:00Z', usage: small }));
+  const w = pricer.takeWarnings();
+  t.is(w.length, 2);
+  t.like(w[0], { model: 'claude-opus-7', reason: 'unknown_model', first_seen_ms: 1000 });
+  t.like(w[1], { model: 'claude-fable-5-2', reason: 'no_price' });
+  t.regex(w[0]!.message, /claude-opus-7.*unpriced/);
+  now = 2000;
+  pricer.price(callEvent({ model: 'claude-opus-7', date, usage: small }));
+  t.deepEqual(pricer.takeWarnings(), []);
+});
+
+test('the warnings set is bounded', (t) => {
+  const pricer = createPricer({ maxWarnings: 3 });
+  for (let i = 0; i < 10; i++) pricer.price(callEvent({ model: `claude-x-${i}`, date, usage: small }));
+  t.is(pricer.takeWarnings().length, 3);
+});
+
+test('odd speed, geo and tier values are unpriced, not guessed', (t) => {
+  const pricer = createPricer();
+  const flags = (u: Record<string, unknown>, model = 'claude-opus-4-8') => {
+    const r = pricer.price(callEvent({ model, date, usage: apiUsage({ input_tokens: 10, output_tokens: 10, ...u }) }));
+    t.is(r.cost_usd, null);
+    return r.flags;
+  };
+  t.true(flags({ speed: 'turbo' }).includes('unknown_speed'));
+  t.true(flags({ inference_geo: 'mars' }).includes('unknown_inference_geo:mars'));
+  t.true(flags({ service_tier: 'flex' }).includes('service_tier_unpriced:flex'));
+  t.true(flags({ speed: 'fast', service_tier: 'batch' }).includes('fast_in_batch'));
+  t.true(flags({ speed: 'fast' }, 'claude-sonnet-4-6').includes('fast_price_unknown'));
+  const none = pricer.price(callEvent({ model: 'claude-opus-4-8', date: Number.NaN, usage: small }));
+  t.true(none.flags.includes('no_timestamp'));
+  const noModel = pricer.price(callEvent({ model: null, model_requested: null, date, usage: small }));
+  t.is(noModel.cost_usd, null);
+  t.true(noModel.flags.includes('unknown_model'));
+});
+
+test('a call dated before the first known price uses it and says so', (t) => {
+  const r = createPricer().price(callEvent({ model: 'claude-opus-4-8', date: '2026-05-27T00:00:00Z', usage: small }));
+  t.is(r.cost_nanousd, 7_500_000);
+  t.true(r.flags.includes('before_first_price'));
+});
+
+test('geo and regional multipliers do not apply on Bedrock/Vertex for inference_geo; foundry keeps geo', (t) => {
+  const pricer = createPricer();
+  const u = apiUsage({ input_tokens: 1_000_000, output_tokens: 0, inference_geo: 'us' });
+  t.is(pricer.price(callEvent({ model: 'global.anthropic.claude-opus-4-8-v1', provider: 'bedrock', date, usage: u })).cost_usd, 5);
+  t.is(pricer.price(callEvent({ model: 'claude-opus-4-8', provider: 'foundry', date, usage: u })).cost_usd, 5.5);
+  const v = pricer.price(callEvent({ model: 'claude-opus-4-8', provider: 'vertex', date, usage: u }));
+  t.is(v.cost_usd, 5);
+  t.is(v.provider, 'vertex');
+});
+
+test('advisor iterations are priced at their own model; mixed-model message entries are flagged', (t) => {
+  const pricer = createPricer();
+  const u = apiUsage({
+    input_tokens: 1_000_000,
+    output_tokens: 0,
+    iterations: [
+      { type: 'message', model: 'claude-sonnet-5-5', input_tokens: 1_000_000, output_tokens: 0 },
+      { type: 'advisor_message', model: 'claude-opus-5-5', input_tokens: 1_000_000, output_tokens: 1_000_000 },
+      { type: 'fallback_message', model: 'claude-haiku-5-5', input_tokens: 0, output_tokens: 0 },
+    ],
+  });
+  const r = pricer.price(callEvent({ model: 'claude-sonnet-5-5', date: '2026-10-20T00:00:00Z', usage: u }));
+  t.is(r.cost_usd, 2 + 4 + 20);
+  const advisor = r.parts.filter((p) => p.iteration === 'advisor_message');
+  t.is(advisor.length, 2);
+  t.is(advisor[0]!.model, 'claude-opus-5-5');
+  t.true(r.flags.includes('iterations_added'));
+  t.true(r.flags.includes('iterations_mixed_models'));
+  const unknownType = pricer.price(callEvent({ model: 'claude-sonnet-5-5', date, usage: apiUsage({ input_tokens: 1, output_tokens: 1, iterations: [{ type: 'future_thing', input_tokens: 5, output_tokens: 5 }] }) }));
+  t.true(unknownType.flags.includes('iterations_unknown_type'));
+});
+
+test('parts carry the rate after multipliers and name their source', (t) => {
+  const r = createPricer().price(callEvent({ model: 'claude-opus-5', date: '2026-09-01T00:00:00Z', usage: apiUsage({ input_tokens: 1000, output_tokens: 10, service_tier: 'batch', inference_geo: 'us' }) }));
+  t.deepEqual(
+    r.parts.map((p) => [p.dimension, p.quantity, p.rate_usd, p.cost_usd]),
+    [
+      ['input', 1000, 2.75, 0.00275],
+      ['output', 10, 13.75, 0.0001375],
+    ],
+  );
+  t.is(r.parts[0]!.source, 'catalog claude-opus-5 2026-07-24→ (model-page-opus-5) × batch 0.5 × inference_geo us 1.1');
+  t.is(r.cost_nanousd, 2_887_500);
+});
+
+test('explain shows every part with exact amounts, multipliers, flags and both totals', (t) => {
+  const pricer = createPricer();
+  const event = callEvent({ model: 'claude-haiku-5-5', date: '2026-10-20T00:00:00Z', usage: apiUsage({ input_tokens: 0, output_tokens: 1, cache_read_input_tokens: 1, service_tier: 'batch', inference_geo: 'us' }) });
+  const x = explainPrice(pricer, event);
+  t.is(x.exact_usd, '0.0000002805');
+  t.is(x.cost_usd, '0.000000280');
+  t.is(x.cost_nanousd, 280);
+  t.deepEqual(x.multipliers, [{ name: 'batch', value: '0.5' }, { name: 'inference_geo us', value: '1.1' }]);
+  t.deepEqual(x.parts.map((p) => [p.dimension, p.list_rate_usd, p.rate_usd, p.cost_usd]), [
+    ['cache_read', '0.01', '0.0055', '0.0000000055'],
+    ['output', '0.5', '0.275', '0.000000275'],
+  ]);
+  t.is(x.model, 'claude-haiku-5-5');
+  t.is(x.request_time, '2026-10-20T00:00:00.000Z');
+  const text = formatExplanation(x);
+  for (const s of ['cache_read', 'output', '0.0000002805', '0.000000280 USD', 'batch ×0.5', 'inference_geo us ×1.1', 'unverified_price', 'half-to-even']) t.true(text.includes(s), s);
+  // explain prices exactly as price() does
+  t.is(pricer.price(event).cost_nanousd, x.cost_nanousd);
+});
+
+test('explain of an unpriced call says so', (t) => {
+  const x = explainPrice(createPricer(), callEvent({ model: 'claude-opus-7', date, usage: small }));
+  t.false(x.priced);
+  t.is(x.cost_usd, null);
+  t.regex(formatExplanation(x), /UNPRICED/);
+});
+
+test('listPrices filters by date and model spelling', (t) => {
+  const pricer = createPricer();
+  const rows = listPrices(pricer, { at: Date.parse('2026-03-01T00:00:00Z'), model: 'claude-opus-4-6[1m]' });
+  t.deepEqual(
+    rows.map((r) => [r.speed, r.tier, r.input, r.output]),
+    [
+      ['standard', null, 5, 25],
+      ['standard', 'long_context_over_200k', 10, 37.5],
+      ['fast', null, 30, 150],
+      ['fast', 'long_context_over_200k', 60, 225],
+    ],
+  );
+  t.true(listPrices(pricer).length > 30);
+  t.deepEqual(listPrices(pricer, { model: 'claude-sonnet-5-5', at: Date.parse('2026-10-08T00:00:00Z') }).map((r) => [r.cache_read, r.unverified]), [[0.1, ['cache_read']]]);
+});
