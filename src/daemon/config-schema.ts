@@ -18,7 +18,9 @@ export type FieldSpec =
   | { kind: 'boolean'; nullable?: boolean }
   | { kind: 'string_list' }
   /** Any mapping, passed through unchanged to the part that owns it (which validates it). */
-  | { kind: 'opaque_object'; nullable?: boolean };
+  | { kind: 'opaque_object'; nullable?: boolean }
+  /** A list of mappings, each passed through unchanged to the part that owns it (notifiers). */
+  | { kind: 'opaque_list' };
 
 const usd = (): FieldSpec => ({ kind: 'number', min: 0, nullable: true });
 const days = (): FieldSpec => ({ kind: 'number', min: 0, nullable: true });
@@ -81,6 +83,8 @@ export const CONFIG_SCHEMA: FieldSpec = {
       },
     },
     influxdb: { kind: 'opaque_object', nullable: true },
+    /** Alert notifiers (email, webhook, slack, alertmanager), validated by src/notify when the daemon starts. */
+    notifiers: { kind: 'opaque_list' },
   },
 };
 
@@ -159,6 +163,13 @@ export function validateAgainst(value: unknown, spec: FieldSpec, path: string, w
       return;
     case 'opaque_object':
       if (!isPlainObject(value)) bad(`expected a mapping, got ${show(value)}`);
+      return;
+    case 'opaque_list':
+      if (!Array.isArray(value)) return bad(`expected a list of mappings, got ${show(value)}`);
+      value.forEach((v, i) => {
+        if (!isPlainObject(v)) out.push({ where: where(`${path}[${i}]`), field: `${path}[${i}]`, message: `expected a mapping, got ${show(v)}` });
+        else if (typeof v['name'] !== 'string' || typeof v['type'] !== 'string') out.push({ where: where(`${path}[${i}]`), field: `${path}[${i}]`, message: 'a notifier needs a name and a type (email, webhook, slack, alertmanager)' });
+      });
       return;
     default: {
       const never: never = spec;

@@ -63,6 +63,11 @@ export interface DaemonConfig {
   rules: { dirs: string[] };
   /** Reserved for the InfluxDB sink: passed unchanged. */
   influxdb: Record<string, unknown> | null;
+  /**
+   * Alert notifiers as written in the file (`${ENV}` references expanded when the daemon
+   * starts), validated by `createNotifiers`. Hold secrets: never shown or served. Default none.
+   */
+  notifiers: Record<string, unknown>[];
 }
 
 /** Flags as the CLI hands them over (strings or numbers; validated here, not by yargs). */
@@ -326,10 +331,16 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
     pricing: get<Record<string, unknown> | null>('pricing', null),
     rules: { dirs: get<string[]>('rules.dirs', []).map((d) => resolve(sourceOf('rules.dirs').startsWith(fileLabel) && configFile ? fileDir : process.cwd(), d)) },
     influxdb: get<Record<string, unknown> | null>('influxdb', null),
+    notifiers: get<Record<string, unknown>[]>('notifiers', []),
   };
 }
 
 /** The configuration as shown to a user (`--print-config`): the token masked. */
 export function describeConfig(c: DaemonConfig): Record<string, unknown> {
-  return { ...c, auth: { token: c.auth.token === null ? null : '(set)', requireToken: c.auth.requireToken } };
+  return {
+    ...c,
+    auth: { token: c.auth.token === null ? null : '(set)', requireToken: c.auth.requireToken },
+    // Notifiers carry SMTP passwords, webhook secrets and secret URLs: only their names and types.
+    notifiers: c.notifiers.map((n) => ({ name: n['name'], type: n['type'] })),
+  };
 }

@@ -16,6 +16,9 @@ import { createMetrics, type Metrics } from '../metrics/index.js';
 import type { PricedCall } from '../store/sqlite-store.js';
 import type { DaemonConfig } from './config.js';
 import { loadPricer, type DaemonPricer } from './pricer-loader.js';
+import { pipelineHealthOf, prepareAlerting, startAlerting, type PreparedAlerting } from './alerting.js';
+import { registerDashboardRoutes } from './api-routes.js';
+import type { RuleEngine } from '../rules/index.js';
 
 /** A log line sink; the default writes `claudescope: <msg> key=value…` to stderr. */
 export type DaemonLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -27,6 +30,8 @@ export interface DaemonOptions {
   log?: DaemonLog;
   /** How often the health watcher looks for new dead letters. Default 5000 ms. */
   healthCheckIntervalMs?: number;
+  /** node-cron schedule of the alert rules. Default every minute at second 0. */
+  ruleSchedule?: string;
 }
 
 export function stderrLog(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
@@ -43,6 +48,7 @@ export class Daemon {
   private healthTimer: NodeJS.Timeout | undefined;
   private deadLettersLogged = 0;
   private stopping: Promise<void> | undefined;
+  private engine: RuleEngine | undefined;
 
   private constructor(readonly config: DaemonConfig, private readonly pricer: DaemonPricer, private readonly log: DaemonLog, private readonly healthEveryMs: number) {
     const c = config;
@@ -70,6 +76,7 @@ export class Daemon {
         emitterStats: () => this.pipeline.emitterStats(),
         lastCommitMs: () => this.lastCommitMs,
       },
+      rules: () => this.engine?.metrics() ?? null,
     });
     this.http = new HttpServer({
       host: c.listen.host,
@@ -87,6 +94,11 @@ export class Daemon {
       const h = this.healthz();
       sendJson(res, h.ok ? 200 : 503, h);
     });
+    registerDashboardRoutes(this.http, {
+      query: () => this.pipeline.query,
+      rules: () => this.engine ?? null,
+      config: c,
+    });
   }
 
   /** Loads the cost engine (unless a pricer is given), starts the pipeline, then the HTTP server. */
@@ -98,11 +110,22 @@ export class Daemon {
       pricer = loaded.pricer;
       if (loaded.fallback) log('warn', 'no cost engine in this build: every call is counted as unpriced');
     }
+    // Rules and notifiers first: a malformed rule file refuses start before the data folder is locked.
+    const alerting: PreparedAlerting = await prepareAlerting(o.config);
     const d = new Daemon(o.config, pricer, log, o.healthCheckIntervalMs ?? 5000);
     await d.pipeline.start();
     try {
+      d.engine = await startAlerting({
+        config: o.config,
+        prepared: alerting,
+        query: d.pipeline.query,
+        health: () => d.pipelineHealth(),
+        onError: (message) => log('warn', `alerts: ${message}`),
+        ...(o.ruleSchedule !== undefined ? { schedule: o.ruleSchedule } : {}),
+      });
       await d.http.listen();
     } catch (err: unknown) {
+      await d.engine?.stop();
       await d.pipeline.stop();
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'EADDRINUSE') throw new Error(`cannot listen on ${o.config.listen.host}:${o.config.listen.port}: the port is in use (choose another with --port or listen.port)`, { cause: err });
@@ -116,8 +139,27 @@ export class Daemon {
       store: d.storePath,
       auth: o.config.auth.requireToken ? 'bearer token required' : 'none (loopback)',
       pricing: pricer.version,
+      rules: `${alerting.rules.length} from ${alerting.rulesDirs.join(',')}`,
+      notifiers: alerting.notifiers.map((n) => n.name).join(',') || 'none',
     });
     return d;
+  }
+
+  /** The alert engine (after start). */
+  get ruleEngine(): RuleEngine {
+    if (!this.engine) throw new Error('daemon not started');
+    return this.engine;
+  }
+
+  /** What `pipeline_health` rules read: tail lag, dead letters and emitter drops so far. */
+  pipelineHealth(): import('../store/types.js').PipelineHealth {
+    let h: ReturnType<Pipeline['health']> | null = null;
+    try {
+      h = this.pipeline.health();
+    } catch {
+      h = null;
+    }
+    return pipelineHealthOf(h, this.pipeline.emitterStats());
   }
 
   get url(): string {
@@ -159,6 +201,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.healthTimer) clearInterval(this.healthTimer);
+      await this.engine?.stop();
       await this.pipeline.stop();
       await this.http.close();
       this.watchHealth(true);

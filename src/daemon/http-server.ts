@@ -30,6 +30,8 @@ interface Route {
   method: string;
   path: string;
   prefix: boolean;
+  /** Served without the token: the dashboard's static files (code, no data). */
+  public: boolean;
   handler: RouteHandler;
 }
 
@@ -60,9 +62,12 @@ export class HttpServer {
     });
   }
 
-  /** Registers a route; the first registered match wins. */
-  route(method: string, path: string, handler: RouteHandler, opts: { prefix?: boolean } = {}): this {
-    this.routes.push({ method: method.toUpperCase(), path, prefix: opts.prefix ?? false, handler });
+  /**
+   * Registers a route; the first registered match wins. `public: true` serves it without the
+   * token (only for files that hold no data, so the dashboard can load and ask for the token).
+   */
+  route(method: string, path: string, handler: RouteHandler, opts: { prefix?: boolean; public?: boolean } = {}): this {
+    this.routes.push({ method: method.toUpperCase(), path, prefix: opts.prefix ?? false, public: opts.public ?? false, handler });
     return this;
   }
 
@@ -108,14 +113,15 @@ export class HttpServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      if (!this.authorized(req)) {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+      const matches = this.routes.filter((r) => (r.prefix ? url.pathname.startsWith(r.path) : url.pathname === r.path));
+      const isPublic = matches.length > 0 && matches.find((r) => r.method === method)?.public === true;
+      if (!isPublic && !this.authorized(req)) {
         res.setHeader('www-authenticate', 'Bearer realm="claudescope"');
         sendJson(res, 401, { error: 'unauthorized', message: 'this endpoint needs Authorization: Bearer <token>' });
         return;
       }
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
-      const matches = this.routes.filter((r) => (r.prefix ? url.pathname.startsWith(r.path) : url.pathname === r.path));
       if (matches.length === 0) {
         sendJson(res, 404, { error: 'not_found', routes: [...new Set(this.routes.map((r) => r.path))] });
         return;

@@ -98,6 +98,8 @@ export interface RuleEngine {
   /** What the cron runs: evaluate now unless a tick is still running (then skip, counted); dispatch in the background. */
   tick(): Promise<void>;
   metrics(): RuleEngineMetrics;
+  /** Each rule's outcome at the last evaluation (empty before the first): for dashboards. */
+  lastResults(): { at: number | null; rules: RuleResult[] };
   addSilence(matchers: Matcher[], opts: { durationMs: number; createdBy?: string; comment?: string; startsAt?: number }): Silence;
   silences(): Silence[];
   expireSilence(id: string): boolean;
@@ -125,6 +127,7 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
   let task: ReturnType<typeof cron.schedule> | null = null;
   let evaluating: Promise<unknown> | null = null;
   let dispatching: Promise<unknown> | null = null;
+  let last: { at: number | null; rules: RuleResult[] } = { at: null, rules: [] };
 
   async function evaluate(now: number): Promise<{ results: RuleResult[]; started: number }> {
     const started = performance.now();
@@ -182,6 +185,7 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
     }
     state.saveAlerts(upserts, deletes);
     m.evaluations++;
+    last = { at: now, rules: results };
     return { results, started };
   }
 
@@ -276,6 +280,7 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
       state.addSilence(s);
       return s;
     },
+    lastResults: () => last,
     silences: () => state.silences(),
     expireSilence: (id) => state.expireSilence(id, clock()),
   };

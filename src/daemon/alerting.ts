@@ -1,0 +1,87 @@
+/**
+ * The alert engine as the daemon runs it: rules from `rules.dirs` (default: the package's own
+ * `rules/`), notifiers from the config's `notifiers:` list, state in `<home>/data/alerts.db`,
+ * budgets from the config, pipeline health from the running pipeline.
+ *
+ * Rules and notifiers are loaded before the pipeline starts, so a malformed rule file refuses
+ * start (with the loader's file:line message) before the data folder is locked.
+ */
+import type { DaemonConfig } from './config.js';
+import type { PipelineHealth, QueryApi } from '../store/types.js';
+import type { Rule, RuleEngine } from '../rules/index.js';
+import type { Notifier } from '../notify/types.js';
+
+export interface PreparedAlerting {
+  rules: Rule[];
+  notifiers: Notifier[];
+  rulesDirs: string[];
+}
+
+/**
+ * Replaces `${NAME}` in every string of a notifier's settings with the environment variable
+ * (secrets stay out of the file); an unset variable is an error naming the notifier and field.
+ */
+export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, where: string): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) throw new Error(`${where}: environment variable ${name} is not set`);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, env, `${where}[${i}]`));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, `${where}.${k}`)]));
+  }
+  return value;
+}
+
+/** Loads and validates the rules and builds the notifiers; throws `RuleFileError` on a bad rule file. */
+export async function prepareAlerting(config: DaemonConfig, env: NodeJS.ProcessEnv = process.env): Promise<PreparedAlerting> {
+  const { loadRules, defaultRulesDir } = await import('../rules/index.js');
+  const rulesDirs = config.rules.dirs.length > 0 ? config.rules.dirs : [defaultRulesDir()];
+  const rules = loadRules(rulesDirs);
+  const { createNotifiers } = await import('../notify/index.js');
+  const configs = config.notifiers.map((n, i) => expandEnv(n, env, `notifiers[${i}]`));
+  // createNotifiers checks types and names; the config schema already checked name and type exist.
+  const notifiers = await createNotifiers(configs as Parameters<typeof createNotifiers>[0]);
+  return { rules, notifiers, rulesDirs };
+}
+
+/** The pipeline's health in the shape `pipeline_health` rules read. */
+export function pipelineHealthOf(h: { lagBytes: number; deadLettered: Record<string, number> } | null, emitterStats: { stats: { events_dropped_buffer?: number; events_dropped_dir_cap?: number; events_dropped_write_error?: number } }[]): PipelineHealth {
+  let dropped = 0;
+  for (const r of emitterStats) dropped += (r.stats.events_dropped_buffer ?? 0) + (r.stats.events_dropped_dir_cap ?? 0) + (r.stats.events_dropped_write_error ?? 0);
+  return {
+    tailLagBytes: h ? h.lagBytes : null,
+    deadLettersTotal: h ? Object.values(h.deadLettered).reduce((a, b) => a + b, 0) : null,
+    emitterDroppedEventsTotal: dropped,
+  };
+}
+
+export interface StartAlertingOptions {
+  config: DaemonConfig;
+  prepared: PreparedAlerting;
+  query: QueryApi;
+  health: () => PipelineHealth;
+  onError: (message: string) => void;
+  /** node-cron expression; default every minute. */
+  schedule?: string;
+}
+
+/** Creates the engine over the store and starts its schedule. */
+export async function startAlerting(o: StartAlertingOptions): Promise<RuleEngine> {
+  const { createRuleEngine, alertStatePath, budgetsFromConfig } = await import('../rules/index.js');
+  const engine = createRuleEngine({
+    query: o.query,
+    rules: o.prepared.rules,
+    notifiers: o.prepared.notifiers,
+    statePath: alertStatePath(o.config.home),
+    budgets: budgetsFromConfig(o.config.budgets),
+    health: o.health,
+    onError: o.onError,
+    ...(o.schedule !== undefined ? { schedule: o.schedule } : {}),
+  });
+  engine.start();
+  return engine;
+}
