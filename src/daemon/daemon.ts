@@ -19,6 +19,8 @@ import { loadPricer, type DaemonPricer } from './pricer-loader.js';
 import { pipelineHealthOf, prepareAlerting, startAlerting, type PreparedAlerting } from './alerting.js';
 import { registerDashboardRoutes } from './api-routes.js';
 import type { RuleEngine } from '../rules/index.js';
+import { parseInfluxSettings } from '../store/influx-config.js';
+import { registerInfluxMetrics } from '../store/influx-metrics.js';
 
 /** A log line sink; the default writes `claudescope: <msg> key=value…` to stderr. */
 export type DaemonLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -61,6 +63,7 @@ export class Daemon {
         : {}),
       log: (level, msg, fields) => this.log(level, msg, fields),
       onCommitted: (calls) => this.onCommitted(calls),
+      influx: parseInfluxSettings(c.influxdb, c.configFile),
     });
     this.metrics = createMetrics({
       featureLabelAllowlist: c.metrics.featureLabelAllowlist,
@@ -78,6 +81,15 @@ export class Daemon {
       },
       rules: () => this.engine?.metrics() ?? null,
     });
+    if (c.influxdb) {
+      registerInfluxMetrics(this.metrics.registry, () => {
+        try {
+          return this.pipeline.health().influx;
+        } catch {
+          return undefined; // not started
+        }
+      });
+    }
     this.http = new HttpServer({
       host: c.listen.host,
       port: c.listen.port,

@@ -9,13 +9,18 @@
  * await p.stop();            // final checkpoint, lock released
  */
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Pricer, PriceResult } from '../pricing/types.js';
 import { SqliteStore, type PricedCall, type RetentionSettings } from '../store/sqlite-store.js';
 import type { QueryApi } from '../store/types.js';
 import { acquireLock, type DataDirLock } from '../tail/lock-file.js';
 import { Tailer } from '../tail/tailer.js';
-import type { EmitterStatsRecord, TailBatch, TailerHealth, TailerOptions } from '../tail/types.js';
+import type { CheckpointSource, EmitterStatsRecord, TailBatch, TailerHealth, TailerOptions } from '../tail/types.js';
+import type { InfluxSink, InfluxSinkHealth } from '../store/influx-sink.js';
+import type { InfluxCheckpointFile } from '../store/influx-checkpoints.js';
+import type { InfluxQueryApi } from '../store/influx-query.js';
+import type { InfluxSettings } from '../store/influx-config.js';
 
 export interface PipelineOptions {
   /** `CLAUDESCOPE_HOME`: holds `events/` and `data/`. */
@@ -34,6 +39,11 @@ export interface PipelineOptions {
    * Exceptions are swallowed (an observer must not stop ingestion).
    */
   onCommitted?: (calls: PricedCall[]) => void;
+  /**
+   * Also (or only, with `embeddedStore: false`) ship calls to InfluxDB. Each sink keeps its own
+   * checkpoints; the tailer resumes every file from the lower one. Default: none.
+   */
+  influx?: InfluxSettings | null;
 }
 
 export interface PipelineHealth extends TailerHealth {
@@ -43,6 +53,8 @@ export interface PipelineHealth extends TailerHealth {
   eventsIgnored: number;
   /** Calls whose pricing threw: stored as unpriced. */
   pricingErrors: number;
+  /** The InfluxDB sink's counters, when one is configured. */
+  influx?: InfluxSinkHealth;
 }
 
 export class Pipeline {
@@ -50,6 +62,7 @@ export class Pipeline {
   private tailer: Tailer | undefined;
   private lock: DataDirLock | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
+  private influx_: { sink: InfluxSink; checkpoints: InfluxCheckpointFile; query: InfluxQueryApi; healthTimer?: NodeJS.Timeout } | undefined;
   private readonly counts = { eventsInserted: 0, eventsIgnored: 0, pricingErrors: 0 };
 
   constructor(private readonly o: PipelineOptions) {}
@@ -62,8 +75,13 @@ export class Pipeline {
   }
   /** The store's query interface (after start). */
   get query(): QueryApi {
-    if (!this.store_) throw new Error('pipeline not started');
-    return this.store_;
+    const q = this.store_ ?? this.influx_?.query;
+    if (!q) throw new Error('pipeline not started');
+    return q;
+  }
+  /** The InfluxQL query interface, when an InfluxDB sink is configured (after start). */
+  get influxQuery(): InfluxQueryApi | undefined {
+    return this.influx_?.query;
   }
   get store(): SqliteStore | undefined {
     return this.store_;
@@ -75,18 +93,39 @@ export class Pipeline {
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     this.lock = acquireLock(join(this.dataDir, 'daemon.lock'));
     try {
-      const store = SqliteStore.open({ path: join(this.dataDir, 'claudescope.db') });
+      const influx = this.o.influx ?? null;
+      const store = influx === null || influx.embeddedStore ? SqliteStore.open({ path: join(this.dataDir, 'claudescope.db') }) : undefined;
       this.store_ = store;
+      let checkpoints: CheckpointSource | undefined = store;
+      if (influx !== null) {
+        // Loaded only when configured: the embedded-only daemon never loads the InfluxDB client.
+        const [{ InfluxSink }, { InfluxCheckpointFile, LowerCheckpoints }, { InfluxQueryApi }] = await Promise.all([
+          import('../store/influx-sink.js'), import('../store/influx-checkpoints.js'), import('../store/influx-query.js'),
+        ]);
+        const sink = new InfluxSink({
+          connection: influx.connection, deadLetterPath: join(this.dataDir, 'dead-letter.ndjson'),
+          minRetryDelayMs: influx.minRetryDelayMs, maxRetryDelayMs: influx.maxRetryDelayMs,
+          ...(this.o.log ? { log: this.o.log } : {}),
+        });
+        const cps = new InfluxCheckpointFile(join(this.dataDir, 'influx-checkpoints.json'));
+        this.influx_ = { sink, checkpoints: cps, query: new InfluxQueryApi({ connection: influx.connection }) };
+        checkpoints = store ? new LowerCheckpoints(store, cps) : cps;
+        if (influx.healthIntervalMs > 0) {
+          this.influx_.healthTimer = setInterval(() => void this.writeHealth(), influx.healthIntervalMs);
+          this.influx_.healthTimer.unref();
+        }
+      }
+      if (!checkpoints) throw new Error('no sink configured');
       this.tailer = new Tailer({
         ...this.o.tailer,
         ...(this.o.log ? { log: this.o.log } : {}),
         eventsDir: this.eventsDir,
         deadLetterPath: join(this.dataDir, 'dead-letter.ndjson'),
-        checkpoints: store,
+        checkpoints,
         sink: (batch) => this.commit(store, batch),
       });
       await this.tailer.start();
-      if (this.o.retention) {
+      if (store && this.o.retention) {
         const retention = this.o.retention;
         store.applyRetention(retention);
         this.retentionTimer = setInterval(() => store.applyRetention(retention), this.o.retentionIntervalMs ?? 3_600_000);
@@ -95,15 +134,42 @@ export class Pipeline {
     } catch (err: unknown) {
       this.store_?.close();
       this.store_ = undefined;
+      await this.closeInflux();
       this.lock.release();
       throw err;
     }
   }
 
+  private async closeInflux(): Promise<void> {
+    const i = this.influx_;
+    if (!i) return;
+    if (i.healthTimer) clearInterval(i.healthTimer);
+    await i.sink.close();
+  }
+
+  /** Writes this host's pipeline health to InfluxDB (fleet-wide health rules read it). */
+  async writeHealth(): Promise<boolean> {
+    const i = this.influx_;
+    const t = this.tailer?.health();
+    if (!i || !t) return false;
+    const sinkH = i.sink.health();
+    const dropped = this.emitterStats().reduce((a, r) => a + r.stats.events_dropped_buffer + r.stats.events_dropped_dir_cap + r.stats.events_dropped_write_error, 0);
+    return i.sink.writeHealth({
+      host: hostname(), ts: Date.now(), lagBytes: t.lagBytes, oldestUnackedAgeSeconds: t.oldestUnackedAgeMs / 1000,
+      deadLettersTotal: Object.values(t.deadLettered).reduce((a, b) => a + b, 0) + sinkH.deadLettered,
+      emitterDroppedEventsTotal: dropped, eventsCommittedTotal: t.eventsCommitted, sinkRetriesTotal: sinkH.retries, sinkAuthFailed: sinkH.authFailed,
+    });
+  }
+
   /** Stops reading, commits in-flight batches and the final checkpoint, closes the store, releases the lock. */
   async stop(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    // A sink retrying a down InfluxDB gets a bounded time to finish before the stop wins.
+    const i = this.influx_;
+    const giveUp = i ? setTimeout(() => void i.sink.close(), this.o.influx?.stopTimeoutMs ?? 5000) : undefined;
     await this.tailer?.stop();
+    clearTimeout(giveUp);
+    await this.closeInflux();
     this.store_?.close();
     this.store_ = undefined;
     this.lock?.release();
@@ -112,7 +178,12 @@ export class Pipeline {
   health(): PipelineHealth {
     const t = this.tailer?.health();
     if (!t) throw new Error('pipeline not started');
-    return { ...t, ...this.counts };
+    const i = this.influx_?.sink.health();
+    if (!i) return { ...t, ...this.counts };
+    // The sink's dead letters (refused points) join the tailer's, by reason.
+    const deadLettered = { ...t.deadLettered };
+    deadLettered.sink_rejected += i.deadLettered;
+    return { ...t, deadLettered, ...this.counts, influx: i };
   }
 
   /** The latest counters each emitter process reported (drops, internal errors). */
@@ -120,7 +191,7 @@ export class Pipeline {
     return this.store_?.emitterStats() ?? this.tailer?.emitterStats() ?? [];
   }
 
-  private commit(store: SqliteStore, batch: TailBatch): void {
+  private async commit(store: SqliteStore | undefined, batch: TailBatch): Promise<void> {
     const calls: PricedCall[] = new Array(batch.calls.length);
     for (let i = 0; i < batch.calls.length; i++) {
       const c = batch.calls[i]!;
@@ -134,10 +205,22 @@ export class Pipeline {
       }
       calls[i] = { event: c.event, raw: c.raw, price };
     }
-    const fresh: PricedCall[] | undefined = this.o.onCommitted ? [] : undefined;
-    const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined);
-    this.counts.eventsInserted += r.inserted;
-    this.counts.eventsIgnored += r.ignored;
+    const influx = this.influx_;
+    if (influx) {
+      // Acknowledged (or dead-lettered) by InfluxDB before its checkpoints advance.
+      await influx.sink.writeCalls(calls.map((c, i) => ({ event: c.event, price: c.price, source: batch.calls[i]?.source })));
+      influx.checkpoints.save(batch.checkpoints);
+    }
+    let fresh: PricedCall[] | undefined = this.o.onCommitted ? [] : undefined;
+    if (store) {
+      const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh?.push(c) : undefined);
+      this.counts.eventsInserted += r.inserted;
+      this.counts.eventsIgnored += r.ignored;
+    } else {
+      // InfluxDB alone cannot tell a replay (it overwrites it); replays happen only after a crash.
+      this.counts.eventsInserted += calls.length;
+      if (fresh) fresh = calls;
+    }
     if (fresh && fresh.length > 0) {
       try {
         this.o.onCommitted?.(fresh);

@@ -8,9 +8,10 @@
 import { appendFileSync } from 'node:fs';
 import type { DecodeFailure } from '../event/validate.js';
 
-export type DeadLetterReason = DecodeFailure | 'oversize' | 'unterminated_line';
+/** `sink_rejected` / `sink_too_large`: a sink (InfluxDB: 400/422, or 413 for a single point) refused the event for good. */
+export type DeadLetterReason = DecodeFailure | 'oversize' | 'unterminated_line' | 'sink_rejected' | 'sink_too_large';
 
-export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['malformed_json', 'invalid_schema', 'unknown_version', 'oversize', 'unterminated_line'];
+export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = ['malformed_json', 'invalid_schema', 'unknown_version', 'oversize', 'unterminated_line', 'sink_rejected', 'sink_too_large'];
 
 export interface DeadLetter {
   reason: DeadLetterReason;

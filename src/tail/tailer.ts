@@ -223,7 +223,7 @@ export class Tailer {
       const line = d.line;
       switch (line.t) {
         case 'call':
-          batch.calls.push({ event: line, raw: r.text });
+          batch.calls.push({ event: line, raw: r.text, source: { fileKey: s.key, path: s.path, offset: r.offset, length: r.end - 1 - r.offset } });
           break;
         case 'header':
           break;

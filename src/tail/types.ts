@@ -31,9 +31,17 @@ export interface EmitterStatsRecord {
   stats: EmitterStats;
 }
 
+/** Where a line sits: its file's key and path, its first byte and length (without `\n`). */
+export interface LineSource {
+  fileKey: string;
+  path: string;
+  offset: number;
+  length: number;
+}
+
 /** What the tailer hands the sink: decoded calls and the checkpoints they complete. */
 export interface TailBatch {
-  calls: { event: CallEvent; raw: string }[];
+  calls: { event: CallEvent; raw: string; source?: LineSource }[];
   /** Commit these only together with the calls (same transaction), or after the calls are durable. */
   checkpoints: Checkpoint[];
   emitterStats: EmitterStatsRecord[];

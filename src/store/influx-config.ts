@@ -1,0 +1,92 @@
+/**
+ * The `influxdb:` block of the daemon's configuration, turned into the settings the sink and
+ * the InfluxQL query interface use. The field types are checked by the config schema (with
+ * file and line); this adds what needs more than one field (credentials, files, URL).
+ *
+ * @example
+ * # config.yaml
+ * influxdb:
+ *   url: http://influxdb:8086
+ *   api: v2                  # v2 (/api/v2/write: InfluxDB 1.8+, 2.x, 3.x, Cloud) or v1 (/write, older 1.x)
+ *   org: claudescope
+ *   bucket: claudescope
+ *   token_file: /run/secrets/influx-token
+ *   embedded_store: true     # keep the SQLite store too (default); false: InfluxDB alone
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import type { InfluxConnection } from './influx-writer.js';
+
+export interface InfluxSettings {
+  connection: InfluxConnection;
+  /** Keep the embedded SQLite store as well. Default true. */
+  embeddedStore: boolean;
+  /** Default 500 ms. */
+  minRetryDelayMs: number;
+  /** Default 30 000 ms. */
+  maxRetryDelayMs: number;
+  /** How often this host's `claudescope_pipeline` point is written; 0 disables. Default 10 000 ms. */
+  healthIntervalMs: number;
+  /** On shutdown, how long a write to a down InfluxDB may keep retrying. Default 5000 ms. */
+  stopTimeoutMs: number;
+}
+
+export class InfluxConfigError extends Error {
+  readonly code = 'E_CONFIG_INVALID';
+  constructor(readonly field: string, message: string) {
+    super(`influxdb.${field}: ${message}`);
+    this.name = 'InfluxConfigError';
+  }
+}
+
+/** Environment variables that supply secrets without writing them in the file. */
+export const INFLUX_ENV = { token: 'CLAUDESCOPE_INFLUXDB_TOKEN', password: 'CLAUDESCOPE_INFLUXDB_PASSWORD' } as const;
+
+/**
+ * @param block the validated `influxdb:` mapping (snake_case), or null/undefined: no sink.
+ * @param configFile the config file, to resolve relative `*_file` paths next to it.
+ */
+export function parseInfluxSettings(block: Record<string, unknown> | null | undefined, configFile: string | null = null, env: NodeJS.ProcessEnv = process.env): InfluxSettings | null {
+  if (block === null || block === undefined) return null;
+  const str = (k: string): string | null => (typeof block[k] === 'string' ? block[k] : null);
+  const num = (k: string, d: number): number => (typeof block[k] === 'number' ? block[k] : d);
+  const url = str('url');
+  if (url === null) throw new InfluxConfigError('url', 'required (e.g. http://127.0.0.1:8086)');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InfluxConfigError('url', `not a URL: ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new InfluxConfigError('url', 'expected http:// or https://');
+  if (parsed.username || parsed.password) throw new InfluxConfigError('url', 'put credentials in token/token_file or username/password, not in the URL');
+  const readSecret = (field: string): string => {
+    const p = str(field)!;
+    const abs = isAbsolute(p) ? p : resolve(configFile ? dirname(configFile) : process.cwd(), p);
+    try {
+      return readFileSync(abs, 'utf8').split('\n')[0]!.trim();
+    } catch (err: unknown) {
+      throw new InfluxConfigError(field, `cannot read ${abs}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const token = str('token') ?? (str('token_file') !== null ? readSecret('token_file') : null) ?? env[INFLUX_ENV.token] ?? null;
+  const username = str('username');
+  const password = str('password') ?? (str('password_file') !== null ? readSecret('password_file') : null) ?? env[INFLUX_ENV.password] ?? null;
+  if (str('token') !== null && str('token_file') !== null) throw new InfluxConfigError('token_file', 'set token or token_file, not both');
+  if (token !== null && username !== null) throw new InfluxConfigError('username', 'set a token or username/password, not both');
+  const api = (str('api') ?? 'v2') as 'v1' | 'v2';
+  const bucket = str('bucket') ?? 'claudescope';
+  const minRetryDelayMs = num('min_retry_delay_ms', 500);
+  const maxRetryDelayMs = num('max_retry_delay_ms', 30_000);
+  if (maxRetryDelayMs < minRetryDelayMs) throw new InfluxConfigError('max_retry_delay_ms', 'must be at least min_retry_delay_ms');
+  return {
+    connection: {
+      url: url.replace(/\/+$/, ''), api, org: str('org') ?? '', bucket, database: str('database') ?? bucket,
+      retentionPolicy: str('retention_policy'), token, username, password, timeoutMs: num('timeout_ms', 10_000),
+    },
+    embeddedStore: typeof block['embedded_store'] === 'boolean' ? block['embedded_store'] : true,
+    minRetryDelayMs, maxRetryDelayMs,
+    healthIntervalMs: num('health_interval_ms', 10_000),
+    stopTimeoutMs: num('stop_timeout_ms', 5000),
+  };
+}

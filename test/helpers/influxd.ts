@@ -1,0 +1,192 @@
+/**
+ * A real InfluxDB 1.x (Debian's `influxd`) for tests: a temporary folder for meta, data and
+ * WAL, every listener on 127.0.0.1 at a free port found at run time (HTTP and the RPC
+ * service; graphite, collectd, opentsdb and UDP off), reporting and the `_internal` monitor
+ * off. Waits for `/ping`; `stop()` ends it, `restart()` brings it back on the same port and
+ * data (outage tests).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface InfluxdOptions {
+  /** `[http] max-body-size` in bytes (0: InfluxDB's default of 25 MB). */
+  maxBodySize?: number;
+  /** Enable `[http] auth-enabled` (an admin user must then be created). Default false. */
+  authEnabled?: boolean;
+}
+
+export interface Influxd {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  dir: string;
+  /** Runs InfluxQL (POST /query); throws on an HTTP or statement error. */
+  query(q: string, db?: string, extra?: Record<string, string>): Promise<InfluxResult[]>;
+  /** Posts line protocol to `/write?db=` (ns precision). */
+  write(db: string, lines: string): Promise<void>;
+  /** The first series' values of a single-statement query (empty when none). */
+  values(q: string, db: string): Promise<unknown[][]>;
+  createDatabase(db: string): Promise<void>;
+  /** Ends the server (SIGTERM, then SIGKILL after 10 s). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and folder. */
+  restart(): Promise<void>;
+  /** Stops it and removes its folder. */
+  dispose(): Promise<void>;
+}
+
+export interface InfluxSeries {
+  name: string;
+  tags?: Record<string, string>;
+  columns: string[];
+  values?: unknown[][];
+}
+export interface InfluxResult {
+  statement_id: number;
+  series?: InfluxSeries[];
+  error?: string;
+}
+
+/** A port nothing listens on right now (bound to 127.0.0.1 and released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function configText(dir: string, httpPort: number, rpcPort: number, spare: number, o: InfluxdOptions): string {
+  return `reporting-disabled = true
+bind-address = "127.0.0.1:${rpcPort}"
+
+[meta]
+  dir = "${join(dir, 'meta')}"
+  logging-enabled = false
+
+[data]
+  dir = "${join(dir, 'data')}"
+  wal-dir = "${join(dir, 'wal')}"
+  query-log-enabled = false
+  wal-fsync-delay = "0s"
+
+[coordinator]
+  log-queries-after = "0s"
+
+[retention]
+  enabled = false
+
+[monitor]
+  store-enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:${httpPort}"
+  auth-enabled = ${o.authEnabled ? 'true' : 'false'}
+  log-enabled = false
+  max-body-size = ${o.maxBodySize ?? 25000000}
+
+[[graphite]]
+  enabled = false
+  bind-address = "127.0.0.1:${spare}"
+
+[[collectd]]
+  enabled = false
+
+[[opentsdb]]
+  enabled = false
+
+[[udp]]
+  enabled = false
+
+[continuous_queries]
+  enabled = false
+
+[subscriber]
+  enabled = false
+`;
+}
+
+/** Starts a fresh `influxd`; register `dispose` as teardown. */
+export async function startInfluxd(o: InfluxdOptions = {}): Promise<Influxd> {
+  const dir = mkdtempSync(join(tmpdir(), 'claudescope-influxd-'));
+  const port = await freePort();
+  const rpcPort = await freePort();
+  const spare = await freePort();
+  const conf = join(dir, 'influxdb.conf');
+  writeFileSync(conf, configText(dir, port, rpcPort, spare, o));
+  const url = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  let log = '';
+
+  const launch = async (): Promise<void> => {
+    log = '';
+    const c = spawn('influxd', ['-config', conf], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INFLUXDB_REPORTING_DISABLED: 'true' } });
+    child = c;
+    c.stdout?.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
+    c.stderr?.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (c.exitCode !== null) throw new Error(`influxd exited with ${c.exitCode}: ${log}`);
+      try {
+        const r = await fetch(`${url}/ping`);
+        if (r.status === 204) return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error(`influxd did not answer /ping within 30 s: ${log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  };
+
+  const query = async (q: string, db?: string, extra: Record<string, string> = {}): Promise<InfluxResult[]> => {
+    const body = new URLSearchParams({ q, ...(db ? { db } : {}), ...extra });
+    const r = await fetch(`${url}/query`, { method: 'POST', body });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`query failed (${r.status}): ${text}: ${q}`);
+    const json = JSON.parse(text) as { results?: InfluxResult[]; error?: string };
+    if (json.error) throw new Error(`query failed: ${json.error}: ${q}`);
+    for (const res of json.results ?? []) if (res.error) throw new Error(`statement failed: ${res.error}: ${q}`);
+    return json.results ?? [];
+  };
+
+  await launch();
+  return {
+    url, port, dir, query,
+    async write(db, lines) {
+      const r = await fetch(`${url}/write?db=${encodeURIComponent(db)}&precision=ns`, { method: 'POST', body: lines });
+      if (r.status !== 204) throw new Error(`write failed (${r.status}): ${await r.text()}`);
+    },
+    async values(q, db) {
+      const res = await query(q, db);
+      return res[0]?.series?.[0]?.values ?? [];
+    },
+    async createDatabase(db) {
+      await query(`CREATE DATABASE "${db}"`);
+    },
+    stop,
+    restart: launch,
+    async dispose() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
