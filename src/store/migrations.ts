@@ -13,11 +13,17 @@ export interface Migration {
   sql: string;
 }
 
-/** Dimension columns shared by `calls` and `rollup_minute`, in this order. */
-export const DIMENSION_COLUMNS = [
+/** The dimension columns of migration 1 (frozen: a released migration never changes). */
+const V1_DIMENSION_COLUMNS = [
   'model', 'feature', 'app', 'host', 'status', 'error_type',
   'stop_reason', 'service_tier', 'provider', 'operation',
 ] as const;
+
+/**
+ * Dimension columns shared by `calls` and `rollup_minute`, in this order (migration 2 added
+ * `workspace_id` and `api_key_alias`, so reconciliation can compare per workspace and key).
+ */
+export const DIMENSION_COLUMNS = [...V1_DIMENSION_COLUMNS, 'workspace_id', 'api_key_alias'] as const;
 
 /** Summable numeric columns shared by `calls` and `rollup_minute`. */
 export const SUM_COLUMNS = [
@@ -26,7 +32,7 @@ export const SUM_COLUMNS = [
   'cache_write_input_tokens', 'duration_ms', 'ttft_ms', 'attempts', 'retries',
 ] as const;
 
-const dims = DIMENSION_COLUMNS.map((c) => `${c} TEXT`).join(', ');
+const dims = V1_DIMENSION_COLUMNS.map((c) => `${c} TEXT`).join(', ');
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -88,6 +94,50 @@ export const MIGRATIONS: readonly Migration[] = [
         file_id TEXT NOT NULL, ts INTEGER NOT NULL, final INTEGER NOT NULL,
         stats_json TEXT NOT NULL
       ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 2,
+    description: 'workspace and API key alias dimensions; reconciliation results',
+    sql: `
+      ALTER TABLE calls ADD COLUMN workspace_id TEXT;
+      ALTER TABLE calls ADD COLUMN api_key_alias TEXT;
+      ALTER TABLE rollup_minute ADD COLUMN workspace_id TEXT;
+      ALTER TABLE rollup_minute ADD COLUMN api_key_alias TEXT;
+
+      CREATE TABLE reconciliation_runs (
+        run_id TEXT PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL,
+        range_start INTEGER NOT NULL,
+        range_end INTEGER NOT NULL,
+        api TEXT NOT NULL,
+        bucket TEXT NOT NULL,
+        tolerance REAL NOT NULL,
+        data_refreshed_at TEXT,
+        summary_json TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX reconciliation_runs_finished ON reconciliation_runs(finished_at);
+
+      CREATE TABLE reconciliation (
+        run_id TEXT NOT NULL,
+        bucket_start INTEGER NOT NULL,
+        bucket_end INTEGER NOT NULL,
+        model TEXT,
+        workspace_id TEXT,
+        api_key TEXT,
+        local_tokens INTEGER NOT NULL,
+        billed_tokens INTEGER NOT NULL,
+        local_cost_nanousd INTEGER,
+        billed_cost_nanousd INTEGER,
+        token_capture_ratio REAL,
+        cost_capture_ratio REAL,
+        flagged INTEGER NOT NULL,
+        causes TEXT NOT NULL,
+        cell_json TEXT NOT NULL
+      );
+      CREATE INDEX reconciliation_run ON reconciliation(run_id);
+      CREATE INDEX reconciliation_bucket ON reconciliation(bucket_start, model);
     `,
   },
 ];

@@ -266,6 +266,7 @@ function rowOf(c: PricedCall, p: unknown[]): RollupInput {
   const dims: (string | null)[] = [
     model, e.tags['feature'] ?? null, e.app, e.host, e.status, e.error_type,
     e.stop_reason, u?.service_tier ?? null, e.provider, e.operation,
+    e.workspace_id ?? null, e.api_key_alias ?? null,
   ];
   const input = u?.input_tokens ?? 0;
   const output = u?.output_tokens ?? 0;

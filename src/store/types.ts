@@ -20,7 +20,11 @@ export type CallDimension =
   | 'stop_reason'
   | 'service_tier'
   | 'provider'
-  | 'operation';
+  | 'operation'
+  /** The `anthropic-workspace-id` the call ran in (store schema 2+). */
+  | 'workspace_id'
+  /** The emitter's configured API key alias (store schema 2+). */
+  | 'api_key_alias';
 
 /** Equality filters; a list means any of. */
 export type CallFilter = Partial<Record<CallDimension, string | string[]>>;

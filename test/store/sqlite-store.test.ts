@@ -1,6 +1,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { SqliteStore, type PricedCall } from '../../src/store/sqlite-store.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import type { CallEvent } from '../../src/event/types.js';
 import { call, tempHome } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
@@ -169,9 +170,10 @@ test('read-only mode reads while refusing writes; retention trims rows and rollu
 
 test('migrations are versioned and reopening an up-to-date database changes nothing', (t) => {
   const { store, path } = open(t);
-  t.is(store.db.pragma('user_version', { simple: true }), 1);
+  const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+  t.is(store.db.pragma('user_version', { simple: true }), latest);
   store.close();
   const again = SqliteStore.open({ path });
-  t.is(again.db.pragma('user_version', { simple: true }), 1);
+  t.is(again.db.pragma('user_version', { simple: true }), latest);
   again.close();
 });
