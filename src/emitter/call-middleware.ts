@@ -11,7 +11,7 @@ import { asObject, str } from './call-record.js';
 import type { CallRecord, ErrorInfo } from './call-record.js';
 import { CallSpan } from './call-tracer.js';
 import type { CallSink } from './call-tracer.js';
-import { readRateLimits, readRetryAfterMs } from './response-headers.js';
+import { readResponseFacts } from './response-headers.js';
 import { JsonlScanner, newSseFacts, observeBody, SseScanner } from './stream-observer.js';
 
 /** Emits one event per batch result line read through `batches.results()`. */
@@ -75,23 +75,22 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink): Middlewa
       throw err;
     }
     try {
-      const headers = response.headers;
       const status = response.status;
-      const requestId = headers.get('request-id');
+      const facts = readResponseFacts(response.headers);
       attempt = {
         status,
         error_type: status >= 400 ? (TYPE_BY_STATUS[status] ?? (status >= 500 ? 'api_error' : null)) : null,
-        request_id: requestId,
+        request_id: facts.requestId,
         start_offset_ms: round3(call.attemptStart),
         duration_ms: round3(performance.now() - call.t0 - call.attemptStart),
-        retry_after_ms: readRetryAfterMs(headers),
+        retry_after_ms: facts.retryAfterMs,
       };
       call.attempts.push(attempt);
       call.httpStatus = status;
-      call.requestId = requestId;
-      call.organizationId = headers.get('anthropic-organization-id') ?? call.organizationId;
-      call.workspaceId = headers.get('anthropic-workspace-id') ?? call.workspaceId;
-      call.rateLimits = readRateLimits(headers) ?? call.rateLimits;
+      call.requestId = facts.requestId;
+      call.organizationId = facts.organizationId ?? call.organizationId;
+      call.workspaceId = facts.workspaceId ?? call.workspaceId;
+      call.rateLimits = facts.rateLimits ?? call.rateLimits;
       if (status >= 400) {
         captureErrorBody(response, call, attempt, sink);
         return response;

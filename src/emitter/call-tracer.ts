@@ -26,7 +26,7 @@ import type {
 } from '@opentelemetry/api';
 import { CallRecord } from './call-record.js';
 import type { CallOrigin } from './call-record.js';
-import { currentTags, mergeTags } from './tags.js';
+import { callTags } from './tags.js';
 import type { Tags } from './tags.js';
 
 /** What the tracer needs from the emitter. */
@@ -122,7 +122,7 @@ class CallTracer implements Tracer {
     const inner = this.inner.startSpan(name, options, context);
     if (!isRecorded(name)) return inner;
     try {
-      const record = new CallRecord(name, this.scope.origin, mergeTags(this.scope.tags, currentTags()));
+      const record = new CallRecord(name, this.scope.origin, callTags(this.scope.tags));
       return new CallSpan(inner, record, this.sink);
     } catch (err: unknown) {
       this.sink.fault(err);

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { propagation } from '@opentelemetry/api';
 import type { TracerProvider } from '@opentelemetry/api';
 import type { Middleware } from '@anthropic-ai/sdk';
 import type { CallEvent, EmitterStats, Provider } from '../event/types.js';
@@ -66,7 +67,7 @@ export interface ClientScopeOptions {
 /** The options to spread into `new Anthropic({...})`. */
 export interface InstrumentedClientOptions {
   middleware?: Middleware[];
-  openTelemetry?: { tracerProvider: TracerProvider };
+  openTelemetry?: { tracerProvider: TracerProvider; propagation: boolean };
 }
 
 /** A client we can copy with more options: `@anthropic-ai/sdk`'s `withOptions`. */
@@ -136,7 +137,10 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
   function clientOptions(scope?: ClientScopeOptions): InstrumentedClientOptions {
     return {
       middleware: [middleware, ...(scope?.middleware ?? [])],
-      openTelemetry: { tracerProvider: new CallTracerProvider(scopeOf(scope), sink, scope?.tracerProvider) },
+      openTelemetry: {
+        tracerProvider: new CallTracerProvider(scopeOf(scope), sink, scope?.tracerProvider),
+        propagation: propagates(),
+      },
     };
   }
 
@@ -155,6 +159,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
           ...existing,
           traces: { ...asObject(existing?.['traces']), enabled: true },
           tracerProvider: new CallTracerProvider(scopeOf(scope), sink, keep),
+          propagation: existing?.['propagation'] === false ? false : propagates(),
         },
       }) as C;
     },
@@ -162,6 +167,15 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
     close: () => writer.close(),
     stats: () => writer.stats(),
   };
+}
+
+/**
+ * Whether the app registered a trace-context propagator. Without one the SDK's injection
+ * writes nothing, yet still copies every request's headers to try: switching it off then
+ * changes no request and saves that copy on every attempt.
+ */
+function propagates(): boolean {
+  return propagation.fields().length > 0;
 }
 
 function disabledEmitter(): Emitter {

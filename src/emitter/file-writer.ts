@@ -585,11 +585,34 @@ export class EventWriter {
         this.#op = 'idle';
         this.#chunkWritten(chunk);
         if (chunk.kind === 'footer') return this.#closeSlot(chunk.slot);
-        this.#pump();
+        this.#afterWrite(chunk.slot);
       } catch {
         this.#stats.internal_errors++;
         this.#op = 'idle';
       }
+    }
+  }
+
+  /**
+   * After a write: lines that arrived meanwhile go out with the next timer tick rather than
+   * at once, so a steady trickle of calls costs one write per interval, not one per call
+   * (each asynchronous write costs the app's thread a round trip to the thread pool). Flush,
+   * close, rotation and a full threshold still write at once.
+   */
+  #afterWrite(slot: FileSlot): void {
+    const urgent =
+      this.#flushWaiters.length > 0 ||
+      slot.seal !== null ||
+      this.#queue.length > 1 ||
+      slot.pendingBytes >= FLUSH_THRESHOLD_BYTES ||
+      (!slot.headerOnDisk && slot.linesOnDisk === 0);
+    if (urgent) return this.#pump();
+    if (slot.pending.length > 0 && this.#flushTimer === null) {
+      this.#flushTimer = setTimeout(() => {
+        this.#flushTimer = null;
+        this.#pump();
+      }, this.#o.flushIntervalMs);
+      this.#flushTimer.unref();
     }
   }
 

@@ -22,7 +22,7 @@ const storage = new AsyncLocalStorage<Tags>();
  * dropping keys that are too long or not strings, and cutting long values.
  */
 export function mergeTags(base: Tags, extra: Record<string, unknown> | undefined): Tags {
-  if (!extra) return base;
+  if (!extra || extra === EMPTY) return base;
   const out: Record<string, string> = { ...base };
   let count = Object.keys(out).length;
   for (const key of Object.keys(extra)) {
@@ -50,6 +50,17 @@ export function mergeTags(base: Tags, extra: Record<string, unknown> | undefined
  */
 export function withTags<T>(tags: Record<string, string | number | boolean>, fn: () => T): T {
   return storage.run(mergeTags(storage.getStore() ?? EMPTY, tags), fn);
+}
+
+/**
+ * `scoped` (a client's tags) with the tags of the code running now laid over them. Tags from
+ * `withTags` are already bounded, so with no client tags they are used as they are.
+ */
+export function callTags(scoped: Tags): Tags {
+  const running = storage.getStore();
+  if (running === undefined) return scoped;
+  if (scoped === EMPTY || Object.keys(scoped).length === 0) return running;
+  return mergeTags(scoped, running);
 }
 
 /** The tags of the code running now (empty outside any `withTags` block). */

@@ -78,7 +78,7 @@ test('a raw stream gives one event with the final cumulative usage and a time to
   const s = await setup(t);
   s.api.enqueue({
     usage: { input_tokens: 900, output_tokens: 77, cache_creation_input_tokens: 500, cache_creation: { ephemeral_5m_input_tokens: 300, ephemeral_1h_input_tokens: 0 }, web_search_requests: 2 },
-    stream: { textDeltas: 20, firstDeltaDelayMs: 30, messageDeltas: 3 },
+    stream: { textDeltas: 20, firstDeltaDelayMs: 30, eventDelayMs: 2, messageDeltas: 3 },
   });
   const stream = await s.client.messages.create({ ...MSG, stream: true });
   let n = 0;

@@ -53,8 +53,9 @@ test('a process killed with SIGKILL mid-stream leaves only complete lines', asyn
   const r = await runChild(['stream', dir], (out, kill) => {
     if (!out.includes('ready')) return;
     // Let it stream to disk a little longer, then kill it without warning.
-    const files = eventFiles(dir);
     const wait = (): void => {
+      // List again each time: the file may not exist yet when 'ready' is printed.
+      const files = eventFiles(dir);
       const size = files[0] === undefined ? 0 : statSync(files[0]).size;
       if (size > 256 * 1024) kill();
       else setTimeout(wait, 5);
