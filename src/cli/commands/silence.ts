@@ -1,14 +1,16 @@
 /**
  * `claudescope silence add alertname=X model=~"claude-.*" --duration 2h --comment deploy`,
- * `claudescope silence list`, `claudescope silence expire ID`. Silences are written to the
- * alert state file, which the running daemon reads at every evaluation.
+ * `claudescope silence list`, `claudescope silence expire ID`. When the daemon runs, the
+ * command goes through its HTTP API (`/api/silences`, with the configured token); when it
+ * does not answer, silences are written to the alert state file, which the daemon reads at
+ * every evaluation.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
-import { defaultHome } from '../../daemon/config.js';
+import { defaultHome, loadDaemonConfig } from '../../daemon/config.js';
 import { alertStatePath } from '../../rules/paths.js';
 import { StateDb } from '../../rules/state-db.js';
 import { formatMatcher, parseMatcher } from '../../rules/silences.js';
@@ -23,6 +25,53 @@ interface SilenceArgs {
   home?: string;
   state?: string;
   all: boolean;
+  config?: string;
+}
+
+interface SilenceRecord { id: string; matchers: { name: string; op: '=' | '!=' | '=~' | '!~'; value: string }[]; startsAt: number; endsAt: number; createdBy: string; comment: string }
+
+/** The running daemon's base URL and token from its configuration, or null when it cannot be read. */
+function daemonTarget(argv: SilenceArgs): { url: string; token: string | null } | null {
+  try {
+    const c = loadDaemonConfig({ flags: { ...(argv.home !== undefined ? { home: argv.home } : {}), ...(argv.config !== undefined ? { config: argv.config } : {}) }, env: process.env });
+    const host = c.listen.host === '0.0.0.0' || c.listen.host === '::' ? '127.0.0.1' : c.listen.host;
+    return { url: `http://${host.includes(':') ? `[${host}]` : host}:${c.listen.port}`, token: c.auth.token };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Sends one request to the daemon; null when no daemon answers (connection refused), so the
+ * caller falls back to the state file. Any answer other than success is an error.
+ */
+async function viaDaemon(argv: SilenceArgs, method: string, path: string, body?: unknown): Promise<unknown> {
+  if (argv.state !== undefined) return null; // an explicit state file: work on it directly
+  const target = daemonTarget(argv);
+  if (!target) return null;
+  let res: Response;
+  try {
+    res = await fetch(`${target.url}${path}`, {
+      method,
+      headers: { ...(target.token ? { authorization: `Bearer ${target.token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(5000),
+    });
+  } catch {
+    return null; // not running
+  }
+  const json = (await res.json().catch(() => ({}))) as { message?: string; error?: string };
+  if (res.status === 404 && json.error === 'not_found' && json.message === undefined) return null; // a daemon without the API
+  if (!res.ok) throw new Error(`daemon at ${target.url}: ${json.message ?? json.error ?? `HTTP ${res.status}`}`);
+  return json;
+}
+
+function printSilences(list: SilenceRecord[], now: number): void {
+  if (list.length === 0) process.stdout.write('no active silences\n');
+  for (const s of list) {
+    const left = s.endsAt > now ? `ends in ${formatDuration(s.endsAt - now)}` : 'expired';
+    process.stdout.write(`${s.id} ${s.matchers.map(formatMatcher).join(' ')} ${left} by ${s.createdBy}${s.comment ? ` — ${s.comment}` : ''}\n`);
+  }
 }
 
 const command: CommandModule<object, SilenceArgs> = {
@@ -37,8 +86,44 @@ const command: CommandModule<object, SilenceArgs> = {
       .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
       .option('state', { type: 'string', describe: 'alert state file (default <home>/data/alerts.db)' })
       .option('all', { type: 'boolean', default: false, describe: 'list: include expired silences' })
+      .option('config', { type: 'string', describe: 'the daemon\'s config file, to reach its API (default $CLAUDESCOPE_HOME/config.yaml)' })
       .example('$0 silence add alertname=ClaudeHighErrorRate model=claude-opus-4-5 --duration 2h --comment "incident 42"', '') as unknown as Argv<SilenceArgs>,
-  handler: (argv) => {
+  handler: async (argv) => {
+    // Commands that change state go through the daemon when it runs (it owns the state file).
+    const now0 = Date.now();
+    switch (argv.action) {
+      case 'add': {
+        if (argv.args.length === 0) throw new Error('silence add: give at least one matcher, e.g. alertname=ClaudeHighErrorRate');
+        argv.args.forEach(parseMatcher);
+        const r = (await viaDaemon(argv, 'POST', '/api/silences', {
+          matchers: argv.args, duration: argv.duration, comment: argv.comment, created_by: argv.author ?? userInfo().username,
+        })) as { silence: SilenceRecord } | null;
+        if (r) {
+          process.stdout.write(`${r.silence.id}\n`);
+          return;
+        }
+        break;
+      }
+      case 'list': {
+        const r = (await viaDaemon(argv, 'GET', `/api/silences${argv.all ? '?all=true' : ''}`)) as { silences: SilenceRecord[] } | null;
+        if (r) {
+          printSilences(r.silences, now0);
+          return;
+        }
+        break;
+      }
+      case 'expire': {
+        const id = argv.args[0];
+        if (id === undefined) throw new Error('silence expire: give the silence id');
+        if (await viaDaemon(argv, 'DELETE', `/api/silences/${encodeURIComponent(id)}`)) {
+          process.stdout.write(`expired ${id}\n`);
+          return;
+        }
+        break;
+      }
+      default:
+        break;
+    }
     const path = argv.state ?? alertStatePath(argv.home ?? defaultHome());
     mkdirSync(dirname(path), { recursive: true });
     const db = StateDb.open(path);
@@ -55,12 +140,7 @@ const command: CommandModule<object, SilenceArgs> = {
           return;
         }
         case 'list': {
-          const list = db.silences().filter((s) => argv.all || s.endsAt > now);
-          if (list.length === 0) process.stdout.write('no active silences\n');
-          for (const s of list) {
-            const left = s.endsAt > now ? `ends in ${formatDuration(s.endsAt - now)}` : 'expired';
-            process.stdout.write(`${s.id} ${s.matchers.map(formatMatcher).join(' ')} ${left} by ${s.createdBy}${s.comment ? ` — ${s.comment}` : ''}\n`);
-          }
+          printSilences(db.silences().filter((s) => argv.all || s.endsAt > now), now);
           return;
         }
         case 'expire': {

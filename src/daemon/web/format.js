@@ -1,0 +1,56 @@
+// Number formatting shared by the page (and its tests): currency, tokens, durations, ratios.
+
+const usd2 = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const usd4 = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 4, maximumFractionDigits: 4 });
+const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+
+/** USD: cents above $1, four decimals below (a single call often costs a fraction of a cent). */
+export function money(v) {
+  if (v === null || v === undefined) return 'unpriced';
+  return Math.abs(v) >= 1 || v === 0 ? usd2.format(v) : usd4.format(v);
+}
+
+/** A count: 1,234 below 100k, then 123.4K, 1.2M. */
+export function count(v) {
+  if (v === null || v === undefined) return '–';
+  return Math.abs(v) < 100_000 ? int.format(v) : compact.format(v);
+}
+
+/** Tokens, compact: 950, 12.3K, 4.5M. */
+export function tokens(v) {
+  if (v === null || v === undefined) return '–';
+  return Math.abs(v) < 1000 ? int.format(v) : compact.format(v);
+}
+
+/** Milliseconds as "850 ms", "1.25 s", "2 min 5 s". */
+export function duration(ms) {
+  if (ms === null || ms === undefined) return '–';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+  const m = Math.floor(ms / 60_000);
+  return `${m} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** A ratio 0–1 as a percentage: "4.2%", "0.05%". */
+export function percent(r) {
+  if (r === null || r === undefined) return '–';
+  const p = r * 100;
+  return `${p !== 0 && Math.abs(p) < 1 ? p.toFixed(2) : p.toFixed(1)}%`;
+}
+
+/** A time as the page shows it (local time, to the second). */
+export function time(ms) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** How long ago, roughly: "12 s ago", "5 min ago", "3 h ago". */
+export function ago(ms, now = Date.now()) {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}

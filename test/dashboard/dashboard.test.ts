@@ -1,0 +1,190 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { testWith } from '../helpers/external.js';
+import { periodAt } from '../../src/rules/budget-period.js';
+import type { QueryApi, TimeWindow } from '../../src/store/types.js';
+import { CHROMIUM, TOKEN, launch, ready, spreadWorkload, startSeededDaemon, watchErrors } from './harness.js';
+
+const test = testWith(CHROMIUM);
+const ARTIFACTS = join(process.cwd(), '.artifacts');
+
+interface PageState {
+  window: { from: number; to: number };
+  series: { step_ms: number; t: number[] };
+  charts: Record<string, { t: number[]; series: Record<string, (number | null)[]> }>;
+  calls: { event_id: string; attempts: number }[];
+}
+
+const tileValue = async (page: import('playwright-core').Page, id: string): Promise<number | null> => {
+  const v = await page.getAttribute(`#${id}`, 'data-value');
+  return v === null || v === '' ? null : Number(v);
+};
+
+/** The headline figures as the store computes them for a window. */
+async function expectedHeadline(q: QueryApi, w: TimeWindow, now: number) {
+  const [win] = await q.aggregate({
+    window: w,
+    aggregates: { calls: { op: 'count' }, errors: { op: 'count_where', filter: { status: 'error' } }, p99: { op: 'percentile', field: 'duration_ms', p: 99 } },
+  });
+  const day = periodAt(now, 'day');
+  const month = periodAt(now, 'month');
+  const [today] = await q.aggregate({ window: { start: day.start, end: now + 1 }, aggregates: { c: { op: 'sum', field: 'cost_usd' } } });
+  const [mon] = await q.aggregate({ window: { start: month.start, end: now + 1 }, aggregates: { c: { op: 'sum', field: 'cost_usd' } } });
+  const limits = await q.latestRateLimits();
+  const minRatio = (dim: string) => Math.min(...limits.filter((r) => r.dimension === dim && r.limit).map((r) => r.remaining! / r.limit!));
+  const calls = win!.values['calls']!;
+  return {
+    calls, errorRate: calls > 0 ? win!.values['errors']! / calls : null, p99: win!.values['p99'] ?? null,
+    today: today!.values['c'] ?? 0, month: mon!.values['c'] ?? 0, headroomRequests: minRatio('requests'), headroomTokens: minRatio('tokens'),
+  };
+}
+
+const close = (a: number | null, b: number | null): boolean => (a === null || b === null ? a === b : Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)));
+
+test('every headline figure and sampled chart series equal the store; the range picker changes them; a call shows its attempts and price', async (t) => {
+  const daemon = await startSeededDaemon(t, spreadWorkload());
+  const q = daemon.pipeline.query;
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  const errors = watchErrors(t, page);
+  await page.goto(`${daemon.url}/`);
+  let gen = await ready(page);
+
+  const check = async (label: string) => {
+    const s = (await page.evaluate(() => (window as unknown as { dashboard: PageState }).dashboard)) as PageState;
+    const w = { start: s.window.from, end: s.window.to };
+    const want = await expectedHeadline(q, w, Date.now());
+    t.is(await tileValue(page, 'tile-calls'), want.calls, `${label}: calls`);
+    t.true(close(await tileValue(page, 'tile-error-rate'), want.errorRate), `${label}: error rate`);
+    t.true(close(await tileValue(page, 'tile-p99'), want.p99), `${label}: p99`);
+    t.true(close(await tileValue(page, 'tile-spend-today'), want.today), `${label}: spend today`);
+    t.true(close(await tileValue(page, 'tile-spend-month'), want.month), `${label}: spend this month`);
+    t.true(close(await tileValue(page, 'tile-headroom-requests'), want.headroomRequests), `${label}: request headroom`);
+    t.true(close(await tileValue(page, 'tile-headroom-tokens'), want.headroomTokens), `${label}: token headroom`);
+    t.is(await page.textContent('#tile-calls .value'), want.calls.toLocaleString('en-US'), `${label}: calls as shown`);
+    // Chart series: the store's series over the same buckets.
+    const step = s.series.step_ms;
+    const rows = await q.series({ window: w, stepMs: step, aggregates: { input: { op: 'sum', field: 'input_tokens' }, n: { op: 'count' }, cost: { op: 'sum', field: 'cost_usd' } } });
+    const byT = new Map(rows.map((r) => [r.t, r.values]));
+    const tokens = s.charts['chart-tokens']!;
+    const calls = s.charts['chart-calls']!;
+    t.true(rows.length > 0, `${label}: some buckets`);
+    tokens.t.forEach((bt, i) => {
+      t.is(tokens.series['input']![i], byT.get(bt)?.['input'] ?? 0, `${label}: input tokens at ${bt}`);
+      t.is(calls.series['calls']![i], byT.get(bt)?.['n'] ?? 0, `${label}: calls at ${bt}`);
+    });
+    const modelRows = await q.series({ window: w, stepMs: step, groupBy: ['model'], aggregates: { cost: { op: 'sum', field: 'cost_usd' } } });
+    const cost = s.charts['chart-cost']!;
+    for (const r of modelRows) {
+      const i = cost.t.indexOf(r.t);
+      t.true(close(cost.series[r.group.model ?? '(none)']![i] ?? 0, r.values['cost'] ?? 0), `${label}: cost of ${r.group.model} at ${r.t}`);
+    }
+    return want.calls;
+  };
+
+  const calls24h = await check('24h');
+  t.is(calls24h, 110, 'the 24 h window holds the calls of now and 3 h ago');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+
+  await page.selectOption('#range', '1h');
+  gen = await ready(page, gen);
+  t.is(await check('1h'), 70);
+  await page.selectOption('#range', '7d');
+  gen = await ready(page, gen);
+  t.is(await check('7d'), 140);
+
+  // Custom range: from 4 h ago to 2 h ago holds only the calls of 3 h ago.
+  await page.selectOption('#range', 'custom');
+  const local = (ms: number) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await page.fill('#from', local(Date.now() - 4 * 3_600_000));
+  await page.fill('#to', local(Date.now() - 2 * 3_600_000));
+  await page.click('#apply');
+  gen = await ready(page, gen);
+  t.is(await check('custom'), 40);
+
+  // A call with retries: its detail lists every attempt and the price part by part.
+  const s = (await page.evaluate(() => (window as unknown as { dashboard: PageState }).dashboard)) as PageState;
+  const retried = s.calls.find((c) => c.attempts >= 3)!;
+  t.truthy(retried, 'a call with 3 attempts in the table');
+  await page.click(`#calls tr[data-id="${retried.event_id}"]`);
+  await page.waitForSelector('#drawer:not([hidden]) #attempts');
+  t.is(await page.locator('#attempts tbody tr').count(), retried.attempts);
+  t.regex((await page.textContent('#attempts tbody')) ?? '', /529/);
+  const stored = await q.call(retried.event_id);
+  t.is(stored!.attempts, retried.attempts);
+  const priced = s.calls.find((c) => c.attempts === 1 && (c as unknown as { cost_usd: number | null }).cost_usd !== null)!;
+  await page.click('#drawer-close');
+  await page.click(`#calls tr[data-id="${priced.event_id}"]`);
+  await page.waitForFunction((id) => document.querySelector('#drawer')?.getAttribute('data-id') === id && document.querySelector('#price-parts') !== null, priced.event_id);
+  const partsShown = await page.locator('#price-parts tbody tr').count();
+  const detail = await q.call(priced.event_id);
+  const storedParts = Object.values((detail!.price as { parts: Record<string, number | null> }).parts).filter((v) => v !== null);
+  t.is(partsShown, storedParts.length, 'one row per stored price part');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-detail.png') });
+  t.deepEqual(errors, []);
+});
+
+test('on a phone and in dark mode the page lays out without horizontal scrolling', async (t) => {
+  const daemon = await startSeededDaemon(t, spreadWorkload());
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const errors = watchErrors(t, page);
+  await page.goto(`${daemon.url}/`);
+  await ready(page);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  t.true(overflow <= 0, `page wider than the phone by ${overflow}px`);
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  t.is(bg, 'rgb(22, 22, 26)', 'dark background from prefers-color-scheme');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone-dark.png') });
+  // The toggle switches to light and is remembered.
+  await page.click('#theme');
+  t.is(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(246, 245, 241)');
+  t.deepEqual(errors, []);
+});
+
+test('with an empty store the page tells a new user to run claudescope demo', async (t) => {
+  const daemon = await startSeededDaemon(t, []);
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.setViewportSize({ width: 1200, height: 900 });
+  const errors = watchErrors(t, page);
+  await page.goto(`${daemon.url}/`);
+  await ready(page);
+  t.true(await page.isVisible('#empty'));
+  t.regex((await page.textContent('#empty')) ?? '', /claudescope demo/);
+  t.is(await page.textContent('#tile-calls .value'), '0');
+  t.true(await page.isVisible('#calls-panel .empty-row'));
+  t.is(await page.locator('.chart-empty').count(), 6, 'every chart says it has no data');
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-empty.png') });
+  t.deepEqual(errors.filter((e) => !/404/.test(e)), []);
+});
+
+test('with a token required, the API refuses a request without it and the page asks for it once', async (t) => {
+  const daemon = await startSeededDaemon(t, spreadWorkload(), { auth: { token: TOKEN, requireToken: true } });
+  const res = await fetch(`${daemon.url}/api/summary`);
+  t.is(res.status, 401);
+  t.is((await fetch(`${daemon.url}/api/summary`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
+  t.is((await fetch(`${daemon.url}/api/summary`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.goto(`${daemon.url}/`);
+  await page.waitForSelector('#token-dialog[open]');
+  t.is(await page.evaluate(() => document.body.dataset.auth), 'asking');
+  await page.fill('#token-input', 'not-the-token-0123456789');
+  await page.click('#token-submit');
+  await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])');
+  await page.fill('#token-input', TOKEN);
+  await page.click('#token-submit');
+  const gen = await ready(page);
+  t.is(await tileValue(page, 'tile-calls'), 110);
+  // Asked once: a refresh in the same tab uses the stored token.
+  await page.selectOption('#range', '1h');
+  await ready(page, gen);
+  t.false(await page.isVisible('#token-dialog'));
+});
