@@ -24,6 +24,7 @@ const commands: LazyCommand[] = [
   { command: 'silence <action> [args..]', describe: 'Silence alerts: silence add MATCHER… --duration 2h | silence list | silence expire ID', load: () => import('./commands/silence.js') },
   { command: 'fake-api', describe: 'Run the fake Claude API (for tests and demos, no key needed)', load: () => import('./commands/fake-api.js') },
   { command: 'pricing', describe: 'List the price catalog; `pricing explain` prices one call event part by part', load: () => import('./commands/pricing.js') },
+  { command: 'reconcile', describe: "Compare recorded usage and cost with Anthropic's Admin usage and cost reports, and name the differences", load: () => import('./commands/reconcile.js') },
 ];
 
 function register(cli: Argv, entry: LazyCommand): Argv {

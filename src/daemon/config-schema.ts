@@ -6,6 +6,8 @@
  * Unknown fields are errors: a typo (`listen.prot`) must never pass silently.
  */
 
+import { RECONCILE_SCHEMA } from '../reconcile/settings.js';
+
 /** A field's type. `nullable` also accepts an explicit `null` (meaning "off" / "none"). */
 export type FieldSpec =
   | { kind: 'object'; fields: Record<string, FieldSpec>; nullable?: boolean }
@@ -108,6 +110,8 @@ export const CONFIG_SCHEMA: FieldSpec = {
     },
     /** Alert notifiers (email, webhook, slack, alertmanager), validated by src/notify when the daemon starts. */
     notifiers: { kind: 'opaque_list' },
+    /** `claudescope reconcile` against the Admin usage and cost reports (schedule, key, API, tolerance). */
+    reconcile: RECONCILE_SCHEMA,
   },
 };
 

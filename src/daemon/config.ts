@@ -21,6 +21,7 @@ import type { RetentionMode } from '../tail/types.js';
 import {
   CONFIG_SCHEMA, formatProblem, getPath, mergeLayers, setPath, validateAgainst, type ConfigProblem,
 } from './config-schema.js';
+import { reconcileSettings, type ReconcileSettings } from '../reconcile/settings.js';
 
 /** The daemon's documented default port (on 127.0.0.1). */
 export const DEFAULT_PORT = 9471;
@@ -68,6 +69,12 @@ export interface DaemonConfig {
    * starts), validated by `createNotifiers`. Hold secrets: never shown or served. Default none.
    */
   notifiers: Record<string, unknown>[];
+  /**
+   * Reconciliation with the Admin usage and cost reports (`reconcile:`; the key from
+   * `ANTHROPIC_ADMIN_KEY` wins over `reconcile.admin_key`). Null when neither the block nor
+   * the key is set. The key is never shown or served.
+   */
+  reconcile: ReconcileSettings | null;
 }
 
 /** Flags as the CLI hands them over (strings or numbers; validated here, not by yargs). */
@@ -332,6 +339,7 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
     rules: { dirs: get<string[]>('rules.dirs', []).map((d) => resolve(sourceOf('rules.dirs').startsWith(fileLabel) && configFile ? fileDir : process.cwd(), d)) },
     influxdb: get<Record<string, unknown> | null>('influxdb', null),
     notifiers: get<Record<string, unknown>[]>('notifiers', []),
+    reconcile: getPath(merged, 'reconcile') != null || (env['ANTHROPIC_ADMIN_KEY'] ?? '') !== '' ? reconcileSettings(getPath(merged, 'reconcile'), env) : null,
   };
 }
 

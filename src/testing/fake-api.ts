@@ -12,6 +12,8 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { BatchStore } from './batch-store.js';
 import { batchRoutes } from './batch-routes.js';
+import { adminRoutes } from './admin-routes.js';
+import { BillingLedger, apiKeyIdOf } from './billing-ledger.js';
 import { errorBody, sendsRetryAfterByDefault } from './errors.js';
 import { requestId as newRequestId } from './ids.js';
 import { messagesRoutes } from './messages-routes.js';
@@ -77,7 +79,13 @@ export interface FakeApi {
   readonly totalRequests: number;
   /** Resolves when no response is in progress (so every record is final). Rejects after `timeoutMs` (default 5000). */
   waitForIdle(timeoutMs?: number): Promise<void>;
-  /** Forgets the queue, the records, the batches and rate-limit consumption. */
+  /**
+   * What the fake bills, as its Admin usage and cost reports show it: every successful
+   * Messages call and every succeeded batch item it served (at its own prices, settable per
+   * model), plus what a test adds. See {@link BillingLedger}.
+   */
+  readonly billing: BillingLedger;
+  /** Forgets the queue, the records, the batches, the bill and rate-limit consumption. */
   reset(): void;
   /** Stops the server, ending every connection at once. Idempotent. */
   close(): Promise<void>;
@@ -87,7 +95,8 @@ const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 class FakeApiServer implements FakeApi {
   readonly #server: Server;
-  readonly #router = new Router().add(...messagesRoutes, ...batchRoutes);
+  readonly #router = new Router().add(...messagesRoutes, ...batchRoutes, ...adminRoutes);
+  readonly billing = new BillingLedger();
   readonly #limits: RateLimiter;
   readonly #batches: BatchStore;
   readonly #shutdown = new AbortController();
@@ -181,6 +190,7 @@ class FakeApiServer implements FakeApi {
     this.#records = [];
     this.#total = 0;
     this.#batches.clear();
+    this.billing.clear();
     this.#limits.reset();
   }
 
@@ -369,6 +379,23 @@ class FakeApiServer implements FakeApi {
       ...this.#limits.headers(),
       'content-type': contentType,
     });
+    // The bill: a successful Messages reply or a created batch's succeeded items, when sent.
+    const ids = (): { workspaceId: string | null; apiKeyId: string | null } => {
+      const auth = record.headers['authorization'];
+      const key = record.headers['x-api-key'] ?? (auth?.startsWith('Bearer ') ? auth.slice(7) : undefined);
+      return { workspaceId: record.headers['anthropic-workspace-id'] ?? this.#opts.workspaceId, apiKeyId: key ? apiKeyIdOf(key) : null };
+    };
+    const bill = (status: number, payload: unknown): void => {
+      if (status >= 300 || !isRecord(payload)) return;
+      if (record.route === 'messages.create' && isRecord(payload['usage'])) {
+        this.billing.recordMessage(Date.now(), String(payload['model']), payload['usage'], ids());
+      } else if (record.route === 'messages.batches.create' && typeof payload['id'] === 'string') {
+        const batch = this.#batches.get(payload['id']);
+        for (const item of batch?.items ?? []) {
+          if (item.outcome === 'succeeded' && item.message) this.billing.recordMessage(batch!.endsAt, item.message.model, item.message.usage, ids());
+        }
+      }
+    };
     const send = (status: number, contentType: string, payload: string): void => {
       this.#writeHead(res, record, successStatus(status), { ...successHeaders(contentType), 'content-length': String(Buffer.byteLength(payload)) }, script);
       res.end(payload);
@@ -386,11 +413,18 @@ class FakeApiServer implements FakeApi {
       signal: this.#shutdown.signal,
       baseUrl,
       batches: this.#batches,
+      billing: this.billing,
       consume: (c) => this.#limits.consume(c),
-      json: (status, payload) => send(status, 'application/json', JSON.stringify(payload)),
+      json: (status, payload) => {
+        send(status, 'application/json', JSON.stringify(payload));
+        bill(successStatus(status), payload);
+      },
       jsonl: (lines) => send(200, 'application/binary', lines.map((l) => `${JSON.stringify(l)}\n`).join('')),
       error: (status, error) => this.#sendError(res, record, status, error, {}, script),
-      sse: (frames) => this.#stream(res, record, script, frames, successHeaders('text/event-stream; charset=utf-8'), successStatus(200)),
+      sse: (frames) => {
+        bill(successStatus(200), streamedMessage(frames));
+        return this.#stream(res, record, script, frames, successHeaders('text/event-stream; charset=utf-8'), successStatus(200));
+      },
     };
   }
 
@@ -420,6 +454,23 @@ class FakeApiServer implements FakeApi {
     if (outcome === 'client_closed' && !this.#shutdown.signal.aborted) record.clientClosed = true;
     return outcome;
   }
+}
+
+/** The model and final usage a stream reports: `message_start`'s usage overlaid by the last `message_delta`'s. */
+function streamedMessage(frames: readonly SseFrame[]): Record<string, unknown> | null {
+  let model: unknown;
+  let usage: Record<string, unknown> | null = null;
+  for (const f of frames) {
+    const d = f.data as Record<string, unknown> | undefined;
+    if (f.event === 'message_start' && isRecord(d?.['message'])) {
+      const m = d['message'];
+      model = m['model'];
+      usage = isRecord(m['usage']) ? { ...m['usage'] } : {};
+    } else if (f.event === 'message_delta' && isRecord(d?.['usage']) && usage) {
+      for (const [k, v] of Object.entries(d['usage'])) if (v !== null && v !== undefined) usage[k] = v;
+    }
+  }
+  return usage ? { model, usage } : null;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -14,6 +14,7 @@ import type { Consumption } from './rate-limits.js';
 import type { SseFrame, SseOutcome } from './sse.js';
 import type { RecordedRequest } from './recorded-request.js';
 import type { BatchStore } from './batch-store.js';
+import type { BillingLedger } from './billing-ledger.js';
 
 /** What a handler gets: the parsed request, the script that answers it, response helpers. */
 export interface RouteContext {
@@ -34,6 +35,8 @@ export interface RouteContext {
   /** `http://host:port` as the client addressed the server (for `results_url`). */
   readonly baseUrl: string;
   readonly batches: BatchStore;
+  /** What the fake bills (served calls, batch items, additions); read by the Admin report routes. */
+  readonly billing: BillingLedger;
   /** Counts a call against the rate-limit budget (before the headers are sent). */
   consume(c: Consumption): void;
   /** Sends a JSON body with the success headers. */

@@ -26,6 +26,10 @@ export const FAKE_ROUTE_NAMES = [
   'messages.batches.cancel',
   'messages.batches.delete',
   'messages.batches.results',
+  'admin.usage_report.messages',
+  'admin.cost_report',
+  'admin.analytics.usage',
+  'admin.analytics.cost',
 ] as const;
 
 /** One of {@link FAKE_ROUTE_NAMES}. */

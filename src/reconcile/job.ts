@@ -1,0 +1,47 @@
+/**
+ * One run as the CLI and the daemon's schedule make it: settings → Admin client → compare
+ * against the store → results stored (when a writable database is given).
+ */
+import type Database from 'better-sqlite3';
+import type { Pricer } from '../pricing/types.js';
+import type { QueryApi } from '../store/types.js';
+import { AdminClient, type AdminClientOptions } from './admin-client.js';
+import { ratesFromPricer } from './local-rates.js';
+import { DAY_MS } from './range.js';
+import { reconcile } from './reconcile.js';
+import { saveResult } from './results-store.js';
+import type { ReconcileSettings } from './settings.js';
+import type { ReconciliationResult } from './types.js';
+
+export interface RunOptions {
+  settings: ReconcileSettings;
+  query: QueryApi;
+  /** Where results are stored; omitted: not stored. */
+  db?: Database.Database;
+  /** Local prices, to name stale prices by token type. */
+  pricer?: Pricer;
+  /** Default: the last `lookbackDays` UTC days up to now. */
+  range?: { start: number; end: number };
+  onProgress?: AdminClientOptions['onProgress'];
+  onRetry?: AdminClientOptions['onRetry'];
+  now?: () => number;
+}
+
+export async function runReconciliation(o: RunOptions): Promise<ReconciliationResult> {
+  const s = o.settings;
+  if (s.adminKey === null) throw new Error('no Admin API key: set ANTHROPIC_ADMIN_KEY (or reconcile.admin_key in the configuration)');
+  const now = (o.now ?? Date.now)();
+  const range = o.range ?? { start: now - s.lookbackDays * DAY_MS, end: now };
+  const client = new AdminClient({
+    adminKey: s.adminKey, api: s.api, baseUrl: s.baseUrl,
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    ...(o.onRetry ? { onRetry: o.onRetry } : {}),
+  });
+  const result = await reconcile({
+    query: o.query, client, range, bucket: s.bucket, split: s.split, tolerance: s.tolerance, apiKeys: s.apiKeys,
+    ...(o.pricer ? { rates: ratesFromPricer(o.pricer) } : {}),
+    ...(o.now ? { now: o.now } : {}),
+  });
+  if (o.db) saveResult(o.db, result);
+  return result;
+}

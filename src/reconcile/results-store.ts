@@ -1,0 +1,62 @@
+/**
+ * Reconciliation results in the SQLite store (tables `reconciliation_runs` and
+ * `reconciliation`, schema version 2): one row per run with its per-model summary, one row
+ * per compared cell. The dashboard, the metric and the `reconciliation_capture` rule read
+ * the latest run from here.
+ *
+ * Writing touches only these two tables, in one short transaction, so a CLI run can store
+ * its results while the daemon ingests (SQLite serialises the two writers; WAL keeps readers
+ * unblocked).
+ */
+import type Database from 'better-sqlite3';
+import { usdToNano } from './money.js';
+import type { ModelSummary, ReconciliationResult } from './types.js';
+
+/** The latest capture per model, as the metric and the rules see it. */
+export interface CaptureRow {
+  model: string | null;
+  tokenCapture: number | null;
+  costCapture: number | null;
+  /** When the run that measured it finished, epoch ms. */
+  measuredAt: number;
+  runId: string;
+}
+
+export function saveResult(db: Database.Database, r: ReconciliationResult): void {
+  const run = db.prepare(`INSERT OR REPLACE INTO reconciliation_runs (run_id, started_at, finished_at, range_start, range_end, api, bucket, tolerance, data_refreshed_at, summary_json)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const cell = db.prepare(`INSERT INTO reconciliation (run_id, bucket_start, bucket_end, model, workspace_id, api_key, local_tokens, billed_tokens,
+    local_cost_nanousd, billed_cost_nanousd, token_capture_ratio, cost_capture_ratio, flagged, causes, cell_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  db.transaction(() => {
+    db.prepare('DELETE FROM reconciliation WHERE run_id = ?').run(r.run_id);
+    run.run(r.run_id, Date.parse(r.started_at), Date.parse(r.finished_at), Date.parse(r.range.start), Date.parse(r.range.end), r.api, r.bucket, r.tolerance,
+      r.data_refreshed_at, JSON.stringify({ models: r.models, total: r.total, flagged_cells: r.flagged_cells, split_by: r.split_by }));
+    for (const c of r.cells) {
+      cell.run(r.run_id, Date.parse(c.bucket_start), Date.parse(c.bucket_end), c.model, c.workspace ?? null, c.api_key ?? null,
+        c.local.total_tokens, c.billed.total_tokens,
+        c.local.cost_usd === null ? null : usdToNano(c.local.cost_usd), c.billed.cost_usd === null ? null : usdToNano(c.billed.cost_usd),
+        c.capture.tokens, c.capture.cost, c.flagged ? 1 : 0, c.causes.map((x) => x.code).join(','), JSON.stringify(c));
+    }
+  }).immediate();
+}
+
+/** The per-model capture of the latest run (empty before the first run). */
+export function latestCapture(db: Database.Database): CaptureRow[] {
+  const row = db.prepare('SELECT run_id, finished_at, summary_json FROM reconciliation_runs ORDER BY finished_at DESC LIMIT 1').get() as
+    { run_id: string; finished_at: number; summary_json: string } | undefined;
+  if (!row) return [];
+  const s = JSON.parse(row.summary_json) as { models: ModelSummary[] };
+  return s.models.map((m) => ({ model: m.model, tokenCapture: m.token_capture, costCapture: m.cost_capture, measuredAt: row.finished_at, runId: row.run_id }));
+}
+
+/** Runs, newest first. */
+export function listRuns(db: Database.Database, limit = 20): { runId: string; finishedAt: number; rangeStart: number; rangeEnd: number; api: string; summary: unknown }[] {
+  const rows = db.prepare('SELECT run_id, finished_at, range_start, range_end, api, summary_json FROM reconciliation_runs ORDER BY finished_at DESC LIMIT ?').all(limit) as
+    { run_id: string; finished_at: number; range_start: number; range_end: number; api: string; summary_json: string }[];
+  return rows.map((r) => ({ runId: r.run_id, finishedAt: r.finished_at, rangeStart: r.range_start, rangeEnd: r.range_end, api: r.api, summary: JSON.parse(r.summary_json) as unknown }));
+}
+
+/** The cells of one run, as compared. */
+export function runCells(db: Database.Database, runId: string): unknown[] {
+  return (db.prepare('SELECT cell_json FROM reconciliation WHERE run_id = ? ORDER BY bucket_start, model').all(runId) as { cell_json: string }[]).map((r) => JSON.parse(r.cell_json) as unknown);
+}

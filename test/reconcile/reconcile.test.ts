@@ -1,0 +1,94 @@
+import test from 'ava';
+import { AdminClient, formatTable, latestCapture, ratesFromPricer, reconcile, saveResult, type ReconciliationResult } from '../../src/reconcile/index.js';
+import { ADMIN_KEY, localPricer, runWorkload, type Workload } from './helpers.js';
+
+const DAY = 86_400_000;
+
+async function run(w: Workload, api: 'analytics' | 'legacy'): Promise<ReconciliationResult> {
+  const client = new AdminClient({ adminKey: ADMIN_KEY, api, baseUrl: w.api.url });
+  const now = Date.now();
+  return reconcile({ query: w.pipeline.query, client, range: { start: now - DAY, end: now }, rates: ratesFromPricer(localPricer()) });
+}
+
+const cellOf = (r: ReconciliationResult, model: string) => {
+  const cells = r.cells.filter((c) => c.model === model && (c.billed.total_tokens > 0 || c.local.total_tokens > 0));
+  if (cells.length !== 1) throw new Error(`expected one cell of ${model}, got ${cells.length}`);
+  return cells[0]!;
+};
+
+for (const api of ['analytics', 'legacy'] as const) {
+  test(`${api}: the report names the missing call, the stale price and the unread batch with their exact numbers`, async (t) => {
+    const w = await runWorkload(t);
+    const r = await run(w, api);
+
+    // A call from a process without the emitter: Sonnet tokens billed but not recorded, prices right.
+    const sonnet = cellOf(r, 'claude-sonnet-5-5');
+    t.true(sonnet.flagged);
+    t.is(sonnet.billed.total_tokens - sonnet.local.total_tokens, w.missingCallTokens);
+    t.deepEqual(sonnet.causes.map((c) => c.code), ['missing_calls']);
+    const missing = sonnet.causes[0]!;
+    t.is(missing.details['missing_tokens'], w.missingCallTokens);
+    t.is(missing.details['missing_output_tokens'], w.missingCallOutput);
+    t.regex(missing.message, /calls from processes without the emitter/);
+    t.true(missing.message.includes(`${w.missingCallTokens.toLocaleString('en-US')} tokens billed but not recorded`));
+    if (api === 'analytics') {
+      // The analytics API counts requests: exactly one more billed than recorded.
+      t.is(missing.details['missing_requests'], 1);
+      t.is(sonnet.billed.requests, 4);
+    }
+
+    // Prices out of date: Opus tokens agree, output billed at $25/MTok against a local $20.
+    const opus = cellOf(r, 'claude-opus-5-5');
+    t.true(opus.flagged);
+    t.is(opus.diff.total_tokens, 0);
+    t.is(opus.capture.tokens, 1);
+    t.deepEqual(opus.causes.map((c) => c.code), ['stale_price']);
+    const stale = opus.causes[0]!;
+    t.is(stale.details['output_billed_usd_per_mtok'], 25);
+    t.is(stale.details['output_local_usd_per_mtok'], 20);
+    t.is(stale.details['difference_usd'], -(w.opusOutputTokens * 5) / 1e6);
+    t.is(opus.diff.cost_usd, -(w.opusOutputTokens * 5) / 1e6);
+    t.regex(stale.message, /output billed at \$25\.00\/MTok, local price \$20\.00\/MTok/);
+
+    // Batch results not yet read: the batch tokens are billed, none recorded.
+    const haiku = cellOf(r, 'claude-haiku-5-5');
+    t.true(haiku.flagged);
+    t.deepEqual(haiku.causes.map((c) => c.code), ['batch_unread']);
+    t.is(haiku.causes[0]!.details['missing_batch_tokens'], w.batchTokens);
+    t.is(haiku.causes[0]!.details['local_batch_tokens'], 0);
+    t.is(haiku.billed.total_tokens - haiku.local.total_tokens, w.batchTokens);
+    t.regex(haiku.causes[0]!.message, /batch results not yet read/);
+
+    t.is(r.flagged_cells, 3);
+    const table = formatTable(r);
+    t.regex(table, /likely: calls from processes without the emitter/);
+    t.regex(table, /likely: prices out of date/);
+    t.regex(table, /likely: batch results not yet read/);
+    t.false(table.includes(ADMIN_KEY));
+  });
+}
+
+test('cells within the tolerance are not flagged and name no cause', async (t) => {
+  const w = await runWorkload(t);
+  const client = new AdminClient({ adminKey: ADMIN_KEY, api: 'analytics', baseUrl: w.api.url });
+  const now = Date.now();
+  // A tolerance so wide that every difference of this workload passes.
+  const r = await reconcile({ query: w.pipeline.query, client, range: { start: now - DAY, end: now }, tolerance: 10, rates: ratesFromPricer(localPricer()) });
+  t.is(r.flagged_cells, 0);
+  t.true(r.cells.every((c) => c.causes.length === 0));
+  t.regex(formatTable(r), /Every cell is within the tolerance/);
+});
+
+test('results are stored and the latest capture per model is read back', async (t) => {
+  const w = await runWorkload(t);
+  const r = await run(w, 'analytics');
+  const db = w.pipeline.store!.db;
+  saveResult(db, r);
+  const rows = latestCapture(db);
+  const sonnet = rows.find((x) => x.model === 'claude-sonnet-5-5')!;
+  t.is(sonnet.runId, r.run_id);
+  t.is(sonnet.tokenCapture, cellOf(r, 'claude-sonnet-5-5').capture.tokens);
+  t.true(sonnet.tokenCapture! < 1);
+  t.is((db.prepare('SELECT COUNT(*) AS n FROM reconciliation WHERE run_id = ?').get(r.run_id) as { n: number }).n, r.cells.length);
+  t.is((db.prepare("SELECT causes FROM reconciliation WHERE model = 'claude-opus-5-5' AND flagged = 1").get() as { causes: string }).causes, 'stale_price');
+});
