@@ -43,8 +43,15 @@ interface SdkOptions {
   body?: unknown;
 }
 
+const EMITTER_MIDDLEWARE = Symbol.for('claudescope.middleware');
+
+/** Whether `m` is an emitter's middleware (so instrumenting twice does not record twice). */
+export function isEmitterMiddleware(m: Middleware): boolean {
+  return (m as unknown as Record<symbol, unknown>)[EMITTER_MIDDLEWARE] === true;
+}
+
 export function createCallMiddleware(sink: CallSink & BatchResultSink): Middleware {
-  return async function claudescopeMiddleware(request, next, ctx) {
+  const middleware: Middleware = async function claudescopeMiddleware(request, next, ctx) {
     const options = ctx.options as SdkOptions | undefined;
     const span = options?.__span?.span;
     if (!(span instanceof CallSpan)) return next(request);
@@ -114,6 +121,8 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink): Middlewa
     }
     return response;
   };
+  Object.defineProperty(middleware, EMITTER_MIDDLEWARE, { value: true });
+  return middleware;
 }
 
 /** Reads what the event needs from the first attempt's request. */

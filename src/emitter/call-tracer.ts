@@ -140,7 +140,7 @@ export class CallTracerProvider implements TracerProvider {
     private readonly scope: ClientScope,
     private readonly sink: CallSink,
     /** The provider the app gave the client, if any; else the global one. */
-    private readonly delegate?: TracerProvider,
+    readonly delegate?: TracerProvider,
   ) {}
 
   getTracer(name: string, version?: string, options?: TracerOptions): Tracer {

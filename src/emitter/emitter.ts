@@ -12,7 +12,7 @@ import type { CallEvent, EmitterStats, Provider } from '../event/types.js';
 import { usageFromApi } from '../event/usage.js';
 import { asObject, str } from './call-record.js';
 import type { CallRecord } from './call-record.js';
-import { createCallMiddleware } from './call-middleware.js';
+import { createCallMiddleware, isEmitterMiddleware } from './call-middleware.js';
 import { CallTracerProvider } from './call-tracer.js';
 import type { ClientScope } from './call-tracer.js';
 import { mergeTags } from './tags.js';
@@ -74,6 +74,7 @@ export interface InstrumentedClientOptions {
 interface CopyableClient {
   withOptions(options: Record<string, unknown>): unknown;
   openTelemetry?: unknown;
+  middleware?: readonly Middleware[];
 }
 
 export interface Emitter {
@@ -151,10 +152,14 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
       const copyable = client as unknown as CopyableClient;
       if (typeof copyable?.withOptions !== 'function') return client;
       const existing = asObject(copyable.openTelemetry);
-      const own = clientOptions(scope);
-      const keep = (existing?.['tracerProvider'] as TracerProvider | undefined) ?? scope?.tracerProvider;
+      let keep = (existing?.['tracerProvider'] as TracerProvider | undefined) ?? scope?.tracerProvider;
+      // Instrumenting an instrumented client replaces the emitter's provider, not nests it.
+      if (keep instanceof CallTracerProvider) keep = keep.delegate;
+      // Keep the client's own middleware (inside ours, so we see what the app sees), but not
+      // an emitter's from an earlier instrument(): each attempt must be recorded once.
+      const theirs = (copyable.middleware ?? []).filter((m) => !isEmitterMiddleware(m));
       return copyable.withOptions({
-        middleware: own.middleware,
+        middleware: [middleware, ...theirs, ...(scope?.middleware ?? [])],
         openTelemetry: {
           ...existing,
           traces: { ...asObject(existing?.['traces']), enabled: true },

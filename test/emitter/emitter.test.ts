@@ -383,6 +383,28 @@ test('an error the app sees is the very object the SDK raised', async (t) => {
   t.is(r.calls[0]!.status, 'error');
 });
 
+test('instrument keeps the client\'s own middleware, and instrumenting twice records each call once', async (t) => {
+  const s = await setup(t);
+  let seen = 0;
+  const own = new Anthropic({
+    apiKey: API_KEY,
+    baseURL: s.api.url,
+    middleware: [
+      async (req, next) => {
+        seen++;
+        return next(req);
+      },
+    ],
+  });
+  const twice = s.emitter.instrument(s.emitter.instrument(own));
+  s.api.enqueue({ status: 529, headers: { 'retry-after-ms': '5' } }, {});
+  await twice.messages.create(MSG);
+  t.is(seen, 2, 'the app middleware still runs on every attempt');
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.is(r.calls[0]!.attempts, 2);
+});
+
 test('a disk-full writer does not fail the call', async (t) => {
   const fs = await import('node:fs');
   const enospc = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
