@@ -290,10 +290,11 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
     return { status: 201, body: { silence } };
   });
 
-  api('DELETE', '/api/silences/', async ({ url }) => {
+  api('DELETE', '/api/silences/', async ({ url, now: t }) => {
     params(url, []);
     const id = decodeURIComponent(url.pathname.slice('/api/silences/'.length));
-    if (!requireEngine(ctx).expireSilence(id)) throw new BadRequest(`no active silence ${id}`, 404);
+    const engine = requireEngine(ctx);
+    if (!engine.silences().some((s) => s.id === id && s.endsAt > t) || !engine.expireSilence(id)) throw new BadRequest(`no active silence ${id}`, 404);
     return { body: { expired: id } };
   }, true);
 }

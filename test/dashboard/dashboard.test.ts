@@ -52,7 +52,7 @@ test('every headline figure and sampled chart series equal the store; the range 
   let gen = await ready(page);
 
   const check = async (label: string) => {
-    const s = (await page.evaluate(() => (window as unknown as { dashboard: PageState }).dashboard)) as PageState;
+    const s = (await page.evaluate('window.dashboard')) as PageState;
     const w = { start: s.window.from, end: s.window.to };
     const want = await expectedHeadline(q, w, Date.now());
     t.is(await tileValue(page, 'tile-calls'), want.calls, `${label}: calls`);
@@ -105,7 +105,7 @@ test('every headline figure and sampled chart series equal the store; the range 
   t.is(await check('custom'), 40);
 
   // A call with retries: its detail lists every attempt and the price part by part.
-  const s = (await page.evaluate(() => (window as unknown as { dashboard: PageState }).dashboard)) as PageState;
+  const s = (await page.evaluate('window.dashboard')) as PageState;
   const retried = s.calls.find((c) => c.attempts >= 3)!;
   t.truthy(retried, 'a call with 3 attempts in the table');
   await page.click(`#calls tr[data-id="${retried.event_id}"]`);
@@ -117,7 +117,10 @@ test('every headline figure and sampled chart series equal the store; the range 
   const priced = s.calls.find((c) => c.attempts === 1 && (c as unknown as { cost_usd: number | null }).cost_usd !== null)!;
   await page.click('#drawer-close');
   await page.click(`#calls tr[data-id="${priced.event_id}"]`);
-  await page.waitForFunction((id) => document.querySelector('#drawer')?.getAttribute('data-id') === id && document.querySelector('#price-parts') !== null, priced.event_id);
+  await page.waitForFunction((id) => {
+    const doc = (globalThis as unknown as { document: { querySelector(s: string): { getAttribute(a: string): string | null } | null } }).document;
+    return doc.querySelector('#drawer')?.getAttribute('data-id') === id && doc.querySelector('#price-parts') !== null;
+  }, priced.event_id);
   const partsShown = await page.locator('#price-parts tbody tr').count();
   const detail = await q.call(priced.event_id);
   const storedParts = Object.values((detail!.price as { parts: Record<string, number | null> }).parts).filter((v) => v !== null);
@@ -135,15 +138,15 @@ test('on a phone and in dark mode the page lays out without horizontal scrolling
   const errors = watchErrors(t, page);
   await page.goto(`${daemon.url}/`);
   await ready(page);
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
   t.true(overflow <= 0, `page wider than the phone by ${overflow}px`);
-  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
   t.is(bg, 'rgb(22, 22, 26)', 'dark background from prefers-color-scheme');
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone-dark.png') });
   // The toggle switches to light and is remembered.
   await page.click('#theme');
-  t.is(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(246, 245, 241)');
+  t.is(await page.evaluate('getComputedStyle(document.body).backgroundColor'), 'rgb(246, 245, 241)');
   t.deepEqual(errors, []);
 });
 
@@ -175,7 +178,7 @@ test('with a token required, the API refuses a request without it and the page a
   const page = await browser.newPage();
   await page.goto(`${daemon.url}/`);
   await page.waitForSelector('#token-dialog[open]');
-  t.is(await page.evaluate(() => document.body.dataset.auth), 'asking');
+  t.is(await page.evaluate('document.body.dataset.auth'), 'asking');
   await page.fill('#token-input', 'not-the-token-0123456789');
   await page.click('#token-submit');
   await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])');

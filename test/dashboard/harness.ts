@@ -66,8 +66,12 @@ export async function launch(t: ExecutionContext): Promise<BrowserContext> {
 
 /** Waits until the page finished a load after `afterGeneration`. */
 export async function ready(page: Page, afterGeneration = 0): Promise<number> {
-  await page.waitForFunction((g) => document.body.dataset.state === 'ready' && Number(document.body.dataset.generation) > g, afterGeneration);
-  return Number(await page.evaluate(() => document.body.dataset.generation));
+  // A function, not a string: the page's CSP forbids eval, which string predicates need.
+  await page.waitForFunction((g) => {
+    const body = (globalThis as unknown as { document: { body: { dataset: Record<string, string | undefined> } } }).document.body;
+    return body.dataset['state'] === 'ready' && Number(body.dataset['generation']) > g;
+  }, afterGeneration);
+  return Number(await page.evaluate('document.body.dataset.generation'));
 }
 
 /** Fails the test on any page error or console error. */

@@ -1,0 +1,234 @@
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { tempHome, writeEventFile, waitFor } from '../helpers/event-files.js';
+import { testPricer } from '../helpers/test-pricer.js';
+import { testWith } from '../helpers/external.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { loadDaemonConfig, type DaemonConfig } from '../../src/daemon/config.js';
+import { parseExposition, promtoolCheck, sumOf } from '../metrics/exposition.js';
+import { mixedWorkload } from './workload.js';
+
+const TOKEN = 'api-test-token-0123456789abcdef';
+const SECRETS = {
+  smtpPassword: 'smtp-password-never-shown-7f3a',
+  webhookSecret: 'webhook-hmac-secret-never-shown-91c2',
+  slackPath: 'T000/B000/slack-path-never-shown-55d1',
+};
+
+async function start(t: ExecutionContext, over: Partial<DaemonConfig> = {}, events = mixedWorkload(70)): Promise<Daemon> {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  writeEventFile({ dir: h.events, calls: events, sealed: true });
+  const base = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: h.home }, flags: { pollIntervalMs: 50 } });
+  const daemon = await Daemon.start({ config: { ...base, listen: { host: '127.0.0.1', port: 0 }, budgets: { dailyUsd: 5, monthlyUsd: 100, perFeature: {} }, ...over }, pricer: testPricer(), log: () => {} });
+  t.teardown(() => daemon.stop());
+  await waitFor(() => daemon.pipeline.health().eventsInserted === events.length, 'events stored');
+  return daemon;
+}
+
+const get = async (d: Daemon, path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+  const r = await fetch(`${d.url}${path}`);
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+};
+
+test('the API refuses unknown parameters, bad times, bad ranges and bad steps with a 400 saying what is wrong', async (t) => {
+  const d = await start(t);
+  const cases: [string, RegExp][] = [
+    ['/api/summary?form=now-1h', /unknown query parameter "form" \(known: from, to\)/],
+    ['/api/summary?from=yesterday', /from: "yesterday" is not a time/],
+    ['/api/summary?from=now-1h&to=now-2h', /bad range: from .* must be before to/],
+    ['/api/summary?from=now-3000d', /bad range: 3000 days is longer than the 400 days allowed/],
+    ['/api/summary?from=now-1h&from=now-2h', /given twice/],
+    ['/api/summary?from=now-1x', /not now-<duration>/],
+    ['/api/timeseries?step=90s', /step: "90s" must be a whole number of minutes/],
+    ['/api/timeseries?from=now-30d&step=1m', /at most 2000/],
+    ['/api/timeseries?stack_by=host', /stack_by: "host" is not one of model, feature/],
+    ['/api/calls?limit=100000', /limit: expected an integer 1-500/],
+    ['/api/calls?status=weird', /status: "weird" is not one of ok, error, aborted/],
+    ['/api/calls?cursor=!!', /cursor/],
+    ['/api/config?x=1', /this endpoint takes none/],
+  ];
+  for (const [path, message] of cases) {
+    const r = await get(d, path);
+    t.is(r.status, 400, path);
+    t.is(r.body['error'], 'bad_request', path);
+    t.regex(String(r.body['message']), message, path);
+  }
+  const missing = await get(d, '/api/calls/no-such-event');
+  t.is(missing.status, 404);
+});
+
+test('the API answers the store\'s numbers for a window, and pages recent calls with filters', async (t) => {
+  const d = await start(t);
+  const q = d.pipeline.query;
+  const to = Date.now() + 1;
+  const from = to - 3_600_000;
+  const s = await get(d, `/api/summary?from=${from}&to=${to}`);
+  t.is(s.status, 200);
+  const [want] = await q.aggregate({ window: { start: from, end: to }, aggregates: { n: { op: 'count' }, cost: { op: 'sum', field: 'cost_usd' }, read: { op: 'sum', field: 'cache_read_input_tokens' } } });
+  t.is(s.body['calls'], want!.values['n']);
+  t.is(s.body['cost_usd'], want!.values['cost'] ?? null);
+  t.is((s.body['tokens'] as Record<string, number>)['cache_read'], want!.values['read'] ?? 0);
+  const ts = await get(d, `/api/timeseries?from=${from}&to=${to}&step=5m`);
+  t.is(ts.status, 200);
+  const series = ts.body as { t: number[]; calls: { calls: number[] } };
+  t.is(series.t.length, 12 + (from % 300_000 === 0 ? 0 : 1));
+  t.is(series.calls.calls.reduce((a, b) => a + b, 0), want!.values['n']!);
+  // Filtered paging: every error call, 10 at a time, none twice.
+  const seen = new Set<string>();
+  let cursor: string | null = null;
+  do {
+    const page = await get(d, `/api/calls?from=${from}&to=${to}&status=error&limit=10${cursor ? `&cursor=${cursor}` : ''}`);
+    const calls = page.body['calls'] as { event_id: string; status: string }[];
+    for (const c of calls) {
+      t.is(c.status, 'error');
+      t.false(seen.has(c.event_id));
+      seen.add(c.event_id);
+    }
+    cursor = page.body['next_cursor'] as string | null;
+  } while (cursor);
+  const [errs] = await q.aggregate({ window: { start: from, end: to }, aggregates: { n: { op: 'count_where', filter: { status: 'error' } } } });
+  t.is(seen.size, errs!.values['n']!);
+  const detail = await get(d, `/api/calls/${[...seen][0]}`);
+  t.is(detail.status, 200);
+  t.true(Array.isArray(detail.body['attempts']));
+  t.false('content' in (detail.body['event'] as Record<string, unknown>));
+});
+
+test('no API answer carries the token, SMTP passwords, webhook secrets or secret URLs', async (t) => {
+  // One rule that cannot fire, so no notification is attempted (the notifiers point nowhere).
+  const rulesDir = tempHome();
+  t.teardown(rulesDir.cleanup);
+  writeFileSync(join(rulesDir.home, 'quiet.yaml'), 'rules:\n  - alert: NeverFires\n    kind: error_rate\n    window: 5m\n    min_calls: 1000000\n    threshold: 99%\n');
+  const d = await start(t, {
+    rules: { dirs: [rulesDir.home] },
+    auth: { token: TOKEN, requireToken: false },
+    notifiers: [
+      { name: 'mail', type: 'email', host: '127.0.0.1', port: 2525, auth: { user: 'alerts', pass: SECRETS.smtpPassword }, from: 'a@example.com', to: ['b@example.com'] },
+      { name: 'hook', type: 'webhook', url: 'http://127.0.0.1:9/hook', secret: SECRETS.webhookSecret },
+      { name: 'slack', type: 'slack', url: `http://127.0.0.1:9/services/${SECRETS.slackPath}` },
+    ],
+  });
+  await d.ruleEngine.evaluateOnce();
+  const ev = (await get(d, '/api/calls?limit=1')).body['calls'] as { event_id: string }[];
+  const paths = ['/api/config', '/api/summary', '/api/timeseries', '/api/ratelimits', '/api/calls', `/api/calls/${ev[0]!.event_id}`, '/api/alerts', '/api/silences', '/', '/app.js'];
+  for (const p of paths) {
+    const r = await fetch(`${d.url}${p}`);
+    t.is(r.status, 200, p);
+    const text = await r.text();
+    for (const secret of [TOKEN, ...Object.values(SECRETS)]) t.false(text.includes(secret), `${p} shows a secret`);
+  }
+});
+
+test('alerts: every loaded rule with its state and last value; silences are added, listed and expired through the API', async (t) => {
+  const d = await start(t);
+  await d.ruleEngine.evaluateOnce();
+  const a = await get(d, '/api/alerts');
+  const rules = a.body['rules'] as { name: string; state: string; value: number | null; kind: string }[];
+  t.is(rules.length, d.ruleEngine.rules.length);
+  t.true(typeof a.body['evaluated_at'] === 'number');
+  // Each rule's samples are the engine's last evaluation; its value that of its worst sample.
+  const last = new Map(d.ruleEngine.lastResults().rules.map((r) => [r.rule, r]));
+  for (const r of rules as unknown as { name: string; samples: { value: number | null; labels: Record<string, string> }[] }[]) {
+    t.deepEqual(r.samples.map((s) => [s.labels, s.value]), last.get(r.name)!.samples.map((s) => [s.labels, s.value]), r.name);
+  }
+  const errorRate = rules.find((r) => r.name === 'ClaudeHighErrorRate') as unknown as { value: number; samples: { value: number }[] };
+  t.is(errorRate.value, Math.max(...errorRate.samples.map((s) => s.value)));
+  t.true(errorRate.value > 0, 'the scripted workload has errors');
+
+  const post = (body: unknown, type = 'application/json') => fetch(`${d.url}/api/silences`, { method: 'POST', headers: { 'content-type': type }, body: JSON.stringify(body) });
+  const bad = await post({ matchers: ['alertname~~x'], duration: '1h' });
+  t.is(bad.status, 400);
+  t.regex(((await bad.json()) as { message: string }).message, /invalid matcher/);
+  t.is((await post({ matchers: ['alertname=X'], duration: '1h', colour: 'red' })).status, 400);
+  t.is((await post({ matchers: ['alertname=X'], duration: 'soon' })).status, 400);
+  t.is((await post({ matchers: ['alertname=X'], duration: '1h' }, 'text/plain')).status, 415);
+  const ok = await post({ matchers: ['alertname=ClaudeDailyBudget', 'severity=~"warn.*"'], duration: '2h', comment: 'deploy' });
+  t.is(ok.status, 201);
+  const { silence } = (await ok.json()) as { silence: { id: string; endsAt: number; startsAt: number } };
+  t.is(silence.endsAt - silence.startsAt, 7_200_000);
+  t.deepEqual(((await get(d, '/api/silences')).body['silences'] as { id: string }[]).map((s) => s.id), [silence.id]);
+  t.is((await fetch(`${d.url}/api/silences/${silence.id}`, { method: 'DELETE' })).status, 200);
+  t.deepEqual((await get(d, '/api/silences')).body['silences'], []);
+  t.is((await fetch(`${d.url}/api/silences/${silence.id}`, { method: 'DELETE' })).status, 404);
+});
+
+testWith('promtool')('the alert engine\'s counters are exported as promtool-clean claudescope_* metrics', async (t) => {
+  const d = await start(t);
+  await d.ruleEngine.evaluateOnce();
+  await d.ruleEngine.evaluateOnce();
+  const text = await (await fetch(`${d.url}/metrics`)).text();
+  const samples = parseExposition(text);
+  t.is(sumOf(samples, 'claudescope_rule_evaluations_total'), 2);
+  t.is(sumOf(samples, 'claudescope_alerts', { state: 'firing' }), d.ruleEngine.metrics().alertsFiring);
+  t.true(text.includes('claudescope_notifications_sent_total'));
+  const r = promtoolCheck(text);
+  t.is(r.status, 0, r.output);
+});
+
+test('a malformed rule file refuses start with the file, line and field, and leaves the data folder unlocked', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const rules = join(h.home, 'rules.d');
+  mkdirSync(rules);
+  writeFileSync(join(rules, 'bad.yaml'), 'rules:\n  - alert: Slow\n    kind: latency\n    threshold: 10s\n    for: soon\n');
+  const base = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: h.home } });
+  const config = { ...base, listen: { host: '127.0.0.1', port: 0 }, rules: { dirs: [rules] } };
+  const err = await t.throwsAsync(Daemon.start({ config, pricer: testPricer(), log: () => {} }));
+  t.true(err!.message.includes(`${join(rules, 'bad.yaml')}:5: rules[0].for`), err!.message);
+  const d = await Daemon.start({ config: { ...config, rules: { dirs: [] } }, pricer: testPricer(), log: () => {} });
+  t.teardown(() => d.stop());
+  t.true(d.ruleEngine.rules.length > 0, 'the package\'s own rules/ by default');
+});
+
+const run = promisify(execFile);
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, CLAUDESCOPE_HOME: '' } });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err: unknown) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test('silence add goes through the running daemon (with its token), and writes the state file when none runs', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const port = await freePort();
+  const cfgFile = join(h.home, 'daemon.yaml');
+  writeFileSync(cfgFile, `listen:\n  port: ${port}\nauth:\n  token: ${TOKEN}\n  require_token: true\n`);
+  const config = loadDaemonConfig({ flags: { home: h.home, config: cfgFile }, env: {} });
+  const d = await Daemon.start({ config, pricer: testPricer(), log: () => {} });
+  let stopped = false;
+  t.teardown(() => (stopped ? undefined : d.stop()));
+  // Another home: a silence that went through the daemon is in the daemon's engine, not in this home's state file.
+  const other = tempHome();
+  t.teardown(other.cleanup);
+  const r = await cli(['silence', 'add', 'alertname=ClaudeDailyBudget', '--duration', '30m', '--comment', 'via api', '--home', other.home, '--config', cfgFile]);
+  t.is(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  t.deepEqual(d.ruleEngine.silences().map((s) => s.id), [id]);
+  t.false(existsSync(join(other.data, 'alerts.db')));
+  const list = await cli(['silence', 'list', '--home', other.home, '--config', cfgFile]);
+  t.true(list.stdout.includes(id), list.stdout);
+  await d.stop();
+  stopped = true;
+  const offline = await cli(['silence', 'add', 'alertname=X', '--home', other.home, '--config', cfgFile]);
+  t.is(offline.code, 0, offline.stderr);
+  t.true(existsSync(join(other.data, 'alerts.db')), 'no daemon: written to the state file');
+});
