@@ -1,0 +1,96 @@
+/**
+ * Test harness around a real influxd: a forwarder on 127.0.0.1:0 that translates the v2
+ * write path (`/api/v2/write?org=&bucket=B&precision=P` → `/write?db=B&precision=P`, which
+ * InfluxDB 1.6 lacks) and can answer scripted faults (429, 413, 500, 400, 401) instead of
+ * forwarding, and helpers to build settings and priced calls.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import type { CallEvent } from '../../src/event/types.js';
+import type { InfluxConnection } from '../../src/store/influx-writer.js';
+import type { SinkCall } from '../../src/store/influx-sink.js';
+import { testPricer } from '../helpers/test-pricer.js';
+
+export interface Fault {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface Forwarder {
+  url: string;
+  /** Faults answered to the next write requests, in order (status 0: forward that one); then writes are forwarded again. */
+  faults: Fault[];
+  /** Write requests seen (forwarded or faulted), with their line counts. */
+  writes: { path: string; lines: number; answered: number }[];
+  /** When true, every write gets 503 until set back (an outage without stopping the server). */
+  down: boolean;
+  close(): Promise<void>;
+}
+
+async function body(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A path-translating, fault-injecting forwarder in front of `target`. */
+export async function startForwarder(target: string): Promise<Forwarder> {
+  const state: Omit<Forwarder, 'url' | 'close'> = { faults: [], writes: [], down: false };
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    void (async () => {
+      const data = await body(req);
+      const u = new URL(req.url ?? '/', 'http://x');
+      let path = u.pathname + u.search;
+      const isWrite = u.pathname === '/api/v2/write' || u.pathname === '/write';
+      if (u.pathname === '/api/v2/write') {
+        const q = new URLSearchParams({ db: u.searchParams.get('bucket') ?? '', precision: u.searchParams.get('precision') ?? 'ns' });
+        path = `/write?${q.toString()}`;
+      }
+      if (isWrite) {
+        const text = req.headers['content-encoding'] === 'gzip' ? gunzipSync(data).toString('utf8') : data.toString('utf8');
+        const lines = text.split('\n').filter(Boolean).length;
+        const fault = state.down ? { status: 503, body: '{"error":"down"}' } : state.faults.shift();
+        if (fault && fault.status !== 0) {
+          state.writes.push({ path: u.pathname, lines, answered: fault.status });
+          res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+          res.end(fault.body ?? `{"error":"scripted ${fault.status}"}`);
+          return;
+        }
+        state.writes.push({ path: u.pathname, lines, answered: 0 });
+      }
+      try {
+        const r = await fetch(`${target}${path}`, { method: req.method ?? 'GET', headers: { 'content-type': req.headers['content-type'] ?? 'text/plain', ...(req.headers['content-encoding'] ? { 'content-encoding': req.headers['content-encoding'] } : {}) }, ...(req.method === 'GET' || req.method === 'HEAD' ? {} : { body: data }) });
+        const last = state.writes[state.writes.length - 1];
+        if (isWrite && last) last.answered = r.status;
+        const out = Buffer.from(await r.arrayBuffer());
+        res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
+        res.end(out);
+      } catch (err: unknown) {
+        res.writeHead(502);
+        res.end(String(err));
+      }
+    })();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  }) as Forwarder;
+}
+
+export function connection(url: string, db: string, over: Partial<InfluxConnection> = {}): InfluxConnection {
+  return { url, api: 'v1', org: '', bucket: db, database: db, retentionPolicy: null, token: null, username: null, password: null, timeoutMs: 10_000, ...over };
+}
+
+const pricer = testPricer();
+
+/** Calls priced with the test pricer, each with a distinct file source. */
+export function priced(events: CallEvent[], fileKey = 'file-a'): SinkCall[] {
+  return events.map((event, i) => ({ event, price: pricer.price(event), source: { fileKey, path: `/tmp/${fileKey}.ndjson`, offset: i * 100, length: 99 } }));
+}

@@ -1,0 +1,147 @@
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Point } from '@influxdata/influxdb-client';
+import { testWith } from '../helpers/external.js';
+import { tempDir } from '../helpers/events.js';
+import { startInfluxd, type Influxd } from '../helpers/influxd.js';
+import { mixedWorkload, expectedSums } from '../daemon/workload.js';
+import { InfluxSink } from '../../src/store/influx-sink.js';
+import { callTimestampNs, fnv1a } from '../../src/store/influx-point-schema.js';
+import { connection, priced, startForwarder } from './harness.js';
+
+const it = testWith('influxd');
+let influx: Influxd;
+let small: Influxd;
+
+test.before(async () => {
+  if (it === test) {
+    [influx, small] = await Promise.all([startInfluxd(), startInfluxd({ maxBodySize: 20_000 })]);
+  }
+});
+test.after.always(async () => {
+  await influx?.dispose();
+  await small?.dispose();
+});
+
+let dbSeq = 0;
+async function freshDb(i: Influxd): Promise<string> {
+  const db = `sink_${process.pid}_${++dbSeq}`;
+  await i.createDatabase(db);
+  return db;
+}
+const count = async (i: Influxd, db: string): Promise<number> => Number((await i.values('SELECT COUNT("event_id") FROM claude_call', db))[0]?.[1] ?? 0);
+
+it('v1 mode: every call lands once, with its tags, token sums and exact nanodollar cost', async (t) => {
+  const db = await freshDb(influx);
+  const events = mixedWorkload(140);
+  const sink = new InfluxSink({ connection: connection(influx.url, db), deadLetterPath: join(tempDir(t), 'dl.ndjson') });
+  await sink.writeCalls(priced(events));
+  await sink.close();
+  const want = expectedSums(events);
+  t.is(await count(influx, db), 140);
+  const [row] = await influx.values('SELECT SUM("input_tokens"), SUM("output_tokens"), SUM("cache_read_input_tokens"), SUM("cost_nanousd"), SUM("unpriced"), SUM("attempts") FROM claude_call', db);
+  t.deepEqual(row?.slice(1), [want.tokens['input'], want.tokens['output'], want.tokens['cache_read'], Math.round(want.costUsd * 1e9), want.unpriced, want.attempts]);
+  const byStatus = await influx.query('SELECT COUNT("event_id") FROM claude_call GROUP BY "status"', db);
+  t.deepEqual(Object.fromEntries((byStatus[0]?.series ?? []).map((s) => [s.tags?.['status'], s.values?.[0]?.[1]])), want.byStatus);
+  // Unbounded values are fields, never tags.
+  const tagKeys = (await influx.values('SHOW TAG KEYS FROM claude_call', db)).map((v) => v[0]);
+  t.false(tagKeys.includes('event_id'));
+  t.false(tagKeys.includes('request_id'));
+  t.deepEqual(sink.health().pointsWritten, 140);
+});
+
+it('v2 mode through @influxdata/influxdb-client lands the same points, and a replay overwrites itself', async (t) => {
+  const db = await freshDb(influx);
+  const fwd = await startForwarder(influx.url);
+  t.teardown(() => fwd.close());
+  const events = mixedWorkload(60);
+  const sink = new InfluxSink({ connection: connection(fwd.url, db, { api: 'v2', org: 'o', bucket: db, token: 'tok' }), deadLetterPath: join(tempDir(t), 'dl.ndjson') });
+  await sink.writeCalls(priced(events));
+  await sink.writeCalls(priced(events)); // the same events again: same keys
+  await sink.close();
+  t.is(await count(influx, db), 60);
+  const ids = await influx.values('SELECT DISTINCT("event_id") FROM claude_call', db);
+  t.is(ids.length, 60);
+  t.true(fwd.writes.every((w) => w.path === '/api/v2/write' && w.answered === 204));
+});
+
+it('the client Point accepts the nanosecond timestamp as a string (a BigInt would write nothing)', (t) => {
+  const ts = callTimestampNs(1_732_600_000_123, fnv1a('file-x'), 7);
+  t.regex(ts, /^1732600000123\d{6}$/);
+  const line = new Point('claude_call').tag('model', 'm').floatField('duration_ms', 5).timestamp(ts).toLineProtocol();
+  t.is(line, `claude_call,model=m duration_ms=5 ${ts}`);
+});
+
+it('two events of one file in the same millisecond never share a timestamp; a replay keeps its own', (t) => {
+  const h = fnv1a('file-y');
+  const seen = new Set<string>();
+  for (let seq = 1; seq <= 50_000; seq++) seen.add(callTimestampNs(1_732_600_000_000, h, seq));
+  t.is(seen.size, 50_000);
+  t.is(callTimestampNs(1_732_600_000_000, h, 42), callTimestampNs(1_732_600_000_000, h, 42));
+});
+
+it('a 413 from a real InfluxDB splits the batch until it fits, and every point lands', async (t) => {
+  const db = await freshDb(small);
+  const events = mixedWorkload(140);
+  const sink = new InfluxSink({ connection: connection(small.url, db), deadLetterPath: join(tempDir(t), 'dl.ndjson') });
+  await sink.writeCalls(priced(events));
+  await sink.close();
+  t.is(await count(small, db), 140);
+  t.true(sink.health().errors.split > 0);
+  t.is(sink.health().deadLettered, 0);
+});
+
+it('429 with Retry-After and 500s are retried in place, and nothing is lost or doubled', async (t) => {
+  const db = await freshDb(influx);
+  const fwd = await startForwarder(influx.url);
+  t.teardown(() => fwd.close());
+  fwd.faults.push({ status: 429, headers: { 'retry-after': '0' } }, { status: 500 }, { status: 503 });
+  const sink = new InfluxSink({ connection: connection(fwd.url, db), deadLetterPath: join(tempDir(t), 'dl.ndjson'), minRetryDelayMs: 10, maxRetryDelayMs: 50 });
+  await sink.writeCalls(priced(mixedWorkload(30)));
+  await sink.close();
+  t.is(await count(influx, db), 30);
+  t.is(sink.health().retries, 3);
+  t.deepEqual(fwd.writes.map((w) => w.answered), [429, 500, 503, 204]);
+});
+
+it('a 400 is bisected down to the refused point, which goes to the dead-letter file by file and offset; the rest lands', async (t) => {
+  const db = await freshDb(influx);
+  const fwd = await startForwarder(influx.url);
+  t.teardown(() => fwd.close());
+  // 8 points: 400 for all; first half ok; second half 400; its first quarter ok; then 400, 400 (the point), ok.
+  fwd.faults.push({ status: 400 }, { status: 0 }, { status: 400 }, { status: 0 }, { status: 400 }, { status: 400 }, { status: 0 });
+  const dl = join(tempDir(t), 'dl.ndjson');
+  const sink = new InfluxSink({ connection: connection(fwd.url, db), deadLetterPath: dl });
+  const calls = priced(mixedWorkload(8));
+  await sink.writeCalls(calls);
+  await sink.close();
+  t.is(await count(influx, db), 7);
+  const letters = readFileSync(dl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.is(letters.length, 1);
+  t.like(letters[0], { reason: 'sink_rejected', file_id: 'file-a', offset: calls[6]!.source!.offset, length: 99 });
+  t.is(sink.health().deadLettered, 1);
+});
+
+it('401 stops the sink: the batch fails, later batches fail fast, the flag is raised and nothing is written', async (t) => {
+  const db = await freshDb(influx);
+  const fwd = await startForwarder(influx.url);
+  t.teardown(() => fwd.close());
+  fwd.faults.push({ status: 401, body: '{"error":"authorization failed"}' });
+  const sink = new InfluxSink({ connection: connection(fwd.url, db), deadLetterPath: join(tempDir(t), 'dl.ndjson') });
+  await t.throwsAsync(sink.writeCalls(priced(mixedWorkload(5))), { instanceOf: Error, message: /401/ });
+  t.true(sink.health().authFailed);
+  await t.throwsAsync(sink.writeCalls(priced(mixedWorkload(5))), { message: /refused the credentials/ });
+  t.is(fwd.writes.length, 1);
+  t.is(await count(influx, db), 0);
+  await sink.close();
+});
+
+it('an unreachable InfluxDB is retried until the sink closes; then the write rejects and nothing is acknowledged', async (t) => {
+  const sink = new InfluxSink({ connection: connection('http://127.0.0.1:1', 'x', { timeoutMs: 500 }), deadLetterPath: join(tempDir(t), 'dl.ndjson'), minRetryDelayMs: 5, maxRetryDelayMs: 20 });
+  const p = sink.writeCalls(priced(mixedWorkload(3)));
+  while (sink.health().retries < 3) await new Promise((r) => setTimeout(r, 10));
+  await sink.close();
+  await t.throwsAsync(p, { message: /closing/ });
+  t.is(sink.health().pointsWritten, 0);
+});
