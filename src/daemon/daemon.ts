@@ -19,6 +19,8 @@ import { loadPricer, type DaemonPricer } from './pricer-loader.js';
 import { pipelineHealthOf, prepareAlerting, startAlerting, type PreparedAlerting } from './alerting.js';
 import { registerDashboardRoutes } from './api-routes.js';
 import type { RuleEngine } from '../rules/index.js';
+import { registerReconciliationMetrics } from '../metrics/reconciliation-metrics.js';
+import type { ReconcileJob } from '../reconcile/daemon-job.js';
 import { parseInfluxSettings } from '../store/influx-config.js';
 import { registerInfluxMetrics } from '../store/influx-metrics.js';
 
@@ -51,6 +53,8 @@ export class Daemon {
   private deadLettersLogged = 0;
   private stopping: Promise<void> | undefined;
   private engine: RuleEngine | undefined;
+  /** The scheduled reconciliation (when `reconcile.schedule` is set). */
+  reconcileJob: ReconcileJob | undefined;
 
   private constructor(readonly config: DaemonConfig, private readonly pricer: DaemonPricer, private readonly log: DaemonLog, private readonly healthEveryMs: number) {
     const c = config;
@@ -90,6 +94,8 @@ export class Daemon {
         }
       });
     }
+    // The latest reconciliation (a daemon run or a CLI run), read from the store at each scrape.
+    registerReconciliationMetrics(this.metrics.registry, () => this.pipeline.store?.reconciliationCapture() ?? []);
     this.http = new HttpServer({
       host: c.listen.host,
       port: c.listen.port,
@@ -135,8 +141,14 @@ export class Daemon {
         onError: (message) => log('warn', `alerts: ${message}`),
         ...(o.ruleSchedule !== undefined ? { schedule: o.ruleSchedule } : {}),
       });
+      const rc = o.config.reconcile;
+      if (rc?.schedule) {
+        const { startReconcileJob } = await import('../reconcile/daemon-job.js');
+        d.reconcileJob = startReconcileJob({ settings: { ...rc, schedule: rc.schedule }, store: () => d.pipeline.store, pricer, log });
+      }
       await d.http.listen();
     } catch (err: unknown) {
+      await d.reconcileJob?.stop();
       await d.engine?.stop();
       await d.pipeline.stop();
       const e = err as NodeJS.ErrnoException;
@@ -214,6 +226,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       if (this.healthTimer) clearInterval(this.healthTimer);
       await this.engine?.stop();
+      await this.reconcileJob?.stop();
       await this.pipeline.stop();
       await this.http.close();
       this.watchHealth(true);

@@ -69,7 +69,10 @@ export interface AdminClientOptions {
   maxRetries?: number;
   /** A `retry-after` longer than this fails the run instead of waiting. Default 300 000 ms. */
   maxRetryAfterMs?: number;
-  /** Rows per page asked of the analytics API (1–1000). Default 1000. */
+  /**
+   * Rows per page asked of the analytics API (1–1000), and buckets per page of the older
+   * usage report (capped at its maximum). Default: the maximum.
+   */
   pageLimit?: number;
   onProgress?: (p: ProgressEvent) => void;
   /** Told about each wait before a retry (already redacted). */
@@ -166,7 +169,7 @@ export class AdminClient {
   // ---- the older reports, plain HTTP ----
 
   private async legacyUsage(c: { start: number; end: number }, width: BucketWidth, groupBy: BilledGroupBy[], out: BilledUsageRow[]): Promise<void> {
-    const limit = width === '1d' ? 31 : 168;
+    const limit = Math.min(this.pageLimit, width === '1d' ? 31 : 168);
     let page: string | null = null;
     do {
       const q = new URLSearchParams({ starting_at: iso(c.start), ending_at: iso(c.end), bucket_width: width, limit: String(limit) });
@@ -192,7 +195,7 @@ export class AdminClient {
   private async legacyCost(c: { start: number; end: number }, groupBy: BilledGroupBy[], out: BilledCostRow[]): Promise<void> {
     let page: string | null = null;
     do {
-      const q = new URLSearchParams({ starting_at: iso(c.start), ending_at: iso(c.end), limit: '31' });
+      const q = new URLSearchParams({ starting_at: iso(c.start), ending_at: iso(c.end), limit: String(Math.min(this.pageLimit, 31)) });
       // `description` is what breaks cost out by model, token type and tier in this report.
       q.append('group_by[]', 'description');
       if (groupBy.includes('workspace_id')) q.append('group_by[]', 'workspace_id');

@@ -5,7 +5,7 @@
 import type { AggregateRow, CallDimension, PipelineHealth, QueryApi } from '../store/types.js';
 import { periodAt } from './budget-period.js';
 import type {
-  BudgetRule, Budgets, ErrorRateRule, LatencyRule, PipelineHealthRule, RateLimitHeadroomRule, Rule, RuleSample,
+  BudgetRule, Budgets, ErrorRateRule, LatencyRule, PipelineHealthRule, RateLimitHeadroomRule, ReconciliationCaptureRule, Rule, RuleSample,
   SpikeRule, StopReasonShareRule, ThresholdRule,
 } from './rule-types.js';
 
@@ -29,6 +29,7 @@ export async function evaluateRule(rule: Rule, ctx: EvalContext): Promise<RuleSa
     case 'stop_reason_share': return stopReasonShare(rule, ctx);
     case 'pipeline_health': return pipelineHealth(rule, ctx);
     case 'threshold': return threshold(rule, ctx);
+    case 'reconciliation_capture': return reconciliationCapture(rule, ctx);
     default: {
       const never: never = rule;
       throw new Error(`unknown rule kind ${JSON.stringify(never)}`);
@@ -80,6 +81,16 @@ async function stopReasonShare(rule: StopReasonShareRule, ctx: EvalContext): Pro
     aggregates: { calls: { op: 'count' }, hits: { op: 'count_where', filter: { stop_reason: rule.stopReasons } } },
   });
   return rows.map((r) => ({ labels: groupLabels(r, rule.groupBy), value: ratio(r.values['hits'], r.values['calls']), calls: r.values['calls'] ?? 0 }));
+}
+
+/** The latest reconciliation's capture per model (a store without reconciliations has no samples). */
+async function reconciliationCapture(rule: ReconciliationCaptureRule, ctx: EvalContext): Promise<RuleSample[]> {
+  const rows = (await ctx.query.reconciliationCapture?.()) ?? [];
+  const mf = rule.filter.model;
+  const models = mf === undefined ? null : new Set(Array.isArray(mf) ? mf : [mf]);
+  return rows
+    .filter((r) => r.model !== null && (models === null || models.has(r.model)) && r.measuredAt >= ctx.now - rule.maxAgeMs)
+    .map((r) => ({ labels: { model: r.model!, measure: rule.measure }, value: rule.measure === 'cost' ? r.costCapture : r.tokenCapture, calls: 0 }));
 }
 
 async function threshold(rule: ThresholdRule, ctx: EvalContext): Promise<RuleSample[]> {

@@ -32,6 +32,7 @@ const KIND_KEYS: Record<Rule['kind'], string[]> = {
   stop_reason_share: ['stop_reasons'],
   pipeline_health: ['metric'],
   threshold: ['value', 'per', 'per_minute'],
+  reconciliation_capture: ['measure', 'max_age'],
 };
 const ALERT_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LABEL_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -139,7 +140,7 @@ function parseRule(ctx: Ctx, at: Path, raw: unknown): Rule | null {
     severity: f.oneOf<Severity>('severity', ['critical', 'warning', 'info']) ?? 'warning',
     labels: f.stringMap('labels', true) ?? {},
     annotations: f.stringMap('annotations', false) ?? {},
-    comparison: f.oneOf<Comparison>('op', ['>', '>=', '<', '<=']) ?? (k === 'rate_limit_headroom' ? '<' : '>'),
+    comparison: f.oneOf<Comparison>('op', ['>', '>=', '<', '<=']) ?? (k === 'rate_limit_headroom' || k === 'reconciliation_capture' ? '<' : '>'),
     threshold: f.threshold('threshold', k === 'latency') ?? 0,
     repeatIntervalMs: f.duration('repeat_interval') ?? null,
     source: { file: ctx.file, line: ctx.lineOf(at) },
@@ -192,6 +193,9 @@ function parseRule(ctx: Ctx, at: Path, raw: unknown): Rule | null {
       break;
     case 'threshold':
       rule = { ...common, kind: k, value: f.aggregate('value', true) ?? { op: 'count' }, per: f.aggregate('per', false), perMinute: f.bool('per_minute') ?? false };
+      break;
+    case 'reconciliation_capture':
+      rule = { ...common, kind: k, measure: f.oneOf('measure', ['tokens', 'cost']) ?? 'tokens', maxAgeMs: f.duration('max_age') ?? 3 * 86_400_000 };
       break;
     default: {
       const never: never = k;

@@ -93,7 +93,17 @@ export interface ThresholdRule extends RuleCommon {
   perMinute: boolean;
 }
 
+/** Capture of the latest reconciliation with Anthropic's reports (local ÷ billed), per model. */
+export interface ReconciliationCaptureRule extends RuleCommon {
+  kind: 'reconciliation_capture';
+  /** Tokens (calls missing) or cost (calls missing or prices out of date). Default tokens. */
+  measure: 'tokens' | 'cost';
+  /** A run older than this is not evaluated (no sample). Default 3 days. */
+  maxAgeMs: number;
+}
+
 export type Rule =
+  | ReconciliationCaptureRule
   | ErrorRateRule
   | LatencyRule
   | BudgetRule
@@ -106,7 +116,7 @@ export type Rule =
 export type RuleKind = Rule['kind'];
 
 export const RULE_KINDS: readonly RuleKind[] = [
-  'error_rate', 'latency', 'budget', 'rate_limit_headroom', 'spike', 'stop_reason_share', 'pipeline_health', 'threshold',
+  'error_rate', 'latency', 'budget', 'rate_limit_headroom', 'spike', 'stop_reason_share', 'pipeline_health', 'threshold', 'reconciliation_capture',
 ];
 
 /** Budgets from the daemon's configuration, USD. */

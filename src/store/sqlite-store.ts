@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import type { CallEvent, EmitterStats, RateLimitDimension } from '../event/types.js';
 import type { PriceDimension, PriceResult } from '../pricing/types.js';
 import type {
-  AggregateQuery, AggregateRow, QueryApi, RateLimitRow, RecentCallsQuery, SeriesQuery,
+  AggregateQuery, AggregateRow, QueryApi, RateLimitRow, RecentCallsQuery, ReconciliationCaptureRow, SeriesQuery,
   SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, MIGRATIONS, StoreError, migrate } from './migrations.js';
@@ -192,6 +192,14 @@ export class SqliteStore implements QueryApi {
   }
   call(eventId: string): Promise<StoredCallDetail | null> {
     return Promise.resolve(this.query.call(eventId));
+  }
+  /** The per-model capture of the latest `claudescope reconcile` run (empty before the first). */
+  reconciliationCapture(): Promise<ReconciliationCaptureRow[]> {
+    const row = this.db.prepare('SELECT finished_at, summary_json FROM reconciliation_runs ORDER BY finished_at DESC LIMIT 1').get() as
+      { finished_at: number; summary_json: string } | undefined;
+    if (!row) return Promise.resolve([]);
+    const s = JSON.parse(row.summary_json) as { models?: { model: string | null; token_capture: number | null; cost_capture: number | null }[] };
+    return Promise.resolve((s.models ?? []).map((m) => ({ model: m.model, tokenCapture: m.token_capture, costCapture: m.cost_capture, measuredAt: row.finished_at })));
   }
 }
 

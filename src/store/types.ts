@@ -132,6 +132,16 @@ export interface PipelineHealth {
   emitterDroppedEventsTotal: number | null;
 }
 
+/** The capture ratio (local ÷ billed) per model of the latest reconciliation run. */
+export interface ReconciliationCaptureRow {
+  /** Null for billed spend no model carries (code execution, session hours). */
+  model: string | null;
+  tokenCapture: number | null;
+  costCapture: number | null;
+  /** When the run finished, epoch ms. */
+  measuredAt: number;
+}
+
 /** The read side every store implements. */
 export interface QueryApi {
   aggregate(q: AggregateQuery): Promise<AggregateRow[]>;
@@ -141,4 +151,6 @@ export interface QueryApi {
   call(eventId: string): Promise<StoredCallDetail | null>;
   /** Optional: the pipeline's health (the daemon adds it around its store). */
   pipelineHealth?(): Promise<PipelineHealth>;
+  /** Optional: the latest reconciliation's capture per model (`reconciliation_capture` rules). */
+  reconciliationCapture?(): Promise<ReconciliationCaptureRow[]>;
 }
