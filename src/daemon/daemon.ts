@@ -15,7 +15,9 @@ import { HttpServer, sendJson } from './http-server.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import type { PricedCall } from '../store/sqlite-store.js';
 import type { DaemonConfig } from './config.js';
-import { loadPricer, type DaemonPricer } from './pricer-loader.js';
+import { createDaemonPricer, type DaemonPricer } from './pricer-loader.js';
+import { registerRepriceRoute } from './reprice-route.js';
+import { registerPricingMetrics, type PricingMetrics } from '../metrics/pricing-metrics.js';
 import { pipelineHealthOf, prepareAlerting, startAlerting, type PreparedAlerting } from './alerting.js';
 import { registerDashboardRoutes } from './api-routes.js';
 import type { RuleEngine } from '../rules/index.js';
@@ -47,6 +49,7 @@ export class Daemon {
   readonly metrics: Metrics;
   readonly pipeline: Pipeline;
   private readonly http: HttpServer;
+  private readonly pricingMetrics: PricingMetrics;
   private lastCommitMs: number | null = null;
   private readonly unpricedModelsLogged = new Set<string>();
   private healthTimer: NodeJS.Timeout | undefined;
@@ -96,6 +99,11 @@ export class Daemon {
     }
     // The latest reconciliation (a daemon run or a CLI run), read from the store at each scrape.
     registerReconciliationMetrics(this.metrics.registry, () => this.pipeline.store?.reconciliationCapture() ?? []);
+    this.pricingMetrics = registerPricingMetrics(this.metrics.registry, {
+      version: pricer.version,
+      catalogAsOf: pricer.catalogAsOf,
+      isStale: pricer.isStale ? () => pricer.isStale?.() ?? false : undefined,
+    });
     this.http = new HttpServer({
       host: c.listen.host,
       port: c.listen.port,
@@ -117,16 +125,16 @@ export class Daemon {
       rules: () => this.engine ?? null,
       config: c,
     });
+    registerRepriceRoute((m, p, h) => this.route(m, p, h), { store: () => this.pipeline.store, pricer, log: (level, msg, fields) => this.log(level, msg, fields) });
   }
 
   /** Loads the cost engine (unless a pricer is given), starts the pipeline, then the HTTP server. */
   static async start(o: DaemonOptions): Promise<Daemon> {
     const log = o.log ?? stderrLog;
-    let pricer = o.pricer;
-    if (!pricer) {
-      const loaded = await loadPricer(o.config.pricing);
-      pricer = loaded.pricer;
-      if (loaded.fallback) log('warn', 'no cost engine in this build: every call is counted as unpriced');
+    // A bad `pricing:` block refuses start here (ConfigError naming file, line and field).
+    const pricer = o.pricer ?? createDaemonPricer(o.config);
+    if (pricer.isStale?.()) {
+      log('warn', 'the price catalog is older than 60 days: new models or prices may be missing (claudescope_price_catalog_stale); update claudescope, then claudescope reprice', { catalog_as_of: pricer.catalogAsOf ?? 'unknown', pricing: pricer.version });
     }
     // Rules and notifiers first: a malformed rule file refuses start before the data folder is locked.
     const alerting: PreparedAlerting = await prepareAlerting(o.config);
@@ -238,11 +246,15 @@ export class Daemon {
   private onCommitted(calls: PricedCall[]): void {
     this.lastCommitMs = Date.now();
     this.metrics.claude.record(calls);
+    this.pricingMetrics.recordCalls(calls);
     const warnings = this.pricer.takeWarnings?.();
     if (warnings) {
-      for (const w of warnings) this.log('warn', w.message);
+      // The engine reports each (model, reason) once: one log line each.
+      for (const w of warnings) this.log('warn', w.message, { model: w.model, reason: w.reason });
+      this.pricingMetrics.recordWarnings(warnings);
       return;
     }
+    // A pricer without warnings (a test stand-in): one line per unpriced model.
     for (const c of calls) {
       if (c.price?.priced) continue;
       const model = c.price?.model ?? c.event.model ?? c.event.model_requested ?? '(none)';

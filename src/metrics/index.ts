@@ -18,6 +18,8 @@ export { registerPipelineMetrics } from './pipeline-metrics.js';
 export type { PipelineHealthSnapshot, EmitterStatsSnapshot, PipelineMetricsSource } from './pipeline-metrics.js';
 export { registerRuleMetrics } from './rule-metrics.js';
 export type { RuleMetricsSnapshot } from './rule-metrics.js';
+export { registerPricingMetrics } from './pricing-metrics.js';
+export type { PricingMetrics, PricingMetricsSource } from './pricing-metrics.js';
 
 const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 

@@ -112,3 +112,112 @@ export class RollupBatch {
     this.groups.clear();
   }
 }
+
+/**
+ * Changes already-rolled-up calls in place (repricing): each changed call is taken out of its
+ * rollup group as it was stored and put back as it is now, so rollups stay equal to the rows'
+ * sums. When only the price changed (same minute, same dimensions), only the cost sums and the
+ * unpriced count move, and no other sum is touched (no float drift on durations); when a
+ * dimension changed (a model relabelled by a new alias), the call moves between groups whole:
+ * count, sums and histogram buckets. Must run inside the rows' transaction.
+ */
+export class RollupAdjuster {
+  private readonly select: Database.Statement;
+  private readonly upsert: Database.Statement;
+  private readonly remove: Database.Statement;
+  private readonly groups = new Map<string, AdjustAcc>();
+
+  constructor(db: Database.Database) {
+    this.select = db.prepare('SELECT * FROM rollup_minute WHERE minute = ? AND gkey = ?');
+    const cols = ['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'];
+    this.upsert = db.prepare(`INSERT OR REPLACE INTO rollup_minute (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+    this.remove = db.prepare('DELETE FROM rollup_minute WHERE minute = ? AND gkey = ?');
+  }
+
+  /** Records that a stored call `before` is now `after`. */
+  change(before: RollupInput, after: RollupInput): void {
+    const mb = Math.floor(before.ts / MINUTE_MS) * MINUTE_MS;
+    const ma = Math.floor(after.ts / MINUTE_MS) * MINUTE_MS;
+    const gb = JSON.stringify(before.dims);
+    const ga = JSON.stringify(after.dims);
+    if (mb === ma && gb === ga) {
+      const acc = this.acc(mb, gb, before.dims);
+      acc.unpriced += (after.sums[0] === null ? 1 : 0) - (before.sums[0] === null ? 1 : 0);
+      for (const i of COST_INDEXES) acc.sums[i] = (acc.sums[i] ?? 0) + (after.sums[i] ?? 0) - (before.sums[i] ?? 0);
+      return;
+    }
+    this.move(this.acc(mb, gb, before.dims), before, -1);
+    this.move(this.acc(ma, ga, after.dims), after, 1);
+  }
+
+  /** Writes every adjusted group; groups left without calls are deleted. */
+  flush(): void {
+    for (const a of this.groups.values()) {
+      const old = this.select.get(a.minute, a.gkey) as ExistingRow | undefined;
+      const count = Number(old?.['count'] ?? 0) + a.count;
+      if (count <= 0) {
+        if (old) this.remove.run(a.minute, a.gkey);
+        continue;
+      }
+      const unpriced = Number(old?.['unpriced_count'] ?? 0) + a.unpriced;
+      const ttftCount = Number(old?.['ttft_count'] ?? 0) + a.ttftCount;
+      const sums = SUM_COLUMNS.map((c, i) => {
+        const prev = (old?.[c] as number | null | undefined) ?? null;
+        const d = a.sums[i] ?? 0;
+        // As in SQL and RollupBatch: a cost sum over no priced call is NULL, so is a TTFT sum over no TTFT.
+        if (COST_INDEXES.has(i) && count - unpriced === 0) return null;
+        if (i === TTFT_INDEX && ttftCount === 0) return null;
+        return d === 0 ? prev ?? 0 : (prev ?? 0) + d;
+      });
+      const hDuration = new LogHistogram();
+      hDuration.mergeJson((old?.['hist_duration'] as string | null | undefined) ?? null);
+      const hTtft = new LogHistogram();
+      hTtft.mergeJson((old?.['hist_ttft'] as string | null | undefined) ?? null);
+      for (const [v, n] of a.durations) hDuration.add(v, n);
+      for (const [v, n] of a.ttfts) hTtft.add(v, n);
+      this.upsert.run(a.minute, a.gkey, ...a.dims, count, unpriced, ttftCount, ...sums, histJson(hDuration), histJson(hTtft));
+    }
+    this.groups.clear();
+  }
+
+  private acc(minute: number, gkey: string, dims: (string | null)[]): AdjustAcc {
+    const key = `${minute}|${gkey}`;
+    let a = this.groups.get(key);
+    if (!a) {
+      a = { minute, gkey, dims, count: 0, unpriced: 0, ttftCount: 0, sums: SUM_COLUMNS.map(() => 0), durations: [], ttfts: [] };
+      this.groups.set(key, a);
+    }
+    return a;
+  }
+
+  private move(a: AdjustAcc, c: RollupInput, sign: 1 | -1): void {
+    a.count += sign;
+    if (c.sums[0] === null) a.unpriced += sign;
+    for (let i = 0; i < c.sums.length; i++) a.sums[i] = (a.sums[i] ?? 0) + sign * (c.sums[i] ?? 0);
+    a.durations.push([c.durationMs, sign]);
+    if (c.ttftMs !== null) {
+      a.ttftCount += sign;
+      a.ttfts.push([c.ttftMs, sign]);
+    }
+  }
+}
+
+interface AdjustAcc {
+  minute: number;
+  gkey: string;
+  dims: (string | null)[];
+  /** Signed changes. */
+  count: number;
+  unpriced: number;
+  ttftCount: number;
+  sums: number[];
+  /** Values added (+1) to or removed (−1) from the histograms. */
+  durations: [number, number][];
+  ttfts: [number, number][];
+}
+
+/** A histogram's JSON without emptied buckets (null when empty). */
+function histJson(h: LogHistogram): string | null {
+  for (const [b, n] of h.counts) if (n === 0) h.counts.delete(b);
+  return h.toJson();
+}

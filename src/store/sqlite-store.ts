@@ -14,8 +14,8 @@ import type {
   AggregateQuery, AggregateRow, QueryApi, RateLimitRow, RecentCallsQuery, ReconciliationCaptureRow, SeriesQuery,
   SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
-import { DIMENSION_COLUMNS, MIGRATIONS, StoreError, migrate } from './migrations.js';
-import { RollupWriter, type RollupInput } from './rollups.js';
+import { DIMENSION_COLUMNS, MIGRATIONS, SUM_COLUMNS, StoreError, migrate } from './migrations.js';
+import { RollupAdjuster, RollupWriter, type RollupInput } from './rollups.js';
 import { QueryEngine } from './query-sql.js';
 
 /** One call ready to store: the decoded event, its line as read, and its price. */
@@ -91,6 +91,49 @@ const INSERT_COLUMNS = [
   'pricing_version', 'price_flags', 'duration_ms', 'ttft_ms', 'attempts', 'retries', 'event_json',
 ];
 const DELETE_CHUNK = 5000;
+/** The columns a reprice may rewrite: the canonical model and everything the price decides. */
+const PRICE_COLUMNS = [
+  'model', 'cost_usd', 'cost_without_cache_usd', 'cost_nanousd', 'cost_without_cache_nanousd',
+  ...PART_DIMS.map((d) => `cost_${d}_usd`), 'pricing_version', 'price_flags',
+];
+const PRICE_COLUMN_INDEXES = PRICE_COLUMNS.map((c) => INSERT_COLUMNS.indexOf(c));
+
+/** What a reprice saw and did to one stored call. */
+export interface RepricedRow {
+  event_id: string;
+  ts: number;
+  /** The stored `model` before and after (they differ when an alias now names another model). */
+  model_before: string | null;
+  model_after: string | null;
+  /** Cost in nanodollars before and after; null = unpriced. */
+  nano_before: number | null;
+  nano_after: number | null;
+  version_before: string | null;
+  version_after: string | null;
+  /** The row differs (price, parts, flags, version or model): rewritten unless a dry run. */
+  changed: boolean;
+}
+
+/** Options of {@link SqliteStore.repriceChunk}. */
+export interface RepriceChunkOptions {
+  /** Calls with `since <= ts < until` (epoch ms). */
+  since: number;
+  until: number;
+  /** Row id to continue after: 0 first, then the previous chunk's `lastId`. */
+  afterId: number;
+  /** Rows per chunk (one transaction). */
+  limit: number;
+  /** The new price of a stored event; null stores the call as unpriced (the pricer failed on it). */
+  price: (event: CallEvent) => PriceResult | null;
+  /** Compute only: change nothing. Default false. */
+  dryRun?: boolean;
+}
+
+export interface RepriceChunkResult {
+  rows: RepricedRow[];
+  /** Id of the last row read, to pass as the next `afterId`; null when no row was left. */
+  lastId: number | null;
+}
 
 export class SqliteStore implements QueryApi {
   readonly db: Database.Database;
@@ -171,6 +214,25 @@ export class SqliteStore implements QueryApi {
       rollupsDeleted = this.db.prepare('DELETE FROM rollup_minute WHERE minute < ?').run(now - settings.rollupsMaxAgeMs).changes;
     }
     return { rowsDeleted, rollupsDeleted };
+  }
+
+  /**
+   * Reprices the next chunk of stored calls in `[since, until)`, in id order, in one
+   * transaction: each row whose price (or canonical model) changed is rewritten, and its
+   * per-minute rollup group adjusted by the difference, so rollups stay equal to the rows'
+   * sums. Call again with `afterId: lastId` until `lastId` is null; between chunks the writer
+   * (the daemon's pipeline) can commit.
+   */
+  repriceChunk(o: RepriceChunkOptions): RepriceChunkResult {
+    if (this.readonly && !o.dryRun) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
+    const run = (): RepriceChunkResult => this.repricer().chunk(o);
+    return o.dryRun ? run() : this.db.transaction(run).immediate();
+  }
+
+  private repricer_: Repricer | undefined;
+  private repricer(): Repricer {
+    this.repricer_ ??= new Repricer(this.db, this.readonly);
+    return this.repricer_;
   }
 
   close(): void {
@@ -263,6 +325,71 @@ class Writer {
     }
     return { inserted, ignored: batch.calls.length - inserted };
   }
+}
+
+/** The reprice path: reads a chunk of rows, prices their events again, rewrites what changed. */
+class Repricer {
+  private readonly select: Database.Statement;
+  private readonly update: Database.Statement | undefined;
+  private readonly rollups: RollupAdjuster | undefined;
+
+  constructor(db: Database.Database, readonly_: boolean) {
+    this.select = db.prepare(`SELECT id, ts, event_id, ${[...new Set([...DIMENSION_COLUMNS, ...SUM_COLUMNS, ...PRICE_COLUMNS])].join(', ')}, event_json
+      FROM calls WHERE id > ? AND ts >= ? AND ts < ? ORDER BY id LIMIT ?`);
+    if (!readonly_) {
+      this.update = db.prepare(`UPDATE calls SET ${PRICE_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`);
+      this.rollups = new RollupAdjuster(db);
+    }
+  }
+
+  chunk(o: RepriceChunkOptions): RepriceChunkResult {
+    const rows = this.select.all(o.afterId, o.since, o.until, o.limit) as Record<string, unknown>[];
+    const out: RepricedRow[] = [];
+    const params: unknown[] = new Array(INSERT_COLUMNS.length);
+    const write = !o.dryRun && this.update !== undefined && this.rollups !== undefined;
+    for (const row of rows) {
+      const raw = row['event_json'] as string;
+      const event = JSON.parse(raw) as CallEvent;
+      let price: PriceResult | null;
+      try {
+        price = o.price(event);
+      } catch {
+        price = null;
+      }
+      const after = rowOf({ event, raw, price }, params);
+      const newValues = PRICE_COLUMN_INDEXES.map((i) => params[i] ?? null);
+      const changed = PRICE_COLUMNS.some((c, k) => !sameValue(row[c], newValues[k]));
+      const nanoBefore = (row['cost_nanousd'] as number | null) ?? null;
+      const nanoAfter = (after.sums[0] ?? null);
+      out.push({
+        event_id: row['event_id'] as string, ts: row['ts'] as number,
+        model_before: (row['model'] as string | null) ?? null, model_after: (newValues[0] as string | null) ?? null,
+        nano_before: nanoBefore, nano_after: nanoAfter,
+        version_before: (row['pricing_version'] as string | null) ?? null, version_after: (newValues[newValues.length - 2] as string | null) ?? null,
+        changed,
+      });
+      if (!changed || !write) continue;
+      this.update!.run(...newValues, row['id']);
+      const before: RollupInput = {
+        ts: row['ts'] as number,
+        dims: DIMENSION_COLUMNS.map((c) => (row[c] as string | null) ?? null),
+        sums: SUM_COLUMNS.map((c) => (row[c] as number | null) ?? null),
+        durationMs: row['duration_ms'] as number,
+        ttftMs: (row['ttft_ms'] as number | null) ?? null,
+      };
+      if (!sameValue(before.sums[0], after.sums[0]) || !sameValue(before.sums[1], after.sums[1]) || before.dims.some((d, i) => d !== after.dims[i])) {
+        this.rollups!.change(before, after);
+      }
+    }
+    if (write) this.rollups!.flush();
+    const last = rows[rows.length - 1];
+    return { rows: out, lastId: last === undefined ? null : (last['id'] as number) };
+  }
+}
+
+/** SQLite's value and the one a reprice would write are the same (integers come back as numbers). */
+function sameValue(a: unknown, b: unknown): boolean {
+  return (a ?? null) === (b ?? null);
 }
 
 /** Fills the INSERT parameters of one call and returns what its rollup needs. */

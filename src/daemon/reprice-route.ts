@@ -1,0 +1,74 @@
+/**
+ * `POST /api/reprice` on the daemon: `{ "since": "2026-11-01", "until"?: "…", "dry_run"?: true }`
+ * reprices the stored calls of the window with the daemon's pricer (its catalog and the
+ * `pricing:` block it started with) and answers the {@link RepriceSummary}. The daemon owns the
+ * store, so `claudescope reprice` comes here while it runs. One reprice at a time (409 otherwise).
+ * Behind the bearer token like every route when one is required.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Pricer } from '../pricing/types.js';
+import type { SqliteStore } from '../store/sqlite-store.js';
+import { sendJson, type RouteHandler } from './http-server.js';
+import { repriceOptionsOf, repriceStore } from './reprice.js';
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+export interface RepriceRouteContext {
+  /** The embedded store, undefined before start or when only InfluxDB is configured. */
+  store: () => SqliteStore | undefined;
+  pricer: Pricer;
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new HttpError(415, 'expected a JSON body (content-type: application/json)');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new HttpError(400, 'the body is not valid JSON');
+  }
+}
+
+/** Registers `POST /api/reprice` through `route` (the daemon's `.route()`). */
+export function registerRepriceRoute(route: (method: string, path: string, handler: RouteHandler) => unknown, ctx: RepriceRouteContext): void {
+  let running = false;
+  route('POST', '/api/reprice', async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      let opts;
+      try {
+        opts = repriceOptionsOf(await readJson(req));
+      } catch (err: unknown) {
+        throw err instanceof HttpError ? err : new HttpError(400, err instanceof Error ? err.message : String(err));
+      }
+      const store = ctx.store();
+      if (!store) throw new HttpError(409, 'repricing works on the embedded store; this daemon has none (influxdb.embedded_store: false)');
+      if (running) throw new HttpError(409, 'a reprice is already running');
+      running = true;
+      try {
+        const summary = await repriceStore(store, ctx.pricer, opts);
+        ctx.log?.('info', `${summary.dry_run ? 'reprice dry run' : 'repriced'} ${summary.calls} calls`, {
+          since: summary.since, until: summary.until ?? 'now', price_changed: summary.price_changed, before_usd: summary.before_usd, after_usd: summary.after_usd,
+        });
+        sendJson(res, 200, summary);
+      } finally {
+        running = false;
+      }
+    } catch (err: unknown) {
+      if (!(err instanceof HttpError)) throw err;
+      sendJson(res, err.status, { error: err.status === 409 ? 'conflict' : 'bad_request', message: err.message });
+    }
+  });
+}
