@@ -3,6 +3,7 @@
  * (see the tailer rules: identity from the writer, checkpoints only after the sink
  * acknowledged, lines are bytes, truncation detection, polling as the truth, bounded memory).
  */
+import { fstatSync } from 'node:fs';
 import { open, stat, unlink, rename, mkdir, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -117,7 +118,15 @@ export class Tailer {
     let lag = 0;
     let oldest: number | null = null;
     for (const s of this.byKey.values()) {
-      lag += Math.max(0, s.size - s.committed);
+      // While a sink is down the read loop waits and does not scan: ask the descriptor, so
+      // the lag keeps growing with the backlog (what the lag alert is for).
+      let size = s.size;
+      try {
+        size = Math.max(size, fstatSync(s.fh.fd).size);
+      } catch {
+        // closed meanwhile: keep the last known size
+      }
+      lag += Math.max(0, size - s.committed);
       if (s.unackedSince !== null && (oldest === null || s.unackedSince < oldest)) oldest = s.unackedSince;
     }
     return { ...this.counters, deadLettered: { ...this.counters.deadLettered }, lagBytes: lag, oldestUnackedAgeMs: oldest === null ? 0 : now - oldest, filesTracked: this.byKey.size };

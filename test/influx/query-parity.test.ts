@@ -8,7 +8,7 @@ import { mixedWorkload } from '../daemon/workload.js';
 import { InfluxSink } from '../../src/store/influx-sink.js';
 import { InfluxQueryApi } from '../../src/store/influx-query.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import type { AggregateQuery, QueryApi } from '../../src/store/types.js';
+import type { AggregateQuery, QueryApi, StoredCall } from '../../src/store/types.js';
 import { createRuleEngine } from '../../src/rules/index.js';
 import type { CallEvent } from '../../src/event/types.js';
 import { connection, priced } from './harness.js';
@@ -105,7 +105,7 @@ it('latest rate limits and recent calls match', async (t) => {
   const pa = await sqlite.recentCalls({ limit: 25, filter: { model: 'claude-test-1' } });
   const pb = await iq.recentCalls({ limit: 25, filter: { model: 'claude-test-1' } });
   t.deepEqual(pb.calls.map((c) => c.event_id), pa.calls.map((c) => c.event_id));
-  const strip = (c: Record<string, unknown>): Record<string, unknown> => ({ ...c, cost_usd: c['cost_usd'] === null ? null : Math.round(Number(c['cost_usd']) * 1e9) });
+  const strip = (c: StoredCall): StoredCall => ({ ...c, cost_usd: c.cost_usd === null ? null : Math.round(c.cost_usd * 1e9) });
   t.deepEqual(pb.calls.map(strip), pa.calls.map(strip));
   const next = await iq.recentCalls({ limit: 25, filter: { model: 'claude-test-1' }, cursor: pb.nextCursor! });
   const nextA = await sqlite.recentCalls({ limit: 25, filter: { model: 'claude-test-1' }, cursor: pa.nextCursor! });
