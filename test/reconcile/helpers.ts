@@ -71,7 +71,7 @@ export interface Workload {
 const params = (model: string, text: string): Anthropic.Messages.MessageCreateParamsNonStreaming => ({ model, max_tokens: 256, messages: [{ role: 'user', content: text }] });
 
 /** Runs the workload and waits until the pipeline stored every recorded call. */
-export async function runWorkload(t: ExecutionContext): Promise<Workload> {
+export async function runWorkload(t: ExecutionContext, opts: { pipeline?: boolean } = {}): Promise<Workload> {
   const api = await startFakeApi();
   t.teardown(() => api.close());
   // The bill: Opus output at $25/MTok (the local table still says $20).
@@ -112,9 +112,11 @@ export async function runWorkload(t: ExecutionContext): Promise<Workload> {
   await emitter.flush();
 
   const pipeline = new Pipeline({ home: h.home, pricer: localPricer(), tailer: { pollIntervalMs: 20 } });
-  await pipeline.start();
-  t.teardown(() => pipeline.stop());
   const recordedCalls = 7; // 6 messages + the batch creation
-  await waitFor(() => pipeline.health().eventsInserted >= recordedCalls, 'every recorded call stored');
+  if (opts.pipeline ?? true) {
+    await pipeline.start();
+    t.teardown(() => pipeline.stop());
+    await waitFor(() => pipeline.health().eventsInserted >= recordedCalls, 'every recorded call stored');
+  }
   return { api, home: h.home, pipeline, missingCallTokens: total(missing.usage), missingCallOutput: missing.usage.output_tokens, batchTokens, opusOutputTokens, recordedCalls };
 }
