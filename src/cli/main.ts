@@ -24,6 +24,7 @@ const commands: LazyCommand[] = [
   { command: 'silence <action> [args..]', describe: 'Silence alerts: silence add MATCHER… --duration 2h | silence list | silence expire ID', load: () => import('./commands/silence.js') },
   { command: 'fake-api', describe: 'Run the fake Claude API (for tests and demos, no key needed)', load: () => import('./commands/fake-api.js') },
   { command: 'pricing', describe: 'List the price catalog; `pricing explain` prices one call event part by part', load: () => import('./commands/pricing.js') },
+  { command: 'reprice', describe: 'Recompute stored costs with the current prices and overrides (through the daemon when it runs)', load: () => import('./commands/reprice.js') },
   { command: 'reconcile', describe: "Compare recorded usage and cost with Anthropic's Admin usage and cost reports, and name the differences", load: () => import('./commands/reconcile.js') },
 ];
 

@@ -1,15 +1,20 @@
 /**
  * `claudescope pricing`: the price catalog (with the configuration's overrides) as a table
  * or JSON; `claudescope pricing explain --event FILE`: the price of one call event, part by
- * part (tokens, rate, source, multipliers, flags, total).
+ * part (tokens, rate, source, multipliers, flags, total); `pricing explain --id EVENT_ID`: the
+ * same for a stored call (read-only), with the price stored for it and, when the current
+ * catalog says otherwise, the difference.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { parse as parseYaml } from 'yaml';
 import type { CallEvent } from '../../event/types.js';
 import { usageFromApi } from '../../event/usage.js';
 import { createPricer, type CostEngine } from '../../pricing/cost-engine.js';
 import { explainPrice, formatExplanation } from '../../pricing/explain.js';
+import { formatNanoUsd } from '../../pricing/money.js';
+import { defaultHome } from '../../daemon/config.js';
 import { listPrices, type PriceRow } from '../../pricing/listing.js';
 
 interface PricingArgs {
@@ -20,9 +25,19 @@ interface PricingArgs {
 }
 
 interface ExplainArgs {
-  event: string;
+  event?: string | undefined;
+  id?: string | undefined;
+  home?: string | undefined;
   json: boolean;
   config?: string | undefined;
+}
+
+/** What the store holds for one call's price. */
+interface StoredPrice {
+  model: string | null;
+  cost_nanousd: number | null;
+  pricing_version: string | null;
+  flags: string[];
 }
 
 /** The `pricing:` block of a YAML (or JSON) configuration file, or null without one. */
@@ -67,6 +82,52 @@ function readEvent(file: string): CallEvent {
   return { provider: 'anthropic', complete: true, ...event } as unknown as CallEvent;
 }
 
+/**
+ * A stored call's event and price, read-only from `<home>/data/claudescope.db` (safe while the
+ * daemon writes: WAL readers never block it).
+ */
+async function readStoredCall(home: string, id: string): Promise<{ event: CallEvent; stored: StoredPrice }> {
+  const path = join(home, 'data', 'claudescope.db');
+  if (!existsSync(path)) throw new Error(`no store at ${path} (pass --home)`);
+  const { SqliteStore } = await import('../../store/sqlite-store.js');
+  const store = SqliteStore.open({ path, readonly: true });
+  try {
+    const detail = await store.call(id);
+    if (!detail) throw new Error(`no stored call with event_id ${JSON.stringify(id)} in ${path}`);
+    const row = store.db.prepare('SELECT model, cost_nanousd, pricing_version, price_flags FROM calls WHERE event_id = ?').get(id) as
+      { model: string | null; cost_nanousd: number | null; pricing_version: string | null; price_flags: string | null };
+    return {
+      event: detail.event as CallEvent,
+      stored: { model: row.model, cost_nanousd: row.cost_nanousd, pricing_version: row.pricing_version, flags: row.price_flags ? row.price_flags.split(',') : [] },
+    };
+  } finally {
+    store.close();
+  }
+}
+
+/** `--config`, else `$CLAUDESCOPE_CONFIG`, else `<home>/config.yaml` when present (the daemon's own choice). */
+function configFor(home: string, config: string | undefined): string | undefined {
+  if (config !== undefined) return config;
+  const env = process.env['CLAUDESCOPE_CONFIG'];
+  if (env !== undefined && env !== '') return env;
+  const inHome = join(home, 'config.yaml');
+  return existsSync(inHome) ? inHome : undefined;
+}
+
+/** The stored price against the current one, as lines under the explanation. */
+export function formatStoredComparison(stored: StoredPrice, current: { cost_nanousd: number | null; pricing_version: string; model: string | null }): string {
+  const cost = (n: number | null) => (n === null ? 'UNPRICED' : `${formatNanoUsd(n)} USD`);
+  const lines = ['', `Stored       ${cost(stored.cost_nanousd)} · prices ${stored.pricing_version ?? '(none)'} · model ${stored.model ?? 'unknown'}`];
+  if (stored.cost_nanousd === current.cost_nanousd && stored.pricing_version === current.pricing_version && stored.model === current.model) {
+    lines.push('Current      the same: the stored price is what the current catalog says');
+  } else {
+    const diff = stored.cost_nanousd !== null && current.cost_nanousd !== null ? ` (${current.cost_nanousd >= stored.cost_nanousd ? '+' : ''}${formatNanoUsd(current.cost_nanousd - stored.cost_nanousd)} USD)` : '';
+    lines.push(`Current      ${cost(current.cost_nanousd)}${diff} · prices ${current.pricing_version} · model ${current.model ?? 'unknown'}`);
+    lines.push('             the current catalog differs from what was stored: `claudescope reprice --since DAY` stores the current price');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 function money(v: number | null): string {
   return v === null ? '?' : String(v);
 }
@@ -108,14 +169,32 @@ const explain: CommandModule<object, ExplainArgs> = {
   describe: 'Show the price of one call event part by part: tokens, rate, source, flags, total',
   builder: (y: Argv) =>
     y
-      .option('event', { type: 'string', demandOption: true, nargs: 1, describe: "A call event as JSON (a file, or '-' for stdin)" })
+      .option('event', { type: 'string', nargs: 1, describe: "A call event as JSON (a file, or '-' for stdin)" })
+      .option('id', { type: 'string', nargs: 1, describe: 'The event_id of a stored call (read from the store, read-only)' })
+      .option('home', { type: 'string', describe: 'With --id: CLAUDESCOPE_HOME (default ~/.claudescope)' })
+      .conflicts('event', 'id')
+      .check((a) => {
+        if (a['event'] === undefined && a['id'] === undefined) throw new Error('give --event FILE or --id EVENT_ID');
+        return true;
+      })
       .option('json', { type: 'boolean', default: false, describe: 'Print the explanation as JSON' })
       .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices" })
       .example('$0 pricing explain --event call.json', '')
-      .example("tail -n1 events/app.ndjson | $0 pricing explain --event -", '') as unknown as Argv<ExplainArgs>,
-  handler: (argv) => {
+      .example("tail -n1 events/app.ndjson | $0 pricing explain --event -", '')
+      .example('$0 pricing explain --id 0193a…', 'a stored call, with its stored price') as unknown as Argv<ExplainArgs>,
+  handler: async (argv) => {
+    if (argv.id !== undefined) {
+      const home = argv.home ?? defaultHome();
+      const { event, stored } = await readStoredCall(home, argv.id);
+      const pricer = makePricer(configFor(home, argv.config));
+      const x = explainPrice(pricer, event);
+      const current = { cost_nanousd: x.cost_nanousd, pricing_version: x.pricing_version, model: x.model };
+      const same = stored.cost_nanousd === current.cost_nanousd && stored.pricing_version === current.pricing_version && stored.model === current.model;
+      process.stdout.write(argv.json ? `${JSON.stringify({ ...x, stored, current_differs: !same }, null, 2)}\n` : formatExplanation(x) + formatStoredComparison(stored, current));
+      return;
+    }
     const pricer = makePricer(argv.config);
-    const x = explainPrice(pricer, readEvent(argv.event));
+    const x = explainPrice(pricer, readEvent(argv.event ?? '-'));
     process.stdout.write(argv.json ? `${JSON.stringify(x, null, 2)}\n` : formatExplanation(x));
   },
 };

@@ -1,0 +1,113 @@
+/**
+ * `claudescope reprice --since DATE [--until DATE] [--dry-run] [--json]`: prices the stored
+ * calls of a window again with the current catalog and the config's `pricing:` block, rewrites
+ * the rows and per-minute rollups whose price changed, and prints how the totals moved.
+ *
+ * While the daemon runs it owns the store (the data-folder lock): the command asks it through
+ * `POST /api/reprice` (with the bearer token when one is configured). When no daemon answers,
+ * the command takes the lock itself and works on the store directly.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { loadDaemonConfig, type DaemonConfig } from '../../daemon/config.js';
+import { formatRepriceSummary, parseRepriceTime, type RepriceSummary } from '../../daemon/reprice.js';
+
+interface RepriceArgs {
+  since: string;
+  until?: string | undefined;
+  dryRun: boolean;
+  json: boolean;
+  home?: string | undefined;
+  config?: string | undefined;
+}
+
+/** The running daemon's base URL (from the configuration it was started with). */
+function daemonUrl(c: DaemonConfig): string {
+  const host = c.listen.host === '0.0.0.0' || c.listen.host === '::' ? '127.0.0.1' : c.listen.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${c.listen.port}`;
+}
+
+/** Asks the running daemon; null when none answers (connection refused). */
+async function viaDaemon(c: DaemonConfig, body: Record<string, unknown>): Promise<RepriceSummary | null> {
+  const url = daemonUrl(c);
+  let res: Response;
+  try {
+    res = await fetch(`${url}/api/reprice`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(c.auth.token ? { authorization: `Bearer ${c.auth.token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    return null;
+  }
+  const json = (await res.json().catch(() => ({}))) as { message?: string; error?: string };
+  if (!res.ok) {
+    const why = res.status === 404 ? 'this daemon has no /api/reprice (an older version): stop it, then run reprice again' : json.message ?? json.error ?? `HTTP ${res.status}`;
+    throw new Error(`daemon at ${url}: ${why}`);
+  }
+  return json as unknown as RepriceSummary;
+}
+
+const command: CommandModule<object, RepriceArgs> = {
+  command: 'reprice',
+  describe: 'Recompute stored costs with the current prices and overrides; print how the totals changed',
+  builder: (y: Argv) =>
+    y
+      .option('since', { type: 'string', demandOption: true, nargs: 1, describe: 'First day (YYYY-MM-DD, UTC) or ISO time to reprice' })
+      .option('until', { type: 'string', nargs: 1, describe: 'End (exclusive), YYYY-MM-DD or ISO time', defaultDescription: 'now' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Compute and print the change; store nothing' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON' })
+      .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
+      .option('config', { type: 'string', describe: "The daemon's config file, for its pricing: block and its API (default $CLAUDESCOPE_HOME/config.yaml)" })
+      .example('$0 reprice --since 2026-11-01 --dry-run', 'what the current prices would change')
+      .example('$0 reprice --since 2026-11-01 --until 2026-12-01', 'reprice November') as unknown as Argv<RepriceArgs>,
+  handler: async (argv) => {
+    const since = parseRepriceTime('--since', argv.since);
+    const until = argv.until === undefined ? Infinity : parseRepriceTime('--until', argv.until);
+    if (!(since < until)) throw new Error(`--since (${new Date(since).toISOString()}) must be before --until (${new Date(until).toISOString()})`);
+    const config = loadDaemonConfig({ flags: { ...(argv.home !== undefined ? { home: argv.home } : {}), ...(argv.config !== undefined ? { config: argv.config } : {}) }, env: process.env });
+    const { createDaemonPricer } = await import('../../daemon/pricer-loader.js');
+    // The prices as the configuration gives them now (a bad pricing: block stops here, located).
+    const pricer = createDaemonPricer(config);
+    const print = (s: RepriceSummary): void => {
+      process.stdout.write(argv.json ? `${JSON.stringify(s, null, 2)}\n` : formatRepriceSummary(s));
+    };
+
+    const remote = await viaDaemon(config, { since: argv.since, ...(argv.until !== undefined ? { until: argv.until } : {}), dry_run: argv.dryRun });
+    if (remote) {
+      print(remote);
+      if (remote.pricing_version !== pricer.version) {
+        process.stderr.write(`claudescope: the running daemon prices with ${remote.pricing_version}, but the configuration now gives ${pricer.version}: restart the daemon to apply the changed pricing: block, then reprice again\n`);
+      }
+      return;
+    }
+
+    const dataDir = join(config.home, 'data');
+    const dbPath = join(dataDir, 'claudescope.db');
+    if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath}: nothing to reprice (pass --home or --config?)`);
+    const [{ acquireLock }, { SqliteStore }, { repriceStore }] = await Promise.all([
+      import('../../tail/lock-file.js'), import('../../store/sqlite-store.js'), import('../../daemon/reprice.js'),
+    ]);
+    let lock;
+    try {
+      lock = acquireLock(join(dataDir, 'daemon.lock'));
+    } catch (err: unknown) {
+      if ((err as { code?: string }).code !== 'E_DATA_DIR_LOCKED') throw err;
+      const pid = (err as { ownerPid?: number }).ownerPid;
+      throw new Error(`a daemon (pid ${pid ?? '?'}) owns ${dataDir} but does not answer at ${daemonUrl(config)}: pass the --config it runs with, or stop it and run reprice again`, { cause: err });
+    }
+    try {
+      const store = SqliteStore.open({ path: dbPath, ...(argv.dryRun ? { readonly: true } : {}) });
+      try {
+        print(await repriceStore(store, pricer, { since, until, dryRun: argv.dryRun }));
+      } finally {
+        store.close();
+      }
+    } finally {
+      lock.release();
+    }
+  },
+};
+
+export default command;
