@@ -11,8 +11,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { modelLabel, type CommittedCall } from './claude-metrics.js';
 
-const DAY_MS = 86_400_000;
-
 /** What the pricing metrics read of the daemon's pricer. */
 export interface PricingMetricsSource {
   /** The catalog's as-of date, `YYYY-MM-DD`; undefined when the pricer has no catalog (a test stand-in). */
@@ -41,9 +39,10 @@ export function registerPricingMetrics(registry: Registry, src: PricingMetricsSo
   const asOfMs = src.catalogAsOf === undefined ? NaN : Date.parse(`${src.catalogAsOf}T00:00:00Z`);
   if (Number.isFinite(asOfMs)) {
     new Gauge({
-      name: 'claudescope_price_catalog_age_days', help: 'Days since the price catalog\'s prices were last checked (its as_of date)', registers,
+      // Seconds, not days: Prometheus base units (promtool flags a `_days` name).
+      name: 'claudescope_price_catalog_age_seconds', help: 'Time since the price catalog\'s prices were last checked (its as_of date); stale after 60 days (5184000 s)', registers,
       collect() {
-        this.set((now() - asOfMs) / DAY_MS);
+        this.set((now() - asOfMs) / 1000);
       },
     });
     const info = new Gauge({ name: 'claudescope_price_catalog_info', help: 'The price catalog in use: its pricing version (with overrides) and as-of date; always 1', labelNames: ['version', 'as_of'], registers });
