@@ -1,0 +1,146 @@
+/**
+ * Writes the dashboards under docker/ from one list of panels, so Chronograf and Grafana show
+ * the same things with the same queries:
+ *   docker/chronograf/claudescope-dashboard.json   (Chronograf's export format, for import)
+ *   docker/chronograf/resources/claudescope.dashboard (loaded at start through --resources-path)
+ *   docker/grafana/dashboards/claudescope-influxdb.json, claudescope-prometheus.json
+ * Run: node --import tsx scripts/build-dashboards.ts   (test/influx/dashboards.test.ts checks the
+ * files are current and executes every query in them.)
+ */
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** InfluxQL with placeholders: {{time}} (the dashboard's range) and {{interval}} (the bucket). */
+interface Panel {
+  key: string;
+  title: string;
+  kind: 'stat' | 'timeseries' | 'table';
+  influxql: string[];
+  promql: string[];
+  unit: string;
+  /** Grafana time override (calendar periods Chronograf has no variable for). */
+  timeFrom?: string;
+}
+
+const F = 'FROM "claudescope"."autogen"."claude_call"';
+const H = 'FROM "claudescope"."autogen"."claudescope_pipeline"';
+export const PANELS: Panel[] = [
+  { key: 'spend_today', title: 'Spend today (UTC) vs daily budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/d',
+    influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "spend_usd", SUM("cost_nanousd") / 10000000 / {{daily_budget}} AS "pct_of_budget" ${F} WHERE {{today}}`],
+    promql: ['sum(increase(claude_cost_usd_total[1d]))', 'sum(increase(claude_cost_usd_total[1d])) / sum(claude_budget_usd{period="daily",feature=""})'] },
+  { key: 'spend_month', title: 'Spend this month vs monthly budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/M',
+    influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "spend_usd", SUM("cost_nanousd") / 10000000 / {{monthly_budget}} AS "pct_of_budget" ${F} WHERE {{month}}`],
+    promql: ['sum(increase(claude_cost_usd_total[30d]))', 'sum(increase(claude_cost_usd_total[30d])) / sum(claude_budget_usd{period="monthly",feature=""})'] },
+  { key: 'cost_by_model', title: 'Cost over time by model', kind: 'timeseries', unit: 'currencyUSD',
+    influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "usd" ${F} WHERE {{time}} GROUP BY time({{interval}}), "model" fill(none)`],
+    promql: ['sum by (model) (increase(claude_cost_usd_total[5m]))'] },
+  { key: 'cost_by_feature', title: 'Cost over time by feature', kind: 'timeseries', unit: 'currencyUSD',
+    influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "usd" ${F} WHERE {{time}} GROUP BY time({{interval}}), "feature" fill(none)`],
+    promql: ['sum by (feature) (increase(claude_cost_usd_total[5m]))'] },
+  { key: 'tokens_by_type', title: 'Tokens by type', kind: 'timeseries', unit: 'short',
+    influxql: [`SELECT SUM("input_tokens") AS "input", SUM("output_tokens") AS "output", SUM("cache_read_input_tokens") AS "cache_read", SUM("cache_write_5m_input_tokens") AS "cache_write_5m", SUM("cache_write_1h_input_tokens") AS "cache_write_1h" ${F} WHERE {{time}} GROUP BY time({{interval}}) fill(none)`],
+    promql: ['sum by (direction) (increase(claude_tokens_total[5m]))'] },
+  { key: 'calls_by_status', title: 'Calls by status', kind: 'timeseries', unit: 'short',
+    influxql: [`SELECT COUNT("event_id") AS "calls" ${F} WHERE {{time}} GROUP BY time({{interval}}), "status" fill(none)`],
+    promql: ['sum by (status) (increase(claude_requests_total[5m]))'] },
+  { key: 'errors_by_type', title: 'Errors by type', kind: 'timeseries', unit: 'short',
+    influxql: [`SELECT COUNT("event_id") AS "errors" ${F} WHERE {{time}} AND "status" = 'error' GROUP BY time({{interval}}), "error_type" fill(none)`],
+    promql: ['sum by (kind) (increase(claude_errors_total[5m]))'] },
+  { key: 'latency', title: 'Latency p50 / p95 / p99 (ms)', kind: 'timeseries', unit: 'ms',
+    influxql: [`SELECT PERCENTILE("duration_ms", 50) AS "p50", PERCENTILE("duration_ms", 95) AS "p95", PERCENTILE("duration_ms", 99) AS "p99" ${F} WHERE {{time}} GROUP BY time({{interval}}) fill(none)`],
+    promql: ['histogram_quantile(0.5, sum by (le) (rate(claude_latency_seconds_bucket[5m]))) * 1000', 'histogram_quantile(0.95, sum by (le) (rate(claude_latency_seconds_bucket[5m]))) * 1000', 'histogram_quantile(0.99, sum by (le) (rate(claude_latency_seconds_bucket[5m]))) * 1000'] },
+  { key: 'ttft', title: 'Time to first token p50 / p95 / p99 (ms)', kind: 'timeseries', unit: 'ms',
+    influxql: [`SELECT PERCENTILE("ttft_ms", 50) AS "p50", PERCENTILE("ttft_ms", 95) AS "p95", PERCENTILE("ttft_ms", 99) AS "p99" ${F} WHERE {{time}} GROUP BY time({{interval}}) fill(none)`],
+    promql: ['histogram_quantile(0.5, sum by (le) (rate(claude_ttft_seconds_bucket[5m]))) * 1000', 'histogram_quantile(0.95, sum by (le) (rate(claude_ttft_seconds_bucket[5m]))) * 1000', 'histogram_quantile(0.99, sum by (le) (rate(claude_ttft_seconds_bucket[5m]))) * 1000'] },
+  { key: 'rate_limit_headroom', title: 'Rate-limit headroom (remaining / limit, latest)', kind: 'table', unit: 'percentunit',
+    influxql: [`SELECT LAST("rl_requests_remaining") / LAST("rl_requests_limit") AS "requests", LAST("rl_tokens_remaining") / LAST("rl_tokens_limit") AS "tokens" ${F} WHERE {{time}} GROUP BY "model"`],
+    promql: ['min by (model, dimension) (claude_rate_limit_remaining / claude_rate_limit_limit)'] },
+  { key: 'cache_hit_ratio', title: 'Cache hit ratio (cache reads / all prompt tokens)', kind: 'stat', unit: 'percentunit',
+    influxql: [`SELECT SUM("cache_read_input_tokens") / (SUM("input_tokens") + SUM("cache_read_input_tokens") + SUM("cache_write_input_tokens")) AS "hit_ratio" ${F} WHERE {{time}}`],
+    promql: ['sum(increase(claude_cache_read_input_tokens_total[1h])) / sum(increase(claude_prompt_input_tokens_total[1h]))'] },
+  { key: 'cache_savings', title: 'Money saved by caching', kind: 'stat', unit: 'currencyUSD',
+    influxql: [`SELECT (SUM("cost_without_cache_nanousd") - SUM("cost_nanousd")) / 1000000000 AS "saved_usd" ${F} WHERE {{time}}`],
+    promql: ['sum(increase(claude_cost_without_cache_usd_total[1h])) - sum(increase(claude_cost_usd_total[1h]))'] },
+  { key: 'pipeline_lag', title: 'Pipeline lag per host (bytes)', kind: 'table', unit: 'bytes',
+    influxql: [`SELECT LAST("lag_bytes") AS "lag_bytes", LAST("dead_letters_total") AS "dead_letters", LAST("emitter_dropped_events_total") AS "emitter_drops" ${H} WHERE {{time}} GROUP BY "host"`],
+    promql: ['claudescope_tail_lag_bytes'] },
+];
+
+/** InfluxQL for Chronograf's variables. */
+export function chronografQuery(q: string): string {
+  return q.replaceAll('{{time}}', 'time > :dashboardTime: AND time < :upperDashboardTime:')
+    .replaceAll('{{interval}}', ':interval:')
+    .replaceAll('{{today}}', 'time > now() - 1d AND time <= now() GROUP BY time(1d) fill(0)')
+    .replaceAll('{{month}}', 'time > now() - 30d AND time <= now()')
+    .replaceAll('{{daily_budget}}', ':daily_budget:').replaceAll('{{monthly_budget}}', ':monthly_budget:');
+}
+
+/** InfluxQL for Grafana's variables. */
+export function grafanaQuery(q: string): string {
+  return q.replaceAll('{{time}}', '$timeFilter').replaceAll('{{today}}', '$timeFilter').replaceAll('{{month}}', '$timeFilter')
+    .replaceAll('{{interval}}', '$__interval')
+    .replaceAll('{{daily_budget}}', '$daily_budget').replaceAll('{{monthly_budget}}', '$monthly_budget');
+}
+
+function chronograf(): { meta: Record<string, string>; dashboard: Record<string, unknown> } {
+  const cells = PANELS.map((p, i) => ({
+    i: `claudescope-${p.key}`, x: (i % 2) * 6, y: Math.floor(i / 2) * 4, w: 6, h: 4, name: p.title,
+    type: p.kind === 'stat' ? 'single-stat' : p.kind === 'table' ? 'table' : 'line',
+    queries: p.influxql.map((q) => ({ query: chronografQuery(q), queryConfig: { rawText: chronografQuery(q), database: '', measurement: '', retentionPolicy: '', fields: [], tags: {}, groupBy: { time: '', tags: [] }, areTagsAccepted: false, range: null, shifts: null }, source: '', type: 'influxql' })),
+    axes: { x: { bounds: ['', ''], label: '', prefix: '', suffix: '', base: '10', scale: 'linear' }, y: { bounds: ['', ''], label: p.unit, prefix: '', suffix: '', base: '10', scale: 'linear' } },
+    colors: [], legend: {}, tableOptions: { verticalTimeAxis: true, sortBy: { internalName: 'time', displayName: '', visible: true }, wrapping: 'truncate', fixFirstColumn: true },
+    fieldOptions: [], timeFormat: 'YYYY-MM-DD HH:mm:ss', decimalPlaces: { isEnforced: true, digits: 4 }, note: '', noteVisibility: 'default',
+  }));
+  const constant = (name: string, value: string): Record<string, unknown> => ({
+    tempVar: `:${name}:`, id: `claudescope-${name}`, type: 'constant', label: `${name.replace('_', ' ')} in USD (edit to your budget)`,
+    values: [{ value, type: 'constant', selected: true }],
+  });
+  return {
+    meta: { chronografVersion: '1.10.0', sources: '{}' },
+    dashboard: { id: 0, name: 'claudescope', cells, templates: [constant('daily_budget', '50'), constant('monthly_budget', '1000')] },
+  };
+}
+
+function grafana(kind: 'influxdb' | 'prometheus'): Record<string, unknown> {
+  const ds = { type: kind, uid: '${datasource}' };
+  const panels = PANELS.map((p, i) => ({
+    id: i + 1, title: p.title, type: p.kind === 'stat' ? 'stat' : p.kind === 'table' ? 'table' : 'timeseries', datasource: ds,
+    gridPos: { x: (i % 2) * 12, y: Math.floor(i / 2) * 8, w: 12, h: 8 },
+    fieldConfig: { defaults: { unit: p.unit }, overrides: [] },
+    ...(p.timeFrom ? { timeFrom: p.timeFrom, hideTimeOverride: false } : {}),
+    targets: kind === 'influxdb'
+      ? p.influxql.map((q, j) => ({ refId: String.fromCharCode(65 + j), datasource: ds, rawQuery: true, resultFormat: p.kind === 'table' ? 'table' : 'time_series', query: grafanaQuery(q) }))
+      : p.promql.map((q, j) => ({ refId: String.fromCharCode(65 + j), datasource: ds, expr: q, legendFormat: '__auto', instant: p.kind !== 'timeseries' })),
+  }));
+  const templating = [
+    { name: 'datasource', label: kind === 'influxdb' ? 'InfluxDB (InfluxQL)' : 'Prometheus', type: 'datasource', query: kind, current: {}, hide: 0 },
+    ...(kind === 'influxdb'
+      ? [{ name: 'daily_budget', label: 'Daily budget (USD)', type: 'constant', query: '50', hide: 2 }, { name: 'monthly_budget', label: 'Monthly budget (USD)', type: 'constant', query: '1000', hide: 2 }]
+      : []),
+  ];
+  return {
+    uid: kind === 'influxdb' ? 'claudescope-influxdb' : 'claudescope-prometheus',
+    title: kind === 'influxdb' ? 'claudescope (InfluxDB)' : 'claudescope (Prometheus)',
+    tags: ['claudescope', 'claude'], timezone: 'utc', schemaVersion: 39, version: 1, editable: true, refresh: '30s',
+    time: { from: 'now-6h', to: 'now' }, templating: { list: templating }, panels, annotations: { list: [] },
+  };
+}
+
+export function renderAll(): Record<string, string> {
+  const c = chronograf();
+  const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
+  return {
+    'docker/chronograf/claudescope-dashboard.json': json(c),
+    'docker/chronograf/resources/claudescope.dashboard': json({ ...c.dashboard, id: 1 }),
+    'docker/grafana/dashboards/claudescope-influxdb.json': json(grafana('influxdb')),
+    'docker/grafana/dashboards/claudescope-prometheus.json': json(grafana('prometheus')),
+  };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  for (const [rel, text] of Object.entries(renderAll())) writeFileSync(join(root, rel), text);
+  process.stdout.write('dashboards written\n');
+}

@@ -1,0 +1,272 @@
+/**
+ * Every query of the shipped dashboards is executed: InfluxQL (Chronograf and Grafana) against
+ * a real InfluxDB seeded with known calls, PromQL through `promtool test rules` with the
+ * expressions as recording rules over synthetic series. The compose file is validated with
+ * `docker-compose config`.
+ */
+import test from 'ava';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { testWith } from '../helpers/external.js';
+import { tempDir } from '../helpers/events.js';
+import { startInfluxd, type Influxd, type InfluxSeries } from '../helpers/influxd.js';
+import { mixedWorkload } from '../daemon/workload.js';
+import { InfluxSink } from '../../src/store/influx-sink.js';
+import { healthLine } from '../../src/store/influx-point-schema.js';
+import { PANELS, renderAll } from '../../scripts/build-dashboards.js';
+import type { CallEvent } from '../../src/event/types.js';
+import { testPricer } from '../helpers/test-pricer.js';
+import { connection, priced } from './harness.js';
+
+const HOUR = 3_600_000;
+const T_END = Date.UTC(2026, 0, 15, 12, 0, 0);
+const T_START = T_END - 6 * HOUR;
+const DAY_START = Date.UTC(2026, 0, 15);
+const MONTH_START = Date.UTC(2026, 0, 1);
+const pricer = testPricer();
+
+const withInflux = testWith('influxd');
+let influx: Influxd;
+let events: CallEvent[];
+
+test.before(async () => {
+  if (withInflux !== test) return;
+  influx = await startInfluxd();
+  await influx.createDatabase('claudescope');
+  // 360 calls, one a minute over the 6 hours before T_END, plus 20 from the previous day (outside "today").
+  events = mixedWorkload(380, T_END).map((e, i) => ({ ...e, ts: i < 20 ? DAY_START - (i + 1) * 60_000 : T_END - (380 - i) * 60_000 + 1000 }));
+  const sink = new InfluxSink({ connection: connection(influx.url, 'claudescope'), deadLetterPath: '/dev/null' });
+  await sink.writeCalls(priced(events));
+  await sink.close();
+  await influx.write('claudescope', [
+    healthLine({ host: 'h1', ts: T_END - 2 * HOUR, lagBytes: 10, oldestUnackedAgeSeconds: 0, deadLettersTotal: 1, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 5, sinkRetriesTotal: 0, sinkAuthFailed: false }),
+    healthLine({ host: 'h1', ts: T_END - HOUR, lagBytes: 700, oldestUnackedAgeSeconds: 3, deadLettersTotal: 2, emitterDroppedEventsTotal: 4, eventsCommittedTotal: 9, sinkRetriesTotal: 1, sinkAuthFailed: false }),
+    healthLine({ host: 'h2', ts: T_END - HOUR, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 3, sinkRetriesTotal: 0, sinkAuthFailed: false }),
+  ].join('\n'));
+});
+test.after.always(async () => {
+  await influx?.dispose();
+});
+
+const inRange = (from: number, to: number): CallEvent[] => events.filter((e) => e.ts >= from && e.ts < to);
+const cost = (e: CallEvent): number => pricer.price(e).cost_nanousd ?? 0;
+const noCache = (e: CallEvent): number => pricer.price(e).cost_without_cache_nanousd ?? 0;
+const sumBy = (es: CallEvent[], key: (e: CallEvent) => string | null, val: (e: CallEvent) => number): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const e of es) {
+    const k = key(e) ?? '';
+    out[k] = (out[k] ?? 0) + val(e);
+  }
+  return out;
+};
+/** InfluxDB's PERCENTILE: the value at rank ⌊n·p/100 + ½⌋. */
+const influxPct = (xs: number[], p: number): number | null => {
+  const s = [...xs].sort((a, b) => a - b);
+  const i = Math.floor((s.length * p) / 100 + 0.5) - 1;
+  return i < 0 || i >= s.length ? null : s[i]!;
+};
+const near = (a: unknown, b: number): boolean => typeof a === 'number' && Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
+
+/** Sums a column per tag value over every row of every series. */
+function columnByTag(series: InfluxSeries[], tag: string | null, col: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of series) {
+    const k = tag === null ? '' : (s.tags?.[tag] ?? '');
+    const i = s.columns.indexOf(col);
+    for (const v of s.values ?? []) out[k] = (out[k] ?? 0) + (typeof v[i] === 'number' ? v[i] : 0);
+  }
+  return out;
+}
+
+/** Checks one panel's result against numbers computed from the seeded calls. */
+function check(key: string, series: InfluxSeries[], from: number, to: number): string[] {
+  const es = inRange(from, to);
+  const bad: string[] = [];
+  const eq = (what: string, got: unknown, want: unknown): void => {
+    const ok = typeof want === 'number' ? near(got, want) : JSON.stringify(got) === JSON.stringify(want);
+    if (!ok) bad.push(`${key} ${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+  };
+  const eqMap = (what: string, got: Record<string, number>, want: Record<string, number>): void => {
+    const keys = new Set([...Object.keys(got), ...Object.keys(want)]);
+    for (const k of keys) eq(`${what}[${k}]`, got[k] ?? 0, want[k] ?? 0);
+  };
+  const lastRow = (col: string): unknown => {
+    const s = series[0];
+    const v = s?.values?.[s.values.length - 1];
+    return v?.[s!.columns.indexOf(col)];
+  };
+  switch (key) {
+    case 'spend_today':
+    case 'spend_month': {
+      const spend = es.reduce((a, e) => a + cost(e), 0) / 1e9;
+      eq('spend_usd', lastRow('spend_usd'), spend);
+      eq('pct_of_budget', lastRow('pct_of_budget'), (spend / (key === 'spend_today' ? 50 : 1000)) * 100);
+      break;
+    }
+    case 'cost_by_model':
+      eqMap('usd', columnByTag(series, 'model', 'usd'), Object.fromEntries(Object.entries(sumBy(es.filter((e) => pricer.price(e).priced), (e) => e.model, cost)).map(([k, v]) => [k, v / 1e9])));
+      break;
+    case 'cost_by_feature':
+      eqMap('usd', columnByTag(series, 'feature', 'usd'), Object.fromEntries(Object.entries(sumBy(es.filter((e) => pricer.price(e).priced), (e) => e.tags['feature'] ?? null, cost)).map(([k, v]) => [k, v / 1e9])));
+      break;
+    case 'tokens_by_type':
+      eq('input', columnByTag(series, null, 'input')[''], es.reduce((a, e) => a + (e.usage?.input_tokens ?? 0), 0));
+      eq('output', columnByTag(series, null, 'output')[''], es.reduce((a, e) => a + (e.usage?.output_tokens ?? 0), 0));
+      eq('cache_read', columnByTag(series, null, 'cache_read')[''], es.reduce((a, e) => a + (e.usage?.cache_read_input_tokens ?? 0), 0));
+      eq('cache_write_5m', columnByTag(series, null, 'cache_write_5m')[''], es.reduce((a, e) => a + (e.usage?.cache_write_5m_input_tokens ?? 0), 0));
+      eq('cache_write_1h', columnByTag(series, null, 'cache_write_1h')[''], es.reduce((a, e) => a + (e.usage?.cache_write_1h_input_tokens ?? 0), 0));
+      break;
+    case 'calls_by_status':
+      eqMap('calls', columnByTag(series, 'status', 'calls'), sumBy(es, (e) => e.status, () => 1));
+      break;
+    case 'errors_by_type':
+      eqMap('errors', columnByTag(series, 'error_type', 'errors'), sumBy(es.filter((e) => e.status === 'error'), (e) => e.error_type, () => 1));
+      break;
+    case 'latency':
+    case 'ttft': {
+      const s = series[0];
+      const field = key === 'latency' ? 'duration_ms' : 'ttft_ms';
+      let rows = 0;
+      for (const v of s?.values ?? []) {
+        const t = Date.parse(String(v[0]));
+        const bucket = inRange(Math.max(t, from), Math.min(t + HOUR, to)).map((e) => e[field]).filter((x): x is number => x !== null);
+        for (const p of [50, 95, 99]) eq(`p${p}@${String(v[0])}`, v[s!.columns.indexOf(`p${p}`)], influxPct(bucket, p));
+        rows++;
+      }
+      eq('buckets', rows, 6);
+      break;
+    }
+    case 'rate_limit_headroom': {
+      for (const model of ['claude-test-1', 'claude-test-2', 'unpriced-model']) {
+        const last = es.filter((e) => e.model === model).sort((a, b) => a.ts - b.ts).pop()!;
+        const s = series.find((x) => x.tags?.['model'] === model);
+        const v = s?.values?.[0];
+        eq(`requests[${model}]`, v?.[s!.columns.indexOf('requests')], last.rate_limits!.requests!.remaining! / last.rate_limits!.requests!.limit!);
+        eq(`tokens[${model}]`, v?.[s!.columns.indexOf('tokens')], last.rate_limits!.tokens!.remaining! / last.rate_limits!.tokens!.limit!);
+      }
+      break;
+    }
+    case 'cache_hit_ratio': {
+      const read = es.reduce((a, e) => a + (e.usage?.cache_read_input_tokens ?? 0), 0);
+      const all = es.reduce((a, e) => a + (e.usage ? e.usage.input_tokens + e.usage.cache_read_input_tokens + e.usage.cache_creation_input_tokens : 0), 0);
+      eq('hit_ratio', lastRow('hit_ratio'), read / all);
+      break;
+    }
+    case 'cache_savings':
+      eq('saved_usd', lastRow('saved_usd'), es.filter((e) => pricer.price(e).priced).reduce((a, e) => a + noCache(e) - cost(e), 0) / 1e9);
+      break;
+    case 'pipeline_lag':
+      eqMap('lag_bytes', columnByTag(series, 'host', 'lag_bytes'), { h1: 700, h2: 0 });
+      eqMap('dead_letters', columnByTag(series, 'host', 'dead_letters'), { h1: 2, h2: 0 });
+      eqMap('emitter_drops', columnByTag(series, 'host', 'emitter_drops'), { h1: 4, h2: 0 });
+      break;
+    default:
+      bad.push(`no expectation for panel ${key}`);
+  }
+  return bad;
+}
+
+const read = (rel: string): unknown => JSON.parse(readFileSync(rel, 'utf8'));
+
+test('the dashboard files are the ones scripts/build-dashboards.ts writes', (t) => {
+  for (const [rel, text] of Object.entries(renderAll())) t.is(readFileSync(rel, 'utf8'), text, `${rel} is stale: run node --import tsx scripts/build-dashboards.ts`);
+});
+
+test('Grafana dashboards have stable uids and a datasource variable every panel uses', (t) => {
+  for (const [file, uid, type] of [['claudescope-influxdb.json', 'claudescope-influxdb', 'influxdb'], ['claudescope-prometheus.json', 'claudescope-prometheus', 'prometheus']] as const) {
+    const d = read(join('docker/grafana/dashboards', file)) as { uid: string; templating: { list: { name: string; type: string; query: string }[] }; panels: { datasource: { uid: string; type: string } }[] };
+    t.is(d.uid, uid);
+    t.like(d.templating.list.find((v) => v.name === 'datasource'), { type: 'datasource', query: type });
+    t.true(d.panels.every((p) => p.datasource.uid === '${datasource}' && p.datasource.type === type));
+  }
+});
+
+withInflux('every Chronograf query returns the numbers of the seeded calls', async (t) => {
+  const d = read('docker/chronograf/claudescope-dashboard.json') as { dashboard: { cells: { i: string; queries: { query: string }[] }[] } };
+  t.is(d.dashboard.cells.length, PANELS.length);
+  const problems: string[] = [];
+  for (const cell of d.dashboard.cells) {
+    const key = cell.i.replace('claudescope-', '');
+    for (const { query } of cell.queries) {
+      const q = query.replaceAll(':dashboardTime:', `${T_START}ms`).replaceAll(':upperDashboardTime:', `${T_END}ms`).replaceAll(':interval:', '1h')
+        .replaceAll('now()', `${T_END}ms`).replaceAll(':daily_budget:', '50').replaceAll(':monthly_budget:', '1000');
+      t.false(/:[a-zA-Z]+:/.test(q.replace(/\d\d:\d\d/g, '')), `unreplaced variable in ${q}`);
+      const [res] = await influx.query(q, 'claudescope');
+      const range: [number, number] = key === 'spend_today' ? [DAY_START, T_END] : key === 'spend_month' ? [T_END - 30 * 24 * HOUR, T_END] : [T_START, T_END];
+      problems.push(...check(key, res?.series ?? [], range[0] + (key === 'spend_today' || key === 'spend_month' ? 1 : 1), range[1]));
+    }
+  }
+  t.deepEqual(problems, []);
+});
+
+withInflux('every Grafana InfluxQL query returns the numbers of the seeded calls', async (t) => {
+  const d = read('docker/grafana/dashboards/claudescope-influxdb.json') as { panels: { title: string; timeFrom?: string; targets: { query: string }[] }[] };
+  t.is(d.panels.length, PANELS.length);
+  const problems: string[] = [];
+  for (const [i, panel] of d.panels.entries()) {
+    const key = PANELS[i]!.key;
+    const from = panel.timeFrom === 'now/d' ? DAY_START : panel.timeFrom === 'now/M' ? MONTH_START : T_START;
+    for (const { query } of panel.targets) {
+      const q = query.replaceAll('$timeFilter', `time >= ${from}ms and time <= ${T_END}ms`).replaceAll('$__interval', '1h').replaceAll('$daily_budget', '50').replaceAll('$monthly_budget', '1000');
+      t.false(q.includes('$'), `unreplaced variable in ${q}`);
+      const [res] = await influx.query(q, 'claudescope');
+      problems.push(...check(key, res?.series ?? [], from, T_END + 1));
+    }
+  }
+  t.deepEqual(problems, []);
+});
+
+testWith('promtool')('every Grafana PromQL expression evaluates to the expected value on synthetic series (promtool test rules)', (t) => {
+  const d = read('docker/grafana/dashboards/claudescope-prometheus.json') as { panels: { targets: { expr: string }[] }[] };
+  const exprs = d.panels.flatMap((p) => p.targets.map((x) => x.expr));
+  t.is(exprs.length, PANELS.reduce((a, p) => a + p.promql.length, 0));
+  const dir = tempDir(t);
+  const rules = { groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }] };
+  writeFileSync(join(dir, 'rules.yml'), JSON.stringify(rules, null, 1));
+  // Counters grow by a fixed amount every minute for 2 hours; evaluated at 60m.
+  const input = [
+    ['claude_cost_usd_total{model="m1",feature="a"}', '0+1x120'], ['claude_cost_usd_total{model="m2",feature="b"}', '0+2x120'],
+    ['claude_cost_without_cache_usd_total{model="m1"}', '0+4x120'], ['claude_cost_without_cache_usd_total{model="m2"}', '0+4x120'],
+    ['claude_budget_usd{period="daily",feature=""}', '240x120'], ['claude_budget_usd{period="monthly",feature=""}', '1800x120'],
+    ['claude_tokens_total{model="m1",direction="input",feature="a"}', '0+10x120'], ['claude_tokens_total{model="m1",direction="output",feature="a"}', '0+5x120'],
+    ['claude_requests_total{model="m1",status="ok",stop_reason="end_turn",feature="a"}', '0+4x120'], ['claude_requests_total{model="m1",status="error",stop_reason="",feature="a"}', '0+1x120'],
+    ['claude_errors_total{model="m1",error_type="overloaded_error",kind="overloaded"}', '0+1x120'],
+    ['claude_latency_seconds_bucket{model="m1",le="0.5"}', '0+0x120'], ['claude_latency_seconds_bucket{model="m1",le="1"}', '0+2x120'], ['claude_latency_seconds_bucket{model="m1",le="2"}', '0+4x120'], ['claude_latency_seconds_bucket{model="m1",le="+Inf"}', '0+4x120'],
+    ['claude_ttft_seconds_bucket{model="m1",le="0.25"}', '0+0x120'], ['claude_ttft_seconds_bucket{model="m1",le="0.5"}', '0+2x120'], ['claude_ttft_seconds_bucket{model="m1",le="1"}', '0+4x120'], ['claude_ttft_seconds_bucket{model="m1",le="+Inf"}', '0+4x120'],
+    ['claude_rate_limit_remaining{model="m1",dimension="requests"}', '25x120'], ['claude_rate_limit_limit{model="m1",dimension="requests"}', '100x120'],
+    ['claude_cache_read_input_tokens_total{model="m1"}', '0+3x120'], ['claude_prompt_input_tokens_total{model="m1"}', '0+12x120'],
+    ['claudescope_tail_lag_bytes', '4096x120'],
+  ];
+  // What each expression must give at 60m (one entry per expression, in dashboard order).
+  const expected: { labels: string; value: number }[][] = [
+    [{ labels: '{}', value: 180 }], [{ labels: '{}', value: 0.75 }], // spend today: 60 min × $3; ÷ $240
+    [{ labels: '{}', value: 180 }], [{ labels: '{}', value: 0.1 }], // this month (30d range): the same $180; ÷ $1800
+    [{ labels: '{model="m1"}', value: 5 }, { labels: '{model="m2"}', value: 10 }],
+    [{ labels: '{feature="a"}', value: 5 }, { labels: '{feature="b"}', value: 10 }],
+    [{ labels: '{direction="input"}', value: 50 }, { labels: '{direction="output"}', value: 25 }],
+    [{ labels: '{status="error"}', value: 5 }, { labels: '{status="ok"}', value: 20 }],
+    [{ labels: '{kind="overloaded"}', value: 5 }],
+    [{ labels: '{}', value: 1000 }], [{ labels: '{}', value: 1900 }], [{ labels: '{}', value: 1980 }],
+    [{ labels: '{}', value: 500 }], [{ labels: '{}', value: 950 }], [{ labels: '{}', value: 990 }],
+    [{ labels: '{dimension="requests",model="m1"}', value: 0.25 }],
+    [{ labels: '{}', value: 0.25 }],
+    [{ labels: '{}', value: 300 }], // saved: 60 min × ($8 − $3)
+    [{ labels: '{__name__="claudescope_tail_lag_bytes"}', value: 4096 }],
+  ];
+  t.is(expected.length, exprs.length);
+  const lines = ['rule_files: [rules.yml]', 'evaluation_interval: 1m', 'tests:', '  - interval: 1m', '    input_series:',
+    ...input.map(([s, v]) => `      - series: '${s}'\n        values: '${v}'`),
+    '    promql_expr_test:',
+    ...exprs.map((_, i) => `      - expr: 'dashboard:expr_${i}'\n        eval_time: 60m\n        exp_samples:\n${expected[i]!.map((s) => `          - labels: 'dashboard:expr_${i}${s.labels === '{}' ? '' : s.labels.replace('{__name__="claudescope_tail_lag_bytes"}', '')}'\n            value: ${s.value}`).join('\n')}`),
+  ];
+  writeFileSync(join(dir, 'test.yml'), `${lines.join('\n')}\n`);
+  const r = spawnSync('promtool', ['test', 'rules', 'test.yml'], { cwd: dir, encoding: 'utf8' });
+  t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+});
+
+testWith('docker-compose')('docker-compose validates the compose file (daemon, InfluxDB 2, Chronograf, Grafana, Prometheus)', (t) => {
+  const out = execFileSync('docker-compose', ['-f', 'docker/docker-compose.yml', 'config'], { encoding: 'utf8' });
+  for (const s of ['claudescope:', 'influxdb:', 'chronograf:', 'grafana:', 'prometheus:']) t.true(out.includes(`  ${s}`), s);
+  t.true(out.includes('credentials_file') || readFileSync('docker/prometheus/prometheus.yml', 'utf8').includes('credentials_file: /run/secrets/claudescope_token'));
+});
