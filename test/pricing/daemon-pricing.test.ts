@@ -118,7 +118,7 @@ test('the daemon prices with the cost engine: stored cost = the engine\'s price,
     const want = engine.price(e);
     const got = stored.get(e.event_id)!;
     t.is(got.cost_nanousd, want.cost_nanousd, e.model ?? '');
-    t.is<string | null>(got.model, engine.normalizeModel(e.model), 'the canonical model is stored');
+    t.is<string | null, string | null>(got.model, engine.normalizeModel(e.model), 'the canonical model is stored');
     t.is(got.pricing_version, engine.version);
   }
   t.is(stored.get(evs[1]!.event_id)!.model, 'claude-haiku-4-5-20251001', 'a Bedrock spelling is stored canonical');

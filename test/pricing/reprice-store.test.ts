@@ -71,7 +71,7 @@ test('reprice stores the current price of every call and keeps rollups equal to 
     const want = after.price(e);
     const got = stored.get(e.event_id)!;
     t.is(got.cost_nanousd, want.cost_nanousd, e.model ?? '');
-    t.is<string | null>(got.model, want.model);
+    t.is<string | null, string | null>(got.model, want.model);
     t.is(got.pricing_version, after.version);
   }
   const { rollups, rows } = rollupsAndRows(s);
