@@ -117,3 +117,19 @@ test('a second daemon is refused by the lock, and a dead daemon\'s stale lock is
   await kill(c.child, 'SIGTERM');
   t.is(c.child.exitCode, 0);
 });
+
+test('a SIGTERM sent the moment the daemon says ready drains and exits 0 (the handler is installed first)', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  // The runner spins 300 ms after printing `ready`, as a process preempted there would: the
+  // signal arrives in that gap and must still find the handler.
+  const r = runner(h.home, { pauseAfterReadyMs: 300 });
+  t.teardown(() => r.child.kill('SIGKILL'));
+  const exited = once(r.child, 'exit');
+  r.child.stdout!.on('data', (d: Buffer) => {
+    if (d.toString().includes('ready')) r.child.kill('SIGTERM');
+  });
+  const [code, signal] = await exited;
+  t.is(signal, null, 'not killed by the signal\'s default action');
+  t.is(code, 0);
+});
