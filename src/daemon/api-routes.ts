@@ -16,7 +16,7 @@ import { sendJson } from './http-server.js';
 import type { DaemonConfig } from './config.js';
 import type { CallFilter, QueryApi, TimeWindow } from '../store/types.js';
 import type { RuleEngine } from '../rules/index.js';
-import { MINUTE_MS, alertsView, callDetail, rateLimits, recentCalls, summary, timeseries } from './dashboard-data.js';
+import { ClosedSpendCache, MINUTE_MS, alertsView, callDetail, rateLimits, recentCalls, summary, timeseries } from './dashboard-data.js';
 
 export interface DashboardContext {
   query: () => QueryApi;
@@ -24,6 +24,8 @@ export interface DashboardContext {
   config: DaemonConfig;
   /** Default `Date.now`. */
   now?: () => number;
+  /** The month's closed-day spend, shared with the daemon, which drops it when late calls commit. */
+  closedSpend?: ClosedSpendCache;
 }
 
 /** A request the API refuses, with the message the client gets. */
@@ -214,7 +216,7 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
 
   api('GET', '/api/summary', async ({ url, now: t }) => {
     const p = params(url, ['from', 'to']);
-    return { body: await summary({ query: ctx.query(), window: windowOf(p, t), now: t, budgets, engine: ctx.rules() }) };
+    return { body: await summary({ query: ctx.query(), window: windowOf(p, t), now: t, budgets, engine: ctx.rules(), ...(ctx.closedSpend ? { closedSpend: ctx.closedSpend } : {}) }) };
   });
 
   api('GET', '/api/timeseries', async ({ url, now: t }) => {

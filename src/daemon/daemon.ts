@@ -20,6 +20,7 @@ import { registerRepriceRoute } from './reprice-route.js';
 import { registerPricingMetrics, type PricingMetrics } from '../metrics/pricing-metrics.js';
 import { pipelineHealthOf, prepareAlerting, startAlerting, type PreparedAlerting } from './alerting.js';
 import { registerDashboardRoutes } from './api-routes.js';
+import { ClosedSpendCache } from './dashboard-data.js';
 import type { RuleEngine } from '../rules/index.js';
 import { registerReconciliationMetrics } from '../metrics/reconciliation-metrics.js';
 import type { ReconcileJob } from '../reconcile/daemon-job.js';
@@ -56,6 +57,7 @@ export class Daemon {
   private deadLettersLogged = 0;
   private stopping: Promise<void> | undefined;
   private engine: RuleEngine | undefined;
+  private readonly closedSpend = new ClosedSpendCache();
   /** The scheduled reconciliation (when `reconcile.schedule` is set). */
   reconcileJob: ReconcileJob | undefined;
 
@@ -124,6 +126,7 @@ export class Daemon {
       query: () => this.pipeline.query,
       rules: () => this.engine ?? null,
       config: c,
+      closedSpend: this.closedSpend,
     });
     registerRepriceRoute((m, p, h) => this.route(m, p, h), { store: () => this.pipeline.store, pricer, log: (level, msg, fields) => this.log(level, msg, fields) });
   }
@@ -246,6 +249,9 @@ export class Daemon {
   private onCommitted(calls: PricedCall[]): void {
     this.lastCommitMs = Date.now();
     this.metrics.claude.record(calls);
+    let minTs = Infinity;
+    for (const c of calls) if (c.event.ts < minTs) minTs = c.event.ts;
+    this.closedSpend.noteCommitted(minTs);
     this.pricingMetrics.recordCalls(calls);
     const warnings = this.pricer.takeWarnings?.();
     if (warnings) {

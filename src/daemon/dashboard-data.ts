@@ -68,8 +68,33 @@ export function headroomOf(rows: RateLimitRow[], dims: RateLimitRow['dimension']
   return best;
 }
 
+/**
+ * The spend of the month's closed days, kept between requests: summing a month of rollups
+ * costs far more than a day's. A call committed late (its time before the cached span's end,
+ * e.g. after the daemon was down) drops the entry, so the figure is never stale.
+ */
+export class ClosedSpendCache {
+  private entry: { start: number; end: number; values: Record<string, number | null> } | null = null;
+
+  async get(query: QueryApi, window: TimeWindow, aggregates: Record<string, Aggregate>): Promise<Record<string, number | null>> {
+    const e = this.entry;
+    if (e && e.start === window.start && e.end === window.end) return e.values;
+    const [row] = await query.aggregate({ window, aggregates });
+    const values = row?.values ?? {};
+    this.entry = { start: window.start, end: window.end, values };
+    return values;
+  }
+
+  /** Called with the earliest time of calls just committed. */
+  noteCommitted(minTs: number): void {
+    if (this.entry && minTs < this.entry.end) this.entry = null;
+  }
+}
+
 export interface SummaryInput {
   query: QueryApi;
+  /** Caches the spend of the month's days before today. Default: none (computed each time). */
+  closedSpend?: ClosedSpendCache;
   window: TimeWindow;
   now: number;
   budgets: Budget;
@@ -82,16 +107,18 @@ export async function summary(i: SummaryInput) {
   const day = periodAt(i.now, 'day');
   const month = periodAt(i.now, 'month');
   const spendAggs: Record<string, Aggregate> = { cost_usd: { op: 'sum', field: 'cost_usd' }, unpriced: { op: 'unpriced_count' }, calls: { op: 'count' } };
-  const [today, thisMonth, win, byModel, byFeature, limits] = await Promise.all([
+  const closed = { start: month.start, end: day.start };
+  const [today, closedDays, win, byModel, byFeature, limits] = await Promise.all([
     q.aggregate({ window: { start: day.start, end: i.now + 1 }, aggregates: spendAggs }),
-    q.aggregate({ window: { start: month.start, end: i.now + 1 }, aggregates: spendAggs }),
+    closed.end <= closed.start ? Promise.resolve({}) : (i.closedSpend ?? new ClosedSpendCache()).get(q, closed, spendAggs),
     q.aggregate({ window: i.window, aggregates: { calls: { op: 'count' }, ...ERRORS, ...TOKENS, ...MONEY, ...LATENCY } }),
     q.aggregate({ window: i.window, groupBy: ['model'], aggregates: { calls: { op: 'count' }, cost_usd: { op: 'sum', field: 'cost_usd' } } }),
     q.aggregate({ window: i.window, groupBy: ['feature'], aggregates: { calls: { op: 'count' }, cost_usd: { op: 'sum', field: 'cost_usd' } } }),
     q.latestRateLimits(),
   ]);
   const t = today[0]?.values ?? {};
-  const m = thisMonth[0]?.values ?? {};
+  // This month = its closed days + today (sums and counts add up).
+  const m: Record<string, number> = Object.fromEntries(Object.keys(spendAggs).map((k) => [k, num((closedDays as Record<string, number | null>)[k]) + num(t[k])]));
   const w = win[0]?.values ?? {};
   const monthUsd = num(m['cost_usd']);
   const elapsed = i.now - month.start;

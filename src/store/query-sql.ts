@@ -67,7 +67,7 @@ export class QueryEngine {
     }
     return [...accs.entries()].sort((a, b) => (a[1].t - b[1].t) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, acc]) => {
       for (const [name, agg] of Object.entries(q.aggregates)) {
-        if (agg.op === 'percentile') acc.values[name] = acc.hists.get(name)?.percentile(agg.p) ?? null;
+        if (agg.op === 'percentile') acc.values[name] = acc.hists.get(agg.field)?.percentile(agg.p) ?? null;
       }
       return acc;
     });
@@ -148,9 +148,11 @@ export class QueryEngine {
       const sql = `SELECT ${[...keyCols, ...cols].join(', ')} FROM ${table} ${whereSql}`;
       for (const r of this.db.prepare(sql).iterate(...params) as Iterable<Record<string, unknown>>) {
         const acc = accFor(r);
-        for (const [name, field] of pctl) {
-          let h = acc.hists.get(name);
-          if (!h) acc.hists.set(name, (h = new LogHistogram()));
+        // One histogram per field, whatever the number of percentiles asked of it: each
+        // stored histogram is parsed and merged once (p50, p95 and p99 share it).
+        for (const field of fields) {
+          let h = acc.hists.get(field);
+          if (!h) acc.hists.set(field, (h = new LogHistogram()));
           const v = r[`f_${field}`];
           if (rollup) h.mergeJson(v as string | null);
           else if (typeof v === 'number') h.add(v);

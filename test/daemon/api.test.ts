@@ -232,3 +232,25 @@ test('silence add goes through the running daemon (with its token), and writes t
   t.is(offline.code, 0, offline.stderr);
   t.true(existsSync(join(other.data, 'alerts.db')), 'no daemon: written to the state file');
 });
+
+test('spend this month counts a call committed late for an earlier day (the closed-day cache is dropped)', async (t) => {
+  const { periodAt } = await import('../../src/rules/budget-period.js');
+  const now = Date.now();
+  const day = periodAt(now, 'day');
+  const month = periodAt(now, 'month');
+  if (day.start === month.start) {
+    t.pass('the first day of the month has no closed days');
+    return;
+  }
+  const d = await start(t);
+  const before = (await get(d, '/api/summary')).body['spend'] as { month_usd: number; month_calls: number };
+  const late = mixedWorkload(1, month.start + 120_000)[0]!;
+  late.model = 'claude-test-1';
+  writeEventFile({ dir: join(d.config.home, 'events'), calls: [late], sealed: true });
+  await waitFor(() => d.pipeline.health().eventsInserted === 71, 'late call stored');
+  const after = (await get(d, '/api/summary')).body['spend'] as { month_usd: number; month_calls: number };
+  t.is(after.month_calls, before.month_calls + 1);
+  const [want] = await d.pipeline.query.aggregate({ window: { start: month.start, end: Date.now() + 1 }, aggregates: { c: { op: 'sum', field: 'cost_usd' } } });
+  t.true(Math.abs(after.month_usd - want!.values['c']!) < 1e-9);
+  t.true(after.month_usd > before.month_usd);
+});

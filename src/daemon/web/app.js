@@ -362,6 +362,8 @@ async function load() {
     await loadCalls(true);
     showError(null);
     dashboard.generation = gen;
+    // Navigation start → first complete render (every tile, chart and table drawn).
+    dashboard.firstRenderMs ??= performance.now();
     document.body.dataset.generation = String(gen);
     document.body.dataset.state = 'ready';
   } catch (err) {
