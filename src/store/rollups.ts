@@ -39,14 +39,39 @@ interface Acc {
 
 type ExistingRow = Record<string, number | string | null>;
 
+/**
+ * SQL function merging two serialised histograms (`{"<bucket>":count,…}`, null = empty) into
+ * one, registered on the writing connection only: the upsert merges a group's histogram in
+ * place instead of reading the row back into JS and replacing it whole.
+ */
+export const HIST_MERGE_FUNCTION = 'claudescope_hist_merge';
+
+function mergeHistJson(stored: unknown, add: unknown): string | null {
+  if (typeof add !== 'string' || add === '') return typeof stored === 'string' && stored !== '' ? stored : null;
+  if (typeof stored !== 'string' || stored === '') return add;
+  const a = JSON.parse(stored) as Record<string, number>;
+  const b = JSON.parse(add) as Record<string, number>;
+  for (const k in b) a[k] = (a[k] ?? 0) + (b[k] ?? 0);
+  return JSON.stringify(a);
+}
+
+/** `stored + added` where a NULL on either side is "nothing yet" (a cost sum over no priced call is NULL, as in SQL). */
+const nullableSum = (c: string): string => `${c} = CASE WHEN excluded.${c} IS NULL THEN ${c} WHEN ${c} IS NULL THEN excluded.${c} ELSE ${c} + excluded.${c} END`;
+
 export class RollupWriter {
-  private readonly select: Database.Statement;
   private readonly upsert: Database.Statement;
 
   constructor(db: Database.Database) {
-    this.select = db.prepare('SELECT * FROM rollup_minute WHERE minute = ? AND gkey = ?');
+    db.function(HIST_MERGE_FUNCTION, { deterministic: true }, mergeHistJson);
     const cols = ['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'];
-    this.upsert = db.prepare(`INSERT OR REPLACE INTO rollup_minute (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+    // One statement per group and batch: new groups are inserted, existing ones updated in place
+    // (no read back into JS, no delete-and-insert of the whole row as INSERT OR REPLACE does).
+    this.upsert = db.prepare(`INSERT INTO rollup_minute (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
+      ON CONFLICT (minute, gkey) DO UPDATE SET
+        count = count + excluded.count, unpriced_count = unpriced_count + excluded.unpriced_count, ttft_count = ttft_count + excluded.ttft_count,
+        ${SUM_COLUMNS.map(nullableSum).join(', ')},
+        hist_duration = ${HIST_MERGE_FUNCTION}(hist_duration, excluded.hist_duration),
+        hist_ttft = ${HIST_MERGE_FUNCTION}(hist_ttft, excluded.hist_ttft)`);
   }
 
   /** A new accumulator for one batch. */
@@ -56,19 +81,6 @@ export class RollupWriter {
 
   /** Merges one accumulated group into its stored row (must run inside the batch's transaction). */
   write(acc: Acc): void {
-    const old = this.select.get(acc.minute, acc.gkey) as ExistingRow | undefined;
-    if (old) {
-      acc.count += Number(old['count']);
-      acc.unpriced += Number(old['unpriced_count']);
-      acc.ttftCount += Number(old['ttft_count']);
-      SUM_COLUMNS.forEach((c, i) => {
-        const prev = old[c] as number | null;
-        const cur = acc.sums[i] ?? null;
-        acc.sums[i] = prev === null ? cur : cur === null ? prev : prev + cur;
-      });
-      acc.hDuration.mergeJson(old['hist_duration'] as string | null);
-      acc.hTtft.mergeJson(old['hist_ttft'] as string | null);
-    }
     this.upsert.run(acc.minute, acc.gkey, ...acc.dims, acc.count, acc.unpriced, acc.ttftCount, ...acc.sums, acc.hDuration.toJson(), acc.hTtft.toJson());
   }
 }

@@ -91,6 +91,10 @@ const INSERT_COLUMNS = [
   'pricing_version', 'price_flags', 'duration_ms', 'ttft_ms', 'attempts', 'retries', 'event_json',
 ];
 const DELETE_CHUNK = 5000;
+/** Page size of a new database. */
+const PAGE_SIZE_BYTES = 8192;
+/** WAL pages between automatic checkpoints (× {@link PAGE_SIZE_BYTES} ≈ 32 MiB). */
+const WAL_AUTOCHECKPOINT_PAGES = 4000;
 /** The columns a reprice may rewrite: the canonical model and everything the price decides. */
 const PRICE_COLUMNS = [
   'model', 'cost_usd', 'cost_without_cache_usd', 'cost_nanousd', 'cost_without_cache_nanousd',
@@ -153,11 +157,20 @@ export class SqliteStore implements QueryApi {
     const db = new Database(opts.path, ro ? { readonly: true, fileMustExist: true } : {});
     db.pragma('busy_timeout = 5000');
     if (!ro) {
+      // 8 KiB pages for a new database (an existing one keeps its size: changing it needs a
+      // VACUUM): a call row is ~1.5-2 KiB, so 4 KiB pages waste a quarter of each page and
+      // write more pages per batch; larger pages would cost more per random event_id index
+      // insert (each dirties a whole page) once the table is large. Must precede WAL mode.
+      db.pragma(`page_size = ${PAGE_SIZE_BYTES}`);
       db.pragma('journal_mode = WAL');
       // NORMAL in WAL: a process crash loses nothing committed; rows and checkpoints stay
       // consistent with each other even after power loss, which is what exactly-once needs.
       db.pragma('synchronous = NORMAL');
       db.pragma('cache_size = -16384');
+      // Checkpoint the WAL every ~32 MiB instead of every 1,000 pages: an index page rewritten
+      // by several batches reaches the database file once per checkpoint, and each checkpoint
+      // costs an fsync. A crash still loses nothing committed (the WAL is replayed on open).
+      db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
       migrate(db);
     } else {
       const v = db.pragma('user_version', { simple: true }) as number;
