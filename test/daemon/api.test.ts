@@ -206,7 +206,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-test('silence add goes through the running daemon (with its token), and writes the state file when none runs', async (t) => {
+test('silence add goes through the running daemon of its home (with its token), and writes the state file when none runs', async (t) => {
   const h = tempHome();
   t.teardown(h.cleanup);
   const port = await freePort();
@@ -216,21 +216,24 @@ test('silence add goes through the running daemon (with its token), and writes t
   const d = await Daemon.start({ config, pricer: testPricer(), log: () => {} });
   let stopped = false;
   t.teardown(() => (stopped ? undefined : d.stop()));
-  // Another home: a silence that went through the daemon is in the daemon's engine, not in this home's state file.
-  const other = tempHome();
-  t.teardown(other.cleanup);
-  const r = await cli(['silence', 'add', 'alertname=ClaudeDailyBudget', '--duration', '30m', '--comment', 'via api', '--home', other.home, '--config', cfgFile]);
+  const r = await cli(['silence', 'add', 'alertname=ClaudeDailyBudget', '--duration', '30m', '--comment', 'via api', '--home', h.home, '--config', cfgFile]);
   t.is(r.code, 0, r.stderr);
   const id = r.stdout.trim();
   t.deepEqual(d.ruleEngine.silences().map((s) => s.id), [id]);
-  t.false(existsSync(join(other.data, 'alerts.db')));
-  const list = await cli(['silence', 'list', '--home', other.home, '--config', cfgFile]);
+  const list = await cli(['silence', 'list', '--home', h.home, '--config', cfgFile]);
   t.true(list.stdout.includes(id), list.stdout);
+  // A daemon of another home on that port is not this home's: its state file is used instead.
+  const other = tempHome();
+  t.teardown(other.cleanup);
+  const elsewhere = await cli(['silence', 'add', 'alertname=Y', '--home', other.home, '--config', cfgFile]);
+  t.is(elsewhere.code, 0, elsewhere.stderr);
+  t.is(d.ruleEngine.silences().length, 1, 'not sent to the other home\'s daemon');
+  t.true(existsSync(join(other.data, 'alerts.db')));
   await d.stop();
   stopped = true;
-  const offline = await cli(['silence', 'add', 'alertname=X', '--home', other.home, '--config', cfgFile]);
+  const offline = await cli(['silence', 'expire', id, '--home', h.home, '--config', cfgFile]);
   t.is(offline.code, 0, offline.stderr);
-  t.true(existsSync(join(other.data, 'alerts.db')), 'no daemon: written to the state file');
+  t.is(offline.stdout.trim(), `expired ${id}`, 'no daemon: the state file is changed directly');
 });
 
 test('spend this month counts a call committed late for an earlier day (the closed-day cache is dropped)', async (t) => {

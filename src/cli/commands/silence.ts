@@ -6,7 +6,7 @@
  * every evaluation.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
@@ -31,11 +31,11 @@ interface SilenceArgs {
 interface SilenceRecord { id: string; matchers: { name: string; op: '=' | '!=' | '=~' | '!~'; value: string }[]; startsAt: number; endsAt: number; createdBy: string; comment: string }
 
 /** The running daemon's base URL and token from its configuration, or null when it cannot be read. */
-function daemonTarget(argv: SilenceArgs): { url: string; token: string | null } | null {
+function daemonTarget(argv: SilenceArgs): { url: string; token: string | null; home: string } | null {
   try {
     const c = loadDaemonConfig({ flags: { ...(argv.home !== undefined ? { home: argv.home } : {}), ...(argv.config !== undefined ? { config: argv.config } : {}) }, env: process.env });
     const host = c.listen.host === '0.0.0.0' || c.listen.host === '::' ? '127.0.0.1' : c.listen.host;
-    return { url: `http://${host.includes(':') ? `[${host}]` : host}:${c.listen.port}`, token: c.auth.token };
+    return { url: `http://${host.includes(':') ? `[${host}]` : host}:${c.listen.port}`, token: c.auth.token, home: c.home };
   } catch {
     return null;
   }
@@ -49,8 +49,13 @@ async function viaDaemon(argv: SilenceArgs, method: string, path: string, body?:
   if (argv.state !== undefined) return null; // an explicit state file: work on it directly
   const target = daemonTarget(argv);
   if (!target) return null;
+  const auth: Record<string, string> = target.token ? { authorization: `Bearer ${target.token}` } : {};
   let res: Response;
   try {
+    // Only the daemon of this home: another one on the same port owns other alert state.
+    const h = await fetch(`${target.url}/healthz`, { headers: auth, signal: AbortSignal.timeout(5000) });
+    const health = (await h.json().catch(() => ({}))) as { events_dir?: string };
+    if (health.events_dir !== join(target.home, 'events')) return null;
     res = await fetch(`${target.url}${path}`, {
       method,
       headers: { ...(target.token ? { authorization: `Bearer ${target.token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
