@@ -14,6 +14,7 @@ import type { CallEvent } from '../../src/event/types.js';
 import { call, tempHome, waitFor, writeEventFile, type TempHome } from '../helpers/event-files.js';
 import { parseExposition, promtoolCheck, sumOf } from '../metrics/exposition.js';
 import { testWith } from '../helpers/external.js';
+import { acquireLock } from '../../src/tail/lock-file.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const T0 = Date.parse('2026-11-20T10:00:00Z');
@@ -184,7 +185,7 @@ test('reprice without a daemon takes the lock, applies the overrides, prints the
   const evs = events();
   await ingest(t, h, evs);
   const file = join(h.home, 'config.yaml');
-  writeFileSync(file, OVERRIDE_YAML);
+  writeFileSync(file, `listen:\n  port: ${await freePort()}\n${OVERRIDE_YAML}`);
   const before = createPricer();
   const after = createPricer({ overrides: { providers: { anthropic: { multiplier: 0.5 } }, models: { 'claude-nope-9': [{ input: 1, output: 5, cache_read: 0.1 }] } } as never });
   const b = total(before, evs);
@@ -271,4 +272,19 @@ test('pricing explain --id prints a stored call part by part, its stored price a
   const missing = await cli(['pricing', 'explain', '--id', 'no-such-id', '--home', h.home]);
   t.not(missing.code, 0);
   t.regex(missing.stderr, /no stored call with event_id "no-such-id"/);
+});
+
+test('reprice decides by the data-folder lock: a live owner that does not answer is an error, nothing is repriced', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const evs = events();
+  await ingest(t, h, evs);
+  const lock = acquireLock(join(h.data, 'daemon.lock'));
+  t.teardown(() => lock.release());
+  const file = join(h.home, 'config.yaml');
+  writeFileSync(file, `listen:\n  port: ${await freePort()}\n${OVERRIDE_YAML}`);
+  const run = await cli(['reprice', '--since', '2026-11-20', '--config', file], { CLAUDESCOPE_HOME: h.home });
+  t.not(run.code, 0);
+  t.regex(run.stderr, new RegExp(`a daemon \\(pid ${process.pid}\\) owns .* but does not answer at http://127\\.0\\.0\\.1:\\d+`));
+  t.is(storedCosts(h).get(evs[0]!.event_id)!.cost_nanousd, createPricer().price(evs[0]!).cost_nanousd);
 });

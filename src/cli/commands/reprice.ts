@@ -4,10 +4,11 @@
  * the rows and per-minute rollups whose price changed, and prints how the totals moved.
  *
  * While the daemon runs it owns the store (the data-folder lock): the command asks it through
- * `POST /api/reprice` (with the bearer token when one is configured). When no daemon answers,
- * the command takes the lock itself and works on the store directly.
+ * `POST /api/reprice` (with the bearer token when one is configured). When no live process
+ * holds the lock, the command takes it itself and works on the store directly. The lock, not
+ * the port, decides: whatever else listens on the configured port is never asked to reprice.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { loadDaemonConfig, type DaemonConfig } from '../../daemon/config.js';
@@ -26,6 +27,18 @@ interface RepriceArgs {
 function daemonUrl(c: DaemonConfig): string {
   const host = c.listen.host === '0.0.0.0' || c.listen.host === '::' ? '127.0.0.1' : c.listen.host;
   return `http://${host.includes(':') ? `[${host}]` : host}:${c.listen.port}`;
+}
+
+/** The pid of the live process holding the data folder's lock, or null when none does. */
+async function lockOwner(lockPath: string): Promise<number | null> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(lockPath, 'utf8').trim());
+  } catch {
+    return null;
+  }
+  const { pidAlive } = await import('../../tail/lock-file.js');
+  return pidAlive(pid) ? pid : null;
 }
 
 /** Asks the running daemon; null when none answers (connection refused). */
@@ -74,8 +87,12 @@ const command: CommandModule<object, RepriceArgs> = {
       process.stdout.write(argv.json ? `${JSON.stringify(s, null, 2)}\n` : formatRepriceSummary(s));
     };
 
-    const remote = await viaDaemon(config, { since: argv.since, ...(argv.until !== undefined ? { until: argv.until } : {}), dry_run: argv.dryRun });
-    if (remote) {
+    const dataDir = join(config.home, 'data');
+    const lockPath = join(dataDir, 'daemon.lock');
+    const owner = await lockOwner(lockPath);
+    if (owner !== null) {
+      const remote = await viaDaemon(config, { since: argv.since, ...(argv.until !== undefined ? { until: argv.until } : {}), dry_run: argv.dryRun });
+      if (!remote) throw new Error(`a daemon (pid ${owner}) owns ${dataDir} but does not answer at ${daemonUrl(config)}: pass the --config it runs with, or stop it and run reprice again`);
       print(remote);
       if (remote.pricing_version !== pricer.version) {
         process.stderr.write(`claudescope: the running daemon prices with ${remote.pricing_version}, but the configuration now gives ${pricer.version}: restart the daemon to apply the changed pricing: block, then reprice again\n`);
@@ -83,7 +100,6 @@ const command: CommandModule<object, RepriceArgs> = {
       return;
     }
 
-    const dataDir = join(config.home, 'data');
     const dbPath = join(dataDir, 'claudescope.db');
     if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath}: nothing to reprice (pass --home or --config?)`);
     const [{ acquireLock }, { SqliteStore }, { repriceStore }] = await Promise.all([
@@ -91,11 +107,11 @@ const command: CommandModule<object, RepriceArgs> = {
     ]);
     let lock;
     try {
-      lock = acquireLock(join(dataDir, 'daemon.lock'));
+      lock = acquireLock(lockPath);
     } catch (err: unknown) {
       if ((err as { code?: string }).code !== 'E_DATA_DIR_LOCKED') throw err;
       const pid = (err as { ownerPid?: number }).ownerPid;
-      throw new Error(`a daemon (pid ${pid ?? '?'}) owns ${dataDir} but does not answer at ${daemonUrl(config)}: pass the --config it runs with, or stop it and run reprice again`, { cause: err });
+      throw new Error(`a daemon (pid ${pid ?? '?'}) started and owns ${dataDir}: run reprice again (it will go through the daemon)`, { cause: err });
     }
     try {
       const store = SqliteStore.open({ path: dbPath, ...(argv.dryRun ? { readonly: true } : {}) });
