@@ -128,7 +128,14 @@ export class Daemon {
       config: c,
       closedSpend: this.closedSpend,
     });
-    registerRepriceRoute((m, p, h) => this.route(m, p, h), { store: () => this.pipeline.store, pricer, log: (level, msg, fields) => this.log(level, msg, fields) });
+    // A reprice rewrites stored costs: the dashboard's cached closed-day spend goes with it.
+    registerRepriceRoute((m, p, h) => this.route(m, p, async (req, res, url) => {
+      try {
+        await h(req, res, url);
+      } finally {
+        this.closedSpend.clear();
+      }
+    }), { store: () => this.pipeline.store, pricer, log: (level, msg, fields) => this.log(level, msg, fields) });
   }
 
   /** Loads the cost engine (unless a pricer is given), starts the pipeline, then the HTTP server. */

@@ -85,6 +85,11 @@ export class ClosedSpendCache {
     return values;
   }
 
+  /** Forgets the entry (stored costs were rewritten, e.g. by a reprice). */
+  clear(): void {
+    this.entry = null;
+  }
+
   /** Called with the earliest time of calls just committed. */
   noteCommitted(minTs: number): void {
     if (this.entry && minTs < this.entry.end) this.entry = null;
