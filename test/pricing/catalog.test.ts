@@ -1,6 +1,6 @@
 /**
- * The catalog against the price table it was started from (shared/data/anthropic-prices.json,
- * beside the repository), and its own invariants. Every entry carried over must match; what
+ * The catalog against the price table it was started from (a reviewed snapshot kept in
+ * test/fixtures/anthropic-prices-source.json), and its own invariants. Every entry carried over must match; what
  * the source marks unverified must stay marked.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { RATE_FIELDS, catalogAsOf, isCatalogStale, loadCatalog, parseCatalog } f
 import { PricingConfigError } from '../../src/pricing/errors.js';
 import { rateFromUsdPerMTok } from '../../src/pricing/money.js';
 
-const sourceUrl = new URL('../../../shared/data/anthropic-prices.json', import.meta.url);
+const sourceUrl = new URL('../fixtures/anthropic-prices-source.json', import.meta.url);
 const catalog = loadCatalog();
 const byId = new Map(catalog.models.map((m) => [m.id, m]));
 const day = (s: string | null) => (s === null ? null : Date.parse(`${s}T00:00:00Z`));
@@ -30,6 +30,7 @@ interface Source {
 }
 
 const haveSource = existsSync(sourceUrl);
+if (!haveSource) throw new Error(`missing ${sourceUrl.pathname}`);
 const source = haveSource ? (JSON.parse(readFileSync(sourceUrl, 'utf8')) as Source) : null;
 const withSource = haveSource ? test : test.skip;
 
