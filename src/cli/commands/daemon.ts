@@ -66,8 +66,11 @@ const command: CommandModule<object, DaemonArgs> = {
       return;
     }
     const { Daemon } = await import('../../daemon/daemon.js');
+    // Listen before starting: a SIGTERM that arrives while the daemon starts (systemd stopping
+    // it early) must drain it, not kill it with the default handler.
+    const signalled = untilSignal();
     const daemon = await Daemon.start({ config });
-    const signal = await untilSignal();
+    const signal = await signalled;
     process.stderr.write(`claudescope: ${signal}: draining\n`);
     await daemon.stop();
   },
