@@ -91,6 +91,7 @@ const command: CommandModule<object, DemoArgs> = {
         `errors     ${kinds.map((k, i) => `${k} ${errs[i]}`).join(', ')}`,
         `tokens     ${tokens.join(', ')}`,
         '',
+        `dashboard  ${daemon.url}/`,
         `metrics    ${daemon.url}/metrics`,
         `health     ${daemon.url}/healthz`,
         `report     claudescope report --home ${home} --by model   (or --by feature, --by day, --json, --csv)`,
