@@ -29,7 +29,8 @@ export function quoteString(s: string): string {
 /** Builds one point. Tags must be added in key order (the schema does so). */
 export class LineBuilder {
   private head: string;
-  private fields = '';
+  /** Field texts, joined once at the end (fewer intermediate strings than `+=`: less GC). */
+  private readonly fields: string[] = [];
 
   constructor(measurement: string) {
     this.head = escapeMeasurement(measurement);
@@ -42,7 +43,7 @@ export class LineBuilder {
   }
 
   private field(key: string, text: string): this {
-    this.fields += this.fields === '' ? `${key}=${text}` : `,${key}=${text}`;
+    this.fields.push(`${key}=${text}`);
     return this;
   }
 
@@ -70,7 +71,7 @@ export class LineBuilder {
 
   /** The finished line (no trailing newline); `timestamp` in the write precision, as decimal text. */
   line(timestamp: string): string {
-    if (this.fields === '') throw new Error(`a point needs at least one field (${this.head})`);
-    return `${this.head} ${this.fields} ${timestamp}`;
+    if (this.fields.length === 0) throw new Error(`a point needs at least one field (${this.head})`);
+    return `${this.head} ${this.fields.join(',')} ${timestamp}`;
   }
 }

@@ -1,0 +1,26 @@
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/events.js';
+import { loadDaemonConfig } from '../../src/daemon/config.js';
+import { parseInfluxSettings } from '../../src/store/influx-config.js';
+
+test('the influxdb block is validated with file, line and field; a typo is refused', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, 'influxdb:\n  url: http://127.0.0.1:8086\n  api: v3\n  bukcet: x\n');
+  const err = t.throws(() => loadDaemonConfig({ flags: { config: file }, env: { CLAUDESCOPE_HOME: dir } }));
+  t.regex(err.message, /config\.yaml:3: influxdb\.api: expected one of v2, v1/);
+  t.regex(err.message, /config\.yaml:4: influxdb\.bukcet: unknown field/);
+});
+
+test('settings: v2 by default with the SQLite store kept, token from a file next to the config, secrets never in the URL', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'tok'), 'secret-token\n');
+  const s = parseInfluxSettings({ url: 'http://influx:8086/', org: 'o', bucket: 'b', token_file: 'tok' }, join(dir, 'config.yaml'), {});
+  t.like(s, { embeddedStore: true, connection: { url: 'http://influx:8086', api: 'v2', org: 'o', bucket: 'b', database: 'b', token: 'secret-token' } });
+  t.is(parseInfluxSettings(null), null);
+  t.throws(() => parseInfluxSettings({ url: 'http://u:p@influx:8086' }, null, {}), { message: /influxdb\.url: put credentials/ });
+  t.throws(() => parseInfluxSettings({ url: 'http://x', token: 'a', username: 'u' }, null, {}), { message: /influxdb\.username/ });
+  t.like(parseInfluxSettings({ url: 'http://x', api: 'v1', database: 'db', username: 'u' }, null, { CLAUDESCOPE_INFLUXDB_PASSWORD: 'pw' }), { connection: { api: 'v1', database: 'db', username: 'u', password: 'pw', token: null } });
+});
