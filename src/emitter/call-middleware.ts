@@ -12,7 +12,8 @@ import type { CallRecord, ErrorInfo } from './call-record.js';
 import { CallSpan } from './call-tracer.js';
 import type { CallSink } from './call-tracer.js';
 import { readResponseFacts } from './response-headers.js';
-import { JsonlScanner, newSseFacts, observeBody, SseScanner } from './stream-observer.js';
+import { JsonlScanner, newSseFacts, observeBody, observeIteration, SseScanner } from './stream-observer.js';
+import type { ChunkScanner } from './stream-observer.js';
 
 /** Emits one event per batch result line read through `batches.results()`. */
 export interface BatchResultSink {
@@ -105,15 +106,18 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink): Middlewa
       call.error = null;
       if (options!.stream && response.body) {
         call.streamAttemptStart = call.attemptStart;
+        let scanner: ChunkScanner;
         if (options!.__binaryResponse) {
           const batchId = BATCH_RESULTS.exec(request.url)?.[1] ?? null;
           call.batch = { batch_id: batchId };
-          const scanner = new JsonlScanner((line) => sink.batchResult(call, line));
-          return new Response(observeBody(response.body, scanner, { onFault: (e) => sink.fault(e) }), response);
+          scanner = new JsonlScanner((line) => sink.batchResult(call, line));
+        } else {
+          call.sse = newSseFacts();
+          scanner = new SseScanner(call.sse);
         }
-        call.sse = newSseFacts();
-        const scanner = new SseScanner(call.sse);
-        return new Response(observeBody(response.body, scanner, { onFault: (e) => sink.fault(e) }), response);
+        const hooks = { onFault: (e: unknown) => sink.fault(e) };
+        if (observeIteration(response.body, scanner, hooks)) return response;
+        return new Response(observeBody(response.body, scanner, hooks), response);
       }
       captureJsonBody(response, call, sink);
     } catch (err: unknown) {
