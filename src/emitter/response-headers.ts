@@ -15,56 +15,47 @@ export interface ResponseFacts {
   rateLimits: RateLimits | null;
 }
 
-const RATE_PREFIX = 'anthropic-ratelimit-';
-const DIMENSION_BY_NAME: Readonly<Record<string, RateLimitDimension>> = {
-  requests: 'requests',
-  tokens: 'tokens',
-  'input-tokens': 'input_tokens',
-  'output-tokens': 'output_tokens',
-};
+const DIMENSIONS: ReadonlyArray<readonly [RateLimitDimension, string, string, string]> = (
+  [
+    ['requests', 'requests'],
+    ['tokens', 'tokens'],
+    ['input_tokens', 'input-tokens'],
+    ['output_tokens', 'output-tokens'],
+  ] as const
+).map(([dimension, name]) => [
+  dimension,
+  `anthropic-ratelimit-${name}-limit`,
+  `anthropic-ratelimit-${name}-remaining`,
+  `anthropic-ratelimit-${name}-reset`,
+]);
 
 /**
- * One iteration over the headers instead of a `get()` per name: undici's `Headers.get` costs
- * about 0.2 µs a call, and a response carries some twenty names of interest.
+ * Reads the headers of interest with one `get()` each. (Iterating an undici `Headers` once
+ * looks cheaper, but on a fresh response it first builds and sorts the whole list, which
+ * measured slower and far more erratic than these gets.)
  */
 export function readResponseFacts(headers: Headers): ResponseFacts {
-  const facts: ResponseFacts = { requestId: null, organizationId: null, workspaceId: null, retryAfterMs: null, rateLimits: null };
-  let retryAfter: string | null = null;
-  let retryAfterMs: string | null = null;
-  for (const [name, value] of headers) {
-    if (name.startsWith(RATE_PREFIX)) {
-      const rest = name.slice(RATE_PREFIX.length);
-      const dash = rest.lastIndexOf('-');
-      const dimension = DIMENSION_BY_NAME[rest.slice(0, dash)];
-      if (dimension === undefined) continue;
-      const field = rest.slice(dash + 1);
-      if (field !== 'limit' && field !== 'remaining' && field !== 'reset') continue;
-      const limits = (facts.rateLimits ??= {});
-      const bucket: RateLimitBucket = (limits[dimension] ??= { limit: null, remaining: null, reset: null });
-      if (field === 'reset') bucket.reset = value;
-      else bucket[field] = toNumber(value);
-      continue;
-    }
-    switch (name) {
-      case 'request-id':
-        facts.requestId = value;
-        break;
-      case 'anthropic-organization-id':
-        facts.organizationId = value;
-        break;
-      case 'anthropic-workspace-id':
-        facts.workspaceId = value;
-        break;
-      case 'retry-after':
-        retryAfter = value;
-        break;
-      case 'retry-after-ms':
-        retryAfterMs = value;
-        break;
-    }
+  let rateLimits: RateLimits | null = null;
+  for (const [dimension, limitName, remainingName, resetName] of DIMENSIONS) {
+    const limit = headers.get(limitName);
+    const remaining = headers.get(remainingName);
+    if (limit === null && remaining === null) continue;
+    const bucket: RateLimitBucket = {
+      limit: toNumber(limit),
+      remaining: toNumber(remaining),
+      reset: headers.get(resetName),
+    };
+    (rateLimits ??= {})[dimension] = bucket;
   }
-  if (retryAfter !== null || retryAfterMs !== null) facts.retryAfterMs = parseRetryAfter(retryAfterMs, retryAfter);
-  return facts;
+  const retryAfter = headers.get('retry-after');
+  const retryAfterMs = headers.get('retry-after-ms');
+  return {
+    requestId: headers.get('request-id'),
+    organizationId: headers.get('anthropic-organization-id'),
+    workspaceId: headers.get('anthropic-workspace-id'),
+    retryAfterMs: retryAfter !== null || retryAfterMs !== null ? parseRetryAfter(retryAfterMs, retryAfter) : null,
+    rateLimits,
+  };
 }
 
 /** `retry-after-ms` wins; else `retry-after` as seconds or an HTTP date. */
@@ -80,7 +71,8 @@ function parseRetryAfter(ms: string | null, after: string | null): number | null
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : null;
 }
 
-function toNumber(v: string): number | null {
+function toNumber(v: string | null): number | null {
+  if (v === null || v === '') return null;
   const n = Number(v);
-  return v !== '' && Number.isFinite(n) ? n : null;
+  return Number.isFinite(n) ? n : null;
 }
