@@ -63,7 +63,8 @@ export interface StartAlertingOptions {
   config: DaemonConfig;
   prepared: PreparedAlerting;
   query: QueryApi;
-  health: () => PipelineHealth;
+  /** This daemon's pipeline health; absent: the query interface's own (fleet-wide on InfluxDB). */
+  health?: () => PipelineHealth;
   onError: (message: string) => void;
   /** node-cron expression; default every minute. */
   schedule?: string;
@@ -78,7 +79,7 @@ export async function startAlerting(o: StartAlertingOptions): Promise<RuleEngine
     notifiers: o.prepared.notifiers,
     statePath: alertStatePath(o.config.home),
     budgets: budgetsFromConfig(o.config.budgets),
-    health: o.health,
+    ...(o.health ? { health: o.health } : {}),
     onError: o.onError,
     ...(o.schedule !== undefined ? { schedule: o.schedule } : {}),
   });

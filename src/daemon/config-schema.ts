@@ -82,6 +82,8 @@ export const CONFIG_SCHEMA: FieldSpec = {
       kind: 'object',
       fields: {
         dirs: { kind: 'string_list' },
+        // Which store the rules read: the embedded one (this host), or InfluxDB (the fleet).
+        store: { kind: 'enum', values: ['embedded', 'influxdb'], nullable: true },
       },
     },
     // The InfluxDB sink (src/store/influx-config.ts checks what spans fields); null or absent: none.

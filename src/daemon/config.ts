@@ -60,8 +60,12 @@ export interface DaemonConfig {
   metrics: { featureLabelAllowlist: string[] };
   /** Price overrides, passed unchanged to the cost engine (which validates them). */
   pricing: Record<string, unknown> | null;
-  /** Folders of YAML alert rules (absolute), for the rule engine. */
-  rules: { dirs: string[] };
+  /**
+   * Folders of YAML alert rules (absolute), for the rule engine, and the store they read:
+   * `embedded` (this host's SQLite store) or `influxdb` (the central store of a fleet).
+   * Null: the embedded store when it is on, else InfluxDB.
+   */
+  rules: { dirs: string[]; store: 'embedded' | 'influxdb' | null };
   /** Reserved for the InfluxDB sink: passed unchanged. */
   influxdb: Record<string, unknown> | null;
   /**
@@ -336,7 +340,10 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
     budgets: { ...budget(get('budgets', {})), perFeature },
     metrics: { featureLabelAllowlist: get<string[]>('metrics.feature_label_allowlist', []) },
     pricing: get<Record<string, unknown> | null>('pricing', null),
-    rules: { dirs: get<string[]>('rules.dirs', []).map((d) => resolve(sourceOf('rules.dirs').startsWith(fileLabel) && configFile ? fileDir : process.cwd(), d)) },
+    rules: {
+      dirs: get<string[]>('rules.dirs', []).map((d) => resolve(sourceOf('rules.dirs').startsWith(fileLabel) && configFile ? fileDir : process.cwd(), d)),
+      store: get<'embedded' | 'influxdb' | null>('rules.store', null),
+    },
     influxdb: get<Record<string, unknown> | null>('influxdb', null),
     notifiers: get<Record<string, unknown>[]>('notifiers', []),
     reconcile: getPath(merged, 'reconcile') != null || (env['ANTHROPIC_ADMIN_KEY'] ?? '') !== '' ? reconcileSettings(getPath(merged, 'reconcile'), env) : null,

@@ -151,11 +151,16 @@ export class Daemon {
     const d = new Daemon(o.config, pricer, log, o.healthCheckIntervalMs ?? 5000);
     await d.pipeline.start();
     try {
+      // A fleet's rules instance reads the central InfluxDB, and its pipeline-health rules
+      // then see every host's health points rather than this daemon's alone.
+      const influx = d.pipeline.influxQuery;
+      const fleet = influx !== undefined && (o.config.rules.store === 'influxdb' || (o.config.rules.store === null && d.pipeline.store === undefined));
+      if (o.config.rules.store === 'influxdb' && influx === undefined) throw new Error('rules.store is influxdb but no influxdb sink is configured');
       d.engine = await startAlerting({
         config: o.config,
         prepared: alerting,
-        query: d.pipeline.query,
-        health: () => d.pipelineHealth(),
+        query: fleet ? influx : d.pipeline.query,
+        ...(fleet ? {} : { health: () => d.pipelineHealth() }),
         onError: (message) => log('warn', `alerts: ${message}`),
         ...(o.ruleSchedule !== undefined ? { schedule: o.ruleSchedule } : {}),
       });

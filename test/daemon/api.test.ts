@@ -106,7 +106,7 @@ test('no API answer carries the token, SMTP passwords, webhook secrets or secret
   t.teardown(rulesDir.cleanup);
   writeFileSync(join(rulesDir.home, 'quiet.yaml'), 'rules:\n  - alert: NeverFires\n    kind: error_rate\n    window: 5m\n    min_calls: 1000000\n    threshold: 99%\n');
   const d = await start(t, {
-    rules: { dirs: [rulesDir.home] },
+    rules: { dirs: [rulesDir.home], store: null },
     auth: { token: TOKEN, requireToken: false },
     notifiers: [
       { name: 'mail', type: 'email', host: '127.0.0.1', port: 2525, auth: { user: 'alerts', pass: SECRETS.smtpPassword }, from: 'a@example.com', to: ['b@example.com'] },
@@ -178,10 +178,10 @@ test('a malformed rule file refuses start with the file, line and field, and lea
   mkdirSync(rules);
   writeFileSync(join(rules, 'bad.yaml'), 'rules:\n  - alert: Slow\n    kind: latency\n    threshold: 10s\n    for: soon\n');
   const base = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: h.home } });
-  const config = { ...base, listen: { host: '127.0.0.1', port: 0 }, rules: { dirs: [rules] } };
+  const config = { ...base, listen: { host: '127.0.0.1', port: 0 }, rules: { dirs: [rules], store: null } };
   const err = await t.throwsAsync(Daemon.start({ config, pricer: testPricer(), log: () => {} }));
   t.true(err!.message.includes(`${join(rules, 'bad.yaml')}:5: rules[0].for`), err!.message);
-  const d = await Daemon.start({ config: { ...config, rules: { dirs: [] } }, pricer: testPricer(), log: () => {} });
+  const d = await Daemon.start({ config: { ...config, rules: { dirs: [], store: null } }, pricer: testPricer(), log: () => {} });
   t.teardown(() => d.stop());
   t.true(d.ruleEngine.rules.length > 0, 'the package\'s own rules/ by default');
 });

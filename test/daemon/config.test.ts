@@ -122,3 +122,16 @@ test('loopback addresses', (t) => {
   for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) t.true(isLoopback(h), h);
   for (const h of ['0.0.0.0', '::', '192.168.1.2', 'example.com']) t.false(isLoopback(h), h);
 });
+
+test('rules.store chooses the store the rules read, and refuses anything else', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, 'rules:\n  store: influxdb\n');
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }).rules.store, 'influxdb');
+  writeFileSync(file, 'rules:\n  dirs: []\n');
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }).rules.store, null);
+  writeFileSync(file, 'rules:\n  store: postgres\n');
+  const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }));
+  t.is(p.length, 1);
+  t.regex(p[0]!, /config\.yaml:2: rules\.store: expected one of embedded, influxdb/);
+});
