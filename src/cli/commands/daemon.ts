@@ -8,6 +8,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_HOST, DEFAULT_POLL_INTERVAL_MS, DEFAULT_PORT, describeConfig, loadDaemonConfig, type DaemonFlags } from '../../daemon/config.js';
+import { untilSignal } from '../signals.js';
 
 export interface DaemonArgs extends DaemonFlags {
   printConfig?: boolean;
@@ -35,19 +36,6 @@ export function flagsOf(argv: DaemonArgs): DaemonFlags {
   const keys: (keyof DaemonFlags)[] = ['home', 'config', 'host', 'port', 'tokenFile', 'pollIntervalMs', 'retentionRowsDays', 'retentionRollupsDays', 'sealedFiles', 'featureLabels', 'requireToken'];
   for (const k of keys) if (argv[k] !== undefined) (f as Record<string, unknown>)[k] = argv[k];
   return f;
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (sig: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve(sig);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }
 
 const command: CommandModule<object, DaemonArgs> = {

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { Counter } from 'prom-client';
 import { DEFAULT_PORT, loadDaemonConfig } from '../../daemon/config.js';
-import { untilSignal } from './daemon.js';
+import { untilSignal } from '../signals.js';
 
 interface DemoArgs {
   home?: string | undefined;

@@ -8,6 +8,7 @@ import { loadScriptFile } from '../../testing/script-file.js';
 import { startFakeApi } from '../../testing/fake-api.js';
 import type { RecordedRequest } from '../../testing/recorded-request.js';
 import type { ScriptFile } from '../../testing/script-types.js';
+import { untilSignal } from '../signals.js';
 
 interface FakeApiArgs {
   port: number;
@@ -57,15 +58,7 @@ const command: CommandModule<object, FakeApiArgs> = {
       });
     }
     process.stdout.write(`fake Claude API listening on ${api.url}\n`);
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      const stop = (sig: NodeJS.Signals): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve(sig);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    const signal = await untilSignal();
     await api.close();
     if (!argv.quiet) process.stderr.write(`fake Claude API stopped (${signal})\n`);
   },
