@@ -18,7 +18,7 @@ import type { ClientScope } from './call-tracer.js';
 import { mergeTags } from './tags.js';
 import type { Tags } from './tags.js';
 import { emitterOptionsFromEnv } from './emitter-env.js';
-import { EventWriter } from './file-writer.js';
+import { EventWriter, zeroStats } from './file-writer.js';
 import type { WriterOptions } from './writer-options.js';
 
 /** What a redaction hook sees: the request body and the parsed response (null for streams). */
@@ -184,14 +184,7 @@ function propagates(): boolean {
 }
 
 function disabledEmitter(): Emitter {
-  const stats: EmitterStats = {
-    events_written: 0,
-    events_dropped_buffer: 0,
-    events_dropped_dir_cap: 0,
-    events_dropped_write_error: 0,
-    internal_errors: 0,
-    bytes_written: 0,
-  };
+  const stats = zeroStats();
   return {
     enabled: false,
     clientOptions: () => ({}),

@@ -123,6 +123,20 @@ function sleepSync(ms: number): void {
  * writer.write(event);        // returns at once, never throws
  * await writer.close();       // footer, fd closed
  */
+/** Every counter of {@link EmitterStats} at zero. */
+export function zeroStats(): Required<EmitterStats> {
+  return {
+    events_written: 0,
+    events_dropped_buffer: 0,
+    events_dropped_dir_cap: 0,
+    events_dropped_write_error: 0,
+    internal_errors: 0,
+    bytes_written: 0,
+    files_opened: 0,
+    write_errors: 0,
+  };
+}
+
 export class EventWriter {
   readonly #o: ResolvedWriterOptions;
   readonly #appField: string;
@@ -149,7 +163,7 @@ export class EventWriter {
   #sinceScan = 0;
   #scanning = false;
   #lastScanMs = 0;
-  #stats: Required<EmitterStats> = EventWriter.#zeroStats();
+  #stats: Required<EmitterStats> = zeroStats();
 
   /** Validates the options (throws {@link WriterOptionsError}); opens nothing, starts nothing. */
   constructor(options: WriterOptions = {}) {
@@ -157,19 +171,6 @@ export class EventWriter {
     this.#appField = fileNameField(this.#o.app);
     this.#hostField = fileNameField(this.#o.host);
     this.#ownerPid = this.#o.pid();
-  }
-
-  static #zeroStats(): Required<EmitterStats> {
-    return {
-      events_written: 0,
-      events_dropped_buffer: 0,
-      events_dropped_dir_cap: 0,
-      events_dropped_write_error: 0,
-      internal_errors: 0,
-      bytes_written: 0,
-      files_opened: 0,
-      write_errors: 0,
-    };
   }
 
   /** The application name written in headers (the option, or its default). */
@@ -829,7 +830,7 @@ export class EventWriter {
     this.#dirMeasured = 0;
     this.#sinceScan = 0;
     this.#scanning = false;
-    this.#stats = EventWriter.#zeroStats();
+    this.#stats = zeroStats();
   }
 
   #sealSync(slot: FileSlot, inFlight: Chunk | null, op: Op): void {
