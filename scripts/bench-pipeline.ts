@@ -1,26 +1,50 @@
 /**
- * Ingestion benchmark: events per second from event files into the SQLite store, end to end
- * (tailer → validate → price → store with rollups and checkpoints), against the bare minimum
- * in the same run (read the files, split lines, JSON.parse, one prepared INSERT per row into a
- * table with the same unique index, in batched transactions). Then a window query: p99 of one
- * model over 24 h. Prints numbers; asserts nothing.
+ * Ingestion benchmark. Prints numbers, each next to the baseline measured in the same run and
+ * the ratio; asserts nothing.
  *
- * Run: node --import tsx scripts/bench-pipeline.ts [events=200000] [files=8]
+ * 1. Throughput: events per second from event files into the SQLite store, end to end
+ *    (tailer → validate → price → rows + rollups + checkpoints), against the bare minimum
+ *    (read the files, split lines, JSON.parse, one prepared INSERT per row into a table with the
+ *    same unique index, in batched transactions), with SQLite's default settings and again with
+ *    the store's own page size and checkpoint interval. Once with a live backlog (times over
+ *    10 minutes) and once with times spread over 24 h (almost every event its own rollup row).
+ * 2. Visibility: p99 time from a line being appended (by another process, at ~1,000 events/s)
+ *    until a query from a third process sees it, the daemon stand-in running the default tailer
+ *    settings. Baseline: the 1 s goal.
+ * 3. Scale: `big` calls (default 10 million) bulk-seeded straight into the tables (rows with a
+ *    short `event_json`, rollups built from the rows by SQL), then the 24 h window query (p99
+ *    duration of one model) against the exact answer read from the rows, and the RSS of a
+ *    daemon stand-in process that opens that store, ingests `events` more calls from files and
+ *    answers the query, against its RSS before opening the store.
+ *
+ * Run: node --import tsx scripts/bench-pipeline.ts [events=200000] [files=8] [big=10000000] [parts=123]
+ * (`big=0` skips part 3; `parts` picks the parts to run).
  */
-import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, openSync, readSync, closeSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, openSync, readSync, closeSync, rmSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Pipeline } from '../src/daemon/pipeline.js';
+import { SqliteStore } from '../src/store/sqlite-store.js';
+import { LogHistogram } from '../src/store/histogram.js';
+import { DIMENSION_COLUMNS } from '../src/store/migrations.js';
+import type { AggregateQuery } from '../src/store/types.js';
 import type { CallEvent } from '../src/event/types.js';
 import type { Pricer, PriceResult } from '../src/pricing/types.js';
 
-const EVENTS = Number(process.argv[2] ?? 200_000);
-const FILES = Number(process.argv[3] ?? 8);
+const SELF = fileURLToPath(import.meta.url);
 const BATCH = 4000;
+const DAY_MS = 86_400_000;
 /** Ingested events are timed over the last 10 minutes, as a busy app's backlog would be. */
 const DENSE_SPAN_MS = 600_000;
+const VISIBILITY_RATE = 1000;
+const VISIBILITY_SECONDS = 10;
+const QUERY_REPS = 20;
+const MB = 1024 * 1024;
 
 const pricer: Pricer = {
   version: 'bench',
@@ -31,13 +55,16 @@ const pricer: Pricer = {
   },
 };
 
-/** `spanMs`: the period the events' times spread over (a live backlog is dense; the query set spans 24 h). */
+const MODELS = ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-1'] as const;
+const FEATURES = ['chat', 'search', 'summarise'] as const;
+
+/** `spanMs`: the period the events' times spread over, ending now. */
 function makeEvent(i: number, now: number, spanMs = DENSE_SPAN_MS): CallEvent {
   const ts = now - Math.floor(Math.random() * spanMs);
   return {
     t: 'call', v: 1, event_id: randomUUID(), seq: i + 1, ts, ts_start: ts - 900, app: 'bench', env: 'prod', host: hostname(), pid: 4242,
-    tags: { feature: ['chat', 'search', 'summarise'][i % 3]! }, provider: 'anthropic', operation: 'messages.create',
-    model_requested: 'claude-sonnet-4-5', model: ['claude-sonnet-4-5', 'claude-haiku-4-5', 'claude-opus-4-1'][i % 3]!, stream: i % 2 === 0,
+    tags: { feature: FEATURES[i % 3]! }, provider: 'anthropic', operation: 'messages.create',
+    model_requested: 'claude-sonnet-4-5', model: MODELS[i % 3]!, stream: i % 2 === 0,
     max_tokens: 1024, tool_count: 0, status: i % 50 === 0 ? 'error' : 'ok', http_status: i % 50 === 0 ? 529 : 200,
     error_type: i % 50 === 0 ? 'overloaded_error' : null, error_code: null, stop_reason: 'end_turn', request_id: `req_${randomUUID()}`,
     message_id: `msg_${randomUUID()}`, organization_id: null, workspace_id: null, api_key_alias: null, attempts: 1,
@@ -53,14 +80,15 @@ function makeEvent(i: number, now: number, spanMs = DENSE_SPAN_MS): CallEvent {
   };
 }
 
-function writeFiles(dir: string): number {
+const headerLine = (f: number): string => JSON.stringify({ t: 'header', v: 1, file_id: randomUUID(), app: 'bench', host: hostname(), pid: 4242, started_at: new Date().toISOString(), file_seq: f, emitter: { name: 'bench', version: '0' } });
+
+function writeFiles(dir: string, events: number, files: number, spanMs: number): number {
   const now = Date.now();
   let bytes = 0;
-  const per = Math.ceil(EVENTS / FILES);
-  for (let f = 0; f < FILES; f++) {
-    const fileId = randomUUID();
-    const lines = [JSON.stringify({ t: 'header', v: 1, file_id: fileId, app: 'bench', host: hostname(), pid: 4242, started_at: new Date().toISOString(), file_seq: f, emitter: { name: 'bench', version: '0' } })];
-    for (let i = f * per; i < Math.min(EVENTS, (f + 1) * per); i++) lines.push(JSON.stringify(makeEvent(i, now)));
+  const per = Math.ceil(events / files);
+  for (let f = 0; f < files; f++) {
+    const lines = [headerLine(f)];
+    for (let i = f * per; i < Math.min(events, (f + 1) * per); i++) lines.push(JSON.stringify(makeEvent(i, now, spanMs)));
     const text = `${lines.join('\n')}\n`;
     bytes += Buffer.byteLength(text);
     writeFileSync(join(dir, `bench-${f}.ndjson`), text);
@@ -68,9 +96,11 @@ function writeFiles(dir: string): number {
   return bytes;
 }
 
-function bareMinimum(eventsDir: string, dbPath: string): number {
+/** The bare minimum; `pragmas` run before the table is created. */
+function bareMinimum(eventsDir: string, dbPath: string, expected: number, pragmas: string[]): number {
   const t0 = performance.now();
   const db = new Database(dbPath);
+  for (const p of pragmas) db.pragma(p);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.exec('CREATE TABLE calls (id INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, ts INTEGER NOT NULL, event_json TEXT NOT NULL)');
@@ -111,49 +141,265 @@ function bareMinimum(eventsDir: string, dbPath: string): number {
   n += rows.length;
   db.close();
   const secs = (performance.now() - t0) / 1000;
-  if (n !== EVENTS) throw new Error(`bare minimum stored ${n} of ${EVENTS}`);
-  return EVENTS / secs;
+  if (n !== expected) throw new Error(`bare minimum stored ${n} of ${expected}`);
+  return expected / secs;
 }
 
-async function endToEnd(home: string): Promise<{ rate: number; pipeline: Pipeline }> {
+async function endToEnd(home: string, expected: number): Promise<number> {
   const p = new Pipeline({ home, pricer, tailer: { retention: 'keep', watch: false, maxBatchLines: BATCH, pollIntervalMs: 200 } });
   const t0 = performance.now();
   await p.start();
-  while (p.health().eventsInserted < EVENTS) await new Promise((r) => setTimeout(r, 5));
+  while (p.health().eventsInserted < expected) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;
-  return { rate: EVENTS / secs, pipeline: p };
+  await p.stop();
+  return expected / secs;
 }
 
-const root = mkdtempSync(join(tmpdir(), 'claudescope-bench-'));
-try {
+const windowQuery = (now: number): AggregateQuery => ({
+  window: { start: now - DAY_MS, end: now }, filter: { model: MODELS[0] },
+  aggregates: { p99: { op: 'percentile', field: 'duration_ms', p: 99 }, n: { op: 'count' } },
+});
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+/** Milliseconds of each of `reps` runs of the window query, after one warm-up. */
+async function timeQuery(store: SqliteStore, now: number, reps: number): Promise<{ ms: number[]; values: Record<string, number | null> | undefined }> {
+  let res = await store.aggregate(windowQuery(now));
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    res = await store.aggregate(windowQuery(now));
+    ms.push(performance.now() - t0);
+  }
+  return { ms: ms.sort((a, b) => a - b), values: res[0]?.values };
+}
+
+interface Mem { rss: number; peak: number; heapUsed: number; heapTotal: number; external: number }
+
+function rssMb(): Mem {
+  const m = process.memoryUsage();
+  const js = { heapUsed: m.heapUsed / MB, heapTotal: m.heapTotal / MB, external: m.external / MB };
+  try {
+    const s = readFileSync('/proc/self/status', 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN) / 1024;
+    return { rss: kb('VmRSS'), peak: kb('VmHWM'), ...js };
+  } catch {
+    return { rss: m.rss / MB, peak: NaN, ...js };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The daemon stand-in: a child process running the pipeline with the daemon's tailer defaults.
+
+type ChildMsg =
+  | { kind: 'ready'; before: Mem; after: Mem }
+  | { kind: 'health'; inserted: number; mem: Mem }
+  | { kind: 'query'; ms: number[]; values: Record<string, number | null> | undefined; mem: Mem };
+
+async function daemonChild(home: string): Promise<void> {
+  const before = rssMb();
+  const p = new Pipeline({ home, pricer, tailer: { retention: 'keep' } });
+  await p.start();
+  const send = (m: ChildMsg): void => void process.send?.(m);
+  process.on('message', (m: { cmd: string; now?: number }) => {
+    if (m.cmd === 'health') send({ kind: 'health', inserted: p.health().eventsInserted, mem: rssMb() });
+    else if (m.cmd === 'query') void timeQuery(p.store!, m.now ?? Date.now(), QUERY_REPS).then((q) => send({ kind: 'query', ...q, mem: rssMb() }));
+    else if (m.cmd === 'stop') void p.stop().then(() => process.exit(0));
+  });
+  send({ kind: 'ready', before, after: rssMb() });
+}
+
+class Child {
+  readonly proc: ChildProcess;
+  private waiters: ((m: ChildMsg) => void)[] = [];
+  constructor(home: string) {
+    this.proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--daemon', home], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.proc.on('message', (m: ChildMsg) => this.waiters.shift()?.(m));
+  }
+  next<K extends ChildMsg['kind']>(kind: K, cmd?: Record<string, unknown>): Promise<Extract<ChildMsg, { kind: K }>> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push((m) => (m.kind === kind ? resolve(m as Extract<ChildMsg, { kind: K }>) : reject(new Error(`expected ${kind}, got ${m.kind}`))));
+      if (cmd) this.proc.send(cmd);
+    });
+  }
+  async stop(): Promise<void> {
+    const exited = once(this.proc, 'exit');
+    this.proc.send({ cmd: 'stop' });
+    await exited;
+  }
+}
+
+/** Appends `rate` events/s for `seconds` through an open descriptor, each stamped with its append time. */
+const WRITER_SRC = `
+const fs = require('node:fs'); const { randomUUID } = require('node:crypto');
+const [path, tmpl, rate, seconds] = [process.argv[1], JSON.parse(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])];
+const fd = fs.openSync(path, 'a', 0o600);
+fs.writeSync(fd, process.argv[5] + '\\n');
+const total = rate * seconds; const t0 = Date.now(); let n = 0;
+const tick = () => {
+  const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * rate));
+  let out = '';
+  for (; n < due; n++) { const ts = Date.now(); out += JSON.stringify({ ...tmpl, event_id: randomUUID(), seq: n + 1, ts, ts_start: ts - 900 }) + '\\n'; }
+  if (out) fs.writeSync(fd, out);
+  if (n < total) setTimeout(tick, 2); else fs.closeSync(fd);
+};
+tick();
+`;
+
+async function visibility(root: string): Promise<{ p50: number; p99: number; max: number; n: number }> {
+  const home = join(root, 'vis');
+  mkdirSync(join(home, 'events'), { recursive: true });
+  const child = new Child(home);
+  await child.next('ready');
+  const total = VISIBILITY_RATE * VISIBILITY_SECONDS;
+  const writer = spawn(process.execPath, ['-e', WRITER_SRC, join(home, 'events', 'vis.ndjson'), JSON.stringify(makeEvent(0, Date.now())), String(VISIBILITY_RATE), String(VISIBILITY_SECONDS), headerLine(0)], { stdio: 'inherit' });
+  const writerExited = once(writer, 'exit');
+  const reader = SqliteStore.open({ path: join(home, 'data', 'claudescope.db'), readonly: true });
+  const poll = reader.db.prepare('SELECT id, ts FROM calls WHERE id > ? ORDER BY id');
+  const lat: number[] = [];
+  let last = 0;
+  const deadline = Date.now() + VISIBILITY_SECONDS * 1000 + 30_000;
+  while (lat.length < total && Date.now() < deadline) {
+    const now = Date.now();
+    for (const r of poll.all(last) as { id: number; ts: number }[]) {
+      lat.push(now - r.ts);
+      last = r.id;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  reader.close();
+  await writerExited;
+  await child.stop();
+  lat.sort((a, b) => a - b);
+  return { p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] ?? NaN, n: lat.length };
+}
+
+/** Seeds `n` calls over the 24 h before `now` straight into the tables, with rollups built from the rows. */
+function seed(dbPath: string, n: number, now: number): void {
+  const store = SqliteStore.open({ path: dbPath });
+  const db = store.db;
+  db.aggregate('bench_hist', {
+    start: () => new LogHistogram(),
+    step: (h: LogHistogram, v: unknown) => {
+      if (typeof v === 'number') h.add(v);
+      return h;
+    },
+    result: (h: LogHistogram) => h.toJson(),
+  });
+  const host = hostname().replaceAll("'", "''");
+  const pick = (list: readonly string[], k: string): string => `CASE ${k} % ${list.length} ${list.map((v, i) => `WHEN ${i} THEN '${v}'`).join(' ')} END`;
+  const rows = db.prepare(`WITH RECURSIVE s(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM s WHERE n + 1 < ?)
+    INSERT INTO calls (event_id, ts, model, feature, app, host, status, error_type, stop_reason, service_tier, provider, operation, http_status,
+      input_tokens, output_tokens, cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, cache_write_input_tokens,
+      web_search_requests, cost_usd, cost_without_cache_usd, cost_nanousd, cost_without_cache_nanousd, pricing_version, duration_ms, ttft_ms,
+      attempts, retries, event_json)
+    SELECT printf('seed-%012d', n), ? + (n * ${DAY_MS}) / ?, ${pick(MODELS, 'n')}, ${pick(FEATURES, 'n')}, 'bench', '${host}',
+      CASE WHEN n % 50 = 0 THEN 'error' ELSE 'ok' END, CASE WHEN n % 50 = 0 THEN 'overloaded_error' END, 'end_turn', 'standard', 'anthropic',
+      'messages.create', CASE WHEN n % 50 = 0 THEN 529 ELSE 200 END, 1200, 300, 4000, 0, 0, 0, 0, 0.0105, 0.0105, 10500000, 10500000, 'bench',
+      200 + abs(random() % 5000), CASE WHEN n % 2 = 0 THEN 100 + abs(random() % 900) END, 1, 0,
+      '{"t":"call","v":1,"event_id":"' || printf('seed-%012d', n) || '","seeded":true}'
+    FROM s`);
+  const dims = DIMENSION_COLUMNS.join(', ');
+  const rollups = db.prepare(`INSERT INTO rollup_minute (minute, gkey, ${dims}, count, unpriced_count, ttft_count, cost_nanousd, cost_without_cache_nanousd,
+      input_tokens, output_tokens, cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, cache_write_input_tokens,
+      duration_ms, ttft_ms, attempts, retries, hist_duration, hist_ttft)
+    SELECT (ts / 60000) * 60000 AS m, json_array(${dims}), ${dims}, COUNT(*), SUM(cost_nanousd IS NULL), COUNT(ttft_ms), SUM(cost_nanousd),
+      SUM(cost_without_cache_nanousd), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_input_tokens), SUM(cache_write_5m_input_tokens),
+      SUM(cache_write_1h_input_tokens), SUM(cache_write_input_tokens), SUM(duration_ms), SUM(ttft_ms), SUM(attempts), SUM(retries),
+      bench_hist(duration_ms), bench_hist(ttft_ms)
+    FROM calls WHERE ts >= ? AND ts < ? GROUP BY m, ${dims}`);
+  const start = now - DAY_MS;
+  const CHUNK = 500_000;
+  for (let i = 0; i < n; i += CHUNK) db.transaction(() => rows.run(i, Math.min(n, i + CHUNK), start, n)).immediate();
+  // Whole hours, so no minute is split between two statements.
+  const hour = 3_600_000;
+  for (let h = Math.floor(start / hour) * hour; h < now; h += hour) db.transaction(() => rollups.run(h, h + hour)).immediate();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  store.close();
+}
+
+/** The exact p99 (nearest rank) and count, read from the rows: what the rollups replace. */
+function exactFromRows(store: SqliteStore, now: number): { ms: number; p99: number; n: number } {
+  const t0 = performance.now();
+  const d = (store.db.prepare('SELECT duration_ms FROM calls WHERE ts >= ? AND ts < ? AND model = ?').pluck().all(now - DAY_MS, now, MODELS[0]) as number[]);
+  const sorted = Float64Array.from(d).sort();
+  const p99 = sorted[Math.max(0, Math.ceil(0.99 * sorted.length) - 1)] ?? NaN;
+  return { ms: performance.now() - t0, p99, n: sorted.length };
+}
+
+const fmt = (x: number): string => Math.round(x).toLocaleString('en');
+const f1 = (x: number): string => x.toFixed(1);
+
+async function main(): Promise<void> {
+  const EVENTS = Number(process.argv[2] ?? 200_000);
+  const FILES = Number(process.argv[3] ?? 8);
+  const BIG = Number(process.argv[4] ?? 10_000_000);
+  const PARTS = process.argv[5] ?? '123';
+  const root = mkdtempSync(join(tmpdir(), 'claudescope-bench-'));
+  try {
+    if (PARTS.includes('1')) await throughput(root, EVENTS, FILES);
+    if (PARTS.includes('2')) {
+      const v = await visibility(root);
+      console.log(`visibility at ${VISIBILITY_RATE} events/s for ${VISIBILITY_SECONDS} s (append → seen by another process's query), ${v.n} events: p50 ${fmt(v.p50)} ms, p99 ${fmt(v.p99)} ms, max ${fmt(v.max)} ms; baseline the 1,000 ms goal: p99 ratio ${f1((v.p99 / 1000) * 100)} %`);
+      rmSync(join(root, 'vis'), { recursive: true, force: true });
+    }
+    if (PARTS.includes('3') && BIG > 0) await scale(root, EVENTS, FILES, BIG);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function throughput(root: string, EVENTS: number, FILES: number): Promise<void> {
   const home = join(root, 'home');
   mkdirSync(join(home, 'events'), { recursive: true });
-  const bytes = writeFiles(join(home, 'events'));
+  const bytes = writeFiles(join(home, 'events'), EVENTS, FILES, DENSE_SPAN_MS);
   console.log(`events: ${EVENTS} in ${FILES} files, ${(bytes / 1e6).toFixed(1)} MB (${Math.round(bytes / EVENTS)} B/event)`);
-  const bare = bareMinimum(join(home, 'events'), join(root, 'bare.db'));
-  console.log(`bare minimum (read, split, JSON.parse, INSERT with unique index): ${Math.round(bare).toLocaleString('en')} events/s`);
-  const { rate, pipeline } = await endToEnd(home);
-  console.log(`end to end (tail, validate, price, rows + rollups + checkpoints): ${Math.round(rate).toLocaleString('en')} events/s`);
-  console.log(`ratio end-to-end / bare minimum: ${((rate / bare) * 100).toFixed(1)} %`);
-  // The query set: as many calls again, spread over 24 h (stored directly, not timed).
-  const now = Date.now();
-  const store = pipeline.store!;
-  for (let i = 0; i < EVENTS; i += BATCH) {
-    const calls = Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, k) => {
-      const e = makeEvent(i + k, now, 86_400_000);
-      return { event: e, raw: JSON.stringify(e), price: pricer.price(e) };
-    });
-    store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
-  }
-  const q = pipeline.query;
-  const runQuery = () => q.aggregate({ window: { start: now - 86_400_000, end: now }, filter: { model: 'claude-sonnet-4-5' }, aggregates: { p99: { op: 'percentile', field: 'duration_ms', p: 99 }, n: { op: 'count' } } });
-  await runQuery();
-  const t0 = performance.now();
-  const reps = 5;
-  let res;
-  for (let i = 0; i < reps; i++) res = await runQuery();
-  console.log(`window query (p99 duration of one model over 24 h, ${2 * EVENTS} calls stored, half over 24 h): ${((performance.now() - t0) / reps).toFixed(1)} ms; result ${JSON.stringify(res?.[0]?.values)}`);
-  await pipeline.stop();
-} finally {
-  rmSync(root, { recursive: true, force: true });
+  const bare = bareMinimum(join(home, 'events'), join(root, 'bare.db'), EVENTS, []);
+  const bareTuned = bareMinimum(join(home, 'events'), join(root, 'bare-tuned.db'), EVENTS, ['page_size = 8192', 'wal_autocheckpoint = 4000']);
+  console.log(`bare minimum (read, split, JSON.parse, INSERT with unique index), SQLite defaults: ${fmt(bare)} events/s`);
+  console.log(`bare minimum with the store's page size and checkpoint interval: ${fmt(bareTuned)} events/s`);
+  const rate = await endToEnd(home, EVENTS);
+  console.log(`end to end (tail, validate, price, rows + rollups + checkpoints), times over 10 min: ${fmt(rate)} events/s; ratio ${f1((rate / bare) * 100)} % of the bare minimum, ${f1((rate / bareTuned) * 100)} % of the tuned bare minimum`);
+  const spreadHome = join(root, 'spread');
+  mkdirSync(join(spreadHome, 'events'), { recursive: true });
+  writeFiles(join(spreadHome, 'events'), EVENTS, FILES, DAY_MS);
+  const spread = await endToEnd(spreadHome, EVENTS);
+  console.log(`end to end, times over 24 h (a rollup row per event, nearly): ${fmt(spread)} events/s; ratio ${f1((spread / bare) * 100)} % / ${f1((spread / bareTuned) * 100)} %`);
+  rmSync(home, { recursive: true, force: true });
+  rmSync(spreadHome, { recursive: true, force: true });
 }
+
+async function scale(root: string, EVENTS: number, FILES: number, BIG: number): Promise<void> {
+  const bigHome = join(root, 'big');
+  mkdirSync(join(bigHome, 'events'), { recursive: true });
+  mkdirSync(join(bigHome, 'data'), { recursive: true });
+  const dbPath = join(bigHome, 'data', 'claudescope.db');
+  const now = Date.now();
+  let t0 = performance.now();
+  seed(dbPath, BIG, now);
+  console.log(`seeded ${fmt(BIG)} calls over 24 h (rows with a short event_json, rollups from the rows) in ${f1((performance.now() - t0) / 1000)} s`);
+  const store = SqliteStore.open({ path: dbPath });
+  const q = await timeQuery(store, now, QUERY_REPS);
+  const exact = exactFromRows(store, now);
+  store.close();
+  console.log(`window query with ${fmt(BIG)} calls stored (p99 duration of one model over 24 h), ${QUERY_REPS} runs: p50 ${f1(pct(q.ms, 50))} ms, max ${f1(q.ms[q.ms.length - 1] ?? NaN)} ms; baseline (exact p99 read from the rows) ${f1(exact.ms)} ms, ratio ${f1((pct(q.ms, 50) / exact.ms) * 100)} %; answer ${JSON.stringify(q.values)} vs exact ${JSON.stringify({ p99: exact.p99, n: exact.n })}`);
+  writeFiles(join(bigHome, 'events'), EVENTS, FILES, DENSE_SPAN_MS);
+  t0 = performance.now();
+  const child = new Child(bigHome);
+  const ready = await child.next('ready');
+  let h = await child.next('health', { cmd: 'health' });
+  while (h.inserted < EVENTS) {
+    await new Promise((r) => setTimeout(r, 200));
+    h = await child.next('health', { cmd: 'health' });
+  }
+  const ingestSecs = (performance.now() - t0) / 1000;
+  const cq = await child.next('query', { cmd: 'query', now });
+  await child.stop();
+  console.log(`daemon stand-in on ${fmt(BIG)} stored calls: ingested ${fmt(EVENTS)} more at ${fmt(EVENTS / ingestSecs)} events/s (start included); window query there: p50 ${f1(pct(cq.ms, 50))} ms, max ${f1(cq.ms[cq.ms.length - 1] ?? NaN)} ms`);
+  console.log(`daemon stand-in RSS: ${f1(cq.mem.rss)} MB after ingesting and querying (peak ${f1(cq.mem.peak)} MB); baseline before opening the store ${f1(ready.before.rss)} MB (node + tsx + modules), ratio ${f1(cq.mem.rss / ready.before.rss)}×; goal 150 MB: ${f1((cq.mem.peak / 150) * 100)} % at peak (V8 heap ${f1(cq.mem.heapUsed)} of ${f1(cq.mem.heapTotal)} MB, external ${f1(cq.mem.external)} MB)`);
+}
+
+if (process.argv[2] === '--daemon') await daemonChild(process.argv[3]!);
+else await main();
