@@ -1,7 +1,8 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { SqliteStore, type PricedCall } from '../../src/store/sqlite-store.js';
-import { MIGRATIONS } from '../../src/store/migrations.js';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import type { CallEvent } from '../../src/event/types.js';
 import { call, tempHome } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
@@ -176,4 +177,45 @@ test('migrations are versioned and reopening an up-to-date database changes noth
   const again = SqliteStore.open({ path });
   t.is(again.db.pragma('user_version', { simple: true }), latest);
   again.close();
+});
+
+test('rollups merged in place batch after batch equal the rollups of the same calls in one batch', (t) => {
+  const whole = open(t).store;
+  const pieces = open(t).store;
+  // Few minutes and groups, so most batches update rows that already exist.
+  const events = workload(2000).map((e, i) => ({ ...e, ts: T0 + (i % 7) * 60_000 + (i % 13) * 1000 }));
+  whole.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
+  for (let i = 0; i < events.length; i += 37) pieces.commitBatch({ calls: events.slice(i, i + 37).map(priced), checkpoints: [], emitterStats: [] });
+  const rollups = (s: SqliteStore): Record<string, unknown>[] =>
+    (s.db.prepare('SELECT * FROM rollup_minute ORDER BY minute, gkey').all() as Record<string, unknown>[]).map((r) => ({
+      ...r,
+      hist_duration: r['hist_duration'] === null ? null : JSON.parse(r['hist_duration'] as string),
+      hist_ttft: r['hist_ttft'] === null ? null : JSON.parse(r['hist_ttft'] as string),
+    }));
+  const a = rollups(whole);
+  t.true(a.length > 7 && a.length < 200, `${a.length} groups`);
+  t.deepEqual(rollups(pieces), a);
+  t.is(a.reduce((n, r) => n + (r['count'] as number), 0), events.length);
+});
+
+test('a new database gets 8 KiB pages; an existing database keeps its page size and stays readable', async (t) => {
+  const { store, path } = open(t);
+  t.is(store.db.pragma('page_size', { simple: true }), 8192);
+  store.close();
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const oldPath = join(h.data, 'old.db');
+  const old = new Database(oldPath);
+  old.pragma('page_size = 4096');
+  old.pragma('journal_mode = WAL');
+  migrate(old);
+  old.close();
+  const reopened = SqliteStore.open({ path: oldPath });
+  t.teardown(() => reopened.db.open && reopened.close());
+  t.is(reopened.db.pragma('page_size', { simple: true }), 4096);
+  const events = workload(20);
+  t.deepEqual(reopened.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] }), { inserted: 20, ignored: 0 });
+  const [row] = await reopened.aggregate({ window: { start: T0, end: T0 + DAY }, aggregates: { n: { op: 'count' } } });
+  t.is(row!.values['n'], 20);
+  t.truthy(path);
 });
