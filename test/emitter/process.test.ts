@@ -14,7 +14,8 @@ function run(args: string[], env: Record<string, string>, onStdout?: (s: string,
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.on('data', (d) => onStdout?.(String(d), () => child.kill('SIGKILL')));
-    child.on('exit', (code, signal) => resolve({ code, signal, stderr }));
+    // 'close', not 'exit': only then has all the output been read.
+    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
   });
 }
 
@@ -78,7 +79,7 @@ test('importing the package adds no process listener, starts no timer and opens 
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (c) => (c === 0 ? resolve(stdout) : reject(new Error(stderr))));
+    child.on('close', (c) => (c === 0 ? resolve(stdout) : reject(new Error(stderr))));
   });
   const { before, after, home: created } = JSON.parse(out) as { before: unknown[]; after: unknown[]; home: string[] };
   t.deepEqual(after, before);

@@ -36,7 +36,8 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': only then has all the output been read.
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
