@@ -304,6 +304,25 @@ test('a stream the app abandons is aborted, with the usage so far, and closes th
   t.is(e.usage?.input_tokens, 55);
 });
 
+test('a stream the app aborts is one aborted event with the usage seen so far', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ usage: { input_tokens: 77 }, stream: { textDeltas: 100, eventDelayMs: 3 } });
+  const controller = new AbortController();
+  const stream = await s.client.messages.create({ ...MSG, stream: true }, { signal: controller.signal });
+  let n = 0;
+  // The SDK ends the iteration quietly once the request is aborted.
+  for await (const _ of stream) if (++n === 5) controller.abort();
+  t.true(n < 60);
+  await new Promise((r) => setTimeout(r, 100));
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  const e = r.calls[0]!;
+  t.is(e.status, 'aborted');
+  t.is(e.complete, false);
+  t.is(e.usage?.input_tokens, 77);
+  t.true(s.api.requests.at(-1)!.eventsSent! < 60);
+});
+
 test('tags from withTags and from the client are attached, bounded in number and length', async (t) => {
   const s = await setup(t, { tags: { team: 'core' } });
   const tagged = s.emitter.instrument(s.bare, { tags: { service: 'api' } });
