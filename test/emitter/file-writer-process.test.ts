@@ -17,6 +17,8 @@ interface ChildResult {
 function runChild(args: string[], onStdout?: (text: string, kill: () => void) => void): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import=tsx', fixture, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Never leave a child behind, even if the test gives up on it.
+    setTimeout(() => child.kill('SIGKILL'), 60_000).unref();
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
