@@ -11,6 +11,8 @@ const INDEX = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
 function run(args: string[], env: Record<string, string>, onStdout?: (s: string, kill: () => void) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Never leave a child behind, even if the test gives up on it.
+    setTimeout(() => child.kill('SIGKILL'), 60_000).unref();
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.on('data', (d) => onStdout?.(String(d), () => child.kill('SIGKILL')));
