@@ -20,11 +20,12 @@
  * Run: node --import tsx scripts/bench-pipeline.ts [events=200000] [files=8] [big=10000000] [parts=123]
  * (`big=0` skips part 3; `parts` picks the parts to run).
  */
-import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, openSync, readSync, closeSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, openSync, readSync, closeSync, rmSync, readFileSync, copyFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir, hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -211,11 +212,31 @@ async function daemonChild(home: string): Promise<void> {
   send({ kind: 'ready', before, after: rssMb() });
 }
 
+/**
+ * This script bundled as plain JavaScript, so the daemon stand-in runs without the TypeScript
+ * loader (which alone adds ~40 MB of RSS the real, compiled daemon does not have). The native
+ * better-sqlite3 stays external, imported from this checkout; the event schema is copied along.
+ */
+async function bundleSelf(dir: string): Promise<string> {
+  const { build } = await import('esbuild');
+  const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+  const out = join(dir, 'bench-daemon.mjs');
+  await build({
+    entryPoints: [SELF], outfile: out, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'error',
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    plugins: [{ name: 'native-external', setup(b) { b.onResolve({ filter: /^better-sqlite3$/ }, () => ({ path: sqlite, external: true })); } }],
+  });
+  copyFileSync(join(dirname(SELF), '..', 'src', 'event', 'event.schema.json'), join(dir, 'event.schema.json'));
+  return out;
+}
+
 class Child {
   readonly proc: ChildProcess;
   private waiters: ((m: ChildMsg) => void)[] = [];
-  constructor(home: string) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--daemon', home], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** `bundle`: run this plain-JS file instead of this script through tsx. */
+  constructor(home: string, bundle?: string) {
+    const args = bundle ? [bundle, '--daemon', home] : ['--import', 'tsx', SELF, '--daemon', home];
+    this.proc = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.proc.on('message', (m: ChildMsg) => this.waiters.shift()?.(m));
   }
   next<K extends ChildMsg['kind']>(kind: K, cmd?: Record<string, unknown>): Promise<Extract<ChildMsg, { kind: K }>> {
@@ -295,7 +316,7 @@ function seed(dbPath: string, n: number, now: number): void {
       input_tokens, output_tokens, cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, cache_write_input_tokens,
       web_search_requests, cost_usd, cost_without_cache_usd, cost_nanousd, cost_without_cache_nanousd, pricing_version, duration_ms, ttft_ms,
       attempts, retries, event_json)
-    SELECT printf('seed-%012d', n), ? + (n * ${DAY_MS}) / ?, ${pick(MODELS, 'n')}, ${pick(FEATURES, 'n')}, 'bench', '${host}',
+    SELECT printf('seed-%012d', n), CAST(? AS INTEGER) + (n * ${DAY_MS}) / CAST(? AS INTEGER), ${pick(MODELS, 'n')}, ${pick(FEATURES, 'n')}, 'bench', '${host}',
       CASE WHEN n % 50 = 0 THEN 'error' ELSE 'ok' END, CASE WHEN n % 50 = 0 THEN 'overloaded_error' END, 'end_turn', 'standard', 'anthropic',
       'messages.create', CASE WHEN n % 50 = 0 THEN 529 ELSE 200 END, 1200, 300, 4000, 0, 0, 0, 0, 0.0105, 0.0105, 10500000, 10500000, 'bench',
       200 + abs(random() % 5000), CASE WHEN n % 2 = 0 THEN 100 + abs(random() % 900) END, 1, 0,
@@ -387,7 +408,7 @@ async function scale(root: string, EVENTS: number, FILES: number, BIG: number): 
   console.log(`window query with ${fmt(BIG)} calls stored (p99 duration of one model over 24 h), ${QUERY_REPS} runs: p50 ${f1(pct(q.ms, 50))} ms, max ${f1(q.ms[q.ms.length - 1] ?? NaN)} ms; baseline (exact p99 read from the rows) ${f1(exact.ms)} ms, ratio ${f1((pct(q.ms, 50) / exact.ms) * 100)} %; answer ${JSON.stringify(q.values)} vs exact ${JSON.stringify({ p99: exact.p99, n: exact.n })}`);
   writeFiles(join(bigHome, 'events'), EVENTS, FILES, DENSE_SPAN_MS);
   t0 = performance.now();
-  const child = new Child(bigHome);
+  const child = new Child(bigHome, await bundleSelf(root));
   const ready = await child.next('ready');
   let h = await child.next('health', { cmd: 'health' });
   while (h.inserted < EVENTS) {
@@ -398,7 +419,7 @@ async function scale(root: string, EVENTS: number, FILES: number, BIG: number): 
   const cq = await child.next('query', { cmd: 'query', now });
   await child.stop();
   console.log(`daemon stand-in on ${fmt(BIG)} stored calls: ingested ${fmt(EVENTS)} more at ${fmt(EVENTS / ingestSecs)} events/s (start included); window query there: p50 ${f1(pct(cq.ms, 50))} ms, max ${f1(cq.ms[cq.ms.length - 1] ?? NaN)} ms`);
-  console.log(`daemon stand-in RSS: ${f1(cq.mem.rss)} MB after ingesting and querying (peak ${f1(cq.mem.peak)} MB); baseline before opening the store ${f1(ready.before.rss)} MB (node + tsx + modules), ratio ${f1(cq.mem.rss / ready.before.rss)}×; goal 150 MB: ${f1((cq.mem.peak / 150) * 100)} % at peak (V8 heap ${f1(cq.mem.heapUsed)} of ${f1(cq.mem.heapTotal)} MB, external ${f1(cq.mem.external)} MB)`);
+  console.log(`daemon stand-in RSS: ${f1(cq.mem.rss)} MB after ingesting and querying (peak ${f1(cq.mem.peak)} MB); baseline before opening the store ${f1(ready.before.rss)} MB (node + modules, bundled, no TypeScript loader), ratio ${f1(cq.mem.rss / ready.before.rss)}×; goal 150 MB: ${f1((cq.mem.peak / 150) * 100)} % at peak (V8 heap ${f1(cq.mem.heapUsed)} of ${f1(cq.mem.heapTotal)} MB, external ${f1(cq.mem.external)} MB)`);
 }
 
 if (process.argv[2] === '--daemon') await daemonChild(process.argv[3]!);

@@ -35,11 +35,15 @@ const NL = 0x0a;
 
 /**
  * Reads the next chunk at `pos.cursor` and appends the complete records it holds to `out`.
+ * `scratch` (at least `chunkBytes` long) is read into instead of a fresh buffer: records are
+ * copied out as strings, so nothing refers to it once this returns, and a caller reading one
+ * chunk at a time can reuse one buffer instead of allocating (and later collecting) a chunk
+ * of memory outside the JS heap per read.
  * @returns bytes read (0 at end of file).
  */
-export async function readRecords(fh: FileHandle, pos: ReaderPosition, opts: LineReaderOptions, out: LineRecord[]): Promise<number> {
+export async function readRecords(fh: FileHandle, pos: ReaderPosition, opts: LineReaderOptions, out: LineRecord[], scratch?: Buffer): Promise<number> {
   const base = pos.cursor;
-  let buf = Buffer.allocUnsafe(opts.chunkBytes);
+  let buf = scratch !== undefined && scratch.length >= opts.chunkBytes ? scratch.subarray(0, opts.chunkBytes) : Buffer.allocUnsafe(opts.chunkBytes);
   let { bytesRead: n } = await fh.read(buf, 0, buf.length, base);
   if (n === 0) return 0;
 

@@ -64,6 +64,7 @@ const FAIR_SHARE_BYTES = 4 * 1024 * 1024;
 export class Tailer {
   private readonly o: Required<Omit<TailerOptions, 'log' | 'archiveDir'>> & Pick<TailerOptions, 'log'> & { archiveDir: string };
   private readonly decode: LineDecoder = lineDecoder();
+  private readBuf: Buffer | undefined;
   private readonly deadLetters: DeadLetterFile;
   private readonly byKey = new Map<string, FileState>();
   private readonly byPath = new Map<string, FileState>();
@@ -212,7 +213,9 @@ export class Tailer {
     const generation = s.generation;
     const records: LineRecord[] = [];
     const pos = s.pos;
-    const n = await readRecords(s.fh, pos, this.o, records);
+    // One read at a time (the loop awaits each), so one buffer serves every file.
+    this.readBuf ??= Buffer.allocUnsafe(this.o.chunkBytes);
+    const n = await readRecords(s.fh, pos, this.o, records, this.readBuf);
     // A truncation or failed commit restarted this file while we read: drop what we read.
     if (s.dropped || s.generation !== generation || s.pos !== pos) return 0;
     if (pos.cursor > s.size) s.size = pos.cursor;
