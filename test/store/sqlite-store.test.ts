@@ -2,7 +2,8 @@ import test from 'ava';
 import { join } from 'node:path';
 import { SqliteStore, type PricedCall } from '../../src/store/sqlite-store.js';
 import Database from 'better-sqlite3';
-import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
+import { DIMENSION_COLUMNS, MIGRATIONS, migrate } from '../../src/store/migrations.js';
+import { LogHistogram } from '../../src/store/histogram.js';
 import type { CallEvent } from '../../src/event/types.js';
 import { call, tempHome } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
@@ -218,4 +219,24 @@ test('a new database gets 8 KiB pages; an existing database keeps its page size 
   const [row] = await reopened.aggregate({ window: { start: T0, end: T0 + DAY }, aggregates: { n: { op: 'count' } } });
   t.is(row!.values['n'], 20);
   t.truthy(path);
+});
+
+test('percentiles read rollup histograms whether stored compactly or as any other JSON object', async (t) => {
+  const { store } = open(t);
+  // A dimension outside the core ones and a window without a whole hour: the per-minute rollups answer.
+  const dims = DIMENSION_COLUMNS.map((d) => (d === 'app' ? 'x' : null));
+  const insert = store.db.prepare(`INSERT INTO rollup_minute (minute, gkey, ${DIMENSION_COLUMNS.join(', ')}, count, unpriced_count, ttft_count, hist_duration)
+    VALUES (?, ?, ${dims.map(() => '?').join(', ')}, ?, 0, 0, ?)`);
+  const h = new LogHistogram();
+  for (const v of [0, 5, 5, 120, 3000]) h.add(v);
+  const compact = h.toJson()!;
+  const spaced = JSON.stringify(JSON.parse(compact), null, 1);
+  insert.run(T0, 'a', ...dims, 5, compact);
+  insert.run(T0 + 60_000, 'b', ...dims, 5, spaced);
+  const [row] = await store.aggregate({ window: { start: T0, end: T0 + 120_000 }, filter: { app: 'x' }, aggregates: { p0: { op: 'percentile', field: 'duration_ms', p: 0 }, p50: { op: 'percentile', field: 'duration_ms', p: 50 }, p100: { op: 'percentile', field: 'duration_ms', p: 100 } } });
+  const both = new LogHistogram();
+  both.merge(h);
+  both.merge(h);
+  t.deepEqual(row!.values, { p0: both.percentile(0), p50: both.percentile(50), p100: both.percentile(100) });
+  t.is(row!.values['p0'], 0);
 });
