@@ -311,7 +311,7 @@ function seed(dbPath: string, n: number, now: number): void {
   });
   const host = hostname().replaceAll("'", "''");
   const pick = (list: readonly string[], k: string): string => `CASE ${k} % ${list.length} ${list.map((v, i) => `WHEN ${i} THEN '${v}'`).join(' ')} END`;
-  const rows = db.prepare(`WITH RECURSIVE s(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM s WHERE n + 1 < ?)
+  const rows = db.prepare(`WITH RECURSIVE s(n) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT n + 1 FROM s WHERE n + 1 < ?)
     INSERT INTO calls (event_id, ts, model, feature, app, host, status, error_type, stop_reason, service_tier, provider, operation, http_status,
       input_tokens, output_tokens, cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, cache_write_input_tokens,
       web_search_requests, cost_usd, cost_without_cache_usd, cost_nanousd, cost_without_cache_nanousd, pricing_version, duration_ms, ttft_ms,
