@@ -33,7 +33,11 @@ export class LogHistogram {
   total = 0;
 
   add(value: number, count = 1): void {
-    const b = bucketOf(value);
+    this.addBucket(bucketOf(value), count);
+  }
+
+  /** Adds `count` values of bucket `b` (from {@link bucketOf}). */
+  addBucket(b: number, count: number): void {
     this.counts.set(b, (this.counts.get(b) ?? 0) + count);
     this.total += count;
   }
@@ -53,6 +57,15 @@ export class LogHistogram {
       this.counts.set(b, (this.counts.get(b) ?? 0) + c);
       this.total += c;
     }
+  }
+
+  /** Merges a binary histogram (see {@link histToBlob}); null is empty. */
+  mergeBlob(blob: Uint8Array | null): void {
+    if (!blob) return;
+    forEachBlobPair(blob, (b, c) => {
+      this.counts.set(b, (this.counts.get(b) ?? 0) + c);
+      this.total += c;
+    });
   }
 
   toJson(): string | null {
@@ -78,4 +91,79 @@ export class LogHistogram {
     }
     return bucketValue(keys[keys.length - 1] ?? ZERO_BUCKET);
   }
+}
+
+/**
+ * Binary form of a histogram, for the coarse rollup levels: varints, the zero bucket's count,
+ * then the first non-empty bucket (zigzag), then the count of every bucket from it to the last
+ * non-empty one (gaps as 0). Latency buckets are contiguous, so a bucket costs about a byte
+ * where the JSON form costs ten; and merging it is a loop over bytes, not a parse (the coarse
+ * levels are read thousands of rows at a time, and large rows spill to overflow pages).
+ */
+export function histToBlob(counts: Map<number, number>): Buffer | null {
+  let zero = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const [b, c] of counts) {
+    if (c === 0) continue;
+    if (b === ZERO_BUCKET) zero += c;
+    else {
+      if (b < lo) lo = b;
+      if (b > hi) hi = b;
+    }
+  }
+  if (zero === 0 && lo === Infinity) return null;
+  const out: number[] = [];
+  const varint = (v: number): void => {
+    while (v >= 0x80) {
+      out.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    out.push(v);
+  };
+  varint(zero);
+  if (lo !== Infinity) {
+    varint(lo < 0 ? -2 * lo - 1 : 2 * lo);
+    for (let b = lo; b <= hi; b++) varint(counts.get(b) ?? 0);
+  }
+  return Buffer.from(out);
+}
+
+/** Calls `onPair` with each non-empty (bucket, count) of a blob from {@link histToBlob}. */
+export function forEachBlobPair(blob: Uint8Array, onPair: (bucket: number, count: number) => void): void {
+  const n = blob.byteLength;
+  let i = 0;
+  const varint = (): number => {
+    let v = 0;
+    let mul = 1;
+    for (;;) {
+      const byte = blob[i++]!;
+      v += (byte & 0x7f) * mul;
+      if (byte < 0x80 || i >= n) return v;
+      mul *= 0x80;
+    }
+  };
+  if (n === 0) return;
+  const zero = varint();
+  if (zero !== 0) onPair(ZERO_BUCKET, zero);
+  if (i >= n) return;
+  const z = varint();
+  let b = z % 2 === 1 ? -(z + 1) / 2 : z / 2;
+  while (i < n) {
+    const c = varint();
+    if (c !== 0) onPair(b, c);
+    b++;
+  }
+}
+
+/** Two histogram blobs merged into one (null = empty), for the coarse levels' upserts. */
+export function mergeHistBlobs(a: unknown, b: unknown): Buffer | null {
+  const ok = (x: unknown): x is Uint8Array => x instanceof Uint8Array && x.byteLength > 0;
+  if (!ok(b)) return ok(a) ? Buffer.from(a) : null;
+  if (!ok(a)) return Buffer.from(b);
+  const counts = new Map<number, number>();
+  const add = (k: number, n: number): void => void counts.set(k, (counts.get(k) ?? 0) + n);
+  forEachBlobPair(a, add);
+  forEachBlobPair(b, add);
+  return histToBlob(counts);
 }

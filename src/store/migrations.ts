@@ -6,11 +6,14 @@
  * Never edit a released migration: append a new one.
  */
 import type Database from 'better-sqlite3';
+import { buildFromMinutes } from './rollup-build.js';
 
 export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /** Runs after `sql`, in the same transaction (e.g. filling new tables from existing ones). */
+  up?: (db: Database.Database) => void;
 }
 
 /** The dimension columns of migration 1 (frozen: a released migration never changes). */
@@ -33,6 +36,36 @@ export const SUM_COLUMNS = [
 ] as const;
 
 const dims = V1_DIMENSION_COLUMNS.map((c) => `${c} TEXT`).join(', ');
+
+/** Frozen for migration 3: the dimension and summable columns as they were then. */
+const V3_DIMENSION_COLUMNS = [...V1_DIMENSION_COLUMNS, 'workspace_id', 'api_key_alias'] as const;
+const V3_CORE_DIMENSION_COLUMNS = ['model', 'feature', 'status', 'error_type'] as const;
+const V3_OUTCOME_DIMENSION_COLUMNS = ['status', 'error_type'] as const;
+const V3_SUM_COLUMNS = [
+  'cost_nanousd', 'cost_without_cache_nanousd', 'input_tokens', 'output_tokens',
+  'cache_read_input_tokens', 'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens',
+  'cache_write_input_tokens', 'duration_ms', 'ttft_ms', 'attempts', 'retries',
+] as const;
+const V3_LEVELS = [
+  { table: 'rollup_hour', timeColumn: 'hour', periodMs: 3_600_000, dims: V3_DIMENSION_COLUMNS },
+  { table: 'rollup_core_minute', timeColumn: 'minute', periodMs: 60_000, dims: V3_CORE_DIMENSION_COLUMNS },
+  { table: 'rollup_core_hour', timeColumn: 'hour', periodMs: 3_600_000, dims: V3_CORE_DIMENSION_COLUMNS },
+  { table: 'rollup_outcome_minute', timeColumn: 'minute', periodMs: 60_000, dims: V3_OUTCOME_DIMENSION_COLUMNS },
+  { table: 'rollup_outcome_hour', timeColumn: 'hour', periodMs: 3_600_000, dims: V3_OUTCOME_DIMENSION_COLUMNS },
+] as const;
+const v3Table = (l: (typeof V3_LEVELS)[number]): string => `
+      CREATE TABLE ${l.table} (
+        ${l.timeColumn} INTEGER NOT NULL,
+        gkey TEXT NOT NULL,
+        ${l.dims.map((c) => `${c} TEXT`).join(', ')},
+        count INTEGER NOT NULL,
+        unpriced_count INTEGER NOT NULL,
+        ttft_count INTEGER NOT NULL,
+        ${V3_SUM_COLUMNS.map((c) => `${c} ${c.endsWith('_nanousd') ? 'INTEGER' : 'REAL'}`).join(', ')},
+        hist_duration BLOB,
+        hist_ttft BLOB,
+        PRIMARY KEY (${l.timeColumn}, gkey)
+      ) WITHOUT ROWID;`;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -140,6 +173,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX reconciliation_bucket ON reconciliation(bucket_start, model);
     `,
   },
+  {
+    version: 3,
+    description: 'coarse rollups (per hour by every dimension; per minute and hour by model, feature, status, error type, and by status, error type) built from the per-minute rollups; indexes for filtered recent calls',
+    sql: `
+      ${V3_LEVELS.map(v3Table).join('\n')}
+      CREATE INDEX calls_model_status_ts ON calls(model, status, ts);
+      CREATE INDEX calls_status_ts ON calls(status, ts);
+      CREATE INDEX calls_feature_ts ON calls(feature, ts);
+      CREATE INDEX calls_error_type_ts ON calls(error_type, ts) WHERE error_type IS NOT NULL;
+    `,
+    up: (db) => {
+      for (const l of V3_LEVELS) buildFromMinutes(db, { ...l, sums: V3_SUM_COLUMNS });
+    },
+  },
 ];
 
 /** Typed error of the store. */
@@ -161,6 +208,7 @@ export function migrate(db: Database.Database, migrations: readonly Migration[] 
     if (m.version <= current) continue;
     db.transaction(() => {
       db.exec(m.sql);
+      m.up?.(db);
       db.pragma(`user_version = ${m.version}`);
     }).immediate();
   }

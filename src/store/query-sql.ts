@@ -1,11 +1,15 @@
 /**
  * The read side of the SQLite store: {@link QueryApi} queries turned into SQL.
  *
- * Aggregates read the per-minute rollups for the whole minutes of a window and the call rows
- * only for the partial minutes at its edges, so a 24 h window reads ~1,440 rollup rows per
- * dimension combination instead of every call. The rollups carry every {@link CallDimension},
- * so every filter and group-by can use them. Percentiles merge log-scale histograms (from
- * rollups, or built from row values at the edges): nearest-rank, within 1 %.
+ * Aggregates read, for each window, the hourly rollups for its whole hours, the per-minute
+ * rollups for the whole minutes at its edges and the call rows only for the partial minutes
+ * at its ends (a series whose step is not a whole number of hours reads minutes throughout).
+ * Of each period's levels it reads the smallest that holds every dimension the statement
+ * filters or groups by: the outcome levels (status, error type), else the core levels (model,
+ * feature, status, error type), else the levels keyed by every {@link CallDimension}. Sums and percentiles are
+ * separate statements and choose separately (a `count_where` on status needs the status
+ * dimension only for the sums). Percentiles merge log-scale histograms (from rollups, or built
+ * from row values at the edges): nearest-rank, within 1 %.
  */
 import type Database from 'better-sqlite3';
 import type {
@@ -13,16 +17,17 @@ import type {
   SeriesQuery, SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram } from './histogram.js';
-import { MINUTE_MS } from './rollups.js';
+import { LogHistogram, bucketOf, forEachBlobPair } from './histogram.js';
+import { CORE_HOUR_LEVEL, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, type RollupLevel } from './rollups.js';
 
-type Source = 'rows' | 'rollups';
+/** Where a span of a window is read from: call rows, or a rollup period. */
+type Source = 'rows' | 'minute' | 'hour';
 interface Segment { source: Source; start: number; end: number }
 interface Acc {
   group: Partial<Record<CallDimension, string | null>>;
   t: number;
   values: Record<string, number | null>;
-  hists: Map<string, LogHistogram>;
+  hists: Map<string, HistMerger>;
 }
 
 const DIMS = new Set<string>(DIMENSION_COLUMNS);
@@ -42,7 +47,19 @@ const STORED_CALL_COLUMNS = `event_id, ts, model, feature, app, status, error_ty
   input_tokens, output_tokens, cache_read_input_tokens, cache_write_input_tokens, cost_usd, duration_ms, ttft_ms, attempts`;
 
 export class QueryEngine {
-  constructor(private readonly db: Database.Database) {}
+  /** The coarse levels exist (schema 3+; a read-only open of an older database has only minutes). */
+  private readonly coarse: boolean;
+
+  constructor(private readonly db: Database.Database) {
+    this.coarse = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(CORE_HOUR_LEVEL.table) !== undefined;
+  }
+
+  /** The smallest level of a period holding `dims`. */
+  private level(source: 'minute' | 'hour', dims: Set<string>): RollupLevel {
+    if (!this.coarse) return MINUTE_LEVEL;
+    const levels = LEVELS_BY_PERIOD[source];
+    return levels.find((l) => [...dims].every((d) => (l.dims as readonly string[]).includes(d))) ?? levels[levels.length - 1]!;
+  }
 
   aggregate(q: AggregateQuery): AggregateRow[] {
     const rows = this.run(q, null);
@@ -62,7 +79,9 @@ export class QueryEngine {
     const groupBy = q.groupBy ?? [];
     for (const d of groupBy) if (!DIMS.has(d)) throw new QueryError(`unknown dimension ${d}`);
     const accs = new Map<string, Acc>();
-    for (const seg of segments(q.window.start, q.window.end)) {
+    // Whole hours can be read from hourly rollups when each falls within one bucket.
+    const hours = this.coarse && (stepMs === null || stepMs % HOUR_MS === 0);
+    for (const seg of segments(q.window.start, q.window.end, hours)) {
       this.runSegment(q, seg, groupBy, stepMs, accs);
     }
     return [...accs.entries()].sort((a, b) => (a[1].t - b[1].t) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, acc]) => {
@@ -74,11 +93,25 @@ export class QueryEngine {
   }
 
   private runSegment(q: AggregateQuery, seg: Segment, groupBy: CallDimension[], stepMs: number | null, accs: Map<string, Acc>): void {
-    const rollup = seg.source === 'rollups';
-    const tcol = rollup ? 'minute' : 'ts';
-    const params: unknown[] = [seg.start, seg.end];
-    const where = [`${tcol} >= ? AND ${tcol} < ?`, ...filterSql(q.filter, params)];
-    const keyCols = [...groupBy.map((d) => `${d} AS g_${d}`), stepMs === null ? '0 AS t' : `CAST(${tcol} / ${stepMs} AS INTEGER) * ${stepMs} AS t`];
+    // Dimensions each statement needs of its table: filter and group-by (percentiles); those
+    // plus every count_where filter (sums).
+    const pctlDims = new Set<string>([...Object.keys(q.filter ?? {}), ...groupBy]);
+    const sumDims = new Set<string>(pctlDims);
+    for (const agg of Object.values(q.aggregates)) if (agg.op === 'count_where') for (const d of Object.keys(agg.filter)) sumDims.add(d);
+    const from = (dims: Set<string>): { table: string; tcol: string; rollup: boolean; hist: 'json' | 'blob' | null } => {
+      if (seg.source === 'rows') return { table: 'calls', tcol: 'ts', rollup: false, hist: null };
+      const l = this.level(seg.source, dims);
+      return { table: l.table, tcol: l.timeColumn, rollup: true, hist: l.hist };
+    };
+    const sumsFrom = from(sumDims);
+    const pctlFrom = from(pctlDims);
+    const timeSql = (tcol: string): { where: string[]; params: unknown[]; keyCols: string[] } => {
+      const params: unknown[] = [seg.start, seg.end];
+      const where = [`${tcol} >= ? AND ${tcol} < ?`, ...filterSql(q.filter, params)];
+      const keyCols = [...groupBy.map((d) => `${d} AS g_${d}`), stepMs === null ? '0 AS t' : `CAST(${tcol} / ${stepMs} AS INTEGER) * ${stepMs} AS t`];
+      return { where, params, keyCols };
+    };
+    const { rollup } = sumsFrom;
     const groupSql = `GROUP BY ${['t', ...groupBy.map((d) => `g_${d}`)].join(', ')}`;
     const selects: string[] = [];
     const pctl: [string, 'duration_ms' | 'ttft_ms'][] = [];
@@ -115,8 +148,6 @@ export class QueryEngine {
         }
       }
     }
-    const table = rollup ? 'rollup_minute' : 'calls';
-    const whereSql = `WHERE ${where.join(' AND ')}`;
     const accFor = (r: Record<string, unknown>): Acc => {
       const group: Partial<Record<CallDimension, string | null>> = {};
       for (const d of groupBy) group[d] = (r[`g_${d}`] as string | null) ?? null;
@@ -130,7 +161,8 @@ export class QueryEngine {
       return acc;
     };
     if (selects.length > 0) {
-      const sql = `SELECT ${[...keyCols, ...selects].join(', ')} FROM ${table} ${whereSql} ${groupSql}`;
+      const { where, params, keyCols } = timeSql(sumsFrom.tcol);
+      const sql = `SELECT ${[...keyCols, ...selects].join(', ')} FROM ${sumsFrom.table} WHERE ${where.join(' AND ')} ${groupSql}`;
       for (const r of this.db.prepare(sql).all(...selectParams, ...params) as Record<string, unknown>[]) {
         const acc = accFor(r);
         for (const [name, agg] of Object.entries(q.aggregates)) {
@@ -144,18 +176,23 @@ export class QueryEngine {
     }
     if (pctl.length > 0) {
       const fields = [...new Set(pctl.map(([, f]) => f))];
-      const cols = rollup ? fields.map((f) => `hist_${f === 'duration_ms' ? 'duration' : 'ttft'} AS f_${f}`) : fields.map((f) => `${f} AS f_${f}`);
-      const sql = `SELECT ${[...keyCols, ...cols].join(', ')} FROM ${table} ${whereSql}`;
+      const { where, params, keyCols } = timeSql(pctlFrom.tcol);
+      const cols = pctlFrom.rollup ? fields.map((f) => `hist_${f === 'duration_ms' ? 'duration' : 'ttft'} AS f_${f}`) : fields.map((f) => `${f} AS f_${f}`);
+      const sql = `SELECT ${[...keyCols, ...cols].join(', ')} FROM ${pctlFrom.table} WHERE ${where.join(' AND ')}`;
+      const hist = pctlFrom.hist;
       for (const r of this.db.prepare(sql).iterate(...params) as Iterable<Record<string, unknown>>) {
         const acc = accFor(r);
         // One histogram per field, whatever the number of percentiles asked of it: each
         // stored histogram is parsed and merged once (p50, p95 and p99 share it).
         for (const field of fields) {
           let h = acc.hists.get(field);
-          if (!h) acc.hists.set(field, (h = new LogHistogram()));
+          if (!h) acc.hists.set(field, (h = new HistMerger()));
           const v = r[`f_${field}`];
-          if (rollup) h.mergeJson(v as string | null);
-          else if (typeof v === 'number') h.add(v);
+          if (hist === 'blob') {
+            if (v instanceof Uint8Array) h.mergeBlob(v);
+          } else if (hist === 'json') {
+            if (typeof v === 'string') h.mergeText(v);
+          } else if (typeof v === 'number') h.addValue(v);
         }
         // Groups seen only through percentiles still report their other values.
         for (const [name, agg] of Object.entries(q.aggregates)) {
@@ -181,7 +218,11 @@ export class QueryEngine {
       where.push('ts >= ? AND ts < ?');
       params.push(q.window.start, q.window.end);
     }
-    where.push(...filterSql(q.filter, params));
+    // calls_model_status_ts serves model with status; for model alone its order is not the
+    // time order, so SQLite would sort every call of the model: walk calls_ts (newest first)
+    // instead, which meets 50 calls of any common model within a few hundred rows.
+    const modelOnly = q.filter?.model !== undefined && q.filter.status === undefined;
+    where.push(...filterSql(q.filter, params, modelOnly ? new Set(['model']) : undefined));
     if (q.cursor !== undefined) {
       const [ts, id] = decodeCursor(q.cursor);
       where.push('(ts < ? OR (ts = ? AND id < ?))');
@@ -225,20 +266,140 @@ export class QueryEngine {
   }
 }
 
-/** Splits a window into rollup-covered whole minutes and row-covered partial edges. */
-function segments(start: number, end: number): Segment[] {
+/**
+ * Bucket counts merged from many stored histograms. A 24 h window merges ~1,440 rollup
+ * histograms per group: counts go into a dense array over the buckets latencies fall in (a map
+ * beyond it) and the stored `{"<bucket>":count,…}` text is scanned directly, instead of a
+ * JSON.parse and a Map update per bucket per row. The result is the same {@link LogHistogram}.
+ */
+class HistMerger {
+  /** Bucket of the first dense slot: values from ~3.5e-5 ms up to ~1e13 ms fall in the array. */
+  private static readonly LOW = -512;
+  private static readonly SIZE = 2048;
+  private readonly dense = new Float64Array(HistMerger.SIZE);
+  private readonly sparse = new Map<number, number>();
+  private readonly pending: number[] = [];
+
+  addValue(v: number): void {
+    this.addBucket(bucketOf(v), 1);
+  }
+
+  /** Merges one stored histogram; text it cannot scan goes through JSON.parse. */
+  mergeText(s: string): void {
+    const p = this.pending;
+    p.length = 0;
+    if (!scanHistogram(s, p)) {
+      p.length = 0;
+      const obj = JSON.parse(s) as Record<string, number>;
+      for (const k in obj) p.push(Number(k), obj[k] ?? 0);
+    }
+    for (let i = 0; i < p.length; i += 2) this.addBucket(p[i]!, p[i + 1]!);
+  }
+
+  /** Merges one binary histogram of a coarse level (see histToBlob). */
+  mergeBlob(b: Uint8Array): void {
+    forEachBlobPair(b, this.addPair);
+  }
+
+  private readonly addPair = (b: number, c: number): void => this.addBucket(b, c);
+
+  toHistogram(): LogHistogram {
+    const h = new LogHistogram();
+    const add = (b: number, c: number): void => {
+      if (c === 0) return;
+      h.counts.set(b, (h.counts.get(b) ?? 0) + c);
+      h.total += c;
+    };
+    for (let i = 0; i < HistMerger.SIZE; i++) add(i + HistMerger.LOW, this.dense[i]!);
+    for (const [b, c] of this.sparse) add(b, c);
+    return h;
+  }
+
+  /** The merged histogram, built once for all the percentiles asked of it. */
+  private merged: LogHistogram | null = null;
+
+  percentile(p: number): number | null {
+    this.merged ??= this.toHistogram();
+    return this.merged.percentile(p);
+  }
+
+  private addBucket(b: number, c: number): void {
+    this.merged = null;
+    const i = b - HistMerger.LOW;
+    if (i >= 0 && i < HistMerger.SIZE) this.dense[i]! += c;
+    else this.sparse.set(b, (this.sparse.get(b) ?? 0) + c);
+  }
+}
+
+/**
+ * Scans `{"<int>":<int>,…}` (what rollups store) into `[bucket, count, …]`; false on anything
+ * else (the caller then parses it as JSON).
+ */
+function scanHistogram(s: string, out: number[]): boolean {
+  const n = s.length;
+  if (s.charCodeAt(0) !== 123 /* { */) return false;
+  let i = 1;
+  if (s.charCodeAt(i) === 125 /* } */) return i === n - 1;
+  for (;;) {
+    if (s.charCodeAt(i) !== 34 /* " */) return false;
+    i++;
+    let neg = false;
+    if (s.charCodeAt(i) === 45 /* - */) {
+      neg = true;
+      i++;
+    }
+    let b = 0;
+    let digits = 0;
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) {
+      b = b * 10 + (c - 48);
+      digits++;
+    }
+    if (digits === 0 || s.charCodeAt(i) !== 34 || s.charCodeAt(i + 1) !== 58 /* : */) return false;
+    i += 2;
+    let c = 0;
+    digits = 0;
+    for (let ch = s.charCodeAt(i); ch >= 48 && ch <= 57; ch = s.charCodeAt(++i)) {
+      c = c * 10 + (ch - 48);
+      digits++;
+    }
+    if (digits === 0) return false;
+    out.push(neg ? -b : b, c);
+    const sep = s.charCodeAt(i);
+    if (sep === 125) return i === n - 1;
+    if (sep !== 44 /* , */) return false;
+    i++;
+  }
+}
+
+/**
+ * Splits a window into whole hours (when `hours`), the whole minutes at their edges and the
+ * partial minutes at the window's ends (read from rows).
+ */
+export function segments(start: number, end: number, hours: boolean): Segment[] {
   if (!(end > start)) return [];
   const a = Math.ceil(start / MINUTE_MS) * MINUTE_MS;
   const b = Math.floor(end / MINUTE_MS) * MINUTE_MS;
   if (a >= b) return [{ source: 'rows', start, end }];
-  const out: Segment[] = [{ source: 'rollups', start: a, end: b }];
+  const out: Segment[] = [];
+  const ha = Math.ceil(a / HOUR_MS) * HOUR_MS;
+  const hb = Math.floor(b / HOUR_MS) * HOUR_MS;
+  if (hours && ha < hb) {
+    out.push({ source: 'hour', start: ha, end: hb });
+    if (a < ha) out.push({ source: 'minute', start: a, end: ha });
+    if (hb < b) out.push({ source: 'minute', start: hb, end: b });
+  } else {
+    out.push({ source: 'minute', start: a, end: b });
+  }
   if (start < a) out.push({ source: 'rows', start, end: a });
   if (b < end) out.push({ source: 'rows', start: b, end });
   return out;
 }
 
-/** SQL conditions for a filter (its values pushed onto `params`). */
-function filterSql(filter: CallFilter | undefined, params: unknown[]): string[] {
+/**
+ * SQL conditions for a filter (its values pushed onto `params`); dimensions in `noIndex` are
+ * written `+dim` so SQLite does not pick an index for them.
+ */
+function filterSql(filter: CallFilter | undefined, params: unknown[], noIndex?: Set<string>): string[] {
   if (!filter) return [];
   const out: string[] = [];
   for (const [dim, v] of Object.entries(filter)) {
@@ -249,10 +410,10 @@ function filterSql(filter: CallFilter | undefined, params: unknown[]): string[] 
         out.push('0');
         continue;
       }
-      out.push(`${dim} IN (${v.map(() => '?').join(', ')})`);
+      out.push(`${noIndex?.has(dim) ? '+' : ''}${dim} IN (${v.map(() => '?').join(', ')})`);
       params.push(...v);
     } else {
-      out.push(`${dim} = ?`);
+      out.push(`${noIndex?.has(dim) ? '+' : ''}${dim} = ?`);
       params.push(v);
     }
   }

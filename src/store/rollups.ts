@@ -1,16 +1,98 @@
 /**
- * Per-minute rollups of calls: counts, unpriced counts, sums of every summable field and
- * log-scale histograms of latency and TTFT, one row per (minute, dimension combination).
+ * Rollups of calls: counts, unpriced counts, sums of every summable field and log-scale
+ * histograms of latency and TTFT, one row per (period, dimension combination), at four levels:
+ *
+ * | table | period | keyed by |
+ * |---|---|---|
+ * | `rollup_minute` | minute | every dimension |
+ * | `rollup_hour` | hour | every dimension |
+ * | `rollup_core_minute` | minute | model, feature, status, error type |
+ * | `rollup_core_hour` | hour | model, feature, status, error type |
+ * | `rollup_outcome_minute` | minute | status, error type |
+ * | `rollup_outcome_hour` | hour | status, error type |
+ *
+ * Per-minute rows keyed by every dimension barely compress when some dimension has many
+ * values (hosts, workspaces, keys): a day could hold almost a row per call. The hourly levels
+ * answer long windows with up to 60× fewer rows; the core levels the common filters and
+ * groupings (the dashboard's, the default rules'), the outcome levels the totals, error counts
+ * and percentiles of every call, with as many rows per period as there are combinations of
+ * their few dimensions. The query side picks the smallest level that holds every dimension a
+ * query filters or groups by.
  *
  * A batch accumulates in memory only the calls whose row was actually inserted (a replayed
- * event's INSERT OR IGNORE changes nothing, so it never reaches here) and is merged into the
- * table in the same transaction as the rows: rollups and rows never disagree.
+ * event's INSERT OR IGNORE changes nothing, so it never reaches here) and is merged into every
+ * level in the same transaction as the rows: rollups and rows never disagree.
  */
 import type Database from 'better-sqlite3';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram } from './histogram.js';
+import { LogHistogram, bucketOf, histToBlob, mergeHistBlobs } from './histogram.js';
+import { buildFromMinutes } from './rollup-build.js';
 
 export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+
+type DimensionColumn = (typeof DIMENSION_COLUMNS)[number];
+
+/** The dimensions of the core levels: those the dashboard and the default rules filter and group by. */
+export const CORE_DIMENSIONS: readonly DimensionColumn[] = ['model', 'feature', 'status', 'error_type'];
+/** The dimensions of the outcome levels: what the dashboard's totals and error counts need. */
+export const OUTCOME_DIMENSIONS: readonly DimensionColumn[] = ['status', 'error_type'];
+
+/** One rollup table. */
+export interface RollupLevel {
+  table: string;
+  /** Column holding the period start (epoch ms). */
+  timeColumn: 'minute' | 'hour';
+  periodMs: number;
+  /** Dimension columns of the table (in {@link DIMENSION_COLUMNS} order), which its `gkey` lists. */
+  dims: readonly DimensionColumn[];
+  /** Positions of {@link dims} in {@link DIMENSION_COLUMNS}. */
+  dimIndexes: readonly number[];
+  /** Storage of the histograms: JSON (the per-minute level, as released first) or binary pairs. */
+  hist: 'json' | 'blob';
+  /** Keyed by every dimension. */
+  full: boolean;
+}
+
+function level(table: string, timeColumn: 'minute' | 'hour', periodMs: number, dims: readonly DimensionColumn[], hist: 'json' | 'blob'): RollupLevel {
+  return { table, timeColumn, periodMs, dims, dimIndexes: dims.map((d) => DIMENSION_COLUMNS.indexOf(d)), hist, full: dims.length === DIMENSION_COLUMNS.length };
+}
+
+export const MINUTE_LEVEL = level('rollup_minute', 'minute', MINUTE_MS, DIMENSION_COLUMNS, 'json');
+export const HOUR_LEVEL = level('rollup_hour', 'hour', HOUR_MS, DIMENSION_COLUMNS, 'blob');
+export const CORE_MINUTE_LEVEL = level('rollup_core_minute', 'minute', MINUTE_MS, CORE_DIMENSIONS, 'blob');
+export const CORE_HOUR_LEVEL = level('rollup_core_hour', 'hour', HOUR_MS, CORE_DIMENSIONS, 'blob');
+export const OUTCOME_MINUTE_LEVEL = level('rollup_outcome_minute', 'minute', MINUTE_MS, OUTCOME_DIMENSIONS, 'blob');
+export const OUTCOME_HOUR_LEVEL = level('rollup_outcome_hour', 'hour', HOUR_MS, OUTCOME_DIMENSIONS, 'blob');
+/** Every level; the first is the per-minute one every other is derived from. */
+export const ROLLUP_LEVELS: readonly RollupLevel[] = [MINUTE_LEVEL, HOUR_LEVEL, CORE_MINUTE_LEVEL, CORE_HOUR_LEVEL, OUTCOME_MINUTE_LEVEL, OUTCOME_HOUR_LEVEL];
+/**
+ * The levels of each period from smallest to largest: a query reads the first whose
+ * dimensions hold every dimension it filters or groups by (the last holds them all).
+ */
+export const LEVELS_BY_PERIOD: Readonly<Record<'minute' | 'hour', readonly RollupLevel[]>> = {
+  minute: [OUTCOME_MINUTE_LEVEL, CORE_MINUTE_LEVEL, MINUTE_LEVEL],
+  hour: [OUTCOME_HOUR_LEVEL, CORE_HOUR_LEVEL, HOUR_LEVEL],
+};
+
+/** Dimension values of a level, and its group key, from a call's full dimension list. */
+function levelDims(l: RollupLevel, dims: (string | null)[]): (string | null)[] {
+  return l.full ? dims : l.dimIndexes.map((i) => dims[i] ?? null);
+}
+
+/**
+ * Rebuilds every level but the per-minute one from `rollup_minute` over [from, to) (whole
+ * periods), for tools that seed `rollup_minute` in bulk. Runs in one transaction.
+ */
+export function rebuildCoarseRollups(db: Database.Database, span: { from?: number; to?: number } = {}): void {
+  db.transaction(() => {
+    for (const l of ROLLUP_LEVELS) {
+      if (l === MINUTE_LEVEL) continue;
+      buildFromMinutes(db, { table: l.table, timeColumn: l.timeColumn, periodMs: l.periodMs, dims: l.dims, sums: SUM_COLUMNS, ...span });
+    }
+  }).immediate();
+}
+
 const COST_INDEXES = new Set(SUM_COLUMNS.flatMap((c, i) => (c.endsWith('_nanousd') ? [i] : [])));
 const TTFT_INDEX = SUM_COLUMNS.indexOf('ttft_ms');
 
@@ -26,6 +108,7 @@ export interface RollupInput {
 }
 
 interface Acc {
+  /** Period start. */
   minute: number;
   gkey: string;
   dims: (string | null)[];
@@ -45,6 +128,8 @@ type ExistingRow = Record<string, number | string | null>;
  * place instead of reading the row back into JS and replacing it whole.
  */
 export const HIST_MERGE_FUNCTION = 'claudescope_hist_merge';
+/** The same for the binary histograms of the coarse levels. */
+export const HIST_BLOB_MERGE_FUNCTION = 'claudescope_hist_merge_blob';
 
 function mergeHistJson(stored: unknown, add: unknown): string | null {
   if (typeof add !== 'string' || add === '') return typeof stored === 'string' && stored !== '' ? stored : null;
@@ -58,20 +143,29 @@ function mergeHistJson(stored: unknown, add: unknown): string | null {
 /** `stored + added` where a NULL on either side is "nothing yet" (a cost sum over no priced call is NULL, as in SQL). */
 const nullableSum = (c: string): string => `${c} = CASE WHEN excluded.${c} IS NULL THEN ${c} WHEN ${c} IS NULL THEN excluded.${c} ELSE ${c} + excluded.${c} END`;
 
+const ROLLUP_COLUMNS = (l: RollupLevel): string[] =>
+  [l.timeColumn, 'gkey', ...l.dims, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'];
+
+const histOut = (l: RollupLevel, h: LogHistogram): string | Buffer | null => (l.hist === 'json' ? h.toJson() : histToBlob(h.counts));
+
 export class RollupWriter {
-  private readonly upsert: Database.Statement;
+  private readonly upserts: Database.Statement[];
 
   constructor(db: Database.Database) {
     db.function(HIST_MERGE_FUNCTION, { deterministic: true }, mergeHistJson);
-    const cols = ['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'];
+    db.function(HIST_BLOB_MERGE_FUNCTION, { deterministic: true }, mergeHistBlobs);
     // One statement per group and batch: new groups are inserted, existing ones updated in place
     // (no read back into JS, no delete-and-insert of the whole row as INSERT OR REPLACE does).
-    this.upsert = db.prepare(`INSERT INTO rollup_minute (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
-      ON CONFLICT (minute, gkey) DO UPDATE SET
-        count = count + excluded.count, unpriced_count = unpriced_count + excluded.unpriced_count, ttft_count = ttft_count + excluded.ttft_count,
-        ${SUM_COLUMNS.map(nullableSum).join(', ')},
-        hist_duration = ${HIST_MERGE_FUNCTION}(hist_duration, excluded.hist_duration),
-        hist_ttft = ${HIST_MERGE_FUNCTION}(hist_ttft, excluded.hist_ttft)`);
+    this.upserts = ROLLUP_LEVELS.map((l) => {
+      const cols = ROLLUP_COLUMNS(l);
+      const merge = l.hist === 'json' ? HIST_MERGE_FUNCTION : HIST_BLOB_MERGE_FUNCTION;
+      return db.prepare(`INSERT INTO ${l.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
+        ON CONFLICT (${l.timeColumn}, gkey) DO UPDATE SET
+          count = count + excluded.count, unpriced_count = unpriced_count + excluded.unpriced_count, ttft_count = ttft_count + excluded.ttft_count,
+          ${SUM_COLUMNS.map(nullableSum).join(', ')},
+          hist_duration = ${merge}(hist_duration, excluded.hist_duration),
+          hist_ttft = ${merge}(hist_ttft, excluded.hist_ttft)`);
+    });
   }
 
   /** A new accumulator for one batch. */
@@ -79,91 +173,127 @@ export class RollupWriter {
     return new RollupBatch(this);
   }
 
-  /** Merges one accumulated group into its stored row (must run inside the batch's transaction). */
-  write(acc: Acc): void {
-    this.upsert.run(acc.minute, acc.gkey, ...acc.dims, acc.count, acc.unpriced, acc.ttftCount, ...acc.sums, acc.hDuration.toJson(), acc.hTtft.toJson());
+  /** Merges one accumulated group of level `k` of {@link ROLLUP_LEVELS} into its stored row (inside the batch's transaction). */
+  write(k: number, acc: Acc): void {
+    const l = ROLLUP_LEVELS[k]!;
+    this.upserts[k]!.run(acc.minute, acc.gkey, ...acc.dims, acc.count, acc.unpriced, acc.ttftCount, ...acc.sums, histOut(l, acc.hDuration), histOut(l, acc.hTtft));
   }
 }
 
 export class RollupBatch {
-  private readonly groups = new Map<string, Acc>();
+  /** One map of groups per level of {@link ROLLUP_LEVELS}. */
+  private readonly groups = ROLLUP_LEVELS.map(() => new Map<string, Acc>());
 
   constructor(private readonly writer: RollupWriter) {}
 
   add(c: RollupInput): void {
-    const minute = Math.floor(c.ts / MINUTE_MS) * MINUTE_MS;
-    const gkey = JSON.stringify(c.dims);
-    const key = `${minute}|${gkey}`;
-    let acc = this.groups.get(key);
-    if (!acc) {
-      acc = {
-        minute, gkey, dims: c.dims, count: 0, unpriced: 0, ttftCount: 0,
-        // Costs start null (SUM of nothing priced is NULL, as in SQL); other sums start at 0.
-        sums: SUM_COLUMNS.map((_, i) => (COST_INDEXES.has(i) || i === TTFT_INDEX ? null : 0)),
-        hDuration: new LogHistogram(), hTtft: new LogHistogram(),
-      };
-      this.groups.set(key, acc);
-    }
-    acc.count++;
-    if (c.sums[0] === null) acc.unpriced++;
-    for (let i = 0; i < c.sums.length; i++) {
-      const v = c.sums[i];
-      if (v === null || v === undefined) continue;
-      const prev = acc.sums[i];
-      acc.sums[i] = prev === null || prev === undefined ? v : prev + v;
-    }
-    acc.hDuration.add(c.durationMs);
-    if (c.ttftMs !== null) {
-      acc.ttftCount++;
-      acc.hTtft.add(c.ttftMs);
+    const fullKey = JSON.stringify(c.dims);
+    // Each value's bucket once, for every level's histogram.
+    const bDuration = bucketOf(c.durationMs);
+    const bTtft = c.ttftMs === null ? null : bucketOf(c.ttftMs);
+    for (let k = 0; k < ROLLUP_LEVELS.length; k++) {
+      const l = ROLLUP_LEVELS[k]!;
+      const period = Math.floor(c.ts / l.periodMs) * l.periodMs;
+      const dims = levelDims(l, c.dims);
+      const gkey = l.full ? fullKey : JSON.stringify(dims);
+      const key = `${period}|${gkey}`;
+      const groups = this.groups[k]!;
+      let acc = groups.get(key);
+      if (!acc) {
+        acc = {
+          minute: period, gkey, dims, count: 0, unpriced: 0, ttftCount: 0,
+          // Costs start null (SUM of nothing priced is NULL, as in SQL); other sums start at 0.
+          sums: SUM_COLUMNS.map((_, i) => (COST_INDEXES.has(i) || i === TTFT_INDEX ? null : 0)),
+          hDuration: new LogHistogram(), hTtft: new LogHistogram(),
+        };
+        groups.set(key, acc);
+      }
+      acc.count++;
+      if (c.sums[0] === null) acc.unpriced++;
+      for (let i = 0; i < c.sums.length; i++) {
+        const v = c.sums[i];
+        if (v === null || v === undefined) continue;
+        const prev = acc.sums[i];
+        acc.sums[i] = prev === null || prev === undefined ? v : prev + v;
+      }
+      acc.hDuration.addBucket(bDuration, 1);
+      if (bTtft !== null) {
+        acc.ttftCount++;
+        acc.hTtft.addBucket(bTtft, 1);
+      }
     }
   }
 
   flush(): void {
-    for (const acc of this.groups.values()) this.writer.write(acc);
-    this.groups.clear();
+    for (let k = 0; k < this.groups.length; k++) {
+      const groups = this.groups[k]!;
+      for (const acc of groups.values()) this.writer.write(k, acc);
+      groups.clear();
+    }
   }
 }
 
 /**
  * Changes already-rolled-up calls in place (repricing): each changed call is taken out of its
- * rollup group as it was stored and put back as it is now, so rollups stay equal to the rows'
- * sums. When only the price changed (same minute, same dimensions), only the cost sums and the
- * unpriced count move, and no other sum is touched (no float drift on durations); when a
- * dimension changed (a model relabelled by a new alias), the call moves between groups whole:
- * count, sums and histogram buckets. Must run inside the rows' transaction.
+ * rollup group as it was stored and put back as it is now, at every level, so every level
+ * stays equal to the rows' sums. When only the price changed (same period, same dimensions of
+ * the level), only the cost sums and the unpriced count move, and no other sum is touched (no
+ * float drift on durations); when a dimension of the level changed (a model relabelled by a
+ * new alias), the call moves between groups whole: count, sums and histogram buckets. Must run
+ * inside the rows' transaction.
  */
 export class RollupAdjuster {
+  private readonly levels: LevelAdjuster[];
+
+  constructor(db: Database.Database) {
+    this.levels = ROLLUP_LEVELS.map((l) => new LevelAdjuster(db, l));
+  }
+
+  /** Records that a stored call `before` is now `after`. */
+  change(before: RollupInput, after: RollupInput): void {
+    for (const l of this.levels) l.change(before, after);
+  }
+
+  /** Writes every adjusted group; groups left without calls are deleted. */
+  flush(): void {
+    for (const l of this.levels) l.flush();
+  }
+}
+
+class LevelAdjuster {
   private readonly select: Database.Statement;
   private readonly upsert: Database.Statement;
   private readonly remove: Database.Statement;
   private readonly groups = new Map<string, AdjustAcc>();
 
-  constructor(db: Database.Database) {
-    this.select = db.prepare('SELECT * FROM rollup_minute WHERE minute = ? AND gkey = ?');
-    const cols = ['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'];
-    this.upsert = db.prepare(`INSERT OR REPLACE INTO rollup_minute (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
-    this.remove = db.prepare('DELETE FROM rollup_minute WHERE minute = ? AND gkey = ?');
+  constructor(db: Database.Database, private readonly level: RollupLevel) {
+    const { table, timeColumn } = level;
+    this.select = db.prepare(`SELECT * FROM ${table} WHERE ${timeColumn} = ? AND gkey = ?`);
+    const cols = ROLLUP_COLUMNS(level);
+    this.upsert = db.prepare(`INSERT OR REPLACE INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+    this.remove = db.prepare(`DELETE FROM ${table} WHERE ${timeColumn} = ? AND gkey = ?`);
   }
 
-  /** Records that a stored call `before` is now `after`. */
   change(before: RollupInput, after: RollupInput): void {
-    const mb = Math.floor(before.ts / MINUTE_MS) * MINUTE_MS;
-    const ma = Math.floor(after.ts / MINUTE_MS) * MINUTE_MS;
-    const gb = JSON.stringify(before.dims);
-    const ga = JSON.stringify(after.dims);
+    const p = this.level.periodMs;
+    const mb = Math.floor(before.ts / p) * p;
+    const ma = Math.floor(after.ts / p) * p;
+    const db = levelDims(this.level, before.dims);
+    const da = levelDims(this.level, after.dims);
+    const gb = JSON.stringify(db);
+    const ga = JSON.stringify(da);
     if (mb === ma && gb === ga) {
-      const acc = this.acc(mb, gb, before.dims);
+      const acc = this.acc(mb, gb, db);
       acc.unpriced += (after.sums[0] === null ? 1 : 0) - (before.sums[0] === null ? 1 : 0);
       for (const i of COST_INDEXES) acc.sums[i] = (acc.sums[i] ?? 0) + (after.sums[i] ?? 0) - (before.sums[i] ?? 0);
       return;
     }
-    this.move(this.acc(mb, gb, before.dims), before, -1);
-    this.move(this.acc(ma, ga, after.dims), after, 1);
+    this.move(this.acc(mb, gb, db), before, -1);
+    this.move(this.acc(ma, ga, da), after, 1);
   }
 
-  /** Writes every adjusted group; groups left without calls are deleted. */
   flush(): void {
+    const json = this.level.hist === 'json';
     for (const a of this.groups.values()) {
       const old = this.select.get(a.minute, a.gkey) as ExistingRow | undefined;
       const count = Number(old?.['count'] ?? 0) + a.count;
@@ -182,12 +312,18 @@ export class RollupAdjuster {
         return d === 0 ? prev ?? 0 : (prev ?? 0) + d;
       });
       const hDuration = new LogHistogram();
-      hDuration.mergeJson((old?.['hist_duration'] as string | null | undefined) ?? null);
       const hTtft = new LogHistogram();
-      hTtft.mergeJson((old?.['hist_ttft'] as string | null | undefined) ?? null);
+      if (json) {
+        hDuration.mergeJson((old?.['hist_duration'] as string | null | undefined) ?? null);
+        hTtft.mergeJson((old?.['hist_ttft'] as string | null | undefined) ?? null);
+      } else {
+        hDuration.mergeBlob((old?.['hist_duration'] as Uint8Array | null | undefined) ?? null);
+        hTtft.mergeBlob((old?.['hist_ttft'] as Uint8Array | null | undefined) ?? null);
+      }
       for (const [v, n] of a.durations) hDuration.add(v, n);
       for (const [v, n] of a.ttfts) hTtft.add(v, n);
-      this.upsert.run(a.minute, a.gkey, ...a.dims, count, unpriced, ttftCount, ...sums, histJson(hDuration), histJson(hTtft));
+      this.upsert.run(a.minute, a.gkey, ...a.dims, count, unpriced, ttftCount, ...sums,
+        json ? histJson(hDuration) : histToBlob(hDuration.counts), json ? histJson(hTtft) : histToBlob(hTtft.counts));
     }
     this.groups.clear();
   }
@@ -215,6 +351,7 @@ export class RollupAdjuster {
 }
 
 interface AdjustAcc {
+  /** Period start. */
   minute: number;
   gkey: string;
   dims: (string | null)[];

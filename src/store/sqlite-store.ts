@@ -15,7 +15,7 @@ import type {
   SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, MIGRATIONS, SUM_COLUMNS, StoreError, migrate } from './migrations.js';
-import { RollupAdjuster, RollupWriter, type RollupInput } from './rollups.js';
+import { MINUTE_LEVEL, ROLLUP_LEVELS, RollupAdjuster, RollupWriter, type RollupInput } from './rollups.js';
 import { QueryEngine } from './query-sql.js';
 
 /** One call ready to store: the decoded event, its line as read, and its price. */
@@ -77,7 +77,7 @@ export interface SqliteStoreOptions {
 export interface RetentionSettings {
   /** Age past which call rows are deleted. Default: keep. */
   rowsMaxAgeMs?: number;
-  /** Age past which per-minute rollups are deleted (usually longer than rows). Default: keep. */
+  /** Age past which rollups (every level) are deleted (usually longer than rows). Default: keep. */
   rollupsMaxAgeMs?: number;
 }
 
@@ -224,7 +224,15 @@ export class SqliteStore implements QueryApi {
       }
     }
     if (settings.rollupsMaxAgeMs !== undefined) {
-      rollupsDeleted = this.db.prepare('DELETE FROM rollup_minute WHERE minute < ?').run(now - settings.rollupsMaxAgeMs).changes;
+      // Every level; a coarse period is deleted only once wholly past the cutoff (a partly
+      // kept hour stays whole), and only the per-minute rows are counted.
+      const cutoff = now - settings.rollupsMaxAgeMs;
+      this.db.transaction(() => {
+        for (const l of ROLLUP_LEVELS) {
+          const n = this.db.prepare(`DELETE FROM ${l.table} WHERE ${l.timeColumn} < ?`).run(l === MINUTE_LEVEL ? cutoff : Math.floor(cutoff / l.periodMs) * l.periodMs).changes;
+          if (l === MINUTE_LEVEL) rollupsDeleted = n;
+        }
+      })();
     }
     return { rowsDeleted, rollupsDeleted };
   }

@@ -1,0 +1,266 @@
+import test, { type ExecutionContext } from 'ava';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { SqliteStore, type PricedCall } from '../../src/store/sqlite-store.js';
+import { MIGRATIONS, migrate, DIMENSION_COLUMNS, SUM_COLUMNS } from '../../src/store/migrations.js';
+import { HOUR_MS, MINUTE_MS, ROLLUP_LEVELS, type RollupLevel } from '../../src/store/rollups.js';
+import { LogHistogram, bucketOf, forEachBlobPair } from '../../src/store/histogram.js';
+import { createPricer } from '../../src/pricing/index.js';
+import { repriceStore } from '../../src/daemon/reprice.js';
+import type { CallEvent } from '../../src/event/types.js';
+import type { Aggregate, AggregateQuery, CallFilter } from '../../src/store/types.js';
+import { call, tempHome } from '../helpers/event-files.js';
+import { testPricer } from '../helpers/test-pricer.js';
+
+const pricer = testPricer();
+const priced = (e: CallEvent): PricedCall => ({ event: e, raw: JSON.stringify(e), price: pricer.price(e) });
+const T0 = Date.UTC(2026, 10, 1, 0, 0, 0);
+
+function open(t: ExecutionContext, path?: string): SqliteStore {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const store = SqliteStore.open({ path: path ?? join(h.data, 'claudescope.db') });
+  t.teardown(() => store.db.open && store.close());
+  return store;
+}
+
+/** Calls over ~5 hours: several models, features, hosts (a non-core dimension), errors, unpriced calls, TTFTs. */
+function workload(n: number, spanMs = 5 * HOUR_MS + 17 * MINUTE_MS): CallEvent[] {
+  let x = 4242;
+  const rnd = (): number => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  return Array.from({ length: n }, (_, i) => {
+    const err = rnd() < 0.15;
+    const e = call({
+      ts: T0 + 7 * MINUTE_MS + 1234 + Math.floor(rnd() * spanMs),
+      model: ['claude-a', 'claude-b', 'unpriced-model'][i % 3]!,
+      host: ['h1', 'h2', 'h3', 'h4'][i % 4]!,
+      tags: { feature: ['chat', 'search'][i % 2]! },
+      status: err ? 'error' : 'ok',
+      error_type: err ? (rnd() < 0.5 ? 'overloaded_error' : 'rate_limit_error') : null,
+      stop_reason: err ? null : rnd() < 0.2 ? 'max_tokens' : 'end_turn',
+      duration_ms: Math.round(10 + rnd() ** 3 * 20_000),
+      ttft_ms: i % 4 === 0 ? null : Math.round(5 + rnd() * 3000),
+      attempts: 1 + (i % 5 === 0 ? 1 : 0),
+    });
+    e.usage = { ...e.usage!, input_tokens: Math.floor(rnd() * 5000), output_tokens: Math.floor(rnd() * 2000), cache_read_input_tokens: Math.floor(rnd() * 10_000) };
+    return e;
+  });
+}
+
+type Row = Record<string, unknown>;
+
+function histMap(v: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (typeof v === 'string') Object.assign(out, JSON.parse(v) as Record<string, number>);
+  else if (v instanceof Uint8Array) forEachBlobPair(v, (b, c) => void (out[String(b)] = c));
+  return out;
+}
+
+/** A level's table, normalised: one entry per (period, gkey). */
+function tableOf(s: SqliteStore, l: RollupLevel): Map<string, Row> {
+  const out = new Map<string, Row>();
+  for (const r of s.db.prepare(`SELECT * FROM ${l.table}`).all() as Row[]) {
+    out.set(`${String(r[l.timeColumn])}|${String(r['gkey'])}`, {
+      dims: l.dims.map((d) => r[d] ?? null), count: r['count'], unpriced: r['unpriced_count'], ttft: r['ttft_count'],
+      sums: SUM_COLUMNS.map((c) => r[c] ?? null), hd: histMap(r['hist_duration']), ht: histMap(r['hist_ttft']),
+    });
+  }
+  return out;
+}
+
+/** What a level must hold, computed from the call rows. */
+function expectedOf(s: SqliteStore, l: RollupLevel): Map<string, Row> {
+  const groups = new Map<string, { dims: unknown[]; count: number; unpriced: number; ttft: number; sums: (number | null)[]; hd: LogHistogram; ht: LogHistogram }>();
+  for (const r of s.db.prepare(`SELECT * FROM calls`).all() as Row[]) {
+    const dims = l.dims.map((d) => r[d] ?? null);
+    const key = `${Math.floor((r['ts'] as number) / l.periodMs) * l.periodMs}|${JSON.stringify(dims)}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { dims, count: 0, unpriced: 0, ttft: 0, sums: SUM_COLUMNS.map(() => null), hd: new LogHistogram(), ht: new LogHistogram() }));
+    g.count++;
+    if (r['cost_nanousd'] === null) g.unpriced++;
+    if (r['ttft_ms'] !== null) {
+      g.ttft++;
+      g.ht.add(r['ttft_ms'] as number);
+    }
+    g.hd.add(r['duration_ms'] as number);
+    SUM_COLUMNS.forEach((c, i) => {
+      const v = r[c] as number | null;
+      if (v !== null) g.sums[i] = (g.sums[i] ?? 0) + v;
+    });
+  }
+  const out = new Map<string, Row>();
+  for (const [k, g] of groups) {
+    // A sum over calls that all lack the value is NULL; other sums over no call are 0, as SQL has them.
+    const sums = g.sums.map((v, i) => v ?? (SUM_COLUMNS[i]!.endsWith('_nanousd') || SUM_COLUMNS[i] === 'ttft_ms' ? null : 0));
+    out.set(k, { dims: g.dims, count: g.count, unpriced: g.unpriced, ttft: g.ttft, sums, hd: histMap(g.hd.toJson()), ht: histMap(g.ht.toJson()) });
+  }
+  return out;
+}
+
+/** Every level holds exactly the sums, counts and histograms of the stored rows. */
+function assertLevelsEqualRows(t: ExecutionContext, s: SqliteStore): void {
+  for (const l of ROLLUP_LEVELS) {
+    const got = tableOf(s, l);
+    const want = expectedOf(s, l);
+    t.deepEqual([...got.keys()].sort(), [...want.keys()].sort(), `${l.table}: groups`);
+    for (const [k, w] of want) t.deepEqual(got.get(k), w, `${l.table} ${k}`);
+  }
+}
+
+function exactPercentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.max(1, Math.ceil((p / 100) * s.length)) - 1]!;
+}
+
+const matches = (e: CallEvent, f: CallFilter): boolean => Object.entries(f).every(([d, v]) => {
+  const val = d === 'feature' ? e.tags['feature'] ?? null : (e as unknown as Record<string, unknown>)[d] ?? null;
+  return Array.isArray(v) ? v.includes(val as string) : val === v;
+});
+
+test('every rollup level equals the rows, batch after batch, and a replay changes no level', (t) => {
+  const s = open(t);
+  const events = workload(3000);
+  for (let i = 0; i < events.length; i += 250) s.commitBatch({ calls: events.slice(i, i + 250).map(priced), checkpoints: [], emitterStats: [] });
+  assertLevelsEqualRows(t, s);
+  const snapshot = ROLLUP_LEVELS.map((l) => s.db.prepare(`SELECT * FROM ${l.table} ORDER BY 1, gkey`).all());
+  t.deepEqual(s.commitBatch({ calls: events.slice(100, 900).map(priced), checkpoints: [], emitterStats: [] }), { inserted: 0, ignored: 800 });
+  t.deepEqual(ROLLUP_LEVELS.map((l) => s.db.prepare(`SELECT * FROM ${l.table} ORDER BY 1, gkey`).all()), snapshot);
+  // The coarse levels are smaller than the per-minute one.
+  const n = (table: string): number => (s.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+  t.true(n('rollup_hour') < n('rollup_minute') / 5);
+  t.true(n('rollup_outcome_hour') < n('rollup_core_hour'));
+});
+
+test('aggregates over aligned and unaligned windows, whatever level they read, equal the sums of the events', async (t) => {
+  const s = open(t);
+  const events = workload(4000);
+  s.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
+  const aggregates: Record<string, Aggregate> = {
+    n: { op: 'count' }, errors: { op: 'count_where', filter: { status: 'error' } }, out: { op: 'sum', field: 'output_tokens' },
+    cost: { op: 'sum', field: 'cost_usd' }, unpriced: { op: 'unpriced_count' }, p99: { op: 'percentile', field: 'duration_ms', p: 99 },
+    ttft50: { op: 'percentile', field: 'ttft_ms', p: 50 },
+  };
+  const windows = [
+    { start: T0, end: T0 + 6 * HOUR_MS }, // whole hours
+    { start: T0 + 13 * MINUTE_MS, end: T0 + 4 * HOUR_MS + 7 * MINUTE_MS }, // whole minutes, hours inside
+    { start: T0 + 13 * MINUTE_MS + 4321, end: T0 + 5 * HOUR_MS + 7 * MINUTE_MS + 999 }, // partial minutes at both ends
+    { start: T0 + HOUR_MS + 5 * MINUTE_MS + 10, end: T0 + HOUR_MS + 50 * MINUTE_MS }, // under an hour
+  ];
+  // Each filter and group-by sends the query to a different level: outcome, core, every dimension.
+  const shapes: Pick<AggregateQuery, 'filter' | 'groupBy'>[] = [{}, { filter: { model: 'claude-a' } }, { groupBy: ['feature'] }, { filter: { host: 'h2' } }, { groupBy: ['stop_reason'] }];
+  for (const window of windows) {
+    for (const shape of shapes) {
+      const rows = await s.aggregate({ window, aggregates, ...shape });
+      const inWin = events.filter((e) => e.ts >= window.start && e.ts < window.end && matches(e, shape.filter ?? {}));
+      for (const r of rows) {
+        const evs = inWin.filter((e) => matches(e, r.group as CallFilter));
+        const label = `${JSON.stringify(window)} ${JSON.stringify(shape)} ${JSON.stringify(r.group)}`;
+        t.is(r.values['n'], evs.length, label);
+        t.is(r.values['errors'], evs.filter((e) => e.status === 'error').length, label);
+        t.is(r.values['out'], evs.reduce((a, e) => a + e.usage!.output_tokens, 0), label);
+        t.is(r.values['unpriced'], evs.filter((e) => e.model === 'unpriced-model').length, label);
+        const cost = evs.reduce((a, e) => a + (pricer.price(e).cost_nanousd ?? 0), 0) / 1e9;
+        t.true(Math.abs(((r.values['cost'] as number | null) ?? 0) - cost) <= 1e-9 * Math.max(1, cost), `${label} cost`);
+        const p99 = exactPercentile(evs.map((e) => e.duration_ms), 99);
+        t.true(Math.abs((r.values['p99'] as number) - p99) <= 0.01 * p99, `${label} p99 ${r.values['p99']} vs ${p99}`);
+        const ttfts = evs.flatMap((e) => (e.ttft_ms === null ? [] : [e.ttft_ms]));
+        if (ttfts.length > 0) t.true(Math.abs((r.values['ttft50'] as number) - exactPercentile(ttfts, 50)) <= 0.01 * exactPercentile(ttfts, 50), `${label} ttft`);
+      }
+      t.is(rows.reduce((a, r) => a + (r.values['n'] as number), 0), inWin.length);
+    }
+  }
+  // Series with an hourly step (hour levels) and a 15-minute step (minute levels) both add up per bucket.
+  for (const stepMs of [HOUR_MS, 15 * MINUTE_MS, 2 * HOUR_MS]) {
+    const window = windows[2]!;
+    const series = await s.series({ window, stepMs, groupBy: ['model'], aggregates: { n: { op: 'count' }, p50: { op: 'percentile', field: 'duration_ms', p: 50 } } });
+    for (const r of series) {
+      const evs = events.filter((e) => e.ts >= Math.max(window.start, r.t) && e.ts < Math.min(window.end, r.t + stepMs) && e.model === r.group.model);
+      t.is(r.values['n'], evs.length, `step ${stepMs} t ${r.t}`);
+      const p50 = exactPercentile(evs.map((e) => e.duration_ms), 50);
+      t.true(Math.abs((r.values['p50'] as number) - p50) <= 0.01 * p50);
+    }
+  }
+});
+
+test('reprice keeps every rollup level equal to the rows, relabelled models included', async (t) => {
+  const T = Date.parse('2026-11-20T10:00:00Z');
+  const models = ['claude-sonnet-4-5', 'claude-nope-9', 'gw/claude'];
+  const events = Array.from({ length: 90 }, (_, i) => {
+    const e = call({ ts: T + i * 157_000, model: models[i % 3]!, model_requested: models[i % 3]!, duration_ms: 100 + i, ttft_ms: i % 3 === 0 ? 40 + i : null, status: i % 7 === 0 ? 'error' : 'ok', error_type: i % 7 === 0 ? 'api_error' : null });
+    return { ...e, usage: { ...e.usage!, input_tokens: 1000 + i * 7, output_tokens: 200 + i } };
+  });
+  const before = createPricer();
+  const s = open(t);
+  const calls = events.map((event) => ({ event, raw: JSON.stringify(event), price: before.price(event) }));
+  for (let i = 0; i < calls.length; i += 10) s.commitBatch({ calls: calls.slice(i, i + 10), checkpoints: [], emitterStats: [] });
+  assertLevelsEqualRows(t, s);
+  const after = createPricer({
+    overrides: {
+      models: {
+        'claude-nope-9': [{ input: 1, output: 5, cache_read: 0.1, cache_write_5m: 1.25, cache_write_1h: 2 }],
+        'my-gateway-model': { aliases: ['gw/claude'], prices: [{ input: 2, output: 10, cache_read: 0.2 }] },
+      },
+    } as never,
+  });
+  const summary = await repriceStore(s, after, { since: T, until: Infinity, dryRun: false, chunkRows: 11 });
+  t.is(summary.relabelled, 30);
+  t.true(summary.newly_priced > 0);
+  assertLevelsEqualRows(t, s);
+  t.is((s.db.prepare("SELECT COUNT(*) AS n FROM rollup_core_hour WHERE model = 'gw/claude'").get() as { n: number }).n, 0);
+});
+
+test('retention deletes every level: minutes past the cutoff, hours only once wholly past it', (t) => {
+  const s = open(t);
+  const now = Date.UTC(2026, 10, 10, 12, 30, 0);
+  const cutoff = now - 2 * 86_400_000; // 10:30 UTC two days back: mid-hour
+  const ts = [cutoff - 3 * HOUR_MS, cutoff - 20 * MINUTE_MS, cutoff + 10 * MINUTE_MS, now - 1000];
+  s.commitBatch({ calls: ts.map((x) => priced(call({ ts: x }))), checkpoints: [], emitterStats: [] });
+  s.applyRetention({ rollupsMaxAgeMs: 2 * 86_400_000 }, now);
+  const sum = (table: string): number => (s.db.prepare(`SELECT COALESCE(SUM(count), 0) AS n FROM ${table}`).get() as { n: number }).n;
+  t.is(sum('rollup_minute'), 2);
+  t.is(sum('rollup_core_minute'), 2);
+  t.is(sum('rollup_outcome_minute'), 2);
+  // The hour holding the cutoff keeps its calls (before and after the cutoff); the hour before it goes.
+  t.is(sum('rollup_hour'), 3);
+  t.is(sum('rollup_core_hour'), 3);
+  t.is(sum('rollup_outcome_hour'), 3);
+});
+
+test('opening a database of schema 2 builds every coarse level from its per-minute rollups', (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const path = join(h.data, 'old.db');
+  const old = new Database(path);
+  old.pragma('journal_mode = WAL');
+  migrate(old, MIGRATIONS.filter((m) => m.version <= 2));
+  old.close();
+  // Rows and per-minute rollups written as schema 2 wrote them: by the current writer on the
+  // old tables would also fill the new ones, so write them with a store and drop the levels.
+  const ref = open(t);
+  const events = workload(1500);
+  ref.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
+  const oldDb = new Database(path);
+  const cols = ['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'];
+  const insert = oldDb.prepare(`INSERT INTO rollup_minute (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+  const callCols = (ref.db.prepare('SELECT * FROM calls LIMIT 1').columns()).map((c) => c.name);
+  const insertCall = oldDb.prepare(`INSERT INTO calls (${callCols.join(', ')}) VALUES (${callCols.map(() => '?').join(', ')})`);
+  oldDb.transaction(() => {
+    for (const r of ref.db.prepare('SELECT * FROM rollup_minute').all() as Row[]) insert.run(...cols.map((c) => r[c] ?? null));
+    for (const r of ref.db.prepare('SELECT * FROM calls').raw().all() as unknown[][]) insertCall.run(...r);
+  })();
+  oldDb.close();
+  const s = open(t, path);
+  t.is(s.db.pragma('user_version', { simple: true }), MIGRATIONS[MIGRATIONS.length - 1]!.version);
+  assertLevelsEqualRows(t, s);
+  // And it keeps them equal as new calls arrive.
+  s.commitBatch({ calls: workload(300).map(priced), checkpoints: [], emitterStats: [] });
+  assertLevelsEqualRows(t, s);
+});
+
+test('histogram buckets of the binary form are those of the values', (t) => {
+  const s = open(t);
+  const e = call({ ts: T0 + 1000, duration_ms: 5, ttft_ms: null });
+  s.commitBatch({ calls: [priced(e)], checkpoints: [], emitterStats: [] });
+  const row = s.db.prepare('SELECT hist_duration FROM rollup_outcome_hour').get() as { hist_duration: Uint8Array };
+  t.deepEqual(histMap(row.hist_duration), { [String(bucketOf(5))]: 1 });
+});
