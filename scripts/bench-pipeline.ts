@@ -12,8 +12,8 @@
  *    until a query from a third process sees it, the daemon stand-in running the default tailer
  *    settings. Baseline: the 1 s goal.
  * 3. Scale: `big` calls (default 10 million) bulk-seeded straight into the tables (rows with a
- *    short `event_json`, rollups built from the rows by SQL), then the 24 h window query (p99
- *    duration of one model) against the exact answer read from the rows, and the RSS of a
+ *    short `event_json`, per-minute rollups built from the rows by SQL, the coarser levels from
+ *    those), then the 24 h window query (p99 duration of one model) against the exact answer read from the rows, and the RSS of a
  *    daemon stand-in process that opens that store, ingests `events` more calls from files and
  *    answers the query, against its RSS before opening the store.
  *
@@ -33,6 +33,7 @@ import { Pipeline } from '../src/daemon/pipeline.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import { LogHistogram } from '../src/store/histogram.js';
 import { DIMENSION_COLUMNS } from '../src/store/migrations.js';
+import { rebuildCoarseRollups } from '../src/store/rollups.js';
 import type { AggregateQuery } from '../src/store/types.js';
 import type { CallEvent } from '../src/event/types.js';
 import type { Pricer, PriceResult } from '../src/pricing/types.js';
@@ -337,6 +338,8 @@ function seed(dbPath: string, n: number, now: number): void {
   // Whole hours, so no minute is split between two statements.
   const hour = 3_600_000;
   for (let h = Math.floor(start / hour) * hour; h < now; h += hour) db.transaction(() => rollups.run(h, h + hour)).immediate();
+  // The coarser levels (hourly, core and outcome dimensions), from the per-minute rollups as a migration builds them.
+  rebuildCoarseRollups(db);
   db.pragma('wal_checkpoint(TRUNCATE)');
   store.close();
 }
