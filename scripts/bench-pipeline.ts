@@ -202,7 +202,9 @@ type ChildMsg =
 
 async function daemonChild(home: string): Promise<void> {
   const before = rssMb();
-  const p = new Pipeline({ home, pricer, tailer: { retention: 'keep' } });
+  // BENCH_TAILER: JSON tailer options to try (the daemon's defaults otherwise).
+  const tailer = JSON.parse(process.env['BENCH_TAILER'] ?? '{}') as Record<string, unknown>;
+  const p = new Pipeline({ home, pricer, tailer: { retention: 'keep', ...tailer } });
   await p.start();
   const send = (m: ChildMsg): void => void process.send?.(m);
   process.on('message', (m: { cmd: string; now?: number }) => {
