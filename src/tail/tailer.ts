@@ -51,11 +51,13 @@ interface Batch {
   stats: Map<string, EmitterStatsRecord>;
   deadLetters: DeadLetter[];
   lines: number;
+  /** Bytes of the lines read into the batch, `\n` included. */
+  bytes: number;
 }
 
 const DEFAULTS = {
   retention: 'delete', pollIntervalMs: 1000, maxEofBackoffMs: 500, chunkBytes: 256 * 1024,
-  maxLineBytes: 1024 * 1024, maxBatchLines: 4000, maxBatchesInFlight: 2, deadWriterGraceMs: 5 * 60_000,
+  maxLineBytes: 1024 * 1024, maxBatchLines: 4000, maxBatchBytes: 2 * 1024 * 1024, maxBatchesInFlight: 2, deadWriterGraceMs: 5 * 60_000,
   commitRetryMs: 1000, watch: true,
 } as const;
 /** Bytes read from one file before the others get a turn. */
@@ -182,7 +184,7 @@ export class Tailer {
           s.atEof = false;
           s.backoffMs = 0;
           share += n;
-          if (batch.lines >= this.o.maxBatchLines) {
+          if (batch.lines >= this.o.maxBatchLines || batch.bytes >= this.o.maxBatchBytes) {
             await this.submit(batch);
             batch = newBatch();
           }
@@ -222,6 +224,7 @@ export class Tailer {
     if (s.unackedSince === null && s.size > s.committed) s.unackedSince = Date.now();
     for (const r of records) {
       batch.lines++;
+      batch.bytes += r.end - r.offset;
       this.counters.linesRead++;
       if (r.kind === 'oversize') {
         batch.deadLetters.push({ reason: 'oversize', file_id: s.key, path: s.path, offset: r.offset, length: r.length });
@@ -485,5 +488,5 @@ export class Tailer {
 }
 
 function newBatch(): Batch {
-  return { calls: [], checkpoints: new Map(), stats: new Map(), deadLetters: [], lines: 0 };
+  return { calls: [], checkpoints: new Map(), stats: new Map(), deadLetters: [], lines: 0, bytes: 0 };
 }

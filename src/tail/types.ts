@@ -83,6 +83,12 @@ export interface TailerOptions {
   maxLineBytes?: number;
   /** Lines per batch. Default 4000. */
   maxBatchLines?: number;
+  /**
+   * Bytes of lines per batch (a batch closes at whichever limit comes first; it may overshoot
+   * by one read of `chunkBytes`). Bounds the memory a batch holds whatever the event size:
+   * decoded, a 1.3 KB event line takes ~3 KB of heap until its batch commits. Default 2 MiB.
+   */
+  maxBatchBytes?: number;
   /** Batches read but not yet committed; when none is free, reading stops. Default 2. */
   maxBatchesInFlight?: number;
   /** A file whose writer is dead and idle this long is treated as sealed. Default 5 min. */

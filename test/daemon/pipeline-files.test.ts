@@ -166,3 +166,14 @@ test('restarting resumes from the checkpoints: nothing re-stored, new lines read
   t.is(p.health().eventsIgnored, 0, 'no line before the checkpoint was read again');
   t.is(rollupTotal(p), 3);
 });
+
+test('a batch holds at most maxBatchBytes of lines (plus one read), and every event is still stored once', async (t) => {
+  const { p, h } = await startPipeline(t, { chunkBytes: 4096, maxBatchBytes: 8192 });
+  const calls = Array.from({ length: 60 }, () => call());
+  const { path } = writeEventFile({ dir: h.events, calls });
+  await waitFor(() => ids(p).length === 60 && p.health().lagBytes === 0, 'all calls');
+  const bytes = readFileSync(path).length;
+  t.true(p.health().batchesCommitted >= Math.floor(bytes / (8192 + 4096)), `${p.health().batchesCommitted} batches for ${bytes} bytes`);
+  t.deepEqual(ids(p), sorted(calls));
+  t.is(rollupTotal(p), 60);
+});
