@@ -107,7 +107,9 @@ export class QueryEngine {
     const pctlFrom = from(pctlDims);
     const timeSql = (tcol: string): { where: string[]; params: unknown[]; keyCols: string[] } => {
       const params: unknown[] = [seg.start, seg.end];
-      const where = [`${tcol} >= ? AND ${tcol} < ?`, ...filterSql(q.filter, params)];
+      // Rows are read only for partial minutes: calls_ts is always the index to use (an index
+      // led by a filtered dimension, e.g. model, would walk every call of that model).
+      const where = [`${tcol} >= ? AND ${tcol} < ?`, ...filterSql(q.filter, params, seg.source === 'rows' ? DIMS : undefined)];
       const keyCols = [...groupBy.map((d) => `${d} AS g_${d}`), stepMs === null ? '0 AS t' : `CAST(${tcol} / ${stepMs} AS INTEGER) * ${stepMs} AS t`];
       return { where, params, keyCols };
     };
