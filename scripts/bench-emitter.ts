@@ -63,7 +63,7 @@ class DiscardingTracerProvider implements TracerProvider {
   }
 }
 
-const ROUNDS = Number(process.env['ROUNDS'] ?? 7);
+const ROUNDS = Number(process.env['ROUNDS'] ?? 15);
 const CALLS = Number(process.env['CALLS'] ?? 400);
 const STREAM_CALLS = Number(process.env['STREAM_CALLS'] ?? 60);
 const CONCURRENCY = 8;
@@ -166,9 +166,17 @@ async function main(): Promise<void> {
       const perEvent = stream ? `   ${(cpu / evPerCall[n]!).toFixed(2).padStart(12)}` : '';
       console.log(`${n.padEnd(9)} ${rate.toFixed(0).padStart(8)} ${p50.toFixed(2).padStart(8)} ${p99.toFixed(2).padStart(8)} ${cpu.toFixed(1).padStart(13)}${perEvent}`);
     }
-    const extra = cpuPerCall['emitter']! - cpuPerCall['bare']!;
-    const floor = cpuPerCall['noop-mw']! - cpuPerCall['bare']!;
-    const spanFloor = cpuPerCall['sdk-span']! - cpuPerCall['bare']!;
+    // Differences paired within each round (the variants ran back to back), then the median
+    // over rounds: slow drifts of the machine's load cancel out of a paired difference.
+    const paired = (n: string): number => median(samples[n]!.map((x, i) => (x.cpuUs - samples['bare']![i]!.cpuUs) / calls));
+    const spread = (n: string): string => {
+      const d = samples[n]!.map((x, i) => (x.cpuUs - samples['bare']![i]!.cpuUs) / calls).sort((a, b) => a - b);
+      return `${d[Math.floor(d.length / 4)]!.toFixed(1)}..${d[Math.floor((3 * d.length) / 4)]!.toFixed(1)}`;
+    };
+    const extra = paired('emitter');
+    const floor = paired('noop-mw');
+    const spanFloor = paired('sdk-span');
+    console.log(`paired with bare, µs/call, median (interquartile range): noop-mw ${floor.toFixed(1)} (${spread('noop-mw')}), sdk-span ${spanFloor.toFixed(1)} (${spread('sdk-span')}), emitter ${extra.toFixed(1)} (${spread('emitter')})`);
     console.log(`emitter extra CPU over bare: ${extra.toFixed(1)} µs/call (a no-op middleware alone: ${floor.toFixed(1)}; the SDK's own span work: ${spanFloor.toFixed(1)}; the emitter over that floor: ${(extra - spanFloor).toFixed(1)})`);
     if (stream) console.log(`emitter extra CPU per stream event: ${(extra / evPerCall['emitter']!).toFixed(3)} µs (${evPerCall['emitter']!.toFixed(0)} events/call)`);
   }
