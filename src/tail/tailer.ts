@@ -57,7 +57,7 @@ interface Batch {
 
 const DEFAULTS = {
   retention: 'delete', pollIntervalMs: 1000, maxEofBackoffMs: 500, chunkBytes: 256 * 1024,
-  maxLineBytes: 1024 * 1024, maxBatchLines: 4000, maxBatchBytes: 2 * 1024 * 1024, maxBatchesInFlight: 2, deadWriterGraceMs: 5 * 60_000,
+  maxLineBytes: 1024 * 1024, maxBatchLines: 4000, maxBatchBytes: 1024 * 1024, maxBatchesInFlight: 2, deadWriterGraceMs: 5 * 60_000,
   commitRetryMs: 1000, watch: true,
 } as const;
 /** Bytes read from one file before the others get a turn. */
