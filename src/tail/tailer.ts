@@ -465,7 +465,6 @@ export class Tailer {
     }
     if (!s.sealedCommitted && !writerDead) return;
     this.drop(s);
-    this.counters.filesRetired++;
     try {
       switch (this.o.retention) {
         case 'delete':
@@ -481,6 +480,8 @@ export class Tailer {
           this.keptPaths.set(s.path, s.ino);
           break;
       }
+      // Counted once the retention action is done, so a reader of the counter sees its effect.
+      this.counters.filesRetired++;
     } catch (err: unknown) {
       this.log('warn', 'could not apply retention to a finished file', { path: s.path, err: String(err) });
     }
