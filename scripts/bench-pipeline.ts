@@ -11,9 +11,9 @@
  * 2. Visibility: p99 time from a line being appended (by another process, at ~1,000 events/s)
  *    until a query from a third process sees it, the daemon stand-in running the default tailer
  *    settings. Baseline: the 1 s goal.
- * 3. Scale: `big` calls (default 10 million) bulk-seeded straight into the tables (rows with a
- *    short `event_json`, per-minute rollups built from the rows by SQL, the coarser levels from
- *    those), then the 24 h window query (p99 duration of one model) against the exact answer read from the rows, and the RSS of a
+ * 3. Scale: `big` calls (default 10 million) bulk-seeded straight into the tables by
+ *    scripts/bench-seed.ts (rows with a short `event_json`, per-minute rollups built from the rows
+ *    by SQL, the coarser levels from those; 3 models and features in equal shares), then the 24 h window query (p99 duration of one model) against the exact answer read from the rows, and the RSS of a
  *    daemon stand-in process that opens that store, ingests `events` more calls from files and
  *    answers the query, against its RSS before opening the store.
  *
@@ -31,12 +31,10 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Pipeline } from '../src/daemon/pipeline.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
-import { LogHistogram } from '../src/store/histogram.js';
-import { DIMENSION_COLUMNS } from '../src/store/migrations.js';
-import { rebuildCoarseRollups } from '../src/store/rollups.js';
 import type { AggregateQuery } from '../src/store/types.js';
 import type { CallEvent } from '../src/event/types.js';
 import type { Pricer, PriceResult } from '../src/pricing/types.js';
+import { bulkSeed, uniform } from './bench-seed.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const BATCH = 4000;
@@ -300,52 +298,6 @@ async function visibility(root: string): Promise<{ p50: number; p99: number; max
   return { p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] ?? NaN, n: lat.length };
 }
 
-/** Seeds `n` calls over the 24 h before `now` straight into the tables, with rollups built from the rows. */
-function seed(dbPath: string, n: number, now: number): void {
-  const store = SqliteStore.open({ path: dbPath });
-  const db = store.db;
-  db.aggregate('bench_hist', {
-    start: () => new LogHistogram(),
-    step: (h: LogHistogram, v: unknown) => {
-      if (typeof v === 'number') h.add(v);
-      return h;
-    },
-    result: (h: LogHistogram) => h.toJson(),
-  });
-  const host = hostname().replaceAll("'", "''");
-  const pick = (list: readonly string[], k: string): string => `CASE ${k} % ${list.length} ${list.map((v, i) => `WHEN ${i} THEN '${v}'`).join(' ')} END`;
-  const rows = db.prepare(`WITH RECURSIVE s(n) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT n + 1 FROM s WHERE n + 1 < ?)
-    INSERT INTO calls (event_id, ts, model, feature, app, host, status, error_type, stop_reason, service_tier, provider, operation, http_status,
-      input_tokens, output_tokens, cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, cache_write_input_tokens,
-      web_search_requests, cost_usd, cost_without_cache_usd, cost_nanousd, cost_without_cache_nanousd, pricing_version, duration_ms, ttft_ms,
-      attempts, retries, event_json)
-    SELECT printf('seed-%012d', n), CAST(? AS INTEGER) + (n * ${DAY_MS}) / CAST(? AS INTEGER), ${pick(MODELS, 'n')}, ${pick(FEATURES, 'n')}, 'bench', '${host}',
-      CASE WHEN n % 50 = 0 THEN 'error' ELSE 'ok' END, CASE WHEN n % 50 = 0 THEN 'overloaded_error' END, 'end_turn', 'standard', 'anthropic',
-      'messages.create', CASE WHEN n % 50 = 0 THEN 529 ELSE 200 END, 1200, 300, 4000, 0, 0, 0, 0, 0.0105, 0.0105, 10500000, 10500000, 'bench',
-      200 + abs(random() % 5000), CASE WHEN n % 2 = 0 THEN 100 + abs(random() % 900) END, 1, 0,
-      '{"t":"call","v":1,"event_id":"' || printf('seed-%012d', n) || '","seeded":true}'
-    FROM s`);
-  const dims = DIMENSION_COLUMNS.join(', ');
-  const rollups = db.prepare(`INSERT INTO rollup_minute (minute, gkey, ${dims}, count, unpriced_count, ttft_count, cost_nanousd, cost_without_cache_nanousd,
-      input_tokens, output_tokens, cache_read_input_tokens, cache_write_5m_input_tokens, cache_write_1h_input_tokens, cache_write_input_tokens,
-      duration_ms, ttft_ms, attempts, retries, hist_duration, hist_ttft)
-    SELECT (ts / 60000) * 60000 AS m, json_array(${dims}), ${dims}, COUNT(*), SUM(cost_nanousd IS NULL), COUNT(ttft_ms), SUM(cost_nanousd),
-      SUM(cost_without_cache_nanousd), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_input_tokens), SUM(cache_write_5m_input_tokens),
-      SUM(cache_write_1h_input_tokens), SUM(cache_write_input_tokens), SUM(duration_ms), SUM(ttft_ms), SUM(attempts), SUM(retries),
-      bench_hist(duration_ms), bench_hist(ttft_ms)
-    FROM calls WHERE ts >= ? AND ts < ? GROUP BY m, ${dims}`);
-  const start = now - DAY_MS;
-  const CHUNK = 500_000;
-  for (let i = 0; i < n; i += CHUNK) db.transaction(() => rows.run(i, Math.min(n, i + CHUNK), start, n)).immediate();
-  // Whole hours, so no minute is split between two statements.
-  const hour = 3_600_000;
-  for (let h = Math.floor(start / hour) * hour; h < now; h += hour) db.transaction(() => rollups.run(h, h + hour)).immediate();
-  // The coarser levels (hourly, core and outcome dimensions), from the per-minute rollups as a migration builds them.
-  rebuildCoarseRollups(db);
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  store.close();
-}
-
 /** The exact p99 (nearest rank) and count, read from the rows: what the rollups replace. */
 function exactFromRows(store: SqliteStore, now: number): { ms: number; p99: number; n: number } {
   const t0 = performance.now();
@@ -404,8 +356,8 @@ async function scale(root: string, EVENTS: number, FILES: number, BIG: number): 
   const dbPath = join(bigHome, 'data', 'claudescope.db');
   const now = Date.now();
   let t0 = performance.now();
-  seed(dbPath, BIG, now);
-  console.log(`seeded ${fmt(BIG)} calls over 24 h (rows with a short event_json, rollups from the rows) in ${f1((performance.now() - t0) / 1000)} s`);
+  bulkSeed(dbPath, { calls: BIG, from: now - DAY_MS, to: now, models: uniform(MODELS), features: uniform(FEATURES) });
+  console.log(`seeded ${fmt(BIG)} calls over 24 h (bench-seed.ts: rows with a short event_json, rollups from the rows) in ${f1((performance.now() - t0) / 1000)} s`);
   const store = SqliteStore.open({ path: dbPath });
   const q = await timeQuery(store, now, QUERY_REPS);
   const exact = exactFromRows(store, now);
