@@ -12,7 +12,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { CallEvent, EmitterStats, FileFooter, FileHeader, StatsLine } from '../event/types.js';
-import { callSerializer, prepareCallSerializer } from '../event/serializer.js';
 import { registerExitFlush, unregisterExitFlush } from './exit-hook.js';
 import {
   DIR_SCAN_EVERY_BYTES,
@@ -329,7 +328,7 @@ export class EventWriter {
   #serialize(event: CallEventInput, seq: number): string {
     try {
       event.seq = seq;
-      return callSerializer()(event);
+      return JSON.stringify(event);
     } catch (err: unknown) {
       if (err instanceof TypeError && Object.isFrozen(event)) return JSON.stringify({ ...event, seq });
       throw err;
@@ -353,7 +352,6 @@ export class EventWriter {
   }
 
   #newSlot(): FileSlot {
-    prepareCallSerializer();
     const now = this.#o.now();
     this.#startMs ??= now;
     const fileSeq = this.#nextFileSeq++;
