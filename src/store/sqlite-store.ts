@@ -17,6 +17,7 @@ import type {
 import { DIMENSION_COLUMNS, MIGRATIONS, SUM_COLUMNS, StoreError, migrate } from './migrations.js';
 import { MINUTE_LEVEL, ROLLUP_LEVELS, RollupAdjuster, RollupWriter, type RollupInput } from './rollups.js';
 import { QueryEngine } from './query-sql.js';
+import type { Checkpoint as CheckpointRecord, EmitterStatsRecord } from '../tail/types.js';
 
 /** One call ready to store: the decoded event, its line as read, and its price. */
 export interface PricedCall {
@@ -27,32 +28,8 @@ export interface PricedCall {
   price: PriceResult | null;
 }
 
-/** A tailer checkpoint: how far a file is durably consumed. */
-export interface CheckpointRecord {
-  /** The header's `file_id`, or `ino:<dev>:<ino>` for a file without a valid header. */
-  fileKey: string;
-  path: string;
-  /** Byte offset just after the last consumed line (never inside a line). */
-  offset: number;
-  /** Hash of the bytes before `offset` (head and tail), to detect truncation and replacement. */
-  checkHash: string;
-  /** The footer was consumed. */
-  sealed: boolean;
-}
-
-/** The latest counters one emitter process reported (stats line or footer). */
-export interface EmitterStatsRecord {
-  /** `<host>/<pid>/<app>`. */
-  writer: string;
-  app: string;
-  host: string;
-  pid: number;
-  fileId: string;
-  ts: number;
-  /** From a footer: the file is sealed. */
-  final: boolean;
-  stats: EmitterStats;
-}
+/** The store keeps the tailer's checkpoints and emitter counters (the tailer's types). */
+export type { Checkpoint as CheckpointRecord, EmitterStatsRecord } from '../tail/types.js';
 
 export interface StoreBatch {
   calls: PricedCall[];
