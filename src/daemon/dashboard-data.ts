@@ -113,12 +113,16 @@ export async function summary(i: SummaryInput) {
   const month = periodAt(i.now, 'month');
   const spendAggs: Record<string, Aggregate> = { cost_usd: { op: 'sum', field: 'cost_usd' }, unpriced: { op: 'unpriced_count' }, calls: { op: 'count' } };
   const closed = { start: month.start, end: day.start };
-  const [today, closedDays, win, byModel, byFeature, limits] = await Promise.all([
+  // Calls and cost by model and by feature: one pass over the window where the store can.
+  const groupAggs: Record<string, Aggregate> = { calls: { op: 'count' }, cost_usd: { op: 'sum', field: 'cost_usd' } };
+  const byDims = q.aggregateEach
+    ? q.aggregateEach({ window: i.window, aggregates: groupAggs }, [['model'], ['feature']])
+    : Promise.all([q.aggregate({ window: i.window, groupBy: ['model'], aggregates: groupAggs }), q.aggregate({ window: i.window, groupBy: ['feature'], aggregates: groupAggs })]);
+  const [today, closedDays, win, [byModel = [], byFeature = []], limits] = await Promise.all([
     q.aggregate({ window: { start: day.start, end: i.now + 1 }, aggregates: spendAggs }),
     closed.end <= closed.start ? Promise.resolve({}) : (i.closedSpend ?? new ClosedSpendCache()).get(q, closed, spendAggs),
     q.aggregate({ window: i.window, aggregates: { calls: { op: 'count' }, ...ERRORS, ...TOKENS, ...MONEY, ...LATENCY } }),
-    q.aggregate({ window: i.window, groupBy: ['model'], aggregates: { calls: { op: 'count' }, cost_usd: { op: 'sum', field: 'cost_usd' } } }),
-    q.aggregate({ window: i.window, groupBy: ['feature'], aggregates: { calls: { op: 'count' }, cost_usd: { op: 'sum', field: 'cost_usd' } } }),
+    byDims,
     q.latestRateLimits(),
   ]);
   const t = today[0]?.values ?? {};

@@ -34,6 +34,9 @@ const DIMS = new Set<string>(DIMENSION_COLUMNS);
 const FIELDS = new Set<string>(SUM_COLUMNS);
 const NANO_FIELDS: Partial<Record<string, string>> = { cost_usd: 'cost_nanousd', cost_without_cache_usd: 'cost_without_cache_nanousd' };
 
+/** A folded sum beyond 2^53 (never in practice): the grouped queries are run separately. */
+class UnsafeFold extends Error {}
+
 /** Typed error for a query the store cannot answer. */
 export class QueryError extends Error {
   readonly code = 'E_QUERY_INVALID';
@@ -70,6 +73,67 @@ export class QueryEngine {
     return rows.map(({ group, values }) => ({ group, values }));
   }
 
+  /**
+   * One window's aggregates under several groupings (e.g. by model and by feature), read in one
+   * statement per segment grouped by every dimension they name and folded per grouping. The
+   * answers are those of separate {@link aggregate} calls, exactly: counts are integers and
+   * costs are folded as integer nanodollars before the division, segment by segment; sums of
+   * other fields and percentiles would not fold exactly, and run as separate queries.
+   */
+  aggregateEach(q: AggregateQuery, groupings: CallDimension[][]): AggregateRow[][] {
+    const separate = (): AggregateRow[][] => groupings.map((g) => this.aggregate({ ...q, groupBy: g }));
+    const foldable = Object.values(q.aggregates).every((a) => a.op === 'count' || a.op === 'count_where' || a.op === 'unpriced_count'
+      || (a.op === 'sum' && NANO_FIELDS[a.field] !== undefined));
+    if (!foldable || groupings.length < 2 || groupings.some((g) => g.length === 0)) return separate();
+    const union = [...new Set(groupings.flat())];
+    for (const d of union) if (!DIMS.has(d)) throw new QueryError(`unknown dimension ${d}`);
+    const accs = groupings.map(() => new Map<string, Acc>());
+    try {
+      this.foldSegments(q, groupings, union, accs);
+    } catch (e) {
+      if (e instanceof UnsafeFold) return separate();
+      throw e;
+    }
+    return accs.map((m) => [...m.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, { group, values }]) => ({ group, values })));
+  }
+
+  private foldSegments(q: AggregateQuery, groupings: CallDimension[][], union: CallDimension[], accs: Map<string, Acc>[]): void {
+    const names = Object.entries(q.aggregates);
+    for (const seg of segments(q.window.start, q.window.end, this.coarse)) {
+      const parts = new Map<string, Acc>();
+      this.runSegment({ ...q, groupBy: union }, seg, union, null, parts, true);
+      groupings.forEach((groupBy, gi) => {
+        // This segment's values per group of the grouping: integer sums (exact below 2^53).
+        const folded = new Map<string, { group: Acc['group']; values: Record<string, number | null> }>();
+        for (const part of parts.values()) {
+          const group: Acc['group'] = {};
+          for (const d of groupBy) group[d] = part.group[d] ?? null;
+          const key = JSON.stringify([0, ...groupBy.map((d) => group[d] ?? null)]);
+          let f = folded.get(key);
+          if (!f) folded.set(key, (f = { group, values: {} }));
+          for (const [name] of names) {
+            const v = part.values[name] ?? null;
+            const prev = f.values[name] ?? null;
+            f.values[name] = v === null ? prev : (prev ?? 0) + v;
+          }
+        }
+        const into = accs[gi]!;
+        for (const [key, f] of folded) {
+          let acc = into.get(key);
+          if (!acc) into.set(key, (acc = { group: f.group, t: 0, values: {}, hists: new Map() }));
+          for (const [name, agg] of names) {
+            const raw = f.values[name] ?? null;
+            if (raw !== null && !Number.isSafeInteger(raw)) throw new UnsafeFold();
+            // As runSegment accumulates a statement's value (costs: nanodollars to USD).
+            const v = raw === null ? null : agg.op === 'sum' ? raw / 1e9 : raw;
+            const prev = acc.values[name] ?? null;
+            acc.values[name] = v === null ? (prev ?? (agg.op !== 'sum' ? 0 : null)) : (prev ?? 0) + v;
+          }
+        }
+      });
+    }
+  }
+
   series(q: SeriesQuery): SeriesRow[] {
     if (!(q.stepMs >= MINUTE_MS) || q.stepMs % MINUTE_MS !== 0) throw new QueryError(`stepMs must be a positive multiple of 60000, got ${q.stepMs}`);
     return this.run(q, q.stepMs).map(({ group, values, t }) => ({ t, group, values }));
@@ -92,7 +156,8 @@ export class QueryEngine {
     });
   }
 
-  private runSegment(q: AggregateQuery, seg: Segment, groupBy: CallDimension[], stepMs: number | null, accs: Map<string, Acc>): void {
+  /** `rawCosts`: costs summed as integer nanodollars, not turned into USD (for {@link aggregateEach}). */
+  private runSegment(q: AggregateQuery, seg: Segment, groupBy: CallDimension[], stepMs: number | null, accs: Map<string, Acc>, rawCosts = false): void {
     // Dimensions each statement needs of its table: filter and group-by (percentiles); those
     // plus every count_where filter (sums).
     const pctlDims = new Set<string>([...Object.keys(q.filter ?? {}), ...groupBy]);
@@ -132,7 +197,7 @@ export class QueryEngine {
         case 'sum': {
           // Costs are summed as integer nanodollars (exact), then turned into USD.
           const nano = NANO_FIELDS[agg.field];
-          if (nano) selects.push(`SUM(${nano}) / 1e9 AS ${col}`);
+          if (nano) selects.push(rawCosts ? `SUM(${nano}) AS ${col}` : `SUM(${nano}) / 1e9 AS ${col}`);
           else if (FIELDS.has(agg.field)) selects.push(`SUM(${agg.field}) AS ${col}`);
           else throw new QueryError(`unknown field ${agg.field}`);
           break;

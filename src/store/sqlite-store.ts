@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import type { CallEvent, EmitterStats, RateLimitDimension } from '../event/types.js';
 import type { PriceDimension, PriceResult } from '../pricing/types.js';
 import type {
-  AggregateQuery, AggregateRow, QueryApi, RateLimitRow, RecentCallsQuery, ReconciliationCaptureRow, SeriesQuery,
+  AggregateQuery, AggregateRow, CallDimension, QueryApi, RateLimitRow, RecentCallsQuery, ReconciliationCaptureRow, SeriesQuery,
   SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, MIGRATIONS, SUM_COLUMNS, StoreError, migrate } from './migrations.js';
@@ -240,6 +240,9 @@ export class SqliteStore implements QueryApi {
   // QueryApi
   aggregate(q: AggregateQuery): Promise<AggregateRow[]> {
     return Promise.resolve(this.query.aggregate(q));
+  }
+  aggregateEach(q: AggregateQuery, groupings: CallDimension[][]): Promise<AggregateRow[][]> {
+    return Promise.resolve(this.query.aggregateEach(q, groupings));
   }
   series(q: SeriesQuery): Promise<SeriesRow[]> {
     return Promise.resolve(this.query.series(q));

@@ -149,6 +149,11 @@ export interface QueryApi {
   latestRateLimits(filter?: { model?: string }): Promise<RateLimitRow[]>;
   recentCalls(q: RecentCallsQuery): Promise<{ calls: StoredCall[]; nextCursor: string | null }>;
   call(eventId: string): Promise<StoredCallDetail | null>;
+  /**
+   * Optional: one window's aggregates under several groupings, as separate {@link aggregate}
+   * calls would answer them (one result per grouping), in fewer passes over the data.
+   */
+  aggregateEach?(q: AggregateQuery, groupings: CallDimension[][]): Promise<AggregateRow[][]>;
   /** Optional: the pipeline's health (the daemon adds it around its store). */
   pipelineHealth?(): Promise<PipelineHealth>;
   /** Optional: the latest reconciliation's capture per model (`reconciliation_capture` rules). */
