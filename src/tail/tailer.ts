@@ -323,6 +323,23 @@ export class Tailer {
     }
   }
 
+  /**
+   * Whether the file was truncated or rewritten under us. The read loop and commits go on
+   * while this runs, so it works on a consistent snapshot: the position read and the
+   * committed offset with its hash are taken first, the size after them (fstat on the open
+   * descriptor). An append-only file is then never shorter than what was read, and a commit
+   * landing during the hash read cannot pair a new hash with an old offset: either would
+   * report a truncation that did not happen and re-read, and so re-deliver, the whole file.
+   */
+  private async truncated(s: FileState): Promise<boolean> {
+    const cursor = s.pos.cursor;
+    const committed = s.committed;
+    const committedHash = s.committedHash;
+    const size = (await s.fh.stat()).size;
+    if (size < cursor || size < committed) return true;
+    return committed > 0 && (await checkHash(s.fh, committed)) !== committedHash;
+  }
+
   /** Restarts reading a file at `offset`, voiding whatever was read past it. */
   private rewind(s: FileState, offset: number): void {
     s.generation++;
@@ -353,7 +370,7 @@ export class Tailer {
           cur.mtimeMs = st.mtimeMs;
           cur.nextReadAt = 0;
           cur.atEof = false;
-          if (st.size < cur.pos.cursor || st.size < cur.committed || (cur.committed > 0 && (await checkHash(cur.fh, cur.committed)) !== cur.committedHash)) {
+          if (await this.truncated(cur)) {
             this.counters.truncations++;
             this.log('warn', 'file truncated or rewritten under the daemon; re-reading from 0', { path, offset: cur.committed, size: st.size });
             this.drop(cur);
