@@ -112,6 +112,8 @@ influxdb:
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   t.regex(metrics, /claudescope_influx_retries_total [1-9]/);
   t.regex(metrics, /claudescope_influx_points_written_total 20000/);
+  // A file that only grew is never taken for a truncated one (that would re-deliver it).
+  t.regex(metrics, /claudescope_truncations_total 0/);
 
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
