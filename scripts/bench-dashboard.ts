@@ -23,21 +23,13 @@ import type { CallEvent } from '../src/event/types.js';
 import type { Pricer, PriceResult } from '../src/pricing/types.js';
 import { Daemon } from '../src/daemon/daemon.js';
 import { loadDaemonConfig } from '../src/daemon/config.js';
+import { numArg, strArg } from './bench-args.js';
 import { bulkSeed, topUpSeed } from './bench-seed.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-function strArg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const N = arg('calls', Number(process.env['BENCH_CALLS'] ?? 100_000));
+const N = numArg('calls', Number(process.env['BENCH_CALLS'] ?? 100_000));
 const BULK = process.argv.includes('--bulk') || process.env['BENCH_SEED'] === 'bulk';
-const DAYS = arg('days', 30);
-const RUNS = arg('runs', 5);
+const DAYS = numArg('days', 30);
+const RUNS = numArg('runs', 5);
 const BROWSER = !process.argv.includes('--no-browser');
 const keep = strArg('home');
 const home = keep ?? mkdtempSync(join(tmpdir(), 'claudescope-bench-dash-'));

@@ -19,21 +19,13 @@ import { join } from 'node:path';
 import { SqliteStore, type PricedCall } from '../src/store/sqlite-store.js';
 import { createRuleEngine } from '../src/rules/rule-engine.js';
 import { fixtureCall } from '../src/rules/rule-test.js';
+import { numArg, strArg } from './bench-args.js';
 import { bulkSeed, topUpSeed } from './bench-seed.js';
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-function strArg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const N = arg('calls', Number(process.env['BENCH_CALLS'] ?? 100_000));
+const N = numArg('calls', Number(process.env['BENCH_CALLS'] ?? 100_000));
 const BULK = process.argv.includes('--bulk') || process.env['BENCH_SEED'] === 'bulk';
-const DAYS = arg('days', 1);
-const TICKS = arg('ticks', 10);
+const DAYS = numArg('days', 1);
+const TICKS = numArg('ticks', 10);
 const keep = strArg('db');
 const dir = keep === undefined ? mkdtempSync(join(tmpdir(), 'claudescope-bench-rules-')) : undefined;
 const dbPath = keep ?? join(dir!, 'claudescope.db');

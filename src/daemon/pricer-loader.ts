@@ -86,13 +86,3 @@ function lineOfPath(lines: ReadonlyMap<string, number>, path: string): number {
   }
   return 1;
 }
-
-/**
- * The cost engine for a `pricing:` block alone.
- * @deprecated use {@link createDaemonPricer}, which locates a bad block in the config file.
- * Kept for callers written against the former loader; `fallback` is always false now that the
- * engine is part of every build.
- */
-export async function loadPricer(overrides: Record<string, unknown> | null): Promise<{ pricer: CostEngine; fallback: false }> {
-  return { pricer: createDaemonPricer({ pricing: overrides, configFile: null }), fallback: false };
-}

@@ -7,7 +7,7 @@
  */
 import type { Middleware } from '@anthropic-ai/sdk';
 import type { Attempt } from '../event/types.js';
-import { asObject, str } from './call-record.js';
+import { asObject, str } from './json-shape.js';
 import type { CallRecord, ErrorInfo } from './call-record.js';
 import { CallSpan } from './call-tracer.js';
 import type { CallSink } from './call-tracer.js';

@@ -4,6 +4,7 @@
  */
 import type { Attempt, BatchInfo, CallEvent, CallStatus, Provider, RateLimits } from '../event/types.js';
 import { usageFromApi } from '../event/usage.js';
+import { asObject, str } from './json-shape.js';
 import type { SseFacts } from './stream-observer.js';
 import type { Tags } from './tags.js';
 
@@ -154,14 +155,6 @@ export class CallRecord {
 /** `anthropic.messages.create` → `messages.create`. */
 function operationOf(spanName: string): string {
   return spanName.startsWith('anthropic.') ? spanName.slice('anthropic.'.length) : spanName;
-}
-
-export function asObject(v: unknown): Record<string, unknown> | null {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-}
-
-export function str(v: unknown): string | null {
-  return typeof v === 'string' ? v : null;
 }
 
 function round3(n: number): number {

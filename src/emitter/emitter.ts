@@ -10,7 +10,7 @@ import type { TracerProvider } from '@opentelemetry/api';
 import type { Middleware } from '@anthropic-ai/sdk';
 import type { CallEvent, EmitterStats, Provider } from '../event/types.js';
 import { usageFromApi } from '../event/usage.js';
-import { asObject, str } from './call-record.js';
+import { asObject, str } from './json-shape.js';
 import type { CallRecord } from './call-record.js';
 import { createCallMiddleware, isEmitterMiddleware } from './call-middleware.js';
 import { CallTracerProvider } from './call-tracer.js';

@@ -4,6 +4,7 @@
  * when the app stops reading or aborts, the connection closes exactly as it would without the
  * emitter, so an abandoned generation is not kept alive (and billed) by the observer.
  */
+import { asObject, str } from './json-shape.js';
 
 /** What the SSE scanner learned from a Messages stream. */
 export interface SseFacts {
@@ -36,6 +37,8 @@ export function newSseFacts(): SseFacts {
 /** Consumes decoded chunks of an SSE body and records the facts the event needs. */
 export interface ChunkScanner {
   push(text: string): void;
+  /** Called once the body ended, for a last piece not followed by a separator. */
+  finish?(): void;
 }
 
 const EVENT_PREFIX = 'event: ';
@@ -165,7 +168,7 @@ export function observeIteration(
     if (!scanning) return;
     try {
       scanner.push(done ? decoder.decode() : decoder.decode(chunk, { stream: true }));
-      if (done && scanner instanceof JsonlScanner) scanner.finish();
+      if (done) scanner.finish?.();
     } catch (err: unknown) {
       scanning = false;
       hooks.onFault(err);
@@ -227,9 +230,9 @@ export function observeBody(
         }
         if (result.done) {
           scan(decoder.decode());
-          if (scanning && scanner instanceof JsonlScanner) {
+          if (scanning) {
             try {
-              scanner.finish();
+              scanner.finish?.();
             } catch (err: unknown) {
               scanning = false;
               hooks.onFault(err);
@@ -248,12 +251,4 @@ export function observeBody(
     },
     { highWaterMark: 0 },
   );
-}
-
-function asObject(v: unknown): Record<string, unknown> | null {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-}
-
-function str(v: unknown): string | null {
-  return typeof v === 'string' ? v : null;
 }

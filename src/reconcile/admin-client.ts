@@ -170,48 +170,48 @@ export class AdminClient {
 
   private async legacyUsage(c: { start: number; end: number }, width: BucketWidth, groupBy: BilledGroupBy[], out: BilledUsageRow[]): Promise<void> {
     const limit = Math.min(this.pageLimit, width === '1d' ? 31 : 168);
-    let page: string | null = null;
-    do {
-      const q = new URLSearchParams({ starting_at: iso(c.start), ending_at: iso(c.end), bucket_width: width, limit: String(limit) });
-      for (const g of groupBy) q.append('group_by[]', g);
-      if (page !== null) q.set('page', page);
-      const body = (await this.getJson(LEGACY_USAGE_PATH, q, `usage report ${iso(c.start)}..${iso(c.end)}`)) as LegacyPage<LegacyUsageBucket>;
-      for (const b of body.data ?? []) {
-        const start = Date.parse(b.starting_at);
-        const end = Date.parse(b.ending_at);
-        for (const r of b.results ?? []) {
-          out.push({
-            start, end,
-            model: r.model ?? null, serviceTier: r.service_tier ?? null, workspaceId: r.workspace_id ?? null, apiKeyId: r.api_key_id ?? null,
-            tokens: tokensOf(r), webSearchRequests: r.server_tool_use?.web_search_requests ?? 0, requests: null,
-          });
-        }
+    const q = new URLSearchParams({ starting_at: iso(c.start), ending_at: iso(c.end), bucket_width: width, limit: String(limit) });
+    for (const g of groupBy) q.append('group_by[]', g);
+    await this.legacyPages<LegacyUsageBucket>(LEGACY_USAGE_PATH, q, `usage report ${iso(c.start)}..${iso(c.end)}`, (b, start, end) => {
+      for (const r of b.results ?? []) {
+        out.push({
+          start, end,
+          model: r.model ?? null, serviceTier: r.service_tier ?? null, workspaceId: r.workspace_id ?? null, apiKeyId: r.api_key_id ?? null,
+          tokens: tokensOf(r), webSearchRequests: r.server_tool_use?.web_search_requests ?? 0, requests: null,
+        });
       }
-      page = body.has_more ? body.next_page ?? null : null;
-      if (page !== null) this.plan(1);
-    } while (page !== null);
+    });
   }
 
   private async legacyCost(c: { start: number; end: number }, groupBy: BilledGroupBy[], out: BilledCostRow[]): Promise<void> {
+    const q = new URLSearchParams({ starting_at: iso(c.start), ending_at: iso(c.end), limit: String(Math.min(this.pageLimit, 31)) });
+    // `description` is what breaks cost out by model, token type and tier in this report.
+    q.append('group_by[]', 'description');
+    if (groupBy.includes('workspace_id')) q.append('group_by[]', 'workspace_id');
+    await this.legacyPages<LegacyCostBucket>(LEGACY_COST_PATH, q, `cost report ${iso(c.start)}..${iso(c.end)}`, (b, start, end) => {
+      for (const r of b.results ?? []) {
+        out.push({
+          start, end, model: r.model ?? null, serviceTier: r.service_tier ?? null, workspaceId: r.workspace_id ?? null, apiKeyId: null,
+          costType: r.cost_type ?? 'tokens', tokenType: r.token_type ? TOKEN_TYPE_OF.get(r.token_type) ?? null : null,
+          amountNanoUsd: centsToNanoUsd(String(r.amount)),
+        });
+      }
+    });
+  }
+
+  /** Follows a legacy report's pages (`has_more`/`next_page`), handing each bucket to `each`. */
+  private async legacyPages<B extends { starting_at: string; ending_at: string }>(
+    path: string,
+    query: URLSearchParams,
+    what: string,
+    each: (bucket: B, start: number, end: number) => void,
+  ): Promise<void> {
     let page: string | null = null;
     do {
-      const q = new URLSearchParams({ starting_at: iso(c.start), ending_at: iso(c.end), limit: String(Math.min(this.pageLimit, 31)) });
-      // `description` is what breaks cost out by model, token type and tier in this report.
-      q.append('group_by[]', 'description');
-      if (groupBy.includes('workspace_id')) q.append('group_by[]', 'workspace_id');
+      const q = new URLSearchParams(query);
       if (page !== null) q.set('page', page);
-      const body = (await this.getJson(LEGACY_COST_PATH, q, `cost report ${iso(c.start)}..${iso(c.end)}`)) as LegacyPage<LegacyCostBucket>;
-      for (const b of body.data ?? []) {
-        const start = Date.parse(b.starting_at);
-        const end = Date.parse(b.ending_at);
-        for (const r of b.results ?? []) {
-          out.push({
-            start, end, model: r.model ?? null, serviceTier: r.service_tier ?? null, workspaceId: r.workspace_id ?? null, apiKeyId: null,
-            costType: r.cost_type ?? 'tokens', tokenType: r.token_type ? TOKEN_TYPE_OF.get(r.token_type) ?? null : null,
-            amountNanoUsd: centsToNanoUsd(String(r.amount)),
-          });
-        }
-      }
+      const body = (await this.getJson(path, q, what)) as LegacyPage<B>;
+      for (const b of body.data ?? []) each(b, Date.parse(b.starting_at), Date.parse(b.ending_at));
       page = body.has_more ? body.next_page ?? null : null;
       if (page !== null) this.plan(1);
     } while (page !== null);

@@ -80,7 +80,7 @@ const command: CommandModule<object, ReconcileArgs> = {
     const { SqliteStore } = await import('../../store/sqlite-store.js');
     // Writable only for the results tables (one short transaction); the calls are only read.
     const store = SqliteStore.open({ path: dbPath, readonly: !argv.store });
-    const pricer = argv.prices ? (await (await import('../../daemon/pricer-loader.js')).loadPricer(cfg.pricing)) : null;
+    const pricer = argv.prices ? (await import('../../daemon/pricer-loader.js')).createDaemonPricer(cfg) : null;
     const { runReconciliation } = await import('../../reconcile/job.js');
     const { formatCsv, formatJson, formatTable } = await import('../../reconcile/format.js');
     const tty = process.stderr.isTTY === true;
@@ -92,7 +92,7 @@ const command: CommandModule<object, ReconcileArgs> = {
         query: store,
         range: { start, end },
         ...(argv.store ? { db: store.db } : {}),
-        ...(pricer && !pricer.fallback ? { pricer: pricer.pricer } : {}),
+        ...(pricer ? { pricer } : {}),
         onProgress: (p) => {
           // Progress when it is worth it: on a terminal, or once a run takes more than 2 s.
           if (!tty && Date.now() - started < 2000) return;
