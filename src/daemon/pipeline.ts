@@ -32,6 +32,12 @@ export interface PipelineOptions {
   retention?: RetentionSettings;
   /** How often retention runs. Default 1 h. */
   retentionIntervalMs?: number;
+  /**
+   * How often the coarse rollup levels are rebuilt from the per-minute rollups the batches
+   * changed (`SqliteStore.foldRollups`; also at start and stop). Queries are exact meanwhile:
+   * they read the pending periods from the per-minute level. Default 5000 ms.
+   */
+  rollupFoldIntervalMs?: number;
   log?: TailerOptions['log'];
   /**
    * Called after each batch's transaction committed, with the calls it stored for the first
@@ -62,8 +68,15 @@ export class Pipeline {
   private tailer: Tailer | undefined;
   private lock: DataDirLock | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
+  private foldTimer: NodeJS.Timeout | undefined;
   private influx_: { sink: InfluxSink; checkpoints: InfluxCheckpointFile; query: InfluxQueryApi; healthTimer?: NodeJS.Timeout } | undefined;
   private readonly counts = { eventsInserted: 0, eventsIgnored: 0, pricingErrors: 0 };
+  /** Batches staged in the store's open transaction (a run of batches marked `more`), not yet durable. */
+  private group: StagedGroup | undefined;
+  /** A batch of the current `more` run failed: the rest of the run fails too (see {@link TailBatch.more}). */
+  private runFailure: { err: unknown } | undefined;
+  /** InfluxDB pipelines commit one batch at a time, in order. */
+  private serial: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: PipelineOptions) {}
 
@@ -117,13 +130,22 @@ export class Pipeline {
       }
       if (!checkpoints) throw new Error('no sink configured');
       this.tailer = new Tailer({
+        // Without InfluxDB a batch's calls are written into the open transaction when handed
+        // over, so a batch waiting for its acknowledgement holds only its checkpoints: up to 8
+        // batches of a backlog commit together (one COMMIT per ~8 MiB of lines, not per 1 MiB).
+        ...(influx === null ? { maxBatchesInFlight: STAGED_BATCHES } : {}),
         ...this.o.tailer,
         ...(this.o.log ? { log: this.o.log } : {}),
         eventsDir: this.eventsDir,
         deadLetterPath: join(this.dataDir, 'dead-letter.ndjson'),
         checkpoints,
-        sink: (batch) => this.commit(store, batch),
+        sink: (batch) => this.sink(store, batch),
       });
+      if (store) {
+        this.fold(store);
+        this.foldTimer = setInterval(() => this.fold(store), this.o.rollupFoldIntervalMs ?? 5000);
+        this.foldTimer.unref();
+      }
       await this.tailer.start();
       if (store && this.o.retention) {
         const retention = this.o.retention;
@@ -132,6 +154,7 @@ export class Pipeline {
         this.retentionTimer.unref();
       }
     } catch (err: unknown) {
+      if (this.foldTimer) clearInterval(this.foldTimer);
       this.store_?.close();
       this.store_ = undefined;
       await this.closeInflux();
@@ -164,15 +187,26 @@ export class Pipeline {
   /** Stops reading, commits in-flight batches and the final checkpoint, closes the store, releases the lock. */
   async stop(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    if (this.foldTimer) clearInterval(this.foldTimer);
     // A sink retrying a down InfluxDB gets a bounded time to finish before the stop wins.
     const i = this.influx_;
     const giveUp = i ? setTimeout(() => void i.sink.close(), this.o.influx?.stopTimeoutMs ?? 5000) : undefined;
     await this.tailer?.stop();
     clearTimeout(giveUp);
     await this.closeInflux();
+    if (this.store_) this.fold(this.store_);
     this.store_?.close();
     this.store_ = undefined;
     this.lock?.release();
+  }
+
+  /** Rebuilds the coarse rollups of pending minutes; a failure is logged and retried next time (queries stay exact). */
+  private fold(store: SqliteStore): void {
+    try {
+      store.foldRollups();
+    } catch (err: unknown) {
+      this.o.log?.('warn', 'could not fold the per-minute rollups into the coarse levels; queries read them from the per-minute level meanwhile', { err: String(err) });
+    }
   }
 
   health(): PipelineHealth {
@@ -191,7 +225,70 @@ export class Pipeline {
     return this.store_?.emitterStats() ?? this.tailer?.emitterStats() ?? [];
   }
 
-  private async commit(store: SqliteStore | undefined, batch: TailBatch): Promise<void> {
+  private sink(store: SqliteStore | undefined, batch: TailBatch): Promise<void> {
+    if (this.influx_ || !store) {
+      const p = this.serial.then(async () => {
+        this.takeRunFailure(batch);
+        try {
+          await this.commit(store, batch);
+        } catch (err: unknown) {
+          if (batch.more) this.runFailure = { err };
+          throw err;
+        }
+      });
+      this.serial = p.catch(() => undefined);
+      return p;
+    }
+    try {
+      this.takeRunFailure(batch);
+      return this.stage(store, batch);
+    } catch (err: unknown) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Throws the failure of an earlier batch of this `more` run; the run ends with a batch not marked `more`. */
+  private takeRunFailure(batch: TailBatch): void {
+    const f = this.runFailure;
+    if (!f) return;
+    if (!batch.more) this.runFailure = undefined;
+    throw new Error('an earlier batch of the same transaction failed', { cause: f.err });
+  }
+
+  /**
+   * Writes a batch into the store's open transaction; the transaction commits with the last
+   * batch of a run (the first not marked `more`), and every batch of it is acknowledged then.
+   * A failure rolls back the whole transaction and fails every batch in it and the rest of the run.
+   */
+  private stage(store: SqliteStore, batch: TailBatch): Promise<void> {
+    const g = (this.group ??= { acks: [], inserted: 0, ignored: 0, fresh: this.o.onCommitted ? [] : undefined });
+    const ack = new Promise<void>((resolve, reject) => g.acks.push({ resolve, reject }));
+    try {
+      const calls = this.price(batch);
+      const fresh = g.fresh;
+      const r = store.stageBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined);
+      g.inserted += r.inserted;
+      g.ignored += r.ignored;
+      if (!batch.more) {
+        this.group = undefined;
+        store.commitStaged();
+        this.committed(g.inserted, g.ignored, g.fresh);
+        for (const a of g.acks) a.resolve();
+      }
+    } catch (err: unknown) {
+      this.group = undefined;
+      if (batch.more) this.runFailure = { err };
+      try {
+        store.rollbackStaged();
+      } catch {
+        // The transaction is gone either way.
+      }
+      for (const a of g.acks) a.reject(err);
+    }
+    return ack;
+  }
+
+  private price(batch: TailBatch): PricedCall[] {
     const calls: PricedCall[] = new Array(batch.calls.length);
     for (let i = 0; i < batch.calls.length; i++) {
       const c = batch.calls[i]!;
@@ -205,22 +302,13 @@ export class Pipeline {
       }
       calls[i] = { event: c.event, raw: c.raw, price };
     }
-    const influx = this.influx_;
-    if (influx) {
-      // Acknowledged (or dead-lettered) by InfluxDB before its checkpoints advance.
-      await influx.sink.writeCalls(calls.map((c, i) => ({ event: c.event, price: c.price, source: batch.calls[i]?.source })));
-      influx.checkpoints.save(batch.checkpoints);
-    }
-    let fresh: PricedCall[] | undefined = this.o.onCommitted ? [] : undefined;
-    if (store) {
-      const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh?.push(c) : undefined);
-      this.counts.eventsInserted += r.inserted;
-      this.counts.eventsIgnored += r.ignored;
-    } else {
-      // InfluxDB alone cannot tell a replay (it overwrites it); replays happen only after a crash.
-      this.counts.eventsInserted += calls.length;
-      if (fresh) fresh = calls;
-    }
+    return calls;
+  }
+
+  /** Counts and observes calls that just became durable. */
+  private committed(inserted: number, ignored: number, fresh: PricedCall[] | undefined): void {
+    this.counts.eventsInserted += inserted;
+    this.counts.eventsIgnored += ignored;
     if (fresh && fresh.length > 0) {
       try {
         this.o.onCommitted?.(fresh);
@@ -229,4 +317,34 @@ export class Pipeline {
       }
     }
   }
+
+  /** One batch in its own transaction (pipelines with InfluxDB). */
+  private async commit(store: SqliteStore | undefined, batch: TailBatch): Promise<void> {
+    const calls = this.price(batch);
+    const influx = this.influx_;
+    if (influx) {
+      // Acknowledged (or dead-lettered) by InfluxDB before its checkpoints advance.
+      await influx.sink.writeCalls(calls.map((c, i) => ({ event: c.event, price: c.price, source: batch.calls[i]?.source })));
+      influx.checkpoints.save(batch.checkpoints);
+    }
+    const fresh: PricedCall[] | undefined = this.o.onCommitted ? [] : undefined;
+    if (store) {
+      const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined);
+      this.committed(r.inserted, r.ignored, fresh);
+    } else {
+      // InfluxDB alone cannot tell a replay (it overwrites it); replays happen only after a crash.
+      this.committed(calls.length, 0, fresh ? calls : undefined);
+    }
+  }
+}
+
+/** Batches a store-only pipeline gathers into one transaction during a backlog (the tailer's slots). */
+const STAGED_BATCHES = 8;
+
+interface StagedGroup {
+  acks: { resolve: () => void; reject: (err: unknown) => void }[];
+  inserted: number;
+  ignored: number;
+  /** Calls stored for the first time, for `onCommitted` (when set). */
+  fresh: PricedCall[] | undefined;
 }

@@ -187,6 +187,13 @@ export const MIGRATIONS: readonly Migration[] = [
       for (const l of V3_LEVELS) buildFromMinutes(db, { ...l, sums: V3_SUM_COLUMNS });
     },
   },
+  {
+    version: 4,
+    description: 'minutes whose per-minute rollups changed since the coarse levels were built from them',
+    sql: `
+      CREATE TABLE rollup_pending (minute INTEGER PRIMARY KEY);
+    `,
+  },
 ];
 
 /** Typed error of the store. */

@@ -9,7 +9,9 @@
  * feature, status, error type), else the levels keyed by every {@link CallDimension}. Sums and percentiles are
  * separate statements and choose separately (a `count_where` on status needs the status
  * dimension only for the sums). Percentiles merge log-scale histograms (from rollups, or built
- * from row values at the edges): nearest-rank, within 1 %.
+ * from row values at the edges): nearest-rank, within 1 %. The coarse levels lag the per-minute
+ * one by up to a fold (rollups.ts): periods holding a pending minute are read from
+ * `rollup_minute`, so every answer equals the rows whatever was folded.
  */
 import type Database from 'better-sqlite3';
 import type {
@@ -18,10 +20,14 @@ import type {
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
 import { LogHistogram, bucketOf, forEachBlobPair } from './histogram.js';
-import { CORE_HOUR_LEVEL, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, type RollupLevel } from './rollups.js';
+import { CORE_HOUR_LEVEL, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, PENDING_TABLE, type RollupLevel } from './rollups.js';
 
-/** Where a span of a window is read from: call rows, or a rollup period. */
-type Source = 'rows' | 'minute' | 'hour';
+/**
+ * Where a span of a window is read from: call rows, a rollup period (the smallest level that
+ * holds the dimensions), or `pending`: periods whose coarse levels are not yet rebuilt from the
+ * per-minute rollups (see rollups.ts), read from `rollup_minute`.
+ */
+type Source = 'rows' | 'minute' | 'hour' | 'pending';
 interface Segment { source: Source; start: number; end: number }
 interface Acc {
   group: Partial<Record<CallDimension, string | null>>;
@@ -53,8 +59,22 @@ export class QueryEngine {
   /** The coarse levels exist (schema 3+; a read-only open of an older database has only minutes). */
   private readonly coarse: boolean;
 
+  /** Pending minutes of a span (schema 4+; before it the coarse levels were written with the rows). */
+  private readonly pendingIn: Database.Statement | undefined;
+
   constructor(private readonly db: Database.Database) {
-    this.coarse = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(CORE_HOUR_LEVEL.table) !== undefined;
+    const has = (table: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+    this.coarse = has(CORE_HOUR_LEVEL.table);
+    this.pendingIn = this.coarse && has(PENDING_TABLE) ? db.prepare(`SELECT minute FROM ${PENDING_TABLE} WHERE minute >= ? AND minute < ? ORDER BY minute`).pluck() : undefined;
+  }
+
+  /** A window's segments, with the periods holding pending minutes read from `rollup_minute`. */
+  private segmentsOf(start: number, end: number, hours: boolean): Segment[] {
+    const segs = segments(start, end, hours);
+    if (!this.pendingIn || segs.length === 0) return segs;
+    const lo = Math.floor(start / HOUR_MS) * HOUR_MS;
+    const minutes = this.pendingIn.all(lo, end) as number[];
+    return minutes.length === 0 ? segs : segs.flatMap((seg) => splitPending(seg, minutes));
   }
 
   /** The smallest level of a period holding `dims`. */
@@ -99,7 +119,7 @@ export class QueryEngine {
 
   private foldSegments(q: AggregateQuery, groupings: CallDimension[][], union: CallDimension[], accs: Map<string, Acc>[]): void {
     const names = Object.entries(q.aggregates);
-    for (const seg of segments(q.window.start, q.window.end, this.coarse)) {
+    for (const seg of this.segmentsOf(q.window.start, q.window.end, this.coarse)) {
       const parts = new Map<string, Acc>();
       this.runSegment({ ...q, groupBy: union }, seg, union, null, parts, true);
       groupings.forEach((groupBy, gi) => {
@@ -145,7 +165,7 @@ export class QueryEngine {
     const accs = new Map<string, Acc>();
     // Whole hours can be read from hourly rollups when each falls within one bucket.
     const hours = this.coarse && (stepMs === null || stepMs % HOUR_MS === 0);
-    for (const seg of segments(q.window.start, q.window.end, hours)) {
+    for (const seg of this.segmentsOf(q.window.start, q.window.end, hours)) {
       this.runSegment(q, seg, groupBy, stepMs, accs);
     }
     return [...accs.entries()].sort((a, b) => (a[1].t - b[1].t) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, acc]) => {
@@ -165,7 +185,7 @@ export class QueryEngine {
     for (const agg of Object.values(q.aggregates)) if (agg.op === 'count_where') for (const d of Object.keys(agg.filter)) sumDims.add(d);
     const from = (dims: Set<string>): { table: string; tcol: string; rollup: boolean; hist: 'json' | 'blob' | null } => {
       if (seg.source === 'rows') return { table: 'calls', tcol: 'ts', rollup: false, hist: null };
-      const l = this.level(seg.source, dims);
+      const l = seg.source === 'pending' ? MINUTE_LEVEL : this.level(seg.source, dims);
       return { table: l.table, tcol: l.timeColumn, rollup: true, hist: l.hist };
     };
     const sumsFrom = from(sumDims);
@@ -459,6 +479,30 @@ export function segments(start: number, end: number, hours: boolean): Segment[] 
   }
   if (start < a) out.push({ source: 'rows', start, end: a });
   if (b < end) out.push({ source: 'rows', start: b, end });
+  return out;
+}
+
+/**
+ * A rollup segment split around the (sorted) pending minutes it holds: the whole periods from
+ * the first to the last of them are read as `pending`, the rest as before.
+ */
+function splitPending(seg: Segment, minutes: readonly number[]): Segment[] {
+  if (seg.source !== 'minute' && seg.source !== 'hour') return [seg];
+  const period = seg.source === 'hour' ? HOUR_MS : MINUTE_MS;
+  let first: number | undefined;
+  let last: number | undefined;
+  for (const m of minutes) {
+    if (m < seg.start || m >= seg.end) continue;
+    first ??= m;
+    last = m;
+  }
+  if (first === undefined || last === undefined) return [seg];
+  const a = Math.floor(first / period) * period;
+  const b = Math.floor(last / period) * period + period;
+  const out: Segment[] = [];
+  if (seg.start < a) out.push({ source: seg.source, start: seg.start, end: a });
+  out.push({ source: 'pending', start: a, end: b });
+  if (b < seg.end) out.push({ source: seg.source, start: b, end: seg.end });
   return out;
 }
 

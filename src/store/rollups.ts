@@ -20,12 +20,19 @@
  * query filters or groups by.
  *
  * A batch accumulates in memory only the calls whose row was actually inserted (a replayed
- * event's INSERT OR IGNORE changes nothing, so it never reaches here) and is merged into every
- * level in the same transaction as the rows: rollups and rows never disagree.
+ * event's INSERT OR IGNORE changes nothing, so it never reaches here) and is merged into the
+ * per-minute level in the same transaction as the rows, which also records each minute it
+ * touched in `rollup_pending`. The coarser levels are derived from the per-minute one by
+ * {@link foldPendingRollups}: every period holding a pending minute is rebuilt from
+ * `rollup_minute` (a late call rebuilds its old hour), and the marks go, in one transaction.
+ * Until then a query reads a pending period from `rollup_minute` (see query-sql.ts), so
+ * whatever level a query reads equals the rows. Upserting five more levels per batch cost
+ * more than the rows when the calls of a batch spread over many minutes (a backlog, late
+ * events): almost every call was its own group at every per-minute level.
  */
 import type Database from 'better-sqlite3';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram, bucketOf, histToBlob, mergeHistBlobs } from './histogram.js';
+import { LogHistogram, histToBlob, mergeHistBlobs } from './histogram.js';
 import { buildFromMinutes } from './rollup-build.js';
 
 export const MINUTE_MS = 60_000;
@@ -148,24 +155,59 @@ const ROLLUP_COLUMNS = (l: RollupLevel): string[] =>
 
 const histOut = (l: RollupLevel, h: LogHistogram): string | Buffer | null => (l.hist === 'json' ? h.toJson() : histToBlob(h.counts));
 
+/**
+ * Rebuilds every coarse level over the periods that hold a pending minute, from `rollup_minute`,
+ * and clears the marks; in the caller's transaction, or one of its own. Returns the number of
+ * minutes that were pending.
+ */
+export function foldPendingRollups(db: Database.Database): number {
+  return db.transaction(() => {
+    const minutes = db.prepare(`SELECT minute FROM ${PENDING_TABLE} ORDER BY minute`).pluck().all() as number[];
+    if (minutes.length === 0) return 0;
+    for (const l of ROLLUP_LEVELS) {
+      if (l === MINUTE_LEVEL) continue;
+      for (const [from, to] of runsOf(minutes, l.periodMs)) {
+        buildFromMinutes(db, { table: l.table, timeColumn: l.timeColumn, periodMs: l.periodMs, dims: l.dims, sums: SUM_COLUMNS, from, to });
+      }
+    }
+    db.prepare(`DELETE FROM ${PENDING_TABLE} WHERE minute <= ?`).run(minutes[minutes.length - 1]);
+    return minutes.length;
+  }).immediate();
+}
+
+/** Contiguous spans of whole periods holding the (sorted) minutes, as [from, to). */
+export function runsOf(minutes: readonly number[], periodMs: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const m of minutes) {
+    const p = Math.floor(m / periodMs) * periodMs;
+    const last = out[out.length - 1];
+    if (last && p <= last[1]) last[1] = Math.max(last[1], p + periodMs);
+    else out.push([p, p + periodMs]);
+  }
+  return out;
+}
+
+/** Minutes whose `rollup_minute` rows changed since the coarse levels were last built (schema 4). */
+export const PENDING_TABLE = 'rollup_pending';
+
 export class RollupWriter {
-  private readonly upserts: Database.Statement[];
+  private readonly upsert: Database.Statement;
+  private readonly markPending: Database.Statement;
 
   constructor(db: Database.Database) {
     db.function(HIST_MERGE_FUNCTION, { deterministic: true }, mergeHistJson);
     db.function(HIST_BLOB_MERGE_FUNCTION, { deterministic: true }, mergeHistBlobs);
     // One statement per group and batch: new groups are inserted, existing ones updated in place
     // (no read back into JS, no delete-and-insert of the whole row as INSERT OR REPLACE does).
-    this.upserts = ROLLUP_LEVELS.map((l) => {
-      const cols = ROLLUP_COLUMNS(l);
-      const merge = l.hist === 'json' ? HIST_MERGE_FUNCTION : HIST_BLOB_MERGE_FUNCTION;
-      return db.prepare(`INSERT INTO ${l.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
-        ON CONFLICT (${l.timeColumn}, gkey) DO UPDATE SET
-          count = count + excluded.count, unpriced_count = unpriced_count + excluded.unpriced_count, ttft_count = ttft_count + excluded.ttft_count,
-          ${SUM_COLUMNS.map(nullableSum).join(', ')},
-          hist_duration = ${merge}(hist_duration, excluded.hist_duration),
-          hist_ttft = ${merge}(hist_ttft, excluded.hist_ttft)`);
-    });
+    const l = MINUTE_LEVEL;
+    const cols = ROLLUP_COLUMNS(l);
+    this.upsert = db.prepare(`INSERT INTO ${l.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
+      ON CONFLICT (${l.timeColumn}, gkey) DO UPDATE SET
+        count = count + excluded.count, unpriced_count = unpriced_count + excluded.unpriced_count, ttft_count = ttft_count + excluded.ttft_count,
+        ${SUM_COLUMNS.map(nullableSum).join(', ')},
+        hist_duration = ${HIST_MERGE_FUNCTION}(hist_duration, excluded.hist_duration),
+        hist_ttft = ${HIST_MERGE_FUNCTION}(hist_ttft, excluded.hist_ttft)`);
+    this.markPending = db.prepare(`INSERT OR IGNORE INTO ${PENDING_TABLE} (minute) VALUES (?)`);
   }
 
   /** A new accumulator for one batch. */
@@ -173,63 +215,61 @@ export class RollupWriter {
     return new RollupBatch(this);
   }
 
-  /** Merges one accumulated group of level `k` of {@link ROLLUP_LEVELS} into its stored row (inside the batch's transaction). */
-  write(k: number, acc: Acc): void {
-    const l = ROLLUP_LEVELS[k]!;
-    this.upserts[k]!.run(acc.minute, acc.gkey, ...acc.dims, acc.count, acc.unpriced, acc.ttftCount, ...acc.sums, histOut(l, acc.hDuration), histOut(l, acc.hTtft));
+  /** Merges one accumulated per-minute group into its stored row (inside the batch's transaction). */
+  write(acc: Acc): void {
+    this.upsert.run(acc.minute, acc.gkey, ...acc.dims, acc.count, acc.unpriced, acc.ttftCount, ...acc.sums, histOut(MINUTE_LEVEL, acc.hDuration), histOut(MINUTE_LEVEL, acc.hTtft));
+  }
+
+  /** Marks a minute whose per-minute rollups changed (inside the batch's transaction). */
+  pending(minute: number): void {
+    this.markPending.run(minute);
   }
 }
 
 export class RollupBatch {
-  /** One map of groups per level of {@link ROLLUP_LEVELS}. */
-  private readonly groups = ROLLUP_LEVELS.map(() => new Map<string, Acc>());
+  /** Groups of the per-minute level, by `<minute>|<gkey>`. */
+  private readonly groups = new Map<string, Acc>();
 
   constructor(private readonly writer: RollupWriter) {}
 
   add(c: RollupInput): void {
-    const fullKey = JSON.stringify(c.dims);
-    // Each value's bucket once, for every level's histogram.
-    const bDuration = bucketOf(c.durationMs);
-    const bTtft = c.ttftMs === null ? null : bucketOf(c.ttftMs);
-    for (let k = 0; k < ROLLUP_LEVELS.length; k++) {
-      const l = ROLLUP_LEVELS[k]!;
-      const period = Math.floor(c.ts / l.periodMs) * l.periodMs;
-      const dims = levelDims(l, c.dims);
-      const gkey = l.full ? fullKey : JSON.stringify(dims);
-      const key = `${period}|${gkey}`;
-      const groups = this.groups[k]!;
-      let acc = groups.get(key);
-      if (!acc) {
-        acc = {
-          minute: period, gkey, dims, count: 0, unpriced: 0, ttftCount: 0,
-          // Costs start null (SUM of nothing priced is NULL, as in SQL); other sums start at 0.
-          sums: SUM_COLUMNS.map((_, i) => (COST_INDEXES.has(i) || i === TTFT_INDEX ? null : 0)),
-          hDuration: new LogHistogram(), hTtft: new LogHistogram(),
-        };
-        groups.set(key, acc);
-      }
-      acc.count++;
-      if (c.sums[0] === null) acc.unpriced++;
-      for (let i = 0; i < c.sums.length; i++) {
-        const v = c.sums[i];
-        if (v === null || v === undefined) continue;
-        const prev = acc.sums[i];
-        acc.sums[i] = prev === null || prev === undefined ? v : prev + v;
-      }
-      acc.hDuration.addBucket(bDuration, 1);
-      if (bTtft !== null) {
-        acc.ttftCount++;
-        acc.hTtft.addBucket(bTtft, 1);
-      }
+    const minute = Math.floor(c.ts / MINUTE_MS) * MINUTE_MS;
+    const gkey = JSON.stringify(c.dims);
+    const key = `${minute}|${gkey}`;
+    let acc = this.groups.get(key);
+    if (!acc) {
+      acc = {
+        minute, gkey, dims: c.dims, count: 0, unpriced: 0, ttftCount: 0,
+        // Costs start null (SUM of nothing priced is NULL, as in SQL); other sums start at 0.
+        sums: SUM_COLUMNS.map((_, i) => (COST_INDEXES.has(i) || i === TTFT_INDEX ? null : 0)),
+        hDuration: new LogHistogram(), hTtft: new LogHistogram(),
+      };
+      this.groups.set(key, acc);
+    }
+    acc.count++;
+    if (c.sums[0] === null) acc.unpriced++;
+    for (let i = 0; i < c.sums.length; i++) {
+      const v = c.sums[i];
+      if (v === null || v === undefined) continue;
+      const prev = acc.sums[i];
+      acc.sums[i] = prev === null || prev === undefined ? v : prev + v;
+    }
+    acc.hDuration.add(c.durationMs, 1);
+    if (c.ttftMs !== null) {
+      acc.ttftCount++;
+      acc.hTtft.add(c.ttftMs, 1);
     }
   }
 
+  /** Merges the groups into `rollup_minute` and marks their minutes pending for the coarse levels. */
   flush(): void {
-    for (let k = 0; k < this.groups.length; k++) {
-      const groups = this.groups[k]!;
-      for (const acc of groups.values()) this.writer.write(k, acc);
-      groups.clear();
+    const minutes = new Set<number>();
+    for (const acc of this.groups.values()) {
+      this.writer.write(acc);
+      minutes.add(acc.minute);
     }
+    for (const m of minutes) this.writer.pending(m);
+    this.groups.clear();
   }
 }
 

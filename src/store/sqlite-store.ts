@@ -3,9 +3,12 @@
  * `<home>/data/claudescope.db`.
  *
  * One {@link SqliteStore.commitBatch} is one transaction holding the batch's call rows (INSERT
- * OR IGNORE on the unique `event_id`, so a replay changes nothing), the rollups of the rows
- * actually inserted, the latest rate-limit headers, the emitter counters, and the tailer's
- * checkpoints: rows and checkpoints are durable together or not at all (exactly once).
+ * OR IGNORE on the unique `event_id`, so a replay changes nothing), the per-minute rollups of
+ * the rows actually inserted (and the marks of the minutes they changed, from which
+ * {@link SqliteStore.foldRollups} later derives the coarser levels), the latest rate-limit
+ * headers, the emitter counters, and the tailer's checkpoints: rows and checkpoints are durable
+ * together or not at all (exactly once). {@link SqliteStore.stageBatch} does the same for
+ * several batches in one transaction.
  */
 import Database from 'better-sqlite3';
 import type { CallEvent, EmitterStats, RateLimitDimension } from '../event/types.js';
@@ -15,7 +18,7 @@ import type {
   SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, MIGRATIONS, SUM_COLUMNS, StoreError, migrate } from './migrations.js';
-import { MINUTE_LEVEL, ROLLUP_LEVELS, RollupAdjuster, RollupWriter, type RollupInput } from './rollups.js';
+import { MINUTE_LEVEL, ROLLUP_LEVELS, RollupAdjuster, RollupWriter, foldPendingRollups, type RollupInput } from './rollups.js';
 import { QueryEngine } from './query-sql.js';
 import type { Checkpoint as CheckpointRecord, EmitterStatsRecord } from '../tail/types.js';
 
@@ -168,6 +171,43 @@ export class SqliteStore implements QueryApi {
     return this.writer.commit(batch, onInserted);
   }
 
+  /**
+   * Writes a batch into the open transaction, opening one (BEGIN IMMEDIATE) when none is:
+   * several batches then become durable together at {@link commitStaged}, which costs one
+   * COMMIT instead of one per batch (each COMMIT writes every page the batch dirtied to the WAL,
+   * and a page shared by several batches' index entries is written once). A batch that fails
+   * is rolled back alone (it runs in a savepoint); the caller decides whether to roll back the
+   * rest. Other statements on this connection meanwhile see the staged rows, other connections
+   * do not.
+   */
+  stageBatch(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
+    if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
+    this.writer ??= new Writer(this.db);
+    if (!this.db.inTransaction) this.db.prepare('BEGIN IMMEDIATE').run();
+    return this.writer.commit(batch, onInserted);
+  }
+
+  /** Makes every staged batch durable (no-op when nothing is staged). */
+  commitStaged(): void {
+    if (this.db.inTransaction) this.db.prepare('COMMIT').run();
+  }
+
+  /** Drops every staged batch. */
+  rollbackStaged(): void {
+    if (this.db.inTransaction) this.db.prepare('ROLLBACK').run();
+  }
+
+  /**
+   * Brings the coarse rollup levels up to date: every period holding a minute whose per-minute
+   * rollups changed since is rebuilt from them (see rollups.ts). Queries are exact without it
+   * (they read pending periods from the per-minute level); it keeps them cheap. The daemon's
+   * pipeline runs it every few seconds. Returns the number of minutes that were pending.
+   */
+  foldRollups(): number {
+    if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
+    return foldPendingRollups(this.db);
+  }
+
   loadCheckpoints(): CheckpointRecord[] {
     const rows = this.db.prepare('SELECT file_key, path, offset, check_hash, sealed FROM checkpoints').all() as {
       file_key: string; path: string; offset: number; check_hash: string; sealed: number;
@@ -202,9 +242,11 @@ export class SqliteStore implements QueryApi {
     }
     if (settings.rollupsMaxAgeMs !== undefined) {
       // Every level; a coarse period is deleted only once wholly past the cutoff (a partly
-      // kept hour stays whole), and only the per-minute rows are counted.
+      // kept hour stays whole), and only the per-minute rows are counted. Pending minutes are
+      // folded first, so the hour holding the cutoff is built while all its minutes are there.
       const cutoff = now - settings.rollupsMaxAgeMs;
       this.db.transaction(() => {
+        foldPendingRollups(this.db);
         for (const l of ROLLUP_LEVELS) {
           const n = this.db.prepare(`DELETE FROM ${l.table} WHERE ${l.timeColumn} < ?`).run(l === MINUTE_LEVEL ? cutoff : Math.floor(cutoff / l.periodMs) * l.periodMs).changes;
           if (l === MINUTE_LEVEL) rollupsDeleted = n;
@@ -234,6 +276,8 @@ export class SqliteStore implements QueryApi {
   }
 
   close(): void {
+    // Staged and never committed: rolled back, as a crash would.
+    if (this.db.open) this.rollbackStaged();
     this.db.close();
   }
 

@@ -74,7 +74,12 @@ export class Tailer {
   private readonly latestStats = new Map<string, EmitterStatsRecord>();
   private checkpointCache = new Map<string, Checkpoint>();
   private readonly inFlight: Promise<void>[] = [];
+  /** Settles once the last submitted batch's acknowledgement has been processed. */
   private chain: Promise<void> = Promise.resolve();
+  /** Settles once the next batch may be handed to the sink (see {@link submit}). */
+  private handoff: Promise<void> = Promise.resolve();
+  /** The last batch submitted was marked `more`: another must follow before the tailer waits. */
+  private owesNext = false;
   private loop: Promise<void> | undefined;
   private stopping = false;
   private scanRequested = true;
@@ -108,6 +113,8 @@ export class Tailer {
     this.stopping = true;
     this.wakeUp?.();
     await this.loop;
+    // A batch marked `more` is always followed by another: the sink may hold it until then.
+    if (this.owesNext) await this.submit(newBatch(), false);
     await Promise.allSettled(this.inFlight);
     await this.chain;
     await this.watcher?.close();
@@ -185,12 +192,13 @@ export class Tailer {
           s.backoffMs = 0;
           share += n;
           if (batch.lines >= this.o.maxBatchLines || batch.bytes >= this.o.maxBatchBytes) {
-            await this.submit(batch);
+            // Cut at a limit, not at the end of the files: another batch follows at once.
+            await this.submit(batch, true);
             batch = newBatch();
           }
         }
       }
-      if (batch.lines > 0 || batch.checkpoints.size > 0) await this.submit(batch);
+      if (batch.lines > 0 || batch.checkpoints.size > 0 || this.owesNext) await this.submit(batch, false);
       if (!progressed && !this.stopping) {
         let wake = this.nextScanAt;
         for (const s of this.byKey.values()) wake = Math.min(wake, s.nextReadAt);
@@ -268,15 +276,35 @@ export class Tailer {
     return n;
   }
 
-  /** Dead-letters, then hands the batch to the sink behind the previous ones (commit order = read order). */
-  private async submit(batch: Batch): Promise<void> {
+  /**
+   * Dead-letters, then hands the batch to the sink behind the previous ones (commit order =
+   * read order). `more`: the reading stopped at a batch limit, not at the end of the files.
+   *
+   * A batch is handed over as soon as the previous one was, when that one was marked `more`
+   * (the sink may then commit them in one transaction), else once the previous one's
+   * acknowledgement has been processed. Batches linked by `more` therefore reach the sink
+   * before any of their failures is known, and the sink fails every later batch of such a run
+   * once one failed (no checkpoint may become durable past lines that are not); the first
+   * batch after a run's last sees every rewind its failures caused. A batch is marked `more`
+   * only when a slot stays free for the next, so the tailer never waits on an acknowledgement
+   * the sink holds back for a batch that would not come.
+   */
+  private async submit(batch: Batch, more: boolean): Promise<void> {
     for (const d of batch.deadLetters) this.counters.deadLettered[d.reason]++;
     for (const cp of batch.checkpoints.values()) {
       cp.hash = await checkHash(cp.state.fh, cp.offset);
       cp.state.inFlight++;
     }
-    const p = this.chain.then(() => this.commit(batch));
+    const linked = more && !this.stopping && this.inFlight.length + 2 <= this.o.maxBatchesInFlight;
+    const prevHanded = this.handoff;
+    const prevDone = this.chain;
+    let handed!: () => void;
+    const handedNow = new Promise<void>((resolve) => (handed = resolve));
+    const p = prevHanded.then(() => this.commit(batch, linked, prevDone, handed));
     this.chain = p;
+    // The next batch waits for this one to be handed over, or for its acknowledgement.
+    this.handoff = linked ? handedNow : p;
+    this.owesNext = linked;
     this.inFlight.push(p);
     void p.finally(() => {
       const i = this.inFlight.indexOf(p);
@@ -286,21 +314,39 @@ export class Tailer {
     while (this.inFlight.length >= this.o.maxBatchesInFlight) await this.inFlight[0];
   }
 
-  private async commit(batch: Batch): Promise<void> {
+  private async commit(batch: Batch, more: boolean, prevDone: Promise<void>, handed: () => void): Promise<void> {
     const live = [...batch.checkpoints.values()].filter((c) => !c.state.dropped && c.state.generation === c.generation);
+    let ack: Promise<void>;
     try {
       this.deadLetters.write(batch.deadLetters);
-      await this.o.sink({
+      ack = Promise.resolve(this.o.sink({
         calls: batch.calls,
         checkpoints: live.map((c) => ({ fileKey: c.state.key, path: c.state.path, offset: c.offset, checkHash: c.hash, sealed: c.sealed })),
         emitterStats: [...batch.stats.values()],
-      });
+        more,
+      }));
     } catch (err: unknown) {
+      ack = Promise.reject(err);
+    }
+    handed();
+    // Handed over: the decoded events are the sink's now (a slot waiting for its
+    // acknowledgement keeps only the checkpoints).
+    const calls = batch.calls.length;
+    batch.calls = [];
+    let failure: { err: unknown } | undefined;
+    try {
+      await ack;
+    } catch (err: unknown) {
+      failure = { err };
+    }
+    // Acknowledgements are processed in read order.
+    await prevDone;
+    if (failure) {
       this.counters.checkpointErrors++;
       this.failureStreak++;
       const wait = Math.min(30_000, this.o.commitRetryMs * 2 ** (this.failureStreak - 1));
       this.pauseUntil = Date.now() + wait * (0.5 + Math.random() / 2);
-      this.log('error', 'batch commit failed; re-reading from the last checkpoint', { err: String(err), retryInMs: wait });
+      this.log('error', 'batch commit failed; re-reading from the last checkpoint', { err: String(failure.err), retryInMs: wait });
       for (const c of batch.checkpoints.values()) {
         c.state.inFlight--;
         this.rewind(c.state, c.state.committed);
@@ -309,7 +355,7 @@ export class Tailer {
     }
     this.failureStreak = 0;
     this.counters.batchesCommitted++;
-    this.counters.eventsCommitted += batch.calls.length;
+    this.counters.eventsCommitted += calls;
     for (const c of batch.checkpoints.values()) c.state.inFlight--;
     for (const c of live) {
       const s = c.state;
@@ -472,7 +518,7 @@ export class Tailer {
       batch.deadLetters.push({ reason: 'unterminated_line', file_id: s.key, path: s.path, offset: s.committed, length: st.size - s.committed });
       s.pos = { lineOffset: st.size, cursor: st.size, skipFrom: null };
       batch.checkpoints.set(s, { state: s, generation: s.generation, offset: st.size, sealed: false, hash: '' });
-      await this.submit(batch);
+      await this.submit(batch, false);
       return;
     }
     if (!drained || s.committed < st.size) return;

@@ -45,11 +45,20 @@ export interface TailBatch {
   /** Commit these only together with the calls (same transaction), or after the calls are durable. */
   checkpoints: Checkpoint[];
   emitterStats: EmitterStatsRecord[];
+  /**
+   * Another batch follows at once: the tailer stopped reading at a batch limit, not at the end
+   * of the files (there is a backlog), and hands the next batch over without waiting for this
+   * one's acknowledgement. A sink may hold this batch back to make both durable in one
+   * transaction. If this batch fails, the sink must fail every later batch up to and including
+   * the next one not marked `more` (their checkpoints would otherwise pass lines never stored).
+   */
+  more?: boolean;
 }
 
 /**
- * Stores a batch durably, checkpoints included. Resolve only once durable; throw (or reject)
- * on failure, and the tailer re-reads from the last committed checkpoints after a pause.
+ * Stores a batch durably, checkpoints included. Resolve only once durable, in the order the
+ * batches were handed over; throw (or reject) on failure, and the tailer re-reads from the
+ * last committed checkpoints after a pause. See {@link TailBatch.more}.
  */
 export type TailSink = (batch: TailBatch) => void | Promise<void>;
 
@@ -92,7 +101,13 @@ export interface TailerOptions {
    * throughput than 4,000-line batches (more, smaller rollup upserts).
    */
   maxBatchBytes?: number;
-  /** Batches read but not yet committed; when none is free, reading stops. Default 2. */
+  /**
+   * Batches read but not yet acknowledged; when none is free, reading stops. This also bounds
+   * how many batches a sink can gather into one transaction during a backlog (see
+   * {@link TailBatch.more}). A batch handed over keeps only its checkpoints here; whether its
+   * calls stay in memory until acknowledged is up to the sink (the SQLite pipeline writes them
+   * into its open transaction at once and allows 8). Default 2.
+   */
   maxBatchesInFlight?: number;
   /** A file whose writer is dead and idle this long is treated as sealed. Default 5 min. */
   deadWriterGraceMs?: number;

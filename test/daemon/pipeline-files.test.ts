@@ -177,3 +177,32 @@ test('a batch holds at most maxBatchBytes of lines (plus one read), and every ev
   t.deepEqual(ids(p), sorted(calls));
   t.is(rollupTotal(p), 60);
 });
+
+test('a write failing mid-way through a backlog committed in one transaction loses and doubles nothing', async (t) => {
+  // Small batches, so a backlog is handed over as runs of batches marked `more` that the
+  // pipeline stages in one transaction; one insert in the middle fails once.
+  const { p, h } = await startPipeline(t, { chunkBytes: 4096, maxBatchBytes: 8192, commitRetryMs: 20 });
+  const calls = Array.from({ length: 300 }, () => call());
+  const victim = calls[170]!.event_id;
+  let failed = 0;
+  const db = p.store!.db;
+  db.function('claudescope_test_fail_once', () => (failed++ === 0 ? 1 : 0));
+  db.exec(`CREATE TEMP TRIGGER fail_once BEFORE INSERT ON calls WHEN NEW.event_id = '${victim}' AND claudescope_test_fail_once() = 1
+    BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+  // Every checkpoint made durable, with whether the victim's row was stored in the same transaction.
+  db.exec(`CREATE TEMP TABLE seen (offset INTEGER, victim INTEGER);
+    CREATE TEMP TRIGGER cp_insert AFTER INSERT ON checkpoints BEGIN INSERT INTO seen SELECT NEW.offset, (SELECT COUNT(*) FROM calls WHERE event_id = '${victim}'); END;
+    CREATE TEMP TRIGGER cp_update AFTER UPDATE ON checkpoints BEGIN INSERT INTO seen SELECT NEW.offset, (SELECT COUNT(*) FROM calls WHERE event_id = '${victim}'); END;`);
+  const { path } = writeEventFile({ dir: h.events, calls });
+  await waitFor(() => ids(p).length === 300 && p.health().lagBytes === 0, 'all calls');
+  const text = readFileSync(path);
+  const victimEnd = text.indexOf(10, text.indexOf(victim)) + 1;
+  const seen = db.prepare('SELECT offset, victim FROM temp.seen').all() as { offset: number; victim: number }[];
+  t.true(seen.some((r) => r.offset < victimEnd) && seen.some((r) => r.offset >= victimEnd), 'checkpoints before and past the failed line');
+  t.deepEqual(seen.filter((r) => r.offset >= victimEnd && r.victim === 0), [], 'no durable checkpoint passed the line that failed');
+  t.true(failed >= 1);
+  t.true(p.health().checkpointErrors >= 1, 'the failed transaction is counted');
+  t.deepEqual(ids(p), sorted(calls));
+  t.is(rollupTotal(p), 300);
+  t.is(p.health().eventsInserted, 300);
+});

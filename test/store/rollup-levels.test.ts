@@ -97,8 +97,10 @@ function expectedOf(s: SqliteStore, l: RollupLevel): Map<string, Row> {
   return out;
 }
 
-/** Every level holds exactly the sums, counts and histograms of the stored rows. */
+/** Every level holds exactly the sums, counts and histograms of the stored rows, once the pending minutes are folded. */
 function assertLevelsEqualRows(t: ExecutionContext, s: SqliteStore): void {
+  s.foldRollups();
+  t.is(s.db.prepare('SELECT COUNT(*) FROM rollup_pending').pluck().get(), 0);
   for (const l of ROLLUP_LEVELS) {
     const got = tableOf(s, l);
     const want = expectedOf(s, l);
@@ -131,10 +133,8 @@ test('every rollup level equals the rows, batch after batch, and a replay change
   t.true(n('rollup_outcome_hour') < n('rollup_core_hour'));
 });
 
-test('aggregates over aligned and unaligned windows, whatever level they read, equal the sums of the events', async (t) => {
-  const s = open(t);
-  const events = workload(4000);
-  s.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
+/** Aggregates and series over aligned and unaligned windows, shaped to read every level, against the events' own sums. */
+async function assertAggregatesEqualEvents(t: ExecutionContext, s: SqliteStore, events: CallEvent[]): Promise<void> {
   const aggregates: Record<string, Aggregate> = {
     n: { op: 'count' }, errors: { op: 'count_where', filter: { status: 'error' } }, out: { op: 'sum', field: 'output_tokens' },
     cost: { op: 'sum', field: 'cost_usd' }, unpriced: { op: 'unpriced_count' }, p99: { op: 'percentile', field: 'duration_ms', p: 99 },
@@ -180,6 +180,34 @@ test('aggregates over aligned and unaligned windows, whatever level they read, e
       t.true(Math.abs((r.values['p50'] as number) - p50) <= 0.01 * p50);
     }
   }
+}
+
+test('aggregates over aligned and unaligned windows, whatever level they read, equal the sums of the events', async (t) => {
+  const s = open(t);
+  const events = workload(4000);
+  s.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
+  // Nothing folded yet: every period is read from the per-minute level.
+  await assertAggregatesEqualEvents(t, s, events);
+  s.foldRollups();
+  await assertAggregatesEqualEvents(t, s, events);
+});
+
+test('late calls into folded hours: queries equal the rows before the fold, and every level does after it', async (t) => {
+  const s = open(t);
+  const events = workload(3000);
+  s.commitBatch({ calls: events.slice(0, 2000).map(priced), checkpoints: [], emitterStats: [] });
+  t.true(s.foldRollups() > 0);
+  t.is(s.foldRollups(), 0);
+  // Late calls land in hours and minutes already folded (and some new ones), a batch at a time.
+  for (let i = 2000; i < events.length; i += 250) s.commitBatch({ calls: events.slice(i, i + 250).map(priced), checkpoints: [], emitterStats: [] });
+  t.true((s.db.prepare('SELECT COUNT(*) FROM rollup_pending').pluck().get() as number) > 0);
+  await assertAggregatesEqualEvents(t, s, events);
+  // A read-only reader (no fold of its own) answers the same.
+  const ro = SqliteStore.open({ path: s.db.name, readonly: true });
+  t.teardown(() => ro.close());
+  await assertAggregatesEqualEvents(t, ro, events);
+  assertLevelsEqualRows(t, s);
+  await assertAggregatesEqualEvents(t, s, events);
 });
 
 test('reprice keeps every rollup level equal to the rows, relabelled models included', async (t) => {
@@ -261,6 +289,7 @@ test('histogram buckets of the binary form are those of the values', (t) => {
   const s = open(t);
   const e = call({ ts: T0 + 1000, duration_ms: 5, ttft_ms: null });
   s.commitBatch({ calls: [priced(e)], checkpoints: [], emitterStats: [] });
+  s.foldRollups();
   const row = s.db.prepare('SELECT hist_duration FROM rollup_outcome_hour').get() as { hist_duration: Uint8Array };
   t.deepEqual(histMap(row.hist_duration), { [String(bucketOf(5))]: 1 });
 });
