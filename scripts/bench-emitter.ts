@@ -1,16 +1,20 @@
 /**
- * `npm run bench:emitter`: what the emitter costs the app, against the fake Claude API on
- * loopback, in one process with interleaved rounds (so machine noise hits every variant
- * alike), medians over rounds:
+ * `npm run bench:emitter`: what the emitter costs the app, in one process with interleaved
+ * rounds (so machine noise hits every variant alike), medians over rounds:
  *
  * - `bare`: the SDK as it comes;
  * - `noop-mw`: the SDK with a middleware that only calls `next` (the floor of any hook);
- * - `emitter`: the SDK with the emitter writing to a temporary folder.
+ * - `sdk-span`: a no-op middleware and the SDK's own call spans, fed to a tracer that keeps
+ *   nothing (the floor of a design that takes call boundaries from the SDK's spans);
+ * - `emitter`: `instrument(client)`, the middleware alone, writing to a temporary folder;
+ * - `emitter-span`: `clientOptions()`, where the SDK's call span ends each call.
  *
- * Non-streaming calls, and streams of about 200 events. Prints calls per second, p50 and p99
- * per call, and CPU per call (process user+system time / calls), with the emitter's extra CPU
- * over bare per call and per stream event. The fake API runs in a child process so its CPU
- * is not counted. Not a test: it prints numbers.
+ * Twice: with the SDK's `fetch` option answering from memory (the same SDK code, no sockets:
+ * the SDK's and the hook's CPU without the HTTP stack's), and against the fake Claude API on
+ * loopback in a child process (its CPU is not counted). Non-streaming calls, and streams of
+ * about 200 events. Prints calls per second, p50 and p99 per call, CPU per call (process
+ * user+system time / calls) and each variant's extra CPU over bare, paired per round. Not a
+ * test: it prints numbers.
  */
 import Anthropic from '@anthropic-ai/sdk';
 import type { Middleware } from '@anthropic-ai/sdk';
@@ -21,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEmitter } from '../src/index.js';
+import type { Emitter } from '../src/index.js';
 
 /** A tracer whose spans say they record (so the SDK feeds them) and keep nothing. */
 class DiscardingSpan {
@@ -93,7 +98,12 @@ interface Sample {
   events: number;
 }
 
-async function runBatch(client: Anthropic, calls: number, stream: boolean): Promise<Sample> {
+/**
+ * `yieldEach`: each worker lets the event loop turn after every call. The in-process transport
+ * answers in microtasks alone, so without it a whole batch runs in one turn and the emitter's
+ * file writes (callbacks on the loop) could not complete until it ends.
+ */
+async function runBatch(client: Anthropic, calls: number, stream: boolean, yieldEach = false): Promise<Sample> {
   const latencies: number[] = [];
   let events = 0;
   const cpu0 = process.cpuUsage();
@@ -112,6 +122,7 @@ async function runBatch(client: Anthropic, calls: number, stream: boolean): Prom
         await client.messages.create(body);
       }
       latencies.push(performance.now() - s);
+      if (yieldEach) await new Promise((r) => setImmediate(r));
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -126,34 +137,82 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 };
 
-async function main(): Promise<void> {
-  const api = await startApiChild();
-  const dir = mkdtempSync(join(tmpdir(), 'claudescope-bench-'));
-  const emitter = createEmitter({ dir, app: 'bench' });
+/** A captured answer of the fake API, replayed from memory by {@link cannedFetch}. */
+interface Canned {
+  status: number;
+  headers: [string, string][];
+  /** The body, one chunk per SSE frame for a stream. */
+  chunks: Uint8Array[];
+}
+
+async function capture(url: string, stream: boolean): Promise<Canned> {
+  const res = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', 'x-api-key': 'bench', 'anthropic-version': '2023-06-01',
+      ...(stream ? { 'x-fake-script': JSON.stringify({ stream: { textDeltas: STREAM_DELTAS } }) } : {}),
+    },
+    body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'bench' }], stream }),
+  });
+  const text = await res.text();
+  const enc = new TextEncoder();
+  const chunks = stream ? text.split(/(?<=\n\n)/).map((f) => enc.encode(f)) : [enc.encode(text)];
+  return { status: res.status, headers: [...res.headers.entries()], chunks };
+}
+
+/**
+ * The SDK's `fetch` option answering from memory: the same SDK code paths with no sockets, so
+ * what the SDK and a hook cost stands out of the HTTP stack's CPU and noise.
+ */
+function cannedFetch(plain: Canned, streamed: Canned): typeof fetch {
+  return (async (_url: unknown, init?: RequestInit) => {
+    const c = typeof init?.body === 'string' && init.body.includes('"stream":true') ? streamed : plain;
+    let i = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const chunk = c.chunks[i++];
+        if (chunk === undefined) controller.close();
+        else controller.enqueue(chunk);
+      },
+    });
+    return new Response(body, { status: c.status, headers: c.headers });
+  }) as typeof fetch;
+}
+
+type Clients = Record<string, Anthropic>;
+
+/** One client per variant, all with `options` (the transport). */
+function variants(emitter: Emitter, options: ConstructorParameters<typeof Anthropic>[0]): Clients {
   const noop: Middleware = (req, next) => next(req);
-  const clients: Record<string, Anthropic> = {
-    bare: new Anthropic({ apiKey: 'bench', baseURL: api.url }),
-    'noop-mw': new Anthropic({ apiKey: 'bench', baseURL: api.url, middleware: [noop] }),
+  return {
+    bare: new Anthropic(options),
+    'noop-mw': new Anthropic({ ...options, middleware: [noop] }),
     // The SDK's own tracing, fed to spans that record nothing: the floor of a design that
     // takes call boundaries from the SDK's call span.
-    'sdk-span': new Anthropic({ apiKey: 'bench', baseURL: api.url, middleware: [noop], openTelemetry: { tracerProvider: new DiscardingTracerProvider(), propagation: false } }),
-    emitter: emitter.instrument(new Anthropic({ apiKey: 'bench', baseURL: api.url })),
+    'sdk-span': new Anthropic({ ...options, middleware: [noop], openTelemetry: { tracerProvider: new DiscardingTracerProvider(), propagation: false } }),
+    // instrument(client): the middleware alone finds and ends each call.
+    emitter: emitter.instrument(new Anthropic(options)),
+    // clientOptions(): the SDK's call span ends each call.
+    'emitter-span': new Anthropic({ ...options, ...emitter.clientOptions() }),
   };
+}
+
+async function suite(title: string, clients: Clients, rounds: number, plan: readonly (readonly [string, boolean, number])[], yieldEach: boolean): Promise<void> {
   const names = Object.keys(clients);
-  for (const [label, stream, calls] of [['non-streaming', false, CALLS], ['streaming (~200 events)', true, STREAM_CALLS]] as const) {
+  console.log(`\n## ${title}`);
+  for (const [label, stream, calls] of plan) {
     // Warm-up: JIT and connection pools.
-    for (const n of names) await runBatch(clients[n]!, Math.ceil(calls / 4), stream);
+    for (const n of names) await runBatch(clients[n]!, Math.ceil(calls / 4), stream, yieldEach);
     const samples: Record<string, Sample[]> = Object.fromEntries(names.map((n) => [n, []]));
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; r < rounds; r++) {
       // Rotate the order each round so no variant always runs first.
       for (let i = 0; i < names.length; i++) {
         const n = names[(i + r) % names.length]!;
-        samples[n]!.push(await runBatch(clients[n]!, calls, stream));
+        samples[n]!.push(await runBatch(clients[n]!, calls, stream, yieldEach));
       }
     }
-    console.log(`\n${label}: ${ROUNDS} rounds x ${calls} calls, concurrency ${CONCURRENCY}, medians over rounds`);
-    console.log('variant    calls/s   p50 ms   p99 ms   CPU µs/call' + (stream ? '   CPU µs/event' : ''));
-    const cpuPerCall: Record<string, number> = {};
+    console.log(`\n${label}: ${rounds} rounds x ${calls} calls, concurrency ${CONCURRENCY}, medians over rounds`);
+    console.log('variant        calls/s   p50 ms   p99 ms   CPU µs/call' + (stream ? '   CPU µs/event' : ''));
     const evPerCall: Record<string, number> = {};
     for (const n of names) {
       const ss = samples[n]!;
@@ -161,25 +220,36 @@ async function main(): Promise<void> {
       const p50 = median(ss.map((s) => pct(s.latencies, 50)));
       const p99 = median(ss.map((s) => pct(s.latencies, 99)));
       const cpu = median(ss.map((s) => s.cpuUs / calls));
-      cpuPerCall[n] = cpu;
       evPerCall[n] = ss[0]!.events / calls;
       const perEvent = stream ? `   ${(cpu / evPerCall[n]!).toFixed(2).padStart(12)}` : '';
-      console.log(`${n.padEnd(9)} ${rate.toFixed(0).padStart(8)} ${p50.toFixed(2).padStart(8)} ${p99.toFixed(2).padStart(8)} ${cpu.toFixed(1).padStart(13)}${perEvent}`);
+      console.log(`${n.padEnd(13)} ${rate.toFixed(0).padStart(8)} ${p50.toFixed(2).padStart(8)} ${p99.toFixed(2).padStart(8)} ${cpu.toFixed(1).padStart(13)}${perEvent}`);
     }
     // Differences paired within each round (the variants ran back to back), then the median
     // over rounds: slow drifts of the machine's load cancel out of a paired difference.
-    const paired = (n: string): number => median(samples[n]!.map((x, i) => (x.cpuUs - samples['bare']![i]!.cpuUs) / calls));
-    const spread = (n: string): string => {
-      const d = samples[n]!.map((x, i) => (x.cpuUs - samples['bare']![i]!.cpuUs) / calls).sort((a, b) => a - b);
-      return `${d[Math.floor(d.length / 4)]!.toFixed(1)}..${d[Math.floor((3 * d.length) / 4)]!.toFixed(1)}`;
+    const diffs = (n: string, base = 'bare'): number[] => samples[n]!.map((x, i) => (x.cpuUs - samples[base]![i]!.cpuUs) / calls).sort((a, b) => a - b);
+    const paired = (n: string, base = 'bare'): string => {
+      const d = diffs(n, base);
+      return `${median(d).toFixed(1)} (IQR ${d[Math.floor(d.length / 4)]!.toFixed(1)}..${d[Math.floor((3 * d.length) / 4)]!.toFixed(1)})`;
     };
-    const extra = paired('emitter');
-    const floor = paired('noop-mw');
-    const spanFloor = paired('sdk-span');
-    console.log(`paired with bare, µs/call, median (interquartile range): noop-mw ${floor.toFixed(1)} (${spread('noop-mw')}), sdk-span ${spanFloor.toFixed(1)} (${spread('sdk-span')}), emitter ${extra.toFixed(1)} (${spread('emitter')})`);
-    console.log(`emitter extra CPU over bare: ${extra.toFixed(1)} µs/call (a no-op middleware alone: ${floor.toFixed(1)}; the SDK's own span work: ${spanFloor.toFixed(1)}; the emitter over that floor: ${(extra - spanFloor).toFixed(1)})`);
-    if (stream) console.log(`emitter extra CPU per stream event: ${(extra / evPerCall['emitter']!).toFixed(3)} µs (${evPerCall['emitter']!.toFixed(0)} events/call)`);
+    console.log(`extra CPU over bare, µs/call, paired per round, median: noop-mw ${paired('noop-mw')}; sdk-span ${paired('sdk-span')}; emitter ${paired('emitter')}; emitter-span ${paired('emitter-span')}`);
+    console.log(`emitter over the no-op middleware (the hook's floor): ${paired('emitter', 'noop-mw')} µs/call`);
+    if (stream) {
+      const perEvent = median(diffs('emitter')) / evPerCall['emitter']!;
+      console.log(`emitter extra CPU per stream event over bare: ${perEvent.toFixed(3)} µs (${evPerCall['emitter']!.toFixed(0)} events/call)`);
+    }
   }
+}
+
+async function main(): Promise<void> {
+  const api = await startApiChild();
+  const dir = mkdtempSync(join(tmpdir(), 'claudescope-bench-'));
+  const emitter = createEmitter({ dir, app: 'bench' });
+  const plan = [['non-streaming', false, CALLS], ['streaming (~200 events)', true, STREAM_CALLS]] as const;
+  const canned = { plain: await capture(api.url, false), streamed: await capture(api.url, true) };
+  await suite('in-process transport (the SDK with a `fetch` answering from memory: SDK and hook CPU only)',
+    variants(emitter, { apiKey: 'bench', baseURL: api.url, fetch: cannedFetch(canned.plain, canned.streamed) }), ROUNDS,
+    plan.map(([l, s, n]) => [l, s, n * 4] as const), true);
+  await suite('fake Claude API on loopback (a child process; its CPU is not counted)', variants(emitter, { apiKey: 'bench', baseURL: api.url }), ROUNDS, plan, false);
   await emitter.close();
   const st = emitter.stats();
   console.log(`\nemitter wrote ${st.events_written} events, dropped ${st.events_dropped_buffer + st.events_dropped_dir_cap + st.events_dropped_write_error}, internal errors ${st.internal_errors}`);

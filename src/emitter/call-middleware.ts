@@ -1,7 +1,7 @@
 /**
  * The SDK middleware: runs once per HTTP attempt, inside the SDK's retry loop, and records the
- * attempt on the call the SDK's call span opened (`ctx.options.__span`). It never reads the
- * body the app will read: a JSON body is seen when the SDK itself parses it, a streamed body
+ * attempt on its call, which a {@link CallSource} finds (and learns the end of). It never reads
+ * the body the app will read: a JSON body is seen when the SDK itself parses it, a streamed body
  * through a pass-through that reads only what the app reads. Everything it does runs inside a
  * guard; the attempt's own result or error always reaches the SDK unchanged.
  */
@@ -9,8 +9,9 @@ import type { Middleware } from '@anthropic-ai/sdk';
 import type { Attempt } from '../event/types.js';
 import { asObject, str } from './json-shape.js';
 import type { CallRecord, ErrorInfo } from './call-record.js';
-import { CallSpan } from './call-tracer.js';
 import type { CallSink } from './call-tracer.js';
+import { retryWaitBound, UNPARSED_BODY_WAIT_MS } from './call-tracker.js';
+import type { CallSource, SdkOptions } from './call-tracker.js';
 import { readResponseFacts } from './response-headers.js';
 import { JsonlScanner, newSseFacts, observeBody, observeIteration, SseScanner } from './stream-observer.js';
 import type { ChunkScanner } from './stream-observer.js';
@@ -37,13 +38,6 @@ const TYPE_BY_STATUS: Readonly<Record<number, string>> = {
 
 const BATCH_RESULTS = /\/messages\/batches\/([^/?#]+)\/results/;
 
-interface SdkOptions {
-  __span?: { span?: unknown };
-  __binaryResponse?: boolean;
-  stream?: boolean;
-  body?: unknown;
-}
-
 const EMITTER_MIDDLEWARE = Symbol.for('claudescope.middleware');
 
 /** Whether `m` is an emitter's middleware (so instrumenting twice does not record twice). */
@@ -51,12 +45,17 @@ export function isEmitterMiddleware(m: Middleware): boolean {
   return (m as unknown as Record<symbol, unknown>)[EMITTER_MIDDLEWARE] === true;
 }
 
-export function createCallMiddleware(sink: CallSink & BatchResultSink): Middleware {
+export function createCallMiddleware(sink: CallSink & BatchResultSink, source: CallSource): Middleware {
   const middleware: Middleware = async function claudescopeMiddleware(request, next, ctx) {
     const options = ctx.options as SdkOptions | undefined;
-    const span = options?.__span?.span;
-    if (!(span instanceof CallSpan)) return next(request);
-    const call = span.record;
+    let call: CallRecord | null;
+    try {
+      call = source.callOf(request, options);
+    } catch (err: unknown) {
+      sink.fault(err);
+      call = null;
+    }
+    if (call === null) return next(request);
     let attempt: Attempt | null = null;
     try {
       if (!call.described) describe(call, request, options!);
@@ -77,6 +76,7 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink): Middlewa
           duration_ms: round3(performance.now() - call.t0 - call.attemptStart),
           retry_after_ms: null,
         });
+        source.threw(call, err, options!);
       } catch (fault: unknown) {
         sink.fault(fault);
       }
@@ -100,7 +100,9 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink): Middlewa
       call.workspaceId = facts.workspaceId ?? call.workspaceId;
       call.rateLimits = facts.rateLimits ?? call.rateLimits;
       if (status >= 400) {
-        captureErrorBody(response, call, attempt, sink);
+        // The SDK reads the body of an error it gives up on, and cancels those it retries.
+        captureErrorBody(response, call, attempt, sink, source);
+        source.await(call, retryWaitBound(facts.retryAfterMs, call.attempts.length - 1), attempt.error_type ?? String(status));
         return response;
       }
       call.error = null;
@@ -115,11 +117,17 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink): Middlewa
           call.sse = newSseFacts();
           scanner = new SseScanner(call.sse);
         }
-        const hooks = { onFault: (e: unknown) => sink.fault(e) };
+        const hooks = {
+          onFault: (e: unknown) => sink.fault(e),
+          // The app finished with the stream: read to its end, broke out, aborted, or it failed.
+          onEnd: (err?: unknown) => source.settle(call, err === undefined || options!.signal?.aborted || isAbort(err) ? null : 'connection_error'),
+        };
         if (observeIteration(response.body, scanner, hooks)) return response;
         return new Response(observeBody(response.body, scanner, hooks), response);
       }
-      captureJsonBody(response, call, sink);
+      captureJsonBody(response, call, sink, source, options!);
+      // A body the app reads raw (`asResponse()`) gives no parse to end the call on.
+      source.await(call, UNPARSED_BODY_WAIT_MS, null);
     } catch (err: unknown) {
       sink.fault(err);
     }
@@ -154,10 +162,16 @@ function describe(call: CallRecord, request: { url: string; headers: Headers }, 
  * Sees the parsed JSON when the SDK parses it: the instance's `json()` is wrapped to pass the
  * same value through. No second read or parse of the body.
  */
-function captureJsonBody(response: Response, call: CallRecord, sink: CallSink): void {
+function captureJsonBody(response: Response, call: CallRecord, sink: CallSink, source: CallSource, options: SdkOptions): void {
   const json = response.json;
   replaceMethod(response, 'json', async function (this: Response) {
-    const data: unknown = await json.call(this);
+    let data: unknown;
+    try {
+      data = await json.call(this);
+    } catch (err: unknown) {
+      source.settle(call, options.signal?.aborted || isAbort(err) ? null : 'connection_error');
+      throw err;
+    }
     try {
       call.data = asObject(data);
       if (call.operation.endsWith('batches.create') || call.operation.endsWith('batches.retrieve')) {
@@ -170,15 +184,22 @@ function captureJsonBody(response: Response, call: CallRecord, sink: CallSink): 
     } catch (err: unknown) {
       sink.fault(err);
     }
+    source.settle(call, null);
     return data;
   });
 }
 
 /** Sees an error body when the SDK reads it (it skips the bodies of attempts it retries). */
-function captureErrorBody(response: Response, call: CallRecord, attempt: Attempt, sink: CallSink): void {
+function captureErrorBody(response: Response, call: CallRecord, attempt: Attempt, sink: CallSink, source: CallSource): void {
   const text = response.text;
   replaceMethod(response, 'text', async function (this: Response) {
-    const body: string = await text.call(this);
+    let body: string;
+    try {
+      body = await text.call(this);
+    } catch (err: unknown) {
+      source.settle(call, attempt.error_type ?? String(attempt.status));
+      throw err;
+    }
     try {
       const info = parseErrorBody(body);
       call.error = info;
@@ -186,6 +207,8 @@ function captureErrorBody(response: Response, call: CallRecord, attempt: Attempt
     } catch (err: unknown) {
       sink.fault(err);
     }
+    // As the SDK's span names the error it raises: the body's type, else the status.
+    source.settle(call, call.error?.type ?? String(attempt.status));
     return body;
   });
 }
@@ -205,6 +228,11 @@ export function parseErrorBody(body: string): ErrorInfo {
   const error = asObject(asObject(parsed)?.['error']);
   const details = asObject(error?.['details']);
   return { type: str(error?.['type']), errorCode: str(details?.['error_code']) };
+}
+
+function isAbort(err: unknown): boolean {
+  const name = (err as { name?: unknown } | null)?.name;
+  return name === 'AbortError' || name === 'APIUserAbortError';
 }
 
 function clientErrorType(err: unknown): string {

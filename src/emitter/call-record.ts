@@ -1,6 +1,6 @@
 /**
- * One API call in flight: what the call span and the middleware learn about it, attempt by
- * attempt, until the span ends and the record becomes one `call` event.
+ * One API call in flight: what the middleware (and, with `clientOptions()`, the call span) learn
+ * about it, attempt by attempt, until the call ends and the record becomes one `call` event.
  */
 import type { Attempt, BatchInfo, CallEvent, CallStatus, Provider, RateLimits } from '../event/types.js';
 import { usageFromApi } from '../event/usage.js';
@@ -45,8 +45,12 @@ export class CallRecord {
   workspaceId: string | null = null;
   rateLimits: RateLimits | null = null;
 
-  /** `error.type` as the SDK set it on the span when the call failed. */
-  spanErrorType: string | null = null;
+  /**
+   * The type of the failure that ended the call (`error.type` as the SDK's call span names it:
+   * the error body's type, `connection_error`, `client_timeout_error`…), null if none did. An
+   * abort by the app is not a failure.
+   */
+  failureType: string | null = null;
   /** The last error body seen (error response or error frame). */
   error: ErrorInfo | null = null;
 
@@ -60,11 +64,12 @@ export class CallRecord {
   ended = false;
 
   constructor(
-    spanName: string,
+    /** `messages.create`, `messages.batches.results`… (see {@link operationOfSpan}). */
+    operation: string,
     readonly origin: CallOrigin,
     readonly tags: Tags,
   ) {
-    this.operation = operationOf(spanName);
+    this.operation = operation;
   }
 
   /** Builds the event. `now` is the end of the call (Date.now()). */
@@ -78,11 +83,11 @@ export class CallRecord {
     if (sse?.error) {
       // A mid-stream error arrives after HTTP 200: classify by its type, not by the status.
       status = 'error';
-      errorType = sse.error.type ?? this.spanErrorType ?? 'api_error';
+      errorType = sse.error.type ?? this.failureType ?? 'api_error';
       errorCode = sse.error.errorCode;
-    } else if (this.spanErrorType !== null) {
+    } else if (this.failureType !== null) {
       status = 'error';
-      errorType = this.error?.type ?? this.spanErrorType;
+      errorType = this.error?.type ?? this.failureType;
       errorCode = this.error?.errorCode ?? null;
     } else if (sse) {
       status = sse.sawMessageStop ? 'ok' : 'aborted';
@@ -153,7 +158,7 @@ export class CallRecord {
 }
 
 /** `anthropic.messages.create` → `messages.create`. */
-function operationOf(spanName: string): string {
+export function operationOfSpan(spanName: string): string {
   return spanName.startsWith('anthropic.') ? spanName.slice('anthropic.'.length) : spanName;
 }
 

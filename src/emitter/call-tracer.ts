@@ -24,7 +24,7 @@ import type {
   TracerOptions,
   TracerProvider,
 } from '@opentelemetry/api';
-import { CallRecord } from './call-record.js';
+import { CallRecord, operationOfSpan } from './call-record.js';
 import type { CallOrigin } from './call-record.js';
 import { callTags } from './tags.js';
 import type { Tags } from './tags.js';
@@ -61,13 +61,13 @@ export class CallSpan implements Span {
     return this.inner.spanContext();
   }
   setAttribute(key: string, value: AttributeValue): this {
-    if (key === ERROR_TYPE && typeof value === 'string') this.record.spanErrorType = value;
+    if (key === ERROR_TYPE && typeof value === 'string') this.record.failureType = value;
     this.inner.setAttribute(key, value);
     return this;
   }
   setAttributes(attributes: Attributes): this {
     const errorType = attributes[ERROR_TYPE];
-    if (typeof errorType === 'string') this.record.spanErrorType = errorType;
+    if (typeof errorType === 'string') this.record.failureType = errorType;
     this.inner.setAttributes(attributes);
     return this;
   }
@@ -122,7 +122,7 @@ class CallTracer implements Tracer {
     const inner = this.inner.startSpan(name, options, context);
     if (!isRecorded(name)) return inner;
     try {
-      const record = new CallRecord(name, this.scope.origin, callTags(this.scope.tags));
+      const record = new CallRecord(operationOfSpan(name), this.scope.origin, callTags(this.scope.tags));
       return new CallSpan(inner, record, this.sink);
     } catch (err: unknown) {
       this.sink.fault(err);

@@ -14,6 +14,7 @@ import { asObject, str } from './json-shape.js';
 import type { CallRecord } from './call-record.js';
 import { createCallMiddleware, isEmitterMiddleware } from './call-middleware.js';
 import { CallTracerProvider } from './call-tracer.js';
+import { CallTracker, SpanCalls } from './call-tracker.js';
 import type { ClientScope } from './call-tracer.js';
 import { mergeTags } from './tags.js';
 import type { Tags } from './tags.js';
@@ -73,6 +74,7 @@ export interface InstrumentedClientOptions {
 /** A client we can copy with more options: `@anthropic-ai/sdk`'s `withOptions`. */
 interface CopyableClient {
   withOptions(options: Record<string, unknown>): unknown;
+  maxRetries?: unknown;
   openTelemetry?: unknown;
   middleware?: readonly Middleware[];
 }
@@ -92,6 +94,9 @@ export interface Emitter {
   stats(): EmitterStats;
   readonly enabled: boolean;
 }
+
+/** The SDK's `maxRetries` when a client sets none. */
+const SDK_DEFAULT_MAX_RETRIES = 2;
 
 /** Creates an emitter. Opens no file until the first call is recorded. */
 export function createEmitter(options: EmitterOptions = {}): Emitter {
@@ -120,7 +125,8 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
       writer.countInternalError();
     },
   };
-  const middleware = createCallMiddleware(sink);
+  // clientOptions(): the SDK's call span opens and ends each call, this middleware feeds it.
+  const spanMiddleware = createCallMiddleware(sink, SpanCalls);
 
   function scopeOf(scope: ClientScopeOptions | undefined): ClientScope {
     return {
@@ -137,7 +143,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
 
   function clientOptions(scope?: ClientScopeOptions): InstrumentedClientOptions {
     return {
-      middleware: [middleware, ...(scope?.middleware ?? [])],
+      middleware: [spanMiddleware, ...(scope?.middleware ?? [])],
       openTelemetry: {
         tracerProvider: new CallTracerProvider(scopeOf(scope), sink, scope?.tracerProvider),
         propagation: propagates(),
@@ -151,22 +157,23 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
     instrument<C>(client: C, scope?: ClientScopeOptions): C {
       const copyable = client as unknown as CopyableClient;
       if (typeof copyable?.withOptions !== 'function') return client;
-      const existing = asObject(copyable.openTelemetry);
-      let keep = (existing?.['tracerProvider'] as TracerProvider | undefined) ?? scope?.tracerProvider;
-      // Instrumenting an instrumented client replaces the emitter's provider, not nests it.
-      if (keep instanceof CallTracerProvider) keep = keep.delegate;
+      // The middleware alone finds and ends each call (no call-span work in the SDK), knowing
+      // the client's retry budget.
+      const maxRetries = typeof copyable.maxRetries === 'number' ? copyable.maxRetries : SDK_DEFAULT_MAX_RETRIES;
+      const middleware = createCallMiddleware(sink, new CallTracker(scopeOf(scope), sink, maxRetries));
       // Keep the client's own middleware (inside ours, so we see what the app sees), but not
-      // an emitter's from an earlier instrument(): each attempt must be recorded once.
+      // an emitter's from an earlier instrument() or clientOptions(): each call is recorded once.
       const theirs = (copyable.middleware ?? []).filter((m) => !isEmitterMiddleware(m));
-      return copyable.withOptions({
-        middleware: [middleware, ...theirs, ...(scope?.middleware ?? [])],
-        openTelemetry: {
-          ...existing,
-          traces: { ...asObject(existing?.['traces']), enabled: true },
-          tracerProvider: new CallTracerProvider(scopeOf(scope), sink, keep),
-          propagation: existing?.['propagation'] === false ? false : propagates(),
-        },
-      }) as C;
+      const options: Record<string, unknown> = { middleware: [middleware, ...theirs, ...(scope?.middleware ?? [])] };
+      // The client's tracing stays as it is, except an emitter's provider from clientOptions(),
+      // which would record each call a second time: the provider it wrapped takes its place.
+      const existing = asObject(copyable.openTelemetry);
+      const provider = existing?.['tracerProvider'];
+      if (provider instanceof CallTracerProvider || scope?.tracerProvider !== undefined) {
+        const keep = scope?.tracerProvider ?? (provider as CallTracerProvider).delegate;
+        options['openTelemetry'] = { ...existing, tracerProvider: keep };
+      }
+      return copyable.withOptions(options) as C;
     },
     flush: () => writer.flush(),
     close: () => writer.close(),

@@ -146,6 +146,17 @@ export class JsonlScanner implements ChunkScanner {
   }
 }
 
+/** What an observer reports besides the scanned facts. */
+export interface ObserverHooks {
+  /** A scanner fault (scanning stops; the reader is never affected). */
+  onFault(err: unknown): void;
+  /**
+   * The read ended, once: at the body's end, when the reader stopped early (breaking out,
+   * cancelling), or with the read's error `err`.
+   */
+  onEnd?(err?: unknown): void;
+}
+
 /**
  * Observes `body` where the SDK reads it on Node: through the stream's async iterator. The
  * iterator of this one stream is wrapped so each chunk the app's loop pulls is handed to
@@ -154,11 +165,7 @@ export class JsonlScanner implements ChunkScanner {
  * `then` per chunk, where a wrapping ReadableStream costs a whole stream layer (about 1 µs a
  * chunk). Returns false when the stream has no async iterator (then use {@link observeBody}).
  */
-export function observeIteration(
-  body: ReadableStream<Uint8Array>,
-  scanner: ChunkScanner,
-  hooks: { onFault(err: unknown): void },
-): boolean {
+export function observeIteration(body: ReadableStream<Uint8Array>, scanner: ChunkScanner, hooks: ObserverHooks): boolean {
   const own = (body as unknown as Record<symbol, unknown>)[Symbol.asyncIterator];
   if (typeof own !== 'function') return false;
   const iterate = own as (this: ReadableStream<Uint8Array>, ...args: unknown[]) => AsyncIterator<Uint8Array>;
@@ -174,6 +181,7 @@ export function observeIteration(
       hooks.onFault(err);
     }
   };
+  const end = endOnce(hooks);
   Object.defineProperty(body, Symbol.asyncIterator, {
     configurable: true,
     writable: true,
@@ -181,18 +189,47 @@ export function observeIteration(
       const it = iterate.apply(this, args);
       const wrapped: AsyncIterableIterator<Uint8Array> = {
         next: () =>
-          it.next().then((result) => {
-            scan(result.value, result.done === true);
-            return result;
-          }),
-        return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ done: true, value: undefined })),
+          it.next().then(
+            (result) => {
+              scan(result.value, result.done === true);
+              if (result.done === true) end();
+              return result;
+            },
+            (err: unknown) => {
+              end(err ?? new Error('stream failed'));
+              throw err;
+            },
+          ),
+        return: (value?: unknown) => {
+          end();
+          return it.return ? it.return(value) : Promise.resolve({ done: true, value: undefined });
+        },
         [Symbol.asyncIterator]: () => wrapped,
       };
-      if (it.throw) wrapped.throw = (err?: unknown) => it.throw!(err);
+      if (it.throw) {
+        wrapped.throw = (err?: unknown) => {
+          end();
+          return it.throw!(err);
+        };
+      }
       return wrapped;
     },
   });
   return true;
+}
+
+/** `hooks.onEnd`, called at most once, its faults reported and never thrown. */
+function endOnce(hooks: ObserverHooks): (err?: unknown) => void {
+  let ended = false;
+  return (err?: unknown) => {
+    if (ended || hooks.onEnd === undefined) return;
+    ended = true;
+    try {
+      hooks.onEnd(err);
+    } catch (fault: unknown) {
+      hooks.onFault(fault);
+    }
+  };
 }
 
 /**
@@ -201,12 +238,9 @@ export function observeIteration(
  * so the connection's life is the application's to decide. Scanner faults are reported to
  * `onFault` and switch scanning off; they never reach the reader.
  */
-export function observeBody(
-  body: ReadableStream<Uint8Array>,
-  scanner: ChunkScanner,
-  hooks: { onFault(err: unknown): void; onDone?(): void },
-): ReadableStream<Uint8Array> {
+export function observeBody(body: ReadableStream<Uint8Array>, scanner: ChunkScanner, hooks: ObserverHooks): ReadableStream<Uint8Array> {
   const reader = body.getReader();
+  const end = endOnce(hooks);
   const decoder = new TextDecoder();
   let scanning = true;
   const scan = (text: string): void => {
@@ -225,6 +259,7 @@ export function observeBody(
         try {
           result = await reader.read();
         } catch (err: unknown) {
+          end(err ?? new Error('stream failed'));
           controller.error(err);
           return;
         }
@@ -239,13 +274,14 @@ export function observeBody(
             }
           }
           controller.close();
-          hooks.onDone?.();
+          end();
           return;
         }
         scan(decoder.decode(result.value, { stream: true }));
         controller.enqueue(result.value);
       },
       cancel(reason) {
+        end();
         return reader.cancel(reason);
       },
     },

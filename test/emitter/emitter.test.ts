@@ -15,6 +15,13 @@ import { readEvents, tempDir } from '../helpers/events.js';
 
 const API_KEY = 'sk-ant-api03-never-written-anywhere';
 
+/**
+ * How `setup()` hooks its client: `instrument(client)` (the middleware alone finds and ends each
+ * call), or, when emitter-client-options.test.ts runs these same tests, `clientOptions()` (the
+ * SDK's call span ends each call).
+ */
+const MODE: 'instrument' | 'clientOptions' = (globalThis as { emitterTestMode?: 'clientOptions' }).emitterTestMode ?? 'instrument';
+
 interface Setup {
   api: FakeApi;
   dir: string;
@@ -30,7 +37,7 @@ async function setup(t: ExecutionContext, options: EmitterOptions = {}, clientOp
   const emitter = createEmitter({ dir, app: 'test', flushIntervalMs: 5, ...options });
   t.teardown(() => emitter.close());
   const bare = new Anthropic({ apiKey: API_KEY, baseURL: api.url, maxRetries: 2, ...clientOptions });
-  const client = emitter.instrument(bare);
+  const client = MODE === 'instrument' ? emitter.instrument(bare) : new Anthropic({ apiKey: API_KEY, baseURL: api.url, maxRetries: 2, ...clientOptions, ...emitter.clientOptions() });
   return { api, dir, emitter, client, bare };
 }
 

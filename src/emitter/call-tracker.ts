@@ -1,0 +1,213 @@
+/**
+ * Where a call's record comes from and how the emitter learns that the call is over.
+ *
+ * Two sources, one middleware:
+ *
+ * - {@link CallTracker} (`instrument(client)`): the middleware alone. The SDK hands every attempt
+ *   of one call the same request options object, so the tracker keys the call on it. The call
+ *   ends on a signal the SDK itself gives: it parses a successful body (`json()`), reads the body
+ *   of an error it will not retry (`text()`; it cancels the bodies of those it retries), the app
+ *   finishes with a stream, an attempt throws with no retry left, or the app aborts while the SDK
+ *   waits out a backoff. Knowing the client's `maxRetries` settles the last thrown attempt at
+ *   once. Where no signal can come (a body the app reads raw after `asResponse()`, a thrown
+ *   error that an app middleware raised), a coarse sweep ends the call once the SDK could no
+ *   longer retry it. This avoids the SDK's call-span work, about 50 µs a call.
+ * - {@link SpanCalls} (`clientOptions()`, where no client is at hand to read `maxRetries` from):
+ *   the SDK's call span opens the record and ends it; the middleware only feeds it.
+ */
+import type { Middleware } from '@anthropic-ai/sdk';
+import { CallRecord } from './call-record.js';
+import type { CallSink, ClientScope } from './call-tracer.js';
+import { CallSpan } from './call-tracer.js';
+import { callTags } from './tags.js';
+
+type ApiRequest = Parameters<Middleware>[0];
+
+/** The SDK's request options, as far as the emitter reads them. */
+export interface SdkOptions {
+  __span?: { span?: unknown };
+  __binaryResponse?: boolean;
+  stream?: boolean;
+  body?: unknown;
+  maxRetries?: number;
+  signal?: AbortSignal | null;
+}
+
+/** Finds each attempt's call and hears the signals that may end it. */
+export interface CallSource {
+  /** The call `request` is an attempt of, or null to let the attempt pass unrecorded. */
+  callOf(request: ApiRequest, options: SdkOptions | undefined): CallRecord | null;
+  /** The call is over. `failureType`: the failure that ended it, as the SDK's span names it; null for none. */
+  settle(call: CallRecord, failureType: string | null): void;
+  /**
+   * The attempt ended in a way the SDK may retry after up to `waitMs` (an error response whose
+   * body it did not read yet, a successful body not yet parsed): the call ends as `failureType`
+   * unless another attempt or an end signal comes first.
+   */
+  await(call: CallRecord, waitMs: number, failureType: string | null): void;
+  /** The attempt threw (after it was recorded). */
+  threw(call: CallRecord, err: unknown, options: SdkOptions): void;
+}
+
+/** `clientOptions()`: the SDK's call span opens and ends each call (the span's end writes it). */
+export const SpanCalls: CallSource = {
+  callOf(_request, options) {
+    const span = options?.__span?.span;
+    return span instanceof CallSpan ? span.record : null;
+  },
+  settle() {},
+  await() {},
+  threw() {},
+};
+
+/** How often pending calls are checked against their deadline. */
+const SWEEP_INTERVAL_MS = 1000;
+/** How long a successful body may stay unparsed before the call is written without it. */
+export const UNPARSED_BODY_WAIT_MS = 5000;
+/** The SDK's largest `retry-after` (a timer's limit); past it, it uses its own backoff. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * How long the SDK may wait before its next attempt, with room for a busy event loop: the
+ * attempt's `retry-after` when the SDK honours it, else the SDK's backoff after `retriesDone`
+ * retries (0.5 s doubling up to 8 s, jitter only shortening it).
+ */
+export function retryWaitBound(retryAfterMs: number | null, retriesDone: number): number {
+  const wait = retryAfterMs !== null && retryAfterMs > 0 && retryAfterMs <= MAX_TIMER_MS ? retryAfterMs : Math.min(500 * 2 ** retriesDone, 8000);
+  return wait * 1.5 + 2000;
+}
+
+interface Pending {
+  deadline: number;
+  failureType: string | null;
+}
+
+/** `instrument(client)`: the middleware alone finds and ends each call. */
+export class CallTracker implements CallSource {
+  readonly #open = new WeakMap<object, CallRecord>();
+  readonly #pending = new Map<CallRecord, Pending>();
+  readonly #aborts = new Map<CallRecord, { signal: AbortSignal; listener: () => void }>();
+  #sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly scope: ClientScope,
+    private readonly sink: CallSink,
+    /** The client's `maxRetries` (a request may override it). */
+    private readonly maxRetries: number,
+  ) {}
+
+  callOf(request: ApiRequest, options: SdkOptions | undefined): CallRecord | null {
+    if (!options) return null;
+    const open = this.#open.get(options);
+    if (open !== undefined && !open.ended) {
+      // A retry of a call in flight.
+      this.#pending.delete(open);
+      return open;
+    }
+    const operation = operationOfRequest(request, options);
+    if (operation === null) return null;
+    const call = new CallRecord(operation, this.scope.origin, callTags(this.scope.tags));
+    this.#open.set(options, call);
+    const signal = options.signal;
+    if (signal) {
+      // An abort while the SDK waits out a backoff reaches no attempt: hear it here.
+      const listener = (): void => {
+        if (this.#pending.has(call)) this.settle(call, null);
+      };
+      signal.addEventListener('abort', listener, { once: true });
+      this.#aborts.set(call, { signal, listener });
+    }
+    return call;
+  }
+
+  settle(call: CallRecord, failureType: string | null): void {
+    if (call.ended) return;
+    call.ended = true;
+    call.failureType = failureType;
+    this.#pending.delete(call);
+    const abort = this.#aborts.get(call);
+    if (abort) {
+      this.#aborts.delete(call);
+      abort.signal.removeEventListener('abort', abort.listener);
+    }
+    try {
+      this.sink.finish(call);
+    } catch (err: unknown) {
+      this.sink.fault(err);
+    }
+  }
+
+  await(call: CallRecord, waitMs: number, failureType: string | null): void {
+    if (call.ended) return;
+    this.#pending.set(call, { deadline: Date.now() + waitMs, failureType });
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
+      this.#sweeper.unref();
+    }
+  }
+
+  threw(call: CallRecord, err: unknown, options: SdkOptions): void {
+    // Aborted by the app: the SDK throws its user-abort error, which is no failure.
+    if (options.signal?.aborted) return this.settle(call, null);
+    const type = thrownFailureType(err);
+    if (this.#retriesLeft(call, options) <= 0) return this.settle(call, type);
+    this.await(call, retryWaitBound(null, call.attempts.length - 1), type);
+  }
+
+  #retriesLeft(call: CallRecord, options: SdkOptions): number {
+    // As the SDK: the request's own setting, else the client's; a streamed upload is never retried.
+    const max = isStreamBody(options.body) ? 0 : typeof options.maxRetries === 'number' ? options.maxRetries : this.maxRetries;
+    return max - (call.attempts.length - 1);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [call, p] of this.#pending) if (p.deadline <= now) this.settle(call, p.failureType);
+    if (this.#pending.size === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+}
+
+/** `error.type` of a thrown attempt as the SDK's span names it once it gives up. */
+function thrownFailureType(err: unknown): string {
+  const e = err as { name?: unknown; cause?: unknown } | null;
+  const name = e?.name;
+  if (name === 'AbortError' || name === 'TimeoutError' || name === 'APIConnectionTimeoutError' || /timed? ?out/i.test(`${String(err)}${String(e?.cause ?? '')}`)) {
+    return 'client_timeout_error';
+  }
+  return 'connection_error';
+}
+
+function isStreamBody(body: unknown): boolean {
+  return (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) || (typeof body === 'object' && body !== null && Symbol.asyncIterator in body);
+}
+
+const MESSAGES_PATH = '/v1/messages';
+
+/**
+ * The operation a request is the first attempt of, named as the SDK names its call spans
+ * (`messages.create`, `messages.batches.retrieve`…), or null for an endpoint the emitter does
+ * not record. `beta.` and `messages.stream` are decided from the headers later, as for spans.
+ */
+export function operationOfRequest(request: ApiRequest, options: SdkOptions): string | null {
+  // A batch's results are read from its `results_url`, whatever that URL is.
+  if (options.__binaryResponse === true && options.stream === true) return 'messages.batches.results';
+  const url = request.url;
+  const at = url.indexOf(MESSAGES_PATH);
+  if (at === -1) return null;
+  let end = url.indexOf('?', at);
+  if (end === -1) end = url.length;
+  const rest = url.slice(at + MESSAGES_PATH.length, end);
+  const method = (request.method ?? 'GET').toUpperCase();
+  if (rest === '' || rest === '/') return method === 'POST' ? 'messages.create' : null;
+  if (rest === '/count_tokens') return 'messages.count_tokens';
+  if (!rest.startsWith('/batches')) return null;
+  const parts = rest.slice('/batches'.length).split('/').filter((p) => p !== '');
+  if (parts.length === 0) return method === 'POST' ? 'messages.batches.create' : 'messages.batches.list';
+  if (parts.length === 1) return method === 'DELETE' ? 'messages.batches.delete' : 'messages.batches.retrieve';
+  if (parts[1] === 'cancel') return 'messages.batches.cancel';
+  if (parts[1] === 'results') return 'messages.batches.results';
+  return null;
+}

@@ -1,0 +1,157 @@
+/**
+ * Where `instrument(client)` (the middleware alone, no call span) ends each call: on the SDK's
+ * own signals when it gives them, and by a sweep once the SDK would have retried when it does
+ * not. Real SDK, fake Claude API, real files.
+ */
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import Anthropic from '@anthropic-ai/sdk';
+import { createServer } from 'node:net';
+import { createEmitter } from '../../src/index.js';
+import { startFakeApi } from '../../src/testing/index.js';
+import type { FakeApi } from '../../src/testing/index.js';
+import { readEvents, tempDir } from '../helpers/events.js';
+import type { CallEvent } from '../../src/event/types.js';
+
+const MSG = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hello' }] };
+
+interface Setup {
+  api: FakeApi;
+  dir: string;
+  emitter: ReturnType<typeof createEmitter>;
+}
+
+async function setup(t: ExecutionContext): Promise<Setup> {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  const emitter = createEmitter({ dir, app: 'test', flushIntervalMs: 5 });
+  t.teardown(() => emitter.close());
+  return { api, dir, emitter };
+}
+
+async function calls(s: Setup): Promise<CallEvent[]> {
+  await s.emitter.flush();
+  const r = readEvents(s.dir);
+  if (r.invalid.length > 0) throw new Error(r.invalid.join('\n'));
+  return r.calls;
+}
+
+/** Polls until `n` call events were written, or `ms` passed. */
+async function waitForCalls(s: Setup, n: number, ms: number): Promise<CallEvent[]> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const got = await calls(s);
+    if (got.length >= n || Date.now() > until) return got;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A loopback address where nothing listens (connections are refused). */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return `http://127.0.0.1:${port}`;
+}
+
+test('a call that cannot connect on any attempt is one connection_error event, written before the app sees the error', async (t) => {
+  const s = await setup(t);
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: await closedPortUrl(), maxRetries: 1 }));
+  await t.throwsAsync(client.messages.create(MSG), { instanceOf: Anthropic.APIConnectionError });
+  const got = await calls(s);
+  t.is(got.length, 1);
+  const e = got[0]!;
+  t.is(e.status, 'error');
+  t.is(e.error_type, 'connection_error');
+  t.is(e.attempts, 2);
+  t.deepEqual(e.attempt_log.map((a) => [a.status, a.error_type]), [[null, 'connection_error'], [null, 'connection_error']]);
+});
+
+test("a request's own maxRetries decides which attempt is the last", async (t) => {
+  const s = await setup(t);
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: await closedPortUrl(), maxRetries: 3 }));
+  await t.throwsAsync(client.messages.create(MSG, { maxRetries: 0 }));
+  const got = await calls(s);
+  t.is(got.length, 1, 'written at once: no retry can follow');
+  t.is(got[0]!.attempts, 1);
+});
+
+test('a connection error the SDK retries, then a success, is one ok event with both attempts', async (t) => {
+  const s = await setup(t);
+  let n = 0;
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url, maxRetries: 2 }), {
+    middleware: [
+      async (req, next) => {
+        if (n++ === 0) throw new Anthropic.APIConnectionError({ message: 'connection reset' });
+        return next(req);
+      },
+    ],
+  });
+  const msg = await client.messages.create(MSG);
+  t.is(msg.type, 'message');
+  const got = await calls(s);
+  t.is(got.length, 1);
+  t.is(got[0]!.status, 'ok');
+  t.deepEqual(got[0]!.attempt_log.map((a) => a.status), [null, 200]);
+  t.truthy(got[0]!.usage);
+});
+
+test('an error an app middleware throws reaches the app as is, and the call is written once, after the SDK would have retried', async (t) => {
+  const s = await setup(t);
+  const mine = new Error('refused by policy');
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url, maxRetries: 2 }), {
+    middleware: [
+      async () => {
+        throw mine;
+      },
+    ],
+  });
+  const err = await t.throwsAsync(client.messages.create(MSG));
+  t.is(err, mine);
+  const got = await waitForCalls(s, 1, 8000);
+  t.is(got.length, 1);
+  t.is(got[0]!.status, 'error');
+  t.is(got[0]!.attempts, 1);
+  // Nothing more comes for that call.
+  await new Promise((r) => setTimeout(r, 1500));
+  t.is((await calls(s)).length, 1);
+  t.is(s.api.requests.length, 0);
+});
+
+test('a response the app reads raw through asResponse() is one ok event, without the usage it did not parse', async (t) => {
+  const s = await setup(t);
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url }));
+  const res = await client.messages.create(MSG).asResponse();
+  const body = (await res.arrayBuffer()).byteLength;
+  t.true(body > 0);
+  const got = await waitForCalls(s, 1, 9000);
+  t.is(got.length, 1);
+  t.is(got[0]!.status, 'ok');
+  t.is(got[0]!.http_status, 200);
+  t.is(got[0]!.usage, null);
+  t.false(got[0]!.complete);
+});
+
+test('a response read through asResponse() and then .json() is a complete event with its usage, at once', async (t) => {
+  const s = await setup(t);
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url }));
+  const res = await client.messages.create(MSG).asResponse();
+  await res.json();
+  const got = await calls(s);
+  t.is(got.length, 1);
+  t.true(got[0]!.complete);
+  t.truthy(got[0]!.usage);
+});
+
+test('instrumenting a client built with clientOptions() records each call once', async (t) => {
+  const s = await setup(t);
+  const viaOptions = new Anthropic({ apiKey: 'k', baseURL: s.api.url, ...s.emitter.clientOptions() });
+  const both = s.emitter.instrument(viaOptions);
+  s.api.enqueue({ status: 529, headers: { 'retry-after-ms': '5' } }, {});
+  await both.messages.create(MSG);
+  await viaOptions.messages.countTokens({ model: MSG.model, messages: MSG.messages });
+  const got = await calls(s);
+  t.deepEqual(got.map((e) => [e.operation, e.attempts]), [['messages.create', 2], ['messages.count_tokens', 1]]);
+});
