@@ -163,6 +163,9 @@ for (const [label, span] of windows) {
   rows.push([`/api/timeseries ${label}`, await measure(`/api/timeseries?${qs}`)]);
   rows.push([`/api/calls ${label} (50, newest)`, await measure(`/api/calls?${qs}`)]);
   rows.push([`/api/calls ${label} model= filter`, await measure(`/api/calls?${qs}&model=claude-haiku-4-5&status=error`)]);
+  rows.push([`/api/calls ${label} feature= filter`, await measure(`/api/calls?${qs}&feature=agent`)]);
+  rows.push([`/api/calls ${label} error_type= filter`, await measure(`/api/calls?${qs}&error_type=invalid_request_error`)]);
+  rows.push([`/api/calls ${label} filter matching none`, await measure(`/api/calls?${qs}&feature=no-such-feature`)]);
 }
 rows.push(['/api/ratelimits', await measure('/api/ratelimits')]);
 rows.push(['/api/alerts', await measure('/api/alerts')]);

@@ -305,15 +305,27 @@ export class QueryEngine {
       where.push('ts >= ? AND ts < ?');
       params.push(q.window.start, q.window.end);
     }
-    // calls_model_status_ts serves model with status; for model alone its order is not the
-    // time order, so SQLite would sort every call of the model: walk calls_ts (newest first)
-    // instead, which meets 50 calls of any common model within a few hundred rows.
-    const modelOnly = q.filter?.model !== undefined && q.filter.status === undefined;
-    where.push(...filterSql(q.filter, params, modelOnly ? new Set(['model']) : undefined));
+    const filter = q.filter ?? {};
+    // Rows are walked newest first through calls_ts, filtered on the way: a common value is met
+    // within a few hundred rows. Rare ones have partial indexes: unsuccessful calls by status
+    // (the literal condition lets SQLite use calls_unsuccessful_ts) and calls with an error type.
+    const status = filter.status;
+    const unsuccessful = typeof status === 'string' ? status !== 'ok' : Array.isArray(status) && status.length > 0 && !status.includes('ok');
+    if (unsuccessful) where.push("status <> 'ok'");
+    const indexed = unsuccessful || (filter.error_type !== undefined && filter.error_type !== null);
+    where.push(...filterSql(q.filter, params));
+    let cursor: [number, number] | undefined;
     if (q.cursor !== undefined) {
-      const [ts, id] = decodeCursor(q.cursor);
+      cursor = decodeCursor(q.cursor);
       where.push('(ts < ? OR (ts = ? AND id < ?))');
-      params.push(ts, ts, id);
+      params.push(cursor[0], cursor[0], cursor[1]);
+    }
+    if (!indexed && q.window && Object.keys(filter).length > 0) {
+      // A filter no index serves would walk every row of the window when nothing matches: the
+      // rollups say so first (a count over the window, up to the cursor).
+      const end = cursor ? Math.min(q.window.end, cursor[0] + 1) : q.window.end;
+      const n = end > q.window.start ? this.aggregate({ window: { start: q.window.start, end }, filter, aggregates: { n: { op: 'count' } } })[0]?.values['n'] ?? 0 : 0;
+      if (n === 0) return { calls: [], nextCursor: null };
     }
     const limit = Math.max(1, Math.min(q.limit, 10_000));
     const sql = `SELECT id, ${STORED_CALL_COLUMNS} FROM calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, id DESC LIMIT ${limit + 1}`;

@@ -156,6 +156,38 @@ test('recent calls page with a cursor, one call has its detail, rate limits keep
   t.deepEqual(rl, [{ model: 'claude-a', dimension: 'requests', limit: 100, remaining: lastA.rate_limits.requests!.remaining, reset: null, ts: lastA.ts }]);
 });
 
+test('filtered recent calls, with or without an index for the filter, page newest first through every match of the window', async (t) => {
+  const { store } = open(t);
+  const events = workload(1500);
+  store.commitBatch({ calls: events.slice(0, 1000).map(priced), checkpoints: [], emitterStats: [] });
+  store.foldRollups();
+  // The rest arrives after the fold: some of the window is read through pending minutes.
+  store.commitBatch({ calls: events.slice(1000).map(priced), checkpoints: [], emitterStats: [] });
+  const window = { start: T0 + 3 * 3_600_000 + 1234, end: T0 + 20 * 3_600_000 - 999 };
+  const feature = (e: CallEvent): string | null => e.tags['feature'] ?? null;
+  const filters: [Record<string, string>, (e: CallEvent) => boolean][] = [
+    [{ status: 'error' }, (e) => e.status === 'error'],
+    [{ model: 'claude-b', status: 'error' }, (e) => e.model === 'claude-b' && e.status === 'error'],
+    [{ model: 'claude-b', status: 'ok' }, (e) => e.model === 'claude-b' && e.status === 'ok'],
+    [{ error_type: 'overloaded_error' }, (e) => e.error_type === 'overloaded_error'],
+    [{ feature: 'search' }, (e) => feature(e) === 'search'],
+    [{ feature: 'search', model: 'claude-a' }, (e) => feature(e) === 'search' && e.model === 'claude-a'],
+    [{ feature: 'no-such-feature' }, () => false],
+    [{ model: 'claude-a', status: 'aborted' }, () => false],
+  ];
+  for (const [filter, match] of filters) {
+    const want = events.filter((e) => e.ts >= window.start && e.ts < window.end && match(e)).sort((a, b) => b.ts - a.ts).map((e) => e.event_id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof store.recentCalls>> = await store.recentCalls({ window, filter, limit: 7, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.calls.map((c) => c.event_id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    t.deepEqual(seen, want, JSON.stringify(filter));
+  }
+});
+
 test('read-only mode reads while refusing writes; retention trims rows and rollups separately', async (t) => {
   const { store, path } = open(t);
   const old = call({ ts: Date.now() - 10 * DAY });
