@@ -12,7 +12,6 @@ import type { CallRecord, ErrorInfo } from './call-record.js';
 import type { CallSink } from './call-tracer.js';
 import { retryWaitBound, UNPARSED_BODY_WAIT_MS } from './call-tracker.js';
 import type { CallSource, SdkOptions } from './call-tracker.js';
-import { readResponseFacts } from './response-headers.js';
 import { JsonlScanner, newSseFacts, observeBody, observeIteration, SseScanner } from './stream-observer.js';
 import type { ChunkScanner } from './stream-observer.js';
 
@@ -84,25 +83,24 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
     }
     try {
       const status = response.status;
-      const facts = readResponseFacts(response.headers);
       attempt = {
         status,
         error_type: status >= 400 ? (TYPE_BY_STATUS[status] ?? (status >= 500 ? 'api_error' : null)) : null,
-        request_id: facts.requestId,
+        request_id: null,
         start_offset_ms: round3(call.attemptStart),
         duration_ms: round3(performance.now() - call.t0 - call.attemptStart),
-        retry_after_ms: facts.retryAfterMs,
+        retry_after_ms: null,
       };
       call.attempts.push(attempt);
       call.httpStatus = status;
-      call.requestId = facts.requestId;
-      call.organizationId = facts.organizationId ?? call.organizationId;
-      call.workspaceId = facts.workspaceId ?? call.workspaceId;
-      call.rateLimits = facts.rateLimits ?? call.rateLimits;
+      // An error's headers now (its retry hint decides how long the SDK may wait); a success's
+      // when the call ends, after the SDK listed them (see readResponseFacts).
+      if (status >= 400) call.recordHeaders(attempt, response.headers);
+      else call.deferHeaders(attempt, response.headers);
       if (status >= 400) {
         // The SDK reads the body of an error it gives up on, and cancels those it retries.
         captureErrorBody(response, call, attempt, sink, source);
-        source.await(call, retryWaitBound(facts.retryAfterMs, call.attempts.length - 1), attempt.error_type ?? String(status));
+        source.await(call, retryWaitBound(attempt.retry_after_ms, call.attempts.length - 1), attempt.error_type ?? String(status));
         return response;
       }
       call.error = null;

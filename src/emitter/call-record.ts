@@ -4,6 +4,7 @@
  */
 import type { Attempt, BatchInfo, CallEvent, CallStatus, Provider, RateLimits } from '../event/types.js';
 import { usageFromApi } from '../event/usage.js';
+import { readResponseFacts } from './response-headers.js';
 import { asObject, str } from './json-shape.js';
 import type { SseFacts } from './stream-observer.js';
 import type { Tags } from './tags.js';
@@ -62,6 +63,8 @@ export class CallRecord {
   streamAttemptStart = 0;
   batch: BatchInfo | undefined;
   ended = false;
+  /** A successful attempt's headers, read when the event is built. */
+  #deferred: { attempt: Attempt; headers: Headers } | null = null;
 
   constructor(
     /** `messages.create`, `messages.batches.results`… (see {@link operationOfSpan}). */
@@ -72,8 +75,33 @@ export class CallRecord {
     this.operation = operation;
   }
 
+  /** Reads an attempt's response headers into it and into the call: ids, retry hint, rate limits. */
+  recordHeaders(attempt: Attempt, headers: Headers): void {
+    const facts = readResponseFacts(headers);
+    attempt.request_id = facts.requestId;
+    attempt.retry_after_ms = facts.retryAfterMs;
+    this.requestId = facts.requestId;
+    this.organizationId = facts.organizationId ?? this.organizationId;
+    this.workspaceId = facts.workspaceId ?? this.workspaceId;
+    this.rateLimits = facts.rateLimits ?? this.rateLimits;
+  }
+
+  /** {@link recordHeaders}, when the event is built (a success is the call's last attempt). */
+  deferHeaders(attempt: Attempt, headers: Headers): void {
+    this.#deferred = { attempt, headers };
+  }
+
   /** Builds the event. `now` is the end of the call (Date.now()). */
   toEvent(eventId: string, now: number): CallEvent {
+    const deferred = this.#deferred;
+    if (deferred !== null) {
+      this.#deferred = null;
+      try {
+        this.recordHeaders(deferred.attempt, deferred.headers);
+      } catch {
+        // Unreadable headers: the event goes without their ids and rate limits.
+      }
+    }
     const durationMs = round3(performance.now() - this.t0);
     const sse = this.sse;
     const data = this.data;
