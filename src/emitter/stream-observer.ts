@@ -34,39 +34,119 @@ export function newSseFacts(): SseFacts {
   };
 }
 
-/** Consumes decoded chunks of an SSE body and records the facts the event needs. */
+/** Consumes the chunks of a body as they are read, and records what the event needs. */
 export interface ChunkScanner {
-  push(text: string): void;
+  push(chunk: Uint8Array): void;
   /** Called once the body ended, for a last piece not followed by a separator. */
   finish?(): void;
 }
 
 const EVENT_PREFIX = 'event: ';
+const STREAM = { stream: true } as const;
+const LF = 10;
+const CR = 13;
+const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const EVENT_BYTES = ascii(EVENT_PREFIX);
+const DELTA_BYTES = ascii('content_block_delta');
+const BLOCK_BYTES = ascii('content_block_');
+const PING_BYTES = ascii('ping');
+/** Bytes of a frame's start that decide its kind: `event: ` and the longest name told apart. */
+const CLASSIFY_BYTES = EVENT_BYTES.length + DELTA_BYTES.length;
+
+/** `bytes` is at `at` in `chunk` (bounds checked by the caller). */
+function bytesAt(chunk: Uint8Array, at: number, bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (chunk[at + i] !== bytes[i]) return false;
+  return true;
+}
+
+/** What a frame is, from its first bytes: skipped, the first-delta clock, or one to parse. */
+const SKIP = 0;
+const DELTA = 1;
+const PARSE = 2;
+type FrameKind = typeof SKIP | typeof DELTA | typeof PARSE;
+
+function classify(chunk: Uint8Array, at: number, end: number): FrameKind {
+  // Too few bytes here to tell: parse it as text once whole (rare: a read cut a frame's first line).
+  if (end - at < CLASSIFY_BYTES) return PARSE;
+  if (!bytesAt(chunk, at, EVENT_BYTES)) return SKIP;
+  const name = at + EVENT_BYTES.length;
+  if (bytesAt(chunk, name, DELTA_BYTES)) return DELTA;
+  if (bytesAt(chunk, name, BLOCK_BYTES) || bytesAt(chunk, name, PING_BYTES)) return SKIP;
+  return PARSE;
+}
 
 /**
- * Scans Anthropic's SSE framing (`event: NAME\ndata: JSON\n\n`). Only `message_start`,
- * `message_delta`, `message_stop`, `error` and the first `content_block_delta` are looked at;
- * the frequent delta frames cost one `startsWith` each and are never parsed.
+ * Scans Anthropic's SSE framing (`event: NAME\ndata: JSON\n\n`) on the bytes as read, without
+ * decoding them: frames are found by their `\n\n`, told apart by their first bytes, and only
+ * `message_start`, `message_delta`, `message_stop` and `error` frames (a handful per stream) are
+ * decoded and parsed. The frequent `content_block_delta` frames cost a few byte comparisons,
+ * and the first one's arrival is the time to first token.
  */
 export class SseScanner implements ChunkScanner {
-  #carry = '';
+  /** Inside a frame whose end has not been read yet. */
+  #inFrame = false;
+  /** The last byte read was `\n` (a frame ends at `\n\n`, which may straddle two reads). */
+  #lastLf = false;
+  /** The bytes so far of a frame to parse; null while in a frame to skip. */
+  #keep: Uint8Array[] | null = null;
+  readonly #decoder = new TextDecoder();
+
   constructor(readonly facts: SseFacts) {}
 
-  push(text: string): void {
-    const s = this.#carry.length > 0 ? this.#carry + text : text;
+  push(chunk: Uint8Array): void {
+    const n = chunk.length;
     let pos = 0;
-    for (;;) {
-      const end = s.indexOf('\n\n', pos);
-      if (end === -1) break;
-      this.#frame(s, pos, end);
-      pos = end + 2;
+    while (pos < n) {
+      if (!this.#inFrame) {
+        // Blank lines and `\r` some proxies add between frames.
+        while (pos < n && (chunk[pos] === LF || chunk[pos] === CR)) pos++;
+        if (pos >= n) break;
+        this.#inFrame = true;
+        this.#lastLf = false;
+        const kind = classify(chunk, pos, n);
+        if (kind === DELTA && this.facts.firstDeltaAt === null) this.facts.firstDeltaAt = Date.now();
+        this.#keep = kind === PARSE ? [] : null;
+      }
+      const end = this.#frameEnd(chunk, pos);
+      if (end === -1) {
+        // The frame goes on in the next read.
+        this.#keep?.push(chunk.slice(pos));
+        this.#lastLf = chunk[n - 1] === LF;
+        return;
+      }
+      if (this.#keep !== null) {
+        this.#keep.push(chunk.subarray(pos, end + 1));
+        this.#parse(this.#keep);
+        this.#keep = null;
+      }
+      this.#inFrame = false;
+      this.#lastLf = false;
+      pos = end + 1;
     }
-    this.#carry = pos === 0 ? s : s.slice(pos);
+  }
+
+  /** Index in `chunk` of the second `\n` of the `\n\n` ending the frame, from `pos`; -1 if not in it. */
+  #frameEnd(chunk: Uint8Array, pos: number): number {
+    if (this.#lastLf && chunk[pos] === LF) return pos;
+    const last = chunk.length - 1;
+    for (let i = chunk.indexOf(LF, pos); i !== -1 && i < last; i = chunk.indexOf(LF, i + 1)) {
+      if (chunk[i + 1] === LF) return i + 1;
+    }
+    return -1;
+  }
+
+  /** Decodes a whole frame kept in pieces, and records what it says. */
+  #parse(pieces: Uint8Array[]): void {
+    let text = '';
+    for (const p of pieces) text += this.#decoder.decode(p, STREAM);
+    text += this.#decoder.decode();
+    let end = text.length;
+    while (end > 0 && text.charCodeAt(end - 1) === LF) end--;
+    this.#frame(text, 0, end);
   }
 
   #frame(s: string, start: number, end: number): void {
-    // Skip blank lines and `\r` some proxies add between frames.
-    while (start < end && (s.charCodeAt(start) === 10 || s.charCodeAt(start) === 13)) start++;
+    while (start < end && (s.charCodeAt(start) === LF || s.charCodeAt(start) === CR)) start++;
     if (!s.startsWith(EVENT_PREFIX, start)) return;
     const nameStart = start + EVENT_PREFIX.length;
     const f = this.facts;
@@ -123,10 +203,11 @@ export class SseScanner implements ChunkScanner {
 /** Splits a JSONL body (batch results) into parsed lines handed to `onLine`. */
 export class JsonlScanner implements ChunkScanner {
   #carry = '';
+  readonly #decoder = new TextDecoder();
   constructor(private readonly onLine: (value: unknown) => void) {}
 
-  push(text: string): void {
-    const s = this.#carry + text;
+  push(chunk: Uint8Array): void {
+    const s = this.#carry + this.#decoder.decode(chunk, STREAM);
     let pos = 0;
     for (;;) {
       const nl = s.indexOf('\n', pos);
@@ -140,7 +221,7 @@ export class JsonlScanner implements ChunkScanner {
 
   /** The last line of a body need not end with a newline. */
   finish(): void {
-    const line = this.#carry.trim();
+    const line = (this.#carry + this.#decoder.decode()).trim();
     this.#carry = '';
     if (line.length > 0) this.onLine(JSON.parse(line));
   }
@@ -169,37 +250,33 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
   const own = (body as unknown as Record<symbol, unknown>)[Symbol.asyncIterator];
   if (typeof own !== 'function') return false;
   const iterate = own as (this: ReadableStream<Uint8Array>, ...args: unknown[]) => AsyncIterator<Uint8Array>;
-  const decoder = new TextDecoder();
   let scanning = true;
-  const scan = (chunk: Uint8Array | undefined, done: boolean): void => {
-    if (!scanning) return;
-    try {
-      scanner.push(done ? decoder.decode() : decoder.decode(chunk, { stream: true }));
-      if (done) scanner.finish?.();
-    } catch (err: unknown) {
-      scanning = false;
-      hooks.onFault(err);
-    }
-  };
   const end = endOnce(hooks);
+  // One pair of callbacks per body, not per chunk.
+  const onResult = (result: IteratorResult<Uint8Array>): IteratorResult<Uint8Array> => {
+    if (scanning) {
+      try {
+        if (result.done === true) scanner.finish?.();
+        else scanner.push(result.value);
+      } catch (err: unknown) {
+        scanning = false;
+        hooks.onFault(err);
+      }
+    }
+    if (result.done === true) end();
+    return result;
+  };
+  const onError = (err: unknown): never => {
+    end(err ?? new Error('stream failed'));
+    throw err;
+  };
   Object.defineProperty(body, Symbol.asyncIterator, {
     configurable: true,
     writable: true,
     value: function (this: ReadableStream<Uint8Array>, ...args: unknown[]): AsyncIterableIterator<Uint8Array> {
       const it = iterate.apply(this, args);
       const wrapped: AsyncIterableIterator<Uint8Array> = {
-        next: () =>
-          it.next().then(
-            (result) => {
-              scan(result.value, result.done === true);
-              if (result.done === true) end();
-              return result;
-            },
-            (err: unknown) => {
-              end(err ?? new Error('stream failed'));
-              throw err;
-            },
-          ),
+        next: () => it.next().then(onResult, onError),
         return: (value?: unknown) => {
           end();
           return it.return ? it.return(value) : Promise.resolve({ done: true, value: undefined });
@@ -241,12 +318,12 @@ function endOnce(hooks: ObserverHooks): (err?: unknown) => void {
 export function observeBody(body: ReadableStream<Uint8Array>, scanner: ChunkScanner, hooks: ObserverHooks): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   const end = endOnce(hooks);
-  const decoder = new TextDecoder();
   let scanning = true;
-  const scan = (text: string): void => {
+  const scan = (chunk: Uint8Array | null): void => {
     if (!scanning) return;
     try {
-      scanner.push(text);
+      if (chunk === null) scanner.finish?.();
+      else scanner.push(chunk);
     } catch (err: unknown) {
       scanning = false;
       hooks.onFault(err);
@@ -264,20 +341,12 @@ export function observeBody(body: ReadableStream<Uint8Array>, scanner: ChunkScan
           return;
         }
         if (result.done) {
-          scan(decoder.decode());
-          if (scanning) {
-            try {
-              scanner.finish?.();
-            } catch (err: unknown) {
-              scanning = false;
-              hooks.onFault(err);
-            }
-          }
+          scan(null);
           controller.close();
           end();
           return;
         }
-        scan(decoder.decode(result.value, { stream: true }));
+        scan(result.value);
         controller.enqueue(result.value);
       },
       cancel(reason) {

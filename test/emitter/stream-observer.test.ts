@@ -1,0 +1,108 @@
+/**
+ * The SSE scanner reads a stream's bytes as they arrive, in pieces cut anywhere (inside a
+ * frame's first line, between the two newlines ending it, inside a multi-byte character), and
+ * learns the same facts as a plain reading of the whole body.
+ */
+import test from 'ava';
+import fc from 'fast-check';
+import { newSseFacts, SseScanner } from '../../src/emitter/stream-observer.js';
+import type { SseFacts } from '../../src/emitter/stream-observer.js';
+import { startFakeApi } from '../../src/testing/index.js';
+import type { FakeScript } from '../../src/testing/index.js';
+
+/** Bodies the fake API streams: text with multi-byte characters, pings, thinking and tools, a mid-stream error. */
+const SCRIPTS: FakeScript[] = [
+  { content: [{ type: 'text', text: 'Zebras — naïve façade ✓ 漢字 🦓 done' }], stream: { pingEvery: 2 } },
+  { content: [{ type: 'thinking', thinking: 'hmm… ok' }, { type: 'tool_use', name: 'lookup', input: { q: 'é' } }], usage: { cache_read_input_tokens: 40 } },
+  { content: [{ type: 'text', text: 'one two three four five six' }], stream: { errorAfterEvents: 5 } },
+  { usage: { input_tokens: 900, web_search_requests: 2 }, stream: { messageDeltas: 3, textDeltas: 12 } },
+];
+
+async function bodies(): Promise<string[]> {
+  const api = await startFakeApi();
+  try {
+    const out: string[] = [];
+    for (const script of SCRIPTS) {
+      api.enqueue(script);
+      const res = await fetch(`${api.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': 'k', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 256, messages: [{ role: 'user', content: 'hi' }], stream: true }),
+      });
+      out.push(await res.text());
+    }
+    return out;
+  } finally {
+    await api.close();
+  }
+}
+
+/** What the facts should be, read plainly from the whole text: split into frames, parse each. */
+function expected(body: string): Omit<SseFacts, 'firstDeltaAt'> & { sawDelta: boolean } {
+  const { firstDeltaAt: _, ...facts } = newSseFacts();
+  const f = { ...facts, sawDelta: false };
+  for (const frame of body.split('\n\n')) {
+    const name = /^event: (\S+)/m.exec(frame)?.[1];
+    const data = /^data: (.*)$/m.exec(frame)?.[1];
+    if (name === 'content_block_delta') f.sawDelta = true;
+    if (name === 'message_stop') f.sawMessageStop = true;
+    if (data === undefined) continue;
+    const d = JSON.parse(data) as Record<string, any>;
+    if (name === 'message_start') {
+      f.messageId = d['message'].id;
+      f.model = d['message'].model;
+      f.usage = { ...d['message'].usage };
+    } else if (name === 'message_delta') {
+      f.sawMessageDelta = true;
+      if (d['delta']?.stop_reason != null) f.stopReason = d['delta'].stop_reason;
+      for (const [k, v] of Object.entries(d['usage'] ?? {})) if (v !== null) (f.usage ??= {})[k] = v;
+    } else if (name === 'error') {
+      f.error = { type: d['error'].type ?? null, message: d['error'].message ?? null, errorCode: d['error'].details?.error_code ?? null };
+    }
+  }
+  return f;
+}
+
+function scan(bytes: Uint8Array, cuts: number[]): SseFacts {
+  const facts = newSseFacts();
+  const scanner = new SseScanner(facts);
+  let from = 0;
+  for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
+    scanner.push(bytes.subarray(from, cut));
+    from = cut;
+  }
+  scanner.push(bytes.subarray(from));
+  return facts;
+}
+
+function comparable(f: SseFacts): Omit<SseFacts, 'firstDeltaAt'> & { sawDelta: boolean } {
+  const { firstDeltaAt, ...rest } = f;
+  return { ...rest, sawDelta: firstDeltaAt !== null };
+}
+
+test('the SSE scanner learns the same facts from a body cut anywhere as from the whole text', async (t) => {
+  const texts = await bodies();
+  for (const text of texts) {
+    const bytes = new TextEncoder().encode(text);
+    const want = expected(text);
+    t.truthy(want.usage, 'the body has usage');
+    t.deepEqual(comparable(scan(bytes, [])), want, 'one piece');
+    t.deepEqual(comparable(scan(bytes, Array.from({ length: bytes.length }, (_, i) => i))), want, 'one byte at a time');
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 40 }), (cuts) => {
+        t.deepEqual(comparable(scan(bytes, cuts)), want);
+      }),
+      { numRuns: 150 },
+    );
+  }
+  t.truthy(expected(texts[2]!).error, 'one body has a mid-stream error');
+});
+
+test('blank lines and carriage returns between frames are skipped', (t) => {
+  const body = '\r\nevent: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":3}}}\n\n\n\r\nevent: content_block_delta\ndata: {}\n\nevent: message_stop\ndata: {}\n\n';
+  const facts = scan(new TextEncoder().encode(body), [1, 30, 130]);
+  t.is(facts.messageId, 'msg_1');
+  t.deepEqual(facts.usage, { input_tokens: 3 });
+  t.not(facts.firstDeltaAt, null);
+  t.true(facts.sawMessageStop);
+});
