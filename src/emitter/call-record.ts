@@ -63,6 +63,8 @@ export class CallRecord {
   streamAttemptStart = 0;
   batch: BatchInfo | undefined;
   ended = false;
+  /** Undoes what was hooked for this call (an abort listener) once it ended. */
+  release: (() => void) | null = null;
   /** A successful attempt's headers, read when the event is built. */
   #deferred: { attempt: Attempt; headers: Headers } | null = null;
 

@@ -86,7 +86,6 @@ interface Pending {
 export class CallTracker implements CallSource {
   readonly #open = new WeakMap<object, CallRecord>();
   readonly #pending = new Map<CallRecord, Pending>();
-  readonly #aborts = new Map<CallRecord, { signal: AbortSignal; listener: () => void }>();
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -115,7 +114,8 @@ export class CallTracker implements CallSource {
         if (this.#pending.has(call)) this.settle(call, null);
       };
       signal.addEventListener('abort', listener, { once: true });
-      this.#aborts.set(call, { signal, listener });
+      // Held by the call itself: a call that never ends (a stream never read) keeps nothing alive here.
+      call.release = () => signal.removeEventListener('abort', listener);
     }
     return call;
   }
@@ -125,12 +125,9 @@ export class CallTracker implements CallSource {
     call.ended = true;
     call.failureType = failureType;
     this.#pending.delete(call);
-    const abort = this.#aborts.get(call);
-    if (abort) {
-      this.#aborts.delete(call);
-      abort.signal.removeEventListener('abort', abort.listener);
-    }
     try {
+      call.release?.();
+      call.release = null;
       this.sink.finish(call);
     } catch (err: unknown) {
       this.sink.fault(err);

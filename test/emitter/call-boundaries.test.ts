@@ -6,6 +6,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import Anthropic from '@anthropic-ai/sdk';
+import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
 import { createEmitter } from '../../src/index.js';
 import { startFakeApi } from '../../src/testing/index.js';
@@ -154,4 +155,20 @@ test('instrumenting a client built with clientOptions() records each call once',
   await viaOptions.messages.countTokens({ model: MSG.model, messages: MSG.messages });
   const got = await calls(s);
   t.deepEqual(got.map((e) => [e.operation, e.attempts]), [['messages.create', 2], ['messages.count_tokens', 1]]);
+});
+
+test('a long-lived AbortSignal shared by many calls keeps no listener of the emitter once they end', async (t) => {
+  const s = await setup(t);
+  const controller = new AbortController();
+  const bare = new Anthropic({ apiKey: 'k', baseURL: s.api.url });
+  const client = s.emitter.instrument(bare);
+  for (let i = 0; i < 20; i++) await bare.messages.create(MSG, { signal: controller.signal });
+  const withoutEmitter = EventEmitter.getEventListeners(controller.signal, 'abort').length;
+  for (let i = 0; i < 20; i++) await client.messages.create(MSG, { signal: controller.signal });
+  const stream = await client.messages.create({ ...MSG, stream: true }, { signal: controller.signal });
+  for await (const _ of stream) {
+    // read to the end
+  }
+  t.is(EventEmitter.getEventListeners(controller.signal, 'abort').length, withoutEmitter);
+  t.is((await calls(s)).length, 21);
 });
