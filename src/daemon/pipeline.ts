@@ -35,7 +35,9 @@ export interface PipelineOptions {
   /**
    * How often the coarse rollup levels are rebuilt from the per-minute rollups the batches
    * changed (`SqliteStore.foldRollups`; also at start and stop). Queries are exact meanwhile:
-   * they read the pending periods from the per-minute level. Default 5000 ms.
+   * they read the pending periods from the per-minute level. While a backlog is read (lag
+   * above 0) it waits up to {@link FOLD_DURING_BACKLOG_MS} instead: the calls of a backlog
+   * touch the same hours batch after batch, and each fold rebuilds them whole. Default 5000 ms.
    */
   rollupFoldIntervalMs?: number;
   log?: TailerOptions['log'];
@@ -69,6 +71,7 @@ export class Pipeline {
   private lock: DataDirLock | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private foldTimer: NodeJS.Timeout | undefined;
+  private foldedAt = 0;
   private influx_: { sink: InfluxSink; checkpoints: InfluxCheckpointFile; query: InfluxQueryApi; healthTimer?: NodeJS.Timeout } | undefined;
   private readonly counts = { eventsInserted: 0, eventsIgnored: 0, pricingErrors: 0 };
   /** Batches staged in the store's open transaction (a run of batches marked `more`), not yet durable. */
@@ -143,7 +146,10 @@ export class Pipeline {
       });
       if (store) {
         this.fold(store);
-        this.foldTimer = setInterval(() => this.fold(store), this.o.rollupFoldIntervalMs ?? 5000);
+        this.foldTimer = setInterval(() => {
+          const backlog = (this.tailer?.health().lagBytes ?? 0) > 0;
+          if (!backlog || Date.now() - this.foldedAt >= FOLD_DURING_BACKLOG_MS) this.fold(store);
+        }, this.o.rollupFoldIntervalMs ?? 5000);
         this.foldTimer.unref();
       }
       await this.tailer.start();
@@ -202,6 +208,7 @@ export class Pipeline {
 
   /** Rebuilds the coarse rollups of pending minutes; a failure is logged and retried next time (queries stay exact). */
   private fold(store: SqliteStore): void {
+    this.foldedAt = Date.now();
     try {
       store.foldRollups();
     } catch (err: unknown) {
@@ -337,6 +344,9 @@ export class Pipeline {
     }
   }
 }
+
+/** Longest wait between two folds of the coarse rollups while a backlog is read. */
+const FOLD_DURING_BACKLOG_MS = 60_000;
 
 /** Batches a store-only pipeline gathers into one transaction during a backlog (the tailer's slots). */
 const STAGED_BATCHES = 8;

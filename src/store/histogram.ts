@@ -27,6 +27,8 @@ export function bucketValue(index: number): number {
   return (2 * Math.pow(GAMMA, index)) / (GAMMA + 1);
 }
 
+const scanned: number[] = [];
+
 /** Sparse bucket → count map. */
 export class LogHistogram {
   readonly counts = new Map<number, number>();
@@ -50,6 +52,12 @@ export class LogHistogram {
   /** Merges a serialised histogram (as stored in a rollup row); null is empty. */
   mergeJson(json: string | null): void {
     if (!json) return;
+    const p = scanned;
+    p.length = 0;
+    if (scanHistogram(json, p)) {
+      for (let i = 0; i < p.length; i += 2) this.addBucket(p[i]!, p[i + 1]!);
+      return;
+    }
     const obj = JSON.parse(json) as Record<string, number>;
     for (const k in obj) {
       const c = obj[k] ?? 0;
@@ -68,11 +76,10 @@ export class LogHistogram {
     });
   }
 
+  /** `{"<bucket>":count,…}` (written directly: one per rollup group and batch). */
   toJson(): string | null {
     if (this.total === 0) return null;
-    const obj: Record<string, number> = {};
-    for (const [b, c] of this.counts) obj[b] = c;
-    return JSON.stringify(obj);
+    return pairsToJson(this.counts);
   }
 
   /**
@@ -167,3 +174,54 @@ export function mergeHistBlobs(a: unknown, b: unknown): Buffer | null {
   forEachBlobPair(b, add);
   return histToBlob(counts);
 }
+
+/** `{"<bucket>":count,…}` of the non-empty buckets, as the per-minute rollups store them (null when none). */
+export function pairsToJson(counts: Map<number, number>): string | null {
+  let out = '';
+  for (const [b, c] of counts) {
+    if (c === 0) continue;
+    out += `${out === '' ? '{' : ','}"${b}":${c}`;
+  }
+  return out === '' ? null : `${out}}`;
+}
+
+/**
+ * Scans `{"<int>":<int>,…}` (what rollups store) into `[bucket, count, …]`; false on anything
+ * else (the caller then parses it as JSON).
+ */
+export function scanHistogram(s: string, out: number[]): boolean {
+  const n = s.length;
+  if (s.charCodeAt(0) !== 123 /* { */) return false;
+  let i = 1;
+  if (s.charCodeAt(i) === 125 /* } */) return i === n - 1;
+  for (;;) {
+    if (s.charCodeAt(i) !== 34 /* " */) return false;
+    i++;
+    let neg = false;
+    if (s.charCodeAt(i) === 45 /* - */) {
+      neg = true;
+      i++;
+    }
+    let b = 0;
+    let digits = 0;
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) {
+      b = b * 10 + (c - 48);
+      digits++;
+    }
+    if (digits === 0 || s.charCodeAt(i) !== 34 || s.charCodeAt(i + 1) !== 58 /* : */) return false;
+    i += 2;
+    let c = 0;
+    digits = 0;
+    for (let ch = s.charCodeAt(i); ch >= 48 && ch <= 57; ch = s.charCodeAt(++i)) {
+      c = c * 10 + (ch - 48);
+      digits++;
+    }
+    if (digits === 0) return false;
+    out.push(neg ? -b : b, c);
+    const sep = s.charCodeAt(i);
+    if (sep === 125) return i === n - 1;
+    if (sep !== 44 /* , */) return false;
+    i++;
+  }
+}
+

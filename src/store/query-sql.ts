@@ -19,7 +19,7 @@ import type {
   SeriesQuery, SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram, bucketOf, forEachBlobPair } from './histogram.js';
+import { LogHistogram, bucketOf, forEachBlobPair, scanHistogram } from './histogram.js';
 import { CORE_HOUR_LEVEL, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, PENDING_TABLE, type RollupLevel } from './rollups.js';
 
 /**
@@ -427,46 +427,6 @@ class HistMerger {
     const i = b - HistMerger.LOW;
     if (i >= 0 && i < HistMerger.SIZE) this.dense[i]! += c;
     else this.sparse.set(b, (this.sparse.get(b) ?? 0) + c);
-  }
-}
-
-/**
- * Scans `{"<int>":<int>,…}` (what rollups store) into `[bucket, count, …]`; false on anything
- * else (the caller then parses it as JSON).
- */
-function scanHistogram(s: string, out: number[]): boolean {
-  const n = s.length;
-  if (s.charCodeAt(0) !== 123 /* { */) return false;
-  let i = 1;
-  if (s.charCodeAt(i) === 125 /* } */) return i === n - 1;
-  for (;;) {
-    if (s.charCodeAt(i) !== 34 /* " */) return false;
-    i++;
-    let neg = false;
-    if (s.charCodeAt(i) === 45 /* - */) {
-      neg = true;
-      i++;
-    }
-    let b = 0;
-    let digits = 0;
-    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) {
-      b = b * 10 + (c - 48);
-      digits++;
-    }
-    if (digits === 0 || s.charCodeAt(i) !== 34 || s.charCodeAt(i + 1) !== 58 /* : */) return false;
-    i += 2;
-    let c = 0;
-    digits = 0;
-    for (let ch = s.charCodeAt(i); ch >= 48 && ch <= 57; ch = s.charCodeAt(++i)) {
-      c = c * 10 + (ch - 48);
-      digits++;
-    }
-    if (digits === 0) return false;
-    out.push(neg ? -b : b, c);
-    const sep = s.charCodeAt(i);
-    if (sep === 125) return i === n - 1;
-    if (sep !== 44 /* , */) return false;
-    i++;
   }
 }
 
