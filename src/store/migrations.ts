@@ -189,7 +189,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
-    description: 'minutes whose per-minute rollups changed since the coarse levels were built from them; recent calls by status through a partial index of the unsuccessful calls only',
+    description: 'per-minute rollups of new calls appended to a delta table and minutes pending, folded into rollup_minute and the coarse levels later; recent calls by status through a partial index of the unsuccessful calls only',
     // Each index on (dimension, ts) took an entry per call at a random place once times
     // interleave (a backlog, several writers): 2-3.5 µs a row of the ~12 µs a row costs in all.
     // Common values are met within a few hundred rows of calls_ts; errors and aborts are rare,
@@ -197,6 +197,18 @@ export const MIGRATIONS: readonly Migration[] = [
     // answered from the rollups (query-sql.ts).
     sql: `
       CREATE TABLE rollup_pending (minute INTEGER PRIMARY KEY);
+      CREATE TABLE rollup_minute_delta (
+        minute INTEGER NOT NULL,
+        gkey TEXT NOT NULL,
+        ${V3_DIMENSION_COLUMNS.map((c) => `${c} TEXT`).join(', ')},
+        count INTEGER NOT NULL,
+        unpriced_count INTEGER NOT NULL,
+        ttft_count INTEGER NOT NULL,
+        ${V3_SUM_COLUMNS.map((c) => `${c} ${c.endsWith('_nanousd') ? 'INTEGER' : 'REAL'}`).join(', ')},
+        hist_duration TEXT,
+        hist_ttft TEXT
+      );
+      CREATE INDEX rollup_minute_delta_minute ON rollup_minute_delta(minute);
       DROP INDEX calls_model_status_ts;
       DROP INDEX calls_status_ts;
       DROP INDEX calls_feature_ts;

@@ -11,7 +11,7 @@
  * dimension only for the sums). Percentiles merge log-scale histograms (from rollups, or built
  * from row values at the edges): nearest-rank, within 1 %. The coarse levels lag the per-minute
  * one by up to a fold (rollups.ts): periods holding a pending minute are read from
- * `rollup_minute`, so every answer equals the rows whatever was folded.
+ * `rollup_minute` and the batches' deltas, so every answer equals the rows whatever was folded.
  */
 import type Database from 'better-sqlite3';
 import type {
@@ -20,12 +20,12 @@ import type {
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
 import { LogHistogram, bucketOf, forEachBlobPair, scanHistogram } from './histogram.js';
-import { CORE_HOUR_LEVEL, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, PENDING_TABLE, type RollupLevel } from './rollups.js';
+import { CORE_HOUR_LEVEL, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, MINUTE_WITH_DELTAS, PENDING_TABLE, type RollupLevel } from './rollups.js';
 
 /**
  * Where a span of a window is read from: call rows, a rollup period (the smallest level that
- * holds the dimensions), or `pending`: periods whose coarse levels are not yet rebuilt from the
- * per-minute rollups (see rollups.ts), read from `rollup_minute`.
+ * holds the dimensions), or `pending`: periods not yet folded (see rollups.ts), read from
+ * `rollup_minute` and the delta rows of the batches since.
  */
 type Source = 'rows' | 'minute' | 'hour' | 'pending';
 interface Segment { source: Source; start: number; end: number }
@@ -68,7 +68,7 @@ export class QueryEngine {
     this.pendingIn = this.coarse && has(PENDING_TABLE) ? db.prepare(`SELECT minute FROM ${PENDING_TABLE} WHERE minute >= ? AND minute < ? ORDER BY minute`).pluck() : undefined;
   }
 
-  /** A window's segments, with the periods holding pending minutes read from `rollup_minute`. */
+  /** A window's segments, with the periods holding pending minutes read from the per-minute level and its deltas. */
   private segmentsOf(start: number, end: number, hours: boolean): Segment[] {
     const segs = segments(start, end, hours);
     if (!this.pendingIn || segs.length === 0) return segs;
@@ -185,7 +185,9 @@ export class QueryEngine {
     for (const agg of Object.values(q.aggregates)) if (agg.op === 'count_where') for (const d of Object.keys(agg.filter)) sumDims.add(d);
     const from = (dims: Set<string>): { table: string; tcol: string; rollup: boolean; hist: 'json' | 'blob' | null } => {
       if (seg.source === 'rows') return { table: 'calls', tcol: 'ts', rollup: false, hist: null };
-      const l = seg.source === 'pending' ? MINUTE_LEVEL : this.level(seg.source, dims);
+      // A pending period: the per-minute groups merged so far and the batches' deltas after them.
+      if (seg.source === 'pending') return { table: MINUTE_WITH_DELTAS, tcol: 'minute', rollup: true, hist: 'json' };
+      const l = this.level(seg.source, dims);
       return { table: l.table, tcol: l.timeColumn, rollup: true, hist: l.hist };
     };
     const sumsFrom = from(sumDims);

@@ -174,6 +174,7 @@ export function foldPendingRollups(db: Database.Database): number {
   return db.transaction(() => {
     const minutes = db.prepare(`SELECT minute FROM ${PENDING_TABLE} ORDER BY minute`).pluck().all() as number[];
     if (minutes.length === 0) return 0;
+    mergeDeltas(db);
     for (const l of ROLLUP_LEVELS) {
       if (l === MINUTE_LEVEL) continue;
       for (const [from, to] of runsOf(minutes, l.periodMs)) {
@@ -183,6 +184,35 @@ export function foldPendingRollups(db: Database.Database): number {
     db.prepare(`DELETE FROM ${PENDING_TABLE} WHERE minute <= ?`).run(minutes[minutes.length - 1]);
     return minutes.length;
   }).immediate();
+}
+
+const DELTA_HIST_FUNCTION = 'claudescope_delta_hist';
+
+/** Merges the delta rows into `rollup_minute`, a statement for all, and empties the delta table. */
+function mergeDeltas(db: Database.Database): void {
+  db.function(HIST_MERGE_FUNCTION, { deterministic: true }, mergeHistJson);
+  db.aggregate(DELTA_HIST_FUNCTION, {
+    start: () => new LogHistogram(),
+    step: (h: LogHistogram, json: unknown) => {
+      if (typeof json === 'string') h.mergeJson(json);
+      return h;
+    },
+    result: (h: LogHistogram) => h.toJson(),
+  });
+  const l = MINUTE_LEVEL;
+  const cols = ROLLUP_COLUMNS(l);
+  const dims = l.dims.join(', ');
+  // `WHERE true`: an upsert of a SELECT needs a WHERE, or SQLite reads ON as a join's.
+  db.prepare(`INSERT INTO ${l.table} (${cols.join(', ')})
+    SELECT minute, gkey, ${dims}, SUM(count), SUM(unpriced_count), SUM(ttft_count), ${SUM_COLUMNS.map((c) => `SUM(${c})`).join(', ')},
+      ${DELTA_HIST_FUNCTION}(hist_duration), ${DELTA_HIST_FUNCTION}(hist_ttft)
+    FROM ${DELTA_TABLE} WHERE true GROUP BY minute, gkey
+    ON CONFLICT (${l.timeColumn}, gkey) DO UPDATE SET
+      count = count + excluded.count, unpriced_count = unpriced_count + excluded.unpriced_count, ttft_count = ttft_count + excluded.ttft_count,
+      ${SUM_COLUMNS.map(nullableSum).join(', ')},
+      hist_duration = ${HIST_MERGE_FUNCTION}(hist_duration, excluded.hist_duration),
+      hist_ttft = ${HIST_MERGE_FUNCTION}(hist_ttft, excluded.hist_ttft)`).run();
+  db.prepare(`DELETE FROM ${DELTA_TABLE}`).run();
 }
 
 /** Contiguous spans of whole periods holding the (sorted) minutes, as [from, to). */
@@ -197,26 +227,25 @@ export function runsOf(minutes: readonly number[], periodMs: number): [number, n
   return out;
 }
 
-/** Minutes whose `rollup_minute` rows changed since the coarse levels were last built (schema 4). */
+/** Minutes whose per-minute rollups changed since the coarse levels were last built (schema 4). */
 export const PENDING_TABLE = 'rollup_pending';
+/** Per-minute groups of batches not yet merged into `rollup_minute` (schema 4): same columns, several rows per group. */
+export const DELTA_TABLE = 'rollup_minute_delta';
+/** The per-minute level as a pending period must read it: merged groups and deltas (columns of {@link MINUTE_LEVEL}). */
+export const MINUTE_WITH_DELTAS = `(SELECT * FROM (SELECT ${['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'].join(', ')} FROM rollup_minute
+  UNION ALL SELECT ${['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'].join(', ')} FROM rollup_minute_delta))`;
 
 export class RollupWriter {
-  private readonly upsert: Database.Statement;
+  private readonly append: Database.Statement;
   private readonly markPending: Database.Statement;
 
   constructor(db: Database.Database) {
-    db.function(HIST_MERGE_FUNCTION, { deterministic: true }, mergeHistJson);
-    db.function(HIST_BLOB_MERGE_FUNCTION, { deterministic: true }, mergeHistBlobs);
-    // One statement per group and batch: new groups are inserted, existing ones updated in place
-    // (no read back into JS, no delete-and-insert of the whole row as INSERT OR REPLACE does).
-    const l = MINUTE_LEVEL;
-    const cols = ROLLUP_COLUMNS(l);
-    this.upsert = db.prepare(`INSERT INTO ${l.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
-      ON CONFLICT (${l.timeColumn}, gkey) DO UPDATE SET
-        count = count + excluded.count, unpriced_count = unpriced_count + excluded.unpriced_count, ttft_count = ttft_count + excluded.ttft_count,
-        ${SUM_COLUMNS.map(nullableSum).join(', ')},
-        hist_duration = ${HIST_MERGE_FUNCTION}(hist_duration, excluded.hist_duration),
-        hist_ttft = ${HIST_MERGE_FUNCTION}(hist_ttft, excluded.hist_ttft)`);
+    // A batch's groups are appended to the delta table, not merged into rollup_minute: an
+    // append costs a fraction of an upsert at a random place of rollup_minute (whose merge also
+    // parses and rewrites both histograms), and a group a backlog touches in many batches is
+    // merged once per fold instead of once per batch.
+    const cols = ROLLUP_COLUMNS(MINUTE_LEVEL);
+    this.append = db.prepare(`INSERT INTO ${DELTA_TABLE} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
     this.markPending = db.prepare(`INSERT OR IGNORE INTO ${PENDING_TABLE} (minute) VALUES (?)`);
   }
 
@@ -225,9 +254,9 @@ export class RollupWriter {
     return new RollupBatch(this);
   }
 
-  /** Merges one accumulated per-minute group into its stored row (inside the batch's transaction). */
+  /** Appends one accumulated per-minute group to the delta table (inside the batch's transaction). */
   write(acc: Acc): void {
-    this.upsert.run(acc.minute, acc.gkey, ...acc.dims, acc.count, acc.unpriced, acc.ttftCount, ...acc.sums, histOut(MINUTE_LEVEL, acc.hDuration), histOut(MINUTE_LEVEL, acc.hTtft));
+    this.append.run(acc.minute, acc.gkey, ...acc.dims, acc.count, acc.unpriced, acc.ttftCount, ...acc.sums, acc.hDuration.toJson(), acc.hTtft.toJson());
   }
 
   /** Marks a minute whose per-minute rollups changed (inside the batch's transaction). */

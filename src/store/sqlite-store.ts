@@ -378,7 +378,7 @@ class Repricer {
   private readonly update: Database.Statement | undefined;
   private readonly rollups: RollupAdjuster | undefined;
 
-  constructor(db: Database.Database, readonly_: boolean) {
+  constructor(private readonly db: Database.Database, readonly_: boolean) {
     this.select = db.prepare(`SELECT id, ts, event_id, ${[...new Set([...DIMENSION_COLUMNS, ...SUM_COLUMNS, ...PRICE_COLUMNS])].join(', ')}, event_json
       FROM calls WHERE id > ? AND ts >= ? AND ts < ? ORDER BY id LIMIT ?`);
     if (!readonly_) {
@@ -392,6 +392,8 @@ class Repricer {
     const out: RepricedRow[] = [];
     const params: unknown[] = new Array(INSERT_COLUMNS.length);
     const write = !o.dryRun && this.update !== undefined && this.rollups !== undefined;
+    // The adjuster moves calls between stored groups: every level must hold every call first.
+    if (write) foldPendingRollups(this.db);
     for (const row of rows) {
       const raw = row['event_json'] as string;
       const event = JSON.parse(raw) as CallEvent;

@@ -32,7 +32,8 @@ function counts(data: string): { rows: number; rollup: number; ids: string[] } {
   }
   try {
     const ids = (store.db.prepare('SELECT event_id FROM calls').all() as { event_id: string }[]).map((r) => r.event_id);
-    const rollup = (store.db.prepare('SELECT COALESCE(SUM(count), 0) AS n FROM rollup_minute').get() as { n: number }).n;
+    // The per-minute level as a reader sees it: merged groups and the deltas of batches not yet folded.
+    const rollup = (store.db.prepare('SELECT (SELECT COALESCE(SUM(count), 0) FROM rollup_minute) + (SELECT COALESCE(SUM(count), 0) FROM rollup_minute_delta) AS n').get() as { n: number }).n;
     return { rows: ids.length, rollup, ids };
   } catch {
     return { rows: 0, rollup: 0, ids: [] };

@@ -267,6 +267,7 @@ test('opening a database of schema 2 builds every coarse level from its per-minu
   const ref = open(t);
   const events = workload(1500);
   ref.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
+  ref.foldRollups();
   const oldDb = new Database(path);
   const cols = ['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'];
   const insert = oldDb.prepare(`INSERT INTO rollup_minute (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);

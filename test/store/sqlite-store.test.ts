@@ -111,6 +111,7 @@ test('replayed events are ignored in rows and rollups', async (t) => {
   t.deepEqual(store.commitBatch(batch), { inserted: 300, ignored: 0 });
   t.deepEqual(store.commitBatch(batch), { inserted: 0, ignored: 300 });
   store.commitBatch({ calls: events.slice(0, 50).map(priced), checkpoints: [], emitterStats: [] });
+  store.foldRollups();
   const rowsCount = (store.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
   const rollupCount = (store.db.prepare('SELECT SUM(count) AS n FROM rollup_minute').get() as { n: number }).n;
   t.is(rowsCount, 300);
@@ -220,7 +221,7 @@ test('rollups merged in place batch after batch equal the rollups of the same ca
   whole.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
   for (let i = 0; i < events.length; i += 37) pieces.commitBatch({ calls: events.slice(i, i + 37).map(priced), checkpoints: [], emitterStats: [] });
   const rollups = (s: SqliteStore): Record<string, unknown>[] =>
-    (s.db.prepare('SELECT * FROM rollup_minute ORDER BY minute, gkey').all() as Record<string, unknown>[]).map((r) => ({
+    (s.foldRollups(), s.db.prepare('SELECT * FROM rollup_minute ORDER BY minute, gkey').all() as Record<string, unknown>[]).map((r) => ({
       ...r,
       hist_duration: r['hist_duration'] === null ? null : JSON.parse(r['hist_duration'] as string),
       hist_ttft: r['hist_ttft'] === null ? null : JSON.parse(r['hist_ttft'] as string),
