@@ -3,7 +3,8 @@
  * follows the host contract: `write()` returns at once and never throws, memory is bounded,
  * and a failing or slow disk costs dropped (and counted) events, never a blocked or broken
  * app. Modelled on sonic-boom: one `JSON.stringify` per event, an in-memory buffer flushed by
- * asynchronous appends of whole lines (one write in flight), `flushSync` on exit.
+ * asynchronous appends of whole lines (one write in flight), `flushSync` on exit. The buffer
+ * holds lines encoded as UTF-8 at once ({@link LineQueue}), not strings.
  *
  * Files follow the event contract: `<dir>/<app>-<host>-<pid>-<startMs>-<fileSeq>.ndjson`,
  * mode 0600, a header first, a footer when sealed (close, rotation, exit); never renamed or
@@ -13,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { CallEvent, EmitterStats, FileFooter, FileHeader, StatsLine } from '../event/types.js';
 import { registerExitFlush, unregisterExitFlush } from './exit-hook.js';
+import { BlockPool, LineQueue } from './line-queue.js';
 import {
   DIR_SCAN_EVERY_BYTES,
   DIR_SCAN_WHILE_CAPPED_MS,
@@ -38,18 +40,6 @@ const FATAL_CODES = new Set(['EPIPE', 'EBADF']);
 const BUSY_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR']);
 /** Synchronous retries of EAGAIN in flushSync before giving up (1 ms apart). */
 const SYNC_BUSY_RETRIES = 100;
-const STATS_PREFIX = '{"t":"stats"';
-
-/**
- * The size the caps and rotation count for a line: its UTF-16 length plus its newline.
- * Equal to its UTF-8 size for ASCII (all but free-text fields); never more. Exact byte
- * counting (Buffer.byteLength) cost a third of write()'s time in scripts/bench-writer.ts,
- * and memory, which the buffer cap bounds, is held in UTF-16 strings anyway. Counters of
- * bytes on disk (`bytes_written`) are exact.
- */
-function lineSize(line: string): number {
-  return line.length + 1;
-}
 
 /** One file of the writer's sequence, from its header to its footer. */
 interface FileSlot {
@@ -59,13 +49,11 @@ interface FileSlot {
   readonly openedAtMs: number;
   readonly headerLine: string;
   fd: number | null;
-  /** Lines waiting for the disk, without their `\n` (added when a chunk is joined). */
-  pending: string[];
-  /** Their size in UTF-16 units plus one per newline: see {@link lineSize}. */
-  pendingBytes: number;
+  /** Lines waiting for the disk, encoded; their exact size in bytes is `pending.bytes`. */
+  readonly pending: LineQueue;
   /** Lines assigned to this file so far, header included: the next line's `seq`. */
   lines: number;
-  /** Bytes assigned to this file so far (on disk or waiting). */
+  /** Bytes assigned to this file so far (on disk or waiting), exact. */
   bytes: number;
   headerOnDisk: boolean;
   linesOnDisk: number;
@@ -91,6 +79,8 @@ interface Chunk {
   readonly headerBytes: number;
   /** Buffer accounting to release when the chunk settles (written or dropped). */
   readonly accounted: number;
+  /** The pooled block `buf` is a view of: reusable once the write has called back. */
+  readonly block: Buffer | null;
 }
 
 interface FlushWaiter {
@@ -102,12 +92,6 @@ type Op = 'idle' | 'open' | 'write' | 'wait' | 'close';
 
 function errCode(err: unknown): string {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
-}
-
-function countEvents(lines: readonly string[]): number {
-  let n = 0;
-  for (const l of lines) if (!l.startsWith(STATS_PREFIX)) n++;
-  return n;
 }
 
 function sleepSync(ms: number): void {
@@ -163,6 +147,9 @@ export class EventWriter {
   #scanning = false;
   #lastScanMs = 0;
   #stats: Required<EmitterStats> = zeroStats();
+  readonly #pool = new BlockPool();
+  /** The queue of the next file, where a line is staged (sized) before that file exists. */
+  #nextQueue: LineQueue | null = null;
 
   /** Validates the options (throws {@link WriterOptionsError}); opens nothing, starts nothing. */
   constructor(options: WriterOptions = {}) {
@@ -214,8 +201,8 @@ export class EventWriter {
         this.#seal(slot, 'rotate_age');
         slot = null;
       }
-      let line = this.#serialize(event, slot === null ? 1 : slot.lines);
-      let bytes = lineSize(line);
+      let queue = slot === null ? this.#spareQueue() : slot.pending;
+      let bytes = queue.stage(this.#serialize(event, slot === null ? 1 : slot.lines));
       if (this.#bufferedBytes + bytes > this.#o.maxBufferBytes) {
         this.#stats.events_dropped_buffer++;
         return;
@@ -228,13 +215,13 @@ export class EventWriter {
       if (slot !== null && slot.lines > 1 && slot.bytes + bytes > this.#o.maxFileBytes) {
         this.#seal(slot, 'rotate_size');
         slot = null;
-        line = this.#serialize(event, 1);
-        bytes = lineSize(line);
+        queue = this.#spareQueue();
+        bytes = queue.stage(this.#serialize(event, 1));
       }
       slot ??= this.#newSlot();
       slot.lines++;
       this.#stats.events_written++;
-      this.#enqueue(slot, line, bytes);
+      this.#enqueue(slot, bytes, 1);
       this.#sinceScan += bytes;
       if (this.#sinceScan >= DIR_SCAN_EVERY_BYTES) this.#scanDir();
     } catch {
@@ -335,13 +322,19 @@ export class EventWriter {
     }
   }
 
-  #enqueue(slot: FileSlot, line: string, bytes: number): void {
-    slot.pending.push(line);
-    slot.pendingBytes += bytes;
+  /** A queue for the next file; {@link #newSlot} gives it to that file. */
+  #spareQueue(): LineQueue {
+    this.#nextQueue ??= new LineQueue(this.#pool);
+    return this.#nextQueue;
+  }
+
+  /** Commits the line last staged in `slot.pending`, of `bytes` bytes (`events`: 1 for a call event). */
+  #enqueue(slot: FileSlot, bytes: number, events: number): void {
+    slot.pending.commit(bytes, events);
     slot.bytes += bytes;
     this.#bufferedBytes += bytes;
     this.#enqueued += bytes;
-    if (this.#queue[0] === slot && slot.pendingBytes >= FLUSH_THRESHOLD_BYTES) this.#pump();
+    if (this.#queue[0] === slot && slot.pending.bytes >= FLUSH_THRESHOLD_BYTES) this.#pump();
     else if (this.#flushTimer === null) {
       this.#flushTimer = setTimeout(() => {
         this.#flushTimer = null;
@@ -369,6 +362,8 @@ export class EventWriter {
       emitter: this.#o.emitter,
     };
     const headerLine = JSON.stringify(header) + '\n';
+    const pending = this.#spareQueue();
+    this.#nextQueue = null;
     const name = `${this.#appField}-${this.#hostField}-${pid}-${this.#startMs}-${fileSeq}.ndjson`;
     const slot: FileSlot = {
       path: join(this.#o.dir, name),
@@ -377,10 +372,9 @@ export class EventWriter {
       openedAtMs: now,
       headerLine,
       fd: null,
-      pending: [],
-      pendingBytes: 0,
+      pending,
       lines: 1,
-      bytes: headerLine.length,
+      bytes: Buffer.byteLength(headerLine, 'utf8'),
       headerOnDisk: false,
       linesOnDisk: 0,
       bytesOnDisk: 0,
@@ -418,11 +412,10 @@ export class EventWriter {
         return;
       }
       const line: StatsLine = { t: 'stats', v: 1, file_id: slot.fileId, ts: this.#o.now(), stats: this.stats() };
-      const text = JSON.stringify(line);
-      const bytes = lineSize(text);
+      const bytes = slot.pending.stage(JSON.stringify(line));
       if (this.#bufferedBytes + bytes > this.#o.maxBufferBytes) return;
       slot.lines++;
-      this.#enqueue(slot, text, bytes);
+      this.#enqueue(slot, bytes, 0);
     } catch {
       this.#stats.internal_errors++;
     }
@@ -441,12 +434,12 @@ export class EventWriter {
           return;
         }
         if (slot.fd === null) {
-          if (slot.pending.length > 0) return this.#open(slot);
+          if (slot.pending.bytes > 0) return this.#open(slot);
           if (slot.seal === null) return;
           this.#finishSlot(slot); // sealed before anything reached the disk: no file
           continue;
         }
-        if (slot.pending.length > 0 || (!slot.headerOnDisk && slot.linesOnDisk === 0 && !slot.torn && slot.seal === null)) {
+        if (slot.pending.bytes > 0 || (!slot.headerOnDisk && slot.linesOnDisk === 0 && !slot.torn && slot.seal === null)) {
           return this.#startWrite(this.#linesChunk(slot));
         }
         if (slot.seal !== null) {
@@ -504,35 +497,20 @@ export class EventWriter {
   }
 
   #linesChunk(slot: FileSlot): Chunk {
-    let lines: string[];
-    let accounted: number;
-    if (slot.pendingBytes <= MAX_WRITE_BYTES) {
-      lines = slot.pending;
-      accounted = slot.pendingBytes;
-      slot.pending = [];
-      slot.pendingBytes = 0;
-    } else {
-      let n = 0;
-      accounted = 0;
-      while (n < slot.pending.length && accounted < MAX_WRITE_BYTES) {
-        accounted += lineSize(slot.pending[n] as string);
-        n++;
-      }
-      lines = slot.pending.splice(0, n);
-      slot.pendingBytes -= accounted;
-    }
     const prefix = (slot.torn ? '\n' : '') + (slot.headerOnDisk ? '' : slot.headerLine);
-    const buf = Buffer.from(prefix + lines.join('\n') + '\n', 'utf8');
+    const taken = slot.pending.take(MAX_WRITE_BYTES, prefix);
+    const prefixLines = (slot.torn ? 1 : 0) + (slot.headerOnDisk ? 0 : 1);
     return {
       slot,
       kind: 'lines',
-      buf,
+      buf: taken.buf,
       off: 0,
-      lines: lines.length + (slot.torn ? 1 : 0) + (slot.headerOnDisk ? 0 : 1),
-      events: countEvents(lines),
-      prefixLines: (slot.torn ? 1 : 0) + (slot.headerOnDisk ? 0 : 1),
+      lines: taken.lines + prefixLines,
+      events: taken.events,
+      prefixLines,
       headerBytes: slot.headerOnDisk ? 0 : Buffer.byteLength(prefix),
-      accounted,
+      accounted: taken.bytes,
+      block: taken.block,
     };
   }
 
@@ -552,7 +530,7 @@ export class EventWriter {
   #footerChunk(slot: FileSlot): Chunk {
     const buf = Buffer.from(this.#footerLine(slot), 'utf8');
     const prefixLines = slot.torn ? 1 : 0;
-    return { slot, kind: 'footer', buf, off: 0, lines: 1 + prefixLines, events: 0, prefixLines, headerBytes: 0, accounted: 0 };
+    return { slot, kind: 'footer', buf, off: 0, lines: 1 + prefixLines, events: 0, prefixLines, headerBytes: 0, accounted: 0, block: null };
   }
 
   #startWrite(chunk: Chunk): void {
@@ -585,6 +563,9 @@ export class EventWriter {
         this.#inFlight = null;
         this.#op = 'idle';
         this.#chunkWritten(chunk);
+        // Only here (and after a failed write called back) is no write reading the block:
+        // a write flushSync gave up on may still run in the thread pool.
+        if (chunk.block !== null) this.#pool.put(chunk.block);
         if (chunk.kind === 'footer') return this.#closeSlot(chunk.slot);
         this.#afterWrite(chunk.slot);
       } catch {
@@ -605,10 +586,10 @@ export class EventWriter {
       this.#flushWaiters.length > 0 ||
       slot.seal !== null ||
       this.#queue.length > 1 ||
-      slot.pendingBytes >= FLUSH_THRESHOLD_BYTES ||
+      slot.pending.bytes >= FLUSH_THRESHOLD_BYTES ||
       (!slot.headerOnDisk && slot.linesOnDisk === 0);
     if (urgent) return this.#pump();
-    if (slot.pending.length > 0 && this.#flushTimer === null) {
+    if (slot.pending.bytes > 0 && this.#flushTimer === null) {
       this.#flushTimer = setTimeout(() => {
         this.#flushTimer = null;
         this.#pump();
@@ -639,6 +620,7 @@ export class EventWriter {
     }
     this.#inFlight = null;
     this.#dropChunk(chunk);
+    if (chunk.block !== null) this.#pool.put(chunk.block);
     if (FATAL_CODES.has(code)) {
       this.#stopped = true;
       this.#op = 'idle';
@@ -707,11 +689,9 @@ export class EventWriter {
   }
 
   #dropPending(slot: FileSlot): void {
-    this.#stats.events_dropped_write_error += countEvents(slot.pending);
-    const bytes = slot.pendingBytes;
-    slot.pending = [];
-    slot.pendingBytes = 0;
-    this.#settle(bytes);
+    const dropped = slot.pending.drop();
+    this.#stats.events_dropped_write_error += dropped.events;
+    this.#settle(dropped.bytes);
   }
 
   /** After EPIPE/EBADF: nothing more reaches a file; every buffered event is dropped. */
@@ -752,6 +732,8 @@ export class EventWriter {
   #stopIfIdle(): void {
     if (this.#queue.length > 0) return;
     this.#clearTimers();
+    this.#pool.clear();
+    this.#nextQueue = null;
     if (this.#hooked) {
       unregisterExitFlush(this);
       this.#hooked = false;
@@ -839,7 +821,7 @@ export class EventWriter {
         return;
       }
       if (slot.fd === null) {
-        if (slot.pending.length === 0 && inFlight === null) return; // nothing ever reached a file
+        if (slot.pending.bytes === 0 && inFlight === null) return; // nothing ever reached a file
         fs.mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
         slot.fd = fs.openSync(slot.path, 'a', 0o600);
         this.#stats.files_opened++;
@@ -867,7 +849,7 @@ export class EventWriter {
           }
         }
       }
-      while (slot.pending.length > 0 || (!slot.headerOnDisk && !slot.torn && slot.linesOnDisk === 0)) {
+      while (slot.pending.bytes > 0 || (!slot.headerOnDisk && !slot.torn && slot.linesOnDisk === 0)) {
         const chunk = this.#linesChunk(slot);
         if (this.#writeAllSync(slot, chunk)) this.#chunkWritten(chunk);
         else this.#dropChunk(chunk);

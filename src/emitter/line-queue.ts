@@ -1,0 +1,171 @@
+/**
+ * The event writer's buffer: lines waiting for the disk, already encoded. Each line is
+ * written as UTF-8 into a block of bytes when it is buffered, so its string dies young (a
+ * string kept until its write survives scavenges and is copied by the GC, as UTF-16 when
+ * it holds a non-Latin-1 character) and a write needs no join or encoding: it is one block,
+ * or a copy of a few into one buffer.
+ *
+ * Sizes are exact UTF-8 bytes, newline included: the caps and rotation count what lands on
+ * disk.
+ */
+
+/** A block's size; a longer line gets a block of its own size. */
+export const BLOCK_BYTES = 64 * 1024;
+/** Written blocks kept for reuse (1 MiB, one write's worth); the rest are left to the GC. */
+const FREE_BLOCKS = 16;
+const NEWLINE = 0x0a;
+
+/** Encoded lines in one buffer: bytes `[0, end)` are committed lines, past `end` scratch. */
+interface Block {
+  readonly buf: Buffer;
+  end: number;
+  lines: number;
+  /** Call events among those lines (the rest are stats lines). */
+  events: number;
+}
+
+/**
+ * Blocks of {@link BLOCK_BYTES} kept once written, shared by one writer's queues. A block
+ * returns here only when no write can still read it.
+ */
+export class BlockPool {
+  #free: Buffer[] = [];
+
+  /** A block holding at least `bytes`. */
+  get(bytes: number): Buffer {
+    if (bytes > BLOCK_BYTES) return Buffer.allocUnsafeSlow(bytes);
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BYTES);
+  }
+
+  put(buf: Buffer): void {
+    if (buf.length === BLOCK_BYTES && this.#free.length < FREE_BLOCKS) this.#free.push(buf);
+  }
+
+  /** Lets every kept block go (an idle writer holds no memory). */
+  clear(): void {
+    this.#free = [];
+  }
+}
+
+/** Lines taken from a queue for one write. */
+export interface TakenLines {
+  /** The prefix, then the lines, each ending in `\n`. */
+  readonly buf: Buffer;
+  readonly lines: number;
+  readonly events: number;
+  /** Bytes of lines (prefix excluded), as counted when they were committed. */
+  readonly bytes: number;
+  /** The block `buf` is a view of: back to the pool once the write is done with it. */
+  readonly block: Buffer | null;
+}
+
+/**
+ * Lines of one file waiting for the disk, oldest first. A line is staged (encoded past the
+ * last committed byte), then committed once the caller's caps accept it, or abandoned by
+ * staging the next one over it.
+ *
+ * @example
+ * const bytes = queue.stage(JSON.stringify(event));
+ * if (bytes <= room) queue.commit(bytes, 1);
+ */
+export class LineQueue {
+  readonly #pool: BlockPool;
+  #blocks: Block[] = [];
+  /** Committed bytes not yet taken. */
+  bytes = 0;
+
+  constructor(pool: BlockPool) {
+    this.#pool = pool;
+  }
+
+  /**
+   * Encodes `line` and a newline after the last committed line, without committing it, and
+   * returns their size in bytes. Only the next {@link commit} keeps them.
+   */
+  stage(line: string): number {
+    const tail = this.#blocks[this.#blocks.length - 1];
+    if (tail !== undefined) {
+      const room = tail.buf.length - tail.end;
+      // A UTF-16 unit takes at most 3 bytes (a surrogate pair 4 for 2 units).
+      if (line.length * 3 < room) return encode(tail.buf, tail.end, line);
+      if (line.length < room) {
+        // May fit: write() stops before a character that does not. Short by less than 4
+        // bytes of the room means it may have stopped early; the exact size tells.
+        const n = tail.buf.write(line, tail.end, room - 1, 'utf8');
+        if (n <= room - 5 || n === Buffer.byteLength(line, 'utf8')) {
+          tail.buf[tail.end + n] = NEWLINE;
+          return n + 1;
+        }
+      }
+      if (tail.end === 0) {
+        // No line in it yet (a line staged there was not kept): swap it for a larger one.
+        this.#blocks.pop();
+        this.#pool.put(tail.buf);
+      }
+    }
+    const block: Block = { buf: this.#pool.get(Buffer.byteLength(line, 'utf8') + 1), end: 0, lines: 0, events: 0 };
+    this.#blocks.push(block);
+    return encode(block.buf, 0, line);
+  }
+
+  /** Keeps the line last staged, of `bytes` bytes; `events` is 1 for a call event, 0 for a stats line. */
+  commit(bytes: number, events: number): void {
+    const tail = this.#blocks[this.#blocks.length - 1] as Block;
+    tail.end += bytes;
+    tail.lines++;
+    tail.events += events;
+    this.bytes += bytes;
+  }
+
+  /**
+   * Takes the oldest lines for one write: whole blocks, at least one, more while the total
+   * stays within `maxBytes`, after `prefix` (a torn fragment's terminator, the header).
+   */
+  take(maxBytes: number, prefix: string): TakenLines {
+    let n = 0;
+    let bytes = 0;
+    let lines = 0;
+    let events = 0;
+    for (const b of this.#blocks) {
+      if (n > 0 && bytes + b.end > maxBytes) break;
+      bytes += b.end;
+      lines += b.lines;
+      events += b.events;
+      n++;
+    }
+    const taken = this.#blocks.splice(0, n);
+    this.bytes -= bytes;
+    const only = taken[0];
+    if (prefix === '' && n === 1 && only !== undefined) {
+      // The common case under load: the block itself, back to the pool after the write.
+      return { buf: only.buf.subarray(0, only.end), lines, events, bytes, block: only.buf };
+    }
+    const prefixBytes = Buffer.byteLength(prefix, 'utf8');
+    const buf = Buffer.allocUnsafe(prefixBytes + bytes);
+    let off = buf.write(prefix, 0, 'utf8');
+    for (const b of taken) {
+      off += b.buf.copy(buf, off, 0, b.end);
+      this.#pool.put(b.buf);
+    }
+    return { buf, lines, events, bytes, block: null };
+  }
+
+  /** Forgets every line; returns how many call events and bytes that was. */
+  drop(): { events: number; bytes: number } {
+    let events = 0;
+    for (const b of this.#blocks) {
+      events += b.events;
+      this.#pool.put(b.buf);
+    }
+    const bytes = this.bytes;
+    this.#blocks = [];
+    this.bytes = 0;
+    return { events, bytes };
+  }
+}
+
+function encode(buf: Buffer, at: number, line: string): number {
+  const n = buf.write(line, at, 'utf8');
+  buf[at + n] = NEWLINE;
+  return n + 1;
+}
