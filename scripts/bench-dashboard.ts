@@ -7,7 +7,8 @@
  * The store is seeded either through the store's own write path (`commitBatch`: rows, rollups
  * and rate limits in one transaction per batch; the default) or, with `--bulk`, by the bulk
  * seed of scripts/bench-seed.ts (rows and rollups written by SQL: 10M calls in minutes), which also tops a kept store up to the present before measuring. Neither goes
- * through event files and the tailer, which ingests about 18k calls/s.
+ * through event files and the tailer (see bench-pipeline.ts for that). The seeded store's
+ * coarse rollup levels are folded before measuring, as the daemon does at start.
  *
  *   node --import tsx scripts/bench-dashboard.ts [--calls 100000] [--bulk] [--days 30] [--runs 5] [--home DIR] [--no-browser]
  *
@@ -108,6 +109,7 @@ if (!existsSync(dbPath) && BULK) {
     store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
     if ((i / BATCH) % 50 === 49) process.stderr.write(`  seeded ${fmtN(i + BATCH)}\n`);
   }
+  store.foldRollups();
   const s = (performance.now() - t0) / 1000;
   const rollups = (store.db.prepare('SELECT COUNT(*) AS n FROM rollup_minute').get() as { n: number }).n;
   store.close();
