@@ -11,8 +11,12 @@
 
 /** A block's size; a longer line gets a block of its own size. */
 export const BLOCK_BYTES = 64 * 1024;
-/** Written blocks kept for reuse (1 MiB, one write's worth); the rest are left to the GC. */
-const FREE_BLOCKS = 16;
+/**
+ * Written blocks kept for reuse; the rest are left to the GC. More made no difference in
+ * scripts/bench-writer.ts (a fresh 64 KiB block is cheap; what a pool saves is churn of
+ * memory outside the heap), and an idle writer holds less.
+ */
+const FREE_BLOCKS = 4;
 const NEWLINE = 0x0a;
 
 /** Encoded lines in one buffer: bytes `[0, end)` are committed lines, past `end` scratch. */

@@ -80,9 +80,9 @@ export interface WriterOptions {
    */
   maxDirBytes?: number;
   /**
-   * Cap on bytes waiting in memory for the disk. When the disk is slow or failing and the
-   * buffer is full, new events are dropped and counted in `events_dropped_buffer`; the
-   * writer never blocks. @default 8 MiB
+   * Cap on bytes waiting in memory for the disk (lines as encoded for the file, UTF-8).
+   * When the disk is slow or failing and the buffer is full, new events are dropped and
+   * counted in `events_dropped_buffer`; the writer never blocks. @default 8 MiB
    */
   maxBufferBytes?: number;
   /** Buffered lines are written at least this often (the timer is unref'd). @default 100 */
