@@ -10,8 +10,8 @@
  * separate statements and choose separately (a `count_where` on status needs the status
  * dimension only for the sums). Percentiles merge log-scale histograms (from rollups, or built
  * from row values at the edges): nearest-rank, within 1 %. The coarse levels lag the per-minute
- * one by up to a fold (rollups.ts): periods holding a pending minute are read from
- * `rollup_minute` and the batches' deltas, so every answer equals the rows whatever was folded.
+ * one by up to a fold (rollups.ts): every level is read together with the per-minute deltas
+ * the batches appended since the last fold, so every answer equals the rows whatever was folded.
  */
 import type Database from 'better-sqlite3';
 import type {
@@ -20,14 +20,10 @@ import type {
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
 import { LogHistogram, bucketOf, forEachBlobPair, scanHistogram } from './histogram.js';
-import { CORE_HOUR_LEVEL, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, MINUTE_WITH_DELTAS, PENDING_TABLE, type RollupLevel } from './rollups.js';
+import { CORE_HOUR_LEVEL, DELTA_TABLE, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, withDeltas, type RollupLevel } from './rollups.js';
 
-/**
- * Where a span of a window is read from: call rows, a rollup period (the smallest level that
- * holds the dimensions), or `pending`: periods not yet folded (see rollups.ts), read from
- * `rollup_minute` and the delta rows of the batches since.
- */
-type Source = 'rows' | 'minute' | 'hour' | 'pending';
+/** Where a span of a window is read from: call rows, or a rollup period. */
+type Source = 'rows' | 'minute' | 'hour';
 interface Segment { source: Source; start: number; end: number }
 interface Acc {
   group: Partial<Record<CallDimension, string | null>>;
@@ -59,22 +55,13 @@ export class QueryEngine {
   /** The coarse levels exist (schema 3+; a read-only open of an older database has only minutes). */
   private readonly coarse: boolean;
 
-  /** Pending minutes of a span (schema 4+; before it the coarse levels were written with the rows). */
-  private readonly pendingIn: Database.Statement | undefined;
+  /** The batches' per-minute deltas not yet folded exist (schema 4+; before it every level was written with the rows). */
+  private readonly deltas: boolean;
 
   constructor(private readonly db: Database.Database) {
     const has = (table: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
     this.coarse = has(CORE_HOUR_LEVEL.table);
-    this.pendingIn = this.coarse && has(PENDING_TABLE) ? db.prepare(`SELECT minute FROM ${PENDING_TABLE} WHERE minute >= ? AND minute < ? ORDER BY minute`).pluck() : undefined;
-  }
-
-  /** A window's segments, with the periods holding pending minutes read from the per-minute level and its deltas. */
-  private segmentsOf(start: number, end: number, hours: boolean): Segment[] {
-    const segs = segments(start, end, hours);
-    if (!this.pendingIn || segs.length === 0) return segs;
-    const lo = Math.floor(start / HOUR_MS) * HOUR_MS;
-    const minutes = this.pendingIn.all(lo, end) as number[];
-    return minutes.length === 0 ? segs : segs.flatMap((seg) => splitPending(seg, minutes));
+    this.deltas = has(DELTA_TABLE);
   }
 
   /** The smallest level of a period holding `dims`. */
@@ -119,7 +106,7 @@ export class QueryEngine {
 
   private foldSegments(q: AggregateQuery, groupings: CallDimension[][], union: CallDimension[], accs: Map<string, Acc>[]): void {
     const names = Object.entries(q.aggregates);
-    for (const seg of this.segmentsOf(q.window.start, q.window.end, this.coarse)) {
+    for (const seg of segments(q.window.start, q.window.end, this.coarse)) {
       const parts = new Map<string, Acc>();
       this.runSegment({ ...q, groupBy: union }, seg, union, null, parts, true);
       groupings.forEach((groupBy, gi) => {
@@ -165,7 +152,7 @@ export class QueryEngine {
     const accs = new Map<string, Acc>();
     // Whole hours can be read from hourly rollups when each falls within one bucket.
     const hours = this.coarse && (stepMs === null || stepMs % HOUR_MS === 0);
-    for (const seg of this.segmentsOf(q.window.start, q.window.end, hours)) {
+    for (const seg of segments(q.window.start, q.window.end, hours)) {
       this.runSegment(q, seg, groupBy, stepMs, accs);
     }
     return [...accs.entries()].sort((a, b) => (a[1].t - b[1].t) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, acc]) => {
@@ -183,12 +170,11 @@ export class QueryEngine {
     const pctlDims = new Set<string>([...Object.keys(q.filter ?? {}), ...groupBy]);
     const sumDims = new Set<string>(pctlDims);
     for (const agg of Object.values(q.aggregates)) if (agg.op === 'count_where') for (const d of Object.keys(agg.filter)) sumDims.add(d);
-    const from = (dims: Set<string>): { table: string; tcol: string; rollup: boolean; hist: 'json' | 'blob' | null } => {
-      if (seg.source === 'rows') return { table: 'calls', tcol: 'ts', rollup: false, hist: null };
-      // A pending period: the per-minute groups merged so far and the batches' deltas after them.
-      if (seg.source === 'pending') return { table: MINUTE_WITH_DELTAS, tcol: 'minute', rollup: true, hist: 'json' };
+    const from = (dims: Set<string>): { table: string; tcol: string; rollup: boolean } => {
+      if (seg.source === 'rows') return { table: 'calls', tcol: 'ts', rollup: false };
       const l = this.level(seg.source, dims);
-      return { table: l.table, tcol: l.timeColumn, rollup: true, hist: l.hist };
+      // The level as last folded, and what the batches added since (see rollups.ts).
+      return this.deltas ? { table: withDeltas(l), tcol: 'period', rollup: true } : { table: l.table, tcol: l.timeColumn, rollup: true };
     };
     const sumsFrom = from(sumDims);
     const pctlFrom = from(pctlDims);
@@ -268,7 +254,7 @@ export class QueryEngine {
       const { where, params, keyCols } = timeSql(pctlFrom.tcol);
       const cols = pctlFrom.rollup ? fields.map((f) => `hist_${f === 'duration_ms' ? 'duration' : 'ttft'} AS f_${f}`) : fields.map((f) => `${f} AS f_${f}`);
       const sql = `SELECT ${[...keyCols, ...cols].join(', ')} FROM ${pctlFrom.table} WHERE ${where.join(' AND ')}`;
-      const hist = pctlFrom.hist;
+      const rollupHist = pctlFrom.rollup;
       for (const r of this.db.prepare(sql).iterate(...params) as Iterable<Record<string, unknown>>) {
         const acc = accFor(r);
         // One histogram per field, whatever the number of percentiles asked of it: each
@@ -277,10 +263,10 @@ export class QueryEngine {
           let h = acc.hists.get(field);
           if (!h) acc.hists.set(field, (h = new HistMerger()));
           const v = r[`f_${field}`];
-          if (hist === 'blob') {
+          // Rollups store binary histograms (coarse levels) or JSON text (per minute, deltas).
+          if (rollupHist) {
             if (v instanceof Uint8Array) h.mergeBlob(v);
-          } else if (hist === 'json') {
-            if (typeof v === 'string') h.mergeText(v);
+            else if (typeof v === 'string') h.mergeText(v);
           } else if (typeof v === 'number') h.addValue(v);
         }
         // Groups seen only through percentiles still report their other values.
@@ -453,30 +439,6 @@ export function segments(start: number, end: number, hours: boolean): Segment[] 
   }
   if (start < a) out.push({ source: 'rows', start, end: a });
   if (b < end) out.push({ source: 'rows', start: b, end });
-  return out;
-}
-
-/**
- * A rollup segment split around the (sorted) pending minutes it holds: the whole periods from
- * the first to the last of them are read as `pending`, the rest as before.
- */
-function splitPending(seg: Segment, minutes: readonly number[]): Segment[] {
-  if (seg.source !== 'minute' && seg.source !== 'hour') return [seg];
-  const period = seg.source === 'hour' ? HOUR_MS : MINUTE_MS;
-  let first: number | undefined;
-  let last: number | undefined;
-  for (const m of minutes) {
-    if (m < seg.start || m >= seg.end) continue;
-    first ??= m;
-    last = m;
-  }
-  if (first === undefined || last === undefined) return [seg];
-  const a = Math.floor(first / period) * period;
-  const b = Math.floor(last / period) * period + period;
-  const out: Segment[] = [];
-  if (seg.start < a) out.push({ source: seg.source, start: seg.start, end: a });
-  out.push({ source: 'pending', start: a, end: b });
-  if (b < seg.end) out.push({ source: seg.source, start: b, end: seg.end });
   return out;
 }
 

@@ -20,15 +20,16 @@
  * query filters or groups by.
  *
  * A batch accumulates in memory only the calls whose row was actually inserted (a replayed
- * event's INSERT OR IGNORE changes nothing, so it never reaches here) and is merged into the
- * per-minute level in the same transaction as the rows, which also records each minute it
- * touched in `rollup_pending`. The coarser levels are derived from the per-minute one by
- * {@link foldPendingRollups}: every period holding a pending minute is rebuilt from
- * `rollup_minute` (a late call rebuilds its old hour), and the marks go, in one transaction.
- * Until then a query reads a pending period from `rollup_minute` (see query-sql.ts), so
- * whatever level a query reads equals the rows. Upserting five more levels per batch cost
- * more than the rows when the calls of a batch spread over many minutes (a backlog, late
- * events): almost every call was its own group at every per-minute level.
+ * event's INSERT OR IGNORE changes nothing, so it never reaches here) and appends its
+ * per-minute groups to `rollup_minute_delta` in the same transaction as the rows, marking the
+ * minutes it touched in `rollup_pending`. {@link foldPendingRollups} merges the deltas into
+ * `rollup_minute` and rebuilds every coarser level from it over the periods holding a pending
+ * minute (a late call rebuilds its old hour), in one transaction. So at every moment each level
+ * equals `rollup_minute` aggregated, and `rollup_minute` plus the deltas equals the rows: a query
+ * reads any level together with the deltas of its span ({@link withDeltas}) and its answer
+ * equals the rows whatever was folded. Upserting six levels per batch cost more than the rows
+ * when the calls of a batch spread over many minutes (a backlog, late events): almost every
+ * call was its own group at every per-minute level.
  */
 import type Database from 'better-sqlite3';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
@@ -231,9 +232,15 @@ export function runsOf(minutes: readonly number[], periodMs: number): [number, n
 export const PENDING_TABLE = 'rollup_pending';
 /** Per-minute groups of batches not yet merged into `rollup_minute` (schema 4): same columns, several rows per group. */
 export const DELTA_TABLE = 'rollup_minute_delta';
-/** The per-minute level as a pending period must read it: merged groups and deltas (columns of {@link MINUTE_LEVEL}). */
-export const MINUTE_WITH_DELTAS = `(SELECT * FROM (SELECT ${['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'].join(', ')} FROM rollup_minute
-  UNION ALL SELECT ${['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'].join(', ')} FROM rollup_minute_delta))`;
+/**
+ * A level as a query must read it: its rows as last folded and the per-minute deltas the
+ * batches appended since, which hold every dimension, so they add to any level (a delta's
+ * minute falls in its hour). The time column is `period`; SQLite pushes a range on it into both.
+ */
+export function withDeltas(l: RollupLevel): string {
+  const cols = [...l.dims, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'].join(', ');
+  return `(SELECT ${l.timeColumn} AS period, ${cols} FROM ${l.table} UNION ALL SELECT minute AS period, ${cols} FROM ${DELTA_TABLE})`;
+}
 
 export class RollupWriter {
   private readonly append: Database.Statement;
