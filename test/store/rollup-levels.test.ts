@@ -294,3 +294,26 @@ test('histogram buckets of the binary form are those of the values', (t) => {
   const row = s.db.prepare('SELECT hist_duration FROM rollup_outcome_hour').get() as { hist_duration: Uint8Array };
   t.deepEqual(histMap(row.hist_duration), { [String(bucketOf(5))]: 1 });
 });
+
+test('batches staged in one transaction, one failing alone in between, leave every level equal to the rows', async (t) => {
+  const s = open(t);
+  const events = workload(2000);
+  // A batch whose second insert fails: its savepoint rolls back alone, the transaction goes on.
+  const victim = events[1010]!.event_id;
+  s.db.exec(`CREATE TEMP TRIGGER fail_victim BEFORE INSERT ON calls WHEN NEW.event_id = '${victim}' BEGIN SELECT RAISE(ABORT, 'injected'); END`);
+  for (let i = 0; i < events.length; i += 250) {
+    const batch = { calls: events.slice(i, i + 250).map(priced), checkpoints: [], emitterStats: [] };
+    if (i === 1000) t.throws(() => s.stageBatch(batch), { any: true, message: /injected/ });
+    else s.stageBatch(batch);
+  }
+  // Staged, not yet committed: another connection sees nothing.
+  const ro = SqliteStore.open({ path: s.db.name, readonly: true });
+  t.teardown(() => ro.close());
+  t.is(ro.db.prepare('SELECT COUNT(*) FROM calls').pluck().get(), 0);
+  s.commitStaged();
+  const stored = events.filter((_, i) => i < 1000 || i >= 1250);
+  t.is(ro.db.prepare('SELECT COUNT(*) FROM calls').pluck().get(), stored.length);
+  await assertAggregatesEqualEvents(t, s, stored);
+  await assertAggregatesEqualEvents(t, ro, stored);
+  assertLevelsEqualRows(t, s);
+});
