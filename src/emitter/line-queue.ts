@@ -141,7 +141,8 @@ export class LineQueue {
     this.bytes -= bytes;
     const only = taken[0];
     if (prefix === '' && n === 1 && only !== undefined) {
-      // The common case under load: the block itself, back to the pool after the write.
+      // One block (a timer's flush of a few lines, a long line): written as it is, back to
+      // the pool after the write. Under load a write gathers several, copied into one.
       return { buf: only.buf.subarray(0, only.end), lines, events, bytes, block: only.buf };
     }
     const prefixBytes = Buffer.byteLength(prefix, 'utf8');
