@@ -1,7 +1,8 @@
 /**
  * Builds a coarser rollup table (longer period and/or fewer dimensions) from the per-minute
- * rollups by SQL: used by the migration that introduced the coarse levels (for databases
- * written before it) and by benchmarks that bulk-seed the tables.
+ * rollups by SQL: used by the fold that keeps the coarse levels up to date (rollups.ts), by the
+ * migration that introduced them (for databases written before it) and by benchmarks that
+ * bulk-seed the tables.
  *
  * Built from `rollup_minute`, not from the call rows: rows may already be past their retention
  * while the per-minute rollups are kept, and the per-minute rollups are equal to the rows
