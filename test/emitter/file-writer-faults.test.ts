@@ -183,3 +183,39 @@ for (const landed of [true, false]) {
     t.like(lines.at(-1), { t: 'footer', reason: 'close', lines: lines.length - 1 });
   });
 }
+
+for (const giveUp of ['flushSync', 'a fork'] as const) {
+  test(`the bytes of a write still in flight after ${giveUp} are never reused for later lines`, async (t) => {
+    const dir = tempDir(t);
+    let pid = 1000;
+    let writes = 0;
+    let held: { view: Uint8Array; copy: Buffer } | null = null;
+    const write: WriteFn = (fd, b, o, l, p, cb) => {
+      // The second write (lines alone, one block written as it is) is held: the thread pool
+      // has not run it yet, and its callback never comes back.
+      if (++writes !== 2) return realWrite(fd, b, o, l, p, cb);
+      const view = b.subarray(o, o + l);
+      held = { view, copy: Buffer.from(view) };
+    };
+    const writer = new EventWriter({ dir, app: 'reuse', fs: { write }, pid: () => pid, flushIntervalMs: 5 });
+    writer.write(callEvent(0));
+    await writer.flush(); // the header and the first line
+    for (let i = 1; i < 20; i++) writer.write(callEvent(i));
+    while (held === null) await new Promise((r) => setTimeout(r, 5));
+    if (giveUp === 'flushSync') writer.flushSync();
+    else pid = 2000;
+    // Many more lines, through the same writer and its blocks.
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 1500; i++) writer.write(callEvent(1000 + i));
+      await writer.flush();
+      for (let i = 0; i < 10; i++) {
+        writer.write(callEvent(5000 + i));
+        await writer.flush();
+      }
+    }
+    await writer.close();
+    const { view, copy } = held as unknown as { view: Uint8Array; copy: Buffer };
+    t.true(Buffer.from(view).equals(copy), 'the pending write would still write the bytes it was given');
+    t.is(eventFiles(dir).flatMap((f) => calls(readLines(f))).length, (giveUp === 'flushSync' ? 20 : 1) + 5 * 1510);
+  });
+}
