@@ -307,28 +307,6 @@ export class RollupBatch {
     }
   }
 
-  /** Adds another batch's groups to these. */
-  absorb(other: RollupBatch): void {
-    for (const [key, b] of other.groups) {
-      const a = this.groups.get(key);
-      if (!a) {
-        this.groups.set(key, b);
-        continue;
-      }
-      a.count += b.count;
-      a.unpriced += b.unpriced;
-      a.ttftCount += b.ttftCount;
-      for (let i = 0; i < b.sums.length; i++) {
-        const v = b.sums[i];
-        if (v === null || v === undefined) continue;
-        const prev = a.sums[i];
-        a.sums[i] = prev === null || prev === undefined ? v : prev + v;
-      }
-      a.hDuration.merge(b.hDuration);
-      a.hTtft.merge(b.hTtft);
-    }
-  }
-
   /** Appends the groups to the delta table and marks their minutes pending for the fold. */
   flush(): void {
     const minutes = new Set<number>();

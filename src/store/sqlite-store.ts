@@ -18,7 +18,7 @@ import type {
   SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, MIGRATIONS, SUM_COLUMNS, StoreError, migrate } from './migrations.js';
-import { MINUTE_LEVEL, ROLLUP_LEVELS, RollupAdjuster, RollupWriter, foldPendingRollups, type RollupBatch, type RollupInput } from './rollups.js';
+import { MINUTE_LEVEL, ROLLUP_LEVELS, RollupAdjuster, RollupWriter, foldPendingRollups, type RollupInput } from './rollups.js';
 import { QueryEngine } from './query-sql.js';
 import type { Checkpoint as CheckpointRecord, EmitterStatsRecord } from '../tail/types.js';
 
@@ -184,23 +184,16 @@ export class SqliteStore implements QueryApi {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
     this.writer ??= new Writer(this.db);
     if (!this.db.inTransaction) this.db.prepare('BEGIN IMMEDIATE').run();
-    return this.writer.stage(batch, onInserted);
+    return this.writer.commit(batch, onInserted);
   }
 
-  /**
-   * Makes every staged batch durable (no-op when nothing is staged). Their per-minute rollups
-   * are written now, in the same transaction: until then other statements on this connection
-   * see the staged rows without them.
-   */
+  /** Makes every staged batch durable (no-op when nothing is staged). */
   commitStaged(): void {
-    if (!this.db.inTransaction) return;
-    this.writer?.flushStaged();
-    this.db.prepare('COMMIT').run();
+    if (this.db.inTransaction) this.db.prepare('COMMIT').run();
   }
 
   /** Drops every staged batch. */
   rollbackStaged(): void {
-    this.writer?.dropStaged();
     if (this.db.inTransaction) this.db.prepare('ROLLBACK').run();
   }
 
@@ -324,9 +317,7 @@ class Writer {
   private readonly upsertRate: Database.Statement;
   private readonly upsertCheckpoint: Database.Statement;
   private readonly upsertStats: Database.Statement;
-  private readonly tx: Database.Transaction<(batch: StoreBatch, rollup: RollupBatch, flush: boolean, onInserted?: (call: PricedCall) => void) => CommitResult>;
-  /** Per-minute groups of the batches staged in the open transaction, appended at its commit. */
-  private staged: RollupBatch | undefined;
+  private readonly tx: Database.Transaction<(batch: StoreBatch, onInserted?: (call: PricedCall) => void) => CommitResult>;
 
   constructor(db: Database.Database) {
     this.insert = db.prepare(`INSERT OR IGNORE INTO calls (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`);
@@ -339,37 +330,20 @@ class Writer {
     this.upsertStats = db.prepare(`INSERT INTO emitter_stats (writer, app, host, pid, file_id, ts, final, stats_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (writer) DO UPDATE SET file_id = excluded.file_id, ts = excluded.ts, final = excluded.final, stats_json = excluded.stats_json
       WHERE excluded.ts >= emitter_stats.ts`);
-    this.tx = db.transaction((batch: StoreBatch, rollup: RollupBatch, flush: boolean, onInserted?: (call: PricedCall) => void) => this.write(batch, rollup, flush, onInserted));
-  }
-
-  commit(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
-    return this.tx.immediate(batch, this.rollups.batch(), true, onInserted);
+    this.tx = db.transaction((batch: StoreBatch, onInserted?: (call: PricedCall) => void) => this.write(batch, onInserted));
   }
 
   /**
-   * Writes a batch into the open transaction (in a savepoint of its own); its per-minute groups
-   * join the transaction's, once it succeeded, and are appended at {@link flushStaged}: one
-   * delta row per group and transaction, not per group and batch.
+   * Writes a batch in a transaction of its own, or in a savepoint of the open one: with its
+   * per-minute rollups in either case, so every statement on this connection, even between
+   * the staged batches of a transaction, sees rollups equal to the rows.
    */
-  stage(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
+  commit(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
+    return this.tx.immediate(batch, onInserted);
+  }
+
+  private write(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
     const rollup = this.rollups.batch();
-    const r = this.tx.immediate(batch, rollup, false, onInserted);
-    (this.staged ??= this.rollups.batch()).absorb(rollup);
-    return r;
-  }
-
-  /** Appends the staged batches' per-minute groups (inside the open transaction, before its COMMIT). */
-  flushStaged(): void {
-    const staged = this.staged;
-    this.staged = undefined;
-    staged?.flush();
-  }
-
-  dropStaged(): void {
-    this.staged = undefined;
-  }
-
-  private write(batch: StoreBatch, rollup: RollupBatch, flush: boolean, onInserted?: (call: PricedCall) => void): CommitResult {
     const latestRate = new Map<string, [string, string, number | null, number | null, string | null, number]>();
     let inserted = 0;
     const params: unknown[] = new Array(INSERT_COLUMNS.length);
@@ -392,7 +366,7 @@ class Writer {
         }
       }
     }
-    if (flush) rollup.flush();
+    rollup.flush();
     for (const v of latestRate.values()) this.upsertRate.run(v);
     const now = Date.now();
     for (const cp of batch.checkpoints) this.upsertCheckpoint.run(cp.fileKey, cp.path, cp.offset, cp.checkHash, cp.sealed ? 1 : 0, now);
