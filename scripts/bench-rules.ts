@@ -66,6 +66,8 @@ if (reuse && BULK) {
     }
     store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
   }
+  // As the daemon does every few seconds: the coarse rollup levels built from the per-minute deltas.
+  store.foldRollups();
   store.close();
   const buildS = (performance.now() - t0) / 1000;
   process.stdout.write(`built ${fmtN(N)} calls in ${buildS.toFixed(1)} s (${fmtN(Math.round(N / buildS))} calls/s)\n`);
