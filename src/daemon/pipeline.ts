@@ -266,26 +266,27 @@ export class Pipeline {
 
   /**
    * Writes a batch into the store's open transaction; the transaction commits with the last
-   * batch of a run (the first not marked `more`), and every batch of it is acknowledged then.
-   * A failure rolls back the whole transaction and fails every batch in it and the rest of the run.
+   * batch of a run (the first not marked `more`), or earlier when another write of the store (a
+   * fold, retention, a reprice chunk) commits it first, and every batch in it is acknowledged
+   * then. A failure rolls back the transaction and fails every batch in it and the rest of the run.
    */
   private stage(store: SqliteStore, batch: TailBatch): Promise<void> {
-    const g = (this.group ??= { acks: [], inserted: 0, ignored: 0, fresh: this.o.onCommitted ? [] : undefined });
+    let g = this.group;
+    if (!g) {
+      const group: StagedGroup = { acks: [], inserted: 0, ignored: 0, fresh: this.o.onCommitted ? [] : undefined, durable: () => this.settle(group) };
+      g = this.group = group;
+    }
     const ack = new Promise<void>((resolve, reject) => g.acks.push({ resolve, reject }));
     try {
       const calls = this.price(batch);
       const fresh = g.fresh;
-      const r = store.stageBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined);
+      const r = store.stageBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined, g.durable);
       g.inserted += r.inserted;
       g.ignored += r.ignored;
-      if (!batch.more) {
-        this.group = undefined;
-        store.commitStaged();
-        this.committed(g.inserted, g.ignored, g.fresh);
-        for (const a of g.acks) a.resolve();
-      }
+      // Settles the group (g.durable), unless another write committed it already.
+      if (!batch.more) store.commitStaged();
     } catch (err: unknown) {
-      this.group = undefined;
+      if (this.group === g) this.group = undefined;
       if (batch.more) this.runFailure = { err };
       try {
         store.rollbackStaged();
@@ -295,6 +296,13 @@ export class Pipeline {
       for (const a of g.acks) a.reject(err);
     }
     return ack;
+  }
+
+  /** The batches of a group are durable: counted, observed and acknowledged, once. */
+  private settle(g: StagedGroup): void {
+    if (this.group === g) this.group = undefined;
+    this.committed(g.inserted, g.ignored, g.fresh);
+    for (const a of g.acks) a.resolve();
   }
 
   private price(batch: TailBatch): PricedCall[] {
@@ -361,4 +369,6 @@ interface StagedGroup {
   ignored: number;
   /** Calls stored for the first time, for `onCommitted` (when set). */
   fresh: PricedCall[] | undefined;
+  /** Given to the store with each batch: called once the group's transaction committed. */
+  durable: () => void;
 }

@@ -219,7 +219,7 @@ export const MIGRATIONS: readonly Migration[] = [
 
 /** Typed error of the store. */
 export class StoreError extends Error {
-  constructor(readonly code: 'E_STORE_SCHEMA_TOO_NEW' | 'E_STORE_READONLY' | 'E_STORE_CLOSED', message: string, options?: { cause?: unknown }) {
+  constructor(readonly code: 'E_STORE_SCHEMA_TOO_NEW' | 'E_STORE_READONLY' | 'E_STORE_CLOSED' | 'E_STORE_STAGED_LOST', message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
   }

@@ -124,6 +124,8 @@ export class SqliteStore implements QueryApi {
   readonly readonly: boolean;
   private readonly query: QueryEngine;
   private writer: Writer | undefined;
+  /** Batches are staged in the open transaction: whom to tell once they are durable (see {@link stageBatch}). */
+  private staged: Set<() => void> | undefined;
 
   private constructor(db: Database.Database, readonly_: boolean) {
     this.db = db;
@@ -168,6 +170,7 @@ export class SqliteStore implements QueryApi {
   commitBatch(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
     this.writer ??= new Writer(this.db);
+    this.commitStagedFirst();
     return this.writer.commit(batch, onInserted);
   }
 
@@ -179,22 +182,59 @@ export class SqliteStore implements QueryApi {
    * is rolled back alone (it runs in a savepoint); the caller decides whether to roll back the
    * rest. Other statements on this connection meanwhile see the staged rows, other connections
    * do not.
+   *
+   * `onDurable` is called once, when the staged batches become durable: at {@link commitStaged},
+   * or earlier when another write of this store (a fold, retention, a reprice chunk, forgetting a
+   * checkpoint) commits them first. Such a write never runs inside the staged transaction,
+   * where a later batch's failure would roll it back after it reported success, and where an
+   * error that makes SQLite end the transaction would drop the staged batches unnoticed.
+   *
+   * @throws StoreError `E_STORE_STAGED_LOST` when the transaction of the batches staged before
+   * ended without their commit (SQLite rolls a transaction back by itself after some errors,
+   * e.g. disk full or I/O): they are not stored, and neither is this batch.
    */
-  stageBatch(batch: StoreBatch, onInserted?: (call: PricedCall) => void): CommitResult {
+  stageBatch(batch: StoreBatch, onInserted?: (call: PricedCall) => void, onDurable?: () => void): CommitResult {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
     this.writer ??= new Writer(this.db);
-    if (!this.db.inTransaction) this.db.prepare('BEGIN IMMEDIATE').run();
+    if (this.staged === undefined) {
+      this.db.prepare('BEGIN IMMEDIATE').run();
+      this.staged = new Set();
+    } else {
+      this.checkStaged();
+    }
+    if (onDurable) this.staged.add(onDurable);
     return this.writer.commit(batch, onInserted);
   }
 
-  /** Makes every staged batch durable (no-op when nothing is staged). */
+  /**
+   * Makes every staged batch durable (no-op when nothing is staged).
+   * @throws StoreError `E_STORE_STAGED_LOST` as {@link stageBatch}.
+   */
   commitStaged(): void {
-    if (this.db.inTransaction) this.db.prepare('COMMIT').run();
+    const staged = this.staged;
+    if (staged === undefined) return;
+    this.checkStaged();
+    this.db.prepare('COMMIT').run();
+    this.staged = undefined;
+    for (const f of staged) f();
   }
 
   /** Drops every staged batch. */
   rollbackStaged(): void {
+    this.staged = undefined;
     if (this.db.inTransaction) this.db.prepare('ROLLBACK').run();
+  }
+
+  /** Throws when the staged batches' transaction ended without their commit (see {@link stageBatch}). */
+  private checkStaged(): void {
+    if (this.db.inTransaction) return;
+    this.staged = undefined;
+    throw new StoreError('E_STORE_STAGED_LOST', 'the transaction of the staged batches ended before their commit (SQLite rolled it back after an error): they were not stored');
+  }
+
+  /** Before a write that is not a staged batch's: commits the staged batches (see {@link stageBatch}). */
+  private commitStagedFirst(): void {
+    if (this.staged !== undefined) this.commitStaged();
   }
 
   /**
@@ -205,6 +245,7 @@ export class SqliteStore implements QueryApi {
    */
   foldRollups(): number {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
+    this.commitStagedFirst();
     return foldPendingRollups(this.db);
   }
 
@@ -217,6 +258,7 @@ export class SqliteStore implements QueryApi {
 
   /** Drops the checkpoint of a file that was deleted or archived. */
   forgetCheckpoint(fileKey: string): void {
+    this.commitStagedFirst();
     this.db.prepare('DELETE FROM checkpoints WHERE file_key = ?').run(fileKey);
   }
 
@@ -232,6 +274,7 @@ export class SqliteStore implements QueryApi {
   applyRetention(settings: RetentionSettings, now = Date.now()): { rowsDeleted: number; rollupsDeleted: number } {
     let rowsDeleted = 0;
     let rollupsDeleted = 0;
+    this.commitStagedFirst();
     if (settings.rowsMaxAgeMs !== undefined) {
       const st = this.db.prepare('DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE ts < ? LIMIT ?)');
       for (;;) {
@@ -266,6 +309,7 @@ export class SqliteStore implements QueryApi {
   repriceChunk(o: RepriceChunkOptions): RepriceChunkResult {
     if (this.readonly && !o.dryRun) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
     const run = (): RepriceChunkResult => this.repricer().chunk(o);
+    if (!o.dryRun) this.commitStagedFirst();
     return o.dryRun ? run() : this.db.transaction(run).immediate();
   }
 

@@ -207,3 +207,45 @@ test('a write failing mid-way through a backlog committed in one transaction los
   t.is(rollupTotal(p), 300);
   t.is(p.health().eventsInserted, 300);
 });
+
+test('batches that another write commits before the end of their run are acknowledged and observed once, a later batch of the run failing', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const observed: string[] = [];
+  const p = new Pipeline({
+    home: h.home, pricer: testPricer(), onCommitted: (calls) => observed.push(...calls.map((c) => c.event.event_id)),
+    tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep', chunkBytes: 4096, maxBatchBytes: 8192, commitRetryMs: 20 },
+  });
+  await p.start();
+  t.teardown(() => p.stop());
+  const calls = Array.from({ length: 600 }, () => call());
+  const victim = calls[430]!.event_id;
+  let failed = 0;
+  const db = p.store!.db;
+  db.function('claudescope_test_fail_once', () => (failed++ === 0 ? 1 : 0));
+  db.exec(`CREATE TEMP TRIGGER fail_once BEFORE INSERT ON calls WHEN NEW.event_id = '${victim}' AND claudescope_test_fail_once() = 1
+    BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+  // Whenever a run's transaction is open, a write of another kind (a fold here; retention and
+  // reprice chunks do the same) runs, as the daemon's timers and API may at any moment.
+  let early = 0;
+  let polling = true;
+  const poll = (): void => {
+    if (!polling) return;
+    if (db.inTransaction) {
+      early++;
+      p.store!.foldRollups();
+    }
+    setImmediate(poll);
+  };
+  poll();
+  t.teardown(() => void (polling = false));
+  writeEventFile({ dir: h.events, calls });
+  await waitFor(() => ids(p).length === 600 && p.health().lagBytes === 0, 'all calls');
+  polling = false;
+  t.true(early > 0, 'writes landed while batches were staged');
+  t.true(failed >= 1);
+  t.deepEqual(ids(p), sorted(calls));
+  t.deepEqual([...observed].sort(), sorted(calls), 'every call observed once, after its commit');
+  t.is(p.health().eventsInserted, 600);
+  t.is(rollupTotal(p), 600);
+});
