@@ -232,9 +232,13 @@ export class SqliteStore implements QueryApi {
     throw new StoreError('E_STORE_STAGED_LOST', 'the transaction of the staged batches ended before their commit (SQLite rolled it back after an error): they were not stored');
   }
 
-  /** Before a write that is not a staged batch's: commits the staged batches (see {@link stageBatch}). */
+  /**
+   * Before a write that is not a staged batch's: commits the staged batches (see
+   * {@link stageBatch}). When their transaction is gone there is nothing to commit: the write
+   * goes on, and the stager learns of the loss at its next stageBatch or commitStaged.
+   */
   private commitStagedFirst(): void {
-    if (this.staged !== undefined) this.commitStaged();
+    if (this.staged !== undefined && this.db.inTransaction) this.commitStaged();
   }
 
   /**

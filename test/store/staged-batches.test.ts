@@ -22,17 +22,24 @@ const checkpoint = (offset: number): CheckpointRecord => ({ fileKey: 'f1', path:
 const calls = (n: number, from: number): PricedCall[] => Array.from({ length: n }, (_, i) => priced(call({ ts: from + i * 7_000 })));
 const count = (s: SqliteStore, sql: string): number => s.db.prepare(sql).pluck().get() as number;
 
-for (const next of ['stage', 'commit'] as const) {
-  test(`a staged transaction that SQLite ended underneath fails the next ${next}: no checkpoint passes the lost batch`, (t) => {
+for (const next of ['the next batch', 'the commit', 'the next batch after another write'] as const) {
+  test(`a staged transaction that SQLite ended underneath fails ${next}: no checkpoint passes the lost batch`, (t) => {
     const s = open(t);
-    s.stageBatch({ calls: calls(20, T0), checkpoints: [checkpoint(1000)], emitterStats: [] });
+    let durable = 0;
+    s.stageBatch({ calls: calls(20, T0), checkpoints: [checkpoint(1000)], emitterStats: [] }, undefined, () => durable++);
     // SQLite rolls the whole transaction back by itself after some errors (disk full, I/O
     // error, out of memory) of any statement on the connection; this stands for one.
     s.db.exec('ROLLBACK');
     const more = { calls: calls(20, T0 + 10 * MINUTE), checkpoints: [checkpoint(2000)], emitterStats: [] };
-    if (next === 'stage') t.throws(() => s.stageBatch(more), { instanceOf: Error, message: /staged/ });
-    else t.throws(() => s.commitStaged(), { instanceOf: Error, message: /staged/ });
+    if (next === 'the commit') {
+      t.throws(() => s.commitStaged(), { instanceOf: Error, message: /staged/ });
+    } else {
+      // A write of another kind meanwhile has nothing left to commit first; the stager still learns of the loss.
+      if (next === 'the next batch after another write') t.is(s.foldRollups(), 0);
+      t.throws(() => s.stageBatch(more), { instanceOf: Error, message: /staged/ });
+    }
     s.rollbackStaged();
+    t.is(durable, 0);
     t.deepEqual(s.loadCheckpoints(), [], 'no checkpoint became durable past the lines of the lost batch');
     t.is(count(s, 'SELECT COUNT(*) FROM calls'), 0);
     // The store stages again afterwards.
