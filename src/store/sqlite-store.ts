@@ -288,14 +288,15 @@ export class SqliteStore implements QueryApi {
       }
     }
     if (settings.rollupsMaxAgeMs !== undefined) {
-      // Every level; a coarse period is deleted only once wholly past the cutoff (a partly
-      // kept hour stays whole), and only the per-minute rows are counted. Pending minutes are
-      // folded first, so the hour holding the cutoff is built while all its minutes are there.
+      // Every level; a period is deleted only once wholly past the cutoff (a partly kept hour
+      // stays whole, and so does the minute holding the cutoff at every per-minute level, or the
+      // levels would disagree on it), and only the per-minute rows are counted. Pending minutes
+      // are folded first, so the hour holding the cutoff is built while all its minutes are there.
       const cutoff = now - settings.rollupsMaxAgeMs;
       this.db.transaction(() => {
         foldPendingRollups(this.db);
         for (const l of ROLLUP_LEVELS) {
-          const n = this.db.prepare(`DELETE FROM ${l.table} WHERE ${l.timeColumn} < ?`).run(l === MINUTE_LEVEL ? cutoff : Math.floor(cutoff / l.periodMs) * l.periodMs).changes;
+          const n = this.db.prepare(`DELETE FROM ${l.table} WHERE ${l.timeColumn} < ?`).run(Math.floor(cutoff / l.periodMs) * l.periodMs).changes;
           if (l === MINUTE_LEVEL) rollupsDeleted = n;
         }
       })();
