@@ -35,7 +35,7 @@ export interface PipelineOptions {
   /**
    * How often the coarse rollup levels are rebuilt from the per-minute rollups the batches
    * changed (`SqliteStore.foldRollups`; also at start and stop). Queries are exact meanwhile:
-   * they read the pending periods from the per-minute level. While a backlog is read (lag
+   * they read every level with the per-minute deltas not yet folded. While a backlog is read (lag
    * above 0) it waits up to {@link FOLD_DURING_BACKLOG_MS} instead: the calls of a backlog
    * touch the same hours batch after batch, and each fold rebuilds them whole. Default 5000 ms.
    */
@@ -214,7 +214,7 @@ export class Pipeline {
     try {
       store.foldRollups();
     } catch (err: unknown) {
-      this.o.log?.('warn', 'could not fold the per-minute rollups into the coarse levels; queries read them from the per-minute level meanwhile', { err: String(err) });
+      this.o.log?.('warn', 'could not fold the per-minute rollups into the coarse levels; queries read the unfolded deltas meanwhile', { err: String(err) });
     }
   }
 

@@ -242,10 +242,11 @@ export class SqliteStore implements QueryApi {
   }
 
   /**
-   * Brings the coarse rollup levels up to date: every period holding a minute whose per-minute
-   * rollups changed since is rebuilt from them (see rollups.ts). Queries are exact without it
-   * (they read pending periods from the per-minute level); it keeps them cheap. The daemon's
-   * pipeline runs it every few seconds. Returns the number of minutes that were pending.
+   * Brings the rollup levels up to date: merges the batches' per-minute deltas into
+   * `rollup_minute` and rebuilds every coarser period holding a minute they changed (see
+   * rollups.ts). Queries are exact without it (they read every level with the deltas not yet
+   * folded); it keeps them cheap. The daemon's pipeline runs it every few seconds. Commits the
+   * staged batches first (see {@link stageBatch}). Returns the number of minutes that were pending.
    */
   foldRollups(): number {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
