@@ -158,7 +158,7 @@ export class Pipeline {
       if (store && this.o.retention) {
         const retention = this.o.retention;
         store.applyRetention(retention);
-        this.retentionTimer = setInterval(() => store.applyRetention(retention), this.o.retentionIntervalMs ?? 3_600_000);
+        this.retentionTimer = setInterval(() => this.applyRetention(store, retention), this.o.retentionIntervalMs ?? 3_600_000);
         this.retentionTimer.unref();
       }
     } catch (err: unknown) {
@@ -215,6 +215,15 @@ export class Pipeline {
       store.foldRollups();
     } catch (err: unknown) {
       this.o.log?.('warn', 'could not fold the per-minute rollups into the coarse levels; queries read the unfolded deltas meanwhile', { err: String(err) });
+    }
+  }
+
+  /** Deletes what is past its retention; a failure is logged and retried next time (a timer's exception would end the daemon). */
+  private applyRetention(store: SqliteStore, retention: RetentionSettings): void {
+    try {
+      store.applyRetention(retention);
+    } catch (err: unknown) {
+      this.o.log?.('warn', 'could not apply the retention of stored calls and rollups; retried at the next interval', { err: String(err) });
     }
   }
 

@@ -249,3 +249,24 @@ test('batches that another write commits before the end of their run are acknowl
   t.is(p.health().eventsInserted, 600);
   t.is(rollupTotal(p), 600);
 });
+
+test('a retention run that fails is logged and retried, and ingestion goes on', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const logs: string[] = [];
+  const p = new Pipeline({
+    home: h.home, pricer: testPricer(), retention: { rowsMaxAgeMs: 86_400_000 }, retentionIntervalMs: 20,
+    log: (level, msg) => void (level !== 'info' && logs.push(msg)),
+    tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep' },
+  });
+  await p.start();
+  t.teardown(() => p.stop());
+  p.store!.db.exec(`CREATE TEMP TRIGGER no_delete BEFORE DELETE ON calls BEGIN SELECT RAISE(ABORT, 'injected retention failure'); END`);
+  const old = call({ ts: Date.now() - 3 * 86_400_000 });
+  const calls = [old, call(), call()];
+  writeEventFile({ dir: h.events, calls });
+  await waitFor(() => ids(p).length === 3 && logs.some((m) => m.includes('retention')), 'calls stored and the failure logged');
+  p.store!.db.exec('DROP TRIGGER temp.no_delete');
+  await waitFor(() => ids(p).length === 2, 'retention retried');
+  t.deepEqual(ids(p), sorted(calls.slice(1)));
+});
