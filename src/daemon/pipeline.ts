@@ -40,6 +40,11 @@ export interface PipelineOptions {
    * touch the same hours batch after batch, and each fold rebuilds them whole. Default 5000 ms.
    */
   rollupFoldIntervalMs?: number;
+  /**
+   * Fold at once, whatever the interval, once this many per-minute delta rows were appended
+   * since the last fold: bounds the pause a fold makes (see FOLD_AFTER_DELTA_ROWS). Default 50,000.
+   */
+  rollupFoldAfterDeltaRows?: number;
   log?: TailerOptions['log'];
   /**
    * Called after each batch's transaction committed, with the calls it stored for the first
@@ -294,6 +299,8 @@ export class Pipeline {
       g.ignored += r.ignored;
       // Settles the group (g.durable), unless another write committed it already.
       if (!batch.more) store.commitStaged();
+      // A fold's pause grows with the deltas it merges: during a long backlog, fold before it would be long.
+      if (!batch.more && store.unfoldedDeltaRows >= (this.o.rollupFoldAfterDeltaRows ?? FOLD_AFTER_DELTA_ROWS)) this.fold(store);
     } catch (err: unknown) {
       if (this.group === g) this.group = undefined;
       if (batch.more) this.runFailure = { err };
@@ -357,6 +364,7 @@ export class Pipeline {
     if (store) {
       const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined);
       this.committed(r.inserted, r.ignored, fresh);
+      if (store.unfoldedDeltaRows >= (this.o.rollupFoldAfterDeltaRows ?? FOLD_AFTER_DELTA_ROWS)) this.fold(store);
     } else {
       // InfluxDB alone cannot tell a replay (it overwrites it); replays happen only after a crash.
       this.committed(calls.length, 0, fresh ? calls : undefined);
@@ -364,6 +372,13 @@ export class Pipeline {
   }
 }
 
+/**
+ * Per-minute delta rows past which the pipeline folds at once, whatever the interval: a fold
+ * merges them at a few µs each and rebuilds the periods they touched, and the daemon (its HTTP
+ * API included) waits meanwhile, so this bounds that pause to a fraction of a second. Dense
+ * backlogs (calls of the same few minutes) rarely reach it; calls spread over a day do.
+ */
+const FOLD_AFTER_DELTA_ROWS = 50_000;
 /** Longest wait between two folds of the coarse rollups while a backlog is read. */
 const FOLD_DURING_BACKLOG_MS = 60_000;
 

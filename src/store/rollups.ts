@@ -245,6 +245,8 @@ export function withDeltas(l: RollupLevel): string {
 export class RollupWriter {
   private readonly append: Database.Statement;
   private readonly markPending: Database.Statement;
+  /** Delta rows appended since the counter was last reset (a fold); rolled-back ones included. */
+  deltaRows = 0;
 
   constructor(db: Database.Database) {
     // A batch's groups are appended to the delta table, not merged into rollup_minute: an
@@ -263,6 +265,7 @@ export class RollupWriter {
 
   /** Appends one accumulated per-minute group to the delta table (inside the batch's transaction). */
   write(acc: Acc): void {
+    this.deltaRows++;
     this.append.run(acc.minute, acc.gkey, ...acc.dims, acc.count, acc.unpriced, acc.ttftCount, ...acc.sums, acc.hDuration.toJson(), acc.hTtft.toJson());
   }
 

@@ -251,7 +251,17 @@ export class SqliteStore implements QueryApi {
   foldRollups(): number {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
     this.commitStagedFirst();
-    return foldPendingRollups(this.db);
+    const minutes = foldPendingRollups(this.db);
+    this.writer?.resetDeltaRows();
+    return minutes;
+  }
+
+  /**
+   * About how many per-minute delta rows this process appended since the last fold (a fold's
+   * pause grows with them): the pipeline folds early past a bound. Rolled-back ones count too.
+   */
+  get unfoldedDeltaRows(): number {
+    return this.writer?.deltaRows ?? 0;
   }
 
   loadCheckpoints(): CheckpointRecord[] {
@@ -364,6 +374,15 @@ export class SqliteStore implements QueryApi {
 class Writer {
   private readonly insert: Database.Statement;
   private readonly rollups: RollupWriter;
+
+  get deltaRows(): number {
+    return this.rollups.deltaRows;
+  }
+
+  resetDeltaRows(): void {
+    this.rollups.deltaRows = 0;
+  }
+
   private readonly upsertRate: Database.Statement;
   private readonly upsertCheckpoint: Database.Statement;
   private readonly upsertStats: Database.Statement;

@@ -270,3 +270,23 @@ test('a retention run that fails is logged and retried, and ingestion goes on', 
   await waitFor(() => ids(p).length === 2, 'retention retried');
   t.deepEqual(ids(p), sorted(calls.slice(1)));
 });
+
+test('during a backlog the pipeline folds as soon as the unfolded deltas reach their bound, whatever the interval', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const p = new Pipeline({
+    home: h.home, pricer: testPricer(), rollupFoldIntervalMs: 3_600_000, rollupFoldAfterDeltaRows: 100,
+    tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep', chunkBytes: 8192, maxBatchBytes: 16384 },
+  });
+  await p.start();
+  t.teardown(() => p.stop());
+  // One call a minute over 10 hours: every call its own per-minute delta row.
+  const now = Date.now();
+  const calls = Array.from({ length: 600 }, (_, i) => call({ ts: now - i * 60_000 }));
+  writeEventFile({ dir: h.events, calls });
+  await waitFor(() => ids(p).length === 600 && p.health().lagBytes === 0, 'all calls');
+  const hours = (p.store!.db.prepare('SELECT COUNT(*) FROM rollup_hour').pluck().get() as number);
+  t.true(hours > 0, 'the hourly level was built by a fold before any timer could run one');
+  t.true(p.store!.unfoldedDeltaRows < 600, `${p.store!.unfoldedDeltaRows} delta rows left unfolded`);
+  t.is(rollupTotal(p), 600);
+});
