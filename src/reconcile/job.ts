@@ -16,8 +16,8 @@ import type { ReconciliationResult } from './types.js';
 export interface RunOptions {
   settings: ReconcileSettings;
   query: QueryApi;
-  /** Where results are stored; omitted: not stored. */
-  db?: Database.Database;
+  /** Where results are stored: a database, or a function lending one (the daemon's store); omitted: not stored. */
+  db?: Database.Database | ((write: (db: Database.Database) => void) => void);
   /** Local prices, to name stale prices by token type. */
   pricer?: Pricer;
   /** Default: the last `lookbackDays` UTC days up to now. */
@@ -42,6 +42,8 @@ export async function runReconciliation(o: RunOptions): Promise<ReconciliationRe
     ...(o.pricer ? { rates: ratesFromPricer(o.pricer) } : {}),
     ...(o.now ? { now: o.now } : {}),
   });
-  if (o.db) saveResult(o.db, result);
+  const db = o.db;
+  if (typeof db === 'function') db((d) => saveResult(d, result));
+  else if (db) saveResult(db, result);
   return result;
 }

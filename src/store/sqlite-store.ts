@@ -237,6 +237,17 @@ export class SqliteStore implements QueryApi {
    * {@link stageBatch}). When their transaction is gone there is nothing to commit: the write
    * goes on, and the stager learns of the loss at its next stageBatch or commitStaged.
    */
+  /**
+   * Runs `fn` with the writing connection, for writes outside the store's own (reconciliation
+   * results): staged batches are committed first, so `fn`'s writes are never part of a
+   * transaction a later batch could roll back.
+   */
+  exclusive<T>(fn: (db: Database.Database) => T): T {
+    if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
+    this.commitStagedFirst();
+    return fn(this.db);
+  }
+
   private commitStagedFirst(): void {
     if (this.staged !== undefined && this.db.inTransaction) this.commitStaged();
   }

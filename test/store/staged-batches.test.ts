@@ -80,3 +80,16 @@ test('a reprice chunk or retention run while batches are staged is not undone wh
   t.is(count(s, 'SELECT COALESCE(SUM(count), 0) FROM rollup_minute'), 50, 'rollups keep the calls retention deleted (rows and rollups have separate retention)');
   t.is(count(s, `SELECT SUM(unpriced_count) FROM rollup_minute WHERE minute < ${T0 + 86_400_000}`), 30);
 });
+
+test('a write lent the connection through exclusive() while batches are staged is not undone when later staged batches roll back', (t) => {
+  const s = open(t);
+  let durable = 0;
+  s.stageBatch({ calls: calls(5, T0), checkpoints: [checkpoint(100)], emitterStats: [] }, undefined, () => durable++);
+  s.exclusive((db) => db.prepare("INSERT INTO reconciliation_runs (run_id, started_at, finished_at, range_start, range_end, api, bucket, tolerance, summary_json) VALUES ('r1', 1, 2, 0, 1, 'usage', '1d', 0.05, '{}')").run());
+  t.is(durable, 1, 'the staged batches were made durable first');
+  s.stageBatch({ calls: calls(5, T0 + 86_400_000), checkpoints: [checkpoint(200)], emitterStats: [] }, undefined, () => durable++);
+  s.rollbackStaged();
+  t.is(count(s, 'SELECT COUNT(*) FROM reconciliation_runs'), 1);
+  t.is(count(s, 'SELECT COUNT(*) FROM calls'), 5);
+  t.is(s.loadCheckpoints()[0]?.offset, 100);
+});
