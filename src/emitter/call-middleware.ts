@@ -54,10 +54,10 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
       sink.fault(err);
       call = null;
     }
-    if (call === null) return next(request);
+    if (call === null || options === undefined) return next(request);
     let attempt: Attempt | null = null;
     try {
-      if (!call.described) describe(call, request, options!);
+      if (!call.described) describe(call, request, options);
       call.attemptStart = performance.now() - call.t0;
     } catch (err: unknown) {
       sink.fault(err);
@@ -75,7 +75,7 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
           duration_ms: round3(performance.now() - call.t0 - call.attemptStart),
           retry_after_ms: null,
         });
-        source.threw(call, err, options!);
+        source.threw(call, err, options);
       } catch (fault: unknown) {
         sink.fault(fault);
       }
@@ -93,21 +93,21 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
       };
       call.attempts.push(attempt);
       call.httpStatus = status;
-      // An error's headers now (its retry hint decides how long the SDK may wait); a success's
-      // when the call ends, after the SDK listed them (see readResponseFacts).
-      if (status >= 400) call.recordHeaders(attempt, response.headers);
-      else call.deferHeaders(attempt, response.headers);
       if (status >= 400) {
+        // Its headers now: their retry hint decides how long the SDK may wait.
+        call.recordHeaders(attempt, response.headers);
         // The SDK reads the body of an error it gives up on, and cancels those it retries.
         captureErrorBody(response, call, attempt, sink, source);
         source.await(call, retryWaitBound(attempt.retry_after_ms, call.attempts.length - 1), attempt.error_type ?? String(status));
         return response;
       }
+      // A success's headers when the call ends, after the SDK listed them (see readResponseFacts).
+      call.deferHeaders(attempt, response.headers);
       call.error = null;
-      if (options!.stream && response.body) {
+      if (options.stream && response.body) {
         call.streamAttemptStart = call.attemptStart;
         let scanner: ChunkScanner;
-        if (options!.__binaryResponse) {
+        if (options.__binaryResponse) {
           const batchId = BATCH_RESULTS.exec(request.url)?.[1] ?? null;
           call.batch = { batch_id: batchId };
           scanner = new JsonlScanner((line) => sink.batchResult(call, line));
@@ -118,12 +118,12 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
         const hooks = {
           onFault: (e: unknown) => sink.fault(e),
           // The app finished with the stream: read to its end, broke out, aborted, or it failed.
-          onEnd: (err?: unknown) => source.settle(call, err === undefined || options!.signal?.aborted || isAbort(err) ? null : 'connection_error'),
+          onEnd: (err?: unknown) => source.settle(call, err === undefined || options.signal?.aborted || isAbort(err) ? null : 'connection_error'),
         };
         if (observeIteration(response.body, scanner, hooks)) return response;
         return new Response(observeBody(response.body, scanner, hooks), response);
       }
-      captureJsonBody(response, call, sink, source, options!);
+      captureJsonBody(response, call, sink, source, options);
       // A body the app reads raw (`asResponse()`) gives no parse to end the call on.
       source.await(call, UNPARSED_BODY_WAIT_MS, null);
     } catch (err: unknown) {
