@@ -2,17 +2,24 @@ import test from 'ava';
 import { appendFileSync, existsSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Pipeline } from '../../src/daemon/pipeline.js';
-import type { TailerOptions } from '../../src/tail/types.js';
+import type Database from 'better-sqlite3';
+import { Pipeline, type PipelineOptions } from '../../src/daemon/pipeline.js';
 import { appendLines, call, emptyStats, footer, header, line, readDeadLetters, statsLine, tempHome, waitFor, writeEventFile, type TempHome } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
 
 type Ctx = { teardown(fn: () => void | Promise<void>): void };
 
-async function startPipeline(t: Ctx, tailer: Partial<TailerOptions> = {}, home?: TempHome): Promise<{ p: Pipeline; h: TempHome }> {
+type Over = Partial<Omit<PipelineOptions, 'home' | 'pricer'>>;
+
+/** A pipeline over `h` with the tests' tailer (quick polls, files kept); `over` says what differs, its `tailer` merged into theirs. */
+const pipelineOptions = (h: TempHome, over: Over = {}): PipelineOptions =>
+  ({ home: h.home, pricer: testPricer(), ...over, tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep', ...over.tailer } });
+
+/** Starts a pipeline (see {@link pipelineOptions}) over `home`, or over a fresh one removed at teardown, and stops it at teardown. */
+async function startPipeline(t: Ctx, over: Over = {}, home?: TempHome): Promise<{ p: Pipeline; h: TempHome }> {
   const h = home ?? tempHome();
   if (!home) t.teardown(h.cleanup);
-  const p = new Pipeline({ home: h.home, pricer: testPricer(), tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep', ...tailer } });
+  const p = new Pipeline(pipelineOptions(h, over));
   await p.start();
   t.teardown(() => p.stop());
   return { p, h };
@@ -22,6 +29,17 @@ const ids = (p: Pipeline): string[] => (p.store!.db.prepare('SELECT event_id FRO
 /** Calls in the per-minute rollups, once the batches' deltas are folded in. */
 const rollupTotal = (p: Pipeline): number => (p.store!.foldRollups(), p.store!.db.prepare('SELECT COALESCE(SUM(count), 0) AS n FROM rollup_minute').get() as { n: number }).n;
 const sorted = (a: { event_id: string }[]): string[] => a.map((c) => c.event_id).sort();
+/** Batches small enough that a few hundred calls are a backlog of runs of batches marked `more`. */
+const smallBatches = { chunkBytes: 4096, maxBatchBytes: 8192 };
+
+/** Makes the insert of `eventId`'s row fail, once; returns how many times that insert was tried since. */
+function failInsertOnce(db: Database.Database, eventId: string): () => number {
+  let tries = 0;
+  db.function('claudescope_test_fail_once', () => (tries++ === 0 ? 1 : 0));
+  db.exec(`CREATE TEMP TRIGGER fail_once BEFORE INSERT ON calls WHEN NEW.event_id = '${eventId}' AND claudescope_test_fail_once() = 1
+    BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+  return () => tries;
+}
 
 test('a corrupted line is dead-lettered by file id and offset while the lines around it are stored', async (t) => {
   const { p, h } = await startPipeline(t);
@@ -117,7 +135,7 @@ test('a file replaced at the same path (new file_id) is read from its start', as
 
 for (const retention of ['delete', 'archive', 'keep'] as const) {
   test(`a sealed, fully committed file is retired by retention '${retention}' and its counters kept`, async (t) => {
-    const { p, h } = await startPipeline(t, { retention });
+    const { p, h } = await startPipeline(t, { tailer: { retention } });
     const hd = header();
     const calls = [call(), call()];
     const path = join(h.events, 'sealed.ndjson');
@@ -140,7 +158,7 @@ for (const retention of ['delete', 'archive', 'keep'] as const) {
 test('a file whose writer died is treated as sealed once idle past the grace period', async (t) => {
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
   const deadPid = Number(dead.stdout);
-  const { p, h } = await startPipeline(t, { retention: 'delete', deadWriterGraceMs: 0 });
+  const { p, h } = await startPipeline(t, { tailer: { retention: 'delete', deadWriterGraceMs: 0 } });
   const c = call();
   const path = join(h.events, 'orphan.ndjson');
   writeFileSync(path, line(header({ pid: deadPid })) + line(c) + '{"t":"call","v":1,"ev');
@@ -155,7 +173,7 @@ test('restarting resumes from the checkpoints: nothing re-stored, new lines read
   t.teardown(h.cleanup);
   const a = [call(), call()];
   const { path } = writeEventFile({ dir: h.events, calls: a });
-  const p1 = new Pipeline({ home: h.home, pricer: testPricer(), tailer: { pollIntervalMs: 50, retention: 'keep' } });
+  const p1 = new Pipeline(pipelineOptions(h));
   await p1.start();
   await waitFor(() => ids(p1).length === 2, 'first run');
   await p1.stop();
@@ -169,7 +187,7 @@ test('restarting resumes from the checkpoints: nothing re-stored, new lines read
 });
 
 test('a batch holds at most maxBatchBytes of lines (plus one read), and every event is still stored once', async (t) => {
-  const { p, h } = await startPipeline(t, { chunkBytes: 4096, maxBatchBytes: 8192 });
+  const { p, h } = await startPipeline(t, { tailer: smallBatches });
   const calls = Array.from({ length: 60 }, () => call());
   const { path } = writeEventFile({ dir: h.events, calls });
   await waitFor(() => ids(p).length === 60 && p.health().lagBytes === 0, 'all calls');
@@ -182,14 +200,11 @@ test('a batch holds at most maxBatchBytes of lines (plus one read), and every ev
 test('a write failing mid-way through a backlog committed in one transaction loses and doubles nothing', async (t) => {
   // Small batches, so a backlog is handed over as runs of batches marked `more` that the
   // pipeline stages in one transaction; one insert in the middle fails once.
-  const { p, h } = await startPipeline(t, { chunkBytes: 4096, maxBatchBytes: 8192, commitRetryMs: 20 });
+  const { p, h } = await startPipeline(t, { tailer: { ...smallBatches, commitRetryMs: 20 } });
   const calls = Array.from({ length: 300 }, () => call());
   const victim = calls[170]!.event_id;
-  let failed = 0;
   const db = p.store!.db;
-  db.function('claudescope_test_fail_once', () => (failed++ === 0 ? 1 : 0));
-  db.exec(`CREATE TEMP TRIGGER fail_once BEFORE INSERT ON calls WHEN NEW.event_id = '${victim}' AND claudescope_test_fail_once() = 1
-    BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+  const tries = failInsertOnce(db, victim);
   // Every checkpoint made durable, with whether the victim's row was stored in the same transaction.
   db.exec(`CREATE TEMP TABLE seen (offset INTEGER, victim INTEGER);
     CREATE TEMP TRIGGER cp_insert AFTER INSERT ON checkpoints BEGIN INSERT INTO seen SELECT NEW.offset, (SELECT COUNT(*) FROM calls WHERE event_id = '${victim}'); END;
@@ -201,7 +216,7 @@ test('a write failing mid-way through a backlog committed in one transaction los
   const seen = db.prepare('SELECT offset, victim FROM temp.seen').all() as { offset: number; victim: number }[];
   t.true(seen.some((r) => r.offset < victimEnd) && seen.some((r) => r.offset >= victimEnd), 'checkpoints before and past the failed line');
   t.deepEqual(seen.filter((r) => r.offset >= victimEnd && r.victim === 0), [], 'no durable checkpoint passed the line that failed');
-  t.true(failed >= 1);
+  t.true(tries() >= 1);
   t.true(p.health().checkpointErrors >= 1, 'the failed transaction is counted');
   t.deepEqual(ids(p), sorted(calls));
   t.is(rollupTotal(p), 300);
@@ -209,22 +224,14 @@ test('a write failing mid-way through a backlog committed in one transaction los
 });
 
 test('batches that another write commits before the end of their run are acknowledged and observed once, a later batch of the run failing', async (t) => {
-  const h = tempHome();
-  t.teardown(h.cleanup);
   const observed: string[] = [];
-  const p = new Pipeline({
-    home: h.home, pricer: testPricer(), onCommitted: (calls) => observed.push(...calls.map((c) => c.event.event_id)),
-    tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep', chunkBytes: 4096, maxBatchBytes: 8192, commitRetryMs: 20 },
+  const { p, h } = await startPipeline(t, {
+    onCommitted: (calls) => observed.push(...calls.map((c) => c.event.event_id)),
+    tailer: { ...smallBatches, commitRetryMs: 20 },
   });
-  await p.start();
-  t.teardown(() => p.stop());
   const calls = Array.from({ length: 600 }, () => call());
-  const victim = calls[430]!.event_id;
-  let failed = 0;
   const db = p.store!.db;
-  db.function('claudescope_test_fail_once', () => (failed++ === 0 ? 1 : 0));
-  db.exec(`CREATE TEMP TRIGGER fail_once BEFORE INSERT ON calls WHEN NEW.event_id = '${victim}' AND claudescope_test_fail_once() = 1
-    BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
+  const tries = failInsertOnce(db, calls[430]!.event_id);
   // Whenever a run's transaction is open, a write of another kind (a fold here; retention and
   // reprice chunks do the same) runs, as the daemon's timers and API may at any moment.
   let early = 0;
@@ -243,7 +250,7 @@ test('batches that another write commits before the end of their run are acknowl
   await waitFor(() => ids(p).length === 600 && p.health().lagBytes === 0, 'all calls');
   polling = false;
   t.true(early > 0, 'writes landed while batches were staged');
-  t.true(failed >= 1);
+  t.true(tries() >= 1);
   t.deepEqual(ids(p), sorted(calls));
   t.deepEqual([...observed].sort(), sorted(calls), 'every call observed once, after its commit');
   t.is(p.health().eventsInserted, 600);
@@ -251,16 +258,11 @@ test('batches that another write commits before the end of their run are acknowl
 });
 
 test('a retention run that fails is logged and retried, and ingestion goes on', async (t) => {
-  const h = tempHome();
-  t.teardown(h.cleanup);
   const logs: string[] = [];
-  const p = new Pipeline({
-    home: h.home, pricer: testPricer(), retention: { rowsMaxAgeMs: 86_400_000 }, retentionIntervalMs: 20,
+  const { p, h } = await startPipeline(t, {
+    retention: { rowsMaxAgeMs: 86_400_000 }, retentionIntervalMs: 20,
     log: (level, msg) => void (level !== 'info' && logs.push(msg)),
-    tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep' },
   });
-  await p.start();
-  t.teardown(() => p.stop());
   p.store!.db.exec(`CREATE TEMP TRIGGER no_delete BEFORE DELETE ON calls BEGIN SELECT RAISE(ABORT, 'injected retention failure'); END`);
   const old = call({ ts: Date.now() - 3 * 86_400_000 });
   const calls = [old, call(), call()];
@@ -272,14 +274,9 @@ test('a retention run that fails is logged and retried, and ingestion goes on', 
 });
 
 test('during a backlog the pipeline folds as soon as the unfolded deltas reach their bound, whatever the interval', async (t) => {
-  const h = tempHome();
-  t.teardown(h.cleanup);
-  const p = new Pipeline({
-    home: h.home, pricer: testPricer(), rollupFoldIntervalMs: 3_600_000, rollupFoldAfterDeltaRows: 100,
-    tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep', chunkBytes: 8192, maxBatchBytes: 16384 },
+  const { p, h } = await startPipeline(t, {
+    rollupFoldIntervalMs: 3_600_000, rollupFoldAfterDeltaRows: 100, tailer: { chunkBytes: 8192, maxBatchBytes: 16384 },
   });
-  await p.start();
-  t.teardown(() => p.stop());
   // One call a minute over 10 hours: every call its own per-minute delta row.
   const now = Date.now();
   const calls = Array.from({ length: 600 }, (_, i) => call({ ts: now - i * 60_000 }));
