@@ -67,15 +67,16 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
       response = await next(request);
     } catch (err: unknown) {
       try {
+        const type = fetchFailureType(err, options.signal?.aborted === true);
         call.attempts.push({
           status: null,
-          error_type: clientErrorType(err),
+          error_type: type,
           request_id: null,
           start_offset_ms: round3(call.attemptStart),
           duration_ms: round3(performance.now() - call.t0 - call.attemptStart),
           retry_after_ms: null,
         });
-        source.threw(call, err, options);
+        source.threw(call, type, options);
       } catch (fault: unknown) {
         sink.fault(fault);
       }
@@ -118,7 +119,7 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
         const hooks = {
           onFault: (e: unknown) => sink.fault(e),
           // The app finished with the stream: read to its end, broke out, aborted, or it failed.
-          onEnd: (err?: unknown) => source.settle(call, err === undefined || options.signal?.aborted || isAbort(err) ? null : 'connection_error'),
+          onEnd: (err?: unknown) => source.settle(call, err === undefined ? null : readFailureType(err, options)),
         };
         if (observeIteration(response.body, scanner, hooks)) return response;
         return new Response(observeBody(response.body, scanner, hooks), response);
@@ -167,7 +168,7 @@ function captureJsonBody(response: Response, call: CallRecord, sink: CallSink, s
     try {
       data = await json.call(this);
     } catch (err: unknown) {
-      source.settle(call, options.signal?.aborted || isAbort(err) ? null : 'connection_error');
+      source.settle(call, readFailureType(err, options));
       throw err;
     }
     try {
@@ -228,16 +229,27 @@ export function parseErrorBody(body: string): ErrorInfo {
   return { type: str(error?.['type']), errorCode: str(details?.['error_code']) };
 }
 
-function isAbort(err: unknown): boolean {
-  const name = (err as { name?: unknown } | null)?.name;
-  return name === 'AbortError' || name === 'APIUserAbortError';
+/**
+ * `error.type` of an attempt whose fetch threw, as the SDK names the error it then raises:
+ * `aborted` when the app aborted; an abort the app did not make is the SDK's own timeout.
+ */
+export function fetchFailureType(err: unknown, appAborted: boolean): string {
+  const e = err as { name?: unknown; cause?: unknown } | null;
+  const name = e?.name;
+  if (appAborted || name === 'APIUserAbortError') return 'aborted';
+  if (name === 'AbortError' || name === 'TimeoutError' || name === 'APIConnectionTimeoutError' || /timed? ?out/i.test(`${String(err)}${String(e?.cause ?? '')}`)) {
+    return 'client_timeout_error';
+  }
+  return 'connection_error';
 }
 
-function clientErrorType(err: unknown): string {
+/**
+ * The failure a body read that threw ends its call with: none when it was aborted (by the app,
+ * or by the SDK for it, as `stream.abort()` does), else a connection error.
+ */
+function readFailureType(err: unknown, options: SdkOptions): string | null {
   const name = (err as { name?: unknown } | null)?.name;
-  if (name === 'AbortError' || name === 'APIUserAbortError') return 'aborted';
-  if (name === 'APIConnectionTimeoutError' || name === 'TimeoutError') return 'client_timeout_error';
-  return 'connection_error';
+  return options.signal?.aborted || name === 'AbortError' || name === 'APIUserAbortError' ? null : 'connection_error';
 }
 
 function round3(n: number): number {

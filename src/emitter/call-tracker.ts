@@ -45,8 +45,8 @@ export interface CallSource {
    * unless another attempt or an end signal comes first.
    */
   await(call: CallRecord, waitMs: number, failureType: string | null): void;
-  /** The attempt threw (after it was recorded). */
-  threw(call: CallRecord, err: unknown, options: SdkOptions): void;
+  /** The attempt threw (after it was recorded), as `failureType` (`aborted`: by the app). */
+  threw(call: CallRecord, failureType: string, options: SdkOptions): void;
 }
 
 /** `clientOptions()`: the SDK's call span opens and ends each call (the span's end writes it). */
@@ -143,12 +143,11 @@ export class CallTracker implements CallSource {
     }
   }
 
-  threw(call: CallRecord, err: unknown, options: SdkOptions): void {
+  threw(call: CallRecord, failureType: string, options: SdkOptions): void {
     // Aborted by the app: the SDK throws its user-abort error, which is no failure.
-    if (options.signal?.aborted) return this.settle(call, null);
-    const type = thrownFailureType(err);
-    if (this.#retriesLeft(call, options) <= 0) return this.settle(call, type);
-    this.await(call, retryWaitBound(null, call.attempts.length - 1), type);
+    if (failureType === 'aborted') return this.settle(call, null);
+    if (this.#retriesLeft(call, options) <= 0) return this.settle(call, failureType);
+    this.await(call, retryWaitBound(null, call.attempts.length - 1), failureType);
   }
 
   #retriesLeft(call: CallRecord, options: SdkOptions): number {
@@ -165,16 +164,6 @@ export class CallTracker implements CallSource {
       this.#sweeper = undefined;
     }
   }
-}
-
-/** `error.type` of a thrown attempt as the SDK's span names it once it gives up. */
-function thrownFailureType(err: unknown): string {
-  const e = err as { name?: unknown; cause?: unknown } | null;
-  const name = e?.name;
-  if (name === 'AbortError' || name === 'TimeoutError' || name === 'APIConnectionTimeoutError' || /timed? ?out/i.test(`${String(err)}${String(e?.cause ?? '')}`)) {
-    return 'client_timeout_error';
-  }
-  return 'connection_error';
 }
 
 function isStreamBody(body: unknown): boolean {

@@ -70,6 +70,18 @@ test('a call that cannot connect on any attempt is one connection_error event, w
   t.deepEqual(e.attempt_log.map((a) => [a.status, a.error_type]), [[null, 'connection_error'], [null, 'connection_error']]);
 });
 
+test('a call the SDK times out on every attempt is one client_timeout_error event, each attempt named alike', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ delayMs: 2000 }, { delayMs: 2000 });
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url, maxRetries: 1, timeout: 100 }));
+  await t.throwsAsync(client.messages.create(MSG), { instanceOf: Anthropic.APIConnectionTimeoutError });
+  const got = await calls(s);
+  t.is(got.length, 1);
+  t.is(got[0]!.status, 'error');
+  t.is(got[0]!.error_type, 'client_timeout_error');
+  t.deepEqual(got[0]!.attempt_log.map((a) => a.error_type), ['client_timeout_error', 'client_timeout_error']);
+});
+
 test("a request's own maxRetries decides which attempt is the last", async (t) => {
   const s = await setup(t);
   const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: await closedPortUrl(), maxRetries: 3 }));
