@@ -1,6 +1,6 @@
 /**
- * Observes the bytes of a response body as the application itself reads them, through a
- * pass-through stream. Unlike a tee'd copy (`ctx.parse`), this never reads ahead of the app:
+ * Observes the bytes of a response body as the application itself reads them, through the
+ * body's own iterator (or, where it has none, a pass-through stream). Unlike a tee'd copy (`ctx.parse`), this never reads ahead of the app:
  * when the app stops reading or aborts, the connection closes exactly as it would without the
  * emitter, so an abandoned generation is not kept alive (and billed) by the observer.
  */
@@ -235,7 +235,38 @@ export interface ObserverHooks {
    * The read ended, once: at the body's end, when the reader stopped early (breaking out,
    * cancelling), or with the read's error `err`.
    */
-  onEnd?(err?: unknown): void;
+  onEnd(err?: unknown): void;
+}
+
+/**
+ * What both observers do with each chunk read (null: the body ended): hand it to `scanner`; a
+ * scanner fault is reported once and stops scanning, and never reaches the reader. And the
+ * read's end, reported once.
+ */
+function observer(scanner: ChunkScanner, hooks: ObserverHooks): { scan(chunk: Uint8Array | null): void; end(err?: unknown): void } {
+  let scanning = true;
+  let ended = false;
+  return {
+    scan(chunk) {
+      if (!scanning) return;
+      try {
+        if (chunk === null) scanner.finish?.();
+        else scanner.push(chunk);
+      } catch (err: unknown) {
+        scanning = false;
+        hooks.onFault(err);
+      }
+    },
+    end(err) {
+      if (ended) return;
+      ended = true;
+      try {
+        hooks.onEnd(err);
+      } catch (fault: unknown) {
+        hooks.onFault(fault);
+      }
+    },
+  };
 }
 
 /**
@@ -250,19 +281,10 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
   const own = (body as unknown as Record<symbol, unknown>)[Symbol.asyncIterator];
   if (typeof own !== 'function') return false;
   const iterate = own as (this: ReadableStream<Uint8Array>, ...args: unknown[]) => AsyncIterator<Uint8Array>;
-  let scanning = true;
-  const end = endOnce(hooks);
+  const { scan, end } = observer(scanner, hooks);
   // One pair of callbacks per body, not per chunk.
   const onResult = (result: IteratorResult<Uint8Array>): IteratorResult<Uint8Array> => {
-    if (scanning) {
-      try {
-        if (result.done === true) scanner.finish?.();
-        else scanner.push(result.value);
-      } catch (err: unknown) {
-        scanning = false;
-        hooks.onFault(err);
-      }
-    }
+    scan(result.done === true ? null : result.value);
     if (result.done === true) end();
     return result;
   };
@@ -295,20 +317,6 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
   return true;
 }
 
-/** `hooks.onEnd`, called at most once, its faults reported and never thrown. */
-function endOnce(hooks: ObserverHooks): (err?: unknown) => void {
-  let ended = false;
-  return (err?: unknown) => {
-    if (ended || hooks.onEnd === undefined) return;
-    ended = true;
-    try {
-      hooks.onEnd(err);
-    } catch (fault: unknown) {
-      hooks.onFault(fault);
-    }
-  };
-}
-
 /**
  * Wraps `body` in a stream that hands each chunk to `scanner` as the reader pulls it. The
  * wrapper pulls only when its own reader asks (no read-ahead) and passes cancellation through,
@@ -317,18 +325,7 @@ function endOnce(hooks: ObserverHooks): (err?: unknown) => void {
  */
 export function observeBody(body: ReadableStream<Uint8Array>, scanner: ChunkScanner, hooks: ObserverHooks): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  const end = endOnce(hooks);
-  let scanning = true;
-  const scan = (chunk: Uint8Array | null): void => {
-    if (!scanning) return;
-    try {
-      if (chunk === null) scanner.finish?.();
-      else scanner.push(chunk);
-    } catch (err: unknown) {
-      scanning = false;
-      hooks.onFault(err);
-    }
-  };
+  const { scan, end } = observer(scanner, hooks);
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
