@@ -33,7 +33,7 @@ export function startReconcileJob(o: ReconcileJobOptions): ReconcileJob {
     if (running) return Promise.resolve(null);
     const store = o.store();
     if (!store) return Promise.resolve(null);
-    running = runReconciliation({ settings: o.settings, query: store, db: (write) => store.exclusive(write), ...(o.pricer ? { pricer: o.pricer } : {}) })
+    running = runReconciliation({ settings: o.settings, query: store, resultsStore: store, ...(o.pricer ? { pricer: o.pricer } : {}) })
       .then((r) => {
         o.log(r.flagged_cells > 0 ? 'warn' : 'info', `reconciliation: ${r.flagged_cells} cell(s) beyond the ${(r.tolerance * 100).toFixed(1)} % tolerance`, {
           run: r.run_id, range: `${r.range.start}..${r.range.end}`, token_capture: r.total.token_capture, cost_capture: r.total.cost_capture,

@@ -2,8 +2,8 @@
  * One run as the CLI and the daemon's schedule make it: settings → Admin client → compare
  * against the store → results stored (when a writable database is given).
  */
-import type Database from 'better-sqlite3';
 import type { Pricer } from '../pricing/types.js';
+import type { SqliteStore } from '../store/sqlite-store.js';
 import type { QueryApi } from '../store/types.js';
 import { AdminClient, type AdminClientOptions } from './admin-client.js';
 import { ratesFromPricer } from './local-rates.js';
@@ -16,8 +16,8 @@ import type { ReconciliationResult } from './types.js';
 export interface RunOptions {
   settings: ReconcileSettings;
   query: QueryApi;
-  /** Where results are stored: a database, or a function lending one (the daemon's store); omitted: not stored. */
-  db?: Database.Database | ((write: (db: Database.Database) => void) => void);
+  /** The writable store the results go to (through `exclusive`, clear of staged batches); omitted: not stored. */
+  resultsStore?: Pick<SqliteStore, 'exclusive'>;
   /** Local prices, to name stale prices by token type. */
   pricer?: Pricer;
   /** Default: the last `lookbackDays` UTC days up to now. */
@@ -42,8 +42,6 @@ export async function runReconciliation(o: RunOptions): Promise<ReconciliationRe
     ...(o.pricer ? { rates: ratesFromPricer(o.pricer) } : {}),
     ...(o.now ? { now: o.now } : {}),
   });
-  const db = o.db;
-  if (typeof db === 'function') db((d) => saveResult(d, result));
-  else if (db) saveResult(db, result);
+  o.resultsStore?.exclusive((db) => saveResult(db, result));
   return result;
 }

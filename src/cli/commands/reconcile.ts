@@ -91,7 +91,7 @@ const command: CommandModule<object, ReconcileArgs> = {
         settings,
         query: store,
         range: { start, end },
-        ...(argv.store ? { db: store.db } : {}),
+        ...(argv.store ? { resultsStore: store } : {}),
         ...(pricer ? { pricer } : {}),
         onProgress: (p) => {
           // Progress when it is worth it: on a terminal, or once a run takes more than 2 s.
