@@ -76,7 +76,7 @@ export class LogHistogram {
     });
   }
 
-  /** `{"<bucket>":count,…}` (written directly: one per rollup group and batch). */
+  /** `{"<bucket>":count,…}` of the non-empty buckets (written directly: one per rollup group and batch); null when empty. */
   toJson(): string | null {
     if (this.total === 0) return null;
     return pairsToJson(this.counts);
@@ -161,18 +161,6 @@ export function forEachBlobPair(blob: Uint8Array, onPair: (bucket: number, count
     if (c !== 0) onPair(b, c);
     b++;
   }
-}
-
-/** Two histogram blobs merged into one (null = empty), for the coarse levels' upserts. */
-export function mergeHistBlobs(a: unknown, b: unknown): Buffer | null {
-  const ok = (x: unknown): x is Uint8Array => x instanceof Uint8Array && x.byteLength > 0;
-  if (!ok(b)) return ok(a) ? Buffer.from(a) : null;
-  if (!ok(a)) return Buffer.from(b);
-  const counts = new Map<number, number>();
-  const add = (k: number, n: number): void => void counts.set(k, (counts.get(k) ?? 0) + n);
-  forEachBlobPair(a, add);
-  forEachBlobPair(b, add);
-  return histToBlob(counts);
 }
 
 /** `{"<bucket>":count,…}` of the non-empty buckets, as the per-minute rollups store them (null when none). */

@@ -33,7 +33,7 @@
  */
 import type Database from 'better-sqlite3';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram, histToBlob, mergeHistBlobs, pairsToJson, scanHistogram } from './histogram.js';
+import { LogHistogram, histToBlob, pairsToJson, scanHistogram } from './histogram.js';
 import { buildFromMinutes } from './rollup-build.js';
 
 export const MINUTE_MS = 60_000;
@@ -132,12 +132,10 @@ type ExistingRow = Record<string, number | string | null>;
 
 /**
  * SQL function merging two serialised histograms (`{"<bucket>":count,…}`, null = empty) into
- * one, registered on the writing connection only: the upsert merges a group's histogram in
- * place instead of reading the row back into JS and replacing it whole.
+ * one, registered by the fold: its upsert of the deltas merges a group's histogram in place
+ * instead of reading the row back into JS and replacing it whole.
  */
 export const HIST_MERGE_FUNCTION = 'claudescope_hist_merge';
-/** The same for the binary histograms of the coarse levels. */
-export const HIST_BLOB_MERGE_FUNCTION = 'claudescope_hist_merge_blob';
 
 const mergePairs: number[] = [];
 
@@ -163,8 +161,6 @@ const nullableSum = (c: string): string => `${c} = CASE WHEN excluded.${c} IS NU
 
 const ROLLUP_COLUMNS = (l: RollupLevel): string[] =>
   [l.timeColumn, 'gkey', ...l.dims, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'];
-
-const histOut = (l: RollupLevel, h: LogHistogram): string | Buffer | null => (l.hist === 'json' ? h.toJson() : histToBlob(h.counts));
 
 /**
  * Rebuilds every coarse level over the periods that hold a pending minute, from `rollup_minute`,
@@ -412,7 +408,7 @@ class LevelAdjuster {
       for (const [v, n] of a.durations) hDuration.add(v, n);
       for (const [v, n] of a.ttfts) hTtft.add(v, n);
       this.upsert.run(a.minute, a.gkey, ...a.dims, count, unpriced, ttftCount, ...sums,
-        json ? histJson(hDuration) : histToBlob(hDuration.counts), json ? histJson(hTtft) : histToBlob(hTtft.counts));
+        json ? hDuration.toJson() : histToBlob(hDuration.counts), json ? hTtft.toJson() : histToBlob(hTtft.counts));
     }
     this.groups.clear();
   }
@@ -452,10 +448,4 @@ interface AdjustAcc {
   /** Values added (+1) to or removed (−1) from the histograms. */
   durations: [number, number][];
   ttfts: [number, number][];
-}
-
-/** A histogram's JSON without emptied buckets (null when empty). */
-function histJson(h: LogHistogram): string | null {
-  for (const [b, n] of h.counts) if (n === 0) h.counts.delete(b);
-  return h.toJson();
 }
