@@ -27,8 +27,6 @@ export function bucketValue(index: number): number {
   return (2 * Math.pow(GAMMA, index)) / (GAMMA + 1);
 }
 
-const scanned: number[] = [];
-
 /** Sparse bucket → count map. */
 export class LogHistogram {
   readonly counts = new Map<number, number>();
@@ -51,29 +49,12 @@ export class LogHistogram {
 
   /** Merges a serialised histogram (as stored in a rollup row); null is empty. */
   mergeJson(json: string | null): void {
-    if (!json) return;
-    const p = scanned;
-    p.length = 0;
-    if (scanHistogram(json, p)) {
-      for (let i = 0; i < p.length; i += 2) this.addBucket(p[i]!, p[i + 1]!);
-      return;
-    }
-    const obj = JSON.parse(json) as Record<string, number>;
-    for (const k in obj) {
-      const c = obj[k] ?? 0;
-      const b = Number(k);
-      this.counts.set(b, (this.counts.get(b) ?? 0) + c);
-      this.total += c;
-    }
+    if (json) forEachJsonPair(json, (b, c) => this.addBucket(b, c));
   }
 
   /** Merges a binary histogram (see {@link histToBlob}); null is empty. */
   mergeBlob(blob: Uint8Array | null): void {
-    if (!blob) return;
-    forEachBlobPair(blob, (b, c) => {
-      this.counts.set(b, (this.counts.get(b) ?? 0) + c);
-      this.total += c;
-    });
+    if (blob) forEachBlobPair(blob, (b, c) => this.addBucket(b, c));
   }
 
   /** `{"<bucket>":count,…}` of the non-empty buckets (written directly: one per rollup group and batch); null when empty. */
@@ -164,7 +145,7 @@ export function forEachBlobPair(blob: Uint8Array, onPair: (bucket: number, count
 }
 
 /** `{"<bucket>":count,…}` of the non-empty buckets, as the per-minute rollups store them (null when none). */
-export function pairsToJson(counts: Map<number, number>): string | null {
+function pairsToJson(counts: Map<number, number>): string | null {
   let out = '';
   for (const [b, c] of counts) {
     if (c === 0) continue;
@@ -173,11 +154,28 @@ export function pairsToJson(counts: Map<number, number>): string | null {
   return out === '' ? null : `${out}}`;
 }
 
+const scanned: number[] = [];
+
+/**
+ * Calls `onPair` with each bucket and count of a JSON histogram (`{"<bucket>":count,…}`):
+ * scanned when it is in the form the rollups write, parsed as JSON otherwise.
+ */
+export function forEachJsonPair(json: string, onPair: (bucket: number, count: number) => void): void {
+  const p = scanned;
+  p.length = 0;
+  if (scanHistogram(json, p)) {
+    for (let i = 0; i < p.length; i += 2) onPair(p[i]!, p[i + 1]!);
+    return;
+  }
+  const obj = JSON.parse(json) as Record<string, number>;
+  for (const k in obj) onPair(Number(k), obj[k] ?? 0);
+}
+
 /**
  * Scans `{"<int>":<int>,…}` (what rollups store) into `[bucket, count, …]`; false on anything
- * else (the caller then parses it as JSON).
+ * else (and `out` may then hold part of it).
  */
-export function scanHistogram(s: string, out: number[]): boolean {
+function scanHistogram(s: string, out: number[]): boolean {
   const n = s.length;
   if (s.charCodeAt(0) !== 123 /* { */) return false;
   let i = 1;
@@ -212,4 +210,3 @@ export function scanHistogram(s: string, out: number[]): boolean {
     i++;
   }
 }
-

@@ -19,7 +19,7 @@ import type {
   SeriesQuery, SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram, bucketOf, forEachBlobPair, scanHistogram } from './histogram.js';
+import { LogHistogram, bucketOf, forEachBlobPair, forEachJsonPair } from './histogram.js';
 import { CORE_HOUR_LEVEL, DELTA_TABLE, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, withDeltas, type RollupLevel } from './rollups.js';
 
 /** Where a span of a window is read from: call rows, or a rollup period. */
@@ -365,7 +365,6 @@ class HistMerger {
   private static readonly SIZE = 2048;
   private readonly dense = new Float64Array(HistMerger.SIZE);
   private readonly sparse = new Map<number, number>();
-  private readonly pending: number[] = [];
 
   addValue(v: number): void {
     this.addBucket(bucketOf(v), 1);
@@ -373,14 +372,7 @@ class HistMerger {
 
   /** Merges one stored histogram; text it cannot scan goes through JSON.parse. */
   mergeText(s: string): void {
-    const p = this.pending;
-    p.length = 0;
-    if (!scanHistogram(s, p)) {
-      p.length = 0;
-      const obj = JSON.parse(s) as Record<string, number>;
-      for (const k in obj) p.push(Number(k), obj[k] ?? 0);
-    }
-    for (let i = 0; i < p.length; i += 2) this.addBucket(p[i]!, p[i + 1]!);
+    forEachJsonPair(s, this.addPair);
   }
 
   /** Merges one binary histogram of a coarse level (see histToBlob). */

@@ -33,7 +33,7 @@
  */
 import type Database from 'better-sqlite3';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram, histToBlob, pairsToJson, scanHistogram } from './histogram.js';
+import { LogHistogram, histToBlob } from './histogram.js';
 import { buildFromMinutes } from './rollup-build.js';
 
 export const MINUTE_MS = 60_000;
@@ -137,23 +137,13 @@ type ExistingRow = Record<string, number | string | null>;
  */
 export const HIST_MERGE_FUNCTION = 'claudescope_hist_merge';
 
-const mergePairs: number[] = [];
-
 function mergeHistJson(stored: unknown, add: unknown): string | null {
   if (typeof add !== 'string' || add === '') return typeof stored === 'string' && stored !== '' ? stored : null;
   if (typeof stored !== 'string' || stored === '') return add;
-  // Scanned, not parsed: this runs for every group of every batch that meets a stored row.
-  const p = mergePairs;
-  p.length = 0;
-  if (!scanHistogram(stored, p) || !scanHistogram(add, p)) {
-    const a = JSON.parse(stored) as Record<string, number>;
-    const b = JSON.parse(add) as Record<string, number>;
-    for (const k in b) a[k] = (a[k] ?? 0) + (b[k] ?? 0);
-    return JSON.stringify(a);
-  }
-  const counts = new Map<number, number>();
-  for (let i = 0; i < p.length; i += 2) counts.set(p[i]!, (counts.get(p[i]!) ?? 0) + p[i + 1]!);
-  return pairsToJson(counts);
+  const h = new LogHistogram();
+  h.mergeJson(stored);
+  h.mergeJson(add);
+  return h.toJson();
 }
 
 /** `stored + added` where a NULL on either side is "nothing yet" (a cost sum over no priced call is NULL, as in SQL). */
