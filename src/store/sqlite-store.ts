@@ -233,11 +233,6 @@ export class SqliteStore implements QueryApi {
   }
 
   /**
-   * Before a write that is not a staged batch's: commits the staged batches (see
-   * {@link stageBatch}). When their transaction is gone there is nothing to commit: the write
-   * goes on, and the stager learns of the loss at its next stageBatch or commitStaged.
-   */
-  /**
    * Runs `fn` with the writing connection, for writes outside the store's own (reconciliation
    * results): staged batches are committed first, so `fn`'s writes are never part of a
    * transaction a later batch could roll back.
@@ -248,6 +243,11 @@ export class SqliteStore implements QueryApi {
     return fn(this.db);
   }
 
+  /**
+   * Before a write that is not a staged batch's: commits the staged batches (see
+   * {@link stageBatch}). When their transaction is gone there is nothing to commit: the write
+   * goes on, and the stager learns of the loss at its next stageBatch or commitStaged.
+   */
   private commitStagedFirst(): void {
     if (this.staged !== undefined && this.db.inTransaction) this.commitStaged();
   }
