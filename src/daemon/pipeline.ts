@@ -223,6 +223,11 @@ export class Pipeline {
     }
   }
 
+  /** A fold's pause grows with the deltas it merges: during a long backlog, folds before it would be long. */
+  private foldIfDue(store: SqliteStore): void {
+    if (store.unfoldedDeltaRows >= (this.o.rollupFoldAfterDeltaRows ?? FOLD_AFTER_DELTA_ROWS)) this.fold(store);
+  }
+
   /** Deletes what is past its retention; a failure is logged and retried next time (a timer's exception would end the daemon). */
   private applyRetention(store: SqliteStore, retention: RetentionSettings): void {
     try {
@@ -297,10 +302,11 @@ export class Pipeline {
       const r = store.stageBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined, g.durable);
       g.inserted += r.inserted;
       g.ignored += r.ignored;
-      // Settles the group (g.durable), unless another write committed it already.
-      if (!batch.more) store.commitStaged();
-      // A fold's pause grows with the deltas it merges: during a long backlog, fold before it would be long.
-      if (!batch.more && store.unfoldedDeltaRows >= (this.o.rollupFoldAfterDeltaRows ?? FOLD_AFTER_DELTA_ROWS)) this.fold(store);
+      if (!batch.more) {
+        // Settles the group (g.durable), unless another write committed it already.
+        store.commitStaged();
+        this.foldIfDue(store);
+      }
     } catch (err: unknown) {
       if (this.group === g) this.group = undefined;
       if (batch.more) this.runFailure = { err };
@@ -364,7 +370,7 @@ export class Pipeline {
     if (store) {
       const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined);
       this.committed(r.inserted, r.ignored, fresh);
-      if (store.unfoldedDeltaRows >= (this.o.rollupFoldAfterDeltaRows ?? FOLD_AFTER_DELTA_ROWS)) this.fold(store);
+      this.foldIfDue(store);
     } else {
       // InfluxDB alone cannot tell a replay (it overwrites it); replays happen only after a crash.
       this.committed(calls.length, 0, fresh ? calls : undefined);
