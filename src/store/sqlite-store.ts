@@ -262,6 +262,11 @@ export class SqliteStore implements QueryApi {
   foldRollups(): number {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
     this.commitStagedFirst();
+    return this.fold();
+  }
+
+  /** Folds the deltas, whoever asks (a fold, retention, a reprice): the count of unfolded rows starts again. */
+  private fold(): number {
     const minutes = foldPendingRollups(this.db);
     this.writer?.resetDeltaRows();
     return minutes;
@@ -315,8 +320,8 @@ export class SqliteStore implements QueryApi {
       // levels would disagree on it), and only the per-minute rows are counted. Pending minutes
       // are folded first, so the hour holding the cutoff is built while all its minutes are there.
       const cutoff = now - settings.rollupsMaxAgeMs;
+      this.fold();
       this.db.transaction(() => {
-        foldPendingRollups(this.db);
         for (const l of ROLLUP_LEVELS) {
           const n = this.db.prepare(`DELETE FROM ${l.table} WHERE ${l.timeColumn} < ?`).run(Math.floor(cutoff / l.periodMs) * l.periodMs).changes;
           if (l === MINUTE_LEVEL) rollupsDeleted = n;
@@ -336,7 +341,11 @@ export class SqliteStore implements QueryApi {
   repriceChunk(o: RepriceChunkOptions): RepriceChunkResult {
     if (this.readonly && !o.dryRun) throw new StoreError('E_STORE_READONLY', 'the store was opened read-only');
     const run = (): RepriceChunkResult => this.repricer().chunk(o);
-    if (!o.dryRun) this.commitStagedFirst();
+    if (!o.dryRun) {
+      this.commitStagedFirst();
+      // The adjuster moves calls between stored groups: every level must hold every call first.
+      this.fold();
+    }
     return o.dryRun ? run() : this.db.transaction(run).immediate();
   }
 
@@ -477,8 +486,6 @@ class Repricer {
     const out: RepricedRow[] = [];
     const params: unknown[] = new Array(INSERT_COLUMNS.length);
     const write = !o.dryRun && this.update !== undefined && this.rollups !== undefined;
-    // The adjuster moves calls between stored groups: every level must hold every call first.
-    if (write) foldPendingRollups(this.db);
     for (const row of rows) {
       const raw = row['event_json'] as string;
       const event = JSON.parse(raw) as CallEvent;
