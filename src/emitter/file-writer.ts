@@ -2,9 +2,10 @@
  * The emitter's NDJSON file writer. It runs inside the application's process, so it
  * follows the host contract: `write()` returns at once and never throws, memory is bounded,
  * and a failing or slow disk costs dropped (and counted) events, never a blocked or broken
- * app. Modelled on sonic-boom: one `JSON.stringify` per event, an in-memory buffer flushed by
- * asynchronous appends of whole lines (one write in flight), `flushSync` on exit. The buffer
- * holds lines encoded as UTF-8 at once ({@link LineQueue}), not strings.
+ * app. Modelled on sonic-boom: one serialisation per event, an in-memory buffer flushed by
+ * asynchronous appends of whole lines (one write in flight), `flushSync` on exit. A call
+ * event is written as UTF-8 JSON straight into bytes ({@link CallEventEncoder}) and the buffer
+ * holds lines as bytes ({@link LineQueue}), not strings.
  *
  * Files follow the event contract: `<dir>/<app>-<host>-<pid>-<startMs>-<fileSeq>.ndjson`,
  * mode 0600, a header first, a footer when sealed (close, rotation, exit); never renamed or
@@ -13,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { CallEvent, EmitterStats, FileFooter, FileHeader, StatsLine } from '../event/types.js';
+import { CallEventEncoder, JsonBytes } from './call-event-json.js';
 import { registerExitFlush, unregisterExitFlush } from './exit-hook.js';
 import { BlockPool, LineQueue } from './line-queue.js';
 import {
@@ -148,6 +150,8 @@ export class EventWriter {
   #lastScanMs = 0;
   #stats: Required<EmitterStats> = zeroStats();
   readonly #pool = new BlockPool();
+  readonly #json = new JsonBytes();
+  readonly #encoder = new CallEventEncoder();
   /** The queue of the next file, where a line is staged (sized) before that file exists. */
   #nextQueue: LineQueue | null = null;
 
@@ -202,7 +206,7 @@ export class EventWriter {
         slot = null;
       }
       let queue = slot === null ? this.#spareQueue() : slot.pending;
-      let bytes = queue.stage(this.#serialize(event, slot === null ? 1 : slot.lines));
+      let bytes = this.#stageEvent(queue, event, slot === null ? 1 : slot.lines);
       if (this.#bufferedBytes + bytes > this.#o.maxBufferBytes) {
         this.#stats.events_dropped_buffer++;
         return;
@@ -216,7 +220,7 @@ export class EventWriter {
         this.#seal(slot, 'rotate_size');
         slot = null;
         queue = this.#spareQueue();
-        bytes = queue.stage(this.#serialize(event, 1));
+        bytes = this.#stageEvent(queue, event, 1);
       }
       slot ??= this.#newSlot();
       slot.lines++;
@@ -312,14 +316,12 @@ export class EventWriter {
 
   // ---- hot-path helpers -------------------------------------------------------------
 
-  #serialize(event: CallEventInput, seq: number): string {
-    try {
-      event.seq = seq;
-      return JSON.stringify(event);
-    } catch (err: unknown) {
-      if (err instanceof TypeError && Object.isFrozen(event)) return JSON.stringify({ ...event, seq });
-      throw err;
-    }
+  /** Stages the event's line in `queue` (encoded in place); returns its size in bytes. */
+  #stageEvent(queue: LineQueue, event: CallEventInput, seq: number): number {
+    if (!Object.isFrozen(event)) event.seq = seq;
+    queue.openLine(this.#json);
+    this.#encoder.encode(this.#json, event, seq);
+    return queue.closeLine(this.#json);
   }
 
   /** A queue for the next file; {@link #newSlot} gives it to that file. */

@@ -8,9 +8,10 @@
  * Sizes are exact UTF-8 bytes, newline included: the caps and rotation count what lands on
  * disk.
  */
+import { MIN_GROWN_BYTES, type JsonBytes } from './call-event-json.js';
 
 /** A block's size; a longer line gets a block of its own size. */
-export const BLOCK_BYTES = 64 * 1024;
+export const BLOCK_BYTES = MIN_GROWN_BYTES;
 /**
  * Written blocks kept for reuse; the rest are left to the GC. More made no difference in
  * scripts/bench-writer.ts (a fresh 64 KiB block is cheap; what a pool saves is churn of
@@ -18,6 +19,11 @@ export const BLOCK_BYTES = 64 * 1024;
  */
 const FREE_BLOCKS = 4;
 const NEWLINE = 0x0a;
+/**
+ * Free bytes a block needs for a line to begin in it; a line that outgrows them moves (a
+ * copy), so this is above a usual call event (~1.5 KB).
+ */
+const MIN_LINE_ROOM = 4 * 1024;
 
 /** Encoded lines in one buffer: bytes `[0, end)` are committed lines, past `end` scratch. */
 interface Block {
@@ -110,6 +116,39 @@ export class LineQueue {
     const block: Block = { buf: this.#pool.get(Buffer.byteLength(line, 'utf8') + 1), end: 0, lines: 0, events: 0 };
     this.#blocks.push(block);
     return encode(block.buf, 0, line);
+  }
+
+  /**
+   * Starts a line encoded in place by `out`: at the free end of the last block, or in a new
+   * block when less than {@link MIN_LINE_ROOM} is free. {@link closeLine} ends it.
+   */
+  openLine(out: JsonBytes): void {
+    const tail = this.#blocks[this.#blocks.length - 1];
+    if (tail !== undefined && tail.buf.length - tail.end >= MIN_LINE_ROOM) {
+      out.begin(tail.buf, tail.end);
+      return;
+    }
+    const block: Block = { buf: this.#pool.get(BLOCK_BYTES), end: 0, lines: 0, events: 0 };
+    this.#blocks.push(block);
+    out.begin(block.buf, 0);
+  }
+
+  /**
+   * Ends the line `out` encoded since {@link openLine} with its newline, staged like
+   * {@link stage}; returns its size in bytes.
+   */
+  closeLine(out: JsonBytes): number {
+    out.byte(NEWLINE);
+    const tail = this.#blocks[this.#blocks.length - 1] as Block;
+    if (out.buf !== tail.buf) {
+      // The line outgrew the block's free end and moved to a buffer of its own.
+      if (tail.end === 0) {
+        this.#blocks.pop();
+        this.#pool.put(tail.buf);
+      }
+      this.#blocks.push({ buf: out.buf, end: 0, lines: 0, events: 0 });
+    }
+    return out.pos - out.start;
   }
 
   /** Keeps the line last staged, of `bytes` bytes; `events` is 1 for a call event, 0 for a stats line. */
