@@ -144,11 +144,41 @@ export class JsonBytes {
         buf[--p] = ZERO + (x - q * 10);
         x = q;
       }
+    } else if (v > 0 && v < 1e9 && Math.round(v * 1000) / 1000 === v) {
+      this.milli(Math.round(v * 1000));
     } else if (Number.isFinite(v)) {
-      // Fractions (durations in ms with 3 decimals), negatives: as JSON.stringify writes them.
+      // Other fractions, negatives: as JSON.stringify writes them.
       this.ascii(String(v));
     } else {
       this.raw(NULL);
+    }
+  }
+
+  /**
+   * A positive number below 10^9 that is a whole number of thousandths (durations in ms are
+   * rounded to µs): `thousandths / 1000` as JavaScript writes it. Below 10^9 doubles are
+   * closer together than 0.001, so that decimal, without trailing zeros, is the shortest that
+   * reads back as the number: the one JavaScript writes.
+   */
+  private milli(thousandths: number): void {
+    const whole = Math.floor(thousandths / 1000);
+    let frac = thousandths - whole * 1000;
+    this.small(whole);
+    if (frac === 0) return;
+    let digits = 3;
+    while (frac % 10 === 0) {
+      frac /= 10;
+      digits--;
+    }
+    this.room(digits + 1);
+    const buf = this.buf;
+    buf[this.pos] = 0x2e; // '.'
+    let p = this.pos + 1 + digits;
+    this.pos = p;
+    for (let i = 0; i < digits; i++) {
+      const q = (frac / 10) | 0;
+      buf[--p] = ZERO + (frac - q * 10);
+      frac = q;
     }
   }
 

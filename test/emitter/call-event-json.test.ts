@@ -24,7 +24,9 @@ const number = fc.oneof(
   fc.maxSafeNat(),
   fc.maxSafeInteger(),
   fc.double(),
-  fc.constantFrom(0, -0, 9, 10, 2 ** 31 - 1, 2 ** 31, 99_999_999, 1e8, 1e8 + 1, 1_760_000_000_123, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, 1e21, 0.1, 1234.567, NaN, Infinity, -Infinity),
+  fc.integer({ min: 1, max: 2e12 }).map((k) => k / 1000), // durations in ms, to the µs
+  fc.double({ min: 0, max: 2e9, noNaN: true }),
+  fc.constantFrom(0, -0, 9, 10, 2 ** 31 - 1, 2 ** 31, 99_999_999, 1e8, 1e8 + 1, 1_760_000_000_123, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, 1e21, 0.1, 0.001, 0.0005, 0.01, 1.1, 1234.567, 1234.5, 999_999_999.999, 1e9, 1e9 + 0.5, NaN, Infinity, -Infinity),
 );
 const nullableNumber = fc.option(number, { nil: null });
 
