@@ -93,8 +93,11 @@ export class CallRecord {
     this.#deferred = { attempt, headers };
   }
 
-  /** Builds the event. `now` is the end of the call (Date.now()). */
-  toEvent(eventId: string, now: number): CallEvent {
+  /**
+   * Builds the event. `now` is the end of the call (Date.now()), `end` the same instant on
+   * `performance.now()`'s clock (the event may be built later).
+   */
+  toEvent(eventId: string, now: number, end = performance.now()): CallEvent {
     const deferred = this.#deferred;
     if (deferred !== null) {
       this.#deferred = null;
@@ -104,7 +107,7 @@ export class CallRecord {
         // Unreadable headers: the event goes without their ids and rate limits.
       }
     }
-    const durationMs = round3(performance.now() - this.t0);
+    const durationMs = round3(end - this.t0);
     const sse = this.sse;
     const data = this.data;
     let status: CallStatus;

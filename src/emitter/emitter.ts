@@ -110,9 +110,14 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
 
   const sink = {
     finish(record: CallRecord): void {
-      const event = record.toEvent(randomUUID(), Date.now());
-      if (redact) event.content = safeRedact(redact, record, event);
-      writer.write(event);
+      // The call ends now; its event is built with the next ones, when the writer writes.
+      const now = Date.now();
+      const end = performance.now();
+      writer.defer(() => {
+        const event = record.toEvent(randomUUID(), now, end);
+        if (redact) event.content = safeRedact(redact, record, event);
+        return event;
+      });
     },
     batchResult(call: CallRecord, line: unknown): void {
       try {

@@ -34,6 +34,20 @@ export type { WriterOptions, WriterFs } from './writer-options.js';
 /** A call event as handed to the writer: `seq` is assigned by the writer. */
 export type CallEventInput = Omit<CallEvent, 'seq'> & { seq?: number };
 
+/** Builds a call's event when the writer gets to it ({@link EventWriter.defer}). */
+export type EventBuilder = () => CallEventInput;
+
+/**
+ * Deferred calls ({@link EventWriter.defer}) past which their events are built in a task of
+ * their own, not in the path of the call that made the count (it would wait for them all).
+ */
+const BUILD_DEFERRED_AT = 64;
+/**
+ * Deferred calls past which their events are built at once, whatever else runs: bounds the
+ * memory they hold (each keeps its response until then).
+ */
+const MAX_DEFERRED = 1024;
+
 type SealReason = FileFooter['reason'];
 
 /** Errors after which the descriptor is unusable: stop writing (sonic-boom's EPIPE rule). */
@@ -144,6 +158,9 @@ export class EventWriter {
   #flushTimer: NodeJS.Timeout | null = null;
   #statsTimer: NodeJS.Timeout | null = null;
   #hooked = false;
+  /** Calls whose events are built at the next write: {@link defer}. */
+  #deferred: EventBuilder[] = [];
+  #buildTask: NodeJS.Immediate | null = null;
   #dirMeasured = 0;
   #sinceScan = 0;
   #scanning = false;
@@ -234,11 +251,32 @@ export class EventWriter {
   }
 
   /**
-   * Resolves once every event buffered before the call was written or dropped. Never
-   * rejects.
+   * Takes a call whose event `build` makes later: just before the writer next writes (its
+   * flush interval, `flush()`, `close()`, exit), or in a task of its own once
+   * {@link BUILD_DEFERRED_AT} calls wait (at once past {@link MAX_DEFERRED}). The lines reach the disk no later than written ones would, and building events in
+   * a row, rather than one between each two pieces of the app's work, costs the app's thread
+   * less (its caches stay warm: ~10 µs less per call in scripts/bench-emitter.ts). A `build`
+   * that throws is counted as an internal error. Returns at once, never throws.
+   */
+  defer(build: EventBuilder): void {
+    try {
+      const waiting = this.#deferred.push(build);
+      this.#hookExit();
+      if (waiting >= MAX_DEFERRED) this.#buildDeferred();
+      else if (waiting >= BUILD_DEFERRED_AT) this.#buildDeferredSoon();
+      else if (this.#flushTimer === null) this.#startFlushTimer();
+    } catch {
+      this.#stats.internal_errors++;
+    }
+  }
+
+  /**
+   * Resolves once every event buffered (or deferred) before the call was written or
+   * dropped. Never rejects.
    */
   flush(): Promise<void> {
     try {
+      this.#buildDeferred();
       if (this.#settled >= this.#enqueued) return Promise.resolve();
       const target = this.#enqueued;
       return new Promise<void>((resolve) => {
@@ -258,6 +296,7 @@ export class EventWriter {
    */
   close(): Promise<void> {
     try {
+      this.#buildDeferred();
       if (this.#current !== null) this.#seal(this.#current, 'close');
       const last = this.#queue[this.#queue.length - 1];
       if (last === undefined) {
@@ -293,6 +332,7 @@ export class EventWriter {
         this.#afterFork();
         return;
       }
+      this.#buildDeferred();
       this.#gen++;
       this.#clearTimers();
       const inFlight = this.#inFlight;
@@ -338,11 +378,49 @@ export class EventWriter {
     this.#enqueued += bytes;
     if (this.#queue[0] === slot && slot.pending.bytes >= FLUSH_THRESHOLD_BYTES) this.#pump();
     else if (this.#flushTimer === null) {
-      this.#flushTimer = setTimeout(() => {
-        this.#flushTimer = null;
-        this.#pump();
-      }, this.#o.flushIntervalMs);
-      this.#flushTimer.unref();
+      this.#startFlushTimer();
+    }
+  }
+
+  #startFlushTimer(): void {
+    this.#flushTimer = setTimeout(() => {
+      this.#buildDeferred();
+      this.#flushTimer = null;
+      this.#pump();
+    }, this.#o.flushIntervalMs);
+    this.#flushTimer.unref();
+  }
+
+  #buildDeferredSoon(): void {
+    if (this.#buildTask !== null) return;
+    this.#buildTask = setImmediate(() => {
+      this.#buildTask = null;
+      this.#buildDeferred();
+    });
+    this.#buildTask.unref();
+  }
+
+  /** Builds and writes the events of the calls {@link defer} holds, oldest first. */
+  #buildDeferred(): void {
+    const builds = this.#deferred;
+    if (builds.length === 0) return;
+    this.#deferred = [];
+    for (const build of builds) {
+      let event: CallEventInput;
+      try {
+        event = build();
+      } catch {
+        this.#stats.internal_errors++;
+        continue;
+      }
+      this.write(event);
+    }
+  }
+
+  #hookExit(): void {
+    if (!this.#hooked) {
+      registerExitFlush(this);
+      this.#hooked = true;
     }
   }
 
@@ -387,10 +465,7 @@ export class EventWriter {
     };
     this.#queue.push(slot);
     this.#current = slot;
-    if (!this.#hooked) {
-      registerExitFlush(this);
-      this.#hooked = true;
-    }
+    this.#hookExit();
     if (this.#statsTimer === null) {
       this.#statsTimer = setInterval(() => this.#statsTick(), this.#o.statsIntervalMs);
       this.#statsTimer.unref();
@@ -592,11 +667,7 @@ export class EventWriter {
       (!slot.headerOnDisk && slot.linesOnDisk === 0);
     if (urgent) return this.#pump();
     if (slot.pending.bytes > 0 && this.#flushTimer === null) {
-      this.#flushTimer = setTimeout(() => {
-        this.#flushTimer = null;
-        this.#pump();
-      }, this.#o.flushIntervalMs);
-      this.#flushTimer.unref();
+      this.#startFlushTimer();
     }
   }
 
@@ -724,6 +795,8 @@ export class EventWriter {
   }
 
   #clearTimers(): void {
+    if (this.#buildTask !== null) clearImmediate(this.#buildTask);
+    this.#buildTask = null;
     if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
     if (this.#statsTimer !== null) clearInterval(this.#statsTimer);
     this.#flushTimer = null;
@@ -732,7 +805,7 @@ export class EventWriter {
 
   /** With no file open or pending, a closed writer holds no timer and no exit listener. */
   #stopIfIdle(): void {
-    if (this.#queue.length > 0) return;
+    if (this.#queue.length > 0 || this.#deferred.length > 0) return;
     this.#clearTimers();
     this.#pool.clear();
     this.#nextQueue = null;

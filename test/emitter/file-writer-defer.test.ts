@@ -1,0 +1,98 @@
+// EventWriter.defer: a call's event is built later, with the others, just before the writer
+// writes. Nothing deferred may be lost or reordered, and what it holds stays bounded.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { EventWriter, type CallEventInput } from '../../src/emitter/file-writer.js';
+import { callEvent, eventFiles, readLines, tempDir, type Line } from './file-writer-helpers.js';
+
+const fixture = fileURLToPath(new URL('../fixtures/writer-child.ts', import.meta.url));
+const calls = (lines: Line[]): Line[] => lines.filter((l) => l.t === 'call');
+const ids = (lines: Line[]): unknown[] => calls(lines).map((l) => l['event_id']);
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+test('deferred events are built when the writer flushes, in the order they were deferred, among written ones', async (t) => {
+  const dir = tempDir(t);
+  const writer = new EventWriter({ dir, app: 'defer', flushIntervalMs: 60_000 });
+  let built = 0;
+  const later = (i: number) => (): CallEventInput => {
+    built++;
+    return callEvent(i);
+  };
+  writer.defer(later(0));
+  writer.defer(later(1));
+  t.is(built, 0, 'nothing is built while the app works');
+  writer.write(callEvent(2)); // written at once: it lands before the two built at the flush
+  await writer.flush();
+  t.is(built, 2);
+  const lines = readLines(eventFiles(dir)[0] as string);
+  t.deepEqual(ids(lines), [callEvent(2).event_id, callEvent(0).event_id, callEvent(1).event_id]);
+  t.deepEqual(
+    calls(lines).map((l) => l['seq']),
+    [1, 2, 3],
+  );
+  await writer.close();
+});
+
+test('a deferred event is built and written by the flush interval alone', async (t) => {
+  const dir = tempDir(t);
+  const writer = new EventWriter({ dir, app: 'tick', flushIntervalMs: 5 });
+  t.teardown(() => writer.close());
+  writer.defer(() => callEvent(7));
+  for (let i = 0; i < 200 && writer.stats().events_written === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  t.is(writer.stats().events_written, 1);
+  await writer.flush();
+  t.deepEqual(ids(readLines(eventFiles(dir)[0] as string)), [callEvent(7).event_id]);
+});
+
+test('64 deferred calls are built in a task of their own, not in the path of the 64th call', async (t) => {
+  const dir = tempDir(t);
+  const writer = new EventWriter({ dir, app: 'soon', flushIntervalMs: 60_000 });
+  t.teardown(() => writer.close());
+  for (let i = 0; i < 64; i++) writer.defer(() => callEvent(i));
+  t.is(writer.stats().events_written, 0, 'the 64th defer() returned without building');
+  await turn();
+  t.is(writer.stats().events_written, 64, 'built on the next turn, long before the flush interval');
+});
+
+test('past 1,024 deferred calls the events are built at once: what the writer holds is bounded', (t) => {
+  const dir = tempDir(t);
+  const writer = new EventWriter({ dir, app: 'bound', flushIntervalMs: 60_000 });
+  t.teardown(() => writer.close());
+  for (let i = 0; i < 1023; i++) writer.defer(() => callEvent(i));
+  t.is(writer.stats().events_written, 0);
+  writer.defer(() => callEvent(1023));
+  t.is(writer.stats().events_written, 1024);
+});
+
+test('a builder that throws is counted as an internal error; the calls around it are written', async (t) => {
+  const dir = tempDir(t);
+  const writer = new EventWriter({ dir, app: 'faulty' });
+  writer.defer(() => callEvent(0));
+  writer.defer(() => {
+    throw new Error('a bug while building');
+  });
+  writer.defer(() => callEvent(2));
+  await writer.close();
+  t.is(writer.stats().internal_errors, 1);
+  t.deepEqual(ids(readLines(eventFiles(dir)[0] as string)), [callEvent(0).event_id, callEvent(2).event_id]);
+});
+
+for (const n of [100, 3000]) {
+  test(`a process that defers ${n} events then calls process.exit() loses none`, async (t) => {
+    const dir = tempDir(t);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import=tsx', fixture, 'exit-deferred', dir, String(n)], { stdio: 'ignore' });
+      setTimeout(() => child.kill('SIGKILL'), 60_000).unref();
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    t.is(code, 0);
+    const lines = readLines(eventFiles(dir)[0] as string);
+    t.deepEqual(
+      ids(lines),
+      Array.from({ length: n }, (_, i) => callEvent(i).event_id),
+    );
+    t.like(lines.at(-1), { t: 'footer', reason: 'close' });
+  });
+}
