@@ -15,6 +15,9 @@
  * about 200 events. Prints calls per second, p50 and p99 per call, CPU per call (process
  * user+system time / calls) and each variant's extra CPU over bare, paired per round. Not a
  * test: it prints numbers.
+ *
+ * Environment: ROUNDS (15), CALLS (400 per round on loopback, 4× in process), ONLY=in-process
+ * or ONLY=loopback for one transport, NO_STREAM=1 to skip streams.
  */
 import Anthropic from '@anthropic-ai/sdk';
 import type { Middleware } from '@anthropic-ai/sdk';
@@ -245,11 +248,17 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'claudescope-bench-'));
   const emitter = createEmitter({ dir, app: 'bench' });
   const plan = [['non-streaming', false, CALLS], ['streaming (~200 events)', true, STREAM_CALLS]] as const;
+  const only = process.env['ONLY'];
+  const kinds = plan.filter(([, stream]) => !(stream && process.env['NO_STREAM'] === '1'));
   const canned = { plain: await capture(api.url, false), streamed: await capture(api.url, true) };
-  await suite('in-process transport (the SDK with a `fetch` answering from memory: SDK and hook CPU only)',
-    variants(emitter, { apiKey: 'bench', baseURL: api.url, fetch: cannedFetch(canned.plain, canned.streamed) }), ROUNDS,
-    plan.map(([l, s, n]) => [l, s, n * 4] as const), true);
-  await suite('fake Claude API on loopback (a child process; its CPU is not counted)', variants(emitter, { apiKey: 'bench', baseURL: api.url }), ROUNDS, plan, false);
+  if (only !== 'loopback') {
+    await suite('in-process transport (the SDK with a `fetch` answering from memory: SDK and hook CPU only)',
+      variants(emitter, { apiKey: 'bench', baseURL: api.url, fetch: cannedFetch(canned.plain, canned.streamed) }), ROUNDS,
+      kinds.map(([l, s, n]) => [l, s, n * 4] as const), true);
+  }
+  if (only !== 'in-process') {
+    await suite('fake Claude API on loopback (a child process; its CPU is not counted)', variants(emitter, { apiKey: 'bench', baseURL: api.url }), ROUNDS, kinds, false);
+  }
   await emitter.close();
   const st = emitter.stats();
   console.log(`\nemitter wrote ${st.events_written} events, dropped ${st.events_dropped_buffer + st.events_dropped_dir_cap + st.events_dropped_write_error}, internal errors ${st.internal_errors}`);
