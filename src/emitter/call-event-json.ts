@@ -67,9 +67,17 @@ export class JsonBytes {
     return this.buf.subarray(this.start, this.pos);
   }
 
-  /** A copy of the bytes written since `from`. */
-  copy(from: number): Uint8Array {
-    return new Uint8Array(this.buf.subarray(from, this.pos));
+  /**
+   * Where the line is now, for {@link copy}: an offset into the line, which stays right when
+   * the line moves to a buffer of its own (a position in {@link buf} would not).
+   */
+  mark(): number {
+    return this.pos - this.start;
+  }
+
+  /** A copy of the bytes written since `mark` ({@link mark}). */
+  copy(mark: number): Uint8Array {
+    return new Uint8Array(this.buf.subarray(this.start + mark, this.pos));
   }
 
   /** Makes room for `n` more bytes. */
@@ -348,7 +356,7 @@ export class CallEventEncoder {
     if (origin !== null && origin.app === e.app && origin.env === e.env && origin.host === e.host && origin.pid === e.pid) {
       out.raw(origin.bytes);
     } else {
-      const start = out.pos;
+      const start = out.mark();
       out.str(e.app);
       out.raw(F.env);
       out.str(e.env);
@@ -365,7 +373,7 @@ export class CallEventEncoder {
     if (what !== null && what.provider === e.provider && what.operation === e.operation && what.modelRequested === e.model_requested && what.model === e.model) {
       out.raw(what.bytes);
     } else {
-      const start = out.pos;
+      const start = out.mark();
       out.str(e.provider);
       out.raw(F.operation);
       out.str(e.operation);

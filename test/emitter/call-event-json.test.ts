@@ -5,9 +5,9 @@ import { deepStrictEqual } from 'node:assert';
 import test from 'ava';
 import fc from 'fast-check';
 import { CallEventEncoder, JsonBytes } from '../../src/emitter/call-event-json.js';
-import type { CallEventInput } from '../../src/emitter/file-writer.js';
+import { EventWriter, type CallEventInput } from '../../src/emitter/file-writer.js';
 import { BLOCK_BYTES, BlockPool, LineQueue } from '../../src/emitter/line-queue.js';
-import { callEvent } from './file-writer-helpers.js';
+import { callEvent, eventFiles, readLines, tempDir } from './file-writer-helpers.js';
 
 /** Characters JSON escapes or UTF-8 widens, lone surrogates among them. */
 const tricky = fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\u007f', '\u0080', 'é', '€', '😀', '\ud800', '\udfff', '\u2028');
@@ -189,3 +189,34 @@ test('lines encoded in place keep whole across block ends, when one outgrows a b
   t.is(taken.buf.toString('utf8'), sent.map((l) => `${l}\n`).join(''));
   t.like(taken, { lines: sent.length, events: sent.length, bytes: taken.buf.length });
 });
+
+for (const run of ['origin', 'what'] as const) {
+  test(`a line whose ${run} run crosses its block's end leaves the kept run whole for the next events`, async (t) => {
+    // The run is kept as bytes copied from the line; when the line moves to a buffer of its
+    // own while that run is written, the copy must still be of the run, not of where the line
+    // began in the block it left.
+    const dir = tempDir(t);
+    const writer = new EventWriter({ dir, app: 'runs', flushIntervalMs: 60_000 });
+    const wide = (i: number): CallEventInput => ({
+      ...callEvent(i),
+      // Enough before the run for the line to begin with MIN_LINE_ROOM free and still cross.
+      ...(run === 'origin' ? { event_id: `evt_${i}_${'i'.repeat(6000)}`, env: `env-${i}` } : { tags: { long: 'x'.repeat(6000) }, model: `model-${i}` }),
+    });
+    const crossing = wide(2);
+    const line = stringified(crossing, 2);
+    const key = run === 'origin' ? '"host":' : '"operation":';
+    const room = line.indexOf(key); // the block ends inside the run, at this key
+    const filler = (pad: number): CallEventInput => ({ ...callEvent(1), error_code: 'y'.repeat(pad) });
+    const fillerBytes = BLOCK_BYTES - room;
+    const pad = fillerBytes - (stringified(filler(0), 1).length + 1);
+    t.is(stringified(filler(pad), 1).length + 1, fillerBytes);
+    const sent = [filler(pad), crossing, { ...crossing, event_id: 'evt_3', content: 'after' }];
+    for (const e of sent) writer.write(e);
+    await writer.close();
+    const lines = readLines(eventFiles(dir)[0] as string).filter((l) => l.t === 'call');
+    t.deepEqual(
+      lines.map((l) => JSON.stringify(l)),
+      sent.map((e, i) => stringified(e, i + 1)),
+    );
+  });
+}
