@@ -34,7 +34,7 @@ export class CallRecord {
   toolCount: number | null = null;
   /** Set from the first attempt's request. */
   described = false;
-  /** The request body, kept only until the event is built (for an opt-in redaction hook). */
+  /** The request body, kept only until the call ends (for an opt-in redaction hook). */
   requestBody: unknown = null;
 
   readonly attempts: Attempt[] = [];

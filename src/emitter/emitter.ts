@@ -110,12 +110,17 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
 
   const sink = {
     finish(record: CallRecord): void {
-      // The call ends now; its event is built with the next ones, when the writer writes.
+      // The call ends now; its event is built with the next ones, when the writer writes. The
+      // hook runs now: once the app has the response it may change the request it sent (a
+      // conversation's `messages` grows) or the response, and the hook must see the call's own.
       const now = Date.now();
       const end = performance.now();
+      const eventId = randomUUID();
+      const content = redact ? safeRedact(redact, record, eventId) : undefined;
+      record.requestBody = null;
       writer.defer(() => {
-        const event = record.toEvent(randomUUID(), now, end);
-        if (redact) event.content = safeRedact(redact, record, event);
+        const event = record.toEvent(eventId, now, end);
+        if (redact) event.content = content;
         return event;
       });
     },
@@ -207,12 +212,12 @@ function disabledEmitter(): Emitter {
   };
 }
 
-function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, event: CallEvent): unknown {
+function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, eventId: string): unknown {
   try {
     return redact({ request: record.requestBody, response: record.data });
   } catch {
     // A failing hook must not write unredacted content, nor fail the call.
-    return { redaction_failed: true, event_id: event.event_id };
+    return { redaction_failed: true, event_id: eventId };
   }
 }
 

@@ -373,6 +373,17 @@ test('content is written only through the redaction hook, and a failing hook fai
   t.deepEqual(e2.content, { redaction_failed: true, event_id: e2.event_id });
 });
 
+test('the redaction hook sees the request as the call sent it, not as the app changed it afterwards', async (t) => {
+  // The event is built later than the call ends; by then a chat loop has added the reply
+  // (and its next turn) to the very `messages` array the request held.
+  const s = await setup(t, { flushIntervalMs: 60_000, redact: ({ request }) => ({ turns: (request as { messages: unknown[] }).messages.length }) });
+  const messages: Anthropic.MessageParam[] = [{ role: 'user', content: 'first' }];
+  const reply = await s.client.messages.create({ ...MSG, messages });
+  messages.push({ role: 'assistant', content: reply.content }, { role: 'user', content: 'second' });
+  const e = (await eventsOf(s)).calls[0]!;
+  t.deepEqual(e.content, { turns: 1 });
+});
+
 test('the response the app reads is unchanged by the emitter', async (t) => {
   const s = await setup(t);
   const script = { content: [{ type: 'text' as const, text: 'exactly this' }], usage: { input_tokens: 3, output_tokens: 4 } };
