@@ -260,6 +260,7 @@ export class EventWriter {
    */
   defer(build: EventBuilder): void {
     try {
+      if (this.#o.pid() !== this.#ownerPid) this.#afterFork();
       const waiting = this.#deferred.push(build);
       this.#hookExit();
       if (waiting >= MAX_DEFERRED) this.#buildDeferred();
@@ -861,8 +862,9 @@ export class EventWriter {
   // ---- process changes ----------------------------------------------------------------
 
   /**
-   * The pid changed (a fork): the buffered lines and open files are the parent's, which
-   * writes them itself. Forget them and start over with files of this process.
+   * The pid changed (a fork): the buffered lines, the deferred calls and the open files are
+   * the parent's, which writes them itself. Forget them and start over with files of this
+   * process.
    */
   #afterFork(): void {
     this.#gen++;
@@ -873,6 +875,7 @@ export class EventWriter {
     }
     this.#queue = [];
     this.#current = null;
+    this.#deferred = [];
     this.#inFlight = null;
     this.#op = 'idle';
     this.#stopped = false;

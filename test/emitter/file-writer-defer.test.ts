@@ -78,6 +78,21 @@ test('a builder that throws is counted as an internal error; the calls around it
   t.deepEqual(ids(readLines(eventFiles(dir)[0] as string)), [callEvent(0).event_id, callEvent(2).event_id]);
 });
 
+test('calls deferred before the pid changed (a fork) are the parent\'s: the child writes none of them', async (t) => {
+  const dir = tempDir(t);
+  let pid = 1000;
+  const writer = new EventWriter({ dir, app: 'fork', pid: () => pid, flushIntervalMs: 60_000 });
+  writer.defer(() => callEvent(0));
+  pid = 2000;
+  writer.defer(() => callEvent(1)); // the child's own call, deferred before it writes anything
+  writer.write(callEvent(2));
+  await writer.close();
+  const files = eventFiles(dir);
+  t.is(files.length, 1);
+  t.true((files[0] as string).includes('-2000-'));
+  t.deepEqual(ids(readLines(files[0] as string)), [callEvent(2).event_id, callEvent(1).event_id]);
+});
+
 for (const n of [100, 3000]) {
   test(`a process that defers ${n} events then calls process.exit() loses none`, async (t) => {
     const dir = tempDir(t);
