@@ -251,12 +251,15 @@ export class EventWriter {
   }
 
   /**
-   * Takes a call whose event `build` makes later: just before the writer next writes (its
-   * flush interval, `flush()`, `close()`, exit), or in a task of its own once
-   * {@link BUILD_DEFERRED_AT} calls wait (at once past {@link MAX_DEFERRED}). The lines reach the disk no later than written ones would, and building events in
-   * a row, rather than one between each two pieces of the app's work, costs the app's thread
-   * less (its caches stay warm: ~10 µs less per call in scripts/bench-emitter.ts). A `build`
-   * that throws is counted as an internal error. Returns at once, never throws.
+   * Takes a call whose event `build` makes later: at the writer's flush interval, on
+   * `flush()`, `close()` and exit, or in a task of its own once {@link BUILD_DEFERRED_AT}
+   * calls wait (at once past {@link MAX_DEFERRED}). Their lines reach the disk by the flush
+   * interval, the latest a written line does (written lines that fill 64 KiB go at once;
+   * deferred ones wait for the interval or for {@link BUILD_DEFERRED_AT} calls). Building
+   * events in a row, rather than one between each two pieces of the app's work, costs the
+   * app's thread less (its caches stay warm: ~10 µs less per call in
+   * scripts/bench-emitter.ts). A `build` that throws is counted as an internal error. Returns
+   * at once, never throws.
    */
   defer(build: EventBuilder): void {
     try {
