@@ -336,11 +336,14 @@ export class EventWriter {
         this.#afterFork();
         return;
       }
-      this.#buildDeferred();
       this.#gen++;
       this.#clearTimers();
       const inFlight = this.#inFlight;
       const op = this.#op;
+      // The deferred calls' lines are written below with the rest: built with the pump held,
+      // as a write it started now would race the synchronous ones (and could land after them).
+      this.#op = 'wait';
+      this.#buildDeferred();
       this.#inFlight = null;
       this.#op = 'idle';
       for (const slot of this.#queue) {

@@ -1,9 +1,10 @@
 // EventWriter.defer: a call's event is built later, with the others, just before the writer
 // writes. Nothing deferred may be lost or reordered, and what it holds stays bounded.
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { EventWriter, type CallEventInput } from '../../src/emitter/file-writer.js';
+import { EventWriter, type CallEventInput, type WriterFs } from '../../src/emitter/file-writer.js';
 import { callEvent, eventFiles, readLines, tempDir, type Line } from './file-writer-helpers.js';
 
 const fixture = fileURLToPath(new URL('../fixtures/writer-child.ts', import.meta.url));
@@ -91,6 +92,40 @@ test('calls deferred before the pid changed (a fork) are the parent\'s: the chil
   t.is(files.length, 1);
   t.true((files[0] as string).includes('-2000-'));
   t.deepEqual(ids(readLines(files[0] as string)), [callEvent(2).event_id, callEvent(1).event_id]);
+});
+
+test('flushSync() writes the deferred events itself: it starts no write the thread pool could land again after it', async (t) => {
+  // A write started while flushSync builds the deferred events would be completed by its
+  // synchronous writes and still be run by the thread pool: its lines twice, after the footer.
+  const dir = tempDir(t);
+  let hold = false;
+  const held: Array<() => Promise<void>> = [];
+  const write: WriterFs['write'] = (fd, b, o, l, p, cb) => {
+    const run = (): Promise<void> =>
+      new Promise((resolve) =>
+        fs.write(fd, b, o, l, p, (err, n) => {
+          cb(err, n);
+          resolve();
+        }),
+      );
+    if (hold) held.push(run); // the thread pool has not run it yet
+    else void run();
+  };
+  const writer = new EventWriter({ dir, app: 'exit', fs: { write }, flushIntervalMs: 60_000 });
+  writer.write(callEvent(0));
+  await writer.flush(); // the file is open, no write in flight
+  hold = true;
+  const big = (i: number): CallEventInput => ({ ...callEvent(i), content: 'z'.repeat(4096) });
+  for (let i = 1; i <= 40; i++) writer.defer(() => big(i)); // over 64 KiB, under 64 calls
+  writer.flushSync();
+  await Promise.all(held.map((run) => run())); // any write it started lands now
+  t.is(held.length, 0, 'no asynchronous write was started');
+  const lines = readLines(eventFiles(dir)[0] as string);
+  t.deepEqual(
+    ids(lines),
+    Array.from({ length: 41 }, (_, i) => callEvent(i).event_id),
+  );
+  t.like(lines.at(-1), { t: 'footer', reason: 'close' });
 });
 
 for (const n of [100, 3000]) {
