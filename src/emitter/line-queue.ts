@@ -8,16 +8,21 @@
  * Sizes are exact UTF-8 bytes, newline included: the caps and rotation count what lands on
  * disk.
  */
-import { MIN_GROWN_BYTES, type JsonBytes } from './call-event-json.js';
+import type { JsonBytes } from './call-event-json.js';
+import { MAX_WRITE_BYTES } from './writer-options.js';
 
-/** A block's size; a longer line gets a block of its own size. */
-export const BLOCK_BYTES = MIN_GROWN_BYTES;
 /**
- * Written blocks kept for reuse; the rest are left to the GC. More made no difference in
- * scripts/bench-writer.ts (a fresh 64 KiB block is cheap; what a pool saves is churn of
- * memory outside the heap), and an idle writer holds less.
+ * A block's size; a longer line gets a block of its own size. As large as one write, so that
+ * under load a write is one block as it is: with 64 KiB blocks, gathering them into one
+ * buffer per write (an allocation and a copy of every line) cost ~10 % of the writer's
+ * events/s in scripts/bench-writer.ts. Only the pages a block's lines touch take memory.
  */
-const FREE_BLOCKS = 4;
+export const BLOCK_BYTES = MAX_WRITE_BYTES;
+/**
+ * Written blocks kept for reuse; the rest are left to the GC. Under load two circulate (one
+ * being written, one being filled); an idle writer keeps none.
+ */
+const FREE_BLOCKS = 2;
 const NEWLINE = 0x0a;
 /**
  * Free bytes a block needs for a line to begin in it; a line that outgrows them moves (a
