@@ -5,7 +5,7 @@
 import type { Attempt, BatchInfo, CallEvent, CallStatus, Provider, RateLimits } from '../event/types.js';
 import { usageFromApi } from '../event/usage.js';
 import { readResponseFacts } from './response-headers.js';
-import { asObject, str } from './json-shape.js';
+import { asObject, copyJson, str } from './json-shape.js';
 import type { SseFacts } from './stream-observer.js';
 import type { Tags } from './tags.js';
 
@@ -55,7 +55,10 @@ export class CallRecord {
   /** The last error body seen (error response or error frame). */
   error: ErrorInfo | null = null;
 
-  /** Parsed JSON body of a successful non-streaming response. */
+  /**
+   * Parsed JSON body of a successful non-streaming response; once the call ended, only what
+   * the event reads of it ({@link keepResponseFacts}).
+   */
   data: Record<string, unknown> | null = null;
   /** Facts of a streamed Messages body. */
   sse: SseFacts | null = null;
@@ -75,6 +78,23 @@ export class CallRecord {
     readonly tags: Tags,
   ) {
     this.operation = operation;
+  }
+
+  /**
+   * Keeps a copy of what the event reads of the parsed body, and lets the body go. Called
+   * when the call ends: the event is built later, and by then the app, which owns the
+   * response, may have changed it (its `usage`, its `model`).
+   */
+  keepResponseFacts(): void {
+    const data = this.data;
+    if (data === null) return;
+    this.data = {
+      id: data['id'],
+      model: data['model'],
+      stop_reason: data['stop_reason'],
+      usage: copyJson(data['usage']),
+      input_tokens: data['input_tokens'],
+    };
   }
 
   /** Reads an attempt's response headers into it and into the call: ids, retry hint, rate limits. */

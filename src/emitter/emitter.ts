@@ -118,6 +118,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
       const eventId = randomUUID();
       const content = redact ? safeRedact(redact, record, eventId) : undefined;
       record.requestBody = null;
+      record.keepResponseFacts();
       writer.defer(() => {
         const event = record.toEvent(eventId, now, end);
         if (redact) event.content = content;

@@ -6,3 +6,12 @@ export function asObject(v: unknown): Record<string, unknown> | null {
 export function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
+
+/** A deep copy of parsed JSON (plain objects, arrays and primitives). */
+export function copyJson(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(copyJson);
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(v)) out[key] = copyJson((v as Record<string, unknown>)[key]);
+  return out;
+}

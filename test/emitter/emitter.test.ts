@@ -384,6 +384,23 @@ test('the redaction hook sees the request as the call sent it, not as the app ch
   t.deepEqual(e.content, { turns: 1 });
 });
 
+test('the event has the response as the call returned it, whatever the app does to it afterwards', async (t) => {
+  // The event is built later than the call ends; the app owns the response meanwhile.
+  const s = await setup(t, { flushIntervalMs: 60_000 });
+  s.api.enqueue({ usage: { input_tokens: 11, output_tokens: 22, cache_read_input_tokens: 33 } });
+  const reply = await s.client.messages.create(MSG);
+  const sent = { id: reply.id, model: reply.model };
+  const mutable = reply as unknown as Record<string, unknown> & { usage: Record<string, unknown> };
+  mutable.usage.output_tokens = 0;
+  mutable.usage.cache_read_input_tokens = null;
+  mutable.model = 'changed-by-the-app';
+  delete mutable.id;
+  const e = (await eventsOf(s)).calls[0]!;
+  t.is(e.message_id, sent.id);
+  t.is(e.model, sent.model);
+  t.like(e.usage, { input_tokens: 11, output_tokens: 22, cache_read_input_tokens: 33 });
+});
+
 test('the response the app reads is unchanged by the emitter', async (t) => {
   const s = await setup(t);
   const script = { content: [{ type: 'text' as const, text: 'exactly this' }], usage: { input_tokens: 3, output_tokens: 4 } };
