@@ -7,7 +7,7 @@
  */
 import type { Middleware } from '@anthropic-ai/sdk';
 import type { Attempt } from '../event/types.js';
-import { asObject, str } from './json-shape.js';
+import { asObject, copyJson, str } from './json-shape.js';
 import type { CallRecord, ErrorInfo } from './call-record.js';
 import type { CallSink } from './call-tracer.js';
 import { retryWaitBound, UNPARSED_BODY_WAIT_MS } from './call-tracker.js';
@@ -177,7 +177,7 @@ function captureJsonBody(response: Response, call: CallRecord, sink: CallSink, s
         const counts = asObject(call.data?.['request_counts']);
         call.batch = {
           batch_id: str(call.data?.['id']),
-          ...(counts ? { request_counts: counts as Record<string, number> } : {}),
+          ...(counts ? { request_counts: copyJson(counts) as Record<string, number> } : {}),
         };
       }
     } catch (err: unknown) {
