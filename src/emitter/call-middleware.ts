@@ -44,6 +44,19 @@ export function isEmitterMiddleware(m: Middleware): boolean {
   return (m as unknown as Record<symbol, unknown>)[EMITTER_MIDDLEWARE] === true;
 }
 
+/**
+ * Ends the call of a stream the app let go of without reading it to an end (nor breaking out,
+ * nor aborting): no other signal would ever come. The response is what the app's stream holds;
+ * once the app drops it, the call is written as aborted, with what was read of it.
+ */
+const unreadStreams = new FinalizationRegistry<{ call: CallRecord; source: CallSource }>(({ call, source }) => {
+  try {
+    source.settle(call, null);
+  } catch {
+    // A fault here has no app call to protect and nowhere to be counted but the writer's.
+  }
+});
+
 export function createCallMiddleware(sink: CallSink & BatchResultSink, source: CallSource): Middleware {
   const middleware: Middleware = async function claudescopeMiddleware(request, next, ctx) {
     const options = ctx.options as SdkOptions | undefined;
@@ -119,10 +132,14 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
         const hooks = {
           onFault: (e: unknown) => sink.fault(e),
           // The app finished with the stream: read to its end, broke out, aborted, or it failed.
-          onEnd: (err?: unknown) => source.settle(call, err === undefined ? null : readFailureType(err, options)),
+          onEnd: (err?: unknown) => {
+            unreadStreams.unregister(call);
+            source.settle(call, err === undefined ? null : readFailureType(err, options));
+          },
         };
-        if (observeIteration(response.body, scanner, hooks)) return response;
-        return new Response(observeBody(response.body, scanner, hooks), response);
+        const observed = observeIteration(response.body, scanner, hooks) ? response : new Response(observeBody(response.body, scanner, hooks), response);
+        unreadStreams.register(observed, { call, source }, call);
+        return observed;
       }
       captureJsonBody(response, call, sink, source, options);
       // A body the app reads raw (`asResponse()`) gives no parse to end the call on.

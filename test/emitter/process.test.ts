@@ -33,6 +33,18 @@ test('a child that writes events and calls process.exit loses none', async (t) =
   t.true(ev.lines.some((l) => l.t === 'footer'));
 });
 
+test('streams the app opened, never read and let go are each written once, as aborted', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  const r = await run(['--expose-gc', CHILD, 'unread', api.url, '3'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' });
+  t.is(r.code, 0, r.stderr);
+  const ev = readEvents(dir);
+  t.deepEqual(ev.invalid, []);
+  t.is(ev.calls.length, 3);
+  for (const e of ev.calls) t.like(e, { stream: true, status: 'aborted', http_status: 200, complete: false });
+});
+
 test('a child killed with SIGKILL leaves only complete lines', async (t) => {
   const api = await startFakeApi();
   t.teardown(() => api.close());
