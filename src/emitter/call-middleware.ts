@@ -12,7 +12,7 @@ import type { CallRecord, ErrorInfo } from './call-record.js';
 import type { CallSink } from './call-tracer.js';
 import { retryWaitBound, UNPARSED_BODY_WAIT_MS } from './call-tracker.js';
 import type { CallSource, SdkOptions } from './call-tracker.js';
-import { JsonlScanner, newSseFacts, observeBody, observeIteration, SseScanner } from './stream-observer.js';
+import { JsonlScanner, keepWhileRead, newSseFacts, observeBody, observeIteration, SseScanner } from './stream-observer.js';
 import type { ChunkScanner } from './stream-observer.js';
 
 /** Emits one event per batch result line read through `batches.results()`. */
@@ -46,8 +46,9 @@ export function isEmitterMiddleware(m: Middleware): boolean {
 
 /**
  * Ends the call of a stream the app let go of without reading it to an end (nor breaking out,
- * nor aborting): no other signal would ever come. The response is what the app's stream holds;
- * once the app drops it, the call is written as aborted, with what was read of it.
+ * nor aborting): no other signal would ever come. The response is what the app's stream holds
+ * (the SDK's `Stream`, or the iterator it reads the body through: {@link keepWhileRead}); once
+ * the app drops it, the call is written as aborted, with what was read of it.
  */
 const unreadStreams = new FinalizationRegistry<{ call: CallRecord; source: CallSource }>(({ call, source }) => {
   try {
@@ -137,7 +138,14 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
             source.settle(call, err === undefined ? null : readFailureType(err, options));
           },
         };
-        const observed = observeIteration(response.body, scanner, hooks) ? response : new Response(observeBody(response.body, scanner, hooks), response);
+        // What the app reads the body through keeps the response alive: an app may read the
+        // body alone (`asResponse()`), and only a response let go of unread ends the call.
+        let observed = response;
+        if (!observeIteration(response.body, scanner, hooks, response)) {
+          const body = observeBody(response.body, scanner, hooks);
+          observed = new Response(body, response);
+          keepWhileRead(body, observed);
+        }
         unreadStreams.register(observed, { call, source }, call);
         return observed;
       }

@@ -269,6 +269,18 @@ function observer(scanner: ChunkScanner, hooks: ObserverHooks): { scan(chunk: Ui
   };
 }
 
+/** What a reader of an observed body keeps alive: see {@link keepWhileRead}. */
+const readOwners = new WeakMap<object, object>();
+
+/**
+ * Keeps `owner` (the response of an observed body) alive as long as `reader` (an iterator or
+ * stream the app reads the body through) is: an app may hold the body alone while it reads it,
+ * and the response being collected must not pass for a stream let go of.
+ */
+export function keepWhileRead(reader: object, owner: object): void {
+  readOwners.set(reader, owner);
+}
+
 /**
  * Observes `body` where the SDK reads it on Node: through the stream's async iterator. The
  * iterator of this one stream is wrapped so each chunk the app's loop pulls is handed to
@@ -276,11 +288,15 @@ function observer(scanner: ChunkScanner, hooks: ObserverHooks): { scan(chunk: Ui
  * aborting) goes straight to the stream's own iterator, which cancels the body. This costs a
  * `then` per chunk, where a wrapping ReadableStream costs a whole stream layer (about 1 µs a
  * chunk). Returns false when the stream has no async iterator (then use {@link observeBody}).
+ *
+ * Each iterator it makes keeps `owner` alive ({@link keepWhileRead}); the body itself holds it
+ * only weakly, as Node's fetch, which cancels the body of a response collected unread, needs.
  */
-export function observeIteration(body: ReadableStream<Uint8Array>, scanner: ChunkScanner, hooks: ObserverHooks): boolean {
+export function observeIteration(body: ReadableStream<Uint8Array>, scanner: ChunkScanner, hooks: ObserverHooks, owner?: object): boolean {
   const own = (body as unknown as Record<symbol, unknown>)[Symbol.asyncIterator];
   if (typeof own !== 'function') return false;
   const iterate = own as (this: ReadableStream<Uint8Array>, ...args: unknown[]) => AsyncIterator<Uint8Array>;
+  const ownerRef = owner === undefined ? undefined : new WeakRef(owner);
   const { scan, end } = observer(scanner, hooks);
   // One pair of callbacks per body, not per chunk.
   const onResult = (result: IteratorResult<Uint8Array>): IteratorResult<Uint8Array> => {
@@ -305,6 +321,8 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
         },
         [Symbol.asyncIterator]: () => wrapped,
       };
+      const held = ownerRef?.deref();
+      if (held !== undefined) keepWhileRead(wrapped, held);
       if (it.throw) {
         wrapped.throw = (err?: unknown) => {
           end();

@@ -45,6 +45,20 @@ test('streams the app opened, never read and let go are each written once, as ab
   for (const e of ev.calls) t.like(e, { stream: true, status: 'aborted', http_status: 200, complete: false });
 });
 
+test('a stream read to its end through its body alone, its response let go, is written once, as ok', async (t) => {
+  // The app holds the body it iterates, not the response object: the call is not over.
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  for (let i = 0; i < 3; i++) api.enqueue({ stream: { textDeltas: 8, eventDelayMs: 5 } });
+  const dir = tempDir(t);
+  const r = await run(['--expose-gc', CHILD, 'body', api.url, '3'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' });
+  t.is(r.code, 0, r.stderr);
+  const ev = readEvents(dir);
+  t.deepEqual(ev.invalid, []);
+  t.is(ev.calls.length, 3);
+  for (const e of ev.calls) t.like(e, { stream: true, status: 'ok', http_status: 200, complete: true, stop_reason: 'end_turn' });
+});
+
 test('a child killed with SIGKILL leaves only complete lines', async (t) => {
   const api = await startFakeApi();
   t.teardown(() => api.close());
