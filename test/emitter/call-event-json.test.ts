@@ -174,7 +174,7 @@ test('lines encoded in place keep whole across block ends, when one outgrows a b
   const queue = new LineQueue(new BlockPool());
   const out = new JsonBytes();
   const encoder = new CallEventEncoder();
-  const big = { ...callEvent(0), content: { text: 'é'.repeat(BLOCK_BYTES) } }; // ~128 KiB of UTF-8
+  const big = { ...callEvent(0), content: { text: 'é'.repeat(BLOCK_BYTES) } }; // twice a block, in UTF-8
   const sent: string[] = [];
   for (let i = 1; i <= 120; i++) {
     const e = i % 40 === 0 ? { ...big, event_id: `big-${i}` } : callEvent(i);

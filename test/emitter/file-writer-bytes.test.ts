@@ -59,7 +59,7 @@ test('a staged line not committed leaves no trace; a line longer than a block ge
   const q = new LineQueue(new BlockPool());
   q.commit(q.stage('first'), 1);
   q.stage('dropped by a cap'); // never committed
-  const long = 'é'.repeat(BLOCK_BYTES); // 128 KiB of UTF-8
+  const long = 'é'.repeat(BLOCK_BYTES); // twice a block, in UTF-8
   q.commit(q.stage(long), 1);
   q.commit(q.stage('last'), 0);
   const taken = q.take(4 * BLOCK_BYTES, 'prefix\n');
@@ -86,8 +86,9 @@ function lineUnits(event: CallEventInput, seq: number): number {
 
 test('multi-byte lines crossing many block ends are all written intact and in order', async (t) => {
   const dir = tempDir(t);
-  const writer = new EventWriter({ dir, app: 'wide' });
-  const n = 400; // ~3 KB each: about 20 block ends
+  // Enough lines (~3.5 KB each) for about 20 block ends, all buffered before the first write.
+  const n = Math.ceil((20 * BLOCK_BYTES) / lineBytes(wideEvent(0), 1));
+  const writer = new EventWriter({ dir, app: 'wide', maxBufferBytes: 32 * BLOCK_BYTES });
   const sent = Array.from({ length: n }, (_, i) => wideEvent(i));
   for (const [i, e] of sent.entries()) {
     if (i % 7 === 0) e.tags = { ...e.tags, note: '😀'.repeat(i % 50) + 'é'.repeat(i % 13) };
