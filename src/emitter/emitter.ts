@@ -213,11 +213,18 @@ function disabledEmitter(): Emitter {
   };
 }
 
+/**
+ * The hook's content as JSON values, copied now: what it returns may share objects with the
+ * request or response (`({ request }) => request`), which the app may change before the event
+ * is built.
+ */
 function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, eventId: string): unknown {
   try {
-    return redact({ request: record.requestBody, response: record.data });
+    const content = redact({ request: record.requestBody, response: record.data });
+    const json = JSON.stringify(content);
+    return json === undefined ? undefined : (JSON.parse(json) as unknown);
   } catch {
-    // A failing hook must not write unredacted content, nor fail the call.
+    // A failing hook (or content JSON cannot hold) must not write unredacted content, nor fail the call.
     return { redaction_failed: true, event_id: eventId };
   }
 }

@@ -384,6 +384,23 @@ test('the redaction hook sees the request as the call sent it, not as the app ch
   t.deepEqual(e.content, { turns: 1 });
 });
 
+test("content the hook returns is the call's even when it shares objects the app changes afterwards", async (t) => {
+  // A hook that keeps the request as it is returns the app's own `messages` array.
+  const s = await setup(t, { flushIntervalMs: 60_000, redact: ({ request }) => request });
+  const messages: Anthropic.MessageParam[] = [{ role: 'user', content: 'first' }];
+  const reply = await s.client.messages.create({ ...MSG, messages });
+  messages.push({ role: 'assistant', content: reply.content }, { role: 'user', content: 'second' });
+  const e = (await eventsOf(s)).calls[0]!;
+  t.deepEqual((e.content as { messages: unknown[] }).messages, [{ role: 'user', content: 'first' }]);
+});
+
+test("content JSON cannot hold is written as a failed redaction, and the call's event is kept", async (t) => {
+  const s = await setup(t, { redact: () => ({ big: 10n }) });
+  await s.client.messages.create(MSG);
+  const e = (await eventsOf(s)).calls[0]!;
+  t.deepEqual(e.content, { redaction_failed: true, event_id: e.event_id });
+});
+
 test('the event has the response as the call returned it, whatever the app does to it afterwards', async (t) => {
   // The event is built later than the call ends; the app owns the response meanwhile.
   const s = await setup(t, { flushIntervalMs: 60_000 });
