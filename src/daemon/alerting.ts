@@ -49,13 +49,18 @@ export async function prepareAlerting(config: DaemonConfig, env: NodeJS.ProcessE
 }
 
 /** The pipeline's health in the shape `pipeline_health` rules read. */
-export function pipelineHealthOf(h: { lagBytes: number; deadLettered: Record<string, number> } | null, emitterStats: { stats: { events_dropped_buffer?: number; events_dropped_dir_cap?: number; events_dropped_write_error?: number } }[]): PipelineHealth {
+export function pipelineHealthOf(
+  h: { lagBytes: number; deadLettered: Record<string, number> } | null,
+  emitterStats: { stats: { events_dropped_buffer?: number; events_dropped_dir_cap?: number; events_dropped_write_error?: number } }[],
+  influxAuthFailed: boolean | null = null,
+): PipelineHealth {
   let dropped = 0;
   for (const r of emitterStats) dropped += (r.stats.events_dropped_buffer ?? 0) + (r.stats.events_dropped_dir_cap ?? 0) + (r.stats.events_dropped_write_error ?? 0);
   return {
     tailLagBytes: h ? h.lagBytes : null,
     deadLettersTotal: h ? Object.values(h.deadLettered).reduce((a, b) => a + b, 0) : null,
     emitterDroppedEventsTotal: dropped,
+    influxAuthFailed: influxAuthFailed === null ? null : influxAuthFailed ? 1 : 0,
   };
 }
 

@@ -198,7 +198,7 @@ export class Daemon {
     return this.engine;
   }
 
-  /** What `pipeline_health` rules read: tail lag, dead letters and emitter drops so far. */
+  /** What `pipeline_health` rules read: tail lag, dead letters and emitter drops so far, InfluxDB refusing the credentials. */
   pipelineHealth(): import('../store/types.js').PipelineHealth {
     let h: ReturnType<Pipeline['health']> | null = null;
     try {
@@ -206,7 +206,7 @@ export class Daemon {
     } catch {
       h = null;
     }
-    return pipelineHealthOf(h, this.pipeline.emitterStats());
+    return pipelineHealthOf(h, this.pipeline.emitterStats(), this.pipeline.influxAuthFailed());
   }
 
   get url(): string {

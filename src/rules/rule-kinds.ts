@@ -228,15 +228,20 @@ export class HealthHistory {
   }
 }
 
-const HEALTH_FIELD = { tail_lag_bytes: 'tailLagBytes', dead_letters: 'deadLettersTotal', emitter_dropped_events: 'emitterDroppedEventsTotal' } as const;
+const HEALTH_FIELD = {
+  tail_lag_bytes: 'tailLagBytes',
+  dead_letters: 'deadLettersTotal',
+  emitter_dropped_events: 'emitterDroppedEventsTotal',
+  influx_auth_failed: 'influxAuthFailed',
+} as const;
 
 function pipelineHealth(rule: PipelineHealthRule, ctx: EvalContext): RuleSample[] {
   const last = ctx.health.latest();
   if (!last) return [];
   const field = HEALTH_FIELD[rule.metric];
   const cur = last.h[field];
-  if (cur === null) return [];
-  if (rule.metric === 'tail_lag_bytes') return [{ labels: {}, value: cur, calls: 0 }];
+  if (cur === null || cur === undefined) return [];
+  if (rule.metric === 'tail_lag_bytes' || rule.metric === 'influx_auth_failed') return [{ labels: {}, value: cur, calls: 0 }];
   const then = ctx.health.at(ctx.now - rule.windowMs)?.h[field] ?? cur;
   // A counter that went down was reset (daemon restart): count from zero.
   return [{ labels: {}, value: cur >= then ? cur - then : cur, calls: 0 }];

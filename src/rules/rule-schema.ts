@@ -189,7 +189,7 @@ function parseRule(ctx: Ctx, at: Path, raw: unknown): Rule | null {
       rule = { ...common, kind: k, stopReasons: f.strList('stop_reasons', true) ?? [] };
       break;
     case 'pipeline_health':
-      rule = { ...common, kind: k, metric: f.oneOf('metric', ['tail_lag_bytes', 'dead_letters', 'emitter_dropped_events'], true) ?? 'tail_lag_bytes' };
+      rule = { ...common, kind: k, metric: f.oneOf('metric', ['tail_lag_bytes', 'dead_letters', 'emitter_dropped_events', 'influx_auth_failed'], true) ?? 'tail_lag_bytes' };
       break;
     case 'threshold':
       rule = { ...common, kind: k, value: f.aggregate('value', true) ?? { op: 'count' }, per: f.aggregate('per', false), perMinute: f.bool('per_minute') ?? false };

@@ -45,7 +45,7 @@ interface CallFixture {
 interface Expected { eval_time: string; alertname: string; exp_alerts?: { exp_labels?: Record<string, string | number>; exp_annotations?: Record<string, string> }[] }
 interface TestCase {
   name?: string; start?: string; eval_interval?: string; calls?: CallFixture[];
-  health?: ({ at?: string; tail_lag_bytes?: number; dead_letters?: number; emitter_dropped_events?: number })[];
+  health?: ({ at?: string; tail_lag_bytes?: number; dead_letters?: number; emitter_dropped_events?: number; influx_auth_failed?: number })[];
   alerts?: Expected[];
 }
 interface TestFile { rule_files?: string[]; budgets?: Budgets; tests?: TestCase[] }
@@ -89,10 +89,15 @@ async function runOne(tc: TestCase, index: number, rules: ReturnType<typeof load
     store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
     const health = (tc.health ?? []).map((h) => ({ ts: start + offset(h.at, 'health.at'), h }));
     const healthAt = (now: number): PipelineHealth => {
-      let cur: PipelineHealth = { tailLagBytes: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0 };
+      let cur: PipelineHealth = { tailLagBytes: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, influxAuthFailed: 0 };
       for (const { ts, h } of health) {
         if (ts > now) continue;
-        cur = { tailLagBytes: h.tail_lag_bytes ?? cur.tailLagBytes, deadLettersTotal: h.dead_letters ?? cur.deadLettersTotal, emitterDroppedEventsTotal: h.emitter_dropped_events ?? cur.emitterDroppedEventsTotal };
+        cur = {
+          tailLagBytes: h.tail_lag_bytes ?? cur.tailLagBytes,
+          deadLettersTotal: h.dead_letters ?? cur.deadLettersTotal,
+          emitterDroppedEventsTotal: h.emitter_dropped_events ?? cur.emitterDroppedEventsTotal,
+          influxAuthFailed: h.influx_auth_failed ?? cur.influxAuthFailed ?? null,
+        };
       }
       return cur;
     };

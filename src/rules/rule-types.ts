@@ -76,11 +76,11 @@ export interface StopReasonShareRule extends RuleCommon {
   stopReasons: string[];
 }
 
-export type PipelineMetric = 'tail_lag_bytes' | 'dead_letters' | 'emitter_dropped_events';
+export type PipelineMetric = 'tail_lag_bytes' | 'dead_letters' | 'emitter_dropped_events' | 'influx_auth_failed';
 
 export interface PipelineHealthRule extends RuleCommon {
   kind: 'pipeline_health';
-  /** A gauge (lag) compares its latest value; counters compare their increase over the window. */
+  /** A gauge (lag, InfluxDB auth failed) compares its latest value; counters compare their increase over the window. */
   metric: PipelineMetric;
 }
 

@@ -130,6 +130,12 @@ export interface PipelineHealth {
   deadLettersTotal: number | null;
   /** Events emitters reported dropping (buffer full, folder cap, write errors), summed. */
   emitterDroppedEventsTotal: number | null;
+  /**
+   * 1 when InfluxDB refused the daemon's credentials and its InfluxDB sink stopped (ingestion
+   * waits on it), 0 when not; absent or null without an InfluxDB sink. Only the daemon itself
+   * knows it: a host InfluxDB refuses cannot report its health there either.
+   */
+  influxAuthFailed?: number | null;
 }
 
 /** The capture ratio (local ÷ billed) per model of the latest reconciliation run. */

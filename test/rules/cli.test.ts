@@ -25,13 +25,13 @@ test('rules check names file, line and field of a malformed rule and exits non-z
   const r = await cli(['rules', 'check', f, 'rules/claude.yaml']);
   t.is(r.code, 1);
   t.true(r.stderr.includes(`${f}:5: rules[0].for: must be a duration`), r.stderr);
-  t.regex(r.stdout, /rules\/claude\.yaml: 12 rule\(s\) OK/);
+  t.regex(r.stdout, /rules\/claude\.yaml: 13 rule\(s\) OK/);
 });
 
 test('rules test runs the unit tests of the default rules', async (t) => {
   const r = await cli(['rules', 'test', 'rules/claude.test.yaml']);
   t.is(r.code, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /SUCCESS \(7 test\(s\)\)/);
+  t.regex(r.stdout, /SUCCESS \(8 test\(s\)\)/);
 });
 
 test('rules test reports a failing expectation and exits non-zero', async (t) => {
