@@ -206,9 +206,9 @@ export class EventWriter {
   }
 
   /**
-   * Appends one call event. Sets `event.seq` (its line in the current file; the header is 0)
-   * on the object given, serialises it once and buffers it. Returns at once, never throws;
-   * an event that cannot be kept is counted in {@link stats}.
+   * Appends one call event, written with its line in the current file as `seq` (the header is
+   * 0; the object given is left as it is), encoded once and buffered. Returns at once, never
+   * throws; an event that cannot be kept is counted in {@link stats}.
    */
   write(event: CallEventInput): void {
     try {
@@ -365,7 +365,6 @@ export class EventWriter {
 
   /** Stages the event's line in `queue` (encoded in place); returns its size in bytes. */
   #stageEvent(queue: LineQueue, event: CallEventInput, seq: number): number {
-    if (!Object.isFrozen(event)) event.seq = seq;
     queue.openLine(this.#json);
     this.#encoder.encode(this.#json, event, seq);
     return queue.closeLine(this.#json);
