@@ -6,19 +6,21 @@
  * for the GC. The event's shape is the contract's, fixed, so its keys are written as bytes
  * encoded once, its numbers as digits and its (almost always ASCII) strings byte by byte. A
  * string with anything JSON escapes or anything past ASCII goes through `JSON.stringify`, and
- * so do the free-form parts (`content`, `batch`, usage `iterations`). The output is the bytes
- * of `JSON.stringify` of the event built in the emitter's key order (a property test holds it
- * to that for any values). Only the contract's keys are written; `undefined` in a required
- * field is written as `null` (the schema rejects both).
+ * so do the free-form parts (`content`, unless already serialised as {@link JsonText};
+ * `batch`, usage `iterations`). The output is the bytes of `JSON.stringify` of the event built
+ * in the emitter's key order (a property test holds it to that for any values). Only the
+ * contract's keys are written; `undefined` in a required field is written as `null` (the
+ * schema rejects both).
  *
  * Not a library: JSON serializers for JavaScript (fast-json-stringify among them) build
  * strings, which the writer would still have to encode and the GC to collect.
  */
 import type { Attempt, RateLimitBucket, RateLimits, Usage } from '../event/types.js';
 import type { CallEventInput } from './file-writer.js';
+import { JsonText } from './json-shape.js';
 
 /** The least size of a buffer a line moves to when it outgrows the one it began in. */
-export const MIN_GROWN_BYTES = 64 * 1024;
+const MIN_GROWN_BYTES = 64 * 1024;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -45,15 +47,11 @@ const FALSE = ascii('false');
  * the line so far moves to a new buffer of its own (at least {@link MIN_GROWN_BYTES}).
  */
 export class JsonBytes {
-  buf: Buffer;
+  /** Empty until {@link begin} (or a first write grows it). */
+  buf: Buffer = Buffer.alloc(0);
   /** Where the line began in {@link buf}. */
   start = 0;
   pos = 0;
-
-  /** Holds nothing until {@link begin} (or a first write grows it). */
-  constructor(buf: Buffer = Buffer.alloc(0)) {
-    this.buf = buf;
-  }
 
   /** Starts a line at `start` in `buf`. */
   begin(buf: Buffer, start: number): void {
@@ -439,7 +437,7 @@ export class CallEventEncoder {
     }
     if (e.content !== undefined) {
       // A function or a symbol has no JSON: JSON.stringify leaves the key out, and so does this.
-      const text = JSON.stringify(e.content);
+      const text = e.content instanceof JsonText ? e.content.text : JSON.stringify(e.content);
       if (text !== undefined) {
         out.raw(F.content);
         out.text(text);

@@ -57,7 +57,7 @@ export class CallRecord {
 
   /**
    * Parsed JSON body of a successful non-streaming response; once the call ended, only what
-   * the event reads of it ({@link keepResponseFacts}).
+   * the event reads of it ({@link keepOnlyEventFacts}).
    */
   data: Record<string, unknown> | null = null;
   /** Facts of a streamed Messages body. */
@@ -81,11 +81,12 @@ export class CallRecord {
   }
 
   /**
-   * Keeps a copy of what the event reads of the parsed body, and lets the body go. Called
-   * when the call ends: the event is built later, and by then the app, which owns the
-   * response, may have changed it (its `usage`, its `model`).
+   * Called when the call ends: lets the request body go, and keeps a copy of what the event
+   * reads of the parsed response, letting the rest go. The event is built later, and by then
+   * the app, which owns the response, may have changed it (its `usage`, its `model`).
    */
-  keepResponseFacts(): void {
+  keepOnlyEventFacts(): void {
+    this.requestBody = null;
     const data = this.data;
     if (data === null) return;
     this.data = {

@@ -10,7 +10,7 @@ import type { TracerProvider } from '@opentelemetry/api';
 import type { Middleware } from '@anthropic-ai/sdk';
 import type { CallEvent, EmitterStats, Provider } from '../event/types.js';
 import { usageFromApi } from '../event/usage.js';
-import { asObject, str } from './json-shape.js';
+import { asObject, JsonText, str } from './json-shape.js';
 import type { CallRecord } from './call-record.js';
 import { createCallMiddleware, isEmitterMiddleware } from './call-middleware.js';
 import { CallTracerProvider } from './call-tracer.js';
@@ -117,8 +117,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
       const end = performance.now();
       const eventId = randomUUID();
       const content = redact ? safeRedact(redact, record, eventId) : undefined;
-      record.requestBody = null;
-      record.keepResponseFacts();
+      record.keepOnlyEventFacts();
       writer.defer(() => {
         const event = record.toEvent(eventId, now, end);
         if (redact) event.content = content;
@@ -214,15 +213,14 @@ function disabledEmitter(): Emitter {
 }
 
 /**
- * The hook's content as JSON values, copied now: what it returns may share objects with the
- * request or response (`({ request }) => request`), which the app may change before the event
- * is built.
+ * The hook's content, serialised now: what it returns may share objects with the request or
+ * response (`({ request }) => request`), which the app may change before the event is built.
+ * Undefined when it has no JSON (the event then has no `content`).
  */
-function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, eventId: string): unknown {
+function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, eventId: string): JsonText | { redaction_failed: true; event_id: string } | undefined {
   try {
-    const content = redact({ request: record.requestBody, response: record.data });
-    const json = JSON.stringify(content);
-    return json === undefined ? undefined : (JSON.parse(json) as unknown);
+    const json = JSON.stringify(redact({ request: record.requestBody, response: record.data }));
+    return json === undefined ? undefined : new JsonText(json);
   } catch {
     // A failing hook (or content JSON cannot hold) must not write unredacted content, nor fail the call.
     return { redaction_failed: true, event_id: eventId };

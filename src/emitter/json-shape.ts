@@ -15,3 +15,15 @@ export function copyJson(v: unknown): unknown {
   for (const key of Object.keys(v)) out[key] = copyJson((v as Record<string, unknown>)[key]);
   return out;
 }
+
+/**
+ * JSON text standing for the value it encodes: the event encoder writes it as it is, and
+ * `JSON.stringify` as that value. Content serialised once, when it was taken.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+
+  toJSON(): unknown {
+    return JSON.parse(this.text) as unknown;
+  }
+}

@@ -6,6 +6,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { CallEventEncoder, JsonBytes } from '../../src/emitter/call-event-json.js';
 import { EventWriter, type CallEventInput } from '../../src/emitter/file-writer.js';
+import { JsonText } from '../../src/emitter/json-shape.js';
 import { BLOCK_BYTES, BlockPool, LineQueue } from '../../src/emitter/line-queue.js';
 import { callEvent, eventFiles, readLines, tempDir } from './file-writer-helpers.js';
 
@@ -154,6 +155,12 @@ test('a realistic event is encoded exactly, and the same again from the kept run
   t.is(encoded(encoder, callEvent(2), 2), stringified(callEvent(2), 2));
   const other = { ...callEvent(3), app: 'other', model: 'claude-haiku-4-5' };
   t.is(encoded(encoder, other, 3), stringified(other, 3));
+});
+
+test('content already serialised (JsonText) is written as its text, the bytes of the value it stands for', (t) => {
+  const value = { messages: [{ role: 'user', content: 'é "quoted" \\ \u2028' }], n: 1.5 };
+  const e = { ...callEvent(1), content: new JsonText(JSON.stringify(value)) };
+  t.is(encoded(new CallEventEncoder(), e, 1), stringified({ ...callEvent(1), content: value }, 1));
 });
 
 test('undefined in a required field is written as null (JSON.stringify would drop the key)', (t) => {
