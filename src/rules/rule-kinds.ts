@@ -240,7 +240,7 @@ function pipelineHealth(rule: PipelineHealthRule, ctx: EvalContext): RuleSample[
   if (!last) return [];
   const field = HEALTH_FIELD[rule.metric];
   const cur = last.h[field];
-  if (cur === null || cur === undefined) return [];
+  if (cur === null) return [];
   if (rule.metric === 'tail_lag_bytes' || rule.metric === 'influx_auth_failed') return [{ labels: {}, value: cur, calls: 0 }];
   const then = ctx.health.at(ctx.now - rule.windowMs)?.h[field] ?? cur;
   // A counter that went down was reset (daemon restart): count from zero.

@@ -96,7 +96,7 @@ async function runOne(tc: TestCase, index: number, rules: ReturnType<typeof load
           tailLagBytes: h.tail_lag_bytes ?? cur.tailLagBytes,
           deadLettersTotal: h.dead_letters ?? cur.deadLettersTotal,
           emitterDroppedEventsTotal: h.emitter_dropped_events ?? cur.emitterDroppedEventsTotal,
-          influxAuthFailed: h.influx_auth_failed ?? cur.influxAuthFailed ?? null,
+          influxAuthFailed: h.influx_auth_failed ?? cur.influxAuthFailed,
         };
       }
       return cur;

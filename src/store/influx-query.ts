@@ -342,12 +342,13 @@ export class InfluxQueryApi implements QueryApi {
     const res = await this.influxql([`SELECT SUM("lag") AS "lag", SUM("dl") AS "dl", SUM("dr") AS "dr" FROM (${inner})`], 'ms');
     const s = res[0]?.series?.[0];
     const v = s?.values?.[0];
-    if (!s || !v) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null };
+    // A host InfluxDB refuses cannot report here, so the fleet's view never knows of it.
+    if (!s || !v) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null };
     const at = (c: string): number | null => {
       const x = v[s.columns.indexOf(c)];
       return typeof x === 'number' ? x : null;
     };
-    return { tailLagBytes: at('lag'), deadLettersTotal: at('dl'), emitterDroppedEventsTotal: at('dr') };
+    return { tailLagBytes: at('lag'), deadLettersTotal: at('dl'), emitterDroppedEventsTotal: at('dr'), influxAuthFailed: null };
   }
 }
 

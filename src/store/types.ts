@@ -132,10 +132,10 @@ export interface PipelineHealth {
   emitterDroppedEventsTotal: number | null;
   /**
    * 1 when InfluxDB refused the daemon's credentials and its InfluxDB sink stopped (ingestion
-   * waits on it), 0 when not; absent or null without an InfluxDB sink. Only the daemon itself
-   * knows it: a host InfluxDB refuses cannot report its health there either.
+   * waits on it), 0 when not; null without an InfluxDB sink. Only the daemon itself knows it:
+   * a host InfluxDB refuses cannot report its health there either.
    */
-  influxAuthFailed?: number | null;
+  influxAuthFailed: number | null;
 }
 
 /** The capture ratio (local ÷ billed) per model of the latest reconciliation run. */
