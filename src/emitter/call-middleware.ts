@@ -119,36 +119,7 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
       // A success's headers when the call ends, after the SDK listed them (see readResponseFacts).
       call.deferHeaders(attempt, response.headers);
       call.error = null;
-      if (options.stream && response.body) {
-        call.streamAttemptStart = call.attemptStart;
-        let scanner: ChunkScanner;
-        if (options.__binaryResponse) {
-          const batchId = BATCH_RESULTS.exec(request.url)?.[1] ?? null;
-          call.batch = { batch_id: batchId };
-          scanner = new JsonlScanner((line) => sink.batchResult(call, line));
-        } else {
-          call.sse = newSseFacts();
-          scanner = new SseScanner(call.sse);
-        }
-        const hooks = {
-          onFault: (e: unknown) => sink.fault(e),
-          // The app finished with the stream: read to its end, broke out, aborted, or it failed.
-          onEnd: (err?: unknown) => {
-            unreadStreams.unregister(call);
-            source.settle(call, err === undefined ? null : readFailureType(err, options));
-          },
-        };
-        // What the app reads the body through keeps the response alive: an app may read the
-        // body alone (`asResponse()`), and only a response let go of unread ends the call.
-        let observed = response;
-        if (!observeIteration(response.body, scanner, hooks, response)) {
-          const body = observeBody(response.body, scanner, hooks);
-          observed = new Response(body, response);
-          keepWhileRead(body, observed);
-        }
-        unreadStreams.register(observed, { call, source }, call);
-        return observed;
-      }
+      if (options.stream && response.body) return observeStream(response, response.body, request.url, call, sink, source, options);
       captureJsonBody(response, call, sink, source, options);
       // A body the app reads raw (`asResponse()`) gives no parse to end the call on.
       source.await(call, UNPARSED_BODY_WAIT_MS, null);
@@ -159,6 +130,40 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
   };
   Object.defineProperty(middleware, EMITTER_MIDDLEWARE, { value: true });
   return middleware;
+}
+
+/**
+ * Hands the bytes the app reads of a streamed body to the call's scanner, and ends the call
+ * when the app is done with the stream; returns the response the SDK gets.
+ */
+function observeStream(response: Response, body: ReadableStream<Uint8Array>, url: string, call: CallRecord, sink: CallSink & BatchResultSink, source: CallSource, options: SdkOptions): Response {
+  call.streamAttemptStart = call.attemptStart;
+  let scanner: ChunkScanner;
+  if (options.__binaryResponse) {
+    call.batch = { batch_id: BATCH_RESULTS.exec(url)?.[1] ?? null };
+    scanner = new JsonlScanner((line) => sink.batchResult(call, line));
+  } else {
+    call.sse = newSseFacts();
+    scanner = new SseScanner(call.sse);
+  }
+  const hooks = {
+    onFault: (e: unknown) => sink.fault(e),
+    // The app finished with the stream: read to its end, broke out, aborted, or it failed.
+    onEnd: (err?: unknown) => {
+      unreadStreams.unregister(call);
+      source.settle(call, err === undefined ? null : readFailureType(err, options));
+    },
+  };
+  // What the app reads the body through keeps the response alive: an app may read the body
+  // alone (`asResponse()`), and only a response let go of unread ends the call.
+  let observed = response;
+  if (!observeIteration(body, scanner, hooks, response)) {
+    const wrapped = observeBody(body, scanner, hooks);
+    observed = new Response(wrapped, response);
+    keepWhileRead(wrapped, observed);
+  }
+  unreadStreams.register(observed, { call, source }, call);
+  return observed;
 }
 
 /** Reads what the event needs from the first attempt's request. */
