@@ -1,13 +1,10 @@
 // EventWriter.defer: a call's event is built later, with the others, just before the writer
 // writes. Nothing deferred may be lost or reordered, and what it holds stays bounded.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { EventWriter, type CallEventInput, type WriterFs } from '../../src/emitter/file-writer.js';
-import { callEvent, eventFiles, readLines, tempDir, type Line } from './file-writer-helpers.js';
+import { callEvent, eventFiles, readLines, runWriterChild, tempDir, type Line } from './file-writer-helpers.js';
 
-const fixture = fileURLToPath(new URL('../fixtures/writer-child.ts', import.meta.url));
 const calls = (lines: Line[]): Line[] => lines.filter((l) => l.t === 'call');
 const ids = (lines: Line[]): unknown[] => calls(lines).map((l) => l['event_id']);
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -131,13 +128,8 @@ test('flushSync() writes the deferred events itself: it starts no write the thre
 for (const n of [100, 3000]) {
   test(`a process that defers ${n} events then calls process.exit() loses none`, async (t) => {
     const dir = tempDir(t);
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import=tsx', fixture, 'exit-deferred', dir, String(n)], { stdio: 'ignore' });
-      setTimeout(() => child.kill('SIGKILL'), 60_000).unref();
-      child.on('error', reject);
-      child.on('close', resolve);
-    });
-    t.is(code, 0);
+    const r = await runWriterChild(['exit-deferred', dir, String(n)]);
+    t.is(r.code, 0, r.stderr);
     const lines = readLines(eventFiles(dir)[0] as string);
     t.deepEqual(
       ids(lines),

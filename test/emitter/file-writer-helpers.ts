@@ -1,7 +1,9 @@
 // Shared by the file-writer tests: a realistic call event, temp folders, and file readers.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import type { CallEventInput } from '../../src/emitter/file-writer.js';
 
@@ -96,4 +98,31 @@ export function readLines(file: string): Line[] {
     .split('\n')
     .slice(0, -1)
     .map((l) => JSON.parse(l) as Line);
+}
+
+const WRITER_CHILD = fileURLToPath(new URL('../fixtures/writer-child.ts', import.meta.url));
+
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs test/fixtures/writer-child.ts with `args`; `onStdout` sees its output so far and may kill it. */
+export function runWriterChild(args: string[], onStdout?: (text: string, kill: () => void) => void): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import=tsx', WRITER_CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Never leave a child behind, even if the test gives up on it.
+    setTimeout(() => child.kill('SIGKILL'), 60_000).unref();
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      onStdout?.(stdout, () => child.kill('SIGKILL'));
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
 }

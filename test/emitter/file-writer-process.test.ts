@@ -1,35 +1,7 @@
 // Real child processes: exit, SIGKILL, and what importing the module does to a process.
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { callEvent, eventFiles, readLines, tempDir, type Line } from './file-writer-helpers.js';
-
-const fixture = fileURLToPath(new URL('../fixtures/writer-child.ts', import.meta.url));
-
-interface ChildResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runChild(args: string[], onStdout?: (text: string, kill: () => void) => void): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import=tsx', fixture, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    // Never leave a child behind, even if the test gives up on it.
-    setTimeout(() => child.kill('SIGKILL'), 60_000).unref();
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      onStdout?.(stdout, () => child.kill('SIGKILL'));
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+import { callEvent, eventFiles, readLines, runWriterChild as runChild, tempDir, type Line } from './file-writer-helpers.js';
 
 test('a process that writes events then calls process.exit() loses none, and its file is sealed', async (t) => {
   const dir = tempDir(t);

@@ -1,8 +1,9 @@
 /** The emitter inside real child processes: exit, SIGKILL, cluster workers, and import. */
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startFakeApi } from '../../src/testing/index.js';
+import { startFakeApi, type FakeScript } from '../../src/testing/index.js';
 import { readEvents, tempDir } from '../helpers/events.js';
 
 const CHILD = fileURLToPath(new URL('../fixtures/emitter-child.ts', import.meta.url));
@@ -21,40 +22,39 @@ function run(args: string[], env: Record<string, string>, onStdout?: (s: string,
   });
 }
 
-test('a child that writes events and calls process.exit loses none', async (t) => {
+/**
+ * Runs the child app in `mode` against a fresh fake API (given `script`ed responses first) with
+ * a flush interval longer than the run, and returns what it wrote; the child must exit 0 and
+ * every line must be valid.
+ */
+async function childEvents(t: ExecutionContext, mode: string, count: number, o: { gc?: boolean; script?: FakeScript[] } = {}): Promise<ReturnType<typeof readEvents>> {
   const api = await startFakeApi();
   t.teardown(() => api.close());
+  for (const s of o.script ?? []) api.enqueue(s);
   const dir = tempDir(t);
-  const r = await run([CHILD, 'exit', api.url, '50'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' });
+  const r = await run([...(o.gc ? ['--expose-gc'] : []), CHILD, mode, api.url, String(count)], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' });
   t.is(r.code, 0, r.stderr);
   const ev = readEvents(dir);
   t.deepEqual(ev.invalid, []);
+  return ev;
+}
+
+test('a child that writes events and calls process.exit loses none', async (t) => {
+  const ev = await childEvents(t, 'exit', 50);
   t.is(ev.calls.length, 50);
   t.true(ev.lines.some((l) => l.t === 'footer'));
 });
 
 test('streams the app opened, never read and let go are each written once, as aborted', async (t) => {
-  const api = await startFakeApi();
-  t.teardown(() => api.close());
-  const dir = tempDir(t);
-  const r = await run(['--expose-gc', CHILD, 'unread', api.url, '3'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' });
-  t.is(r.code, 0, r.stderr);
-  const ev = readEvents(dir);
-  t.deepEqual(ev.invalid, []);
+  const ev = await childEvents(t, 'unread', 3, { gc: true });
   t.is(ev.calls.length, 3);
   for (const e of ev.calls) t.like(e, { stream: true, status: 'aborted', http_status: 200, complete: false });
 });
 
 test('a stream read to its end through its body alone, its response let go, is written once, as ok', async (t) => {
   // The app holds the body it iterates, not the response object: the call is not over.
-  const api = await startFakeApi();
-  t.teardown(() => api.close());
-  for (let i = 0; i < 3; i++) api.enqueue({ stream: { textDeltas: 8, eventDelayMs: 5 } });
-  const dir = tempDir(t);
-  const r = await run(['--expose-gc', CHILD, 'body', api.url, '3'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' });
-  t.is(r.code, 0, r.stderr);
-  const ev = readEvents(dir);
-  t.deepEqual(ev.invalid, []);
+  const script = Array.from({ length: 3 }, () => ({ stream: { textDeltas: 8, eventDelayMs: 5 } }));
+  const ev = await childEvents(t, 'body', 3, { gc: true, script });
   t.is(ev.calls.length, 3);
   for (const e of ev.calls) t.like(e, { stream: true, status: 'ok', http_status: 200, complete: true, stop_reason: 'end_turn' });
 });
