@@ -50,17 +50,17 @@ export async function prepareAlerting(config: DaemonConfig, env: NodeJS.ProcessE
 
 /** The pipeline's health in the shape `pipeline_health` rules read. */
 export function pipelineHealthOf(
-  h: { lagBytes: number; deadLettered: Record<string, number> } | null,
+  h: { lagBytes: number; deadLettered: Record<string, number>; influx?: { authFailed: boolean } } | null,
   emitterStats: { stats: { events_dropped_buffer?: number; events_dropped_dir_cap?: number; events_dropped_write_error?: number } }[],
-  influxAuthFailed: boolean | null = null,
 ): PipelineHealth {
+  const influxAuthFailed = h?.influx?.authFailed;
   let dropped = 0;
   for (const r of emitterStats) dropped += (r.stats.events_dropped_buffer ?? 0) + (r.stats.events_dropped_dir_cap ?? 0) + (r.stats.events_dropped_write_error ?? 0);
   return {
     tailLagBytes: h ? h.lagBytes : null,
     deadLettersTotal: h ? Object.values(h.deadLettered).reduce((a, b) => a + b, 0) : null,
     emitterDroppedEventsTotal: dropped,
-    influxAuthFailed: influxAuthFailed === null ? null : influxAuthFailed ? 1 : 0,
+    influxAuthFailed: influxAuthFailed === undefined ? null : influxAuthFailed ? 1 : 0,
   };
 }
 

@@ -206,7 +206,7 @@ export class Daemon {
     } catch {
       h = null;
     }
-    return pipelineHealthOf(h, this.pipeline.emitterStats(), this.pipeline.influxAuthFailed());
+    return pipelineHealthOf(h, this.pipeline.emitterStats());
   }
 
   get url(): string {

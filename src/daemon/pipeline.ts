@@ -248,11 +248,6 @@ export class Pipeline {
     return { ...t, deadLettered, ...this.counts, influx: i };
   }
 
-  /** Whether InfluxDB refused the credentials and the InfluxDB sink stopped; null without one. */
-  influxAuthFailed(): boolean | null {
-    return this.influx_ ? this.influx_.sink.health().authFailed : null;
-  }
-
   /** The latest counters each emitter process reported (drops, internal errors). */
   emitterStats(): EmitterStatsRecord[] {
     return this.store_?.emitterStats() ?? this.tailer?.emitterStats() ?? [];

@@ -39,7 +39,7 @@ it('InfluxDB refusing the credentials raises ClaudescopeInfluxAuthFailed (critic
   t.teardown(() => fwd.close());
   fwd.faults.push({ status: 401, body: '{"error":"authorization failed"}' });
   const d = await start(t, { url: fwd.url, api: 'v1', database: 'authdb', embedded_store: true, health_interval_ms: 0 });
-  await waitFor(() => d.pipeline.influxAuthFailed() === true, 'the sink stopped on 401');
+  await waitFor(() => d.pipeline.health().influx?.authFailed === true, 'the sink stopped on 401');
   t.is(d.pipelineHealth().influxAuthFailed, 1);
   t.is(d.pipeline.health().eventsInserted, 0, 'the store waits on the stopped sink');
   await d.ruleEngine.evaluateOnce(Date.now());
