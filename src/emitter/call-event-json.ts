@@ -32,14 +32,14 @@ const ZERO = 0x30;
 /** A fragment longer than this is copied natively; a shorter one by a loop, which is faster there. */
 const LOOP_COPY_MAX = 16;
 
-/** Bytes of an ASCII fragment (keys and punctuation), encoded once. */
-function ascii(text: string): Uint8Array {
+/** Bytes of an ASCII fragment (keys, punctuation, SSE field names), encoded once. */
+export function asciiBytes(text: string): Uint8Array {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
-const NULL = ascii('null');
-const TRUE = ascii('true');
-const FALSE = ascii('false');
+const NULL = asciiBytes('null');
+const TRUE = asciiBytes('true');
+const FALSE = asciiBytes('false');
 
 /**
  * JSON written as bytes into a buffer, from `start`: the free end of the writer's current
@@ -239,78 +239,78 @@ export class JsonBytes {
 }
 
 const F = {
-  head: ascii('{"t":"call","v":1,"event_id":'),
-  seq: ascii(',"seq":'),
-  ts: ascii(',"ts":'),
-  tsStart: ascii(',"ts_start":'),
-  app: ascii(',"app":'),
-  env: ascii(',"env":'),
-  host: ascii(',"host":'),
-  pid: ascii(',"pid":'),
-  tags: ascii(',"tags":{'),
-  provider: ascii(',"provider":'),
-  operation: ascii(',"operation":'),
-  modelRequested: ascii(',"model_requested":'),
-  model: ascii(',"model":'),
-  stream: ascii(',"stream":'),
-  maxTokens: ascii(',"max_tokens":'),
-  toolCount: ascii(',"tool_count":'),
-  status: ascii(',"status":'),
-  httpStatus: ascii(',"http_status":'),
-  errorType: ascii(',"error_type":'),
-  errorCode: ascii(',"error_code":'),
-  stopReason: ascii(',"stop_reason":'),
-  requestId: ascii(',"request_id":'),
-  messageId: ascii(',"message_id":'),
-  organizationId: ascii(',"organization_id":'),
-  workspaceId: ascii(',"workspace_id":'),
-  apiKeyAlias: ascii(',"api_key_alias":'),
-  attempts: ascii(',"attempts":'),
-  attemptLog: ascii(',"attempt_log":['),
-  durationMs: ascii('],"duration_ms":'),
-  ttftMs: ascii(',"ttft_ms":'),
-  tokensPerSecond: ascii(',"output_tokens_per_second":'),
-  complete: ascii(',"complete":'),
-  usage: ascii(',"usage":'),
-  rateLimits: ascii(',"rate_limits":'),
-  batch: ascii(',"batch":'),
-  countedInputTokens: ascii(',"counted_input_tokens":'),
-  content: ascii(',"content":'),
+  head: asciiBytes('{"t":"call","v":1,"event_id":'),
+  seq: asciiBytes(',"seq":'),
+  ts: asciiBytes(',"ts":'),
+  tsStart: asciiBytes(',"ts_start":'),
+  app: asciiBytes(',"app":'),
+  env: asciiBytes(',"env":'),
+  host: asciiBytes(',"host":'),
+  pid: asciiBytes(',"pid":'),
+  tags: asciiBytes(',"tags":{'),
+  provider: asciiBytes(',"provider":'),
+  operation: asciiBytes(',"operation":'),
+  modelRequested: asciiBytes(',"model_requested":'),
+  model: asciiBytes(',"model":'),
+  stream: asciiBytes(',"stream":'),
+  maxTokens: asciiBytes(',"max_tokens":'),
+  toolCount: asciiBytes(',"tool_count":'),
+  status: asciiBytes(',"status":'),
+  httpStatus: asciiBytes(',"http_status":'),
+  errorType: asciiBytes(',"error_type":'),
+  errorCode: asciiBytes(',"error_code":'),
+  stopReason: asciiBytes(',"stop_reason":'),
+  requestId: asciiBytes(',"request_id":'),
+  messageId: asciiBytes(',"message_id":'),
+  organizationId: asciiBytes(',"organization_id":'),
+  workspaceId: asciiBytes(',"workspace_id":'),
+  apiKeyAlias: asciiBytes(',"api_key_alias":'),
+  attempts: asciiBytes(',"attempts":'),
+  attemptLog: asciiBytes(',"attempt_log":['),
+  durationMs: asciiBytes('],"duration_ms":'),
+  ttftMs: asciiBytes(',"ttft_ms":'),
+  tokensPerSecond: asciiBytes(',"output_tokens_per_second":'),
+  complete: asciiBytes(',"complete":'),
+  usage: asciiBytes(',"usage":'),
+  rateLimits: asciiBytes(',"rate_limits":'),
+  batch: asciiBytes(',"batch":'),
+  countedInputTokens: asciiBytes(',"counted_input_tokens":'),
+  content: asciiBytes(',"content":'),
 };
 
 const A = {
-  status: ascii('{"status":'),
-  errorType: ascii(',"error_type":'),
-  requestId: ascii(',"request_id":'),
-  startOffsetMs: ascii(',"start_offset_ms":'),
-  durationMs: ascii(',"duration_ms":'),
-  retryAfterMs: ascii(',"retry_after_ms":'),
+  status: asciiBytes('{"status":'),
+  errorType: asciiBytes(',"error_type":'),
+  requestId: asciiBytes(',"request_id":'),
+  startOffsetMs: asciiBytes(',"start_offset_ms":'),
+  durationMs: asciiBytes(',"duration_ms":'),
+  retryAfterMs: asciiBytes(',"retry_after_ms":'),
 };
 
 const U = {
-  inputTokens: ascii('{"input_tokens":'),
-  outputTokens: ascii(',"output_tokens":'),
-  cacheRead: ascii(',"cache_read_input_tokens":'),
-  cacheCreation: ascii(',"cache_creation_input_tokens":'),
-  cacheWrite5m: ascii(',"cache_write_5m_input_tokens":'),
-  cacheWrite1h: ascii(',"cache_write_1h_input_tokens":'),
-  cacheWriteUnknownTtl: ascii(',"cache_write_unknown_ttl_input_tokens":'),
-  thinkingTokens: ascii(',"thinking_tokens":'),
-  webSearch: ascii(',"web_search_requests":'),
-  webFetch: ascii(',"web_fetch_requests":'),
-  codeExecution: ascii(',"code_execution_requests":'),
-  serviceTier: ascii(',"service_tier":'),
-  speed: ascii(',"speed":'),
-  inferenceGeo: ascii(',"inference_geo":'),
-  iterations: ascii(',"iterations":'),
+  inputTokens: asciiBytes('{"input_tokens":'),
+  outputTokens: asciiBytes(',"output_tokens":'),
+  cacheRead: asciiBytes(',"cache_read_input_tokens":'),
+  cacheCreation: asciiBytes(',"cache_creation_input_tokens":'),
+  cacheWrite5m: asciiBytes(',"cache_write_5m_input_tokens":'),
+  cacheWrite1h: asciiBytes(',"cache_write_1h_input_tokens":'),
+  cacheWriteUnknownTtl: asciiBytes(',"cache_write_unknown_ttl_input_tokens":'),
+  thinkingTokens: asciiBytes(',"thinking_tokens":'),
+  webSearch: asciiBytes(',"web_search_requests":'),
+  webFetch: asciiBytes(',"web_fetch_requests":'),
+  codeExecution: asciiBytes(',"code_execution_requests":'),
+  serviceTier: asciiBytes(',"service_tier":'),
+  speed: asciiBytes(',"speed":'),
+  inferenceGeo: asciiBytes(',"inference_geo":'),
+  iterations: asciiBytes(',"iterations":'),
 };
 
 /** In the order they are written. */
 const DIMENSIONS = ['requests', 'tokens', 'input_tokens', 'output_tokens'] as const;
 /** `"<dimension>":{"limit":`, each as the first key of `rate_limits` and as a later one. */
-const BUCKET_FIRST = DIMENSIONS.map((d) => ascii(`{"${d}":{"limit":`));
-const BUCKET_NEXT = DIMENSIONS.map((d) => ascii(`,"${d}":{"limit":`));
-const R = { remaining: ascii(',"remaining":'), reset: ascii(',"reset":') };
+const BUCKET_FIRST = DIMENSIONS.map((d) => asciiBytes(`{"${d}":{"limit":`));
+const BUCKET_NEXT = DIMENSIONS.map((d) => asciiBytes(`,"${d}":{"limit":`));
+const R = { remaining: asciiBytes(',"remaining":'), reset: asciiBytes(',"reset":') };
 
 /** `"app":…` to `"pid":…`: the same in every event of a process. */
 interface OriginRun {

@@ -4,6 +4,7 @@
  * when the app stops reading or aborts, the connection closes exactly as it would without the
  * emitter, so an abandoned generation is not kept alive (and billed) by the observer.
  */
+import { asciiBytes } from './call-event-json.js';
 import { asObject, str } from './json-shape.js';
 
 /** What the SSE scanner learned from a Messages stream. */
@@ -45,11 +46,10 @@ const EVENT_PREFIX = 'event: ';
 const STREAM = { stream: true } as const;
 const LF = 10;
 const CR = 13;
-const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
-const EVENT_BYTES = ascii(EVENT_PREFIX);
-const DELTA_BYTES = ascii('content_block_delta');
-const BLOCK_BYTES = ascii('content_block_');
-const PING_BYTES = ascii('ping');
+const EVENT_BYTES = asciiBytes(EVENT_PREFIX);
+const DELTA_BYTES = asciiBytes('content_block_delta');
+const BLOCK_BYTES = asciiBytes('content_block_');
+const PING_BYTES = asciiBytes('ping');
 /** Bytes of a frame's start that decide its kind: `event: ` and the longest name told apart. */
 const CLASSIFY_BYTES = EVENT_BYTES.length + DELTA_BYTES.length;
 
