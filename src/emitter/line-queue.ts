@@ -1,9 +1,9 @@
 /**
- * The event writer's buffer: lines waiting for the disk, already encoded. Each line is
- * written as UTF-8 into a block of bytes when it is buffered, so its string dies young (a
- * string kept until its write survives scavenges and is copied by the GC, as UTF-16 when
- * it holds a non-Latin-1 character) and a write needs no join or encoding: it is one block,
- * or a copy of a few into one buffer.
+ * The event writer's buffer: lines waiting for the disk, already encoded as UTF-8 in blocks
+ * of bytes. A call event is encoded in place ({@link LineQueue.openLine}); a stats line is a
+ * string encoded when it is buffered ({@link LineQueue.stage}), so it dies young (a string
+ * kept until its write survives scavenges and is copied by the GC). A write needs no join or
+ * encoding: it is one block, or a copy of a few into one buffer.
  *
  * Sizes are exact UTF-8 bytes, newline included: the caps and rotation count what lands on
  * disk.
@@ -81,7 +81,9 @@ export interface TakenLines {
  * staging the next one over it.
  *
  * @example
- * const bytes = queue.stage(JSON.stringify(event));
+ * queue.openLine(out);
+ * encoder.encode(out, event, seq);
+ * const bytes = queue.closeLine(out);
  * if (bytes <= room) queue.commit(bytes, 1);
  */
 export class LineQueue {
