@@ -3,7 +3,6 @@
  * call to a file of this process. Configuration comes from code or from the environment
  * alone; `CLAUDESCOPE_DISABLED=1` turns it into a pass-through.
  */
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { propagation } from '@opentelemetry/api';
 import type { TracerProvider } from '@opentelemetry/api';
@@ -17,6 +16,7 @@ import { CallTracerProvider } from './call-tracer.js';
 import { CallTracker, SpanCalls } from './call-tracker.js';
 import type { ClientScope } from './call-tracer.js';
 import { mergeTags } from './tags.js';
+import { newEventId } from './event-id.js';
 import type { Tags } from './tags.js';
 import { emitterOptionsFromEnv } from './emitter-env.js';
 import { EventWriter, zeroStats } from './file-writer.js';
@@ -115,7 +115,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
       // conversation's `messages` grows) or the response, and the hook must see the call's own.
       const now = Date.now();
       const end = performance.now();
-      const eventId = randomUUID();
+      const eventId = newEventId(now);
       const content = redact ? safeRedact(redact, record, eventId) : undefined;
       record.keepOnlyEventFacts();
       writer.defer(() => {
@@ -237,7 +237,7 @@ function batchResultEvent(call: CallRecord, line: unknown): CallEvent {
   const usageRaw = asObject(message?.['usage']);
   const errorBody = asObject(asObject(result?.['error'])?.['error']);
   const errorType = type === 'succeeded' ? null : type === 'errored' ? (str(errorBody?.['type']) ?? 'api_error') : `batch_${type}`;
-  const event = call.toEvent(randomUUID(), now);
+  const event = call.toEvent(newEventId(now), now);
   return {
     ...event,
     operation: call.operation.replace(/results$/, 'result'),

@@ -509,6 +509,8 @@ test('1,000 concurrent calls give 1,000 valid events and no torn line', async (t
   t.is(r.calls.length, 1000);
   t.is(new Set(r.calls.map((e) => e.event_id)).size, 1000);
   t.is(r.calls.filter((e) => e.stream).length, 334);
+  // Ids grow with time (the store's unique index then grows at its end): each begins with its call's end.
+  t.deepEqual(r.calls.filter((e) => parseInt(e.event_id.slice(0, 8) + e.event_id.slice(9, 13), 16) !== e.ts).map((e) => `${e.event_id} at ${e.ts}`), []);
 });
 
 test.serial('switched off by CLAUDESCOPE_DISABLED, it is a pass-through that writes nothing', async (t) => {
