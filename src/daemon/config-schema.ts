@@ -58,6 +58,7 @@ export const CONFIG_SCHEMA: FieldSpec = {
       kind: 'object',
       fields: {
         poll_interval_ms: { kind: 'int', min: 10, max: 600_000 },
+        batch_interval_ms: { kind: 'int', min: 0, max: 60_000 },
       },
     },
     budgets: {

@@ -27,6 +27,8 @@ import { reconcileSettings, type ReconcileSettings } from '../reconcile/settings
 export const DEFAULT_PORT = 9471;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
+/** Least time between two commits of lines read at the files' ends (see TailerOptions.batchIntervalMs). */
+export const DEFAULT_BATCH_INTERVAL_MS = 200;
 /** Shortest bearer token accepted: a guessable token beyond loopback is no protection. */
 export const MIN_TOKEN_LENGTH = 16;
 const DAY_MS = 86_400_000;
@@ -52,8 +54,8 @@ export interface DaemonConfig {
   auth: { token: string | null; requireToken: boolean };
   /** Row and rollup ages kept (undefined: forever) and what happens to sealed event files. */
   retention: { rowsMaxAgeMs?: number; rollupsMaxAgeMs?: number; sealedFiles: RetentionMode };
-  /** Folder scan period. Default 1000 ms. */
-  tail: { pollIntervalMs: number };
+  /** Folder scan period (default 1000 ms), and least time between two batches once caught up (default 200 ms). */
+  tail: { pollIntervalMs: number; batchIntervalMs: number };
   /** Budgets (exported as `claude_budget_usd{period}`; the rule engine alerts on them). */
   budgets: Budget & { perFeature: Record<string, Budget> };
   /** Feature tags that may become the `feature` label; others are exported as `feature=""`. */
@@ -336,7 +338,7 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
       ...(rollupsDays !== null ? { rollupsMaxAgeMs: rollupsDays * DAY_MS } : {}),
       sealedFiles: get<RetentionMode>('retention.sealed_files', 'delete'),
     },
-    tail: { pollIntervalMs: get('tail.poll_interval_ms', DEFAULT_POLL_INTERVAL_MS) },
+    tail: { pollIntervalMs: get('tail.poll_interval_ms', DEFAULT_POLL_INTERVAL_MS), batchIntervalMs: get('tail.batch_interval_ms', DEFAULT_BATCH_INTERVAL_MS) },
     budgets: { ...budget(get('budgets', {})), perFeature },
     metrics: { featureLabelAllowlist: get<string[]>('metrics.feature_label_allowlist', []) },
     pricing: get<Record<string, unknown> | null>('pricing', null),

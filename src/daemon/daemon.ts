@@ -66,7 +66,7 @@ export class Daemon {
     this.pipeline = new Pipeline({
       home: c.home,
       pricer,
-      tailer: { pollIntervalMs: c.tail.pollIntervalMs, retention: c.retention.sealedFiles },
+      tailer: { pollIntervalMs: c.tail.pollIntervalMs, batchIntervalMs: c.tail.batchIntervalMs, retention: c.retention.sealedFiles },
       ...(c.retention.rowsMaxAgeMs !== undefined || c.retention.rollupsMaxAgeMs !== undefined
         ? { retention: { ...(c.retention.rowsMaxAgeMs !== undefined ? { rowsMaxAgeMs: c.retention.rowsMaxAgeMs } : {}), ...(c.retention.rollupsMaxAgeMs !== undefined ? { rollupsMaxAgeMs: c.retention.rollupsMaxAgeMs } : {}) } }
         : {}),

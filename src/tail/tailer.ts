@@ -58,7 +58,7 @@ interface Batch {
 const DEFAULTS = {
   retention: 'delete', pollIntervalMs: 1000, maxEofBackoffMs: 500, chunkBytes: 256 * 1024,
   maxLineBytes: 1024 * 1024, maxBatchLines: 4000, maxBatchBytes: 1024 * 1024, maxBatchesInFlight: 2, deadWriterGraceMs: 5 * 60_000,
-  commitRetryMs: 1000, watch: true,
+  commitRetryMs: 1000, watch: true, batchIntervalMs: 200,
 } as const;
 /** Bytes read from one file before the others get a turn. */
 const FAIR_SHARE_BYTES = 4 * 1024 * 1024;
@@ -86,7 +86,11 @@ export class Tailer {
   private nextScanAt = 0;
   private pauseUntil = 0;
   private failureStreak = 0;
+  /** Ends the read loop's sleep early: a hint (when the sleep allows it) or stop(). */
   private wakeUp: (() => void) | undefined;
+  private wakeOnHint = true;
+  /** When the last batch of a pass that read every file to its end was handed over. */
+  private caughtUpAt = 0;
   private watcher: { close(): Promise<void> } | undefined;
   private readonly host = hostname();
   private readonly counters = {
@@ -155,7 +159,7 @@ export class Tailer {
     } else {
       this.scanRequested = true;
     }
-    this.wakeUp?.();
+    if (this.wakeOnHint) this.wakeUp?.();
   }
 
   private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
@@ -171,13 +175,25 @@ export class Tailer {
         await this.sleep(this.pauseUntil - now);
         continue;
       }
+      // Caught up: what the files get next waits for the batch interval, hints or not.
+      const batchAt = this.caughtUpAt + this.o.batchIntervalMs;
+      if (now < batchAt) {
+        await this.sleep(batchAt - now, false);
+        continue;
+      }
       let batch = newBatch();
       let progressed = false;
+      let cutShort = false;
       for (const s of [...this.byKey.values()]) {
         if (this.stopping) break;
         if (s.dropped || s.nextReadAt > now) continue;
         let share = 0;
-        while (!this.stopping && !s.dropped && share < FAIR_SHARE_BYTES && Date.now() >= this.pauseUntil) {
+        for (;;) {
+          if (this.stopping || s.dropped || Date.now() < this.pauseUntil) break;
+          if (share >= FAIR_SHARE_BYTES) {
+            cutShort = true;
+            break;
+          }
           const before = s.pos.cursor;
           const n = await this.readInto(s, batch);
           if (n === 0 || s.pos.cursor === before) {
@@ -198,7 +214,10 @@ export class Tailer {
           }
         }
       }
-      if (batch.lines > 0 || batch.checkpoints.size > 0 || this.owesNext) await this.submit(batch, false);
+      if (batch.lines > 0 || batch.checkpoints.size > 0 || this.owesNext) {
+        await this.submit(batch, false);
+        if (!cutShort) this.caughtUpAt = Date.now();
+      }
       if (!progressed && !this.stopping) {
         let wake = this.nextScanAt;
         for (const s of this.byKey.values()) wake = Math.min(wake, s.nextReadAt);
@@ -207,7 +226,8 @@ export class Tailer {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Sleeps `ms`, or until stop(), or (with `wakeOnHint`) until a chokidar hint. */
+  private sleep(ms: number, wakeOnHint = true): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done(): void {
@@ -215,6 +235,7 @@ export class Tailer {
         resolve();
       }
       this.wakeUp = done;
+      this.wakeOnHint = wakeOnHint;
     });
   }
 

@@ -113,6 +113,14 @@ export interface TailerOptions {
   deadWriterGraceMs?: number;
   /** Pause after a failed commit before re-reading. Default 1000 ms (doubles, capped at 30 s). */
   commitRetryMs?: number;
+  /**
+   * Least time between two batches while the files are read to their ends (a backlog's batches,
+   * cut at a size limit, go at once). Every commit rewrites whole pages (the newest rows, each
+   * index's newest entries, the rollups, the checkpoints) however few lines it holds: without
+   * this, apps that flush every 100 ms make one commit per flush. Adds up to this much to the
+   * time a line takes to become visible. Default 200 ms; 0 hands over each read at once.
+   */
+  batchIntervalMs?: number;
   /** Use chokidar hints. Default true. */
   watch?: boolean;
   /** Log sink. Default: nothing. */

@@ -40,6 +40,17 @@ test('precedence: flag over environment over file over default', (t) => {
   t.is(loadDaemonConfig({ env, flags: { featureLabels: 'chat,search' } }).metrics.featureLabelAllowlist.join(), 'chat,search');
 });
 
+test('tail.batch_interval_ms: 200 ms unless set, 0 allowed, a negative refused', (t) => {
+  const dir = tempDir(t);
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }).tail.batchIntervalMs, 200);
+  writeFileSync(join(dir, 'config.yaml'), 'tail:\n  batch_interval_ms: 0\n');
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }).tail.batchIntervalMs, 0);
+  writeFileSync(join(dir, 'config.yaml'), 'tail:\n  batch_interval_ms: -5\n');
+  const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }));
+  t.is(p.length, 1);
+  t.regex(p[0]!, /:2: tail\.batch_interval_ms: expected an integer 0-60000, got -5/);
+});
+
 test('--config names the file; a missing one is refused', (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'my.yaml');

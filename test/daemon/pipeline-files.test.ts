@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { appendFileSync, existsSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -100,6 +100,38 @@ test('a partial last line waits until it is completed', async (t) => {
   appendFileSync(path, text2.slice(100));
   await waitFor(() => ids(p).length === 2, 'completed call');
   t.deepEqual(ids(p), sorted([c1, c2]));
+});
+
+/**
+ * Appends a call after idle, waits until it is stored, appends another at once and waits for it:
+ * returns the ms from the first append to the first stored, and from the first stored to the second.
+ */
+async function twoAppends(t: ExecutionContext, batchIntervalMs: number): Promise<{ first: number; gap: number }> {
+  const { p, h } = await startPipeline(t, { tailer: { batchIntervalMs } });
+  const path = join(h.events, 'a.ndjson');
+  const [c1, c2] = [call(), call()];
+  writeFileSync(path, line(header()));
+  await waitFor(() => p.store!.loadCheckpoints().length === 1, 'header read');
+  // Idle past the interval since the header's commit.
+  await new Promise((r) => setTimeout(r, batchIntervalMs + 100));
+  const t0 = Date.now();
+  appendFileSync(path, line(c1));
+  await waitFor(() => ids(p).length === 1, 'first call');
+  const t1 = Date.now();
+  appendFileSync(path, line(c2));
+  await waitFor(() => ids(p).length === 2, 'second call');
+  t.deepEqual(ids(p), sorted([c1, c2]));
+  return { first: t1 - t0, gap: Date.now() - t1 };
+}
+
+test('once caught up, lines wait out the batch interval (one commit per interval, not per append); a line after idle goes at once', async (t) => {
+  const batched = await twoAppends(t, 1500);
+  // The second call waits out the interval since the first call's commit.
+  t.true(batched.gap >= 1400, `second call stored ${batched.gap} ms after the first`);
+  const eager = await twoAppends(t, 0);
+  t.true(eager.gap < 1400, `without an interval, ${eager.gap} ms`);
+  // An append after idle is read at once when the interval since the last commit is over.
+  t.true(batched.first < 1400, `first call stored ${batched.first} ms after its append`);
 });
 
 test('a file truncated under the daemon is detected, counted and re-read without doubles', async (t) => {
