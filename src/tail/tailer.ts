@@ -89,8 +89,11 @@ export class Tailer {
   /** Ends the read loop's sleep early: a hint (when the sleep allows it) or stop(). */
   private wakeUp: (() => void) | undefined;
   private wakeOnHint = true;
-  /** When the last batch of a pass that read every file to its end was handed over. */
-  private caughtUpAt = 0;
+  /**
+   * When (`performance.now()`, which a wall clock set back cannot move) the last pass that read
+   * new lines and every file to its end was done; null when the next lines go at once.
+   */
+  private caughtUpAt: number | null = null;
   private watcher: { close(): Promise<void> } | undefined;
   private readonly host = hostname();
   private readonly counters = {
@@ -176,9 +179,9 @@ export class Tailer {
         continue;
       }
       // Caught up: what the files get next waits for the batch interval, hints or not.
-      const batchAt = this.caughtUpAt + this.o.batchIntervalMs;
-      if (now < batchAt) {
-        await this.sleep(batchAt - now, false);
+      const wait = this.caughtUpAt === null ? 0 : this.caughtUpAt + this.o.batchIntervalMs - performance.now();
+      if (wait > 0) {
+        await this.sleep(wait, false);
         continue;
       }
       let batch = newBatch();
@@ -189,8 +192,9 @@ export class Tailer {
         if (s.dropped || s.nextReadAt > now) continue;
         let share = 0;
         for (;;) {
-          if (this.stopping || s.dropped || Date.now() < this.pauseUntil) break;
-          if (share >= FAIR_SHARE_BYTES) {
+          if (s.dropped) break;
+          if (this.stopping || Date.now() < this.pauseUntil || share >= FAIR_SHARE_BYTES) {
+            // Not at the file's end: more may be waiting.
             cutShort = true;
             break;
           }
@@ -214,10 +218,10 @@ export class Tailer {
           }
         }
       }
-      if (batch.lines > 0 || batch.checkpoints.size > 0 || this.owesNext) {
-        await this.submit(batch, false);
-        if (!cutShort) this.caughtUpAt = Date.now();
-      }
+      // A pass that found nothing new leaves the interval as it was: lines after idle go at once.
+      // (Set before the hand-over: a failed commit's rewind clears it.)
+      if (progressed) this.caughtUpAt = cutShort ? null : performance.now();
+      if (batch.lines > 0 || batch.checkpoints.size > 0 || this.owesNext) await this.submit(batch, false);
       if (!progressed && !this.stopping) {
         let wake = this.nextScanAt;
         for (const s of this.byKey.values()) wake = Math.min(wake, s.nextReadAt);
@@ -228,6 +232,8 @@ export class Tailer {
 
   /** Sleeps `ms`, or until stop(), or (with `wakeOnHint`) until a chokidar hint. */
   private sleep(ms: number, wakeOnHint = true): Promise<void> {
+    // stop() may have come while the loop was not asleep (during a scan).
+    if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done(): void {
@@ -413,6 +419,9 @@ export class Tailer {
     s.pos = { lineOffset: offset, cursor: offset, skipFrom: null };
     if (s.footerEnd !== null && s.footerEnd > offset) s.footerEnd = null;
     s.nextReadAt = 0;
+    // Lines read again (after a failed commit, a truncation) go at once, whatever the loop sleeps.
+    this.caughtUpAt = null;
+    this.wakeUp?.();
   }
 
   /** One pass over the folder: new files, replaced files, truncations, retention. */

@@ -103,35 +103,65 @@ test('a partial last line waits until it is completed', async (t) => {
 });
 
 /**
- * Appends a call after idle, waits until it is stored, appends another at once and waits for it:
- * returns the ms from the first append to the first stored, and from the first stored to the second.
+ * A pipeline with `batchIntervalMs` over a file holding a header, read and idle past the
+ * interval; `committedAt` maps each call stored to when its commit was observed.
  */
-async function twoAppends(t: ExecutionContext, batchIntervalMs: number): Promise<{ first: number; gap: number }> {
-  const { p, h } = await startPipeline(t, { tailer: { batchIntervalMs } });
+async function idlePipeline(t: ExecutionContext, batchIntervalMs: number, tailer: Record<string, unknown> = {}, idleMs = batchIntervalMs + 100) {
+  const committedAt = new Map<string, number>();
+  const onCommitted = (calls: { event: { event_id: string } }[]): void => {
+    for (const c of calls) committedAt.set(c.event.event_id, Date.now());
+  };
+  const { p, h } = await startPipeline(t, { onCommitted, tailer: { batchIntervalMs, ...tailer } });
   const path = join(h.events, 'a.ndjson');
-  const [c1, c2] = [call(), call()];
   writeFileSync(path, line(header()));
   await waitFor(() => p.store!.loadCheckpoints().length === 1, 'header read');
-  // Idle past the interval since the header's commit.
-  await new Promise((r) => setTimeout(r, batchIntervalMs + 100));
+  await new Promise((r) => setTimeout(r, idleMs));
+  return { p, path, committedAt };
+}
+
+/** After idle, appends a call, waits until it is stored, appends another at once: when each was committed. */
+async function twoAppends(t: ExecutionContext, batchIntervalMs: number): Promise<{ first: number; gap: number }> {
+  const { p, path, committedAt } = await idlePipeline(t, batchIntervalMs);
+  const [c1, c2] = [call(), call()];
   const t0 = Date.now();
   appendFileSync(path, line(c1));
-  await waitFor(() => ids(p).length === 1, 'first call');
-  const t1 = Date.now();
+  await waitFor(() => committedAt.has(c1.event_id), 'first call');
   appendFileSync(path, line(c2));
-  await waitFor(() => ids(p).length === 2, 'second call');
+  await waitFor(() => committedAt.has(c2.event_id), 'second call');
   t.deepEqual(ids(p), sorted([c1, c2]));
-  return { first: t1 - t0, gap: Date.now() - t1 };
+  const at1 = committedAt.get(c1.event_id)!;
+  return { first: at1 - t0, gap: committedAt.get(c2.event_id)! - at1 };
 }
 
 test('once caught up, lines wait out the batch interval (one commit per interval, not per append); a line after idle goes at once', async (t) => {
   const batched = await twoAppends(t, 1500);
-  // The second call waits out the interval since the first call's commit.
-  t.true(batched.gap >= 1400, `second call stored ${batched.gap} ms after the first`);
+  // The second call's commit waits out the interval from the end of the pass that read the first.
+  t.true(batched.gap >= 1450, `second call committed ${batched.gap} ms after the first`);
+  // Read at once after idle: passes that find nothing new do not start the interval again.
+  t.true(batched.first < 1000, `first call committed ${batched.first} ms after its append`);
   const eager = await twoAppends(t, 0);
-  t.true(eager.gap < 1400, `without an interval, ${eager.gap} ms`);
-  // An append after idle is read at once when the interval since the last commit is over.
-  t.true(batched.first < 1400, `first call stored ${batched.first} ms after its append`);
+  t.true(eager.gap < 1450, `without an interval, ${eager.gap} ms`);
+});
+
+test('stop() does not wait out the batch interval', async (t) => {
+  // Just past the header's commit: the read loop sleeps out the interval.
+  const { p, path } = await idlePipeline(t, 10_000, {}, 100);
+  appendFileSync(path, line(call()));
+  const t0 = Date.now();
+  await p.stop();
+  t.true(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms`);
+});
+
+test('lines whose commit failed are read again at once, not after the batch interval', async (t) => {
+  const { p, path, committedAt } = await idlePipeline(t, 5000, { commitRetryMs: 20 });
+  const victim = call();
+  const tries = failInsertOnce(p.store!.db, victim.event_id);
+  const t0 = Date.now();
+  appendFileSync(path, line(victim));
+  await waitFor(() => committedAt.has(victim.event_id), 'the call, once its insert no longer fails');
+  t.is(tries(), 2);
+  t.true(committedAt.get(victim.event_id)! - t0 < 3000, `stored ${committedAt.get(victim.event_id)! - t0} ms after its append`);
+  t.deepEqual(ids(p), [victim.event_id]);
 });
 
 test('a file truncated under the daemon is detected, counted and re-read without doubles', async (t) => {
