@@ -115,6 +115,7 @@ export const ENV_FIELDS: Record<string, { field: string; list?: boolean }> = {
   CLAUDESCOPE_TOKEN: { field: 'auth.token' },
   CLAUDESCOPE_TOKEN_FILE: { field: 'auth.token_file' },
   CLAUDESCOPE_POLL_INTERVAL_MS: { field: 'tail.poll_interval_ms' },
+  CLAUDESCOPE_BATCH_INTERVAL_MS: { field: 'tail.batch_interval_ms' },
   CLAUDESCOPE_RETENTION_ROWS_DAYS: { field: 'retention.rows_days' },
   CLAUDESCOPE_RETENTION_ROLLUPS_DAYS: { field: 'retention.rollups_days' },
   CLAUDESCOPE_SEALED_FILES: { field: 'retention.sealed_files' },

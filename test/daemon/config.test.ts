@@ -40,11 +40,12 @@ test('precedence: flag over environment over file over default', (t) => {
   t.is(loadDaemonConfig({ env, flags: { featureLabels: 'chat,search' } }).metrics.featureLabelAllowlist.join(), 'chat,search');
 });
 
-test('tail.batch_interval_ms: 200 ms unless set, 0 allowed, a negative refused', (t) => {
+test('tail.batch_interval_ms: 200 ms unless set, from the file or CLAUDESCOPE_BATCH_INTERVAL_MS, 0 allowed, a negative refused', (t) => {
   const dir = tempDir(t);
   t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }).tail.batchIntervalMs, 200);
   writeFileSync(join(dir, 'config.yaml'), 'tail:\n  batch_interval_ms: 0\n');
   t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }).tail.batchIntervalMs, 0);
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir, CLAUDESCOPE_BATCH_INTERVAL_MS: '50' } }).tail.batchIntervalMs, 50);
   writeFileSync(join(dir, 'config.yaml'), 'tail:\n  batch_interval_ms: -5\n');
   const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }));
   t.is(p.length, 1);
