@@ -4,8 +4,8 @@
  * The store keeps a unique index on `event_id`. Random (version 4) ids land at random places in
  * it, so each commit rewrites index pages all over the index, more of them the larger it grows;
  * ids that grow with time land at its end, next to each other. Measured with the daemon at
- * 1,000 events/s, disk writes fell from ~35 to ~22 MB/s, and a backlog of 200,000 events was
- * stored ~9 % faster (scripts/bench-pipeline.ts).
+ * 1,000 events/s (scripts/bench-pipeline.ts, part 2), what it wrote to storage fell from ~35 to
+ * ~24 MB/s.
  *
  * Not the `uuid` package's `v7()`: it draws its random bytes on every call, ~2 µs each on Node
  * 20, where `crypto.randomUUID()` serves them from a pool in ~0.12 µs. A version 4 UUID has the
@@ -15,14 +15,17 @@
  */
 import { randomUUID } from 'node:crypto';
 
-let lastMs = -1;
+const MAX_MS = 2 ** 48 - 1;
+let lastMs = Number.NaN;
 /** `xxxxxxxx-xxxx-` of the time `lastMs`. */
 let lastPrefix = '';
 
 /** A new version 7 UUID for the time `ms` (epoch ms, default now). */
 export function newEventId(ms = Date.now()): string {
   if (ms !== lastMs) {
-    const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, '0').slice(-12);
+    // 48 bits of whole ms; a time that is no number of ms (NaN, ±Infinity) is taken as now.
+    const t = Number.isFinite(ms) ? Math.min(Math.max(0, Math.floor(ms)), MAX_MS) : Date.now();
+    const hex = t.toString(16).padStart(12, '0');
     lastPrefix = `${hex.slice(0, 8)}-${hex.slice(8)}-`;
     lastMs = ms;
   }

@@ -28,3 +28,15 @@ test('event ids of later times sort after earlier ones, and ids of one milliseco
   const sameMs = ids.slice(0, 500).map((id) => id.slice(15));
   t.is(new Set(sameMs).size, 500);
 });
+
+test('a time that is not a whole number of ms in range still gives a valid id', (t) => {
+  t.is(timeOf(newEventId(-5)), 0);
+  t.is(timeOf(newEventId(1234.9)), 1234);
+  t.is(timeOf(newEventId(2 ** 60)), 2 ** 48 - 1);
+  for (const odd of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+    const before = Date.now();
+    const id = newEventId(odd);
+    t.regex(id, V7, id);
+    t.true(timeOf(id) >= before && timeOf(id) <= Date.now(), `${odd}: ${id}`);
+  }
+});
