@@ -20,6 +20,7 @@ import { CallRecord } from './call-record.js';
 import type { CallSink, ClientScope } from './call-tracer.js';
 import { CallSpan } from './call-tracer.js';
 import { callTags } from './tags.js';
+import { registerExitSettle, unregisterExitSettle, type ExitSettleable } from './exit-hook.js';
 
 type ApiRequest = Parameters<Middleware>[0];
 
@@ -60,6 +61,8 @@ export const SpanCalls: CallSource = {
   threw() {},
 };
 
+/** Calls in flight a tracker ends at exit, at most (far above any app's concurrency). */
+const MAX_LIVE_CALLS = 100_000;
 /** How often pending calls are checked against their deadline. */
 const SWEEP_INTERVAL_MS = 1000;
 /** How long a successful body may stay unparsed before the call is written without it. */
@@ -82,10 +85,16 @@ interface Pending {
   failureType: string | null;
 }
 
-/** `instrument(client)`: the middleware alone finds and ends each call. */
-export class CallTracker implements CallSource {
+/**
+ * `instrument(client)`: the middleware alone finds and ends each call. A call still in flight
+ * when the process exits (a request unanswered, a stream held or being read, a retry's
+ * backoff) is ended then, as it stands: its event is written with the others at exit.
+ */
+export class CallTracker implements CallSource, ExitSettleable {
   readonly #open = new WeakMap<object, CallRecord>();
   readonly #pending = new Map<CallRecord, Pending>();
+  /** Calls begun and not ended; registered for exit while there are any. */
+  readonly #live = new Set<CallRecord>();
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -107,6 +116,11 @@ export class CallTracker implements CallSource {
     if (operation === null) return null;
     const call = new CallRecord(operation, this.scope.origin, callTags(this.scope.tags));
     this.#open.set(options, call);
+    // Bounded: were calls ever left unended (an emitter fault), the set would not grow past this.
+    if (this.#live.size < MAX_LIVE_CALLS) {
+      this.#live.add(call);
+      if (this.#live.size === 1) registerExitSettle(this);
+    }
     const signal = options.signal;
     if (signal) {
       // An abort while the SDK waits out a backoff reaches no attempt: hear it here.
@@ -125,6 +139,7 @@ export class CallTracker implements CallSource {
     call.ended = true;
     call.failureType = failureType;
     this.#pending.delete(call);
+    if (this.#live.delete(call) && this.#live.size === 0) unregisterExitSettle(this);
     try {
       call.release?.();
       call.release = null;
@@ -141,6 +156,15 @@ export class CallTracker implements CallSource {
       this.#sweeper = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
       this.#sweeper.unref();
     }
+  }
+
+  /**
+   * The process is exiting: ends every call in flight as it stands, a call waiting out a retry
+   * with the failure it would have ended as (an unread success as ok, a stream as aborted with
+   * what the app read of it, a request unanswered as aborted).
+   */
+  settleAtExit(): void {
+    for (const call of [...this.#live]) this.settle(call, this.#pending.get(call)?.failureType ?? null);
   }
 
   threw(call: CallRecord, failureType: string, options: SdkOptions): void {

@@ -1,7 +1,10 @@
 /**
- * One `process.on('exit')` listener shared by every open writer, added when the first
- * writer opens a file and removed when the last one closes. Importing this module adds
- * nothing: a library must not leave listeners behind in a host that never used it.
+ * One `process.on('exit')` listener shared by every emitter and open writer, added when the
+ * first registers and removed when the last one leaves. Importing this module adds nothing: a
+ * library must not leave listeners behind in a host that never used it.
+ *
+ * At exit, calls still in flight are ended first (each becomes an event, deferred to its
+ * writer), then every writer, those the first phase opened included, writes what it holds.
  */
 
 /** What the exit listener calls: must be synchronous, must not throw. */
@@ -9,34 +12,68 @@ export interface ExitFlushable {
   flushSync(): void;
 }
 
+/** Ends what is still in flight at exit, before any writer flushes: synchronous, never throws. */
+export interface ExitSettleable {
+  settleAtExit(): void;
+}
+
+const settlers = new Set<ExitSettleable>();
 const open = new Set<ExitFlushable>();
 let installed = false;
 
 function onExit(): void {
-  // Copy: flushSync() unregisters the writer while we iterate.
-  for (const writer of [...open]) {
+  for (const s of [...settlers]) {
     try {
-      writer.flushSync();
+      s.settleAtExit();
     } catch {
       // An exit listener that throws would replace the app's exit code with a crash.
     }
   }
+  // Copy after the settlers ran (they may open a writer); flushSync() unregisters the writer
+  // while we iterate.
+  for (const writer of [...open]) {
+    try {
+      writer.flushSync();
+    } catch {
+      // As above.
+    }
+  }
 }
 
-/** Flush `writer` synchronously when the process exits. Idempotent. */
-export function registerExitFlush(writer: ExitFlushable): void {
-  open.add(writer);
+function install(): void {
   if (!installed) {
     process.on('exit', onExit);
     installed = true;
   }
 }
 
-/** Stop flushing `writer` on exit; removes the listener when no writer is left. */
-export function unregisterExitFlush(writer: ExitFlushable): void {
-  open.delete(writer);
-  if (installed && open.size === 0) {
+function uninstallIfIdle(): void {
+  if (installed && open.size === 0 && settlers.size === 0) {
     process.removeListener('exit', onExit);
     installed = false;
   }
+}
+
+/** Flush `writer` synchronously when the process exits. Idempotent. */
+export function registerExitFlush(writer: ExitFlushable): void {
+  open.add(writer);
+  install();
+}
+
+/** Stop flushing `writer` on exit; removes the listener when nothing is left to do at exit. */
+export function unregisterExitFlush(writer: ExitFlushable): void {
+  open.delete(writer);
+  uninstallIfIdle();
+}
+
+/** Let `settler` end its calls in flight when the process exits, before writers flush. Idempotent. */
+export function registerExitSettle(settler: ExitSettleable): void {
+  settlers.add(settler);
+  install();
+}
+
+/** The reverse of {@link registerExitSettle}. */
+export function unregisterExitSettle(settler: ExitSettleable): void {
+  settlers.delete(settler);
+  uninstallIfIdle();
 }

@@ -59,6 +59,30 @@ test('a stream read to its end through its body alone, its response let go, is w
   for (const e of ev.calls) t.like(e, { stream: true, status: 'ok', http_status: 200, complete: true, stop_reason: 'end_turn' });
 });
 
+test('streams the app holds unread when the process exits are each written once, as aborted', async (t) => {
+  const ev = await childEvents(t, 'held', 3);
+  t.is(ev.calls.length, 3);
+  for (const e of ev.calls) t.like(e, { stream: true, status: 'aborted', http_status: 200, complete: false });
+});
+
+test('a stream the process exits while reading is written as aborted, with the usage read so far', async (t) => {
+  const ev = await childEvents(t, 'partial', 1, { script: [{ usage: { input_tokens: 321, output_tokens: 40 }, stream: { textDeltas: 50, eventDelayMs: 50 } }] });
+  t.is(ev.calls.length, 1);
+  t.like(ev.calls[0], { stream: true, status: 'aborted', http_status: 200, complete: false, usage: { input_tokens: 321 } });
+});
+
+test('a call waiting out a retry when the process exits is written once, with the failure it would have ended as', async (t) => {
+  const ev = await childEvents(t, 'inflight', 1, { script: [{ status: 529, retryAfterMs: 30_000 }] });
+  t.is(ev.calls.length, 1);
+  t.like(ev.calls[0], { status: 'error', error_type: 'overloaded_error', http_status: 529, attempts: 1 });
+});
+
+test('a call still unanswered when the process exits is written once, as aborted', async (t) => {
+  const ev = await childEvents(t, 'inflight', 1, { script: [{ delayMs: 30_000 }] });
+  t.is(ev.calls.length, 1);
+  t.like(ev.calls[0], { status: 'aborted', http_status: null, attempts: 0, usage: null });
+});
+
 test('a child killed with SIGKILL leaves only complete lines', async (t) => {
   const api = await startFakeApi();
   t.teardown(() => api.close());
