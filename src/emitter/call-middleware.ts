@@ -125,6 +125,12 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
       source.await(call, UNPARSED_BODY_WAIT_MS, null);
     } catch (err: unknown) {
       sink.fault(err);
+      // Whatever failed here, the call still ends (written as far as it was seen).
+      try {
+        source.await(call, UNPARSED_BODY_WAIT_MS, null);
+      } catch (fault: unknown) {
+        sink.fault(fault);
+      }
     }
     return response;
   };

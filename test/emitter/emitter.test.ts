@@ -496,6 +496,23 @@ test('a disk-full writer does not fail the call', async (t) => {
   t.true(st.events_dropped_write_error > 0, JSON.stringify(st));
 });
 
+test('a call whose response the emitter cannot hook (a fault of its own) is still written once, and the fault counted', async (t) => {
+  // A frozen response: the emitter cannot shadow its json() to see the parse.
+  const s = await setup(t, {}, { fetch: async (url: string, init: RequestInit) => Object.freeze(await fetch(url, init)) });
+  const msg = await s.client.messages.create(MSG);
+  t.is(msg.type, 'message');
+  t.true(s.emitter.stats().internal_errors >= 1);
+  // No parse to end it on: the call ends once the SDK could no longer retry it (a few seconds).
+  const deadline = Date.now() + 15_000;
+  let r = await eventsOf(s);
+  while (r.calls.length === 0 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 250));
+    r = await eventsOf(s);
+  }
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { operation: 'messages.create', http_status: 200 });
+});
+
 test('1,000 concurrent calls give 1,000 valid events and no torn line', async (t) => {
   const s = await setup(t);
   const calls = Array.from({ length: 1000 }, (_, i) =>
