@@ -52,7 +52,7 @@ export function isEmitterMiddleware(m: Middleware): boolean {
  */
 const unreadStreams = new FinalizationRegistry<{ call: CallRecord; source: CallSource }>(({ call, source }) => {
   try {
-    source.settle(call, null);
+    source.abandoned(call);
   } catch {
     // A fault here has no app call to protect and nowhere to be counted but the writer's.
   }

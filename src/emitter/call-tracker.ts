@@ -12,7 +12,7 @@
  *   once. Where no signal can come (a body the app reads raw after `asResponse()`, a thrown
  *   error that an app middleware raised), a coarse sweep ends the call once the SDK could no
  *   longer retry it. This avoids the SDK's call-span work, about 50 µs a call.
- * - {@link SpanCalls} (`clientOptions()`, where no client is at hand to read `maxRetries` from):
+ * - {@link spanCalls} (`clientOptions()`, where no client is at hand to read `maxRetries` from):
  *   the SDK's call span opens the record and ends it; the middleware only feeds it.
  */
 import type { Middleware } from '@anthropic-ai/sdk';
@@ -48,18 +48,34 @@ export interface CallSource {
   await(call: CallRecord, waitMs: number, failureType: string | null): void;
   /** The attempt threw (after it was recorded), as `failureType` (`aborted`: by the app). */
   threw(call: CallRecord, failureType: string, options: SdkOptions): void;
+  /** The app let go of the call's stream without reading it to an end: no other signal will come. */
+  abandoned(call: CallRecord): void;
 }
 
-/** `clientOptions()`: the SDK's call span opens and ends each call (the span's end writes it). */
-export const SpanCalls: CallSource = {
-  callOf(_request, options) {
-    const span = options?.__span?.span;
-    return span instanceof CallSpan ? span.record : null;
-  },
-  settle() {},
-  await() {},
-  threw() {},
-};
+/**
+ * `clientOptions()`: the SDK's call span opens and ends each call (the span's end writes it),
+ * except a stream the app lets go of unread, whose span the SDK never ends.
+ */
+export function spanCalls(sink: CallSink): CallSource {
+  return {
+    callOf(_request, options) {
+      const span = options?.__span?.span;
+      return span instanceof CallSpan ? span.record : null;
+    },
+    settle() {},
+    await() {},
+    threw() {},
+    abandoned(call) {
+      if (call.ended) return;
+      call.ended = true;
+      try {
+        sink.finish(call);
+      } catch (err: unknown) {
+        sink.fault(err);
+      }
+    },
+  };
+}
 
 /** Calls in flight a tracker ends at exit, at most (far above any app's concurrency). */
 const MAX_LIVE_CALLS = 100_000;
@@ -156,6 +172,10 @@ export class CallTracker implements CallSource, ExitSettleable {
       this.#sweeper = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
       this.#sweeper.unref();
     }
+  }
+
+  abandoned(call: CallRecord): void {
+    this.settle(call, null);
   }
 
   /**

@@ -13,7 +13,7 @@ import { asObject, JsonText, str } from './json-shape.js';
 import type { CallRecord } from './call-record.js';
 import { createCallMiddleware, isEmitterMiddleware } from './call-middleware.js';
 import { CallTracerProvider } from './call-tracer.js';
-import { CallTracker, SpanCalls } from './call-tracker.js';
+import { CallTracker, spanCalls } from './call-tracker.js';
 import type { ClientScope } from './call-tracer.js';
 import { mergeTags } from './tags.js';
 import { newEventId } from './event-id.js';
@@ -136,7 +136,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
     },
   };
   // clientOptions(): the SDK's call span opens and ends each call, this middleware feeds it.
-  const spanMiddleware = createCallMiddleware(sink, SpanCalls);
+  const spanMiddleware = createCallMiddleware(sink, spanCalls(sink));
 
   function scopeOf(scope: ClientScopeOptions | undefined): ClientScope {
     return {

@@ -45,11 +45,13 @@ test('a child that writes events and calls process.exit loses none', async (t) =
   t.true(ev.lines.some((l) => l.t === 'footer'));
 });
 
-test('streams the app opened, never read and let go are each written once, as aborted', async (t) => {
-  const ev = await childEvents(t, 'unread', 3, { gc: true });
-  t.is(ev.calls.length, 3);
-  for (const e of ev.calls) t.like(e, { stream: true, status: 'aborted', http_status: 200, complete: false });
-});
+for (const mode of ['unread', 'unread-options']) {
+  test(`streams the app opened, never read and let go are each written once, as aborted (${mode === 'unread' ? 'instrument()' : 'clientOptions()'})`, async (t) => {
+    const ev = await childEvents(t, mode, 3, { gc: true });
+    t.is(ev.calls.length, 3);
+    for (const e of ev.calls) t.like(e, { stream: true, status: 'aborted', http_status: 200, complete: false });
+  });
+}
 
 test('a stream read to its end through its body alone, its response let go, is written once, as ok', async (t) => {
   // The app holds the body it iterates, not the response object: the call is not over.
