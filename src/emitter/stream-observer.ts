@@ -282,15 +282,19 @@ export function keepWhileRead(reader: object, owner: object): void {
 }
 
 /**
- * Observes `body` where the SDK reads it on Node: through the stream's async iterator. The
- * iterator of this one stream is wrapped so each chunk the app's loop pulls is handed to
- * `scanner` on its way; nothing is read ahead and `return()` (the app breaking out or
- * aborting) goes straight to the stream's own iterator, which cancels the body. This costs a
- * `then` per chunk, where a wrapping ReadableStream costs a whole stream layer (about 1 µs a
- * chunk). Returns false when the stream has no async iterator (then use {@link observeBody}).
+ * Observes `body` where the SDK reads it on Node: through the stream's async iterator; and
+ * where an app reading a raw body (`asResponse()`) may: the same, or a reader from
+ * `getReader()` (`Readable.fromWeb()` reads through one). The iterator of this one stream is
+ * wrapped, and the `read()` of each default reader it gives, so each chunk the app pulls is
+ * handed to `scanner` on its way; nothing is read ahead, and `return()` or `cancel()` (the app
+ * breaking out or aborting) goes straight to the stream's own, which cancels the body. This
+ * costs a `then` per chunk, where a wrapping ReadableStream costs a whole stream layer (about
+ * 1 µs a chunk). Returns false when the stream has no async iterator (then use
+ * {@link observeBody}). Not observed: `pipeTo()`/`pipeThrough()` and byte (BYOB) readers.
  *
- * Each iterator it makes keeps `owner` alive ({@link keepWhileRead}); the body itself holds it
- * only weakly, as Node's fetch, which cancels the body of a response collected unread, needs.
+ * Each iterator or reader it makes keeps `owner` alive ({@link keepWhileRead}); the body itself
+ * holds it only weakly, as Node's fetch, which cancels the body of a response collected
+ * unread, needs.
  */
 export function observeIteration(body: ReadableStream<Uint8Array>, scanner: ChunkScanner, hooks: ObserverHooks, owner?: object): boolean {
   const own = (body as unknown as Record<symbol, unknown>)[Symbol.asyncIterator];
@@ -332,6 +336,38 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
       return wrapped;
     },
   });
+  const getReader = (body as { getReader?: unknown }).getReader;
+  if (typeof getReader === 'function') {
+    Object.defineProperty(body, 'getReader', {
+      configurable: true,
+      writable: true,
+      value: function (this: ReadableStream<Uint8Array>, ...args: unknown[]): unknown {
+        const reader = (getReader as (...a: unknown[]) => ReadableStreamDefaultReader<Uint8Array>).apply(this, args);
+        if ((args[0] as { mode?: unknown } | undefined)?.mode !== undefined) return reader;
+        // The reader's own methods, shadowed on this instance: it stays the stream's reader.
+        const read = reader.read;
+        const cancel = reader.cancel;
+        Object.defineProperty(reader, 'read', {
+          configurable: true,
+          writable: true,
+          value: function (this: ReadableStreamDefaultReader<Uint8Array>) {
+            return read.call(this).then(onResult, onError);
+          },
+        });
+        Object.defineProperty(reader, 'cancel', {
+          configurable: true,
+          writable: true,
+          value: function (this: ReadableStreamDefaultReader<Uint8Array>, reason?: unknown) {
+            end();
+            return cancel.call(this, reason);
+          },
+        });
+        const held = ownerRef?.deref();
+        if (held !== undefined) keepWhileRead(reader, held);
+        return reader;
+      },
+    });
+  }
   return true;
 }
 

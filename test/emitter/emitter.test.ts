@@ -311,6 +311,29 @@ test('a stream the app abandons is aborted, with the usage so far, and closes th
   t.is(e.usage?.input_tokens, 55);
 });
 
+test('a raw stream body read through getReader() and cancelled is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
+  const s = await setup(t);
+  const readFiveChunks = async (client: Anthropic) => {
+    const response = await client.messages.create({ ...MSG, stream: true }).asResponse();
+    const reader = response.body!.getReader();
+    for (let n = 0; n < 5; n++) await reader.read();
+    await reader.cancel();
+  };
+  const script = { usage: { input_tokens: 66 }, stream: { textDeltas: 100, eventDelayMs: 3 } };
+  s.api.enqueue(script);
+  await readFiveChunks(s.bare);
+  s.api.enqueue(script);
+  await readFiveChunks(s.client);
+  await new Promise((r) => setTimeout(r, 150));
+  const [without, withEmitter] = s.api.requests.slice(-2);
+  t.true(without!.clientClosed === true && withEmitter!.clientClosed === true);
+  t.true(withEmitter!.eventsSent! < 60, `with: ${withEmitter!.eventsSent}`);
+  t.true(Math.abs(withEmitter!.eventsSent! - without!.eventsSent!) <= 10);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: 66 } });
+});
+
 test('a stream the app aborts is one aborted event with the usage seen so far', async (t) => {
   const s = await setup(t);
   s.api.enqueue({ usage: { input_tokens: 77 }, stream: { textDeltas: 100, eventDelayMs: 3 } });

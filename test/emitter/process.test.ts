@@ -53,13 +53,15 @@ for (const mode of ['unread', 'unread-options']) {
   });
 }
 
-test('a stream read to its end through its body alone, its response let go, is written once, as ok', async (t) => {
-  // The app holds the body it iterates, not the response object: the call is not over.
-  const script = Array.from({ length: 3 }, () => ({ stream: { textDeltas: 8, eventDelayMs: 5 } }));
-  const ev = await childEvents(t, 'body', 3, { gc: true, script });
-  t.is(ev.calls.length, 3);
-  for (const e of ev.calls) t.like(e, { stream: true, status: 'ok', http_status: 200, complete: true, stop_reason: 'end_turn' });
-});
+for (const [mode, how] of [['body', 'iterated'], ['reader', 'read through getReader()'], ['fromweb', 'read through Readable.fromWeb()']] as const) {
+  test(`a stream ${how} to its end through its body alone, its response let go, is written once, as ok, with its usage`, async (t) => {
+    // The app holds the body it reads, not the response object: the call is not over.
+    const script = Array.from({ length: 3 }, () => ({ usage: { input_tokens: 77, output_tokens: 9 }, stream: { textDeltas: 8, eventDelayMs: 5 } }));
+    const ev = await childEvents(t, mode, 3, { gc: true, script });
+    t.is(ev.calls.length, 3);
+    for (const e of ev.calls) t.like(e, { stream: true, status: 'ok', http_status: 200, complete: true, stop_reason: 'end_turn', usage: { input_tokens: 77, output_tokens: 9 } });
+  });
+}
 
 test('streams the app holds unread when the process exits are each written once, as aborted', async (t) => {
   const ev = await childEvents(t, 'held', 3);
