@@ -125,9 +125,14 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
       source.await(call, UNPARSED_BODY_WAIT_MS, null);
     } catch (err: unknown) {
       sink.fault(err);
-      // Whatever failed here, the call still ends (written as far as it was seen).
+      // Whatever failed here, the call still ends (written as far as it was seen): an error
+      // response as the SDK may still retry it, a success once its body could have been read.
       try {
-        source.await(call, UNPARSED_BODY_WAIT_MS, null);
+        if (attempt !== null && attempt.status !== null && attempt.status >= 400) {
+          source.await(call, retryWaitBound(attempt.retry_after_ms, call.attempts.length - 1), attempt.error_type ?? String(attempt.status));
+        } else {
+          source.await(call, UNPARSED_BODY_WAIT_MS, null);
+        }
       } catch (fault: unknown) {
         sink.fault(fault);
       }

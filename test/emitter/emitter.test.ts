@@ -536,6 +536,25 @@ test('a call whose response the emitter cannot hook (a fault of its own) is stil
   t.like(r.calls[0], { operation: 'messages.create', http_status: 200 });
 });
 
+test('a retried error whose response the emitter cannot hook still makes one event with both attempts', async (t) => {
+  const s = await setup(t, {}, { fetch: async (url: string, init: RequestInit) => Object.freeze(await fetch(url, init)) });
+  // A wait longer than a success's unparsed-body wait: the call must be kept open for the retry.
+  s.api.enqueue({ status: 529, retryAfterMs: 8000 });
+  const msg = await s.client.messages.create(MSG);
+  t.is(msg.type, 'message');
+  const deadline = Date.now() + 20_000;
+  let r = await eventsOf(s);
+  while (r.calls.length === 0 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 250));
+    r = await eventsOf(s);
+  }
+  await new Promise((res) => setTimeout(res, 1500));
+  r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { attempts: 2, http_status: 200 });
+  t.deepEqual(r.calls[0]!.attempt_log.map((a) => a.status), [529, 200]);
+});
+
 test('1,000 concurrent calls give 1,000 valid events and no torn line', async (t) => {
   const s = await setup(t);
   const calls = Array.from({ length: 1000 }, (_, i) =>

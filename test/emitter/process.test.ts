@@ -27,16 +27,17 @@ function run(args: string[], env: Record<string, string>, onStdout?: (s: string,
  * a flush interval longer than the run, and returns what it wrote; the child must exit 0 and
  * every line must be valid.
  */
-async function childEvents(t: ExecutionContext, mode: string, count: number, o: { gc?: boolean; script?: FakeScript[] } = {}): Promise<ReturnType<typeof readEvents>> {
+async function childEvents(t: ExecutionContext, mode: string, count: number, o: { gc?: boolean; script?: FakeScript[] } = {}): Promise<ReturnType<typeof readEvents> & { stdout: string }> {
   const api = await startFakeApi();
   t.teardown(() => api.close());
   for (const s of o.script ?? []) api.enqueue(s);
   const dir = tempDir(t);
-  const r = await run([...(o.gc ? ['--expose-gc'] : []), CHILD, mode, api.url, String(count)], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' });
+  let stdout = '';
+  const r = await run([...(o.gc ? ['--expose-gc'] : []), CHILD, mode, api.url, String(count)], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' }, (s) => (stdout += s));
   t.is(r.code, 0, r.stderr);
   const ev = readEvents(dir);
   t.deepEqual(ev.invalid, []);
-  return ev;
+  return { ...ev, stdout };
 }
 
 test('a child that writes events and calls process.exit loses none', async (t) => {
@@ -48,6 +49,8 @@ test('a child that writes events and calls process.exit loses none', async (t) =
 for (const mode of ['unread', 'unread-options']) {
   test(`streams the app opened, never read and let go are each written once, as aborted (${mode === 'unread' ? 'instrument()' : 'clientOptions()'})`, async (t) => {
     const ev = await childEvents(t, mode, 3, { gc: true });
+    // Written when the collector freed them, not by the exit, which would write them too.
+    t.regex(ev.stdout, /written before exit: 3\n/);
     t.is(ev.calls.length, 3);
     for (const e of ev.calls) t.like(e, { stream: true, status: 'aborted', http_status: 200, complete: false });
   });
@@ -76,13 +79,13 @@ test('a stream the process exits while reading is written as aborted, with the u
 });
 
 test('a call waiting out a retry when the process exits is written once, with the failure it would have ended as', async (t) => {
-  const ev = await childEvents(t, 'inflight', 1, { script: [{ status: 529, retryAfterMs: 30_000 }] });
+  const ev = await childEvents(t, 'answered', 1, { script: [{ status: 529, retryAfterMs: 30_000 }] });
   t.is(ev.calls.length, 1);
   t.like(ev.calls[0], { status: 'error', error_type: 'overloaded_error', http_status: 529, attempts: 1 });
 });
 
 test('a call still unanswered when the process exits is written once, as aborted', async (t) => {
-  const ev = await childEvents(t, 'inflight', 1, { script: [{ delayMs: 30_000 }] });
+  const ev = await childEvents(t, 'unanswered', 1, { script: [{ delayMs: 30_000 }] });
   t.is(ev.calls.length, 1);
   t.like(ev.calls[0], { status: 'aborted', http_status: null, attempts: 0, usage: null });
 });
