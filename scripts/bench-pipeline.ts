@@ -31,7 +31,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { Pipeline } from '../src/daemon/pipeline.js';
+import { Pipeline, type CommitObserver } from '../src/daemon/pipeline.js';
+import { createMetrics } from '../src/metrics/index.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import type { AggregateQuery } from '../src/store/types.js';
 import type { CallEvent } from '../src/event/types.js';
@@ -216,7 +217,13 @@ async function daemonChild(home: string): Promise<void> {
   const before = rssMb();
   // BENCH_TAILER: JSON tailer options to try (the daemon's defaults otherwise).
   const tailer = JSON.parse(process.env['BENCH_TAILER'] ?? '{}') as Record<string, unknown>;
-  const p = new Pipeline({ home, pricer, tailer: { retention: 'keep', ...tailer } });
+  // As the daemon: its metrics count each call while its transaction is open, applied once it committed.
+  const metrics = createMetrics({ processMetrics: false });
+  const observeCommits = (): CommitObserver => {
+    const pending = metrics.claude.pending();
+    return { add: (c) => metrics.claude.stage(pending, c), commit: () => metrics.claude.apply(pending) };
+  };
+  const p = new Pipeline({ home, pricer, tailer: { retention: 'keep', ...tailer }, observeCommits });
   await p.start();
   const send = (m: ChildMsg): void => void process.send?.(m);
   process.on('message', (m: { cmd: string; now?: number }) => {

@@ -10,10 +10,11 @@
  */
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
-import { Pipeline } from './pipeline.js';
+import { Pipeline, type CommitObserver } from './pipeline.js';
 import { HttpServer, sendJson } from './http-server.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
-import type { PricedCall } from '../store/sqlite-store.js';
+import { modelLabel } from '../metrics/claude-metrics.js';
+import { isUnknownModel } from '../metrics/pricing-metrics.js';
 import type { DaemonConfig } from './config.js';
 import { createDaemonPricer, type DaemonPricer } from './pricer-loader.js';
 import { registerRepriceRoute } from './reprice-route.js';
@@ -71,7 +72,7 @@ export class Daemon {
         ? { retention: { ...(c.retention.rowsMaxAgeMs !== undefined ? { rowsMaxAgeMs: c.retention.rowsMaxAgeMs } : {}), ...(c.retention.rollupsMaxAgeMs !== undefined ? { rollupsMaxAgeMs: c.retention.rollupsMaxAgeMs } : {}) } }
         : {}),
       log: (level, msg, fields) => this.log(level, msg, fields),
-      onCommitted: (calls) => this.onCommitted(calls),
+      observeCommits: () => this.observeCommits(),
       influx: parseInfluxSettings(c.influxdb, c.configFile),
     });
     this.metrics = createMetrics({
@@ -258,13 +259,39 @@ export class Daemon {
     return this.stopping;
   }
 
-  private onCommitted(calls: PricedCall[]): void {
-    this.lastCommitMs = Date.now();
-    this.metrics.claude.record(calls);
+  /**
+   * What the daemon makes of each transaction's new calls: counted into pending metrics as
+   * they are stored, applied once the transaction committed. The calls themselves are not kept.
+   */
+  private observeCommits(): CommitObserver {
+    const pending = this.metrics.claude.pending();
+    /** Unpriced calls by model label, and how many of them are of a model the engine does not know. */
+    const unpriced = new Map<string, { unknownModel: number }>();
     let minTs = Infinity;
-    for (const c of calls) if (c.event.ts < minTs) minTs = c.event.ts;
+    let added = 0;
+    return {
+      add: (c) => {
+        added++;
+        this.metrics.claude.stage(pending, c);
+        if (c.event.ts < minTs) minTs = c.event.ts;
+        if (c.price?.priced) return;
+        const model = modelLabel(c);
+        let u = unpriced.get(model);
+        if (!u) unpriced.set(model, (u = { unknownModel: 0 }));
+        if (isUnknownModel(c)) u.unknownModel++;
+      },
+      commit: () => {
+        if (added === 0) return;
+        this.metrics.claude.apply(pending);
+        this.onCommitted(minTs, unpriced);
+      },
+    };
+  }
+
+  private onCommitted(minTs: number, unpriced: ReadonlyMap<string, { unknownModel: number }>): void {
+    this.lastCommitMs = Date.now();
     this.closedSpend.noteCommitted(minTs);
-    this.pricingMetrics.recordCalls(calls);
+    for (const [model, u] of unpriced) if (u.unknownModel > 0) this.pricingMetrics.recordUnknownModel(model, u.unknownModel);
     const warnings = this.pricer.takeWarnings?.();
     if (warnings) {
       // The engine reports each (model, reason) once: one log line each.
@@ -273,9 +300,7 @@ export class Daemon {
       return;
     }
     // A pricer without warnings (a test stand-in): one line per unpriced model.
-    for (const c of calls) {
-      if (c.price?.priced) continue;
-      const model = c.price?.model ?? c.event.model ?? c.event.model_requested ?? '(none)';
+    for (const model of unpriced.keys()) {
       if (this.unpricedModelsLogged.has(model) || this.unpricedModelsLogged.size >= 1000) continue;
       this.unpricedModelsLogged.add(model);
       this.log('warn', 'calls of a model without a price are counted as unpriced (claude_unpriced_requests_total), never $0', { model });

@@ -47,9 +47,17 @@ export interface PipelineOptions {
   rollupFoldAfterDeltaRows?: number;
   log?: TailerOptions['log'];
   /**
-   * Called after each batch's transaction committed, with the calls it stored for the first
-   * time (replays excluded): the hook for metrics, so a replay never doubles a counter.
+   * Makes an observer for each transaction: it sees each call the transaction stores for the
+   * first time (replays excluded) while the transaction is open, and hears when it committed
+   * (never, if it rolled back): the hook for metrics, so a replay never doubles a counter,
+   * without holding the calls until the commit (a backlog's transaction holds thousands).
    * Exceptions are swallowed (an observer must not stop ingestion).
+   */
+  observeCommits?: () => CommitObserver;
+  /**
+   * Called after each batch's transaction committed, with the calls it stored for the first
+   * time (replays excluded); holds them until then (see {@link observeCommits}). Exceptions are
+   * swallowed.
    */
   onCommitted?: (calls: PricedCall[]) => void;
   /**
@@ -57,6 +65,14 @@ export interface PipelineOptions {
    * checkpoints; the tailer resumes every file from the lower one. Default: none.
    */
   influx?: InfluxSettings | null;
+}
+
+/** See {@link PipelineOptions.observeCommits}. */
+export interface CommitObserver {
+  /** A call stored for the first time, in a transaction not committed yet. */
+  add(call: PricedCall): void;
+  /** The transaction committed: every call added is stored. */
+  commit(): void;
 }
 
 export interface PipelineHealth extends TailerHealth {
@@ -292,14 +308,13 @@ export class Pipeline {
   private stage(store: SqliteStore, batch: TailBatch): Promise<void> {
     let g = this.group;
     if (!g) {
-      const group: StagedGroup = { acks: [], inserted: 0, ignored: 0, fresh: this.o.onCommitted ? [] : undefined, durable: () => this.settle(group) };
+      const group: StagedGroup = { acks: [], inserted: 0, ignored: 0, observer: this.observer(), durable: () => this.settle(group) };
       g = this.group = group;
     }
     const ack = new Promise<void>((resolve, reject) => g.acks.push({ resolve, reject }));
     try {
       const calls = this.price(batch);
-      const fresh = g.fresh;
-      const r = store.stageBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined, g.durable);
+      const r = store.stageBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, g.observer?.add, g.durable);
       g.inserted += r.inserted;
       g.ignored += r.ignored;
       if (!batch.more) {
@@ -323,7 +338,7 @@ export class Pipeline {
   /** The batches of a group are durable: counted, observed and acknowledged, once. */
   private settle(g: StagedGroup): void {
     if (this.group === g) this.group = undefined;
-    this.committed(g.inserted, g.ignored, g.fresh);
+    this.committed(g.inserted, g.ignored, g.observer);
     for (const a of g.acks) a.resolve();
   }
 
@@ -344,16 +359,48 @@ export class Pipeline {
     return calls;
   }
 
+  /**
+   * An observer for one transaction (see {@link PipelineOptions.observeCommits}), or none;
+   * `onCommitted`, when set, is fed through it. Its faults are swallowed.
+   */
+  private observer(): CommitObserver | undefined {
+    let made: CommitObserver | undefined;
+    try {
+      made = this.o.observeCommits?.();
+    } catch {
+      made = undefined;
+    }
+    const onCommitted = this.o.onCommitted;
+    if (!made && !onCommitted) return undefined;
+    const calls: PricedCall[] | undefined = onCommitted ? [] : undefined;
+    return {
+      add: (c) => {
+        calls?.push(c);
+        try {
+          made?.add(c);
+        } catch {
+          // An observer's fault must not fail the batch.
+        }
+      },
+      commit: () => {
+        try {
+          made?.commit();
+        } catch {
+          // Nor a batch that is already durable.
+        }
+        if (calls && calls.length > 0) onCommitted?.(calls);
+      },
+    };
+  }
+
   /** Counts and observes calls that just became durable. */
-  private committed(inserted: number, ignored: number, fresh: PricedCall[] | undefined): void {
+  private committed(inserted: number, ignored: number, observer: CommitObserver | undefined): void {
     this.counts.eventsInserted += inserted;
     this.counts.eventsIgnored += ignored;
-    if (fresh && fresh.length > 0) {
-      try {
-        this.o.onCommitted?.(fresh);
-      } catch {
-        // An observer's fault must not fail a batch that is already durable.
-      }
+    try {
+      observer?.commit();
+    } catch {
+      // An observer's fault must not fail a batch that is already durable.
     }
   }
 
@@ -366,14 +413,15 @@ export class Pipeline {
       await influx.sink.writeCalls(calls.map((c, i) => ({ event: c.event, price: c.price, source: batch.calls[i]?.source })));
       influx.checkpoints.save(batch.checkpoints);
     }
-    const fresh: PricedCall[] | undefined = this.o.onCommitted ? [] : undefined;
+    const observer = this.observer();
     if (store) {
-      const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, fresh ? (c) => fresh.push(c) : undefined);
-      this.committed(r.inserted, r.ignored, fresh);
+      const r = store.commitBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, observer?.add);
+      this.committed(r.inserted, r.ignored, observer);
       this.foldIfDue(store);
     } else {
       // InfluxDB alone cannot tell a replay (it overwrites it); replays happen only after a crash.
-      this.committed(calls.length, 0, fresh ? calls : undefined);
+      if (observer) for (const c of calls) observer.add(c);
+      this.committed(calls.length, 0, observer);
     }
   }
 }
@@ -397,8 +445,8 @@ interface StagedGroup {
   acks: { resolve: () => void; reject: (err: unknown) => void }[];
   inserted: number;
   ignored: number;
-  /** Calls stored for the first time, for `onCommitted` (when set). */
-  fresh: PricedCall[] | undefined;
+  /** Sees the calls stored for the first time, and the commit (see PipelineOptions.observeCommits). */
+  observer: CommitObserver | undefined;
   /** Given to the store with each batch: called once the group's transaction committed. */
   durable: () => void;
 }

@@ -8,6 +8,11 @@
  * `claude_rate_limit_{remaining,limit}{model,dimension}`. Requests, tokens and cost also
  * carry `feature`, always present (one label set per metric): the call's `feature` tag when
  * it is in the allow-list, else `""` (tags are unbounded; labels must not be).
+ *
+ * Calls staged in a transaction not yet committed are counted into a {@link PendingClaudeMetrics}
+ * (sums by label set, the observed durations, the rate-limit headers in order), applied when it
+ * commits or dropped: what waits for the commit is that, not the calls (a backlog's transaction
+ * holds thousands).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CallEvent, RateLimitDimension } from '../event/types.js';
@@ -44,6 +49,58 @@ export function errorKind(httpStatus: number | null, errorType: string | null): 
 }
 
 const ok2xx = (s: number | null): boolean => s !== null && s >= 200 && s < 300;
+
+type Labels = Record<string, string>;
+
+/** Where one call's counts go: the metrics themselves, or a pending set of them. */
+interface CountSink {
+  inc(counter: Counter<string>, labels: Labels, n: number): void;
+  observe(histogram: Histogram<string>, labels: Labels, v: number): void;
+  rateLimit(model: string, dimension: RateLimitDimension, ts: number, remaining: number | null, limit: number | null): void;
+}
+
+const keyOf = (labels: Labels): string => Object.values(labels).join('\u0000');
+
+/**
+ * The counts of calls whose transaction has not committed yet ({@link ClaudeMetrics.pending}):
+ * sums per metric and label set, observed values per histogram and label set, and the
+ * rate-limit headers in the order seen. A few bytes per call, where the calls themselves take
+ * kilobytes.
+ */
+export class PendingClaudeMetrics implements CountSink {
+  readonly #sums = new Map<Counter<string>, Map<string, { labels: Labels; n: number }>>();
+  readonly #values = new Map<Histogram<string>, Map<string, { labels: Labels; values: number[] }>>();
+  readonly #rateLimits: [model: string, dimension: RateLimitDimension, ts: number, remaining: number | null, limit: number | null][] = [];
+
+  inc(counter: Counter<string>, labels: Labels, n: number): void {
+    let byKey = this.#sums.get(counter);
+    if (!byKey) this.#sums.set(counter, (byKey = new Map()));
+    const key = keyOf(labels);
+    const sum = byKey.get(key);
+    if (sum) sum.n += n;
+    else byKey.set(key, { labels, n });
+  }
+
+  observe(histogram: Histogram<string>, labels: Labels, v: number): void {
+    let byKey = this.#values.get(histogram);
+    if (!byKey) this.#values.set(histogram, (byKey = new Map()));
+    const key = keyOf(labels);
+    const entry = byKey.get(key);
+    if (entry) entry.values.push(v);
+    else byKey.set(key, { labels, values: [v] });
+  }
+
+  rateLimit(model: string, dimension: RateLimitDimension, ts: number, remaining: number | null, limit: number | null): void {
+    this.#rateLimits.push([model, dimension, ts, remaining, limit]);
+  }
+
+  /** Replays the counts into `to`. */
+  applyTo(to: CountSink): void {
+    for (const [counter, byKey] of this.#sums) for (const { labels, n } of byKey.values()) to.inc(counter, labels, n);
+    for (const [histogram, byKey] of this.#values) for (const { labels, values } of byKey.values()) for (const v of values) to.observe(histogram, labels, v);
+    for (const [model, dimension, ts, remaining, limit] of this.#rateLimits) to.rateLimit(model, dimension, ts, remaining, limit);
+  }
+}
 
 /** The `model` label: the cost engine's canonical id, else the served, else the requested model. */
 export function modelLabel(c: CommittedCall): string {
@@ -106,20 +163,49 @@ export class ClaudeMetrics {
     return f !== undefined && this.allow.has(f) ? f : '';
   }
 
+  /** The metrics themselves, as a {@link CountSink}. */
+  readonly #direct: CountSink = {
+    inc: (counter, labels, n) => counter.inc(labels, n),
+    observe: (histogram, labels, v) => histogram.observe(labels, v),
+    rateLimit: (model, dimension, ts, remaining, limit) => {
+      const key = `${model}\u0000${dimension}`;
+      if ((this.rlSeen.get(key) ?? -Infinity) > ts) return;
+      this.rlSeen.set(key, ts);
+      // Never export a sentinel as "remaining": a missing value leaves the gauge as it was.
+      if (remaining !== null) this.rlRemaining.set({ model, dimension }, remaining);
+      if (limit !== null) this.rlLimit.set({ model, dimension }, limit);
+    },
+  };
+
   /** Counts calls just committed to the store. */
   record(calls: readonly CommittedCall[]): void {
-    for (const c of calls) this.recordOne(c);
+    for (const c of calls) this.count(c, this.#direct);
   }
 
-  private recordOne(c: CommittedCall): void {
+  /** A pending set of counts for calls whose transaction has not committed yet ({@link stage}, {@link apply}). */
+  pending(): PendingClaudeMetrics {
+    return new PendingClaudeMetrics();
+  }
+
+  /** Counts a call stored in a transaction not committed yet into `pending`. */
+  stage(pending: PendingClaudeMetrics, c: CommittedCall): void {
+    this.count(c, pending);
+  }
+
+  /** The transaction of `pending`'s calls committed: counts them, as {@link record} would have. */
+  apply(pending: PendingClaudeMetrics): void {
+    pending.applyTo(this.#direct);
+  }
+
+  private count(c: CommittedCall, out: CountSink): void {
     const e = c.event;
     const model = modelLabel(c);
     const feature = this.featureLabel(e);
-    this.requests.inc({ model, stop_reason: e.stop_reason ?? '', status: e.status, feature });
-    this.latency.observe({ model }, e.duration_ms / 1000);
-    if (e.ttft_ms !== null) this.ttft.observe({ model }, e.ttft_ms / 1000);
-    this.attempts.inc({ model }, e.attempts);
-    this.retries.inc({ model }, Math.max(0, e.attempts - 1));
+    out.inc(this.requests, { model, stop_reason: e.stop_reason ?? '', status: e.status, feature }, 1);
+    out.observe(this.latency, { model }, e.duration_ms / 1000);
+    if (e.ttft_ms !== null) out.observe(this.ttft, { model }, e.ttft_ms / 1000);
+    out.inc(this.attempts, { model }, e.attempts);
+    out.inc(this.retries, { model }, Math.max(0, e.attempts - 1));
 
     const u = e.usage;
     if (u) {
@@ -129,18 +215,18 @@ export class ClaudeMetrics {
         ['cache_write_5m', u.cache_write_5m_input_tokens], ['cache_write_1h', u.cache_write_1h_input_tokens],
         ['cache_write_unknown_ttl', unknownTtl],
       ];
-      for (const [direction, n] of parts) this.tokens.inc({ model, direction, feature }, n);
-      this.cacheRead.inc({ model }, u.cache_read_input_tokens);
-      this.cacheWrite.inc({ model }, u.cache_creation_input_tokens);
-      this.promptTokens.inc({ model }, u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens);
+      for (const [direction, n] of parts) out.inc(this.tokens, { model, direction, feature }, n);
+      out.inc(this.cacheRead, { model }, u.cache_read_input_tokens);
+      out.inc(this.cacheWrite, { model }, u.cache_creation_input_tokens);
+      out.inc(this.promptTokens, { model }, u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens);
     }
 
     const p = c.price;
     if (p && p.priced && p.cost_usd !== null) {
-      this.cost.inc({ model, feature }, p.cost_usd);
-      if (p.cost_without_cache_usd !== null) this.costWithoutCache.inc({ model }, p.cost_without_cache_usd);
+      out.inc(this.cost, { model, feature }, p.cost_usd);
+      if (p.cost_without_cache_usd !== null) out.inc(this.costWithoutCache, { model }, p.cost_without_cache_usd);
     } else {
-      this.unpriced.inc({ model });
+      out.inc(this.unpriced, { model }, 1);
     }
 
     // Every failed attempt counts (a 429 the SDK retried successfully is still an error to see),
@@ -148,23 +234,17 @@ export class ClaudeMetrics {
     let lastOk = false;
     for (const a of e.attempt_log) {
       lastOk = ok2xx(a.status);
-      if (!lastOk) this.errors.inc({ model, error_type: a.error_type ?? (a.status === null ? 'connection_error' : `http_${a.status}`), kind: errorKind(a.status, a.error_type) });
+      if (!lastOk) out.inc(this.errors, { model, error_type: a.error_type ?? (a.status === null ? 'connection_error' : `http_${a.status}`), kind: errorKind(a.status, a.error_type) }, 1);
     }
     if (e.status === 'error' && (lastOk || e.attempt_log.length === 0)) {
-      this.errors.inc({ model, error_type: e.error_type ?? 'unknown', kind: errorKind(e.http_status !== null && !ok2xx(e.http_status) ? e.http_status : null, e.error_type) });
+      out.inc(this.errors, { model, error_type: e.error_type ?? 'unknown', kind: errorKind(e.http_status !== null && !ok2xx(e.http_status) ? e.http_status : null, e.error_type) }, 1);
     }
 
     const rl = e.rate_limits;
     if (rl) {
       for (const dimension of RATE_LIMIT_DIMENSIONS) {
         const bucket = rl[dimension];
-        if (!bucket) continue;
-        const key = `${model}\u0000${dimension}`;
-        if ((this.rlSeen.get(key) ?? -Infinity) > e.ts) continue;
-        this.rlSeen.set(key, e.ts);
-        // Never export a sentinel as "remaining": a missing value leaves the gauge as it was.
-        if (bucket.remaining !== null) this.rlRemaining.set({ model, dimension }, bucket.remaining);
-        if (bucket.limit !== null) this.rlLimit.set({ model, dimension }, bucket.limit);
+        if (bucket) out.rateLimit(model, dimension, e.ts, bucket.remaining, bucket.limit);
       }
     }
   }

@@ -9,7 +9,7 @@
  * pm.recordWarnings(warnings);   // counts warnings by reason
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { modelLabel, type CommittedCall } from './claude-metrics.js';
+import type { CommittedCall } from './claude-metrics.js';
 
 /** What the pricing metrics read of the daemon's pricer. */
 export interface PricingMetricsSource {
@@ -24,14 +24,20 @@ export interface PricingMetricsSource {
 }
 
 export interface PricingMetrics {
-  /** Counts committed calls the engine flagged `unknown_model`, by model. */
-  recordCalls(calls: readonly CommittedCall[]): void;
+  /** Counts `n` committed calls of `model` the engine flagged `unknown_model` (see {@link isUnknownModel}). */
+  recordUnknownModel(model: string, n: number): void;
   /** Counts warnings the engine reported (each model and reason once per daemon run). */
   recordWarnings(warnings: readonly { reason: string }[]): void;
 }
 
 /** Flag the cost engine sets on a call whose model it does not know. */
 const UNKNOWN_MODEL_FLAG = 'unknown_model';
+
+/** Whether the engine left `c` unpriced because it does not know its model. */
+export function isUnknownModel(c: CommittedCall): boolean {
+  const p = c.price;
+  return p !== null && !p.priced && p.flags.includes(UNKNOWN_MODEL_FLAG);
+}
 
 export function registerPricingMetrics(registry: Registry, src: PricingMetricsSource): PricingMetrics {
   const registers = [registry];
@@ -60,11 +66,8 @@ export function registerPricingMetrics(registry: Registry, src: PricingMetricsSo
   const unknownModel = new Counter({ name: 'claudescope_unknown_model_events_total', help: 'Calls of a model the price catalog and overrides do not know (stored unpriced; add it under pricing.models)', labelNames: ['model'], registers });
   const warnings = new Counter({ name: 'claudescope_pricing_warnings_total', help: 'Pricing warnings logged (each model and reason once per daemon run)', labelNames: ['reason'], registers });
   return {
-    recordCalls(calls) {
-      for (const c of calls) {
-        const p = c.price;
-        if (p !== null && !p.priced && p.flags.includes(UNKNOWN_MODEL_FLAG)) unknownModel.inc({ model: modelLabel(c) });
-      }
+    recordUnknownModel(model, n) {
+      unknownModel.inc({ model }, n);
     },
     recordWarnings(ws) {
       for (const w of ws) warnings.inc({ reason: w.reason });

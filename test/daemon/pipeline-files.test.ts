@@ -287,8 +287,16 @@ test('a write failing mid-way through a backlog committed in one transaction los
 
 test('batches that another write commits before the end of their run are acknowledged and observed once, a later batch of the run failing', async (t) => {
   const observed: string[] = [];
+  // What an observer of each transaction saw, pushed once it heard that transaction committed.
+  const viaObserver: string[] = [];
+  let observers = 0;
   const { p, h } = await startPipeline(t, {
     onCommitted: (calls) => observed.push(...calls.map((c) => c.event.event_id)),
+    observeCommits: () => {
+      observers++;
+      const added: string[] = [];
+      return { add: (c) => added.push(c.event.event_id), commit: () => viaObserver.push(...added) };
+    },
     tailer: { ...smallBatches, commitRetryMs: 20 },
   });
   const calls = Array.from({ length: 600 }, () => call());
@@ -315,6 +323,8 @@ test('batches that another write commits before the end of their run are acknowl
   t.true(tries() >= 1);
   t.deepEqual(ids(p), sorted(calls));
   t.deepEqual([...observed].sort(), sorted(calls), 'every call observed once, after its commit');
+  t.deepEqual([...viaObserver].sort(), sorted(calls), 'every call seen by the observer of a transaction that committed, once');
+  t.true(observers > 1);
   t.is(p.health().eventsInserted, 600);
   t.is(rollupTotal(p), 600);
 });

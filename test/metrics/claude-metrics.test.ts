@@ -66,3 +66,50 @@ test('the registry is its own, never prom-client\'s global one', async (t) => {
   createMetrics();
   t.is(register.getSingleMetric('claude_requests_total'), undefined);
 });
+
+/** A varied set of calls: errors, retries, streams, unpriced, rate limits in and out of order. */
+function variedCalls(): { event: ReturnType<typeof call>; price: ReturnType<typeof pricer.price> | null }[] {
+  const evs = [
+    call({ tags: { feature: 'search' }, ts: 5_000, rate_limits: { requests: { limit: 50, remaining: 10, reset: null } } }),
+    call({ ts: 4_000, rate_limits: { requests: { limit: 50, remaining: 30, reset: null }, tokens: { limit: 900, remaining: null, reset: null } } }),
+    call({ status: 'error', http_status: 529, error_type: 'overloaded_error', attempts: 2, attempt_log: [
+      { status: 529, error_type: 'overloaded_error', request_id: null, start_offset_ms: 0, duration_ms: 5, retry_after_ms: null },
+      { status: 529, error_type: 'overloaded_error', request_id: null, start_offset_ms: 600, duration_ms: 5, retry_after_ms: null },
+    ] }),
+    call({ model: 'unpriced-model', ttft_ms: 321 }),
+    call({ tags: { feature: 'search' }, duration_ms: 12_345.678, ttft_ms: 45.5 }),
+  ];
+  return [...evs.map((event) => ({ event, price: pricer.price(event) })), { event: call(), price: null }];
+}
+
+test('counts pending on a transaction, applied once it committed, equal those of the calls recorded at once', async (t) => {
+  const direct = new Registry();
+  const viaPending = new Registry();
+  const a = new ClaudeMetrics({ registry: direct, featureLabelAllowlist: ['search'] });
+  const b = new ClaudeMetrics({ registry: viaPending, featureLabelAllowlist: ['search'] });
+  const calls = variedCalls();
+  a.record(calls);
+  const pending = b.pending();
+  for (const c of calls) b.stage(pending, c);
+  t.is(sumOf(await samplesOf(viaPending), 'claude_requests_total'), 0, 'nothing counted before the commit');
+  b.apply(pending);
+  const sa = await samplesOf(direct);
+  const sb = await samplesOf(viaPending);
+  t.true(sa.length > 20);
+  const byKey = (s: typeof sa) => new Map(s.map((x) => [`${x.name}${JSON.stringify(x.labels)}`, x.value]));
+  const [ma, mb] = [byKey(sa), byKey(sb)];
+  t.deepEqual([...mb.keys()].sort(), [...ma.keys()].sort());
+  // Sums of fractions may differ in their last bits (added in another order).
+  for (const [k, v] of ma) t.true(Math.abs((mb.get(k) ?? NaN) - v) <= 1e-9 * Math.max(1, Math.abs(v)), `${k}: ${mb.get(k)} vs ${v}`);
+});
+
+test('counts pending on a transaction that never committed are never counted', async (t) => {
+  const registry = new Registry();
+  const m = new ClaudeMetrics({ registry });
+  const pending = m.pending();
+  for (const c of variedCalls()) m.stage(pending, c);
+  const s = await samplesOf(registry);
+  t.is(sumOf(s, 'claude_requests_total'), 0);
+  t.is(sumOf(s, 'claude_tokens_total'), 0);
+  t.false(s.some((x) => x.name === 'claude_rate_limit_remaining'));
+});
