@@ -50,61 +50,77 @@ export function errorKind(httpStatus: number | null, errorType: string | null): 
 
 const ok2xx = (s: number | null): boolean => s !== null && s >= 200 && s < 300;
 
-type Labels = Record<string, string>;
-
-/** Where one call's counts go: the metrics themselves, or a pending set of them. */
-interface CountSink {
-  inc(counter: Counter<string>, labels: Labels, n: number): void;
-  observe(histogram: Histogram<string>, labels: Labels, v: number): void;
-  rateLimit(model: string, dimension: RateLimitDimension, ts: number, remaining: number | null, limit: number | null): void;
-}
-
-const keyOf = (labels: Labels): string => Object.values(labels).join('\u0000');
-
-/**
- * The counts of calls whose transaction has not committed yet ({@link ClaudeMetrics.pending}):
- * sums per metric and label set, observed values per histogram and label set, and the
- * rate-limit headers in the order seen. A few bytes per call, where the calls themselves take
- * kilobytes.
- */
-export class PendingClaudeMetrics implements CountSink {
-  readonly #sums = new Map<Counter<string>, Map<string, { labels: Labels; n: number }>>();
-  readonly #values = new Map<Histogram<string>, Map<string, { labels: Labels; values: number[] }>>();
-  readonly #rateLimits: [model: string, dimension: RateLimitDimension, ts: number, remaining: number | null, limit: number | null][] = [];
-
-  inc(counter: Counter<string>, labels: Labels, n: number): void {
-    let byKey = this.#sums.get(counter);
-    if (!byKey) this.#sums.set(counter, (byKey = new Map()));
-    const key = keyOf(labels);
-    const sum = byKey.get(key);
-    if (sum) sum.n += n;
-    else byKey.set(key, { labels, n });
-  }
-
-  observe(histogram: Histogram<string>, labels: Labels, v: number): void {
-    let byKey = this.#values.get(histogram);
-    if (!byKey) this.#values.set(histogram, (byKey = new Map()));
-    const key = keyOf(labels);
-    const entry = byKey.get(key);
-    if (entry) entry.values.push(v);
-    else byKey.set(key, { labels, values: [v] });
-  }
-
-  rateLimit(model: string, dimension: RateLimitDimension, ts: number, remaining: number | null, limit: number | null): void {
-    this.#rateLimits.push([model, dimension, ts, remaining, limit]);
-  }
-
-  /** Replays the counts into `to`. */
-  applyTo(to: CountSink): void {
-    for (const [counter, byKey] of this.#sums) for (const { labels, n } of byKey.values()) to.inc(counter, labels, n);
-    for (const [histogram, byKey] of this.#values) for (const { labels, values } of byKey.values()) for (const v of values) to.observe(histogram, labels, v);
-    for (const [model, dimension, ts, remaining, limit] of this.#rateLimits) to.rateLimit(model, dimension, ts, remaining, limit);
-  }
-}
-
 /** The `model` label: the cost engine's canonical id, else the served, else the requested model. */
 export function modelLabel(c: CommittedCall): string {
   return c.price?.model ?? c.event.model ?? c.event.model_requested ?? 'unknown';
+}
+
+/** Sums of one model's calls (the metrics labelled by model alone). */
+interface ModelSums {
+  /** Durations and times to first token, in seconds, for the histograms. */
+  latencies: number[];
+  ttfts: number[];
+  attempts: number;
+  retries: number;
+  /** Whether any call reported usage (the cache and prompt token counters then get a sample). */
+  usage: boolean;
+  cacheRead: number;
+  cacheWrite: number;
+  promptTokens: number;
+  unpriced: number;
+  /** Null until a call priced without cache adds to it. */
+  costWithoutCache: number | null;
+}
+
+/** Sums of one model's calls with one `feature` label (tokens and cost). */
+interface FeatureSums {
+  model: string;
+  feature: string;
+  /** By {@link TOKEN_DIRECTIONS}; null until a call reports usage. */
+  tokens: number[] | null;
+  /** Null until a priced call adds to it. */
+  cost: number | null;
+}
+
+/**
+ * The counts of calls not applied to the metrics yet ({@link ClaudeMetrics.pending}): numbers
+ * summed per label set, the durations for the histograms, the rate-limit headers in the order
+ * seen. A few numbers per call, where the calls themselves take kilobytes; and little garbage
+ * per call (a label set is made once per transaction, not once per call and metric).
+ */
+export class PendingClaudeMetrics {
+  /** `claude_requests_total` by model, stop reason, status and feature. */
+  readonly requests = new Map<string, { model: string; stopReason: string; status: string; feature: string; n: number }>();
+  readonly models = new Map<string, ModelSums>();
+  readonly features = new Map<string, FeatureSums>();
+  readonly errors = new Map<string, { model: string; errorType: string; kind: ErrorKind; n: number }>();
+  readonly rateLimits: [model: string, dimension: RateLimitDimension, ts: number, remaining: number | null, limit: number | null][] = [];
+
+  model(model: string): ModelSums {
+    let m = this.models.get(model);
+    if (!m) {
+      m = { latencies: [], ttfts: [], attempts: 0, retries: 0, usage: false, cacheRead: 0, cacheWrite: 0, promptTokens: 0, unpriced: 0, costWithoutCache: null };
+      this.models.set(model, m);
+    }
+    return m;
+  }
+
+  feature(model: string, feature: string): FeatureSums {
+    const key = `${model}\u0000${feature}`;
+    let f = this.features.get(key);
+    if (!f) {
+      f = { model, feature, tokens: null, cost: null };
+      this.features.set(key, f);
+    }
+    return f;
+  }
+
+  error(model: string, errorType: string, kind: ErrorKind): void {
+    const key = `${model}\u0000${errorType}\u0000${kind}`;
+    const e = this.errors.get(key);
+    if (e) e.n++;
+    else this.errors.set(key, { model, errorType, kind, n: 1 });
+  }
 }
 
 export class ClaudeMetrics {
@@ -163,23 +179,11 @@ export class ClaudeMetrics {
     return f !== undefined && this.allow.has(f) ? f : '';
   }
 
-  /** The metrics themselves, as a {@link CountSink}. */
-  readonly #direct: CountSink = {
-    inc: (counter, labels, n) => counter.inc(labels, n),
-    observe: (histogram, labels, v) => histogram.observe(labels, v),
-    rateLimit: (model, dimension, ts, remaining, limit) => {
-      const key = `${model}\u0000${dimension}`;
-      if ((this.rlSeen.get(key) ?? -Infinity) > ts) return;
-      this.rlSeen.set(key, ts);
-      // Never export a sentinel as "remaining": a missing value leaves the gauge as it was.
-      if (remaining !== null) this.rlRemaining.set({ model, dimension }, remaining);
-      if (limit !== null) this.rlLimit.set({ model, dimension }, limit);
-    },
-  };
-
   /** Counts calls just committed to the store. */
   record(calls: readonly CommittedCall[]): void {
-    for (const c of calls) this.count(c, this.#direct);
+    const pending = this.pending();
+    for (const c of calls) this.stage(pending, c);
+    this.apply(pending);
   }
 
   /** A pending set of counts for calls whose transaction has not committed yet ({@link stage}, {@link apply}). */
@@ -189,44 +193,44 @@ export class ClaudeMetrics {
 
   /** Counts a call stored in a transaction not committed yet into `pending`. */
   stage(pending: PendingClaudeMetrics, c: CommittedCall): void {
-    this.count(c, pending);
-  }
-
-  /** The transaction of `pending`'s calls committed: counts them, as {@link record} would have. */
-  apply(pending: PendingClaudeMetrics): void {
-    pending.applyTo(this.#direct);
-  }
-
-  private count(c: CommittedCall, out: CountSink): void {
     const e = c.event;
     const model = modelLabel(c);
     const feature = this.featureLabel(e);
-    out.inc(this.requests, { model, stop_reason: e.stop_reason ?? '', status: e.status, feature }, 1);
-    out.observe(this.latency, { model }, e.duration_ms / 1000);
-    if (e.ttft_ms !== null) out.observe(this.ttft, { model }, e.ttft_ms / 1000);
-    out.inc(this.attempts, { model }, e.attempts);
-    out.inc(this.retries, { model }, Math.max(0, e.attempts - 1));
+    const stopReason = e.stop_reason ?? '';
+    const rkey = `${model}\u0000${stopReason}\u0000${e.status}\u0000${feature}`;
+    const r = pending.requests.get(rkey);
+    if (r) r.n++;
+    else pending.requests.set(rkey, { model, stopReason, status: e.status, feature, n: 1 });
+    const m = pending.model(model);
+    m.latencies.push(e.duration_ms / 1000);
+    if (e.ttft_ms !== null) m.ttfts.push(e.ttft_ms / 1000);
+    m.attempts += e.attempts;
+    m.retries += Math.max(0, e.attempts - 1);
 
     const u = e.usage;
     if (u) {
-      const unknownTtl = u.cache_write_unknown_ttl_input_tokens ?? 0;
-      const parts: [TokenDirection, number][] = [
-        ['input', u.input_tokens], ['output', u.output_tokens], ['cache_read', u.cache_read_input_tokens],
-        ['cache_write_5m', u.cache_write_5m_input_tokens], ['cache_write_1h', u.cache_write_1h_input_tokens],
-        ['cache_write_unknown_ttl', unknownTtl],
-      ];
-      for (const [direction, n] of parts) out.inc(this.tokens, { model, direction, feature }, n);
-      out.inc(this.cacheRead, { model }, u.cache_read_input_tokens);
-      out.inc(this.cacheWrite, { model }, u.cache_creation_input_tokens);
-      out.inc(this.promptTokens, { model }, u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens);
+      const f = pending.feature(model, feature);
+      const t = (f.tokens ??= [0, 0, 0, 0, 0, 0]);
+      // TOKEN_DIRECTIONS order.
+      t[0]! += u.input_tokens;
+      t[1]! += u.output_tokens;
+      t[2]! += u.cache_read_input_tokens;
+      t[3]! += u.cache_write_5m_input_tokens;
+      t[4]! += u.cache_write_1h_input_tokens;
+      t[5]! += u.cache_write_unknown_ttl_input_tokens ?? 0;
+      m.usage = true;
+      m.cacheRead += u.cache_read_input_tokens;
+      m.cacheWrite += u.cache_creation_input_tokens;
+      m.promptTokens += u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
     }
 
     const p = c.price;
     if (p && p.priced && p.cost_usd !== null) {
-      out.inc(this.cost, { model, feature }, p.cost_usd);
-      if (p.cost_without_cache_usd !== null) out.inc(this.costWithoutCache, { model }, p.cost_without_cache_usd);
+      const f = pending.feature(model, feature);
+      f.cost = (f.cost ?? 0) + p.cost_usd;
+      if (p.cost_without_cache_usd !== null) m.costWithoutCache = (m.costWithoutCache ?? 0) + p.cost_without_cache_usd;
     } else {
-      out.inc(this.unpriced, { model }, 1);
+      m.unpriced++;
     }
 
     // Every failed attempt counts (a 429 the SDK retried successfully is still an error to see),
@@ -234,18 +238,50 @@ export class ClaudeMetrics {
     let lastOk = false;
     for (const a of e.attempt_log) {
       lastOk = ok2xx(a.status);
-      if (!lastOk) out.inc(this.errors, { model, error_type: a.error_type ?? (a.status === null ? 'connection_error' : `http_${a.status}`), kind: errorKind(a.status, a.error_type) }, 1);
+      if (!lastOk) pending.error(model, a.error_type ?? (a.status === null ? 'connection_error' : `http_${a.status}`), errorKind(a.status, a.error_type));
     }
     if (e.status === 'error' && (lastOk || e.attempt_log.length === 0)) {
-      out.inc(this.errors, { model, error_type: e.error_type ?? 'unknown', kind: errorKind(e.http_status !== null && !ok2xx(e.http_status) ? e.http_status : null, e.error_type) }, 1);
+      pending.error(model, e.error_type ?? 'unknown', errorKind(e.http_status !== null && !ok2xx(e.http_status) ? e.http_status : null, e.error_type));
     }
 
     const rl = e.rate_limits;
     if (rl) {
       for (const dimension of RATE_LIMIT_DIMENSIONS) {
         const bucket = rl[dimension];
-        if (bucket) out.rateLimit(model, dimension, e.ts, bucket.remaining, bucket.limit);
+        if (bucket) pending.rateLimits.push([model, dimension, e.ts, bucket.remaining, bucket.limit]);
       }
+    }
+  }
+
+  /** The transaction of `pending`'s calls committed: counts them, as {@link record} does. */
+  apply(pending: PendingClaudeMetrics): void {
+    for (const r of pending.requests.values()) this.requests.inc({ model: r.model, stop_reason: r.stopReason, status: r.status, feature: r.feature }, r.n);
+    for (const [model, m] of pending.models) {
+      const labels = { model };
+      for (const v of m.latencies) this.latency.observe(labels, v);
+      for (const v of m.ttfts) this.ttft.observe(labels, v);
+      this.attempts.inc(labels, m.attempts);
+      this.retries.inc(labels, m.retries);
+      if (m.usage) {
+        this.cacheRead.inc(labels, m.cacheRead);
+        this.cacheWrite.inc(labels, m.cacheWrite);
+        this.promptTokens.inc(labels, m.promptTokens);
+      }
+      if (m.unpriced > 0) this.unpriced.inc(labels, m.unpriced);
+      if (m.costWithoutCache !== null) this.costWithoutCache.inc(labels, m.costWithoutCache);
+    }
+    for (const f of pending.features.values()) {
+      if (f.tokens) for (let i = 0; i < TOKEN_DIRECTIONS.length; i++) this.tokens.inc({ model: f.model, direction: TOKEN_DIRECTIONS[i]!, feature: f.feature }, f.tokens[i]!);
+      if (f.cost !== null) this.cost.inc({ model: f.model, feature: f.feature }, f.cost);
+    }
+    for (const e of pending.errors.values()) this.errors.inc({ model: e.model, error_type: e.errorType, kind: e.kind }, e.n);
+    for (const [model, dimension, ts, remaining, limit] of pending.rateLimits) {
+      const key = `${model}\u0000${dimension}`;
+      if ((this.rlSeen.get(key) ?? -Infinity) > ts) continue;
+      this.rlSeen.set(key, ts);
+      // Never export a sentinel as "remaining": a missing value leaves the gauge as it was.
+      if (remaining !== null) this.rlRemaining.set({ model, dimension }, remaining);
+      if (limit !== null) this.rlLimit.set({ model, dimension }, limit);
     }
   }
 }
