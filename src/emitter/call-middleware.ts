@@ -160,7 +160,8 @@ function observeStream(response: Response, body: ReadableStream<Uint8Array>, url
   const hooks = {
     onFault: (e: unknown) => sink.fault(e),
     // The app finished with the stream: read to its end, broke out, aborted, or it failed.
-    onEnd: (err?: unknown) => {
+    onEnd: (err: unknown, readToEnd: boolean) => {
+      call.bodyReadToEnd = readToEnd;
       unreadStreams.unregister(call);
       source.settle(call, err === undefined ? null : readFailureType(err, options));
     },

@@ -64,6 +64,8 @@ export class CallRecord {
   sse: SseFacts | null = null;
   /** Start of the attempt whose body streamed, ms after t0. */
   streamAttemptStart = 0;
+  /** The streamed body was read to its end (what tells a whole batch results download without SSE facts). */
+  bodyReadToEnd = false;
   batch: BatchInfo | undefined;
   ended = false;
   /** Undoes what was hooked for this call (an abort listener) once it ended. */
@@ -145,7 +147,7 @@ export class CallRecord {
       errorCode = this.error?.errorCode ?? null;
     } else if (sse) {
       status = sse.sawMessageStop ? 'ok' : 'aborted';
-    } else if (data !== null || (this.httpStatus !== null && this.httpStatus < 300 && !this.stream)) {
+    } else if (data !== null || this.bodyReadToEnd || (this.httpStatus !== null && this.httpStatus < 300 && !this.stream)) {
       status = 'ok';
     } else {
       status = 'aborted';
@@ -153,7 +155,7 @@ export class CallRecord {
 
     const rawUsage = sse ? sse.usage : asObject(data?.['usage']);
     const usage = rawUsage ? usageFromApi(rawUsage) : null;
-    const complete = sse ? sse.sawMessageDelta || sse.sawMessageStop : data !== null;
+    const complete = sse ? sse.sawMessageDelta || sse.sawMessageStop : data !== null || this.bodyReadToEnd;
     let ttftMs: number | null = null;
     let tokensPerSecond: number | null = null;
     if (sse?.firstDeltaAt != null) {

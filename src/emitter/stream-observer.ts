@@ -232,10 +232,10 @@ export interface ObserverHooks {
   /** A scanner fault (scanning stops; the reader is never affected). */
   onFault(err: unknown): void;
   /**
-   * The read ended, once: at the body's end, when the reader stopped early (breaking out,
-   * cancelling), or with the read's error `err`.
+   * The read ended, once: at the body's end (`readToEnd`), when the reader stopped early
+   * (breaking out, cancelling), or with the read's error `err`.
    */
-  onEnd(err?: unknown): void;
+  onEnd(err: unknown, readToEnd: boolean): void;
 }
 
 /**
@@ -246,8 +246,10 @@ export interface ObserverHooks {
 function observer(scanner: ChunkScanner, hooks: ObserverHooks): { scan(chunk: Uint8Array | null): void; end(err?: unknown): void } {
   let scanning = true;
   let ended = false;
+  let readToEnd = false;
   return {
     scan(chunk) {
+      if (chunk === null) readToEnd = true;
       if (!scanning) return;
       try {
         if (chunk === null) scanner.finish?.();
@@ -261,7 +263,7 @@ function observer(scanner: ChunkScanner, hooks: ObserverHooks): { scan(chunk: Ui
       if (ended) return;
       ended = true;
       try {
-        hooks.onEnd(err);
+        hooks.onEnd(err, readToEnd && err === undefined);
       } catch (fault: unknown) {
         hooks.onFault(fault);
       }

@@ -178,6 +178,22 @@ test('creating a batch is one event and each result read is one event at the bat
     t.is(e.usage?.service_tier, 'batch');
     t.is(e.batch?.batch_id, batch.id);
   }
+  // The download itself, read to its end, is one call that went well.
+  const download = r.calls.filter((e) => e.operation === 'messages.batches.results');
+  t.is(download.length, 1);
+  t.like(download[0], { status: 'ok', complete: true, http_status: 200, batch: { batch_id: batch.id } });
+});
+
+test('a batch results download the app stops reading early is aborted, with the results that reached it', async (t) => {
+  const s = await setup(t);
+  const batch = await s.client.messages.batches.create({ requests: ['a', 'b', 'c'].map((custom_id) => ({ custom_id, params: MSG })) });
+  for await (const _item of await s.client.messages.batches.results(batch.id)) break;
+  const r = await eventsOf(s);
+  // Results are seen as their bytes arrive: one chunk may hold all of them.
+  t.true(r.calls.filter((e) => e.operation === 'messages.batches.result').length >= 1);
+  const download = r.calls.filter((e) => e.operation === 'messages.batches.results');
+  t.is(download.length, 1);
+  t.like(download[0], { status: 'aborted', complete: false });
 });
 
 const ERROR_CASES: Array<[number, string, string | null]> = [
