@@ -272,18 +272,22 @@ export class Daemon {
     return {
       add: (c) => {
         added++;
-        this.metrics.claude.stage(pending, c);
         if (c.event.ts < minTs) minTs = c.event.ts;
-        if (c.price?.priced) return;
-        const model = modelLabel(c);
-        let u = unpriced.get(model);
-        if (!u) unpriced.set(model, (u = { unknownModel: 0 }));
-        if (isUnknownModel(c)) u.unknownModel++;
+        if (!c.price?.priced) {
+          const model = modelLabel(c);
+          let u = unpriced.get(model);
+          if (!u) unpriced.set(model, (u = { unknownModel: 0 }));
+          if (isUnknownModel(c)) u.unknownModel++;
+        }
+        this.metrics.claude.stage(pending, c);
       },
       commit: () => {
         if (added === 0) return;
-        this.metrics.claude.apply(pending);
-        this.onCommitted(minTs, unpriced);
+        try {
+          this.metrics.claude.apply(pending);
+        } finally {
+          this.onCommitted(minTs, unpriced);
+        }
       },
     };
   }

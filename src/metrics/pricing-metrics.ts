@@ -5,7 +5,7 @@
  *
  * @example
  * const pm = registerPricingMetrics(registry, { catalogAsOf: '2026-11-26', version: '2026-11-26.2', isStale: () => pricer.isStale() });
- * pm.recordCalls(committed);     // counts calls flagged unknown_model
+ * pm.recordUnknownModel('claude-new-1', 3);  // counts committed calls flagged unknown_model
  * pm.recordWarnings(warnings);   // counts warnings by reason
  */
 import { Counter, Gauge, type Registry } from 'prom-client';

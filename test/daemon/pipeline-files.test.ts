@@ -262,7 +262,16 @@ test('a batch holds at most maxBatchBytes of lines (plus one read), and every ev
 test('a write failing mid-way through a backlog committed in one transaction loses and doubles nothing', async (t) => {
   // Small batches, so a backlog is handed over as runs of batches marked `more` that the
   // pipeline stages in one transaction; one insert in the middle fails once.
-  const { p, h } = await startPipeline(t, { tailer: { ...smallBatches, commitRetryMs: 20 } });
+  const observed: string[] = [];
+  const viaObserver: string[] = [];
+  const { p, h } = await startPipeline(t, {
+    tailer: { ...smallBatches, commitRetryMs: 20 },
+    onCommitted: (calls) => observed.push(...calls.map((c) => c.event.event_id)),
+    observeCommits: () => {
+      const added: string[] = [];
+      return { add: (c) => added.push(c.event.event_id), commit: () => viaObserver.push(...added) };
+    },
+  });
   const calls = Array.from({ length: 300 }, () => call());
   const victim = calls[170]!.event_id;
   const db = p.store!.db;
@@ -283,6 +292,9 @@ test('a write failing mid-way through a backlog committed in one transaction los
   t.deepEqual(ids(p), sorted(calls));
   t.is(rollupTotal(p), 300);
   t.is(p.health().eventsInserted, 300);
+  // The rolled-back transaction's calls were seen by its observer, which never heard a commit.
+  t.deepEqual([...observed].sort(), sorted(calls), 'every call observed once, after its commit');
+  t.deepEqual([...viaObserver].sort(), sorted(calls), 'every call counted once by the observer of a committed transaction');
 });
 
 test('batches that another write commits before the end of their run are acknowledged and observed once, a later batch of the run failing', async (t) => {
