@@ -93,6 +93,9 @@ export class Pipeline {
   private retentionTimer: NodeJS.Timeout | undefined;
   private foldTimer: NodeJS.Timeout | undefined;
   private foldedAt = 0;
+  /** A batch was cut at a size limit (more lines were waiting: a backlog) since the lag was last 0. */
+  private inBacklog = false;
+  private backlogCheck: NodeJS.Immediate | undefined;
   private influx_: { sink: InfluxSink; checkpoints: InfluxCheckpointFile; query: InfluxQueryApi; healthTimer?: NodeJS.Timeout } | undefined;
   private readonly counts = { eventsInserted: 0, eventsIgnored: 0, pricingErrors: 0 };
   /** Batches staged in the store's open transaction (a run of batches marked `more`), not yet durable. */
@@ -217,6 +220,7 @@ export class Pipeline {
   async stop(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     if (this.foldTimer) clearInterval(this.foldTimer);
+    if (this.backlogCheck) clearImmediate(this.backlogCheck);
     // A sink retrying a down InfluxDB gets a bounded time to finish before the stop wins.
     const i = this.influx_;
     const giveUp = i ? setTimeout(() => void i.sink.close(), this.o.influx?.stopTimeoutMs ?? 5000) : undefined;
@@ -242,6 +246,23 @@ export class Pipeline {
   /** A fold's pause grows with the deltas it merges: during a long backlog, folds before it would be long. */
   private foldIfDue(store: SqliteStore): void {
     if (store.unfoldedDeltaRows >= (this.o.rollupFoldAfterDeltaRows ?? FOLD_AFTER_DELTA_ROWS)) this.fold(store);
+    // Once the tailer heard of this commit: the end of a backlog folds at once, not at the next tick.
+    if (!this.backlogCheck) {
+      this.backlogCheck = setImmediate(() => {
+        this.backlogCheck = undefined;
+        this.foldIfBacklogRead(store);
+      });
+    }
+  }
+
+  /**
+   * Folds as soon as a backlog has been read: its deltas (folded at most every
+   * {@link FOLD_DURING_BACKLOG_MS} meanwhile) are what queries read until then, thousands of rows.
+   */
+  private foldIfBacklogRead(store: SqliteStore): void {
+    if (this.store_ !== store || !this.inBacklog || (this.tailer?.health().lagBytes ?? 0) > 0) return;
+    this.inBacklog = false;
+    if (store.unfoldedDeltaRows > 0) this.fold(store);
   }
 
   /** Deletes what is past its retention; a failure is logged and retried next time (a timer's exception would end the daemon). */
@@ -312,6 +333,7 @@ export class Pipeline {
       g = this.group = group;
     }
     const ack = new Promise<void>((resolve, reject) => g.acks.push({ resolve, reject }));
+    if (batch.more) this.inBacklog = true;
     try {
       const calls = this.price(batch);
       const r = store.stageBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, g.observer?.add, g.durable);
@@ -406,6 +428,7 @@ export class Pipeline {
 
   /** One batch in its own transaction (pipelines with InfluxDB). */
   private async commit(store: SqliteStore | undefined, batch: TailBatch): Promise<void> {
+    if (batch.more) this.inBacklog = true;
     const calls = this.price(batch);
     const influx = this.influx_;
     if (influx) {

@@ -357,6 +357,25 @@ test('a retention run that fails is logged and retried, and ingestion goes on', 
   t.deepEqual(ids(p), sorted(calls.slice(1)));
 });
 
+test('the end of a backlog folds the deltas at once; live lines wait for the fold interval', async (t) => {
+  const { p, h } = await startPipeline(t, { rollupFoldIntervalMs: 3_600_000, rollupFoldAfterDeltaRows: 1_000_000_000 });
+  // Several batches' worth of lines at once: a backlog.
+  const now = Date.now();
+  const calls = Array.from({ length: 6000 }, (_, i) => call({ ts: now - (i % 600) * 60_000 }));
+  const { path } = writeEventFile({ dir: h.events, calls });
+  t.true(readFileSync(path).length > 4 * 1024 * 1024);
+  t.is(p.store!.unfoldedDeltaRows, 0);
+  await waitFor(() => ids(p).length === 6000 && p.health().lagBytes === 0, 'all calls');
+  await waitFor(() => p.store!.unfoldedDeltaRows === 0, 'the deltas folded once the backlog was read');
+  t.is((p.store!.db.prepare('SELECT COUNT(*) FROM rollup_minute_delta').pluck().get() as number), 0);
+  // A few live lines: no backlog, no fold before the interval.
+  appendLines(path, call(), call());
+  await waitFor(() => ids(p).length === 6002, 'the live calls');
+  await new Promise((r) => setTimeout(r, 500));
+  t.true(p.store!.unfoldedDeltaRows > 0, 'live calls stay in the deltas until the fold interval');
+  t.is(rollupTotal(p), 6002);
+});
+
 test('during a backlog the pipeline folds as soon as the unfolded deltas reach their bound, whatever the interval', async (t) => {
   const { p, h } = await startPipeline(t, {
     rollupFoldIntervalMs: 3_600_000, rollupFoldAfterDeltaRows: 100, tailer: { chunkBytes: 8192, maxBatchBytes: 16384 },
