@@ -37,7 +37,8 @@ export interface PipelineOptions {
    * changed (`SqliteStore.foldRollups`; also at start and stop). Queries are exact meanwhile:
    * they read every level with the per-minute deltas not yet folded. While a backlog is read (lag
    * above 0) it waits up to {@link FOLD_DURING_BACKLOG_MS} instead: the calls of a backlog
-   * touch the same hours batch after batch, and each fold rebuilds them whole. Default 5000 ms.
+   * touch the same hours batch after batch, and each fold rebuilds them whole. A backlog's end
+   * folds at once. Default 5000 ms.
    */
   rollupFoldIntervalMs?: number;
   /**
