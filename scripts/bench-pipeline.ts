@@ -7,7 +7,8 @@
  *    (read the files, split lines, JSON.parse, one prepared INSERT per row into a table with the
  *    same unique index, in batched transactions), with SQLite's default settings and again with
  *    the store's own page size and checkpoint interval. Once with a live backlog (times over
- *    10 minutes) and once with times spread over 24 h (almost every event its own rollup row).
+ *    10 minutes), again with the daemon's metrics counting each call (against the run without),
+ *    and once with times spread over 24 h (almost every event its own rollup row).
  * 2. Visibility: p99 time from a line being appended (by another process, at ~1,000 events/s)
  *    until a query from a third process sees it, the daemon stand-in running the default tailer
  *    settings; baseline the 1 s goal. With it, what the stand-in spends meanwhile (commits, CPU,
@@ -22,7 +23,7 @@
  * Run: node --import tsx scripts/bench-pipeline.ts [events=200000] [files=8] [big=10000000] [parts=123]
  * (`big=0` skips part 3; `parts` picks the parts to run).
  */
-import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, openSync, readSync, closeSync, rmSync, readFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, openSync, readSync, closeSync, rmSync, readFileSync, copyFileSync, cpSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir, hostname } from 'node:os';
@@ -149,8 +150,20 @@ function bareMinimum(eventsDir: string, dbPath: string, expected: number, pragma
   return expected / secs;
 }
 
-async function endToEnd(home: string, expected: number): Promise<number> {
-  const p = new Pipeline({ home, pricer, tailer: { retention: 'keep', watch: false, maxBatchLines: BATCH, pollIntervalMs: 200 } });
+/** The daemon's metrics hook: each transaction's calls counted into pending metrics, applied once it committed. */
+function daemonMetrics(): () => CommitObserver {
+  const metrics = createMetrics({ processMetrics: false });
+  return () => {
+    const pending = metrics.claude.pending();
+    return { add: (c) => metrics.claude.stage(pending, c), commit: () => metrics.claude.apply(pending) };
+  };
+}
+
+async function endToEnd(home: string, expected: number, withMetrics = false): Promise<number> {
+  const p = new Pipeline({
+    home, pricer, tailer: { retention: 'keep', watch: false, maxBatchLines: BATCH, pollIntervalMs: 200 },
+    ...(withMetrics ? { observeCommits: daemonMetrics() } : {}),
+  });
   const t0 = performance.now();
   await p.start();
   while (p.health().eventsInserted < expected) await new Promise((r) => setTimeout(r, 5));
@@ -218,12 +231,7 @@ async function daemonChild(home: string): Promise<void> {
   // BENCH_TAILER: JSON tailer options to try (the daemon's defaults otherwise).
   const tailer = JSON.parse(process.env['BENCH_TAILER'] ?? '{}') as Record<string, unknown>;
   // As the daemon: its metrics count each call while its transaction is open, applied once it committed.
-  const metrics = createMetrics({ processMetrics: false });
-  const observeCommits = (): CommitObserver => {
-    const pending = metrics.claude.pending();
-    return { add: (c) => metrics.claude.stage(pending, c), commit: () => metrics.claude.apply(pending) };
-  };
-  const p = new Pipeline({ home, pricer, tailer: { retention: 'keep', ...tailer }, observeCommits });
+  const p = new Pipeline({ home, pricer, tailer: { retention: 'keep', ...tailer }, observeCommits: daemonMetrics() });
   await p.start();
   const send = (m: ChildMsg): void => void process.send?.(m);
   process.on('message', (m: { cmd: string; now?: number }) => {
@@ -403,8 +411,13 @@ async function throughput(root: string, EVENTS: number, FILES: number): Promise<
   const bareTuned = bareMinimum(join(home, 'events'), join(root, 'bare-tuned.db'), EVENTS, ['page_size = 8192', 'wal_autocheckpoint = 4000']);
   console.log(`bare minimum (read, split, JSON.parse, INSERT with unique index), SQLite defaults: ${fmt(bare)} events/s`);
   console.log(`bare minimum with the store's page size and checkpoint interval: ${fmt(bareTuned)} events/s`);
+  const metricsHome = join(root, 'with-metrics');
+  cpSync(join(home, 'events'), join(metricsHome, 'events'), { recursive: true });
   const rate = await endToEnd(home, EVENTS);
   console.log(`end to end (tail, validate, price, rows + rollups + checkpoints), times over 10 min: ${fmt(rate)} events/s; ratio ${f1((rate / bare) * 100)} % of the bare minimum, ${f1((rate / bareTuned) * 100)} % of the tuned bare minimum`);
+  const withMetrics = await endToEnd(metricsHome, EVENTS, true);
+  console.log(`the same with the daemon's metrics counting each call: ${fmt(withMetrics)} events/s; ratio ${f1((withMetrics / bare) * 100)} % of the bare minimum, ${f1((withMetrics / rate) * 100)} % of end to end without them`);
+  rmSync(metricsHome, { recursive: true, force: true });
   const spreadHome = join(root, 'spread');
   mkdirSync(join(spreadHome, 'events'), { recursive: true });
   writeFiles(join(spreadHome, 'events'), EVENTS, FILES, DAY_MS);
