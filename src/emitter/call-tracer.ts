@@ -28,6 +28,7 @@ import { CallRecord, operationOfSpan } from './call-record.js';
 import type { CallOrigin } from './call-record.js';
 import { callTags } from './tags.js';
 import type { Tags } from './tags.js';
+import { registerExitSettle, unregisterExitSettle, type ExitSettleable } from './exit-hook.js';
 
 /** What the tracer needs from the emitter. */
 export interface CallSink {
@@ -44,6 +45,49 @@ export interface ClientScope {
 }
 
 const ERROR_TYPE = 'error.type';
+/** Calls in flight ended at exit, at most (far above any app's concurrency). */
+const MAX_OPEN_CALLS = 100_000;
+
+/**
+ * The calls of `clientOptions()` clients, begun and not ended: each is ended once, by its span's
+ * end, by {@link end} when the app let its stream go unread (the SDK then never ends the span),
+ * or when the process exits while it is in flight (a stream held or being read, a request
+ * unanswered, a retry's backoff), as it stands then.
+ */
+export class OpenSpanCalls implements ExitSettleable {
+  readonly #open = new Set<CallRecord>();
+
+  constructor(private readonly sink: CallSink) {}
+
+  opened(record: CallRecord): void {
+    if (this.#open.size >= MAX_OPEN_CALLS) return;
+    this.#open.add(record);
+    if (this.#open.size === 1) registerExitSettle(this);
+  }
+
+  /** Ends the call and writes it, once. */
+  end(record: CallRecord): void {
+    if (this.#open.delete(record) && this.#open.size === 0) unregisterExitSettle(this);
+    if (record.ended) return;
+    record.ended = true;
+    try {
+      this.sink.finish(record);
+    } catch (err: unknown) {
+      this.sink.fault(err);
+    }
+  }
+
+  settleAtExit(): void {
+    for (const record of [...this.#open]) {
+      // A call waiting out a retry ends as its last failed attempt: what the span would have said.
+      const last = record.attempts[record.attempts.length - 1];
+      if (record.failureType === null && last !== undefined && last.status !== null && last.status >= 400) {
+        record.failureType = last.error_type ?? String(last.status);
+      }
+      this.end(record);
+    }
+  }
+}
 
 /** Span names the emitter records: the Messages API and its batches. Others pass through. */
 function isRecorded(name: string): boolean {
@@ -54,7 +98,7 @@ export class CallSpan implements Span {
   constructor(
     readonly inner: Span,
     readonly record: CallRecord,
-    private readonly sink: CallSink,
+    private readonly calls: OpenSpanCalls,
   ) {}
 
   spanContext(): SpanContext {
@@ -92,14 +136,7 @@ export class CallSpan implements Span {
     return this;
   }
   end(endTime?: TimeInput): void {
-    if (!this.record.ended) {
-      this.record.ended = true;
-      try {
-        this.sink.finish(this.record);
-      } catch (err: unknown) {
-        this.sink.fault(err);
-      }
-    }
+    this.calls.end(this.record);
     this.inner.end(endTime);
   }
   isRecording(): boolean {
@@ -116,6 +153,7 @@ class CallTracer implements Tracer {
     private readonly inner: Tracer,
     private readonly scope: ClientScope,
     private readonly sink: CallSink,
+    private readonly calls: OpenSpanCalls,
   ) {}
 
   startSpan(name: string, options?: SpanOptions, context?: Context): Span {
@@ -123,7 +161,9 @@ class CallTracer implements Tracer {
     if (!isRecorded(name)) return inner;
     try {
       const record = new CallRecord(operationOfSpan(name), this.scope.origin, callTags(this.scope.tags));
-      return new CallSpan(inner, record, this.sink);
+      const span = new CallSpan(inner, record, this.calls);
+      this.calls.opened(record);
+      return span;
     } catch (err: unknown) {
       this.sink.fault(err);
       return inner;
@@ -139,12 +179,13 @@ export class CallTracerProvider implements TracerProvider {
   constructor(
     private readonly scope: ClientScope,
     private readonly sink: CallSink,
+    private readonly calls: OpenSpanCalls,
     /** The provider the app gave the client, if any; else the global one. */
     readonly delegate?: TracerProvider,
   ) {}
 
   getTracer(name: string, version?: string, options?: TracerOptions): Tracer {
     const inner = (this.delegate ?? trace.getTracerProvider()).getTracer(name, version, options);
-    return new CallTracer(inner, this.scope, this.sink);
+    return new CallTracer(inner, this.scope, this.sink, this.calls);
   }
 }

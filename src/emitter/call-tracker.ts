@@ -18,7 +18,7 @@
 import type { Middleware } from '@anthropic-ai/sdk';
 import { CallRecord } from './call-record.js';
 import type { CallSink, ClientScope } from './call-tracer.js';
-import { CallSpan } from './call-tracer.js';
+import { CallSpan, type OpenSpanCalls } from './call-tracer.js';
 import { callTags } from './tags.js';
 import { registerExitSettle, unregisterExitSettle, type ExitSettleable } from './exit-hook.js';
 
@@ -56,7 +56,7 @@ export interface CallSource {
  * `clientOptions()`: the SDK's call span opens and ends each call (the span's end writes it),
  * except a stream the app lets go of unread, whose span the SDK never ends.
  */
-export function spanCalls(sink: CallSink): CallSource {
+export function spanCalls(calls: OpenSpanCalls): CallSource {
   return {
     callOf(_request, options) {
       const span = options?.__span?.span;
@@ -66,13 +66,7 @@ export function spanCalls(sink: CallSink): CallSource {
     await() {},
     threw() {},
     abandoned(call) {
-      if (call.ended) return;
-      call.ended = true;
-      try {
-        sink.finish(call);
-      } catch (err: unknown) {
-        sink.fault(err);
-      }
+      calls.end(call);
     },
   };
 }

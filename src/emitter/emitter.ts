@@ -12,7 +12,7 @@ import { usageFromApi } from '../event/usage.js';
 import { asObject, JsonText, str } from './json-shape.js';
 import type { CallRecord } from './call-record.js';
 import { createCallMiddleware, isEmitterMiddleware } from './call-middleware.js';
-import { CallTracerProvider } from './call-tracer.js';
+import { CallTracerProvider, OpenSpanCalls } from './call-tracer.js';
 import { CallTracker, spanCalls } from './call-tracker.js';
 import type { ClientScope } from './call-tracer.js';
 import { mergeTags } from './tags.js';
@@ -136,7 +136,8 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
     },
   };
   // clientOptions(): the SDK's call span opens and ends each call, this middleware feeds it.
-  const spanMiddleware = createCallMiddleware(sink, spanCalls(sink));
+  const openSpanCalls = new OpenSpanCalls(sink);
+  const spanMiddleware = createCallMiddleware(sink, spanCalls(openSpanCalls));
 
   function scopeOf(scope: ClientScopeOptions | undefined): ClientScope {
     return {
@@ -155,7 +156,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
     return {
       middleware: [spanMiddleware, ...(scope?.middleware ?? [])],
       openTelemetry: {
-        tracerProvider: new CallTracerProvider(scopeOf(scope), sink, scope?.tracerProvider),
+        tracerProvider: new CallTracerProvider(scopeOf(scope), sink, openSpanCalls, scope?.tracerProvider),
         propagation: propagates(),
       },
     };

@@ -66,29 +66,33 @@ for (const [mode, how] of [['body', 'iterated'], ['reader', 'read through getRea
   });
 }
 
-test('streams the app holds unread when the process exits are each written once, as aborted', async (t) => {
-  const ev = await childEvents(t, 'held', 3);
-  t.is(ev.calls.length, 3);
-  for (const e of ev.calls) t.like(e, { stream: true, status: 'aborted', http_status: 200, complete: false });
-});
+for (const hook of ['instrument()', 'clientOptions()'] as const) {
+  const m = (mode: string): string => (hook === 'instrument()' ? mode : `${mode}-options`);
 
-test('a stream the process exits while reading is written as aborted, with the usage read so far', async (t) => {
-  const ev = await childEvents(t, 'partial', 1, { script: [{ usage: { input_tokens: 321, output_tokens: 40 }, stream: { textDeltas: 50, eventDelayMs: 50 } }] });
-  t.is(ev.calls.length, 1);
-  t.like(ev.calls[0], { stream: true, status: 'aborted', http_status: 200, complete: false, usage: { input_tokens: 321 } });
-});
+  test(`streams the app holds unread when the process exits are each written once, as aborted (${hook})`, async (t) => {
+    const ev = await childEvents(t, m('held'), 3);
+    t.is(ev.calls.length, 3);
+    for (const e of ev.calls) t.like(e, { stream: true, status: 'aborted', http_status: 200, complete: false });
+  });
 
-test('a call waiting out a retry when the process exits is written once, with the failure it would have ended as', async (t) => {
-  const ev = await childEvents(t, 'answered', 1, { script: [{ status: 529, retryAfterMs: 30_000 }] });
-  t.is(ev.calls.length, 1);
-  t.like(ev.calls[0], { status: 'error', error_type: 'overloaded_error', http_status: 529, attempts: 1 });
-});
+  test(`a stream the process exits while reading is written as aborted, with the usage read so far (${hook})`, async (t) => {
+    const ev = await childEvents(t, m('partial'), 1, { script: [{ usage: { input_tokens: 321, output_tokens: 40 }, stream: { textDeltas: 50, eventDelayMs: 50 } }] });
+    t.is(ev.calls.length, 1);
+    t.like(ev.calls[0], { stream: true, status: 'aborted', http_status: 200, complete: false, usage: { input_tokens: 321 } });
+  });
 
-test('a call still unanswered when the process exits is written once, as aborted', async (t) => {
-  const ev = await childEvents(t, 'unanswered', 1, { script: [{ delayMs: 30_000 }] });
-  t.is(ev.calls.length, 1);
-  t.like(ev.calls[0], { status: 'aborted', http_status: null, attempts: 0, usage: null });
-});
+  test(`a call waiting out a retry when the process exits is written once, with the failure it would have ended as (${hook})`, async (t) => {
+    const ev = await childEvents(t, m('answered'), 1, { script: [{ status: 529, retryAfterMs: 30_000 }] });
+    t.is(ev.calls.length, 1);
+    t.like(ev.calls[0], { status: 'error', error_type: 'overloaded_error', http_status: 529, attempts: 1 });
+  });
+
+  test(`a call still unanswered when the process exits is written once, as aborted (${hook})`, async (t) => {
+    const ev = await childEvents(t, m('unanswered'), 1, { script: [{ delayMs: 30_000 }] });
+    t.is(ev.calls.length, 1);
+    t.like(ev.calls[0], { status: 'aborted', http_status: null, attempts: 0, usage: null });
+  });
+}
 
 test('a child killed with SIGKILL leaves only complete lines', async (t) => {
   const api = await startFakeApi();
