@@ -113,29 +113,27 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
         call.recordHeaders(attempt, response.headers);
         // The SDK reads the body of an error it gives up on, and cancels those it retries.
         captureErrorBody(response, call, attempt, sink, source);
-        source.await(call, retryWaitBound(attempt.retry_after_ms, call.attempts.length - 1), attempt.error_type ?? String(status));
-        return response;
+      } else {
+        // A success's headers when the call ends, after the SDK listed them (see readResponseFacts).
+        call.deferHeaders(attempt, response.headers);
+        call.error = null;
+        if (options.stream && response.body) return observeStream(response, response.body, request.url, call, sink, source, options);
+        captureJsonBody(response, call, sink, source, options);
       }
-      // A success's headers when the call ends, after the SDK listed them (see readResponseFacts).
-      call.deferHeaders(attempt, response.headers);
-      call.error = null;
-      if (options.stream && response.body) return observeStream(response, response.body, request.url, call, sink, source, options);
-      captureJsonBody(response, call, sink, source, options);
-      // A body the app reads raw (`asResponse()`) gives no parse to end the call on.
-      source.await(call, UNPARSED_BODY_WAIT_MS, null);
     } catch (err: unknown) {
       sink.fault(err);
-      // Whatever failed here, the call still ends (written as far as it was seen): an error
-      // response as the SDK may still retry it, a success once its body could have been read.
-      try {
-        if (attempt !== null && attempt.status !== null && attempt.status >= 400) {
-          source.await(call, retryWaitBound(attempt.retry_after_ms, call.attempts.length - 1), attempt.error_type ?? String(attempt.status));
-        } else {
-          source.await(call, UNPARSED_BODY_WAIT_MS, null);
-        }
-      } catch (fault: unknown) {
-        sink.fault(fault);
+    }
+    // Until a signal ends it (and whatever failed above, so that it still ends): an error response
+    // as the SDK may retry it; a success once its body could have been read, for a body the app
+    // reads raw (`asResponse()`) gives no parse to end the call on.
+    try {
+      if (attempt !== null && attempt.status !== null && attempt.status >= 400) {
+        source.await(call, retryWaitBound(attempt.retry_after_ms, call.attempts.length - 1), attempt.error_type ?? String(attempt.status));
+      } else {
+        source.await(call, UNPARSED_BODY_WAIT_MS, null);
       }
+    } catch (err: unknown) {
+      sink.fault(err);
     }
     return response;
   };
