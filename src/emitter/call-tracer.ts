@@ -28,7 +28,7 @@ import { CallRecord, operationOfSpan } from './call-record.js';
 import type { CallOrigin } from './call-record.js';
 import { callTags } from './tags.js';
 import type { Tags } from './tags.js';
-import { registerExitSettle, unregisterExitSettle, type ExitSettleable } from './exit-hook.js';
+import { OpenAtExit } from './exit-hook.js';
 
 /** What the tracer needs from the emitter. */
 export interface CallSink {
@@ -45,8 +45,6 @@ export interface ClientScope {
 }
 
 const ERROR_TYPE = 'error.type';
-/** Calls in flight ended at exit, at most (far above any app's concurrency). */
-const MAX_OPEN_CALLS = 100_000;
 
 /**
  * The calls of `clientOptions()` clients, begun and not ended: each is ended once, by its span's
@@ -54,37 +52,31 @@ const MAX_OPEN_CALLS = 100_000;
  * or when the process exits while it is in flight (a stream held or being read, a request
  * unanswered, a retry's backoff), as it stands then.
  */
-export class OpenSpanCalls implements ExitSettleable {
-  readonly #open = new Set<CallRecord>();
+export class OpenSpanCalls {
+  readonly #open = new OpenAtExit<CallRecord>((record) => {
+    // A call waiting out a retry ends as its last failed attempt: what the span would have said.
+    const last = record.attempts[record.attempts.length - 1];
+    if (record.failureType === null && last !== undefined && last.status !== null && last.status >= 400) {
+      record.failureType = last.error_type ?? String(last.status);
+    }
+    this.end(record);
+  });
 
   constructor(private readonly sink: CallSink) {}
 
   opened(record: CallRecord): void {
-    if (this.#open.size >= MAX_OPEN_CALLS) return;
     this.#open.add(record);
-    if (this.#open.size === 1) registerExitSettle(this);
   }
 
   /** Ends the call and writes it, once. */
   end(record: CallRecord): void {
-    if (this.#open.delete(record) && this.#open.size === 0) unregisterExitSettle(this);
+    this.#open.delete(record);
     if (record.ended) return;
     record.ended = true;
     try {
       this.sink.finish(record);
     } catch (err: unknown) {
       this.sink.fault(err);
-    }
-  }
-
-  settleAtExit(): void {
-    for (const record of [...this.#open]) {
-      // A call waiting out a retry ends as its last failed attempt: what the span would have said.
-      const last = record.attempts[record.attempts.length - 1];
-      if (record.failureType === null && last !== undefined && last.status !== null && last.status >= 400) {
-        record.failureType = last.error_type ?? String(last.status);
-      }
-      this.end(record);
     }
   }
 }

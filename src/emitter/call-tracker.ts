@@ -20,7 +20,7 @@ import { CallRecord } from './call-record.js';
 import type { CallSink, ClientScope } from './call-tracer.js';
 import { CallSpan, type OpenSpanCalls } from './call-tracer.js';
 import { callTags } from './tags.js';
-import { registerExitSettle, unregisterExitSettle, type ExitSettleable } from './exit-hook.js';
+import { OpenAtExit } from './exit-hook.js';
 
 type ApiRequest = Parameters<Middleware>[0];
 
@@ -71,8 +71,6 @@ export function spanCalls(calls: OpenSpanCalls): CallSource {
   };
 }
 
-/** Calls in flight a tracker ends at exit, at most (far above any app's concurrency). */
-const MAX_LIVE_CALLS = 100_000;
 /** How often pending calls are checked against their deadline. */
 const SWEEP_INTERVAL_MS = 1000;
 /** How long a successful body may stay unparsed before the call is written without it. */
@@ -100,11 +98,15 @@ interface Pending {
  * when the process exits (a request unanswered, a stream held or being read, a retry's
  * backoff) is ended then, as it stands: its event is written with the others at exit.
  */
-export class CallTracker implements CallSource, ExitSettleable {
+export class CallTracker implements CallSource {
   readonly #open = new WeakMap<object, CallRecord>();
   readonly #pending = new Map<CallRecord, Pending>();
-  /** Calls begun and not ended; registered for exit while there are any. */
-  readonly #live = new Set<CallRecord>();
+  /**
+   * Calls begun and not ended. At exit each ends as it stands: a call waiting out a retry with
+   * the failure it would have ended as (an unread success as ok, a stream as aborted with what
+   * the app read of it, a request unanswered as aborted).
+   */
+  readonly #live = new OpenAtExit<CallRecord>((call) => this.settle(call, this.#pending.get(call)?.failureType ?? null));
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -126,11 +128,7 @@ export class CallTracker implements CallSource, ExitSettleable {
     if (operation === null) return null;
     const call = new CallRecord(operation, this.scope.origin, callTags(this.scope.tags));
     this.#open.set(options, call);
-    // Bounded: were calls ever left unended (an emitter fault), the set would not grow past this.
-    if (this.#live.size < MAX_LIVE_CALLS) {
-      this.#live.add(call);
-      if (this.#live.size === 1) registerExitSettle(this);
-    }
+    this.#live.add(call);
     const signal = options.signal;
     if (signal) {
       // An abort while the SDK waits out a backoff reaches no attempt: hear it here.
@@ -149,7 +147,7 @@ export class CallTracker implements CallSource, ExitSettleable {
     call.ended = true;
     call.failureType = failureType;
     this.#pending.delete(call);
-    if (this.#live.delete(call) && this.#live.size === 0) unregisterExitSettle(this);
+    this.#live.delete(call);
     try {
       call.release?.();
       call.release = null;
@@ -170,15 +168,6 @@ export class CallTracker implements CallSource, ExitSettleable {
 
   abandoned(call: CallRecord): void {
     this.settle(call, null);
-  }
-
-  /**
-   * The process is exiting: ends every call in flight as it stands, a call waiting out a retry
-   * with the failure it would have ended as (an unread success as ok, a stream as aborted with
-   * what the app read of it, a request unanswered as aborted).
-   */
-  settleAtExit(): void {
-    for (const call of [...this.#live]) this.settle(call, this.#pending.get(call)?.failureType ?? null);
   }
 
   threw(call: CallRecord, failureType: string, options: SdkOptions): void {

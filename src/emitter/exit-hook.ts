@@ -77,3 +77,31 @@ export function unregisterExitSettle(settler: ExitSettleable): void {
   settlers.delete(settler);
   uninstallIfIdle();
 }
+
+/** Calls a set holds at most (far above any app's concurrency). */
+const MAX_OPEN_CALLS = 100_000;
+
+/**
+ * Calls begun and not ended yet, each ended by `endAtExit` if the process exits first; registered
+ * for exit while it holds any. Bounded: were calls ever left unended (an emitter fault), it would
+ * not grow past {@link MAX_OPEN_CALLS}.
+ */
+export class OpenAtExit<T> implements ExitSettleable {
+  readonly #open = new Set<T>();
+
+  constructor(private readonly endAtExit: (item: T) => void) {}
+
+  add(item: T): void {
+    if (this.#open.size >= MAX_OPEN_CALLS) return;
+    this.#open.add(item);
+    if (this.#open.size === 1) registerExitSettle(this);
+  }
+
+  delete(item: T): void {
+    if (this.#open.delete(item) && this.#open.size === 0) unregisterExitSettle(this);
+  }
+
+  settleAtExit(): void {
+    for (const item of [...this.#open]) this.endAtExit(item);
+  }
+}
