@@ -56,12 +56,6 @@ export interface PipelineOptions {
    */
   observeCommits?: () => CommitObserver;
   /**
-   * Called after each batch's transaction committed, with the calls it stored for the first
-   * time (replays excluded); holds them until then (see {@link observeCommits}). Exceptions are
-   * swallowed.
-   */
-  onCommitted?: (calls: PricedCall[]) => void;
-  /**
    * Also (or only, with `embeddedStore: false`) ship calls to InfluxDB. Each sink keeps its own
    * checkpoints; the tailer resumes every file from the lower one. Default: none.
    */
@@ -292,6 +286,8 @@ export class Pipeline {
   }
 
   private sink(store: SqliteStore | undefined, batch: TailBatch): Promise<void> {
+    // Cut at a size limit: more lines were waiting.
+    if (batch.more) this.inBacklog = true;
     if (this.influx_ || !store) {
       const p = this.serial.then(async () => {
         this.takeRunFailure(batch);
@@ -334,7 +330,6 @@ export class Pipeline {
       g = this.group = group;
     }
     const ack = new Promise<void>((resolve, reject) => g.acks.push({ resolve, reject }));
-    if (batch.more) this.inBacklog = true;
     try {
       const calls = this.price(batch);
       const r = store.stageBatch({ calls, checkpoints: batch.checkpoints, emitterStats: batch.emitterStats }, g.observer?.add, g.durable);
@@ -382,37 +377,25 @@ export class Pipeline {
     return calls;
   }
 
-  /**
-   * An observer for one transaction (see {@link PipelineOptions.observeCommits}), or none;
-   * `onCommitted`, when set, is fed through it. Its faults are swallowed.
-   */
+  /** An observer for one transaction (see {@link PipelineOptions.observeCommits}), or none; its faults are swallowed. */
   private observer(): CommitObserver | undefined {
     let made: CommitObserver | undefined;
     try {
       made = this.o.observeCommits?.();
     } catch {
-      made = undefined;
+      return undefined;
     }
-    const onCommitted = this.o.onCommitted;
-    if (!made && !onCommitted) return undefined;
-    const calls: PricedCall[] | undefined = onCommitted ? [] : undefined;
+    if (!made) return undefined;
+    const observer = made;
     return {
       add: (c) => {
-        calls?.push(c);
         try {
-          made?.add(c);
+          observer.add(c);
         } catch {
-          // An observer's fault must not fail the batch.
+          // An observer's fault must not fail the batch (this runs inside its transaction).
         }
       },
-      commit: () => {
-        try {
-          made?.commit();
-        } catch {
-          // Nor a batch that is already durable.
-        }
-        if (calls && calls.length > 0) onCommitted?.(calls);
-      },
+      commit: () => observer.commit(),
     };
   }
 
@@ -429,7 +412,6 @@ export class Pipeline {
 
   /** One batch in its own transaction (pipelines with InfluxDB). */
   private async commit(store: SqliteStore | undefined, batch: TailBatch): Promise<void> {
-    if (batch.more) this.inBacklog = true;
     const calls = this.price(batch);
     const influx = this.influx_;
     if (influx) {
