@@ -301,24 +301,33 @@ test('a connection cut mid-stream gives one error event with the usage seen so f
   t.is(e.complete, false);
 });
 
+/**
+ * Reads a 100-delta stream with `read` through the bare SDK, then through the emitter's client,
+ * and returns the fake API's record of each request (how many events it sent before the
+ * connection closed).
+ */
+async function readBothWays(s: Setup, inputTokens: number, read: (client: Anthropic) => Promise<void>) {
+  const script = { usage: { input_tokens: inputTokens }, stream: { textDeltas: 100, eventDelayMs: 3 } };
+  s.api.enqueue(script);
+  await read(s.bare);
+  s.api.enqueue(script);
+  await read(s.client);
+  await new Promise((r) => setTimeout(r, 150));
+  const [without, withEmitter] = s.api.requests.slice(-2);
+  return { without: without!, withEmitter: withEmitter! };
+}
+
 test('a stream the app abandons is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
   const s = await setup(t);
-  const readFive = async (client: Anthropic) => {
+  const { without, withEmitter } = await readBothWays(s, 55, async (client) => {
     const stream = await client.messages.create({ ...MSG, stream: true });
     let n = 0;
     for await (const _ of stream) if (++n === 5) break;
-  };
-  const script = { usage: { input_tokens: 55 }, stream: { textDeltas: 100, eventDelayMs: 3 } };
-  s.api.enqueue(script);
-  await readFive(s.bare);
-  s.api.enqueue(script);
-  await readFive(s.client);
-  await new Promise((r) => setTimeout(r, 150));
-  const [without, withEmitter] = s.api.requests.slice(-2);
-  t.true(without!.clientClosed === true && withEmitter!.clientClosed === true);
-  t.true(without!.eventsSent! < 60, `without: ${without!.eventsSent}`);
-  t.true(withEmitter!.eventsSent! < 60, `with: ${withEmitter!.eventsSent}`);
-  t.true(Math.abs(withEmitter!.eventsSent! - without!.eventsSent!) <= 10);
+  });
+  t.true(without.clientClosed === true && withEmitter.clientClosed === true);
+  t.true(without.eventsSent! < 60, `without: ${without.eventsSent}`);
+  t.true(withEmitter.eventsSent! < 60, `with: ${withEmitter.eventsSent}`);
+  t.true(Math.abs(withEmitter.eventsSent! - without.eventsSent!) <= 10);
   const r = await eventsOf(s);
   t.is(r.calls.length, 1);
   const e = r.calls[0]!;
@@ -329,22 +338,15 @@ test('a stream the app abandons is aborted, with the usage so far, and closes th
 
 test('a raw stream body read through getReader() and cancelled is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
   const s = await setup(t);
-  const readFiveChunks = async (client: Anthropic) => {
+  const { without, withEmitter } = await readBothWays(s, 66, async (client) => {
     const response = await client.messages.create({ ...MSG, stream: true }).asResponse();
     const reader = response.body!.getReader();
     for (let n = 0; n < 5; n++) await reader.read();
     await reader.cancel();
-  };
-  const script = { usage: { input_tokens: 66 }, stream: { textDeltas: 100, eventDelayMs: 3 } };
-  s.api.enqueue(script);
-  await readFiveChunks(s.bare);
-  s.api.enqueue(script);
-  await readFiveChunks(s.client);
-  await new Promise((r) => setTimeout(r, 150));
-  const [without, withEmitter] = s.api.requests.slice(-2);
-  t.true(without!.clientClosed === true && withEmitter!.clientClosed === true);
-  t.true(withEmitter!.eventsSent! < 60, `with: ${withEmitter!.eventsSent}`);
-  t.true(Math.abs(withEmitter!.eventsSent! - without!.eventsSent!) <= 10);
+  });
+  t.true(without.clientClosed === true && withEmitter.clientClosed === true);
+  t.true(withEmitter.eventsSent! < 60, `with: ${withEmitter.eventsSent}`);
+  t.true(Math.abs(withEmitter.eventsSent! - without.eventsSent!) <= 10);
   const r = await eventsOf(s);
   t.is(r.calls.length, 1);
   t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: 66 } });
