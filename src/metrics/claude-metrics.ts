@@ -10,13 +10,14 @@
  * it is in the allow-list, else `""` (tags are unbounded; labels must not be).
  *
  * Calls staged in a transaction not yet committed are counted into a {@link PendingClaudeMetrics}
- * (sums by label set, the observed durations, the rate-limit headers in order), applied when it
- * commits or dropped: what waits for the commit is that, not the calls (a backlog's transaction
- * holds thousands).
+ * (sums by label set, durations counted into the histograms' buckets, the latest rate-limit
+ * headers), applied when it commits or dropped: what waits for the commit is that, not the
+ * calls (a backlog's transaction holds thousands).
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CallEvent, RateLimitDimension } from '../event/types.js';
 import type { PriceResult } from '../pricing/types.js';
+import { BucketHistogram, type BucketCounts } from './bucket-histogram.js';
 
 /** Seconds; the recipe's latency buckets. */
 export const LATENCY_BUCKETS_S = [0.5, 1, 2, 5, 10, 30, 60];
@@ -55,11 +56,22 @@ export function modelLabel(c: CommittedCall): string {
   return c.price?.model ?? c.event.model ?? c.event.model_requested ?? 'unknown';
 }
 
-/** Sums of one model's calls (the metrics labelled by model alone). */
+/** The latest rate-limit headers of one model and dimension among a transaction's calls. */
+interface RateLimitSeen {
+  /** Time of the newest call seen (a call older than one before it is skipped, as the gauges skip it). */
+  ts: number;
+  /** The latest non-null values, and the time of the call each came from. */
+  remaining: number | null;
+  remainingTs: number;
+  limit: number | null;
+  limitTs: number;
+}
+
+/** Sums of one model's calls (the metrics labelled by model alone, and the model's feature sums). */
 interface ModelSums {
-  /** Durations and times to first token, in seconds, for the histograms. */
-  latencies: number[];
-  ttfts: number[];
+  /** Durations and times to first token, in seconds, counted into the histograms' buckets. */
+  latency: BucketCounts;
+  ttft: BucketCounts;
   attempts: number;
   retries: number;
   /** Whether any call reported usage (the cache and prompt token counters then get a sample). */
@@ -70,12 +82,16 @@ interface ModelSums {
   unpriced: number;
   /** Null until a call priced without cache adds to it. */
   costWithoutCache: number | null;
+  /** By `feature` label. */
+  features: Map<string, FeatureSums>;
+  /** By {@link RATE_LIMIT_DIMENSIONS} index. */
+  rateLimits: (RateLimitSeen | undefined)[];
 }
 
-/** Sums of one model's calls with one `feature` label (tokens and cost). */
+/** Sums of one model's calls with one `feature` label (requests, tokens and cost). */
 interface FeatureSums {
-  model: string;
-  feature: string;
+  /** Calls by status, then stop reason. */
+  requests: Map<string, Map<string, number>>;
   /** By {@link TOKEN_DIRECTIONS}; null until a call reports usage. */
   tokens: number[] | null;
   /** Null until a priced call adds to it. */
@@ -84,33 +100,34 @@ interface FeatureSums {
 
 /**
  * The counts of calls not applied to the metrics yet ({@link ClaudeMetrics.pending}): numbers
- * summed per label set, the durations for the histograms, the rate-limit headers in the order
- * seen. A few numbers per call, where the calls themselves take kilobytes; and little garbage
- * per call (a label set is made once per transaction, not once per call and metric).
+ * summed per label set, durations counted into buckets, the latest rate-limit headers. A few
+ * numbers per label set, where the calls themselves take kilobytes; and no garbage per call
+ * (label sets are looked up in nested maps by the values the calls hold, never by a key built
+ * for each call), which at a backlog's rate would grow the heap.
  */
 export class PendingClaudeMetrics {
-  /** `claude_requests_total` by model, stop reason, status and feature. */
-  readonly requests = new Map<string, { model: string; stopReason: string; status: string; feature: string; n: number }>();
   readonly models = new Map<string, ModelSums>();
-  readonly features = new Map<string, FeatureSums>();
   readonly errors = new Map<string, { model: string; errorType: string; kind: ErrorKind; n: number }>();
-  readonly rateLimits: [model: string, dimension: RateLimitDimension, ts: number, remaining: number | null, limit: number | null][] = [];
+
+  constructor(private readonly histograms: { latency: BucketHistogram<'model'>; ttft: BucketHistogram<'model'> }) {}
 
   model(model: string): ModelSums {
     let m = this.models.get(model);
     if (!m) {
-      m = { latencies: [], ttfts: [], attempts: 0, retries: 0, usage: false, cacheRead: 0, cacheWrite: 0, promptTokens: 0, unpriced: 0, costWithoutCache: null };
+      m = {
+        latency: this.histograms.latency.counts(), ttft: this.histograms.ttft.counts(), attempts: 0, retries: 0, usage: false,
+        cacheRead: 0, cacheWrite: 0, promptTokens: 0, unpriced: 0, costWithoutCache: null, features: new Map(), rateLimits: [],
+      };
       this.models.set(model, m);
     }
     return m;
   }
 
-  feature(model: string, feature: string): FeatureSums {
-    const key = `${model}\u0000${feature}`;
-    let f = this.features.get(key);
+  static feature(m: ModelSums, feature: string): FeatureSums {
+    let f = m.features.get(feature);
     if (!f) {
-      f = { model, feature, tokens: null, cost: null };
-      this.features.set(key, f);
+      f = { requests: new Map(), tokens: null, cost: null };
+      m.features.set(feature, f);
     }
     return f;
   }
@@ -126,8 +143,8 @@ export class PendingClaudeMetrics {
 export class ClaudeMetrics {
   private readonly allow: ReadonlySet<string>;
   private readonly requests: Counter<'model' | 'stop_reason' | 'status' | 'feature'>;
-  private readonly latency: Histogram<'model'>;
-  private readonly ttft: Histogram<'model'>;
+  private readonly latency: BucketHistogram<'model'>;
+  private readonly ttft: BucketHistogram<'model'>;
   private readonly tokens: Counter<'model' | 'direction' | 'feature'>;
   private readonly cost: Counter<'model' | 'feature'>;
   private readonly costWithoutCache: Counter<'model'>;
@@ -147,8 +164,8 @@ export class ClaudeMetrics {
     const registers = [o.registry];
     this.allow = new Set(o.featureLabelAllowlist ?? []);
     this.requests = new Counter({ name: 'claude_requests_total', help: 'Claude API calls (one per SDK call, retries included), by outcome', labelNames: ['model', 'stop_reason', 'status', 'feature'], registers });
-    this.latency = new Histogram({ name: 'claude_latency_seconds', help: 'Duration of whole Claude API calls (retries and backoff included)', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
-    this.ttft = new Histogram({ name: 'claude_ttft_seconds', help: 'Time to the first content delta of streamed calls', labelNames: ['model'], buckets: TTFT_BUCKETS_S, registers });
+    this.latency = new BucketHistogram({ name: 'claude_latency_seconds', help: 'Duration of whole Claude API calls (retries and backoff included)', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
+    this.ttft = new BucketHistogram({ name: 'claude_ttft_seconds', help: 'Time to the first content delta of streamed calls', labelNames: ['model'], buckets: TTFT_BUCKETS_S, registers });
     this.tokens = new Counter({ name: 'claude_tokens_total', help: 'Tokens as Anthropic reports them; input excludes cache reads and writes', labelNames: ['model', 'direction', 'feature'], registers });
     this.cost = new Counter({ name: 'claude_cost_usd_total', help: 'Cost of priced calls in USD (unpriced calls are in claude_unpriced_requests_total, never $0)', labelNames: ['model', 'feature'], registers });
     this.costWithoutCache = new Counter({ name: 'claude_cost_without_cache_usd_total', help: 'What the priced calls would have cost at uncached input prices, USD', labelNames: ['model'], registers });
@@ -188,28 +205,26 @@ export class ClaudeMetrics {
 
   /** A pending set of counts for calls whose transaction has not committed yet ({@link stage}, {@link apply}). */
   pending(): PendingClaudeMetrics {
-    return new PendingClaudeMetrics();
+    return new PendingClaudeMetrics({ latency: this.latency, ttft: this.ttft });
   }
 
   /** Counts a call stored in a transaction not committed yet into `pending`. */
   stage(pending: PendingClaudeMetrics, c: CommittedCall): void {
     const e = c.event;
     const model = modelLabel(c);
-    const feature = this.featureLabel(e);
-    const stopReason = e.stop_reason ?? '';
-    const rkey = `${model}\u0000${stopReason}\u0000${e.status}\u0000${feature}`;
-    const r = pending.requests.get(rkey);
-    if (r) r.n++;
-    else pending.requests.set(rkey, { model, stopReason, status: e.status, feature, n: 1 });
     const m = pending.model(model);
-    m.latencies.push(e.duration_ms / 1000);
-    if (e.ttft_ms !== null) m.ttfts.push(e.ttft_ms / 1000);
+    const f = PendingClaudeMetrics.feature(m, this.featureLabel(e));
+    let byStop = f.requests.get(e.status);
+    if (!byStop) f.requests.set(e.status, (byStop = new Map()));
+    const stopReason = e.stop_reason ?? '';
+    byStop.set(stopReason, (byStop.get(stopReason) ?? 0) + 1);
+    m.latency.observe(e.duration_ms / 1000);
+    if (e.ttft_ms !== null) m.ttft.observe(e.ttft_ms / 1000);
     m.attempts += e.attempts;
     m.retries += Math.max(0, e.attempts - 1);
 
     const u = e.usage;
     if (u) {
-      const f = pending.feature(model, feature);
       const t = (f.tokens ??= [0, 0, 0, 0, 0, 0]);
       // TOKEN_DIRECTIONS order.
       t[0]! += u.input_tokens;
@@ -226,7 +241,6 @@ export class ClaudeMetrics {
 
     const p = c.price;
     if (p && p.priced && p.cost_usd !== null) {
-      const f = pending.feature(model, feature);
       f.cost = (f.cost ?? 0) + p.cost_usd;
       if (p.cost_without_cache_usd !== null) m.costWithoutCache = (m.costWithoutCache ?? 0) + p.cost_without_cache_usd;
     } else {
@@ -246,20 +260,32 @@ export class ClaudeMetrics {
 
     const rl = e.rate_limits;
     if (rl) {
-      for (const dimension of RATE_LIMIT_DIMENSIONS) {
-        const bucket = rl[dimension];
-        if (bucket) pending.rateLimits.push([model, dimension, e.ts, bucket.remaining, bucket.limit]);
+      for (let d = 0; d < RATE_LIMIT_DIMENSIONS.length; d++) {
+        const bucket = rl[RATE_LIMIT_DIMENSIONS[d]!];
+        if (!bucket) continue;
+        // As the gauges take headers (see apply): a call older than one before it is skipped.
+        let seen = m.rateLimits[d];
+        if (!seen) m.rateLimits[d] = seen = { ts: e.ts, remaining: null, remainingTs: -Infinity, limit: null, limitTs: -Infinity };
+        else if (seen.ts > e.ts) continue;
+        seen.ts = e.ts;
+        if (bucket.remaining !== null) {
+          seen.remaining = bucket.remaining;
+          seen.remainingTs = e.ts;
+        }
+        if (bucket.limit !== null) {
+          seen.limit = bucket.limit;
+          seen.limitTs = e.ts;
+        }
       }
     }
   }
 
   /** The transaction of `pending`'s calls committed: counts them, as {@link record} does. */
   apply(pending: PendingClaudeMetrics): void {
-    for (const r of pending.requests.values()) this.requests.inc({ model: r.model, stop_reason: r.stopReason, status: r.status, feature: r.feature }, r.n);
     for (const [model, m] of pending.models) {
       const labels = { model };
-      for (const v of m.latencies) this.latency.observe(labels, v);
-      for (const v of m.ttfts) this.ttft.observe(labels, v);
+      this.latency.add(labels, m.latency);
+      this.ttft.add(labels, m.ttft);
       this.attempts.inc(labels, m.attempts);
       this.retries.inc(labels, m.retries);
       if (m.usage) {
@@ -269,19 +295,29 @@ export class ClaudeMetrics {
       }
       if (m.unpriced > 0) this.unpriced.inc(labels, m.unpriced);
       if (m.costWithoutCache !== null) this.costWithoutCache.inc(labels, m.costWithoutCache);
-    }
-    for (const f of pending.features.values()) {
-      if (f.tokens) for (let i = 0; i < TOKEN_DIRECTIONS.length; i++) this.tokens.inc({ model: f.model, direction: TOKEN_DIRECTIONS[i]!, feature: f.feature }, f.tokens[i]!);
-      if (f.cost !== null) this.cost.inc({ model: f.model, feature: f.feature }, f.cost);
+      for (const [feature, f] of m.features) {
+        for (const [status, byStop] of f.requests) {
+          for (const [stopReason, n] of byStop) this.requests.inc({ model, stop_reason: stopReason, status, feature }, n);
+        }
+        if (f.tokens) for (let i = 0; i < TOKEN_DIRECTIONS.length; i++) this.tokens.inc({ model, direction: TOKEN_DIRECTIONS[i]!, feature }, f.tokens[i]!);
+        if (f.cost !== null) this.cost.inc({ model, feature }, f.cost);
+      }
+      for (let d = 0; d < RATE_LIMIT_DIMENSIONS.length; d++) {
+        const seen = m.rateLimits[d];
+        if (!seen) continue;
+        const dimension = RATE_LIMIT_DIMENSIONS[d]!;
+        const key = `${model}\u0000${dimension}`;
+        // An older call never overwrites newer headers: the calls older than the last applied
+        // are skipped, and so are values that came only from them.
+        const before = this.rlSeen.get(key) ?? -Infinity;
+        if (before > seen.ts) continue;
+        this.rlSeen.set(key, seen.ts);
+        // Never export a sentinel as "remaining": a missing value leaves the gauge as it was.
+        if (seen.remaining !== null && seen.remainingTs >= before) this.rlRemaining.set({ model, dimension }, seen.remaining);
+        if (seen.limit !== null && seen.limitTs >= before) this.rlLimit.set({ model, dimension }, seen.limit);
+      }
     }
     for (const e of pending.errors.values()) this.errors.inc({ model: e.model, error_type: e.errorType, kind: e.kind }, e.n);
-    for (const [model, dimension, ts, remaining, limit] of pending.rateLimits) {
-      const key = `${model}\u0000${dimension}`;
-      if ((this.rlSeen.get(key) ?? -Infinity) > ts) continue;
-      this.rlSeen.set(key, ts);
-      // Never export a sentinel as "remaining": a missing value leaves the gauge as it was.
-      if (remaining !== null) this.rlRemaining.set({ model, dimension }, remaining);
-      if (limit !== null) this.rlLimit.set({ model, dimension }, limit);
-    }
+
   }
 }

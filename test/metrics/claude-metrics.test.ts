@@ -1,4 +1,5 @@
 import test from 'ava';
+import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { ClaudeMetrics, errorKind } from '../../src/metrics/claude-metrics.js';
 import { createMetrics } from '../../src/metrics/index.js';
@@ -186,4 +187,45 @@ test('counts pending on a transaction that never committed are never counted', a
   t.is(sumOf(s, 'claude_requests_total'), 0);
   t.is(sumOf(s, 'claude_tokens_total'), 0);
   t.false(s.some((x) => x.name === 'claude_rate_limit_remaining'));
+});
+
+test('latency buckets count as Prometheus\'s le: a value on a bound is in that bucket; counts are cumulative, with +Inf, sum and count', async (t) => {
+  const registry = new Registry();
+  const m = new ClaudeMetrics({ registry });
+  // Seconds: 0.5 (on the first bound), 0.5005, 2, 59.999, 60 (the last bound) and 61 (above every bound).
+  const durationsMs = [500, 500.5, 2000, 59_999, 60_000, 61_000];
+  const pending = m.pending();
+  for (const d of durationsMs) m.stage(pending, { event: call({ model: 'm1', duration_ms: d }), price: null });
+  m.apply(pending);
+  m.record([{ event: call({ model: 'm1', duration_ms: 100 }), price: null }]);
+  const s = await samplesOf(registry);
+  const le = (bound: string): number => sumOf(s, 'claude_latency_seconds_bucket', { model: 'm1', le: bound });
+  t.deepEqual(['0.5', '1', '2', '5', '10', '30', '60', '+Inf'].map(le), [2, 3, 4, 4, 4, 4, 6, 7]);
+  t.is(sumOf(s, 'claude_latency_seconds_count', { model: 'm1' }), 7);
+  t.true(Math.abs(sumOf(s, 'claude_latency_seconds_sum', { model: 'm1' }) - (0.1 + 0.5 + 0.5005 + 2 + 59.999 + 60 + 61)) < 1e-9);
+});
+
+test('rate-limit gauges are the same whatever calls share a transaction: as if each call committed alone', async (t) => {
+  // Headers without a value (null) are common here, and times few, so that calls tie and arrive out of order.
+  const bucket = fc.record({ limit: fc.option(fc.integer({ min: 0, max: 1000 }), { freq: 2 }), remaining: fc.option(fc.integer({ min: 0, max: 1000 }), { freq: 2 }), reset: fc.constant(null) });
+  const oneCall = fc.record({ ts: fc.integer({ min: 0, max: 6 }), model: fc.constantFrom('m1', 'm2'), requests: fc.option(bucket), tokens: fc.option(bucket) });
+  await fc.assert(fc.asyncProperty(fc.array(oneCall, { maxLength: 30 }), fc.array(fc.nat({ max: 30 })), async (specs, cuts) => {
+    const calls = specs.map((c) => ({ event: call({ ts: c.ts, model: c.model, rate_limits: { ...(c.requests ? { requests: c.requests } : {}), ...(c.tokens ? { tokens: c.tokens } : {}) } }), price: null }));
+    const gauges = async (registry: Registry): Promise<string[]> => (await samplesOf(registry))
+      .filter((x) => x.name.startsWith('claude_rate_limit_')).map((x) => `${x.name}${JSON.stringify(x.labels)} ${x.value}`).sort();
+    const alone = new Registry();
+    const a = new ClaudeMetrics({ registry: alone });
+    for (const c of calls) a.record([c]);
+    const grouped = new Registry();
+    const g = new ClaudeMetrics({ registry: grouped });
+    const bounds = [...new Set([0, ...cuts.filter((x) => x < calls.length), calls.length])].sort((x, y) => x - y);
+    for (let i = 1; i < bounds.length; i++) g.record(calls.slice(bounds[i - 1], bounds[i]));
+    t.deepEqual(await gauges(grouped), await gauges(alone));
+  }), {
+    numRuns: 300,
+    // An older call's value must not come back with a newer call that has none: 7 stays.
+    examples: [[[{ ts: 2, model: 'm1', requests: { limit: 9, remaining: 7, reset: null }, tokens: null },
+      { ts: 1, model: 'm1', requests: { limit: 9, remaining: 5, reset: null }, tokens: null },
+      { ts: 3, model: 'm1', requests: { limit: 9, remaining: null, reset: null }, tokens: null }], [1]]],
+  });
 });
