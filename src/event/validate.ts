@@ -39,7 +39,8 @@ export function lineDecoder(): LineDecoder {
 
 function compileDecoder(): LineDecoder {
   const schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as { $id: string };
-  const ajv = new Ajv2020({ allErrors: false, strict: false, validateFormats: false });
+  // strictNumbers: a number JSON cannot hold as written (1e999 parses to Infinity) is refused, not stored.
+  const ajv = new Ajv2020({ allErrors: false, strict: false, strictNumbers: true, validateFormats: false });
   ajv.addSchema(schema);
   const get = (def: string): ValidateFunction => {
     const v = ajv.getSchema(`${schema.$id}#/$defs/${def}`);

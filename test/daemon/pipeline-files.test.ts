@@ -69,6 +69,18 @@ test('a corrupted line is dead-lettered by file id and offset while the lines ar
   t.like(p.health().deadLettered, { malformed_json: 1, unknown_version: 1, invalid_schema: 1, oversize: 0 });
 });
 
+test('a number past a double\'s range (1e999, read as Infinity) makes its line invalid, dead-lettered, never stored', async (t) => {
+  const { p, h } = await startPipeline(t);
+  const hd = header();
+  const good = call();
+  const huge = line(call()).replace(/"duration_ms":[0-9.]+,"ttft_ms"/, '"duration_ms":1e999,"ttft_ms"');
+  t.regex(huge, /"duration_ms":1e999/);
+  writeFileSync(join(h.events, 'a.ndjson'), [line(hd), huge, line(good)].join(''));
+  await waitFor(() => ids(p).length === 1 && p.health().deadLettered.invalid_schema === 1, 'good line stored');
+  t.deepEqual(ids(p), [good.event_id]);
+  t.deepEqual(readDeadLetters(h.data).map((d) => d['reason']), ['invalid_schema']);
+});
+
 test('a 10 MB line is skipped and dead-lettered by offset and length, and the next lines are stored', async (t) => {
   const { p, h } = await startPipeline(t);
   const hd = header();
