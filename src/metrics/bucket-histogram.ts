@@ -56,7 +56,9 @@ export interface BucketHistogramOptions<T extends string> {
 
 /**
  * Registered as a metric of prom-client's registry, which reads a metric through `get()` (and
- * `name`, `type`, `aggregator`, `reset()`); it writes the series as it writes its own histograms'.
+ * `name`, `type`, `aggregator`, `reset()`); it writes the series as it writes its own histograms'
+ * (`le` first). It is not a prom-client `Histogram`: `registry.getSingleMetric()` returns it
+ * typed as one, but it has no `observe()`, `labels()` or `startTimer()`.
  */
 export class BucketHistogram<T extends string> {
   readonly name: string;
@@ -107,9 +109,9 @@ export class BucketHistogram<T extends string> {
       let acc = 0;
       for (let i = 0; i < this.#bounds.length; i++) {
         acc += s.counts[i]!;
-        values.push({ metricName: `${name}_bucket`, labels: { ...s.labels, le: this.#bounds[i]! }, value: acc });
+        values.push({ metricName: `${name}_bucket`, labels: { le: this.#bounds[i]!, ...s.labels }, value: acc });
       }
-      values.push({ metricName: `${name}_bucket`, labels: { ...s.labels, le: '+Inf' }, value: s.count });
+      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', ...s.labels }, value: s.count });
       values.push({ metricName: `${name}_sum`, labels: s.labels, value: s.sum });
       values.push({ metricName: `${name}_count`, labels: s.labels, value: s.count });
     }

@@ -203,6 +203,13 @@ test('latency buckets count as Prometheus\'s le: a value on a bound is in that b
   t.deepEqual(['0.5', '1', '2', '5', '10', '30', '60', '+Inf'].map(le), [2, 3, 4, 4, 4, 4, 6, 7]);
   t.is(sumOf(s, 'claude_latency_seconds_count', { model: 'm1' }), 7);
   t.true(Math.abs(sumOf(s, 'claude_latency_seconds_sum', { model: 'm1' }) - (0.1 + 0.5 + 0.5005 + 2 + 59.999 + 60 + 61)) < 1e-9);
+  // TTFT has buckets of its own.
+  m.record([100, 250, 251, 40_000].map((ttft) => ({ event: call({ model: 'm1', ttft_ms: ttft }), price: null })));
+  const s2 = await samplesOf(registry);
+  t.deepEqual(['0.1', '0.25', '0.5', '1', '2', '5', '10', '30', '+Inf'].map((bound) => sumOf(s2, 'claude_ttft_seconds_bucket', { model: 'm1', le: bound })), [1, 2, 3, 3, 3, 3, 3, 3, 4]);
+  // The registry's reset empties them, as it does prom-client's own metrics.
+  registry.resetMetrics();
+  t.false((await samplesOf(registry)).some((x) => x.name.startsWith('claude_latency_seconds') || x.name.startsWith('claude_ttft_seconds')));
 });
 
 test('rate-limit gauges are the same whatever calls share a transaction: as if each call committed alone', async (t) => {
