@@ -19,7 +19,7 @@ import type {
   SeriesQuery, SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram, bucketOf, forEachBlobPair, forEachJsonPair } from './histogram.js';
+import { LogHistogram, bucketOf, forEachBlobPair, forEachJsonPair, histToBlob } from './histogram.js';
 import { CORE_HOUR_LEVEL, DELTA_TABLE, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, withDeltas, type RollupLevel } from './rollups.js';
 
 /** Where a span of a window is read from: call rows, or a rollup period. */
@@ -51,6 +51,9 @@ export class QueryError extends Error {
 const STORED_CALL_COLUMNS = `event_id, ts, model, feature, app, status, error_type, http_status, stop_reason, request_id,
   input_tokens, output_tokens, cache_read_input_tokens, cache_write_input_tokens, cost_usd, duration_ms, ttft_ms, attempts`;
 
+/** SQL aggregate: the binary histogram ({@link histToBlob}) of a group's values. */
+const VALUES_HIST_FUNCTION = 'claudescope_values_hist';
+
 export class QueryEngine {
   /** The coarse levels exist (schema 3+; a read-only open of an older database has only minutes). */
   private readonly coarse: boolean;
@@ -62,6 +65,15 @@ export class QueryEngine {
     const has = (table: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
     this.coarse = has(CORE_HOUR_LEVEL.table);
     this.deltas = has(DELTA_TABLE);
+    // The histogram of a group's values, as a coarse level stores it (see runSegment).
+    db.aggregate(VALUES_HIST_FUNCTION, {
+      start: () => new LogHistogram(),
+      step: (h: LogHistogram, v: unknown) => {
+        if (typeof v === 'number') h.add(v);
+        return h;
+      },
+      result: (h: LogHistogram) => histToBlob(h.counts),
+    });
   }
 
   /** The smallest level of a period holding `dims`. */
@@ -235,9 +247,29 @@ export class QueryEngine {
       }
       return acc;
     };
-    if (selects.length > 0) {
+    const fields = [...new Set(pctl.map(([, f]) => f))];
+    // Rows (the partial minutes at a window's edges) are read once: the statement that sums them
+    // builds their histograms too. After a backlog read from several files at once, a minute's
+    // calls lie scattered over the table, and each row read is a page read.
+    const histInSums = seg.source === 'rows' && fields.length > 0;
+    const mergeHists = (acc: Acc, r: Record<string, unknown>, rollupHist: boolean): void => {
+      // One histogram per field, whatever the number of percentiles asked of it: each stored
+      // histogram is parsed and merged once (p50, p95 and p99 share it).
+      for (const field of fields) {
+        let h = acc.hists.get(field);
+        if (!h) acc.hists.set(field, (h = new HistMerger()));
+        const v = r[`f_${field}`];
+        // Rollups store binary histograms (coarse levels) or JSON text (per minute, deltas); so does the rows' statement.
+        if (rollupHist) {
+          if (v instanceof Uint8Array) h.mergeBlob(v);
+          else if (typeof v === 'string') h.mergeText(v);
+        } else if (typeof v === 'number') h.addValue(v);
+      }
+    };
+    if (selects.length > 0 || histInSums) {
       const { where, params, keyCols } = timeSql(sumsFrom.tcol);
-      const sql = `SELECT ${[...keyCols, ...selects].join(', ')} FROM ${sumsFrom.table} WHERE ${where.join(' AND ')} ${groupSql}`;
+      const hists = histInSums ? fields.map((f) => `${VALUES_HIST_FUNCTION}(${f}) AS f_${f}`) : [];
+      const sql = `SELECT ${[...keyCols, ...selects, ...hists].join(', ')} FROM ${sumsFrom.table} WHERE ${where.join(' AND ')} ${groupSql}`;
       for (const r of this.db.prepare(sql).all(...selectParams, ...params) as Record<string, unknown>[]) {
         const acc = accFor(r);
         for (const [name, agg] of Object.entries(q.aggregates)) {
@@ -247,28 +279,16 @@ export class QueryEngine {
           const zeroBased = agg.op !== 'sum';
           acc.values[name] = v === null ? (prev ?? (zeroBased ? 0 : null)) : (prev ?? 0) + v;
         }
+        if (histInSums) mergeHists(acc, r, true);
       }
     }
-    if (pctl.length > 0) {
-      const fields = [...new Set(pctl.map(([, f]) => f))];
+    if (fields.length > 0 && !histInSums) {
       const { where, params, keyCols } = timeSql(pctlFrom.tcol);
       const cols = pctlFrom.rollup ? fields.map((f) => `hist_${f === 'duration_ms' ? 'duration' : 'ttft'} AS f_${f}`) : fields.map((f) => `${f} AS f_${f}`);
       const sql = `SELECT ${[...keyCols, ...cols].join(', ')} FROM ${pctlFrom.table} WHERE ${where.join(' AND ')}`;
-      const rollupHist = pctlFrom.rollup;
       for (const r of this.db.prepare(sql).iterate(...params) as Iterable<Record<string, unknown>>) {
         const acc = accFor(r);
-        // One histogram per field, whatever the number of percentiles asked of it: each
-        // stored histogram is parsed and merged once (p50, p95 and p99 share it).
-        for (const field of fields) {
-          let h = acc.hists.get(field);
-          if (!h) acc.hists.set(field, (h = new HistMerger()));
-          const v = r[`f_${field}`];
-          // Rollups store binary histograms (coarse levels) or JSON text (per minute, deltas).
-          if (rollupHist) {
-            if (v instanceof Uint8Array) h.mergeBlob(v);
-            else if (typeof v === 'string') h.mergeText(v);
-          } else if (typeof v === 'number') h.addValue(v);
-        }
+        mergeHists(acc, r, pctlFrom.rollup);
         // Groups seen only through percentiles still report their other values.
         for (const [name, agg] of Object.entries(q.aggregates)) {
           if (agg.op !== 'percentile' && !(name in acc.values)) acc.values[name] = agg.op === 'sum' ? null : 0;

@@ -337,3 +337,29 @@ test('retention with a cutoff inside a minute leaves every per-minute level hold
   const byHost = (await s.aggregate({ window, filter: { host: 'h1' }, aggregates: { n: { op: 'count' } } }))[0]?.values['n'];
   t.is(all, byHost);
 });
+
+test('a percentile alone over windows of partial minutes, grouped or not, is read from the rows in one pass and matches the rows', async (t) => {
+  const s = open(t);
+  // ~100 calls a minute, over half an hour from T0 + 7 min.
+  const events = workload(3000, 30 * MINUTE_MS);
+  s.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
+  s.foldRollups();
+  // Inside one minute (rows only), and across minutes with partial minutes at both ends.
+  const windows = [{ start: T0 + 20 * MINUTE_MS + 1500, end: T0 + 20 * MINUTE_MS + 52_000 }, { start: T0 + 9 * MINUTE_MS + 30_500, end: T0 + 33 * MINUTE_MS + 7_250 }];
+  for (const window of windows) {
+    for (const groupBy of [[], ['model']] as const) {
+      const rows = await s.aggregate({ window, groupBy: [...groupBy], aggregates: { p90: { op: 'percentile', field: 'duration_ms', p: 90 }, t50: { op: 'percentile', field: 'ttft_ms', p: 50 } } });
+      const inWin = events.filter((e) => e.ts >= window.start && e.ts < window.end);
+      t.true(inWin.length > 20, 'the window holds calls');
+      t.is(rows.length, groupBy.length === 0 ? 1 : new Set(inWin.map((e) => e.model)).size);
+      for (const r of rows) {
+        const evs = inWin.filter((e) => matches(e, r.group as CallFilter));
+        const p90 = exactPercentile(evs.map((e) => e.duration_ms), 90);
+        t.true(Math.abs((r.values['p90'] as number) - p90) <= 0.01 * p90, `${JSON.stringify(window)} ${JSON.stringify(r.group)} p90 ${r.values['p90']} vs ${p90}`);
+        const ttfts = evs.flatMap((e) => (e.ttft_ms === null ? [] : [e.ttft_ms]));
+        if (ttfts.length > 0) t.true(Math.abs((r.values['t50'] as number) - exactPercentile(ttfts, 50)) <= 0.01 * exactPercentile(ttfts, 50));
+        else t.is(r.values['t50'], null);
+      }
+    }
+  }
+});
