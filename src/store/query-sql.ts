@@ -53,6 +53,8 @@ const STORED_CALL_COLUMNS = `event_id, ts, model, feature, app, status, error_ty
 
 /** SQL aggregate: the binary histogram ({@link histToBlob}) of a group's values. */
 const VALUES_HIST_FUNCTION = 'claudescope_values_hist';
+/** Statements a query engine keeps prepared (see QueryEngine.prepared). */
+const MAX_CACHED_STATEMENTS = 128;
 
 export class QueryEngine {
   /** The coarse levels exist (schema 3+; a read-only open of an older database has only minutes). */
@@ -74,6 +76,25 @@ export class QueryEngine {
       },
       result: (h: LogHistogram) => histToBlob(h.counts),
     });
+  }
+
+  /**
+   * Statements by SQL text, the most recently used last. A query's statements are the same for
+   * every query of its shape; preparing them again each time cost time, and native memory that
+   * waits for the GC to finalize each one (V8 does not see it, so it does not hurry).
+   */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private prepared(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (st) {
+      this.statements.delete(sql);
+    } else {
+      st = this.db.prepare(sql);
+      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
+    }
+    this.statements.set(sql, st);
+    return st;
   }
 
   /** The smallest level of a period holding `dims`. */
@@ -270,7 +291,7 @@ export class QueryEngine {
       const { where, params, keyCols } = timeSql(sumsFrom.tcol);
       const hists = histInSums ? fields.map((f) => `${VALUES_HIST_FUNCTION}(${f}) AS f_${f}`) : [];
       const sql = `SELECT ${[...keyCols, ...selects, ...hists].join(', ')} FROM ${sumsFrom.table} WHERE ${where.join(' AND ')} ${groupSql}`;
-      for (const r of this.db.prepare(sql).all(...selectParams, ...params) as Record<string, unknown>[]) {
+      for (const r of this.prepared(sql).all(...selectParams, ...params) as Record<string, unknown>[]) {
         const acc = accFor(r);
         for (const [name, agg] of Object.entries(q.aggregates)) {
           if (agg.op === 'percentile') continue;
@@ -286,7 +307,7 @@ export class QueryEngine {
       const { where, params, keyCols } = timeSql(pctlFrom.tcol);
       const cols = pctlFrom.rollup ? fields.map((f) => `hist_${f === 'duration_ms' ? 'duration' : 'ttft'} AS f_${f}`) : fields.map((f) => `${f} AS f_${f}`);
       const sql = `SELECT ${[...keyCols, ...cols].join(', ')} FROM ${pctlFrom.table} WHERE ${where.join(' AND ')}`;
-      for (const r of this.db.prepare(sql).iterate(...params) as Iterable<Record<string, unknown>>) {
+      for (const r of this.prepared(sql).iterate(...params) as Iterable<Record<string, unknown>>) {
         const acc = accFor(r);
         mergeHists(acc, r, pctlFrom.rollup);
         // Groups seen only through percentiles still report their other values.
@@ -337,7 +358,7 @@ export class QueryEngine {
     }
     const limit = Math.max(1, Math.min(q.limit, 10_000));
     const sql = `SELECT id, ${STORED_CALL_COLUMNS} FROM calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, id DESC LIMIT ${limit + 1}`;
-    const rows = this.db.prepare(sql).all(...params) as (StoredCall & { id: number })[];
+    const rows = this.prepared(sql).all(...params) as (StoredCall & { id: number })[];
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];

@@ -273,3 +273,22 @@ test('percentiles read rollup histograms whether stored compactly or as any othe
   t.deepEqual(row!.values, { p0: both.percentile(0), p50: both.percentile(50), p100: both.percentile(100) });
   t.is(row!.values['p0'], 0);
 });
+
+test('queries of many shapes, past what the engine keeps prepared, answer the same when asked again', async (t) => {
+  const { store } = open(t);
+  const events = Array.from({ length: 600 }, (_, i) => call({ ts: T0 + i * 7_001, model: ['m1', 'm2'][i % 2]!, duration_ms: 100 + ((i * 37) % 900) }));
+  store.commitBatch({ calls: events.map(priced), checkpoints: [], emitterStats: [] });
+  const window = { start: T0 + 1_234, end: T0 + 600 * 7_001 };
+  // Each step size is a statement of its own: 200 of them cycle the engine's prepared statements.
+  const ask = (stepMinutes: number): Promise<unknown> => store.series({ window, stepMs: stepMinutes * 60_000, groupBy: ['model'], aggregates: { n: { op: 'count' }, p50: { op: 'percentile', field: 'duration_ms', p: 50 } } });
+  const first = await ask(1);
+  for (let m = 1; m <= 200; m++) {
+    const stepMs = m * 60_000;
+    const rows = (await ask(m)) as { t: number; group: { model: string }; values: { n: number } }[];
+    // Every bucket counts the calls of its model in it.
+    const wrong = rows.filter((r) => r.values.n !== events.filter((e) => e.model === r.group.model && e.ts >= Math.max(window.start, r.t) && e.ts < Math.min(window.end, r.t + stepMs)).length);
+    t.deepEqual(wrong, [], `step ${m} min`);
+    t.is(rows.reduce((a, r) => a + r.values.n, 0), events.filter((e) => e.ts >= window.start && e.ts < window.end).length);
+  }
+  t.deepEqual(await ask(1), first);
+});
