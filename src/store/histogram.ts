@@ -9,6 +9,8 @@
  * Serialised sparsely as JSON `{"<index>":count,…}` so per-minute rollups stay small.
  */
 
+import type Database from 'better-sqlite3';
+
 /** Relative accuracy of every percentile answer. */
 export const RELATIVE_ACCURACY = 0.01;
 const GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY);
@@ -209,4 +211,24 @@ function scanHistogram(s: string, out: number[]): boolean {
     if (sep !== 44 /* , */) return false;
     i++;
   }
+}
+
+/**
+ * Registers on `db` the SQL aggregate `name`, which builds one {@link LogHistogram} per group:
+ * of the values it is given (`from: 'values'`), or merging stored JSON histograms (`'json'`).
+ * Its result is JSON text or the binary form ({@link histToBlob}).
+ */
+export function registerHistogramAggregate(db: Database.Database, name: string, from: 'values' | 'json', to: 'json' | 'blob'): void {
+  db.aggregate(name, {
+    start: () => new LogHistogram(),
+    step: (h: LogHistogram, v: unknown) => {
+      if (from === 'values') {
+        if (typeof v === 'number') h.add(v);
+      } else if (typeof v === 'string') {
+        h.mergeJson(v);
+      }
+      return h;
+    },
+    result: (h: LogHistogram) => (to === 'blob' ? histToBlob(h.counts) : h.toJson()),
+  });
 }

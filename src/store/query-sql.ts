@@ -19,7 +19,7 @@ import type {
   SeriesQuery, SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram, bucketOf, forEachBlobPair, forEachJsonPair, histToBlob } from './histogram.js';
+import { LogHistogram, forEachBlobPair, forEachJsonPair, registerHistogramAggregate } from './histogram.js';
 import { CORE_HOUR_LEVEL, DELTA_TABLE, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, withDeltas, type RollupLevel } from './rollups.js';
 
 /** Where a span of a window is read from: call rows, or a rollup period. */
@@ -68,14 +68,7 @@ export class QueryEngine {
     this.coarse = has(CORE_HOUR_LEVEL.table);
     this.deltas = has(DELTA_TABLE);
     // The histogram of a group's values, as a coarse level stores it (see runSegment).
-    db.aggregate(VALUES_HIST_FUNCTION, {
-      start: () => new LogHistogram(),
-      step: (h: LogHistogram, v: unknown) => {
-        if (typeof v === 'number') h.add(v);
-        return h;
-      },
-      result: (h: LogHistogram) => histToBlob(h.counts),
-    });
+    registerHistogramAggregate(db, VALUES_HIST_FUNCTION, 'values', 'blob');
   }
 
   /**
@@ -273,18 +266,16 @@ export class QueryEngine {
     // builds their histograms too. After a backlog read from several files at once, a minute's
     // calls lie scattered over the table, and each row read is a page read.
     const histInSums = seg.source === 'rows' && fields.length > 0;
-    const mergeHists = (acc: Acc, r: Record<string, unknown>, rollupHist: boolean): void => {
+    const mergeHists = (acc: Acc, r: Record<string, unknown>): void => {
       // One histogram per field, whatever the number of percentiles asked of it: each stored
       // histogram is parsed and merged once (p50, p95 and p99 share it).
       for (const field of fields) {
         let h = acc.hists.get(field);
         if (!h) acc.hists.set(field, (h = new HistMerger()));
         const v = r[`f_${field}`];
-        // Rollups store binary histograms (coarse levels) or JSON text (per minute, deltas); so does the rows' statement.
-        if (rollupHist) {
-          if (v instanceof Uint8Array) h.mergeBlob(v);
-          else if (typeof v === 'string') h.mergeText(v);
-        } else if (typeof v === 'number') h.addValue(v);
+        // Binary histograms (coarse levels, and the rows' statement) or JSON text (per minute, deltas).
+        if (v instanceof Uint8Array) h.mergeBlob(v);
+        else if (typeof v === 'string') h.mergeText(v);
       }
     };
     if (selects.length > 0 || histInSums) {
@@ -300,16 +291,17 @@ export class QueryEngine {
           const zeroBased = agg.op !== 'sum';
           acc.values[name] = v === null ? (prev ?? (zeroBased ? 0 : null)) : (prev ?? 0) + v;
         }
-        if (histInSums) mergeHists(acc, r, true);
+        if (histInSums) mergeHists(acc, r);
       }
     }
     if (fields.length > 0 && !histInSums) {
+      // A rollup level's stored histograms (rows have theirs built above).
       const { where, params, keyCols } = timeSql(pctlFrom.tcol);
-      const cols = pctlFrom.rollup ? fields.map((f) => `hist_${f === 'duration_ms' ? 'duration' : 'ttft'} AS f_${f}`) : fields.map((f) => `${f} AS f_${f}`);
+      const cols = fields.map((f) => `hist_${f === 'duration_ms' ? 'duration' : 'ttft'} AS f_${f}`);
       const sql = `SELECT ${[...keyCols, ...cols].join(', ')} FROM ${pctlFrom.table} WHERE ${where.join(' AND ')}`;
       for (const r of this.prepared(sql).iterate(...params) as Iterable<Record<string, unknown>>) {
         const acc = accFor(r);
-        mergeHists(acc, r, pctlFrom.rollup);
+        mergeHists(acc, r);
         // Groups seen only through percentiles still report their other values.
         for (const [name, agg] of Object.entries(q.aggregates)) {
           if (agg.op !== 'percentile' && !(name in acc.values)) acc.values[name] = agg.op === 'sum' ? null : 0;
@@ -407,16 +399,12 @@ class HistMerger {
   private readonly dense = new Float64Array(HistMerger.SIZE);
   private readonly sparse = new Map<number, number>();
 
-  addValue(v: number): void {
-    this.addBucket(bucketOf(v), 1);
-  }
-
   /** Merges one stored histogram; text it cannot scan goes through JSON.parse. */
   mergeText(s: string): void {
     forEachJsonPair(s, this.addPair);
   }
 
-  /** Merges one binary histogram of a coarse level (see histToBlob). */
+  /** Merges one binary histogram (see histToBlob): a coarse level's, or built from rows by the query. */
   mergeBlob(b: Uint8Array): void {
     forEachBlobPair(b, this.addPair);
   }

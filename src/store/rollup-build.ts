@@ -12,7 +12,7 @@
  * its own frozen column lists.
  */
 import type Database from 'better-sqlite3';
-import { LogHistogram, histToBlob } from './histogram.js';
+import { registerHistogramAggregate } from './histogram.js';
 
 /** What to build. */
 export interface CoarseBuild {
@@ -37,14 +37,7 @@ const HIST_FUNCTION = 'claudescope_build_hist';
 export function buildFromMinutes(db: Database.Database, b: CoarseBuild): number {
   // The group key exactly as the writer computes it (JSON.stringify of the dimension values).
   db.function(GKEY_FUNCTION, { deterministic: true, varargs: true }, (...vals: unknown[]) => JSON.stringify(vals.map((v) => v ?? null)));
-  db.aggregate(HIST_FUNCTION, {
-    start: () => new LogHistogram(),
-    step: (h: LogHistogram, json: unknown) => {
-      if (typeof json === 'string') h.mergeJson(json);
-      return h;
-    },
-    result: (h: LogHistogram) => histToBlob(h.counts),
-  });
+  registerHistogramAggregate(db, HIST_FUNCTION, 'json', 'blob');
   const from = b.from ?? Number.MIN_SAFE_INTEGER;
   const to = b.to ?? Number.MAX_SAFE_INTEGER;
   const fromP = Math.floor(from / b.periodMs) * b.periodMs;

@@ -33,7 +33,7 @@
  */
 import type Database from 'better-sqlite3';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
-import { LogHistogram, histToBlob } from './histogram.js';
+import { LogHistogram, histToBlob, registerHistogramAggregate } from './histogram.js';
 import { buildFromMinutes } from './rollup-build.js';
 
 export const MINUTE_MS = 60_000;
@@ -178,14 +178,7 @@ const DELTA_HIST_FUNCTION = 'claudescope_delta_hist';
 /** Merges the delta rows into `rollup_minute`, a statement for all, and empties the delta table. */
 function mergeDeltas(db: Database.Database): void {
   db.function(HIST_MERGE_FUNCTION, { deterministic: true }, mergeHistJson);
-  db.aggregate(DELTA_HIST_FUNCTION, {
-    start: () => new LogHistogram(),
-    step: (h: LogHistogram, json: unknown) => {
-      if (typeof json === 'string') h.mergeJson(json);
-      return h;
-    },
-    result: (h: LogHistogram) => h.toJson(),
-  });
+  registerHistogramAggregate(db, DELTA_HIST_FUNCTION, 'json', 'json');
   const l = MINUTE_LEVEL;
   const cols = ROLLUP_COLUMNS(l);
   const dims = l.dims.join(', ');
