@@ -265,24 +265,21 @@ export class Daemon {
    */
   private observeCommits(): CommitObserver {
     const pending = this.metrics.claude.pending();
-    /** Unpriced calls by model label, and how many of them are of a model the engine does not know. */
-    const unpriced = new Map<string, { unknownModel: number }>();
+    /** Unpriced calls' model labels, each with how many of its calls are of a model the engine does not know. */
+    const unpriced = new Map<string, number>();
     let minTs = Infinity;
-    let added = 0;
     return {
       add: (c) => {
-        added++;
         if (c.event.ts < minTs) minTs = c.event.ts;
         if (!c.price?.priced) {
           const model = modelLabel(c);
-          let u = unpriced.get(model);
-          if (!u) unpriced.set(model, (u = { unknownModel: 0 }));
-          if (isUnknownModel(c)) u.unknownModel++;
+          unpriced.set(model, (unpriced.get(model) ?? 0) + (isUnknownModel(c) ? 1 : 0));
         }
         this.metrics.claude.stage(pending, c);
       },
       commit: () => {
-        if (added === 0) return;
+        // Nothing added: nothing to count.
+        if (minTs === Infinity) return;
         try {
           this.metrics.claude.apply(pending);
         } finally {
@@ -292,10 +289,10 @@ export class Daemon {
     };
   }
 
-  private onCommitted(minTs: number, unpriced: ReadonlyMap<string, { unknownModel: number }>): void {
+  private onCommitted(minTs: number, unpriced: ReadonlyMap<string, number>): void {
     this.lastCommitMs = Date.now();
     this.closedSpend.noteCommitted(minTs);
-    for (const [model, u] of unpriced) if (u.unknownModel > 0) this.pricingMetrics.recordUnknownModel(model, u.unknownModel);
+    for (const [model, unknownModel] of unpriced) if (unknownModel > 0) this.pricingMetrics.recordUnknownModel(model, unknownModel);
     const warnings = this.pricer.takeWarnings?.();
     if (warnings) {
       // The engine reports each (model, reason) once: one log line each.
