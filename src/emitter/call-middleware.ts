@@ -73,6 +73,7 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
     try {
       if (!call.described) describe(call, request, options);
       call.attemptStart = performance.now() - call.t0;
+      call.pendingFailure = null;
     } catch (err: unknown) {
       sink.fault(err);
     }
@@ -90,6 +91,8 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
           duration_ms: round3(performance.now() - call.t0 - call.attemptStart),
           retry_after_ms: null,
         });
+        // Aborted by the app: the SDK throws its user-abort error, which is no failure.
+        call.pendingFailure = type === 'aborted' ? null : type;
         source.threw(call, type, options);
       } catch (fault: unknown) {
         sink.fault(fault);
@@ -128,9 +131,10 @@ export function createCallMiddleware(sink: CallSink & BatchResultSink, source: C
     // reads raw (`asResponse()`) gives no parse to end the call on.
     try {
       if (attempt !== null && attempt.status !== null && attempt.status >= 400) {
-        source.await(call, retryWaitBound(attempt.retry_after_ms, call.attempts.length - 1), attempt.error_type ?? String(attempt.status));
+        call.pendingFailure = attempt.error_type ?? String(attempt.status);
+        source.await(call, retryWaitBound(attempt.retry_after_ms, call.attempts.length - 1));
       } else {
-        source.await(call, UNPARSED_BODY_WAIT_MS, null);
+        source.await(call, UNPARSED_BODY_WAIT_MS);
       }
     } catch (err: unknown) {
       sink.fault(err);

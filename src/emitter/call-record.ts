@@ -68,6 +68,12 @@ export class CallRecord {
   bodyReadToEnd = false;
   batch: BatchInfo | undefined;
   ended = false;
+  /**
+   * The failure the call ends as if no other signal comes (the process exits, or the SDK never
+   * retries): its last attempt's when that failed in a way the SDK may retry (an error response,
+   * a thrown fetch); null while an attempt is in flight, after a success, or after the app aborted.
+   */
+  pendingFailure: string | null = null;
   /** Undoes what was hooked for this call (an abort listener) once it ended. */
   release: (() => void) | null = null;
   /** A successful attempt's headers, read when the event is built. */

@@ -47,20 +47,13 @@ export interface ClientScope {
 const ERROR_TYPE = 'error.type';
 
 /**
- * The calls of `clientOptions()` clients, begun and not ended: each is ended once, by its span's
- * end, by {@link end} when the app let its stream go unread (the SDK then never ends the span),
- * or when the process exits while it is in flight (a stream held or being read, a request
- * unanswered, a retry's backoff), as it stands then.
+ * Calls begun and not ended, each ended (and written) once: by the signal its source hears (a
+ * span's end, the tracker's settle), by an abandoned stream, or when the process exits while it
+ * is in flight (a stream held or being read, a request unanswered, a retry's backoff), as it
+ * stands then: with its failure if it has one, else the one it waits on ({@link CallRecord.pendingFailure}).
  */
-export class OpenSpanCalls {
-  readonly #open = new OpenAtExit<CallRecord>((record) => {
-    // A call waiting out a retry ends as its last failed attempt: what the span would have said.
-    const last = record.attempts[record.attempts.length - 1];
-    if (record.failureType === null && last !== undefined && last.status !== null && last.status >= 400) {
-      record.failureType = last.error_type ?? String(last.status);
-    }
-    this.end(record);
-  });
+export class OpenCalls {
+  readonly #open = new OpenAtExit<CallRecord>((record) => this.end(record, record.failureType ?? record.pendingFailure));
 
   constructor(private readonly sink: CallSink) {}
 
@@ -68,12 +61,15 @@ export class OpenSpanCalls {
     this.#open.add(record);
   }
 
-  /** Ends the call and writes it, once. */
-  end(record: CallRecord): void {
+  /** Ends the call as `failureType` (default: the failure it has) and writes it, once. */
+  end(record: CallRecord, failureType: string | null = record.failureType): void {
     this.#open.delete(record);
     if (record.ended) return;
     record.ended = true;
+    record.failureType = failureType;
     try {
+      record.release?.();
+      record.release = null;
       this.sink.finish(record);
     } catch (err: unknown) {
       this.sink.fault(err);
@@ -90,7 +86,7 @@ export class CallSpan implements Span {
   constructor(
     readonly inner: Span,
     readonly record: CallRecord,
-    private readonly calls: OpenSpanCalls,
+    private readonly calls: OpenCalls,
   ) {}
 
   spanContext(): SpanContext {
@@ -145,7 +141,7 @@ class CallTracer implements Tracer {
     private readonly inner: Tracer,
     private readonly scope: ClientScope,
     private readonly sink: CallSink,
-    private readonly calls: OpenSpanCalls,
+    private readonly calls: OpenCalls,
   ) {}
 
   startSpan(name: string, options?: SpanOptions, context?: Context): Span {
@@ -171,7 +167,7 @@ export class CallTracerProvider implements TracerProvider {
   constructor(
     private readonly scope: ClientScope,
     private readonly sink: CallSink,
-    private readonly calls: OpenSpanCalls,
+    private readonly calls: OpenCalls,
     /** The provider the app gave the client, if any; else the global one. */
     readonly delegate?: TracerProvider,
   ) {}

@@ -18,9 +18,8 @@
 import type { Middleware } from '@anthropic-ai/sdk';
 import { CallRecord } from './call-record.js';
 import type { CallSink, ClientScope } from './call-tracer.js';
-import { CallSpan, type OpenSpanCalls } from './call-tracer.js';
+import { CallSpan, OpenCalls } from './call-tracer.js';
 import { callTags } from './tags.js';
-import { OpenAtExit } from './exit-hook.js';
 
 type ApiRequest = Parameters<Middleware>[0];
 
@@ -42,10 +41,10 @@ export interface CallSource {
   settle(call: CallRecord, failureType: string | null): void;
   /**
    * The attempt ended in a way the SDK may retry after up to `waitMs` (an error response whose
-   * body it did not read yet, a successful body not yet parsed): the call ends as `failureType`
-   * unless another attempt or an end signal comes first.
+   * body it did not read yet, a successful body not yet parsed): the call ends as its
+   * {@link CallRecord.pendingFailure} unless another attempt or an end signal comes first.
    */
-  await(call: CallRecord, waitMs: number, failureType: string | null): void;
+  await(call: CallRecord, waitMs: number): void;
   /** The attempt threw (after it was recorded), as `failureType` (`aborted`: by the app). */
   threw(call: CallRecord, failureType: string, options: SdkOptions): void;
   /** The app let go of the call's stream without reading it to an end: no other signal will come. */
@@ -56,7 +55,7 @@ export interface CallSource {
  * `clientOptions()`: the SDK's call span opens and ends each call (the span's end writes it),
  * except a stream the app lets go of unread, whose span the SDK never ends.
  */
-export function spanCalls(calls: OpenSpanCalls): CallSource {
+export function spanCalls(calls: OpenCalls): CallSource {
   return {
     callOf(_request, options) {
       const span = options?.__span?.span;
@@ -88,11 +87,6 @@ export function retryWaitBound(retryAfterMs: number | null, retriesDone: number)
   return wait * 1.5 + 2000;
 }
 
-interface Pending {
-  deadline: number;
-  failureType: string | null;
-}
-
 /**
  * `instrument(client)`: the middleware alone finds and ends each call. A call still in flight
  * when the process exits (a request unanswered, a stream held or being read, a retry's
@@ -100,13 +94,10 @@ interface Pending {
  */
 export class CallTracker implements CallSource {
   readonly #open = new WeakMap<object, CallRecord>();
-  readonly #pending = new Map<CallRecord, Pending>();
-  /**
-   * Calls begun and not ended. At exit each ends as it stands: a call waiting out a retry with
-   * the failure it would have ended as (an unread success as ok, a stream as aborted with what
-   * the app read of it, a request unanswered as aborted).
-   */
-  readonly #live = new OpenAtExit<CallRecord>((call) => this.settle(call, this.#pending.get(call)?.failureType ?? null));
+  /** Calls waiting for a signal, by the time past which they end as their pending failure. */
+  readonly #pending = new Map<CallRecord, number>();
+  /** Calls begun and not ended (an unread success ends as ok at exit, a stream as aborted with what the app read of it). */
+  readonly #live: OpenCalls;
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -114,7 +105,9 @@ export class CallTracker implements CallSource {
     private readonly sink: CallSink,
     /** The client's `maxRetries` (a request may override it). */
     private readonly maxRetries: number,
-  ) {}
+  ) {
+    this.#live = new OpenCalls(sink);
+  }
 
   callOf(request: ApiRequest, options: SdkOptions | undefined): CallRecord | null {
     if (!options) return null;
@@ -128,7 +121,7 @@ export class CallTracker implements CallSource {
     if (operation === null) return null;
     const call = new CallRecord(operation, this.scope.origin, callTags(this.scope.tags));
     this.#open.set(options, call);
-    this.#live.add(call);
+    this.#live.opened(call);
     const signal = options.signal;
     if (signal) {
       // An abort while the SDK waits out a backoff reaches no attempt: hear it here.
@@ -136,30 +129,20 @@ export class CallTracker implements CallSource {
         if (this.#pending.has(call)) this.settle(call, null);
       };
       signal.addEventListener('abort', listener, { once: true });
-      // Held by the call itself: a call that never ends (a stream never read) keeps nothing alive here.
+      // Held by the call itself, and undone when it ends.
       call.release = () => signal.removeEventListener('abort', listener);
     }
     return call;
   }
 
   settle(call: CallRecord, failureType: string | null): void {
-    if (call.ended) return;
-    call.ended = true;
-    call.failureType = failureType;
     this.#pending.delete(call);
-    this.#live.delete(call);
-    try {
-      call.release?.();
-      call.release = null;
-      this.sink.finish(call);
-    } catch (err: unknown) {
-      this.sink.fault(err);
-    }
+    this.#live.end(call, failureType);
   }
 
-  await(call: CallRecord, waitMs: number, failureType: string | null): void {
+  await(call: CallRecord, waitMs: number): void {
     if (call.ended) return;
-    this.#pending.set(call, { deadline: Date.now() + waitMs, failureType });
+    this.#pending.set(call, Date.now() + waitMs);
     if (this.#sweeper === undefined) {
       this.#sweeper = setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS);
       this.#sweeper.unref();
@@ -174,7 +157,7 @@ export class CallTracker implements CallSource {
     // Aborted by the app: the SDK throws its user-abort error, which is no failure.
     if (failureType === 'aborted') return this.settle(call, null);
     if (this.#retriesLeft(call, options) <= 0) return this.settle(call, failureType);
-    this.await(call, retryWaitBound(null, call.attempts.length - 1), failureType);
+    this.await(call, retryWaitBound(null, call.attempts.length - 1));
   }
 
   #retriesLeft(call: CallRecord, options: SdkOptions): number {
@@ -185,7 +168,7 @@ export class CallTracker implements CallSource {
 
   #sweep(): void {
     const now = Date.now();
-    for (const [call, p] of this.#pending) if (p.deadline <= now) this.settle(call, p.failureType);
+    for (const [call, deadline] of this.#pending) if (deadline <= now) this.settle(call, call.pendingFailure);
     if (this.#pending.size === 0 && this.#sweeper !== undefined) {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;

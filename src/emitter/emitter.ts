@@ -12,7 +12,7 @@ import { usageFromApi } from '../event/usage.js';
 import { asObject, JsonText, str } from './json-shape.js';
 import type { CallRecord } from './call-record.js';
 import { createCallMiddleware, isEmitterMiddleware } from './call-middleware.js';
-import { CallTracerProvider, OpenSpanCalls } from './call-tracer.js';
+import { CallTracerProvider, OpenCalls } from './call-tracer.js';
 import { CallTracker, spanCalls } from './call-tracker.js';
 import type { ClientScope } from './call-tracer.js';
 import { mergeTags } from './tags.js';
@@ -136,7 +136,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
     },
   };
   // clientOptions(): the SDK's call span opens and ends each call, this middleware feeds it.
-  const openSpanCalls = new OpenSpanCalls(sink);
+  const openSpanCalls = new OpenCalls(sink);
   const spanMiddleware = createCallMiddleware(sink, spanCalls(openSpanCalls));
 
   function scopeOf(scope: ClientScopeOptions | undefined): ClientScope {

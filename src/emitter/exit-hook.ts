@@ -13,7 +13,7 @@ export interface ExitFlushable {
 }
 
 /** Ends what is still in flight at exit, before any writer flushes: synchronous, never throws. */
-export interface ExitSettleable {
+interface ExitSettleable {
   settleAtExit(): void;
 }
 
@@ -67,13 +67,13 @@ export function unregisterExitFlush(writer: ExitFlushable): void {
 }
 
 /** Let `settler` end its calls in flight when the process exits, before writers flush. Idempotent. */
-export function registerExitSettle(settler: ExitSettleable): void {
+function registerExitSettle(settler: ExitSettleable): void {
   settlers.add(settler);
   install();
 }
 
 /** The reverse of {@link registerExitSettle}. */
-export function unregisterExitSettle(settler: ExitSettleable): void {
+function unregisterExitSettle(settler: ExitSettleable): void {
   settlers.delete(settler);
   uninstallIfIdle();
 }

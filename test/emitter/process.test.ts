@@ -87,6 +87,12 @@ for (const hook of ['instrument()', 'clientOptions()'] as const) {
     t.like(ev.calls[0], { status: 'error', error_type: 'overloaded_error', http_status: 529, attempts: 1 });
   });
 
+  test(`a call waiting to retry a broken connection when the process exits is written once, as that failure (${hook})`, async (t) => {
+    const ev = await childEvents(t, m('thrown'), 1);
+    t.is(ev.calls.length, 1);
+    t.like(ev.calls[0], { status: 'error', error_type: 'connection_error', http_status: null, attempts: 1 });
+  });
+
   test(`a call still unanswered when the process exits is written once, as aborted (${hook})`, async (t) => {
     const ev = await childEvents(t, m('unanswered'), 1, { script: [{ delayMs: 30_000 }] });
     t.is(ev.calls.length, 1);
