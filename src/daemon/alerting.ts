@@ -68,8 +68,8 @@ export interface StartAlertingOptions {
   config: DaemonConfig;
   prepared: PreparedAlerting;
   query: QueryApi;
-  /** This daemon's pipeline health; absent: the query interface's own (fleet-wide on InfluxDB). */
-  health?: () => PipelineHealth;
+  /** Pipeline health for `pipeline_health` rules: this daemon's, or the fleet's (on InfluxDB). */
+  health: () => PipelineHealth | Promise<PipelineHealth>;
   onError: (message: string) => void;
   /** node-cron expression; default every minute. */
   schedule?: string;
@@ -84,7 +84,7 @@ export async function startAlerting(o: StartAlertingOptions): Promise<RuleEngine
     notifiers: o.prepared.notifiers,
     statePath: alertStatePath(o.config.home),
     budgets: budgetsFromConfig(o.config.budgets),
-    ...(o.health ? { health: o.health } : {}),
+    health: o.health,
     onError: o.onError,
     ...(o.schedule !== undefined ? { schedule: o.schedule } : {}),
   });

@@ -9,6 +9,8 @@
  * await d.stop();       // final checkpoint written, lock released
  */
 import { join } from 'node:path';
+import type { InfluxQueryApi } from '../store/influx-query.js';
+import type { PipelineHealth } from '../store/types.js';
 import type { IncomingMessage } from 'node:http';
 import { Pipeline, type CommitObserver } from './pipeline.js';
 import { HttpServer, sendJson } from './http-server.js';
@@ -161,7 +163,7 @@ export class Daemon {
         config: o.config,
         prepared: alerting,
         query: fleet ? influx : d.pipeline.query,
-        ...(fleet ? {} : { health: () => d.pipelineHealth() }),
+        health: fleet ? () => fleetHealth(influx, d.pipelineHealth().influxAuthFailed) : () => d.pipelineHealth(),
         onError: (message) => log('warn', `alerts: ${message}`),
         ...(o.ruleSchedule !== undefined ? { schedule: o.ruleSchedule } : {}),
       });
@@ -200,7 +202,7 @@ export class Daemon {
   }
 
   /** What `pipeline_health` rules read: tail lag, dead letters and emitter drops so far, InfluxDB refusing the credentials. */
-  pipelineHealth(): import('../store/types.js').PipelineHealth {
+  pipelineHealth(): PipelineHealth {
     let h: ReturnType<Pipeline['health']> | null = null;
     try {
       h = this.pipeline.health();
@@ -323,5 +325,19 @@ export class Daemon {
       this.deadLettersLogged = total;
     }
     void final;
+  }
+}
+
+/**
+ * A fleet's pipeline health, read from InfluxDB, with whether InfluxDB refuses this daemon's own
+ * credentials: only this daemon can know that (a refused host cannot report there), and with it
+ * refused, the fleet's health may not be readable either.
+ */
+async function fleetHealth(influx: InfluxQueryApi, ownAuthFailed: number | null): Promise<PipelineHealth> {
+  try {
+    return { ...(await influx.pipelineHealth()), influxAuthFailed: ownAuthFailed };
+  } catch (err: unknown) {
+    if (ownAuthFailed !== 1) throw err;
+    return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: 1 };
   }
 }

@@ -48,6 +48,20 @@ it('InfluxDB refusing the credentials raises ClaudescopeInfluxAuthFailed (critic
   t.is(alert?.labels['severity'], 'critical');
 });
 
+it('with InfluxDB alone (rules reading the fleet\'s health from it), the daemon still raises it of its own credentials', async (t) => {
+  const influx = await startInfluxd();
+  t.teardown(() => influx.dispose());
+  await influx.createDatabase('authonly');
+  const fwd = await startForwarder(influx.url);
+  t.teardown(() => fwd.close());
+  fwd.faults.push({ status: 401, body: '{"error":"authorization failed"}' });
+  const d = await start(t, { url: fwd.url, api: 'v1', database: 'authonly', embedded_store: false, health_interval_ms: 0 });
+  t.is(d.pipeline.store, undefined, 'no embedded store: the rules read InfluxDB');
+  await waitFor(() => d.pipeline.health().influx?.authFailed === true, 'the sink stopped on 401');
+  await d.ruleEngine.evaluateOnce(Date.now());
+  t.true(firing(d).includes('ClaudescopeInfluxAuthFailed'));
+});
+
 it('with InfluxDB taking the writes, or without InfluxDB, the alert stays quiet', async (t) => {
   const influx = await startInfluxd();
   t.teardown(() => influx.dispose());
