@@ -84,16 +84,11 @@ export class Tailer {
   private stopping = false;
   private scanRequested = true;
   private nextScanAt = 0;
+  /** No read before this (`performance.now()`): a failed commit's backoff, or the batch interval once caught up. */
   private pauseUntil = 0;
   private failureStreak = 0;
-  /** Ends the read loop's sleep early: a hint (when the sleep allows it) or stop(). */
+  /** Ends the read loop's sleep early: stop(), a rewind, or a hint once no pause holds the loop. */
   private wakeUp: (() => void) | undefined;
-  private wakeOnHint = true;
-  /**
-   * When (`performance.now()`, which a wall clock set back cannot move) the last pass that read
-   * new lines and every file to its end was done; null when the next lines go at once.
-   */
-  private caughtUpAt: number | null = null;
   private watcher: { close(): Promise<void> } | undefined;
   private readonly host = hostname();
   private readonly counters = {
@@ -162,7 +157,7 @@ export class Tailer {
     } else {
       this.scanRequested = true;
     }
-    if (this.wakeOnHint) this.wakeUp?.();
+    if (performance.now() >= this.pauseUntil) this.wakeUp?.();
   }
 
   private log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
@@ -173,17 +168,12 @@ export class Tailer {
     while (!this.stopping) {
       let now = Date.now();
       if (this.scanRequested || now >= this.nextScanAt) await this.scan();
+      const pause = this.pauseUntil - performance.now();
+      if (pause > 0) {
+        await this.sleep(pause);
+        continue;
+      }
       now = Date.now();
-      if (now < this.pauseUntil) {
-        await this.sleep(this.pauseUntil - now);
-        continue;
-      }
-      // Caught up: what the files get next waits for the batch interval, hints or not.
-      const wait = this.caughtUpAt === null ? 0 : this.caughtUpAt + this.o.batchIntervalMs - performance.now();
-      if (wait > 0) {
-        await this.sleep(wait, false);
-        continue;
-      }
       let batch = newBatch();
       let progressed = false;
       let cutShort = false;
@@ -193,7 +183,7 @@ export class Tailer {
         let share = 0;
         for (;;) {
           if (s.dropped) break;
-          if (this.stopping || Date.now() < this.pauseUntil || share >= FAIR_SHARE_BYTES) {
+          if (this.stopping || performance.now() < this.pauseUntil || share >= FAIR_SHARE_BYTES) {
             // Not at the file's end: more may be waiting.
             cutShort = true;
             break;
@@ -218,9 +208,10 @@ export class Tailer {
           }
         }
       }
-      // A pass that found nothing new leaves the interval as it was: lines after idle go at once.
-      // (Set before the hand-over: a failed commit's rewind clears it.)
-      if (progressed) this.caughtUpAt = cutShort ? null : performance.now();
+      // Caught up: what the files get next waits out the batch interval, hints or not. A pass that
+      // found nothing new leaves the pause as it was: lines after idle go at once.
+      // (Set before the hand-over: a failed commit's backoff replaces it.)
+      if (progressed && !cutShort) this.pauseUntil = Math.max(this.pauseUntil, performance.now() + this.o.batchIntervalMs);
       if (batch.lines > 0 || batch.checkpoints.size > 0 || this.owesNext) await this.submit(batch, false);
       if (!progressed && !this.stopping) {
         let wake = this.nextScanAt;
@@ -230,8 +221,8 @@ export class Tailer {
     }
   }
 
-  /** Sleeps `ms`, or until stop(), or (with `wakeOnHint`) until a chokidar hint. */
-  private sleep(ms: number, wakeOnHint = true): Promise<void> {
+  /** Sleeps `ms`, or until {@link wakeUp}. */
+  private sleep(ms: number): Promise<void> {
     // stop() may have come while the loop was not asleep (during a scan).
     if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
@@ -241,7 +232,6 @@ export class Tailer {
         resolve();
       }
       this.wakeUp = done;
-      this.wakeOnHint = wakeOnHint;
     });
   }
 
@@ -372,7 +362,7 @@ export class Tailer {
       this.counters.checkpointErrors++;
       this.failureStreak++;
       const wait = Math.min(30_000, this.o.commitRetryMs * 2 ** (this.failureStreak - 1));
-      this.pauseUntil = Date.now() + wait * (0.5 + Math.random() / 2);
+      this.pauseUntil = performance.now() + wait * (0.5 + Math.random() / 2);
       this.log('error', 'batch commit failed; re-reading from the last checkpoint', { err: String(failure.err), retryInMs: wait });
       for (const c of batch.checkpoints.values()) {
         c.state.inFlight--;
@@ -419,8 +409,6 @@ export class Tailer {
     s.pos = { lineOffset: offset, cursor: offset, skipFrom: null };
     if (s.footerEnd !== null && s.footerEnd > offset) s.footerEnd = null;
     s.nextReadAt = 0;
-    // Lines read again (after a failed commit, a truncation) go at once, whatever the loop sleeps.
-    this.caughtUpAt = null;
     this.wakeUp?.();
   }
 
