@@ -4,6 +4,7 @@
  */
 import type { AggregateRow, CallDimension, PipelineHealth, QueryApi } from '../store/types.js';
 import { periodAt } from './budget-period.js';
+import { PIPELINE_METRICS } from './rule-types.js';
 import type {
   BudgetRule, Budgets, ErrorRateRule, LatencyRule, PipelineHealthRule, RateLimitHeadroomRule, ReconciliationCaptureRule, Rule, RuleSample,
   SpikeRule, StopReasonShareRule, ThresholdRule,
@@ -228,20 +229,13 @@ export class HealthHistory {
   }
 }
 
-const HEALTH_FIELD = {
-  tail_lag_bytes: 'tailLagBytes',
-  dead_letters: 'deadLettersTotal',
-  emitter_dropped_events: 'emitterDroppedEventsTotal',
-  influx_auth_failed: 'influxAuthFailed',
-} as const;
-
 function pipelineHealth(rule: PipelineHealthRule, ctx: EvalContext): RuleSample[] {
   const last = ctx.health.latest();
   if (!last) return [];
-  const field = HEALTH_FIELD[rule.metric];
+  const { field, gauge } = PIPELINE_METRICS[rule.metric];
   const cur = last.h[field];
   if (cur === null) return [];
-  if (rule.metric === 'tail_lag_bytes' || rule.metric === 'influx_auth_failed') return [{ labels: {}, value: cur, calls: 0 }];
+  if (gauge) return [{ labels: {}, value: cur, calls: 0 }];
   const then = ctx.health.at(ctx.now - rule.windowMs)?.h[field] ?? cur;
   // A counter that went down was reset (daemon restart): count from zero.
   return [{ labels: {}, value: cur >= then ? cur - then : cur, calls: 0 }];

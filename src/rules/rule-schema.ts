@@ -17,7 +17,7 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type { Aggregate, CallDimension, CallField, CallFilter } from '../store/types.js';
 import { parseDuration } from './duration.js';
 import { compileTemplate, TemplateError } from './template.js';
-import { RULE_KINDS, type Comparison, type Rule, type RuleCommon, type Severity } from './rule-types.js';
+import { PIPELINE_METRICS, RULE_KINDS, type Comparison, type PipelineMetric, type Rule, type RuleCommon, type Severity } from './rule-types.js';
 
 export const DIMENSIONS: readonly CallDimension[] = ['model', 'feature', 'app', 'host', 'status', 'error_type', 'stop_reason', 'service_tier', 'provider', 'operation'];
 const FIELDS: readonly CallField[] = ['cost_usd', 'cost_without_cache_usd', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
@@ -189,7 +189,7 @@ function parseRule(ctx: Ctx, at: Path, raw: unknown): Rule | null {
       rule = { ...common, kind: k, stopReasons: f.strList('stop_reasons', true) ?? [] };
       break;
     case 'pipeline_health':
-      rule = { ...common, kind: k, metric: f.oneOf('metric', ['tail_lag_bytes', 'dead_letters', 'emitter_dropped_events', 'influx_auth_failed'], true) ?? 'tail_lag_bytes' };
+      rule = { ...common, kind: k, metric: f.oneOf<PipelineMetric>('metric', Object.keys(PIPELINE_METRICS) as PipelineMetric[], true) ?? 'tail_lag_bytes' };
       break;
     case 'threshold':
       rule = { ...common, kind: k, value: f.aggregate('value', true) ?? { op: 'count' }, per: f.aggregate('per', false), perMinute: f.bool('per_minute') ?? false };

@@ -29,7 +29,7 @@ import { SqliteStore, type PricedCall } from '../store/sqlite-store.js';
 import { parseDuration } from './duration.js';
 import { createRuleEngine } from './rule-engine.js';
 import { loadRules } from './rule-loader.js';
-import type { Budgets } from './rule-types.js';
+import { PIPELINE_METRICS, type Budgets, type PipelineMetric } from './rule-types.js';
 
 export interface RuleTestOutcome {
   name: string;
@@ -45,7 +45,7 @@ interface CallFixture {
 interface Expected { eval_time: string; alertname: string; exp_alerts?: { exp_labels?: Record<string, string | number>; exp_annotations?: Record<string, string> }[] }
 interface TestCase {
   name?: string; start?: string; eval_interval?: string; calls?: CallFixture[];
-  health?: ({ at?: string; tail_lag_bytes?: number; dead_letters?: number; emitter_dropped_events?: number; influx_auth_failed?: number })[];
+  health?: ({ at?: string } & Partial<Record<PipelineMetric, number>>)[];
   alerts?: Expected[];
 }
 interface TestFile { rule_files?: string[]; budgets?: Budgets; tests?: TestCase[] }
@@ -89,15 +89,14 @@ async function runOne(tc: TestCase, index: number, rules: ReturnType<typeof load
     store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
     const health = (tc.health ?? []).map((h) => ({ ts: start + offset(h.at, 'health.at'), h }));
     const healthAt = (now: number): PipelineHealth => {
-      let cur: PipelineHealth = { tailLagBytes: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, influxAuthFailed: 0 };
+      // Each sample sets the metrics it names; the others keep their value (0 at first).
+      const cur = Object.fromEntries(Object.values(PIPELINE_METRICS).map((m) => [m.field, 0])) as unknown as PipelineHealth;
       for (const { ts, h } of health) {
         if (ts > now) continue;
-        cur = {
-          tailLagBytes: h.tail_lag_bytes ?? cur.tailLagBytes,
-          deadLettersTotal: h.dead_letters ?? cur.deadLettersTotal,
-          emitterDroppedEventsTotal: h.emitter_dropped_events ?? cur.emitterDroppedEventsTotal,
-          influxAuthFailed: h.influx_auth_failed ?? cur.influxAuthFailed,
-        };
+        for (const [metric, { field }] of Object.entries(PIPELINE_METRICS)) {
+          const v = h[metric as PipelineMetric];
+          if (v !== undefined) cur[field] = v;
+        }
       }
       return cur;
     };

@@ -2,7 +2,7 @@
  * Alert rules as loaded from YAML: one common part (window, minimum calls, filters, grouping,
  * `for`, labels, annotations) and one part per kind.
  */
-import type { Aggregate, CallDimension, CallFilter } from '../store/types.js';
+import type { Aggregate, CallDimension, CallFilter, PipelineHealth } from '../store/types.js';
 
 export type Comparison = '>' | '>=' | '<' | '<=';
 export type Severity = 'critical' | 'warning' | 'info';
@@ -76,11 +76,21 @@ export interface StopReasonShareRule extends RuleCommon {
   stopReasons: string[];
 }
 
-export type PipelineMetric = 'tail_lag_bytes' | 'dead_letters' | 'emitter_dropped_events' | 'influx_auth_failed';
+/**
+ * The `pipeline_health` metrics: the {@link PipelineHealth} field each reads, and whether it is a
+ * gauge (its latest value is compared) or a counter (its increase over the window is).
+ */
+export const PIPELINE_METRICS = {
+  tail_lag_bytes: { field: 'tailLagBytes', gauge: true },
+  dead_letters: { field: 'deadLettersTotal', gauge: false },
+  emitter_dropped_events: { field: 'emitterDroppedEventsTotal', gauge: false },
+  influx_auth_failed: { field: 'influxAuthFailed', gauge: true },
+} as const satisfies Record<string, { field: keyof PipelineHealth; gauge: boolean }>;
+
+export type PipelineMetric = keyof typeof PIPELINE_METRICS;
 
 export interface PipelineHealthRule extends RuleCommon {
   kind: 'pipeline_health';
-  /** A gauge (lag, InfluxDB auth failed) compares its latest value; counters compare their increase over the window. */
   metric: PipelineMetric;
 }
 
