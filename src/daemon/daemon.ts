@@ -267,15 +267,15 @@ export class Daemon {
    */
   private observeCommits(): CommitObserver {
     const pending = this.metrics.claude.pending();
-    /** Unpriced calls' model labels, each with how many of its calls are of a model the engine does not know. */
-    const unpriced = new Map<string, number>();
+    /** Calls of a model the engine does not know, by model label. */
+    const unknownModels = new Map<string, number>();
     let minTs = Infinity;
     return {
       add: (c) => {
         if (c.event.ts < minTs) minTs = c.event.ts;
-        if (!c.price?.priced) {
+        if (isUnknownModel(c)) {
           const model = modelLabel(c);
-          unpriced.set(model, (unpriced.get(model) ?? 0) + (isUnknownModel(c) ? 1 : 0));
+          unknownModels.set(model, (unknownModels.get(model) ?? 0) + 1);
         }
         this.metrics.claude.stage(pending, c);
       },
@@ -285,16 +285,16 @@ export class Daemon {
         try {
           this.metrics.claude.apply(pending);
         } finally {
-          this.onCommitted(minTs, unpriced);
+          this.onCommitted(minTs, unknownModels, pending.unpricedModels());
         }
       },
     };
   }
 
-  private onCommitted(minTs: number, unpriced: ReadonlyMap<string, number>): void {
+  private onCommitted(minTs: number, unknownModels: ReadonlyMap<string, number>, unpricedModels: readonly string[]): void {
     this.lastCommitMs = Date.now();
     this.closedSpend.noteCommitted(minTs);
-    for (const [model, unknownModel] of unpriced) if (unknownModel > 0) this.pricingMetrics.recordUnknownModel(model, unknownModel);
+    for (const [model, n] of unknownModels) this.pricingMetrics.recordUnknownModel(model, n);
     const warnings = this.pricer.takeWarnings?.();
     if (warnings) {
       // The engine reports each (model, reason) once: one log line each.
@@ -303,7 +303,7 @@ export class Daemon {
       return;
     }
     // A pricer without warnings (a test stand-in): one line per unpriced model.
-    for (const model of unpriced.keys()) {
+    for (const model of unpricedModels) {
       if (this.unpricedModelsLogged.has(model) || this.unpricedModelsLogged.size >= 1000) continue;
       this.unpricedModelsLogged.add(model);
       this.log('warn', 'calls of a model without a price are counted as unpriced (claude_unpriced_requests_total), never $0', { model });

@@ -132,6 +132,13 @@ export class PendingClaudeMetrics {
     return f;
   }
 
+  /** The models with calls counted into `claude_unpriced_requests_total`. */
+  unpricedModels(): string[] {
+    const out: string[] = [];
+    for (const [model, m] of this.models) if (m.unpriced > 0) out.push(model);
+    return out;
+  }
+
   error(model: string, errorType: string, kind: ErrorKind): void {
     const key = `${model}\u0000${errorType}\u0000${kind}`;
     const e = this.errors.get(key);
