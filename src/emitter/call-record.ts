@@ -2,10 +2,10 @@
  * One API call in flight: what the middleware (and, with `clientOptions()`, the call span) learn
  * about it, attempt by attempt, until the call ends and the record becomes one `call` event.
  */
-import type { Attempt, BatchInfo, CallEvent, CallStatus, Provider, RateLimits } from '../event/types.js';
+import type { Attempt, BatchInfo, CallEvent, CallStatus, Provider, RateLimits, Usage } from '../event/types.js';
 import { usageFromApi } from '../event/usage.js';
 import { readResponseFacts } from './response-headers.js';
-import { asObject, copyJson, str } from './json-shape.js';
+import { asObject, str } from './json-shape.js';
 import type { SseFacts } from './stream-observer.js';
 import type { Tags } from './tags.js';
 
@@ -55,11 +55,10 @@ export class CallRecord {
   /** The last error body seen (error response or error frame). */
   error: ErrorInfo | null = null;
 
-  /**
-   * Parsed JSON body of a successful non-streaming response; once the call ended, only what
-   * the event reads of it ({@link keepOnlyEventFacts}).
-   */
+  /** Parsed JSON body of a successful non-streaming response, until the call ends ({@link keepOnlyEventFacts}). */
   data: Record<string, unknown> | null = null;
+  /** What the event reads of {@link data}, taken from it when the call ended. */
+  #body: BodyFacts | null = null;
   /** Facts of a streamed Messages body. */
   sse: SseFacts | null = null;
   /** Start of the attempt whose body streamed, ms after t0. */
@@ -89,20 +88,24 @@ export class CallRecord {
   }
 
   /**
-   * Called when the call ends: lets the request body go, and keeps a copy of what the event
-   * reads of the parsed response, letting the rest go. The event is built later, and by then
-   * the app, which owns the response, may have changed it (its `usage`, its `model`).
+   * Called when the call ends: lets the request body go, and takes what the event reads of the
+   * parsed response, letting the response go. The event is built later, and by then the app,
+   * which owns the response, may have changed it (its `usage`, its `model`).
    */
   keepOnlyEventFacts(): void {
     this.requestBody = null;
     const data = this.data;
     if (data === null) return;
-    this.data = {
-      id: data['id'],
-      model: data['model'],
-      stop_reason: data['stop_reason'],
-      usage: copyJson(data['usage']),
-      input_tokens: data['input_tokens'],
+    this.data = null;
+    const usage = asObject(data['usage']);
+    const counted = data['input_tokens'];
+    this.#body = {
+      model: str(data['model']),
+      stopReason: str(data['stop_reason']),
+      messageId: str(data['id']),
+      // A new object of plain values: nothing of the app's response is kept.
+      usage: usage ? usageFromApi(usage) : null,
+      countedInputTokens: typeof counted === 'number' ? counted : null,
     };
   }
 
@@ -138,7 +141,7 @@ export class CallRecord {
     }
     const durationMs = round3(end - this.t0);
     const sse = this.sse;
-    const data = this.data;
+    const body = this.#body;
     let status: CallStatus;
     let errorType: string | null = null;
     let errorCode: string | null = null;
@@ -153,15 +156,14 @@ export class CallRecord {
       errorCode = this.error?.errorCode ?? null;
     } else if (sse) {
       status = sse.sawMessageStop ? 'ok' : 'aborted';
-    } else if (data !== null || this.bodyReadToEnd || (this.httpStatus !== null && this.httpStatus < 300 && !this.stream)) {
+    } else if (body !== null || this.bodyReadToEnd || (this.httpStatus !== null && this.httpStatus < 300 && !this.stream)) {
       status = 'ok';
     } else {
       status = 'aborted';
     }
 
-    const rawUsage = sse ? sse.usage : asObject(data?.['usage']);
-    const usage = rawUsage ? usageFromApi(rawUsage) : null;
-    const complete = sse ? sse.sawMessageDelta || sse.sawMessageStop : data !== null || this.bodyReadToEnd;
+    const usage = sse ? (sse.usage ? usageFromApi(sse.usage) : null) : (body?.usage ?? null);
+    const complete = sse ? sse.sawMessageDelta || sse.sawMessageStop : body !== null || this.bodyReadToEnd;
     let ttftMs: number | null = null;
     let tokensPerSecond: number | null = null;
     if (sse?.firstDeltaAt != null) {
@@ -185,7 +187,7 @@ export class CallRecord {
       provider: this.origin.provider,
       operation: this.operation,
       model_requested: this.modelRequested,
-      model: (sse ? sse.model : str(data?.['model'])) ?? this.modelRequested,
+      model: (sse ? sse.model : (body?.model ?? null)) ?? this.modelRequested,
       stream: this.stream,
       max_tokens: this.maxTokens,
       tool_count: this.toolCount,
@@ -193,9 +195,9 @@ export class CallRecord {
       http_status: this.httpStatus,
       error_type: errorType,
       error_code: errorCode,
-      stop_reason: sse ? sse.stopReason : str(data?.['stop_reason']),
+      stop_reason: sse ? sse.stopReason : (body?.stopReason ?? null),
       request_id: this.requestId,
-      message_id: sse ? sse.messageId : this.operation.endsWith('messages.create') || this.operation.endsWith('messages.stream') ? str(data?.['id']) : null,
+      message_id: sse ? sse.messageId : this.operation.endsWith('messages.create') || this.operation.endsWith('messages.stream') ? (body?.messageId ?? null) : null,
       organization_id: this.organizationId,
       workspace_id: this.workspaceId,
       api_key_alias: this.origin.apiKeyAlias,
@@ -209,14 +211,23 @@ export class CallRecord {
       rate_limits: this.rateLimits,
     };
     if (this.batch) event.batch = this.batch;
-    if (this.operation.endsWith('count_tokens') && data) {
-      const counted = data['input_tokens'];
-      if (typeof counted === 'number') event.counted_input_tokens = counted;
+    if (this.operation.endsWith('count_tokens') && body) {
+      if (body.countedInputTokens !== null) event.counted_input_tokens = body.countedInputTokens;
       // Counting tokens is free: the count is not usage.
       event.usage = null;
     }
     return event;
   }
+}
+
+/** What the event reads of a parsed (non-streamed) response body. */
+interface BodyFacts {
+  model: string | null;
+  stopReason: string | null;
+  messageId: string | null;
+  usage: Usage | null;
+  /** `messages.count_tokens`' answer. */
+  countedInputTokens: number | null;
 }
 
 /** `anthropic.messages.create` → `messages.create`. */
