@@ -241,15 +241,13 @@ export interface ObserverHooks {
 /**
  * What both observers do with each chunk read (null: the body ended): hand it to `scanner`; a
  * scanner fault is reported once and stops scanning, and never reaches the reader. And the
- * read's end, reported once.
+ * read's end, reported once (`readToEnd` when the body's end was read).
  */
-function observer(scanner: ChunkScanner, hooks: ObserverHooks): { scan(chunk: Uint8Array | null): void; end(err?: unknown): void } {
+function observer(scanner: ChunkScanner, hooks: ObserverHooks): { scan(chunk: Uint8Array | null): void; end(err?: unknown, readToEnd?: boolean): void } {
   let scanning = true;
   let ended = false;
-  let readToEnd = false;
   return {
     scan(chunk) {
-      if (chunk === null) readToEnd = true;
       if (!scanning) return;
       try {
         if (chunk === null) scanner.finish?.();
@@ -259,11 +257,11 @@ function observer(scanner: ChunkScanner, hooks: ObserverHooks): { scan(chunk: Ui
         hooks.onFault(err);
       }
     },
-    end(err) {
+    end(err, readToEnd = false) {
       if (ended) return;
       ended = true;
       try {
-        hooks.onEnd(err, readToEnd && err === undefined);
+        hooks.onEnd(err, readToEnd);
       } catch (fault: unknown) {
         hooks.onFault(fault);
       }
@@ -307,7 +305,7 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
   // One pair of callbacks per body, not per chunk.
   const onResult = (result: IteratorResult<Uint8Array>): IteratorResult<Uint8Array> => {
     scan(result.done === true ? null : result.value);
-    if (result.done === true) end();
+    if (result.done === true) end(undefined, true);
     return result;
   };
   const onError = (err: unknown): never => {
@@ -396,7 +394,7 @@ export function observeBody(body: ReadableStream<Uint8Array>, scanner: ChunkScan
         if (result.done) {
           scan(null);
           controller.close();
-          end();
+          end(undefined, true);
           return;
         }
         scan(result.value);
