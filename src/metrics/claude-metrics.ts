@@ -98,6 +98,16 @@ interface FeatureSums {
   cost: number | null;
 }
 
+/** A model's sums for one `feature` label, made on first use. */
+function featureSums(m: ModelSums, feature: string): FeatureSums {
+  let f = m.features.get(feature);
+  if (!f) {
+    f = { requests: new Map(), tokens: null, cost: null };
+    m.features.set(feature, f);
+  }
+  return f;
+}
+
 /**
  * The counts of calls not applied to the metrics yet ({@link ClaudeMetrics.pending}): numbers
  * summed per label set, durations counted into buckets, the latest rate-limit headers. A few
@@ -121,15 +131,6 @@ export class PendingClaudeMetrics {
       this.models.set(model, m);
     }
     return m;
-  }
-
-  static feature(m: ModelSums, feature: string): FeatureSums {
-    let f = m.features.get(feature);
-    if (!f) {
-      f = { requests: new Map(), tokens: null, cost: null };
-      m.features.set(feature, f);
-    }
-    return f;
   }
 
   /** The models with calls counted into `claude_unpriced_requests_total`. */
@@ -220,7 +221,7 @@ export class ClaudeMetrics {
     const e = c.event;
     const model = modelLabel(c);
     const m = pending.model(model);
-    const f = PendingClaudeMetrics.feature(m, this.featureLabel(e));
+    const f = featureSums(m, this.featureLabel(e));
     let byStop = f.requests.get(e.status);
     if (!byStop) f.requests.set(e.status, (byStop = new Map()));
     const stopReason = e.stop_reason ?? '';
