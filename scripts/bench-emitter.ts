@@ -13,8 +13,9 @@
  * the SDK's and the hook's CPU without the HTTP stack's), and against the fake Claude API on
  * loopback in a child process (its CPU is not counted). Non-streaming calls, and streams of
  * about 200 events. Prints calls per second, p50 and p99 per call, CPU per call (process
- * user+system time / calls) and each variant's extra CPU over bare, paired per round. Not a
- * test: it prints numbers.
+ * user+system time / calls) and each variant's extra CPU over bare, paired per round. An
+ * emitter variant's round ends once its events are on disk (`flush()`), so that the work it
+ * defers is counted in its own round. Not a test: it prints numbers.
  *
  * Environment: ROUNDS (15), CALLS (400 per round on loopback, 4× in process), ONLY=in-process
  * or ONLY=loopback for one transport, NO_STREAM=1 to skip streams.
@@ -106,7 +107,7 @@ interface Sample {
  * answers in microtasks alone, so without it a whole batch runs in one turn and the emitter's
  * file writes (callbacks on the loop) could not complete until it ends.
  */
-async function runBatch(client: Anthropic, calls: number, stream: boolean, yieldEach = false): Promise<Sample> {
+async function runBatch(client: Anthropic, calls: number, stream: boolean, yieldEach = false, flush?: () => Promise<void>): Promise<Sample> {
   const latencies: number[] = [];
   let events = 0;
   const cpu0 = process.cpuUsage();
@@ -129,6 +130,9 @@ async function runBatch(client: Anthropic, calls: number, stream: boolean, yield
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  // The emitter's work for these calls (building, encoding and writing their events) inside
+  // this batch's measure, not the next variant's.
+  await flush?.();
   const wallMs = performance.now() - t0;
   const c = process.cpuUsage(cpu0);
   return { wallMs, cpuUs: c.user + c.system, latencies, events };
@@ -200,18 +204,19 @@ function variants(emitter: Emitter, options: ConstructorParameters<typeof Anthro
   };
 }
 
-async function suite(title: string, clients: Clients, rounds: number, plan: readonly (readonly [string, boolean, number])[], yieldEach: boolean): Promise<void> {
+async function suite(title: string, clients: Clients, rounds: number, plan: readonly (readonly [string, boolean, number])[], yieldEach: boolean, emitter: Emitter): Promise<void> {
   const names = Object.keys(clients);
+  const flush = (n: string) => (n.startsWith('emitter') ? () => emitter.flush() : undefined);
   console.log(`\n## ${title}`);
   for (const [label, stream, calls] of plan) {
     // Warm-up: JIT and connection pools.
-    for (const n of names) await runBatch(clients[n]!, Math.ceil(calls / 4), stream, yieldEach);
+    for (const n of names) await runBatch(clients[n]!, Math.ceil(calls / 4), stream, yieldEach, flush(n));
     const samples: Record<string, Sample[]> = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < rounds; r++) {
       // Rotate the order each round so no variant always runs first.
       for (let i = 0; i < names.length; i++) {
         const n = names[(i + r) % names.length]!;
-        samples[n]!.push(await runBatch(clients[n]!, calls, stream, yieldEach));
+        samples[n]!.push(await runBatch(clients[n]!, calls, stream, yieldEach, flush(n)));
       }
     }
     console.log(`\n${label}: ${rounds} rounds x ${calls} calls, concurrency ${CONCURRENCY}, medians over rounds`);
@@ -254,10 +259,10 @@ async function main(): Promise<void> {
   if (only !== 'loopback') {
     await suite('in-process transport (the SDK with a `fetch` answering from memory: SDK and hook CPU only)',
       variants(emitter, { apiKey: 'bench', baseURL: api.url, fetch: cannedFetch(canned.plain, canned.streamed) }), ROUNDS,
-      kinds.map(([l, s, n]) => [l, s, n * 4] as const), true);
+      kinds.map(([l, s, n]) => [l, s, n * 4] as const), true, emitter);
   }
   if (only !== 'in-process') {
-    await suite('fake Claude API on loopback (a child process; its CPU is not counted)', variants(emitter, { apiKey: 'bench', baseURL: api.url }), ROUNDS, kinds, false);
+    await suite('fake Claude API on loopback (a child process; its CPU is not counted)', variants(emitter, { apiKey: 'bench', baseURL: api.url }), ROUNDS, kinds, false, emitter);
   }
   await emitter.close();
   const st = emitter.stats();

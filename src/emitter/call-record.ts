@@ -89,11 +89,14 @@ export class CallRecord {
 
   /**
    * Called when the call ends: lets the request body go, and takes what the event reads of the
-   * parsed response, letting the response go. The event is built later, and by then the app,
-   * which owns the response, may have changed it (its `usage`, its `model`).
+   * parsed response and of a success's headers, letting both go. The event is built later, and
+   * by then the app, which owns the response, may have changed it (its `usage`, its `model`);
+   * and the writer builds events in batches, so what a record held until then would outlive
+   * the young generation's collections, to be promoted and collected by a full one.
    */
   keepOnlyEventFacts(): void {
     this.requestBody = null;
+    this.#readDeferredHeaders();
     const data = this.data;
     if (data === null) return;
     this.data = null;
@@ -120,9 +123,20 @@ export class CallRecord {
     this.rateLimits = facts.rateLimits ?? this.rateLimits;
   }
 
-  /** {@link recordHeaders}, when the event is built (a success is the call's last attempt). */
+  /** {@link recordHeaders}, when the call ends (a success is the call's last attempt). */
   deferHeaders(attempt: Attempt, headers: Headers): void {
     this.#deferred = { attempt, headers };
+  }
+
+  #readDeferredHeaders(): void {
+    const deferred = this.#deferred;
+    if (deferred === null) return;
+    this.#deferred = null;
+    try {
+      this.recordHeaders(deferred.attempt, deferred.headers);
+    } catch {
+      // Unreadable headers: the event goes without their ids and rate limits.
+    }
   }
 
   /**
@@ -130,15 +144,7 @@ export class CallRecord {
    * `performance.now()`'s clock (the event may be built later).
    */
   toEvent(eventId: string, now: number, end = performance.now()): CallEvent {
-    const deferred = this.#deferred;
-    if (deferred !== null) {
-      this.#deferred = null;
-      try {
-        this.recordHeaders(deferred.attempt, deferred.headers);
-      } catch {
-        // Unreadable headers: the event goes without their ids and rate limits.
-      }
-    }
+    this.#readDeferredHeaders();
     const durationMs = round3(end - this.t0);
     const sse = this.sse;
     const body = this.#body;
