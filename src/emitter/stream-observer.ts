@@ -289,8 +289,11 @@ export function keepWhileRead(reader: object, owner: object): void {
  * handed to `scanner` on its way; nothing is read ahead, and `return()` or `cancel()` (the app
  * breaking out or aborting) goes straight to the stream's own, which cancels the body. This
  * costs a `then` per chunk, where a wrapping ReadableStream costs a whole stream layer (about
- * 1 µs a chunk). Returns false when the stream has no async iterator (then use
- * {@link observeBody}). Not observed: `pipeTo()`/`pipeThrough()` and byte (BYOB) readers.
+ * 1 µs a chunk). A byte (BYOB) reader's reads are observed the same way. `pipeTo()`,
+ * `pipeThrough()` and `tee()` read through the stream's internal reader, which no method of
+ * this one reaches: they are given a pass-through of the body instead ({@link observeBody}'s
+ * stream layer, on those paths only). Returns false when the stream has no async iterator
+ * (then use {@link observeBody}).
  *
  * Each iterator or reader it makes keeps `owner` alive ({@link keepWhileRead}); the body itself
  * holds it only weakly, as Node's fetch, which cancels the body of a response collected
@@ -343,15 +346,16 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
       writable: true,
       value: function (this: ReadableStream<Uint8Array>, ...args: unknown[]): unknown {
         const reader = (getReader as (...a: unknown[]) => ReadableStreamDefaultReader<Uint8Array>).apply(this, args);
-        if ((args[0] as { mode?: unknown } | undefined)?.mode !== undefined) return reader;
-        // The reader's own methods, shadowed on this instance: it stays the stream's reader.
-        const read = reader.read;
+        // The reader's own methods, shadowed on this instance: it stays the stream's reader. A
+        // byte reader's `read(view)` gives the bytes read as a view, scanned as any chunk (the
+        // scanner copies what it keeps: the app may reuse the buffer for its next read).
+        const read = reader.read as (this: ReadableStreamDefaultReader<Uint8Array>, ...a: unknown[]) => Promise<IteratorResult<Uint8Array>>;
         const cancel = reader.cancel;
         Object.defineProperty(reader, 'read', {
           configurable: true,
           writable: true,
-          value: function (this: ReadableStreamDefaultReader<Uint8Array>) {
-            return read.call(this).then(onResult, onError);
+          value: function (this: ReadableStreamDefaultReader<Uint8Array>, ...readArgs: unknown[]) {
+            return read.apply(this, readArgs).then(onResult, onError);
           },
         });
         Object.defineProperty(reader, 'cancel', {
@@ -367,6 +371,27 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
         return reader;
       },
     });
+    for (const name of ['pipeTo', 'pipeThrough', 'tee'] as const) {
+      const own = (body as unknown as Record<string, unknown>)[name];
+      if (typeof own !== 'function') continue;
+      Object.defineProperty(body, name, {
+        configurable: true,
+        writable: true,
+        value: function (this: ReadableStream<Uint8Array>, ...args: unknown[]): unknown {
+          let reader: ReadableStreamDefaultReader<Uint8Array>;
+          try {
+            reader = (getReader as (this: ReadableStream<Uint8Array>) => ReadableStreamDefaultReader<Uint8Array>).call(this);
+          } catch {
+            // A locked stream: the method fails as it would without the emitter.
+            return (own as (...a: unknown[]) => unknown).apply(this, args);
+          }
+          const through = passThrough(reader, scan, end);
+          const held = ownerRef?.deref();
+          if (held !== undefined) keepWhileRead(through, held);
+          return (own as (...a: unknown[]) => unknown).apply(through, args);
+        },
+      });
+    }
   }
   return true;
 }
@@ -378,8 +403,12 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
  * `onFault` and switch scanning off; they never reach the reader.
  */
 export function observeBody(body: ReadableStream<Uint8Array>, scanner: ChunkScanner, hooks: ObserverHooks): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
   const { scan, end } = observer(scanner, hooks);
+  return passThrough(body.getReader(), scan, end);
+}
+
+/** A stream reading `reader` only as its own reader pulls, each chunk through `scan`, its end through `end`. */
+function passThrough(reader: ReadableStreamDefaultReader<Uint8Array>, scan: (chunk: Uint8Array | null) => void, end: (err?: unknown, readToEnd?: boolean) => void): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {

@@ -352,6 +352,81 @@ test('a raw stream body read through getReader() and cancelled is aborted, with 
   t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: 66 } });
 });
 
+test('a raw stream body piped through a transform to its end is one ok event with the final usage', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ usage: { input_tokens: 71, output_tokens: 19 }, stream: { textDeltas: 20 } });
+  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
+  let text = '';
+  for await (const piece of response.body!.pipeThrough(new TextDecoderStream())) text += piece;
+  t.true(text.includes('event: message_stop'));
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 71, output_tokens: 19 } });
+});
+
+test('a raw stream body piped to a sink that fails early is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
+  const s = await setup(t);
+  const { without, withEmitter } = await readBothWays(s, 77, async (client) => {
+    const response = await client.messages.create({ ...MSG, stream: true }).asResponse();
+    let chunks = 0;
+    const sink = new WritableStream<Uint8Array>({
+      write() {
+        if (++chunks === 5) throw new Error('the sink is full');
+      },
+    });
+    await response.body!.pipeTo(sink).catch(() => undefined);
+  });
+  t.true(without.clientClosed === true && withEmitter.clientClosed === true);
+  t.true(withEmitter.eventsSent! < 60, `with: ${withEmitter.eventsSent}`);
+  t.true(Math.abs(withEmitter.eventsSent! - without.eventsSent!) <= 10);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: 77 } });
+});
+
+test('a raw stream body read through a byte (BYOB) reader to its end is one ok event with the final usage', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ usage: { input_tokens: 72, output_tokens: 23 }, stream: { textDeltas: 20 } });
+  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
+  const reader = response.body!.getReader({ mode: 'byob' });
+  let bytes = 0;
+  for (;;) {
+    // Small views, so that frames are cut across reads.
+    const { done, value } = await reader.read(new Uint8Array(64));
+    if (done) break;
+    bytes += value.byteLength;
+  }
+  t.true(bytes > 1000);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 72, output_tokens: 23 } });
+});
+
+test('a raw stream body split with tee() and read to its end on one branch is one ok event with the final usage', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ usage: { input_tokens: 73, output_tokens: 29 }, stream: { textDeltas: 20 } });
+  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
+  const [read, other] = response.body!.tee();
+  void other.cancel();
+  let bytes = 0;
+  for await (const chunk of read) bytes += chunk.byteLength;
+  t.true(bytes > 1000);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 73, output_tokens: 29 } });
+});
+
+test('piping a raw stream body the app already locked fails as it would without the emitter', async (t) => {
+  const s = await setup(t);
+  for (const client of [s.bare, s.client]) {
+    const response = await client.messages.create({ ...MSG, stream: true }).asResponse();
+    const reader = response.body!.getReader();
+    await t.throwsAsync(() => response.body!.pipeTo(new WritableStream()), { instanceOf: TypeError });
+    t.throws(() => response.body!.tee(), { instanceOf: TypeError });
+    await reader.cancel();
+  }
+});
+
 test('a stream the app aborts is one aborted event with the usage seen so far', async (t) => {
   const s = await setup(t);
   s.api.enqueue({ usage: { input_tokens: 77 }, stream: { textDeltas: 100, eventDelayMs: 3 } });
