@@ -283,8 +283,8 @@ export function keepWhileRead(reader: object, owner: object): void {
 
 /**
  * Observes `body` where the SDK reads it on Node: through the stream's async iterator; and
- * where an app reading a raw body (`asResponse()`) may: the same, or a reader from
- * `getReader()` (`Readable.fromWeb()` reads through one). The iterator of this one stream is
+ * where an app reading a raw body (`asResponse()`) may: the same (`values()` included), or a
+ * reader from `getReader()` (`Readable.fromWeb()` reads through one). The iterator of this one stream is
  * wrapped, and the `read()` of each default reader it gives, so each chunk the app pulls is
  * handed to `scanner` on its way; nothing is read ahead, and `return()` or `cancel()` (the app
  * breaking out or aborting) goes straight to the stream's own, which cancels the body. This
@@ -315,10 +315,7 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
     end(err ?? new Error('stream failed'));
     throw err;
   };
-  Object.defineProperty(body, Symbol.asyncIterator, {
-    configurable: true,
-    writable: true,
-    value: function (this: ReadableStream<Uint8Array>, ...args: unknown[]): AsyncIterableIterator<Uint8Array> {
+  const iterateObserved = function (this: ReadableStream<Uint8Array>, ...args: unknown[]): AsyncIterableIterator<Uint8Array> {
       const it = iterate.apply(this, args);
       const wrapped: AsyncIterableIterator<Uint8Array> = {
         next: () => it.next().then(onResult, onError),
@@ -337,8 +334,12 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
         };
       }
       return wrapped;
-    },
-  });
+  };
+  // `values()` is the same iterator, with options.
+  for (const key of [Symbol.asyncIterator, 'values'] as const) {
+    if (key === 'values' && typeof (body as { values?: unknown }).values !== 'function') continue;
+    Object.defineProperty(body, key, { configurable: true, writable: true, value: iterateObserved });
+  }
   const getReader = (body as { getReader?: unknown }).getReader;
   if (typeof getReader === 'function') {
     Object.defineProperty(body, 'getReader', {
@@ -371,27 +372,7 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
         return reader;
       },
     });
-    for (const name of ['pipeTo', 'pipeThrough', 'tee'] as const) {
-      const own = (body as unknown as Record<string, unknown>)[name];
-      if (typeof own !== 'function') continue;
-      Object.defineProperty(body, name, {
-        configurable: true,
-        writable: true,
-        value: function (this: ReadableStream<Uint8Array>, ...args: unknown[]): unknown {
-          let reader: ReadableStreamDefaultReader<Uint8Array>;
-          try {
-            reader = (getReader as (this: ReadableStream<Uint8Array>) => ReadableStreamDefaultReader<Uint8Array>).call(this);
-          } catch {
-            // A locked stream: the method fails as it would without the emitter.
-            return (own as (...a: unknown[]) => unknown).apply(this, args);
-          }
-          const through = passThrough(reader, scan, end);
-          const held = ownerRef?.deref();
-          if (held !== undefined) keepWhileRead(through, held);
-          return (own as (...a: unknown[]) => unknown).apply(through, args);
-        },
-      });
-    }
+    observePipes(body, getReader as GetReader, scan, end, ownerRef);
   }
   return true;
 }
@@ -404,36 +385,130 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
  */
 export function observeBody(body: ReadableStream<Uint8Array>, scanner: ChunkScanner, hooks: ObserverHooks): ReadableStream<Uint8Array> {
   const { scan, end } = observer(scanner, hooks);
-  return passThrough(body.getReader(), scan, end);
+  return passThrough(body, ReadableStream.prototype.getReader as GetReader, scan, end).stream;
 }
 
-/** A stream reading `reader` only as its own reader pulls, each chunk through `scan`, its end through `end`. */
-function passThrough(reader: ReadableStreamDefaultReader<Uint8Array>, scan: (chunk: Uint8Array | null) => void, end: (err?: unknown, readToEnd?: boolean) => void): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let result;
-        try {
-          result = await reader.read();
-        } catch (err: unknown) {
-          end(err ?? new Error('stream failed'));
-          controller.error(err);
-          return;
+type GetReader = (this: ReadableStream<Uint8Array>, options?: { mode: 'byob' }) => ReadableStreamDefaultReader<Uint8Array>;
+type Scan = (chunk: Uint8Array | null) => void;
+type End = (err?: unknown, readToEnd?: boolean) => void;
+
+/**
+ * `pipeTo()`, `pipeThrough()` and `tee()` of `body`, made to read a pass-through of it (they
+ * read through the stream's internal reader, which no method of this one reaches). As without
+ * the emitter: a locked body, destination or transform fails the same way (the original method
+ * is called); a pipe that ends without reading the body to its end nor cancelling it
+ * (`preventCancel`) leaves the body unlocked, to be read on or cancelled; a tee locks it for good.
+ */
+function observePipes(body: ReadableStream<Uint8Array>, getReader: GetReader, scan: Scan, end: End, ownerRef: WeakRef<object> | undefined): void {
+  const own = body as unknown as Record<string, ((...a: unknown[]) => unknown) | undefined>;
+  const pipeTo = own['pipeTo'];
+  const pipeThrough = own['pipeThrough'];
+  const tee = own['tee'];
+  const through = (stream: ReadableStream<Uint8Array>): { stream: ReadableStream<Uint8Array>; release(): void } => {
+    const pt = passThrough(stream, getReader, scan, end);
+    const held = ownerRef?.deref();
+    if (held !== undefined) keepWhileRead(pt.stream, held);
+    return pt;
+  };
+  const define = (name: string, value: (this: ReadableStream<Uint8Array>, ...a: unknown[]) => unknown): void => {
+    Object.defineProperty(body, name, { configurable: true, writable: true, value });
+  };
+  if (pipeTo) {
+    const pipeOver = (stream: ReadableStream<Uint8Array>, dest: WritableStream<Uint8Array>, options: unknown): Promise<void> => {
+      const pt = through(stream);
+      return (pipeTo.call(pt.stream, dest, options) as Promise<void>).finally(() => pt.release());
+    };
+    define('pipeTo', function (this, ...args) {
+      const [dest, options] = args;
+      if (this.locked || !(dest instanceof WritableStream) || dest.locked || !validPipeOptions(options)) return pipeTo.apply(this, args);
+      return pipeOver(this, dest, options);
+    });
+    if (pipeThrough) {
+      define('pipeThrough', function (this, ...args) {
+        const [pair, options] = args;
+        const { writable, readable } = (typeof pair === 'object' && pair !== null ? pair : {}) as { writable?: unknown; readable?: unknown };
+        if (this.locked || !(writable instanceof WritableStream) || !(readable instanceof ReadableStream) || writable.locked || !validPipeOptions(options)) {
+          return pipeThrough.apply(this, args);
         }
-        if (result.done) {
-          scan(null);
-          controller.close();
-          end(undefined, true);
-          return;
-        }
-        scan(result.value);
-        controller.enqueue(result.value);
-      },
-      cancel(reason) {
-        end();
-        return reader.cancel(reason);
-      },
+        // As the standard's pipeThrough: the pipe's outcome is the readable side's to tell.
+        pipeOver(this, writable as WritableStream<Uint8Array>, options).catch(() => undefined);
+        return readable;
+      });
+    }
+  }
+  if (tee) {
+    define('tee', function (this, ...args) {
+      if (this.locked) return tee.apply(this, args);
+      return tee.apply(through(this).stream, args);
+    });
+  }
+}
+
+/** Options `pipeTo()` accepts without failing at once (an abort signal, flags). */
+function validPipeOptions(options: unknown): boolean {
+  if (options === undefined || options === null) return true;
+  if (typeof options !== 'object') return false;
+  const signal = (options as { signal?: unknown }).signal;
+  return signal === undefined || signal instanceof AbortSignal;
+}
+
+/**
+ * A stream reading `source` (through its original `getReader`) only as its own reader pulls,
+ * each chunk through `scan`, its end through `end`. A byte stream when `source` is one, so that
+ * a tee of it copies chunks for its second branch and its branches take byte readers, as a tee
+ * of the body would. `release()` gives `source`'s lock back: a read in flight is abandoned with
+ * nothing taken from the body.
+ */
+function passThrough(source: ReadableStream<Uint8Array>, getReader: GetReader, scan: Scan, end: End): { stream: ReadableStream<Uint8Array>; release(): void } {
+  let bytes = false;
+  try {
+    getReader.call(source, { mode: 'byob' }).releaseLock();
+    bytes = true;
+  } catch {
+    // Not a byte stream.
+  }
+  const reader = getReader.call(source);
+  let released = false;
+  const pull = async (controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> => {
+    let result;
+    try {
+      result = await reader.read();
+    } catch (err: unknown) {
+      if (released) return;
+      end(err ?? new Error('stream failed'));
+      controller.error(err);
+      return;
+    }
+    if (result.done) {
+      scan(null);
+      controller.close();
+      // A byte reader's read waiting on the end is answered by an empty response.
+      if (bytes) (controller as unknown as ReadableByteStreamController).byobRequest?.respond(0);
+      end(undefined, true);
+      return;
+    }
+    const chunk = result.value;
+    scan(chunk);
+    // A byte stream takes the chunk's buffer: a view of part of one is copied first.
+    controller.enqueue(bytes && (chunk.byteOffset !== 0 || chunk.byteLength !== chunk.buffer.byteLength) ? chunk.slice() : chunk);
+  };
+  const cancel = (reason: unknown): Promise<void> => {
+    end();
+    return reader.cancel(reason);
+  };
+  const stream = bytes
+    ? new ReadableStream({ type: 'bytes', pull: pull as (c: ReadableByteStreamController) => Promise<void>, cancel }, { highWaterMark: 0 })
+    : new ReadableStream<Uint8Array>({ pull, cancel }, { highWaterMark: 0 });
+  return {
+    stream: stream as ReadableStream<Uint8Array>,
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        reader.releaseLock();
+      } catch {
+        // Already released.
+      }
     },
-    { highWaterMark: 0 },
-  );
+  };
 }

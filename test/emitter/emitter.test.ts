@@ -416,6 +416,80 @@ test('a raw stream body split with tee() and read to its end on one branch is on
   t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 73, output_tokens: 29 } });
 });
 
+test('a raw stream body piped with preventCancel to a sink that fails is left to the app, which reads it on to an ok event', async (t) => {
+  const s = await setup(t);
+  for (const client of [s.bare, s.client]) {
+    s.api.enqueue({ usage: { input_tokens: 74, output_tokens: 31 }, stream: { textDeltas: 20, eventDelayMs: 2 } });
+    const response = await client.messages.create({ ...MSG, stream: true }).asResponse();
+    let chunks = 0;
+    const sink = new WritableStream<Uint8Array>({
+      write() {
+        if (++chunks === 3) throw new Error('the sink is full');
+      },
+    });
+    await t.throwsAsync(() => response.body!.pipeTo(sink, { preventCancel: true }), { message: 'the sink is full' });
+    t.false(response.body!.locked);
+    const reader = response.body!.getReader();
+    let text = '';
+    const decoder = new TextDecoder();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += decoder.decode(r.value, { stream: true });
+    t.true(text.includes('event: message_stop'));
+  }
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  if (MODE === 'instrument') {
+    t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 74, output_tokens: 31 } });
+  } else {
+    // With clientOptions() the SDK's call span ends the call, and the SDK ends it when the pipe
+    // lets go of the body: what was read until then.
+    t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: 74 } });
+  }
+});
+
+test('piping a raw stream body to a locked destination fails and leaves the body unlocked, as without the emitter', async (t) => {
+  const s = await setup(t);
+  for (const client of [s.bare, s.client]) {
+    const response = await client.messages.create({ ...MSG, stream: true }).asResponse();
+    const dest = new WritableStream();
+    dest.getWriter();
+    await t.throwsAsync(() => response.body!.pipeTo(dest), { instanceOf: TypeError });
+    t.throws(() => response.body!.pipeThrough({ writable: dest, readable: new ReadableStream() }), { instanceOf: TypeError });
+    t.false(response.body!.locked);
+    await response.body!.cancel();
+  }
+});
+
+test('the branches of a teed raw stream body take byte readers, as without the emitter, and the call is one ok event', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ usage: { input_tokens: 75, output_tokens: 37 }, stream: { textDeltas: 20 } });
+  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
+  const [a, b] = response.body!.tee();
+  const readAll = async (branch: ReadableStream<Uint8Array>): Promise<number> => {
+    const reader = branch.getReader({ mode: 'byob' });
+    let n = 0;
+    for (let r = await reader.read(new Uint8Array(100)); !r.done; r = await reader.read(new Uint8Array(100))) n += r.value!.byteLength;
+    return n;
+  };
+  const [na, nb] = await Promise.all([readAll(a), readAll(b)]);
+  t.true(na > 1000);
+  t.is(na, nb);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 75, output_tokens: 37 } });
+});
+
+test('a raw stream body iterated through values() is one ok event with the final usage', async (t) => {
+  const s = await setup(t);
+  s.api.enqueue({ usage: { input_tokens: 76, output_tokens: 41 }, stream: { textDeltas: 20 } });
+  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
+  let bytes = 0;
+  for await (const chunk of response.body!.values()) bytes += chunk.byteLength;
+  t.true(bytes > 1000);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 76, output_tokens: 41 } });
+});
+
 test('piping a raw stream body the app already locked fails as it would without the emitter', async (t) => {
   const s = await setup(t);
   for (const client of [s.bare, s.client]) {
