@@ -18,12 +18,16 @@
  *    scripts/bench-seed.ts (rows with a short `event_json`, per-minute rollups built from the rows
  *    by SQL, the coarser levels from those; 3 models and features in equal shares), then the 24 h window query (p99 duration of one model; windows ending over 2 minutes) against the exact answer read from the rows, and the RSS of a
  *    daemon stand-in process that opens that store, ingests `events` more calls from files and
- *    answers the query, against its RSS before opening the store.
+ *    answers the query, against its RSS before opening the store. Then the daemon's own process
+ *    (the built CLI as `npm start` runs it, so `npm run build` first; skipped without a build)
+ *    on that store ingests `events` more from new files and answers the dashboard's summary
+ *    over 24 h over HTTP; its RSS against the stand-in's.
  *
  * Run: node --import tsx scripts/bench-pipeline.ts [events=200000] [files=8] [big=10000000] [parts=123]
  * (`big=0` skips part 3; `parts` picks the parts to run).
  */
-import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, openSync, readSync, closeSync, rmSync, readFileSync, copyFileSync, cpSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, openSync, readSync, closeSync, rmSync, readFileSync, copyFileSync, cpSync, existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir, hostname } from 'node:os';
@@ -459,6 +463,76 @@ async function scale(root: string, EVENTS: number, FILES: number, BIG: number): 
   await child.stop();
   console.log(`daemon stand-in on ${fmt(BIG)} stored calls: ingested ${fmt(EVENTS)} more at ${fmt(EVENTS / ingestSecs)} events/s (start included); window query there (the same runs; the last minutes hold the backlog's calls, interleaved from ${FILES} files): p50 ${f1(pct(cq.ms, 50))} ms, p99 ${f1(pct(cq.ms, 99))} ms, max ${f1(cq.ms[cq.ms.length - 1] ?? NaN)} ms`);
   console.log(`daemon stand-in RSS: ${f1(cq.mem.rss)} MB after ingesting and querying (peak ${f1(cq.mem.peak)} MB); baseline before opening the store ${f1(ready.before.rss)} MB (node + modules, bundled, no TypeScript loader), ratio ${f1(cq.mem.rss / ready.before.rss)}×; goal 150 MB: ${f1((cq.mem.peak / 150) * 100)} % at peak (V8 heap ${f1(cq.mem.heapUsed)} of ${f1(cq.mem.heapTotal)} MB, external ${f1(cq.mem.external)} MB)`);
+  // The same again with the daemon itself, as `npm start` runs it, on new files.
+  for (const f of readdirSync(join(bigHome, 'events'))) rmSync(join(bigHome, 'events', f), { force: true });
+  writeFiles(join(bigHome, 'events'), EVENTS, FILES, DENSE_SPAN_MS);
+  await realDaemon(bigHome, EVENTS, cq.mem.peak);
+}
+
+/** The port of a server that listened on an ephemeral port of loopback and closed. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+function procMb(pid: number): { rss: number; peak: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN) / 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/**
+ * The daemon's own process (the built CLI, `claudescope daemon`, with the arguments `npm start`
+ * gives it and the repository's rules) on the big store: ingests `events` more calls from
+ * files, then answers the dashboard's summary over 24 h (latency percentiles among its
+ * figures), 40 times; its RSS read from /proc, against the stand-in's peak.
+ */
+async function realDaemon(home: string, events: number, standInPeak: number): Promise<void> {
+  const root = join(dirname(SELF), '..');
+  const main = join(root, 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(main)) {
+    console.log('daemon process: skipped (no build: run `npm run build` first)');
+    return;
+  }
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start as string;
+  // `node <flags> dist/src/cli/main.js daemon`: the flags `npm start` passes to node, if any.
+  const flags = start.split(/\s+/).slice(1, start.split(/\s+/).indexOf('dist/src/cli/main.js'));
+  const port = await freePort();
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLAUDESCOPE_')));
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [...flags, main, 'daemon', '--home', home, '--port', String(port), '--sealed-files', 'keep'], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = once(child, 'exit');
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    let committed = 0;
+    while (committed < events) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (child.exitCode !== null) throw new Error(`the daemon exited with ${child.exitCode}`);
+      committed = await fetch(`${base}/healthz`).then(async (r) => ((await r.json()) as { events_committed: number }).events_committed, () => 0);
+    }
+    const ingestSecs = (performance.now() - t0) / 1000;
+    const now = Date.now();
+    const ms: number[] = [];
+    for (let i = 0; i < QUERY_REPS; i++) {
+      const q0 = performance.now();
+      const r = await fetch(`${base}/api/summary?to=${now - i * 3001}`);
+      if (!r.ok) throw new Error(`summary: HTTP ${r.status}`);
+      await r.arrayBuffer();
+      ms.push(performance.now() - q0);
+    }
+    ms.sort((a, b) => a - b);
+    const mem = procMb(child.pid!);
+    console.log(`daemon process (${['node', ...flags, 'dist/src/cli/main.js daemon'].join(' ')}) on the same store: ingested ${fmt(events)} more at ${fmt(events / ingestSecs)} events/s (start included); the dashboard's /api/summary over 24 h (spend, calls, errors, latency and TTFT percentiles…) over HTTP, ${QUERY_REPS} runs, windows ending over 2 min: p50 ${f1(pct(ms, 50))} ms, p99 ${f1(pct(ms, 99))} ms`);
+    console.log(`daemon process RSS: ${f1(mem.rss)} MB after ingesting and answering (peak ${f1(mem.peak)} MB); ratio to the stand-in's peak ${f1((mem.peak / standInPeak) * 100)} %; goal 150 MB: ${f1((mem.peak / 150) * 100)} % at peak`);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
 }
 
 if (process.argv[2] === '--daemon') await daemonChild(process.argv[3]!);
