@@ -363,3 +363,25 @@ test('a percentile alone over windows of partial minutes, grouped or not, is rea
     }
   }
 });
+
+test("the partial minute at a window's end is read from its rollup when that holds exactly the window's part of it, else from the rows", async (t) => {
+  const s = open(t);
+  const m = T0 + 30 * MINUTE_MS;
+  s.commitBatch({ calls: [call({ ts: m - 5 * MINUTE_MS }), call({ ts: m + 10_000 }), call({ ts: m + 20_000 })].map(priced), checkpoints: [], emitterStats: [] });
+  const window = { start: T0, end: m + 30_000 };
+  const values = async (): Promise<Record<string, number | null>> =>
+    (await s.aggregate({ window, aggregates: { n: { op: 'count' }, out: { op: 'sum', field: 'output_tokens' }, p50: { op: 'percentile', field: 'duration_ms', p: 50 } } }))[0]!.values;
+  const before = await values();
+  t.is(before['n'], 3);
+  // The rows changed behind the rollups' back: an answer that follows them read the rows.
+  s.db.prepare('UPDATE calls SET output_tokens = output_tokens + 1000 WHERE ts >= ?').run(m);
+  t.deepEqual(await values(), before, 'no call of the minute past the end: its rollup');
+  s.commitBatch({ calls: [priced(call({ ts: m + 40_000 }))], checkpoints: [], emitterStats: [] });
+  t.like(await values(), { n: 3, out: before['out']! + 2000 }, 'a call of the minute past the end: the rows');
+  s.db.prepare('DELETE FROM calls WHERE ts = ?').run(m + 40_000);
+  t.like(await values(), { n: 3, out: before['out']! + 2000 }, 'the rollup counts a call the rows lack: the rows');
+  // A series with a whole-minute step reads the same.
+  s.db.prepare('UPDATE calls SET output_tokens = output_tokens - 1000 WHERE ts >= ?').run(m);
+  const series = await s.series({ window, stepMs: 15 * MINUTE_MS, aggregates: { n: { op: 'count' } } });
+  t.is(series.reduce((a, r) => a + (r.values['n'] as number), 0), 3);
+});
