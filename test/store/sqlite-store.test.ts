@@ -121,6 +121,17 @@ test('replayed events are ignored in rows and rollups', async (t) => {
   t.is(row!.values['out'], events.reduce((a, e) => a + e.usage!.output_tokens, 0));
 });
 
+test("a batch's calls are stored in time order, those of the same time as they came, so a minute's calls lie side by side", (t) => {
+  const { store } = open(t);
+  // As a backlog read from two files at once: their lines interleaved in time.
+  const a = [0, 20_000, 40_000, 60_000].map((d, i) => call({ ts: T0 + d, request_id: `a${i}` }));
+  const b = [10_000, 20_000, 50_000].map((d, i) => call({ ts: T0 + d, request_id: `b${i}` }));
+  store.commitBatch({ calls: [...a, ...b].map(priced), checkpoints: [], emitterStats: [] });
+  const rows = store.db.prepare('SELECT ts, request_id FROM calls ORDER BY id').all() as { ts: number; request_id: string }[];
+  t.deepEqual(rows.map((r) => r.request_id), ['a0', 'b0', 'a1', 'b1', 'a2', 'b2', 'a3']);
+  t.deepEqual(rows.map((r) => r.ts - T0), [0, 10_000, 20_000, 20_000, 40_000, 50_000, 60_000]);
+});
+
 test('rows and checkpoints commit atomically: a failing checkpoint write stores no row', (t) => {
   const { store } = open(t);
   const events = workload(10);
