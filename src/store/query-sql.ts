@@ -63,7 +63,17 @@ export class QueryEngine {
   /** The batches' per-minute deltas not yet folded exist (schema 4+; before it every level was written with the rows). */
   private readonly deltas: boolean;
 
+  /**
+   * Runs a query in one read transaction (a savepoint within an open one), so that all its
+   * statements read the same snapshot: on a connection other than the daemon's (a CLI's), the
+   * daemon may commit between two of them, and what {@link segmentsOf} checked must still hold
+   * when the segments are read.
+   */
+  private readonly snapshot: <T>(read: () => T) => T;
+
   constructor(private readonly db: Database.Database) {
+    const tx = db.transaction((read: () => unknown) => read());
+    this.snapshot = <T>(read: () => T): T => tx(read) as T;
     const has = (table: string): boolean => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
     this.coarse = has(CORE_HOUR_LEVEL.table);
     this.deltas = has(DELTA_TABLE);
@@ -114,17 +124,17 @@ export class QueryEngine {
     if (stepMs !== null && stepMs % MINUTE_MS !== 0) return segs;
     const minuteEnd = last.start + MINUTE_MS;
     if (this.prepared('SELECT 1 FROM calls WHERE ts >= ? AND ts < ? LIMIT 1').get(end, minuteEnd) !== undefined) return segs;
-    const rows = this.prepared('SELECT COUNT(*) FROM calls WHERE ts >= ? AND ts < ?').pluck().get(last.start, end) as number;
+    const rows = (this.prepared('SELECT COUNT(*) AS n FROM calls WHERE ts >= ? AND ts < ?').get(last.start, end) as { n: number }).n;
     if (rows === 0) return segs;
     const l = this.level('minute', new Set());
     const [table, tcol] = this.deltas ? [withDeltas(l), 'period'] : [l.table, l.timeColumn];
-    const counted = this.prepared(`SELECT COALESCE(SUM(count), 0) FROM ${table} WHERE ${tcol} = ?`).pluck().get(last.start) as number;
+    const counted = (this.prepared(`SELECT COALESCE(SUM(count), 0) AS n FROM ${table} WHERE ${tcol} = ?`).get(last.start) as { n: number }).n;
     if (counted !== rows) return segs;
     return [...segs.slice(0, -1), { source: 'minute', start: last.start, end: minuteEnd }];
   }
 
   aggregate(q: AggregateQuery): AggregateRow[] {
-    const rows = this.run(q, null);
+    const rows = this.snapshot(() => this.run(q, null));
     if (rows.length === 0 && (q.groupBy?.length ?? 0) === 0) {
       // No groups asked and nothing matched: one row of zeros (counts) and nulls (sums, percentiles).
       return [{ group: {}, values: Object.fromEntries(Object.entries(q.aggregates).map(([n, a]) => [n, a.op === 'count' || a.op === 'count_where' || a.op === 'unpriced_count' ? 0 : null])) }];
@@ -140,6 +150,10 @@ export class QueryEngine {
    * other fields and percentiles would not fold exactly, and run as separate queries.
    */
   aggregateEach(q: AggregateQuery, groupings: CallDimension[][]): AggregateRow[][] {
+    return this.snapshot(() => this.eachOf(q, groupings));
+  }
+
+  private eachOf(q: AggregateQuery, groupings: CallDimension[][]): AggregateRow[][] {
     const separate = (): AggregateRow[][] => groupings.map((g) => this.aggregate({ ...q, groupBy: g }));
     const foldable = Object.values(q.aggregates).every((a) => a.op === 'count' || a.op === 'count_where' || a.op === 'unpriced_count'
       || (a.op === 'sum' && NANO_FIELDS[a.field] !== undefined));
@@ -195,7 +209,7 @@ export class QueryEngine {
 
   series(q: SeriesQuery): SeriesRow[] {
     if (!(q.stepMs >= MINUTE_MS) || q.stepMs % MINUTE_MS !== 0) throw new QueryError(`stepMs must be a positive multiple of 60000, got ${q.stepMs}`);
-    return this.run(q, q.stepMs).map(({ group, values, t }) => ({ t, group, values }));
+    return this.snapshot(() => this.run(q, q.stepMs)).map(({ group, values, t }) => ({ t, group, values }));
   }
 
   private run(q: AggregateQuery, stepMs: number | null): Acc[] {

@@ -376,12 +376,47 @@ test("the partial minute at a window's end is read from its rollup when that hol
   // The rows changed behind the rollups' back: an answer that follows them read the rows.
   s.db.prepare('UPDATE calls SET output_tokens = output_tokens + 1000 WHERE ts >= ?').run(m);
   t.deepEqual(await values(), before, 'no call of the minute past the end: its rollup');
+  // A series with a whole-minute step puts that minute's rollup in the minute's bucket.
+  const series = await s.series({ window, stepMs: 15 * MINUTE_MS, aggregates: { n: { op: 'count' }, out: { op: 'sum', field: 'output_tokens' } } });
+  t.deepEqual(series.map((r) => [r.t - T0, r.values['n']]), [[15 * MINUTE_MS, 1], [30 * MINUTE_MS, 2]]);
+  t.is(series.reduce((a, r) => a + (r.values['out'] as number), 0), before['out']!, 'from the rollup');
   s.commitBatch({ calls: [priced(call({ ts: m + 40_000 }))], checkpoints: [], emitterStats: [] });
   t.like(await values(), { n: 3, out: before['out']! + 2000 }, 'a call of the minute past the end: the rows');
   s.db.prepare('DELETE FROM calls WHERE ts = ?').run(m + 40_000);
   t.like(await values(), { n: 3, out: before['out']! + 2000 }, 'the rollup counts a call the rows lack: the rows');
-  // A series with a whole-minute step reads the same.
-  s.db.prepare('UPDATE calls SET output_tokens = output_tokens - 1000 WHERE ts >= ?').run(m);
-  const series = await s.series({ window, stepMs: 15 * MINUTE_MS, aggregates: { n: { op: 'count' } } });
-  t.is(series.reduce((a, r) => a + (r.values['n'] as number), 0), 3);
+});
+
+test("a query on another connection reads one snapshot: a call the daemon commits between the end minute's checks and its read is not counted", async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const path = join(h.data, 'claudescope.db');
+  const writer = open(t, path);
+  const m = T0 + 30 * MINUTE_MS;
+  writer.commitBatch({ calls: [call({ ts: m - 5 * MINUTE_MS }), call({ ts: m + 10_000 }), call({ ts: m + 20_000 })].map(priced), checkpoints: [], emitterStats: [] });
+  const reader = SqliteStore.open({ path, readonly: true });
+  t.teardown(() => reader.close());
+  // The daemon commits a call past the window's end, in its last minute, right after the
+  // reader checked that minute's rollup against its rows.
+  const engine = (reader as unknown as { query: { prepared(sql: string): { get(...a: unknown[]): unknown } } }).query;
+  const prepared = engine.prepared.bind(engine);
+  let committed = false;
+  engine.prepared = (sql: string) => {
+    const st = prepared(sql);
+    if (!sql.startsWith('SELECT COALESCE(SUM(count), 0)')) return st;
+    return {
+      get: (...a: unknown[]) => {
+        const r = st.get(...a);
+        if (!committed) {
+          committed = true;
+          writer.commitBatch({ calls: [priced(call({ ts: m + 45_000 }))], checkpoints: [], emitterStats: [] });
+        }
+        return r;
+      },
+    };
+  };
+  const [row] = await reader.aggregate({ window: { start: T0, end: m + 30_000 }, aggregates: { n: { op: 'count' } } });
+  t.true(committed);
+  t.is(row!.values['n'], 3);
+  const [again] = await reader.aggregate({ window: { start: T0, end: m + 30_000 }, aggregates: { n: { op: 'count' } } });
+  t.is(again!.values['n'], 3, 'and the rows once the call is there');
 });
