@@ -32,6 +32,8 @@ export async function checkHash(fh: FileHandle, offset: number): Promise<string>
 export interface FileIdentity {
   key: string;
   header: FileHeader | null;
+  /** Bytes of the first line, its newline included (the bytes that name the file). */
+  firstLineBytes: number;
 }
 
 /**
@@ -44,10 +46,11 @@ export async function identify(fh: FileHandle, st: Stats, decode: LineDecoder): 
   const nl = view.indexOf(0x0a);
   if (nl < 0 && bytesRead < FIRST_LINE_MAX_BYTES) return null;
   const firstLineEnd = nl < 0 ? bytesRead : nl;
+  const firstLineBytes = nl < 0 ? bytesRead : nl + 1;
   if (nl >= 0) {
     const r = decode(view.toString('utf8', 0, nl));
-    if (r.ok && r.line.t === 'header') return { key: r.line.file_id, header: r.line };
+    if (r.ok && r.line.t === 'header') return { key: r.line.file_id, header: r.line, firstLineBytes };
   }
   const hash = createHash('sha1').update(view.subarray(0, Math.min(firstLineEnd, HEAD_BYTES))).digest('hex').slice(0, 16);
-  return { key: `ino:${st.dev}:${st.ino}:${hash}`, header: null };
+  return { key: `ino:${st.dev}:${st.ino}:${hash}`, header: null, firstLineBytes };
 }

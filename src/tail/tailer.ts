@@ -41,6 +41,11 @@ interface FileState {
   dropped: boolean;
   /** The last read found no complete line past `pos`. */
   atEof: boolean;
+  /** Bytes of the first line, and their check hash: what names the file, checked before each checkpoint. */
+  firstLineBytes: number;
+  firstLineHash: string;
+  /** Lines before this offset were dead-lettered already (a re-read after a failed commit must not again). */
+  deadLetteredTo: number;
 }
 
 interface PendingCheckpoint { state: FileState; generation: number; offset: number; sealed: boolean; hash: string }
@@ -251,13 +256,17 @@ export class Tailer {
       batch.lines++;
       batch.bytes += r.end - r.offset;
       this.counters.linesRead++;
+      // A line dead-lettered once (and counted) is not again when a failed commit re-reads it.
+      const fresh = r.offset >= s.deadLetteredTo;
       if (r.kind === 'oversize') {
-        batch.deadLetters.push({ reason: 'oversize', file_id: s.key, path: s.path, offset: r.offset, length: r.length });
+        if (fresh) batch.deadLetters.push({ reason: 'oversize', file_id: s.key, path: s.path, offset: r.offset, length: r.length });
+        s.deadLetteredTo = Math.max(s.deadLetteredTo, r.offset + 1);
         continue;
       }
       const d = this.decode(r.text);
       if (!d.ok) {
-        batch.deadLetters.push({ reason: d.reason, file_id: s.key, path: s.path, offset: r.offset, length: r.end - 1 - r.offset, detail: d.detail, excerpt: r.text.slice(0, MAX_EXCERPT_CHARS) });
+        if (fresh) batch.deadLetters.push({ reason: d.reason, file_id: s.key, path: s.path, offset: r.offset, length: r.end - 1 - r.offset, detail: d.detail, excerpt: r.text.slice(0, MAX_EXCERPT_CHARS) });
+        s.deadLetteredTo = Math.max(s.deadLetteredTo, r.offset + 1);
         continue;
       }
       const line = d.line;
@@ -309,8 +318,20 @@ export class Tailer {
   private async submit(batch: Batch, more: boolean): Promise<void> {
     for (const d of batch.deadLetters) this.counters.deadLettered[d.reason]++;
     for (const cp of batch.checkpoints.values()) {
-      cp.hash = await checkHash(cp.state.fh, cp.offset);
-      cp.state.inFlight++;
+      const s = cp.state;
+      if (!s.dropped && s.generation === cp.generation && (await this.rewritten(s))) {
+        // Truncated and rewritten past what was read since the last scan: the checkpoint would
+        // pair this file's key with another file's bytes. Start it again from its first byte
+        // (what was read of it is stored by its event ids, so nothing is doubled).
+        this.counters.truncations++;
+        this.log('warn', 'file truncated or rewritten under the daemon; re-reading from 0', { path: s.path, offset: s.committed });
+        const { path, gone } = s;
+        this.drop(s);
+        if (!gone) await this.track(path, true);
+        continue;
+      }
+      cp.hash = await checkHash(s.fh, cp.offset);
+      s.inFlight++;
     }
     const linked = more && !this.stopping && this.inFlight.length + 2 <= this.o.maxBatchesInFlight;
     const prevHanded = this.handoff;
@@ -403,6 +424,11 @@ export class Tailer {
     return committed > 0 && (await checkHash(s.fh, committed)) !== committedHash;
   }
 
+  /** Whether the file no longer holds the first line it was opened with, or was truncated (see {@link truncated}). */
+  private async rewritten(s: FileState): Promise<boolean> {
+    return (await checkHash(s.fh, s.firstLineBytes)) !== s.firstLineHash || this.truncated(s);
+  }
+
   /** Restarts reading a file at `offset`, voiding whatever was read past it. */
   private rewind(s: FileState, offset: number): void {
     s.generation++;
@@ -426,7 +452,8 @@ export class Tailer {
     const present = new Set(paths);
     for (const path of paths) {
       const st = await stat(path).catch(() => null);
-      if (!st) continue;
+      // Gone since the listing, or not a file (a folder named *.ndjson): nothing to read.
+      if (!st || !st.isFile()) continue;
       if (this.keptPaths.get(path) === st.ino) continue;
       const cur = this.byPath.get(path);
       if (cur && cur.ino === st.ino && cur.dev === st.dev) {
@@ -472,7 +499,21 @@ export class Tailer {
     } catch {
       return; // gone between listing and open
     }
+    try {
+      await this.follow(path, fh, fromZero);
+    } catch (err: unknown) {
+      // Unreadable (not a regular file, an I/O error): the other files go on; the next scan tries again.
+      this.log('warn', 'cannot read an event file', { path, err: String(err) });
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  private async follow(path: string, fh: FileHandle, fromZero: boolean): Promise<void> {
     const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      return;
+    }
     const id = await identify(fh, st, this.decode);
     if (!id) {
       await fh.close(); // no complete first line yet: look again next scan
@@ -507,6 +548,7 @@ export class Tailer {
       pos: { lineOffset: offset, cursor: offset, skipFrom: null }, committed: offset, committedHash: hash, generation: 0,
       footerEnd: sealed ? offset : null, sealedCommitted: sealed, inFlight: 0, nextReadAt: 0, backoffMs: 0,
       unackedSince: st.size > offset ? Date.now() : null, gone: false, dropped: false, atEof: false,
+      firstLineBytes: id.firstLineBytes, firstLineHash: await checkHash(fh, id.firstLineBytes), deadLetteredTo: 0,
     };
     this.byKey.set(s.key, s);
     this.byPath.set(path, s);

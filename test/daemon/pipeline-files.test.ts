@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { appendFileSync, existsSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -167,6 +167,52 @@ test('stop() does not wait out the batch interval', async (t) => {
   const t0 = Date.now();
   await p.stop();
   t.true(Date.now() - t0 < 5000, `stop took ${Date.now() - t0} ms`);
+});
+
+test('a file truncated and rewritten past the offset read, between two scans, is re-read from its first byte: nothing lost', async (t) => {
+  // No scan in the meantime (a long poll, no watcher): the rewrite is seen when its lines are read.
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const path = join(h.events, 'rewritten.ndjson');
+  const before = Array.from({ length: 5 }, () => call());
+  writeFileSync(path, line(header()) + before.map(line).join(''));
+  const { p } = await startPipeline(t, { tailer: { pollIntervalMs: 60_000, watch: false } }, h);
+  await waitFor(() => ids(p).length === 5, 'the first file');
+  const after = Array.from({ length: 30 }, () => call());
+  truncateSync(path, 0);
+  appendFileSync(path, line(header()) + after.map(line).join(''));
+  await waitFor(() => ids(p).length === 35, 'every call of the file written in its place');
+  t.deepEqual(ids(p), sorted([...before, ...after]));
+  t.is(p.health().truncations, 1);
+  await waitFor(() => p.health().lagBytes === 0, 'caught up');
+});
+
+test('a folder named like an event file is skipped, and the files beside it are read', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  mkdirSync(join(h.events, 'a-folder.ndjson'));
+  const { p } = await startPipeline(t, {}, h);
+  const first = [call(), call()];
+  writeFileSync(join(h.events, 'b.ndjson'), line(header()) + first.map(line).join(''));
+  await waitFor(() => ids(p).length === 2, 'the file beside the folder');
+  mkdirSync(join(h.events, 'another-folder.ndjson'));
+  const later = call();
+  writeFileSync(join(h.events, 'c.ndjson'), line(header()) + line(later));
+  await waitFor(() => ids(p).length === 3, 'a file written after a second folder appeared');
+  t.deepEqual(ids(p), sorted([...first, later]));
+});
+
+test('a failed commit re-reads its lines without dead-lettering or counting a bad line among them twice', async (t) => {
+  const { p, h } = await startPipeline(t, { tailer: { commitRetryMs: 20 } });
+  const victim = call();
+  const tries = failInsertOnce(p.store!.db, victim.event_id);
+  const good = call();
+  writeFileSync(join(h.events, 'd.ndjson'), line(header()) + line(good) + '{"t":"call","v":1,"event_id":\n' + line(victim));
+  await waitFor(() => ids(p).length === 2, 'both calls, once the insert no longer fails');
+  t.is(tries(), 2);
+  t.is(p.health().checkpointErrors, 1);
+  t.is(Object.values(p.health().deadLettered).reduce((a, b) => a + b, 0), 1);
+  t.is(readDeadLetters(h.data).length, 1);
 });
 
 test('lines whose commit failed are read again at once, not after the batch interval', async (t) => {
