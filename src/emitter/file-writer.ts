@@ -47,6 +47,8 @@ const BUILD_DEFERRED_AT = 64;
  * memory they hold (each keeps its response until then).
  */
 const MAX_DEFERRED = 1024;
+/** Names tried for a file whose name another writer took (see `#renameTaken`). */
+const MAX_NAME_TRIES = 100;
 
 type SealReason = FileFooter['reason'];
 
@@ -59,7 +61,8 @@ const SYNC_BUSY_RETRIES = 100;
 
 /** One file of the writer's sequence, from its header to its footer. */
 interface FileSlot {
-  readonly path: string;
+  /** Set when the slot is made; moved on, before the file exists, if another writer took the name. */
+  path: string;
   readonly fileId: string;
   readonly fileSeq: number;
   readonly openedAtMs: number;
@@ -450,9 +453,8 @@ export class EventWriter {
     const headerLine = JSON.stringify(header) + '\n';
     const pending = this.#spareQueue();
     this.#nextQueue = null;
-    const name = `${this.#appField}-${this.#hostField}-${pid}-${this.#startMs}-${fileSeq}.ndjson`;
     const slot: FileSlot = {
-      path: join(this.#o.dir, name),
+      path: this.#pathOf(fileSeq),
       fileId,
       fileSeq,
       openedAtMs: now,
@@ -551,23 +553,45 @@ export class EventWriter {
     }
   }
 
+  /** `<app>-<host>-<pid>-<start>-<file_seq>.ndjson` in the events folder. */
+  #pathOf(fileSeq: number): string {
+    return join(this.#o.dir, `${this.#appField}-${this.#hostField}-${this.#ownerPid}-${this.#startMs}-${fileSeq}.ndjson`);
+  }
+
+  /**
+   * A file's path is taken by another writer (another emitter or worker thread of this process,
+   * started in the same millisecond): this writer's start moves on a millisecond, and the file
+   * takes the name that gives. Files are created exclusively, so two writers never share one.
+   */
+  #renameTaken(slot: FileSlot): void {
+    this.#startMs = (this.#startMs ?? 0) + 1;
+    slot.path = this.#pathOf(slot.fileSeq);
+  }
+
   #mkdirAndOpen(slot: FileSlot, gen: number): void {
     const fs = this.#o.fs;
     fs.mkdir(this.#o.dir, { recursive: true, mode: 0o700 }, (mkErr) => {
       if (gen !== this.#gen) return;
       if (mkErr !== null) return this.#openFailed(slot);
-      fs.open(slot.path, 'a', 0o600, (err, fd) => {
-        if (gen !== this.#gen) {
-          if (err === null) fs.close(fd, () => {});
-          return;
-        }
-        if (err !== null) return this.#openFailed(slot);
-        slot.fd = fd;
-        this.#stats.files_opened++;
-        this.#op = 'idle';
-        this.#scanDir();
-        this.#pump();
-      });
+      const attempt = (tries: number): void => {
+        fs.open(slot.path, 'ax', 0o600, (err, fd) => {
+          if (gen !== this.#gen) {
+            if (err === null) fs.close(fd, () => {});
+            return;
+          }
+          if (err !== null && errCode(err) === 'EEXIST' && tries < MAX_NAME_TRIES) {
+            this.#renameTaken(slot);
+            return attempt(tries + 1);
+          }
+          if (err !== null) return this.#openFailed(slot);
+          slot.fd = fd;
+          this.#stats.files_opened++;
+          this.#op = 'idle';
+          this.#scanDir();
+          this.#pump();
+        });
+      };
+      attempt(1);
     });
   }
 
@@ -906,7 +930,15 @@ export class EventWriter {
       if (slot.fd === null) {
         if (slot.pending.bytes === 0 && inFlight === null) return; // nothing ever reached a file
         fs.mkdirSync(this.#o.dir, { recursive: true, mode: 0o700 });
-        slot.fd = fs.openSync(slot.path, 'a', 0o600);
+        // An open in flight may have created this slot's file already: it is this writer's.
+        for (let tries = 1; slot.fd === null; tries++) {
+          try {
+            slot.fd = fs.openSync(slot.path, op === 'open' ? 'a' : 'ax', 0o600);
+          } catch (err: unknown) {
+            if (errCode(err) !== 'EEXIST' || tries >= MAX_NAME_TRIES) throw err;
+            this.#renameTaken(slot);
+          }
+        }
         this.#stats.files_opened++;
       }
       const fd = slot.fd;

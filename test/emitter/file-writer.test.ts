@@ -52,6 +52,25 @@ test('the file is named after app, host, pid, start and file_seq, with a unique 
   t.like(header['emitter'] as object, { name: 'claudescope-node' });
 });
 
+test('two writers of one process started in the same millisecond write files of their own', async (t) => {
+  const dir = tempDir(t);
+  const ms = Date.now();
+  const writers = [0, 1].map(() => new EventWriter({ dir, app: 'same', host: 'h1', now: () => ms }));
+  for (let i = 0; i < 3; i++) for (const w of writers) w.write(callEvent(i));
+  await Promise.all(writers.map((w) => w.close()));
+  const files = eventFiles(dir);
+  t.is(files.length, 2);
+  const ids = new Set<unknown>();
+  for (const file of files) {
+    t.regex(file, new RegExp(`/same-h1-${process.pid}-\\d+-0\\.ndjson$`));
+    const lines = readLines(file);
+    t.deepEqual(lines.map((l) => l['t']), ['header', 'call', 'call', 'call', 'footer']);
+    t.deepEqual(lines.slice(1, 4).map((l) => l['seq']), [1, 2, 3]);
+    ids.add(lines[0]!['file_id']);
+  }
+  t.is(ids.size, 2);
+});
+
 test('creates nothing before the first write; the file is mode 0600 and a new folder 0700', async (t) => {
   const dir = `${tempDir(t)}/deep/events`;
   const writer = new EventWriter({ dir, app: 'perm' });
