@@ -47,6 +47,13 @@ const BUILD_DEFERRED_AT = 64;
  * memory they hold (each keeps its response until then).
  */
 const MAX_DEFERRED = 1024;
+/** How every call event's line begins (see call-event-json.ts). */
+const CALL_LINE_START = Buffer.from('{"t":"call",');
+
+function startsWith(buf: Buffer, at: number, prefix: Buffer): boolean {
+  return at + prefix.length <= buf.length && buf.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0;
+}
+
 /** Names tried for a file whose name another writer took (see `#renameTaken`). */
 const MAX_NAME_TRIES = 100;
 
@@ -739,10 +746,16 @@ export class EventWriter {
     const slot = chunk.slot;
     let landedEvents = 0;
     if (chunk.off > 0) {
-      // Whole lines before the failure are in the file; only the rest was lost.
+      // Whole lines before the failure are in the file; only the rest was lost. Of those, the
+      // call events are the lines that begin as one (a stats line may be among them).
       let landedLines = 0;
-      for (let i = chunk.buf.indexOf(10); i !== -1 && i < chunk.off; i = chunk.buf.indexOf(10, i + 1)) landedLines++;
-      landedEvents = Math.max(0, Math.min(chunk.events, landedLines - chunk.prefixLines));
+      let start = 0;
+      for (let i = chunk.buf.indexOf(10); i !== -1 && i < chunk.off; i = chunk.buf.indexOf(10, i + 1)) {
+        landedLines++;
+        if (landedLines > chunk.prefixLines && startsWith(chunk.buf, start, CALL_LINE_START)) landedEvents++;
+        start = i + 1;
+      }
+      landedEvents = Math.min(chunk.events, landedEvents);
       slot.linesOnDisk += landedLines;
     }
     this.#stats.events_dropped_write_error += chunk.events - landedEvents;

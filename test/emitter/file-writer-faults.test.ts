@@ -119,6 +119,43 @@ test('a write failing part-way leaves one fragment, ended by a newline so later 
   t.is(writer.stats().events_dropped_write_error, 9);
 });
 
+test('a write failing part-way with a stats line among its lines counts as dropped exactly the events that did not land', async (t) => {
+  const dir = tempDir(t);
+  let armed = false;
+  let step = 0;
+  const write: WriteFn = (fd, b, o, l, p, cb) => {
+    if (!armed) return realWrite(fd, b, o, l, p, cb);
+    step++;
+    if (step === 1) return realWrite(fd, b, o, l - 10, p, cb); // all but the last call's end
+    if (step === 2) return setImmediate(() => cb(errno('EIO'), 0));
+    return realWrite(fd, b, o, l, p, cb);
+  };
+  const writer = new EventWriter({ dir, app: 'torn-stats', fs: { write }, flushIntervalMs: 1000, statsIntervalMs: 10 });
+  // The writer's timers never hold a process open: this test's does, until the retry after the failure.
+  const alive = setInterval(() => undefined, 100);
+  t.teardown(() => clearInterval(alive));
+  writer.write(callEvent(0));
+  await writer.flush();
+  await new Promise((r) => setTimeout(r, 40)); // stats lines wait in the buffer
+  writer.write(callEvent(1));
+  writer.write(callEvent(2));
+  armed = true;
+  await writer.flush();
+  await writer.close();
+  const raw = fs.readFileSync(eventFiles(dir)[0] as string, 'utf8').split('\n').slice(0, -1);
+  const parsed = raw.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Line];
+    } catch {
+      return [];
+    }
+  });
+  t.true(parsed.some((l) => l.t === 'stats'), 'a stats line landed with the calls');
+  t.is(calls(parsed).length, 2);
+  // Every event accepted is on disk or counted as dropped.
+  t.is(writer.stats().events_dropped_write_error, 1);
+});
+
 test('EPIPE stops writing without throwing; later events are counted as dropped', async (t) => {
   const dir = tempDir(t);
   const write: WriteFn = (_fd, _b, _o, _l, _p, cb) => setImmediate(() => cb(errno('EPIPE'), 0));
