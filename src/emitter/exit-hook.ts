@@ -1,6 +1,7 @@
 /**
- * One `process.on('exit')` listener shared by every emitter and open writer, added when the
- * first registers and removed when the last one leaves. Importing this module adds nothing: a
+ * One `process.on('exit')` listener (and one for each terminating signal, see {@link SIGNALS})
+ * shared by every emitter and open writer, added when the first registers and removed when
+ * the last one leaves. Importing this module adds nothing: a
  * library must not leave listeners behind in a host that never used it.
  *
  * At exit, calls still in flight are ended first (each becomes an event, deferred to its
@@ -40,18 +41,43 @@ function onExit(): void {
   }
 }
 
+/**
+ * Signals that end a process without `exit` when it has no listener of its own (what
+ * `docker stop`, Kubernetes and Ctrl-C send). The emitter's listener writes what it holds,
+ * then, when it is the only listener, takes itself off and raises the signal again, so the
+ * process ends as it would have; an app that listens for the signal itself decides (and its
+ * later `exit` flushes again).
+ */
+const SIGNALS = process.platform === 'win32' ? (['SIGINT'] as const) : (['SIGTERM', 'SIGINT', 'SIGHUP'] as const);
+
+function onSignal(signal: NodeJS.Signals): void {
+  // Counted first: flushing takes the listener off when it leaves nothing to do at exit.
+  const alone = process.listenerCount(signal) === 1;
+  onExit();
+  if (alone) {
+    if (installed) uninstall();
+    process.kill(process.pid, signal);
+  }
+}
+
+const signalListeners = new Map<NodeJS.Signals, () => void>(SIGNALS.map((signal) => [signal, () => onSignal(signal)]));
+
 function install(): void {
   if (!installed) {
     process.on('exit', onExit);
+    for (const [signal, listener] of signalListeners) process.on(signal, listener);
     installed = true;
   }
 }
 
+function uninstall(): void {
+  process.removeListener('exit', onExit);
+  for (const [signal, listener] of signalListeners) process.removeListener(signal, listener);
+  installed = false;
+}
+
 function uninstallIfIdle(): void {
-  if (installed && open.size === 0 && settlers.size === 0) {
-    process.removeListener('exit', onExit);
-    installed = false;
-  }
+  if (installed && open.size === 0 && settlers.size === 0) uninstall();
 }
 
 /** Flush `writer` synchronously when the process exits. Idempotent. */

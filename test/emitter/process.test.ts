@@ -9,16 +9,21 @@ import { readEvents, tempDir } from '../helpers/events.js';
 const CHILD = fileURLToPath(new URL('../fixtures/emitter-child.ts', import.meta.url));
 const INDEX = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
 
-function run(args: string[], env: Record<string, string>, onStdout?: (s: string, kill: () => void) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+/** `onStdout` gets what the child printed and a `kill` sending it a signal (default SIGKILL). */
+function run(args: string[], env: Record<string, string>, onStdout?: (s: string, kill: (signal?: NodeJS.Signals) => void) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     // Never leave a child behind, even if the test gives up on it.
     setTimeout(() => child.kill('SIGKILL'), 60_000).unref();
+    let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    child.stdout.on('data', (d) => onStdout?.(String(d), () => child.kill('SIGKILL')));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      onStdout?.(String(d), (signal = 'SIGKILL') => child.kill(signal));
+    });
     // 'close', not 'exit': only then has all the output been read.
-    child.on('close', (code, signal) => resolve({ code, signal, stderr }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 
@@ -99,6 +104,33 @@ for (const hook of ['instrument()', 'clientOptions()'] as const) {
     t.like(ev.calls[0], { status: 'aborted', http_status: null, attempts: 0, usage: null });
   });
 }
+
+test('a child ended by SIGTERM it does not handle writes every event first, and still dies of the signal', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  // A long flush interval: without the signal listener, the events would still be buffered.
+  const r = await run([CHILD, 'signal', api.url, '7'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' }, (s, kill) => {
+    if (s.includes('ready')) kill('SIGTERM');
+  });
+  t.is(r.signal, 'SIGTERM');
+  const ev = readEvents(dir);
+  t.deepEqual(ev.invalid, []);
+  t.is(ev.calls.length, 7);
+  t.true(ev.lines.some((l) => l.t === 'footer'));
+});
+
+test("a child that handles SIGTERM itself keeps its handler's outcome, and its events are written", async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  const r = await run([CHILD, 'signal-handled', api.url, '5'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' }, (s, kill) => {
+    if (s.includes('ready')) kill('SIGTERM');
+  });
+  t.is(r.code, 3);
+  t.true(r.stdout.includes('app handler'));
+  t.is(readEvents(dir).calls.length, 5);
+});
 
 test('a child killed with SIGKILL leaves only complete lines', async (t) => {
   const api = await startFakeApi();
