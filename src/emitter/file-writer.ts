@@ -63,6 +63,10 @@ type SealReason = FileFooter['reason'];
 const FATAL_CODES = new Set(['EPIPE', 'EBADF']);
 /** Transient errors: retry the same bytes shortly. */
 const BUSY_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR']);
+/** The disk or quota is full: it may free up. */
+const SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
+/** Failed writes of a footer, for other reasons, before its file is closed unsealed. */
+const MAX_FOOTER_FAILURES = 5;
 /** Synchronous retries of EAGAIN in flushSync before giving up (1 ms apart). */
 const SYNC_BUSY_RETRIES = 100;
 
@@ -88,6 +92,8 @@ interface FileSlot {
   torn: boolean;
   seal: SealReason | null;
   footerDone: boolean;
+  /** Writes of the footer that failed (other than for space). */
+  footerFailures: number;
   done: Array<() => void>;
 }
 
@@ -476,6 +482,7 @@ export class EventWriter {
       torn: false,
       seal: null,
       footerDone: false,
+      footerFailures: 0,
       done: [],
     };
     this.#queue.push(slot);
@@ -737,7 +744,15 @@ export class EventWriter {
       this.#pump();
       return;
     }
-    if (chunk.kind === 'footer') return this.#closeSlot(chunk.slot);
+    if (chunk.kind === 'footer') {
+      // A file is let go of by the daemon once sealed: its footer is written again later (after
+      // a fragment, if part of it landed), for as long as the disk is full, a few times after
+      // other errors; after those the file stays unsealed (the daemon lets it go once this
+      // process is gone).
+      const slot = chunk.slot;
+      if (SPACE_CODES.has(code) || ++slot.footerFailures < MAX_FOOTER_FAILURES) return this.#retryLater(this.#o.flushIntervalMs);
+      return this.#closeSlot(slot);
+    }
     // ENOSPC, EIO, EDQUOT…: these bytes are lost; try again with the next ones later.
     this.#retryLater(this.#o.flushIntervalMs);
   }

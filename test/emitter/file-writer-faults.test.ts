@@ -156,6 +156,40 @@ test('a write failing part-way with a stats line among its lines counts as dropp
   t.is(writer.stats().events_dropped_write_error, 1);
 });
 
+test('a footer the full disk refuses is written once space frees, and the next file goes on after it', async (t) => {
+  const dir = tempDir(t);
+  let full = false;
+  let footersRefused = 0;
+  const write: WriteFn = (fd, b, o, l, p, cb) => {
+    if (full && Buffer.from(b.subarray(o, o + l)).toString('latin1').includes('"t":"footer"')) {
+      footersRefused++;
+      return setImmediate(() => cb(errno('ENOSPC'), 0));
+    }
+    return realWrite(fd, b, o, l, p, cb);
+  };
+  const writer = new EventWriter({ dir, app: 'footer-full', fs: { write }, flushIntervalMs: 5, maxFileBytes: 8 * 1024 });
+  // The writer's retry timers never hold a process open: this test's does.
+  const alive = setInterval(() => undefined, 100);
+  t.teardown(() => clearInterval(alive));
+  for (let i = 0; i < 5; i++) writer.write(callEvent(i));
+  await writer.flush();
+  full = true;
+  for (let i = 5; i < 20; i++) writer.write(callEvent(i)); // past the size: the first file is sealed
+  await new Promise((r) => setTimeout(r, 60));
+  t.true(footersRefused >= 2, `footer writes refused: ${footersRefused}`);
+  full = false;
+  await writer.close();
+  const files = eventFiles(dir);
+  t.true(files.length >= 2);
+  const all = files.flatMap((f) => readLines(f));
+  t.deepEqual(calls(all).map((l) => l['event_id']), Array.from({ length: 20 }, (_, i) => callEvent(i).event_id));
+  for (const f of files) {
+    const lines = readLines(f);
+    t.like(lines.at(-1), { t: 'footer', lines: lines.length - 1 }, f);
+  }
+  t.is(writer.stats().events_dropped_write_error, 0);
+});
+
 test('EPIPE stops writing without throwing; later events are counted as dropped', async (t) => {
   const dir = tempDir(t);
   const write: WriteFn = (_fd, _b, _o, _l, _p, cb) => setImmediate(() => cb(errno('EPIPE'), 0));
