@@ -580,6 +580,12 @@ export class Tailer {
   }
 
   /** Lets go of a file that is sealed (or whose writer is dead and idle) once fully committed. */
+  /** A file deleted or archived: its checkpoint is forgotten, in the store and here (memory stays bounded). */
+  private forget(key: string): void {
+    this.o.checkpoints.forgetCheckpoint(key);
+    this.checkpointCache.delete(key);
+  }
+
   private async maybeRetire(s: FileState): Promise<void> {
     if (s.dropped || s.inFlight > 0) return;
     const st = await s.fh.stat().catch(() => null);
@@ -606,15 +612,18 @@ export class Tailer {
     if (!s.sealedCommitted && !writerDead) return;
     this.drop(s);
     try {
+      // The path may name another file by now (copied or moved in): that one is not done with.
+      const atPath = this.o.retention === 'keep' ? null : await stat(s.path).catch(() => null);
+      if (this.o.retention !== 'keep' && (atPath === null || atPath.ino !== s.ino || atPath.dev !== s.dev)) return;
       switch (this.o.retention) {
         case 'delete':
           await unlink(s.path);
-          this.o.checkpoints.forgetCheckpoint(s.key);
+          this.forget(s.key);
           break;
         case 'archive':
           await mkdir(this.o.archiveDir, { recursive: true });
           await rename(s.path, join(this.o.archiveDir, basename(s.path)));
-          this.o.checkpoints.forgetCheckpoint(s.key);
+          this.forget(s.key);
           break;
         case 'keep':
           this.keptPaths.set(s.path, s.ino);

@@ -291,6 +291,9 @@ for (const retention of ['delete', 'archive', 'keep'] as const) {
     t.deepEqual(ids(p), sorted(calls));
     t.is(existsSync(path), retention === 'keep');
     t.is(existsSync(join(h.events, 'archive', 'sealed.ndjson')), retention === 'archive');
+    // A file deleted or archived leaves no checkpoint behind, in the store or in the tailer's memory.
+    const cache = (p as unknown as { tailer: { checkpointCache: Map<string, unknown> } }).tailer.checkpointCache;
+    t.is(cache.has(hd.file_id), retention === 'keep');
     const stats = p.emitterStats();
     t.is(stats.length, 1);
     t.like(stats[0], { fileId: hd.file_id, final: true, stats: { events_written: 2, events_dropped_buffer: 7 } });
