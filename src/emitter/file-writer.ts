@@ -60,7 +60,7 @@ const MAX_NAME_TRIES = 100;
 type SealReason = FileFooter['reason'];
 
 /** Errors after which the descriptor is unusable: stop writing (sonic-boom's EPIPE rule). */
-const FATAL_CODES = new Set(['EPIPE', 'EBADF']);
+const FATAL_CODES = new Set(['EPIPE']);
 /** Transient errors: retry the same bytes shortly. */
 const BUSY_CODES = new Set(['EAGAIN', 'EBUSY', 'EINTR']);
 /** The disk or quota is full: it may free up. */
@@ -738,6 +738,7 @@ export class EventWriter {
     this.#inFlight = null;
     this.#dropChunk(chunk);
     if (chunk.block !== null) this.#pool.put(chunk.block);
+    if (code === 'EBADF') return this.#abandon(chunk.slot);
     if (FATAL_CODES.has(code)) {
       this.#stopped = true;
       this.#op = 'idle';
@@ -819,13 +820,26 @@ export class EventWriter {
     for (const done of slot.done.splice(0)) done();
   }
 
+  /**
+   * The file's descriptor was closed under the writer (by the app, or by a library closing
+   * descriptors it does not own): its number is no longer the writer's and is never written
+   * or closed again (the app may have it by now). The file's buffered events are dropped and
+   * counted, and the next ones go to a new file.
+   */
+  #abandon(slot: FileSlot): void {
+    slot.fd = null;
+    this.#dropPending(slot);
+    this.#finishSlot(slot);
+    this.#retryLater(this.#o.flushIntervalMs);
+  }
+
   #dropPending(slot: FileSlot): void {
     const dropped = slot.pending.drop();
     this.#stats.events_dropped_write_error += dropped.events;
     this.#settle(dropped.bytes);
   }
 
-  /** After EPIPE/EBADF: nothing more reaches a file; every buffered event is dropped. */
+  /** After EPIPE: nothing more reaches a file; every buffered event is dropped. */
   #dropAll(): void {
     for (const slot of this.#queue.splice(0)) {
       this.#dropPending(slot);

@@ -201,6 +201,38 @@ test('EPIPE stops writing without throwing; later events are counted as dropped'
   t.is(writer.stats().events_dropped_write_error, 6);
 });
 
+test('a descriptor closed under the writer (EBADF) is never closed again, and the next events go to a new file', async (t) => {
+  const dir = tempDir(t);
+  let badFd: number | null = null;
+  const closed: number[] = [];
+  const write: WriteFn = (fd, b, o, l, p, cb) => {
+    if (badFd === null) {
+      badFd = fd;
+      return setImmediate(() => cb(errno('EBADF'), 0));
+    }
+    return realWrite(fd, b, o, l, p, cb);
+  };
+  const close: WriterFs['close'] = (fd, cb) => {
+    closed.push(fd);
+    fs.close(fd, cb);
+  };
+  const writer = new EventWriter({ dir, app: 'badf', fs: { write, close }, flushIntervalMs: 5 });
+  // The writer's retry timers never hold a process open: this test's does.
+  const alive = setInterval(() => undefined, 100);
+  t.teardown(() => clearInterval(alive));
+  for (let i = 0; i < 5; i++) writer.write(callEvent(i));
+  await writer.flush();
+  t.is(writer.stats().events_dropped_write_error, 5);
+  for (let i = 5; i < 10; i++) writer.write(callEvent(i));
+  await writer.close();
+  t.false(closed.includes(badFd!), 'the number that was closed under it is not closed again');
+  const files = eventFiles(dir);
+  const last = readLines(files.at(-1)!);
+  t.deepEqual(calls(last).map((l) => l['event_id']), Array.from({ length: 5 }, (_, i) => callEvent(i + 5).event_id));
+  t.like(last.at(-1), { t: 'footer', lines: last.length - 1 });
+  t.is(writer.stats().events_dropped_write_error, 5);
+});
+
 test('a folder that cannot be created drops and counts, then recovers', async (t) => {
   const dir = tempDir(t);
   let deny = true;
