@@ -521,30 +521,13 @@ export class Tailer {
     }
     const same = this.byKey.get(id.key);
     if (same && !same.dropped) {
-      if (same.ino === st.ino && same.dev === st.dev) {
-        // Same file under a new name (a rename): follow it.
-        if (!same.gone) this.byPath.delete(same.path);
-        same.path = path;
-        same.gone = false;
-        this.byPath.set(path, same);
-        await fh.close();
-        return;
-      }
-      // Its file id at another inode: a copy of it put in its place (rsync, a restore), which
-      // its writer may go on appending to. Read on from the copy at the last commit when it
-      // holds the same bytes up to there (what was read past it is read again; rows are
-      // unique by event id), else read the copy as a new file, from its first byte.
+      // Same file under a new name (a rename): follow it.
       if (!same.gone) this.byPath.delete(same.path);
-      if (st.size >= same.committed && (await checkHash(fh, same.committed)) === same.committedHash) {
-        const old = same.fh;
-        Object.assign(same, { fh, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, path, gone: false, atEof: false });
-        this.byPath.set(path, same);
-        this.rewind(same, same.committed);
-        void old.close().catch(() => undefined);
-        return;
-      }
-      this.drop(same);
-      fromZero = true;
+      same.path = path;
+      same.gone = false;
+      this.byPath.set(path, same);
+      await fh.close();
+      return;
     }
     let offset = 0;
     let hash = '';

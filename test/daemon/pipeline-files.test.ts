@@ -187,28 +187,6 @@ test('a file truncated and rewritten past the offset read, between two scans, is
   await waitFor(() => p.health().lagBytes === 0, 'caught up');
 });
 
-test('a copy of a file put in its place (same file id, another inode) is read on from the last commit, and what is appended to it too', async (t) => {
-  const { p, h } = await startPipeline(t);
-  const path = join(h.events, 'copied.ndjson');
-  const hd = header();
-  const first = [call(), call()];
-  writeFileSync(path, line(hd) + first.map(line).join(''));
-  await waitFor(() => ids(p).length === 2, 'the original');
-  // As rsync without --inplace does: a copy with more lines, renamed over the original.
-  const more = [call(), call()];
-  writeFileSync(`${path}.tmp`, line(hd) + [...first, ...more].map(line).join(''));
-  renameSync(`${path}.tmp`, path);
-  await waitFor(() => ids(p).length === 4, 'the lines the copy added');
-  const later = call();
-  appendFileSync(path, line(later));
-  await waitFor(() => ids(p).length === 5, 'a line appended to the copy');
-  t.deepEqual(ids(p), sorted([...first, ...more, later]));
-  const replacements = p.health().replacements;
-  await new Promise((r) => setTimeout(r, 300)); // several scans
-  t.is(p.health().replacements, replacements, 'the copy is followed, not found replaced again at every scan');
-  await waitFor(() => p.health().lagBytes === 0, 'caught up');
-});
-
 test('a folder named like an event file is skipped, and the files beside it are read', async (t) => {
   const h = tempHome();
   t.teardown(h.cleanup);
