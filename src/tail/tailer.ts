@@ -54,7 +54,9 @@ interface Batch {
   calls: TailBatch['calls'];
   checkpoints: Map<FileState, PendingCheckpoint>;
   stats: Map<string, EmitterStatsRecord>;
-  deadLetters: DeadLetter[];
+  deadLetters: { state: FileState; letter: DeadLetter }[];
+  /** Per file, the offset past which its lines were dead-lettered in this batch (applied once written). */
+  deadLetteredTo: Map<FileState, number>;
   lines: number;
   /** Bytes of the lines read into the batch, `\n` included. */
   bytes: number;
@@ -259,14 +261,12 @@ export class Tailer {
       // A line dead-lettered once (and counted) is not again when a failed commit re-reads it.
       const fresh = r.offset >= s.deadLetteredTo;
       if (r.kind === 'oversize') {
-        if (fresh) batch.deadLetters.push({ reason: 'oversize', file_id: s.key, path: s.path, offset: r.offset, length: r.length });
-        s.deadLetteredTo = Math.max(s.deadLetteredTo, r.offset + 1);
+        if (fresh) deadLetter(batch, s, { reason: 'oversize', file_id: s.key, path: s.path, offset: r.offset, length: r.length });
         continue;
       }
       const d = this.decode(r.text);
       if (!d.ok) {
-        if (fresh) batch.deadLetters.push({ reason: d.reason, file_id: s.key, path: s.path, offset: r.offset, length: r.end - 1 - r.offset, detail: d.detail, excerpt: r.text.slice(0, MAX_EXCERPT_CHARS) });
-        s.deadLetteredTo = Math.max(s.deadLetteredTo, r.offset + 1);
+        if (fresh) deadLetter(batch, s, { reason: d.reason, file_id: s.key, path: s.path, offset: r.offset, length: r.end - 1 - r.offset, detail: d.detail, excerpt: r.text.slice(0, MAX_EXCERPT_CHARS) });
         continue;
       }
       const line = d.line;
@@ -316,15 +316,18 @@ export class Tailer {
    * the sink holds back for a batch that would not come.
    */
   private async submit(batch: Batch, more: boolean): Promise<void> {
-    for (const d of batch.deadLetters) this.counters.deadLettered[d.reason]++;
-    for (const cp of batch.checkpoints.values()) {
+    for (const cp of [...batch.checkpoints.values()]) {
       const s = cp.state;
       if (!s.dropped && s.generation === cp.generation && (await this.rewritten(s))) {
         // Truncated and rewritten past what was read since the last scan: the checkpoint would
         // pair this file's key with another file's bytes. Start it again from its first byte
-        // (what was read of it is stored by its event ids, so nothing is doubled).
+        // (what was read of it is stored by its event ids, so nothing is doubled; its bad
+        // lines were read at old offsets in new bytes, and are not recorded).
         this.counters.truncations++;
         this.log('warn', 'file truncated or rewritten under the daemon; re-reading from 0', { path: s.path, offset: s.committed });
+        batch.checkpoints.delete(s);
+        batch.deadLetters = batch.deadLetters.filter((d) => d.state !== s);
+        batch.deadLetteredTo.delete(s);
         const { path, gone } = s;
         this.drop(s);
         if (!gone) await this.track(path, true);
@@ -356,7 +359,10 @@ export class Tailer {
     const live = [...batch.checkpoints.values()].filter((c) => !c.state.dropped && c.state.generation === c.generation);
     let ack: Promise<void>;
     try {
-      this.deadLetters.write(batch.deadLetters);
+      this.deadLetters.write(batch.deadLetters.map((d) => d.letter));
+      // Written: counted, and not written again when a failed commit re-reads their lines.
+      for (const d of batch.deadLetters) this.counters.deadLettered[d.letter.reason]++;
+      for (const [s, to] of batch.deadLetteredTo) s.deadLetteredTo = Math.max(s.deadLetteredTo, to);
       ack = Promise.resolve(this.o.sink({
         calls: batch.calls,
         checkpoints: live.map((c) => ({ fileKey: c.state.key, path: c.state.path, offset: c.offset, checkHash: c.hash, sealed: c.sealed })),
@@ -581,7 +587,7 @@ export class Tailer {
     if (writerDead && drained && s.atEof && !s.sealedCommitted && st.size > s.committed) {
       // Its writer died mid-line: the rest will never be completed. Record it and move past.
       const batch = newBatch();
-      batch.deadLetters.push({ reason: 'unterminated_line', file_id: s.key, path: s.path, offset: s.committed, length: st.size - s.committed });
+      deadLetter(batch, s, { reason: 'unterminated_line', file_id: s.key, path: s.path, offset: s.committed, length: st.size - s.committed });
       s.pos = { lineOffset: st.size, cursor: st.size, skipFrom: null };
       batch.checkpoints.set(s, { state: s, generation: s.generation, offset: st.size, sealed: false, hash: '' });
       await this.submit(batch, false);
@@ -621,5 +627,11 @@ export class Tailer {
 }
 
 function newBatch(): Batch {
-  return { calls: [], checkpoints: new Map(), stats: new Map(), deadLetters: [], lines: 0, bytes: 0 };
+  return { calls: [], checkpoints: new Map(), stats: new Map(), deadLetters: [], deadLetteredTo: new Map(), lines: 0, bytes: 0 };
+}
+
+/** Adds a dead letter of `s` to the batch; once it is written, `s` will not dead-letter its line again. */
+function deadLetter(batch: Batch, s: FileState, letter: DeadLetter): void {
+  batch.deadLetters.push({ state: s, letter });
+  batch.deadLetteredTo.set(s, Math.max(batch.deadLetteredTo.get(s) ?? 0, letter.offset + 1));
 }

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -180,11 +180,27 @@ test('a file truncated and rewritten past the offset read, between two scans, is
   await waitFor(() => ids(p).length === 5, 'the first file');
   const after = Array.from({ length: 30 }, () => call());
   truncateSync(path, 0);
-  appendFileSync(path, line(header()) + after.map(line).join(''));
+  // A header of another length: the old offset falls inside a line of the new bytes.
+  appendFileSync(path, line(header({ app: 'another-app-with-a-longer-name' })) + after.map(line).join(''));
   await waitFor(() => ids(p).length === 35, 'every call of the file written in its place');
   t.deepEqual(ids(p), sorted([...before, ...after]));
   t.is(p.health().truncations, 1);
+  t.is(Object.values(p.health().deadLettered).reduce((a, b) => a + b, 0), 0, 'no line read at an old offset is dead-lettered');
+  t.deepEqual(readDeadLetters(h.data), []);
   await waitFor(() => p.health().lagBytes === 0, 'caught up');
+});
+
+test('a dead letter the dead-letter file refused is written (and counted) once it can be, not lost', async (t) => {
+  const { p, h } = await startPipeline(t, { tailer: { commitRetryMs: 20 } });
+  const deadLetterPath = join(h.data, 'dead-letter.ndjson');
+  mkdirSync(deadLetterPath); // unwritable as a file
+  const good = call();
+  writeFileSync(join(h.events, 'e.ndjson'), line(header()) + '{"t":"call","v":1,"event_id":\n' + line(good));
+  await waitFor(() => p.health().checkpointErrors >= 2, 'the batch refused while its dead letter cannot be written');
+  rmSync(deadLetterPath, { recursive: true });
+  await waitFor(() => ids(p).length === 1, 'the batch, once its dead letter could be written');
+  t.is(readDeadLetters(h.data).length, 1);
+  t.is(Object.values(p.health().deadLettered).reduce((a, b) => a + b, 0), 1);
 });
 
 test('a folder named like an event file is skipped, and the files beside it are read', async (t) => {
