@@ -595,7 +595,11 @@ export class Tailer {
     }
     if (!drained || s.committed < st.size) return;
     if (s.gone) {
-      this.drop(s); // deleted or replaced by someone else, and drained: nothing left to read
+      // Deleted, moved away or replaced by someone else, and drained: nothing left to read, and
+      // nothing to keep its checkpoint for (were it ever put back, its calls are stored by
+      // their event ids, so reading it again doubles nothing).
+      this.drop(s);
+      this.forget(s.key);
       return;
     }
     if (!s.sealedCommitted && !writerDead) return;

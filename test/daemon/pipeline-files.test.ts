@@ -203,6 +203,20 @@ test('a dead letter the dead-letter file refused is written (and counted) once i
   t.is(Object.values(p.health().deadLettered).reduce((a, b) => a + b, 0), 1);
 });
 
+test('a file deleted by someone else once read leaves no checkpoint behind', async (t) => {
+  const { p, h } = await startPipeline(t);
+  const hd = header();
+  const path = join(h.events, 'deleted.ndjson');
+  writeFileSync(path, line(hd) + line(call()));
+  await waitFor(() => ids(p).length === 1, 'the file');
+  const checkpoint = () => p.store!.db.prepare('SELECT 1 FROM checkpoints WHERE file_key = ?').get(hd.file_id);
+  t.truthy(checkpoint());
+  rmSync(path);
+  const cache = (p as unknown as { tailer: { checkpointCache: Map<string, unknown> } }).tailer.checkpointCache;
+  await waitFor(() => checkpoint() === undefined && !cache.has(hd.file_id), 'its checkpoint forgotten');
+  t.is(p.health().filesTracked, 0);
+});
+
 test('a folder named like an event file is skipped, and the files beside it are read', async (t) => {
   const h = tempHome();
   t.teardown(h.cleanup);
