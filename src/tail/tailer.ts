@@ -11,7 +11,7 @@ import type { FileHeader } from '../event/types.js';
 import { lineDecoder, type LineDecoder } from '../event/validate.js';
 import { DeadLetterFile, DEAD_LETTER_REASONS, MAX_EXCERPT_CHARS, type DeadLetter, type DeadLetterReason } from './dead-letter.js';
 import { listEventFiles, watchHints } from './file-discovery.js';
-import { checkHash, identify } from './file-identity.js';
+import { checkHash, HEAD_BYTES, identify } from './file-identity.js';
 import { pidAlive } from './lock-file.js';
 import { readRecords, type LineRecord, type ReaderPosition } from './line-reader.js';
 import type { Checkpoint, EmitterStatsRecord, TailBatch, TailerHealth, TailerOptions } from './types.js';
@@ -318,19 +318,15 @@ export class Tailer {
   private async submit(batch: Batch, more: boolean): Promise<void> {
     for (const cp of [...batch.checkpoints.values()]) {
       const s = cp.state;
-      if (!s.dropped && s.generation === cp.generation && (await this.rewritten(s))) {
+      if (!s.dropped && s.generation === cp.generation && (await this.truncated(s))) {
         // Truncated and rewritten past what was read since the last scan: the checkpoint would
         // pair this file's key with another file's bytes. Start it again from its first byte
         // (what was read of it is stored by its event ids, so nothing is doubled; its bad
         // lines were read at old offsets in new bytes, and are not recorded).
-        this.counters.truncations++;
-        this.log('warn', 'file truncated or rewritten under the daemon; re-reading from 0', { path: s.path, offset: s.committed });
         batch.checkpoints.delete(s);
         batch.deadLetters = batch.deadLetters.filter((d) => d.state !== s);
         batch.deadLetteredTo.delete(s);
-        const { path, gone } = s;
-        this.drop(s);
-        if (!gone) await this.track(path, true);
+        await this.reread(s);
         continue;
       }
       cp.hash = await checkHash(s.fh, cp.offset);
@@ -427,12 +423,20 @@ export class Tailer {
     const committedHash = s.committedHash;
     const size = (await s.fh.stat()).size;
     if (size < cursor || size < committed) return true;
-    return committed > 0 && (await checkHash(s.fh, committed)) !== committedHash;
+    if (committed > 0 && (await checkHash(s.fh, committed)) !== committedHash) return true;
+    // The first line it was opened with: the committed bytes' hash covers it once they hold it
+    // (a hash covers the first KiB), else it is checked on its own.
+    const covered = committed >= s.firstLineBytes && s.firstLineBytes <= HEAD_BYTES;
+    return !covered && (await checkHash(s.fh, s.firstLineBytes)) !== s.firstLineHash;
   }
 
-  /** Whether the file no longer holds the first line it was opened with, or was truncated (see {@link truncated}). */
-  private async rewritten(s: FileState): Promise<boolean> {
-    return (await checkHash(s.fh, s.firstLineBytes)) !== s.firstLineHash || this.truncated(s);
+  /** Reads a truncated or rewritten file again from its first byte, as the file its path now names. */
+  private async reread(s: FileState): Promise<void> {
+    this.counters.truncations++;
+    this.log('warn', 'file truncated or rewritten under the daemon; re-reading from 0', { path: s.path, offset: s.committed });
+    const { path, gone } = s;
+    this.drop(s);
+    if (!gone) await this.track(path, true);
   }
 
   /** Restarts reading a file at `offset`, voiding whatever was read past it. */
@@ -468,10 +472,7 @@ export class Tailer {
           cur.nextReadAt = 0;
           cur.atEof = false;
           if (await this.truncated(cur)) {
-            this.counters.truncations++;
-            this.log('warn', 'file truncated or rewritten under the daemon; re-reading from 0', { path, offset: cur.committed, size: st.size });
-            this.drop(cur);
-            await this.track(path, true);
+            await this.reread(cur);
             continue;
           }
           cur.size = st.size;
