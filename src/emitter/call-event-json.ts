@@ -238,8 +238,11 @@ export class JsonBytes {
   }
 }
 
+/** How every call event's line begins. */
+export const CALL_LINE_HEAD = asciiBytes('{"t":"call","v":1,"event_id":');
+
 const F = {
-  head: asciiBytes('{"t":"call","v":1,"event_id":'),
+  head: CALL_LINE_HEAD,
   seq: asciiBytes(',"seq":'),
   ts: asciiBytes(',"ts":'),
   tsStart: asciiBytes(',"ts_start":'),

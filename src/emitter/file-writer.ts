@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { CallEvent, EmitterStats, FileFooter, FileHeader, StatsLine } from '../event/types.js';
-import { CallEventEncoder, JsonBytes } from './call-event-json.js';
+import { CALL_LINE_HEAD, CallEventEncoder, JsonBytes } from './call-event-json.js';
 import { registerExitFlush, unregisterExitFlush } from './exit-hook.js';
 import { BlockPool, LineQueue } from './line-queue.js';
 import {
@@ -47,13 +47,6 @@ const BUILD_DEFERRED_AT = 64;
  * memory they hold (each keeps its response until then).
  */
 const MAX_DEFERRED = 1024;
-/** How every call event's line begins (see call-event-json.ts). */
-const CALL_LINE_START = Buffer.from('{"t":"call",');
-
-function startsWith(buf: Buffer, at: number, prefix: Buffer): boolean {
-  return at + prefix.length <= buf.length && buf.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0;
-}
-
 /** Names tried for a file whose name another writer took (see `#renameTaken`). */
 const MAX_NAME_TRIES = 100;
 
@@ -768,7 +761,7 @@ export class EventWriter {
       let start = 0;
       for (let i = chunk.buf.indexOf(10); i !== -1 && i < chunk.off; i = chunk.buf.indexOf(10, i + 1)) {
         landedLines++;
-        if (landedLines > chunk.prefixLines && startsWith(chunk.buf, start, CALL_LINE_START)) landedEvents++;
+        if (landedLines > chunk.prefixLines && i - start >= CALL_LINE_HEAD.length && chunk.buf.compare(CALL_LINE_HEAD, 0, CALL_LINE_HEAD.length, start, start + CALL_LINE_HEAD.length) === 0) landedEvents++;
         start = i + 1;
       }
       landedEvents = Math.min(chunk.events, landedEvents);
