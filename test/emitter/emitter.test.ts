@@ -317,6 +317,26 @@ async function readBothWays(s: Setup, inputTokens: number, read: (client: Anthro
   return { without: without!, withEmitter: withEmitter! };
 }
 
+/** The connection closed early with the emitter as without it (within 10 of the same SSE events sent). */
+function closedAsWithout(t: ExecutionContext, { without, withEmitter }: Awaited<ReturnType<typeof readBothWays>>): void {
+  t.true(without.clientClosed === true && withEmitter.clientClosed === true);
+  t.true(withEmitter.eventsSent! < 60, `with: ${withEmitter.eventsSent}`);
+  t.true(Math.abs(withEmitter.eventsSent! - without.eventsSent!) <= 10);
+}
+
+/**
+ * A streamed call whose usage is scripted as `usage`, read by the app through `asResponse()`
+ * with `read` (given its body); returns the call's one event.
+ */
+async function readRaw(t: ExecutionContext, s: Setup, usage: { input_tokens: number; output_tokens: number }, read: (body: ReadableStream<Uint8Array>) => Promise<void>) {
+  s.api.enqueue({ usage, stream: { textDeltas: 20 } });
+  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
+  await read(response.body!);
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  return r.calls[0];
+}
+
 test('a stream the app abandons is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
   const s = await setup(t);
   const { without, withEmitter } = await readBothWays(s, 55, async (client) => {
@@ -344,24 +364,19 @@ test('a raw stream body read through getReader() and cancelled is aborted, with 
     for (let n = 0; n < 5; n++) await reader.read();
     await reader.cancel();
   });
-  t.true(without.clientClosed === true && withEmitter.clientClosed === true);
-  t.true(withEmitter.eventsSent! < 60, `with: ${withEmitter.eventsSent}`);
-  t.true(Math.abs(withEmitter.eventsSent! - without.eventsSent!) <= 10);
+  closedAsWithout(t, { without, withEmitter });
   const r = await eventsOf(s);
   t.is(r.calls.length, 1);
   t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: 66 } });
 });
 
 test('a raw stream body piped through a transform to its end is one ok event with the final usage', async (t) => {
-  const s = await setup(t);
-  s.api.enqueue({ usage: { input_tokens: 71, output_tokens: 19 }, stream: { textDeltas: 20 } });
-  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
-  let text = '';
-  for await (const piece of response.body!.pipeThrough(new TextDecoderStream())) text += piece;
-  t.true(text.includes('event: message_stop'));
-  const r = await eventsOf(s);
-  t.is(r.calls.length, 1);
-  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 71, output_tokens: 19 } });
+  const event = await readRaw(t, await setup(t), { input_tokens: 71, output_tokens: 19 }, async (body) => {
+    let text = '';
+    for await (const piece of body.pipeThrough(new TextDecoderStream())) text += piece;
+    t.true(text.includes('event: message_stop'));
+  });
+  t.like(event, { status: 'ok', complete: true, usage: { input_tokens: 71, output_tokens: 19 } });
 });
 
 test('a raw stream body piped to a sink that fails early is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
@@ -376,44 +391,36 @@ test('a raw stream body piped to a sink that fails early is aborted, with the us
     });
     await response.body!.pipeTo(sink).catch(() => undefined);
   });
-  t.true(without.clientClosed === true && withEmitter.clientClosed === true);
-  t.true(withEmitter.eventsSent! < 60, `with: ${withEmitter.eventsSent}`);
-  t.true(Math.abs(withEmitter.eventsSent! - without.eventsSent!) <= 10);
+  closedAsWithout(t, { without, withEmitter });
   const r = await eventsOf(s);
   t.is(r.calls.length, 1);
   t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: 77 } });
 });
 
 test('a raw stream body read through a byte (BYOB) reader to its end is one ok event with the final usage', async (t) => {
-  const s = await setup(t);
-  s.api.enqueue({ usage: { input_tokens: 72, output_tokens: 23 }, stream: { textDeltas: 20 } });
-  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
-  const reader = response.body!.getReader({ mode: 'byob' });
-  let bytes = 0;
-  for (;;) {
-    // Small views, so that frames are cut across reads.
-    const { done, value } = await reader.read(new Uint8Array(64));
-    if (done) break;
-    bytes += value.byteLength;
-  }
-  t.true(bytes > 1000);
-  const r = await eventsOf(s);
-  t.is(r.calls.length, 1);
-  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 72, output_tokens: 23 } });
+  const event = await readRaw(t, await setup(t), { input_tokens: 72, output_tokens: 23 }, async (body) => {
+    const reader = body.getReader({ mode: 'byob' });
+    let bytes = 0;
+    for (;;) {
+      // Small views, so that frames are cut across reads.
+      const { done, value } = await reader.read(new Uint8Array(64));
+      if (done) break;
+      bytes += value.byteLength;
+    }
+    t.true(bytes > 1000);
+  });
+  t.like(event, { status: 'ok', complete: true, usage: { input_tokens: 72, output_tokens: 23 } });
 });
 
 test('a raw stream body split with tee() and read to its end on one branch is one ok event with the final usage', async (t) => {
-  const s = await setup(t);
-  s.api.enqueue({ usage: { input_tokens: 73, output_tokens: 29 }, stream: { textDeltas: 20 } });
-  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
-  const [read, other] = response.body!.tee();
-  void other.cancel();
-  let bytes = 0;
-  for await (const chunk of read) bytes += chunk.byteLength;
-  t.true(bytes > 1000);
-  const r = await eventsOf(s);
-  t.is(r.calls.length, 1);
-  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 73, output_tokens: 29 } });
+  const event = await readRaw(t, await setup(t), { input_tokens: 73, output_tokens: 29 }, async (body) => {
+    const [read, other] = body.tee();
+    void other.cancel();
+    let bytes = 0;
+    for await (const chunk of read) bytes += chunk.byteLength;
+    t.true(bytes > 1000);
+  });
+  t.like(event, { status: 'ok', complete: true, usage: { input_tokens: 73, output_tokens: 29 } });
 });
 
 test('a raw stream body piped with preventCancel to a sink that fails is left to the app, which reads it on to an ok event', async (t) => {
@@ -460,34 +467,28 @@ test('piping a raw stream body to a locked destination fails and leaves the body
 });
 
 test('the branches of a teed raw stream body take byte readers, as without the emitter, and the call is one ok event', async (t) => {
-  const s = await setup(t);
-  s.api.enqueue({ usage: { input_tokens: 75, output_tokens: 37 }, stream: { textDeltas: 20 } });
-  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
-  const [a, b] = response.body!.tee();
-  const readAll = async (branch: ReadableStream<Uint8Array>): Promise<number> => {
-    const reader = branch.getReader({ mode: 'byob' });
-    let n = 0;
-    for (let r = await reader.read(new Uint8Array(100)); !r.done; r = await reader.read(new Uint8Array(100))) n += r.value!.byteLength;
-    return n;
-  };
-  const [na, nb] = await Promise.all([readAll(a), readAll(b)]);
-  t.true(na > 1000);
-  t.is(na, nb);
-  const r = await eventsOf(s);
-  t.is(r.calls.length, 1);
-  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 75, output_tokens: 37 } });
+  const event = await readRaw(t, await setup(t), { input_tokens: 75, output_tokens: 37 }, async (body) => {
+    const [a, b] = body.tee();
+    const readAll = async (branch: ReadableStream<Uint8Array>): Promise<number> => {
+      const reader = branch.getReader({ mode: 'byob' });
+      let n = 0;
+      for (let r = await reader.read(new Uint8Array(100)); !r.done; r = await reader.read(new Uint8Array(100))) n += r.value!.byteLength;
+      return n;
+    };
+    const [na, nb] = await Promise.all([readAll(a), readAll(b)]);
+    t.true(na > 1000);
+    t.is(na, nb);
+  });
+  t.like(event, { status: 'ok', complete: true, usage: { input_tokens: 75, output_tokens: 37 } });
 });
 
 test('a raw stream body iterated through values() is one ok event with the final usage', async (t) => {
-  const s = await setup(t);
-  s.api.enqueue({ usage: { input_tokens: 76, output_tokens: 41 }, stream: { textDeltas: 20 } });
-  const response = await s.client.messages.create({ ...MSG, stream: true }).asResponse();
-  let bytes = 0;
-  for await (const chunk of response.body!.values()) bytes += chunk.byteLength;
-  t.true(bytes > 1000);
-  const r = await eventsOf(s);
-  t.is(r.calls.length, 1);
-  t.like(r.calls[0], { status: 'ok', complete: true, usage: { input_tokens: 76, output_tokens: 41 } });
+  const event = await readRaw(t, await setup(t), { input_tokens: 76, output_tokens: 41 }, async (body) => {
+    let bytes = 0;
+    for await (const chunk of body.values()) bytes += chunk.byteLength;
+    t.true(bytes > 1000);
+  });
+  t.like(event, { status: 'ok', complete: true, usage: { input_tokens: 76, output_tokens: 41 } });
 });
 
 test('piping a raw stream body the app already locked fails as it would without the emitter', async (t) => {

@@ -1,7 +1,7 @@
 // Faults injected at the file-system seam: the writer must never throw into the app, never
 // block it, count what it drops, and recover once the disk does.
 import * as fs from 'node:fs';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { EventWriter, type WriterFs } from '../../src/emitter/file-writer.js';
 import { callEvent, eventFiles, readLines, tempDir, type Line } from './file-writer-helpers.js';
 
@@ -15,6 +15,12 @@ function errno(code: string): NodeJS.ErrnoException {
 }
 
 const calls = (lines: Line[]): Line[] => lines.filter((l) => l.t === 'call');
+
+/** The writer's retry timers never hold a process open: this keeps the test's open until it ends. */
+function keepAlive(t: ExecutionContext): void {
+  const alive = setInterval(() => undefined, 100);
+  t.teardown(() => clearInterval(alive));
+}
 
 test('disk full (ENOSPC) never throws, counts the dropped events, and recovers when space frees', async (t) => {
   const dir = tempDir(t);
@@ -131,9 +137,7 @@ test('a write failing part-way with a stats line among its lines counts as dropp
     return realWrite(fd, b, o, l, p, cb);
   };
   const writer = new EventWriter({ dir, app: 'torn-stats', fs: { write }, flushIntervalMs: 1000, statsIntervalMs: 10 });
-  // The writer's timers never hold a process open: this test's does, until the retry after the failure.
-  const alive = setInterval(() => undefined, 100);
-  t.teardown(() => clearInterval(alive));
+  keepAlive(t);
   writer.write(callEvent(0));
   await writer.flush();
   await new Promise((r) => setTimeout(r, 40)); // stats lines wait in the buffer
@@ -168,9 +172,7 @@ test('a footer the full disk refuses is written once space frees, and the next f
     return realWrite(fd, b, o, l, p, cb);
   };
   const writer = new EventWriter({ dir, app: 'footer-full', fs: { write }, flushIntervalMs: 5, maxFileBytes: 8 * 1024 });
-  // The writer's retry timers never hold a process open: this test's does.
-  const alive = setInterval(() => undefined, 100);
-  t.teardown(() => clearInterval(alive));
+  keepAlive(t);
   for (let i = 0; i < 5; i++) writer.write(callEvent(i));
   await writer.flush();
   full = true;
@@ -217,9 +219,7 @@ test('a descriptor closed under the writer (EBADF) is never closed again, and th
     fs.close(fd, cb);
   };
   const writer = new EventWriter({ dir, app: 'badf', fs: { write, close }, flushIntervalMs: 5 });
-  // The writer's retry timers never hold a process open: this test's does.
-  const alive = setInterval(() => undefined, 100);
-  t.teardown(() => clearInterval(alive));
+  keepAlive(t);
   for (let i = 0; i < 5; i++) writer.write(callEvent(i));
   await writer.flush();
   t.is(writer.stats().events_dropped_write_error, 5);

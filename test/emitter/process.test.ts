@@ -105,31 +105,34 @@ for (const hook of ['instrument()', 'clientOptions()'] as const) {
   });
 }
 
-test('a child ended by SIGTERM it does not handle writes every event first, and still dies of the signal', async (t) => {
+/**
+ * Runs the child app in `mode` against a fresh fake API with a flush interval longer than the
+ * run (so that nothing is written unless something flushes), sends it SIGTERM once it is
+ * ready, and returns how it ended and the events it wrote.
+ */
+async function terminated(t: ExecutionContext, mode: string, count: number) {
   const api = await startFakeApi();
   t.teardown(() => api.close());
   const dir = tempDir(t);
-  // A long flush interval: without the signal listener, the events would still be buffered.
-  const r = await run([CHILD, 'signal', api.url, '7'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' }, (s, kill) => {
+  const r = await run([CHILD, mode, api.url, String(count)], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' }, (s, kill) => {
     if (s.includes('ready')) kill('SIGTERM');
   });
-  t.is(r.signal, 'SIGTERM');
-  const ev = readEvents(dir);
+  return { ...r, ev: readEvents(dir) };
+}
+
+test('a child ended by SIGTERM it does not handle writes every event first, and still dies of the signal', async (t) => {
+  const { signal, ev } = await terminated(t, 'signal', 7);
+  t.is(signal, 'SIGTERM');
   t.deepEqual(ev.invalid, []);
   t.is(ev.calls.length, 7);
   t.true(ev.lines.some((l) => l.t === 'footer'));
 });
 
 test("a child that handles SIGTERM itself keeps its handler's outcome, and its events are written", async (t) => {
-  const api = await startFakeApi();
-  t.teardown(() => api.close());
-  const dir = tempDir(t);
-  const r = await run([CHILD, 'signal-handled', api.url, '5'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' }, (s, kill) => {
-    if (s.includes('ready')) kill('SIGTERM');
-  });
-  t.is(r.code, 3);
-  t.true(r.stdout.includes('app handler'));
-  t.is(readEvents(dir).calls.length, 5);
+  const { code, stdout, ev } = await terminated(t, 'signal-handled', 5);
+  t.is(code, 3);
+  t.true(stdout.includes('app handler'));
+  t.is(ev.calls.length, 5);
 });
 
 test('a child killed with SIGKILL leaves only complete lines', async (t) => {

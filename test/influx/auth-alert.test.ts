@@ -31,15 +31,21 @@ async function start(t: ExecutionContext, influxdb: DaemonConfig['influxdb']): P
 
 const firing = (d: Daemon): string[] => d.ruleEngine.alerts().filter((a) => a.state === 'firing').map((a) => a.name);
 
-it('InfluxDB refusing the credentials raises ClaudescopeInfluxAuthFailed (critical) at the next evaluation', async (t) => {
+/** A daemon writing to a database `db` of a real influxd, through a forwarder that refuses its credentials (401) once. */
+async function refusedDaemon(t: ExecutionContext, db: string, embeddedStore: boolean): Promise<Daemon> {
   const influx = await startInfluxd();
   t.teardown(() => influx.dispose());
-  await influx.createDatabase('authdb');
+  await influx.createDatabase(db);
   const fwd = await startForwarder(influx.url);
   t.teardown(() => fwd.close());
   fwd.faults.push({ status: 401, body: '{"error":"authorization failed"}' });
-  const d = await start(t, { url: fwd.url, api: 'v1', database: 'authdb', embedded_store: true, health_interval_ms: 0 });
+  const d = await start(t, { url: fwd.url, api: 'v1', database: db, embedded_store: embeddedStore, health_interval_ms: 0 });
   await waitFor(() => d.pipeline.health().influx?.authFailed === true, 'the sink stopped on 401');
+  return d;
+}
+
+it('InfluxDB refusing the credentials raises ClaudescopeInfluxAuthFailed (critical) at the next evaluation', async (t) => {
+  const d = await refusedDaemon(t, 'authdb', true);
   t.is(d.pipelineHealth().influxAuthFailed, 1);
   t.is(d.pipeline.health().eventsInserted, 0, 'the store waits on the stopped sink');
   await d.ruleEngine.evaluateOnce(Date.now());
@@ -49,15 +55,8 @@ it('InfluxDB refusing the credentials raises ClaudescopeInfluxAuthFailed (critic
 });
 
 it('with InfluxDB alone (rules reading the fleet\'s health from it), the daemon still raises it of its own credentials', async (t) => {
-  const influx = await startInfluxd();
-  t.teardown(() => influx.dispose());
-  await influx.createDatabase('authonly');
-  const fwd = await startForwarder(influx.url);
-  t.teardown(() => fwd.close());
-  fwd.faults.push({ status: 401, body: '{"error":"authorization failed"}' });
-  const d = await start(t, { url: fwd.url, api: 'v1', database: 'authonly', embedded_store: false, health_interval_ms: 0 });
+  const d = await refusedDaemon(t, 'authonly', false);
   t.is(d.pipeline.store, undefined, 'no embedded store: the rules read InfluxDB');
-  await waitFor(() => d.pipeline.health().influx?.authFailed === true, 'the sink stopped on 401');
   await d.ruleEngine.evaluateOnce(Date.now());
   t.true(firing(d).includes('ClaudescopeInfluxAuthFailed'));
 });
