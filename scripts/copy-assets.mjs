@@ -1,6 +1,7 @@
 // Copies the non-TypeScript files the build needs (JSON schema, price catalog, web page)
-// from src/ into dist/src/, keeping their paths.
-import { cpSync, existsSync } from 'node:fs';
+// from src/ into dist/src/, keeping their paths, and makes the CLI executable (its shebang
+// names the node flags the daemon runs with, as an installed bin does).
+import { chmodSync, cpSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,3 +11,5 @@ for (const rel of assets) {
   const from = join(root, rel);
   if (existsSync(from)) cpSync(from, join(root, 'dist', rel), { recursive: true });
 }
+const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+if (existsSync(cli)) chmodSync(cli, 0o755);

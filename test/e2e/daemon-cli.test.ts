@@ -5,7 +5,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,9 +49,11 @@ interface Running {
   exit: Promise<number | null>;
 }
 
-async function startDaemon(t: ExecutionContext, home: string, extra: string[] = []): Promise<Running> {
+/** `bin`: run the CLI file itself, through its shebang, as an installed `claudescope` runs. */
+async function startDaemon(t: ExecutionContext, home: string, extra: string[] = [], how: 'node' | 'bin' = 'node'): Promise<Running> {
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'daemon', '--home', home, '--port', String(port), '--poll-interval-ms', '100', ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLAUDESCOPE_HOME: '' } });
+  const args = [CLI, 'daemon', '--home', home, '--port', String(port), '--poll-interval-ms', '100', ...extra];
+  const child = spawn(how === 'bin' ? args.shift()! : process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLAUDESCOPE_HOME: '' } });
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
@@ -130,6 +132,28 @@ test('the daemon serves /healthz and /metrics, exits 0 on SIGTERM with a final c
 
   second.child.kill('SIGINT');
   t.is(await second.exit, 0, second.stderr());
+});
+
+/** The node flags the daemon's memory figures were measured with (docs/daemon.md). */
+const DAEMON_NODE_FLAGS = ['--v8-pool-size=1'];
+
+test('the installed bin, npm start and the Docker image run the daemon with the same node flags', async (t) => {
+  const shebang = readFileSync(join(ROOT, 'src/cli/main.ts'), 'utf8').split('\n')[0]!;
+  t.is(shebang, `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}`);
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start'];
+  t.is(start, `node ${DAEMON_NODE_FLAGS.join(' ')} dist/src/cli/main.js daemon`);
+  const entry = /^ENTRYPOINT (.*)$/m.exec(readFileSync(join(ROOT, 'docker/Dockerfile'), 'utf8'))?.[1];
+  t.deepEqual(JSON.parse(entry ?? 'null'), ['node', ...DAEMON_NODE_FLAGS, '/opt/claudescope/dist/src/cli/main.js']);
+  t.regex(readFileSync(join(ROOT, 'docker/systemd/claudescope.service'), 'utf8'), /^ExecStart=\/usr\/bin\/env claudescope daemon$/m, 'the unit runs the bin');
+
+  // The built file runs through its shebang, and the process it becomes carries the flags.
+  const home = tempDir(t);
+  const d = await startDaemon(t, home, [], 'bin');
+  const argv = readFileSync(`/proc/${d.child.pid}/cmdline`, 'utf8').split('\0');
+  t.deepEqual(argv.slice(1, 1 + DAEMON_NODE_FLAGS.length), DAEMON_NODE_FLAGS, argv.join(' '));
+  t.is((await health(d.url))['ok'], true);
+  d.child.kill('SIGTERM');
+  t.is(await d.exit, 0, d.stderr());
 });
 
 test('the daemon refuses a bad config file naming file, line and field', async (t) => {
