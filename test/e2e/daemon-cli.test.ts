@@ -135,7 +135,7 @@ test('the daemon serves /healthz and /metrics, exits 0 on SIGTERM with a final c
 });
 
 /** The node flags the daemon's memory figures were measured with (docs/daemon.md). */
-const DAEMON_NODE_FLAGS = ['--v8-pool-size=1'];
+const DAEMON_NODE_FLAGS = ['--v8-pool-size=1', '--max-semi-space-size=8', '--heap-growing-percent=20'];
 
 test('the installed bin, npm start and the Docker image run the daemon with the same node flags', async (t) => {
   const shebang = readFileSync(join(ROOT, 'src/cli/main.ts'), 'utf8').split('\n')[0]!;
