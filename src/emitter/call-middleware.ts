@@ -203,34 +203,85 @@ function describe(call: CallRecord, request: { url: string; headers: Headers }, 
 
 /**
  * Sees the parsed JSON when the SDK parses it: the instance's `json()` is wrapped to pass the
- * same value through. No second read or parse of the body.
+ * same value through. No second read or parse of the body. An app that reads the body itself
+ * after `asResponse()` through `text()` or `arrayBuffer()` gets the same bytes, and the call its
+ * usage from a parse of them (only then: the SDK reads a JSON body through `json()`).
  */
 function captureJsonBody(response: Response, call: CallRecord, sink: CallSink, source: CallSource, options: SdkOptions): void {
-  const json = response.json;
-  replaceMethod(response, 'json', async function (this: Response) {
-    let data: unknown;
-    try {
-      data = await json.call(this);
-    } catch (err: unknown) {
-      source.settle(call, readFailureType(err, options));
-      throw err;
-    }
-    try {
-      call.data = asObject(data);
-      if (call.operation.endsWith('batches.create') || call.operation.endsWith('batches.retrieve')) {
-        const counts = asObject(call.data?.['request_counts']);
-        call.batch = {
-          batch_id: str(call.data?.['id']),
-          ...(counts ? { request_counts: copyJson(counts) as Record<string, number> } : {}),
-        };
-      }
-    } catch (err: unknown) {
-      sink.fault(err);
-    }
-    source.settle(call, null);
-    return data;
-  });
+  const body: BodyWatch = { call, sink, source, options, json: response.json, text: response.text, arrayBuffer: response.arrayBuffer };
+  // Shared functions, the call's own facts on the response: nothing allocated per call but one
+  // object (three closures a call cost ~3 µs more).
+  Object.defineProperty(response, BODY_WATCH, { value: body, writable: false, configurable: true, enumerable: false });
+  replaceMethod(response, 'json', watchedJson);
+  replaceMethod(response, 'text', watchedText);
+  replaceMethod(response, 'arrayBuffer', watchedArrayBuffer);
 }
+
+/** What a successful JSON response's wrapped body methods need: its call, and the methods they wrap. */
+interface BodyWatch {
+  call: CallRecord;
+  sink: CallSink;
+  source: CallSource;
+  options: SdkOptions;
+  json: () => Promise<unknown>;
+  text: () => Promise<string>;
+  arrayBuffer: () => Promise<ArrayBuffer>;
+}
+
+const BODY_WATCH = Symbol('claudescope.body');
+
+async function watchedJson(this: Response): Promise<unknown> {
+  const w = (this as unknown as Record<symbol, BodyWatch>)[BODY_WATCH]!;
+  return watched(w, await readBody(w, w.json, this), (data) => data);
+}
+
+async function watchedText(this: Response): Promise<string> {
+  const w = (this as unknown as Record<symbol, BodyWatch>)[BODY_WATCH]!;
+  return watched(w, await readBody(w, w.text, this), (body) => JSON.parse(body));
+}
+
+async function watchedArrayBuffer(this: Response): Promise<ArrayBuffer> {
+  const w = (this as unknown as Record<symbol, BodyWatch>)[BODY_WATCH]!;
+  return watched(w, await readBody(w, w.arrayBuffer, this), (body) => JSON.parse(utf8.decode(body)));
+}
+
+/** Reads the body through the method the app (or the SDK) called; a read that fails ends the call. */
+async function readBody<T>(w: BodyWatch, read: () => Promise<T>, response: Response): Promise<T> {
+  try {
+    return await read.call(response);
+  } catch (err: unknown) {
+    w.source.settle(w.call, readFailureType(err, w.options));
+    throw err;
+  }
+}
+
+/** Ends the call with the facts of the body read (`parse`d, unless it already ended); returns the body as read. */
+function watched<T>(w: BodyWatch, value: T, parse: (value: T) => unknown): T {
+  const call = w.call;
+  if (call.ended) return value;
+  let data: unknown = null;
+  try {
+    data = parse(value);
+  } catch {
+    // Not JSON: the call ends without the facts of a body.
+  }
+  try {
+    call.data = asObject(data);
+    if (call.operation.endsWith('batches.create') || call.operation.endsWith('batches.retrieve')) {
+      const counts = asObject(call.data?.['request_counts']);
+      call.batch = {
+        batch_id: str(call.data?.['id']),
+        ...(counts ? { request_counts: copyJson(counts) as Record<string, number> } : {}),
+      };
+    }
+  } catch (err: unknown) {
+    w.sink.fault(err);
+  }
+  w.source.settle(call, null);
+  return value;
+}
+
+const utf8 = new TextDecoder();
 
 /** Sees an error body when the SDK reads it (it skips the bodies of attempts it retries). */
 function captureErrorBody(response: Response, call: CallRecord, attempt: Attempt, sink: CallSink, source: CallSource): void {
@@ -257,7 +308,7 @@ function captureErrorBody(response: Response, call: CallRecord, attempt: Attempt
 }
 
 /** Shadows a body method on this one Response instance (the prototype is untouched). */
-function replaceMethod(response: Response, name: 'json' | 'text', fn: (this: Response) => Promise<unknown>): void {
+function replaceMethod(response: Response, name: 'json' | 'text' | 'arrayBuffer', fn: (this: Response) => Promise<unknown>): void {
   Object.defineProperty(response, name, { value: fn, writable: true, configurable: true, enumerable: false });
 }
 

@@ -133,11 +133,32 @@ test('an error an app middleware throws reaches the app as is, and the call is w
   t.is(s.api.requests.length, 0);
 });
 
-test('a response the app reads raw through asResponse() is one ok event, without the usage it did not parse', async (t) => {
+for (const read of ['text', 'arrayBuffer'] as const) {
+  test(`a response the app reads raw through asResponse() and ${read}() is a complete event with its usage, at once, and the app gets the body unchanged`, async (t) => {
+    const s = await setup(t);
+    const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url }));
+    const res = await client.messages.create(MSG).asResponse();
+    const body = read === 'text' ? await res.text() : new TextDecoder().decode(await res.arrayBuffer());
+    const msg = JSON.parse(body) as { id: string; usage: { input_tokens: number; output_tokens: number } };
+    const got = await calls(s);
+    t.is(got.length, 1);
+    t.is(got[0]!.status, 'ok');
+    t.true(got[0]!.complete);
+    t.is(got[0]!.message_id, msg.id);
+    t.is(got[0]!.usage?.input_tokens, msg.usage.input_tokens);
+    t.is(got[0]!.usage?.output_tokens, msg.usage.output_tokens);
+    // The SDK's own parse still works on a call read that way.
+    const again = await client.messages.create(MSG);
+    t.is(again.type, 'message');
+    t.is((await calls(s)).length, 2);
+  });
+}
+
+test('a response the app reads raw through asResponse() and blob() is one ok event, without the usage it did not parse', async (t) => {
   const s = await setup(t);
   const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url }));
   const res = await client.messages.create(MSG).asResponse();
-  const body = (await res.arrayBuffer()).byteLength;
+  const body = (await res.blob()).size;
   t.true(body > 0);
   const got = await waitForCalls(s, 1, 9000);
   t.is(got.length, 1);
