@@ -581,12 +581,15 @@ export class Tailer {
     const st = await s.fh.stat().catch(() => null);
     if (!st) return;
     s.size = Math.max(s.size, st.size);
-    const drained = s.pos.skipFrom === null && s.pos.lineOffset === s.committed;
+    // Every complete line read is committed (the reader may be skipping an oversize one).
+    const upToDate = s.pos.lineOffset === s.committed;
+    const drained = s.pos.skipFrom === null && upToDate;
     const now = Date.now();
     const h = s.header;
     const writerDead = h !== null && h.host === this.host && h.pid !== process.pid && !pidAlive(h.pid) && now - st.mtimeMs > this.o.deadWriterGraceMs;
-    if (writerDead && drained && s.atEof && !s.sealedCommitted && st.size > s.committed) {
-      // Its writer died mid-line: the rest will never be completed. Record it and move past.
+    if (writerDead && upToDate && s.atEof && !s.sealedCommitted && st.size > s.committed) {
+      // Its writer died mid-line (an oversize one included, which the reader was skipping to
+      // its newline): the rest will never be completed. Record it and move past.
       const batch = newBatch();
       deadLetter(batch, s, { reason: 'unterminated_line', file_id: s.key, path: s.path, offset: s.committed, length: st.size - s.committed });
       s.pos = { lineOffset: st.size, cursor: st.size, skipFrom: null };

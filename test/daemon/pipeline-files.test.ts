@@ -326,6 +326,22 @@ test('a file whose writer died is treated as sealed once idle past the grace per
   t.like(readDeadLetters(h.data)[0], { reason: 'unterminated_line', length: 21 });
 });
 
+test('a file whose writer died in the middle of an oversize line is retired too, the line dead-lettered once', async (t) => {
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  const deadPid = Number(dead.stdout);
+  const { p, h } = await startPipeline(t, { tailer: { retention: 'delete', deadWriterGraceMs: 0, maxLineBytes: 4096, chunkBytes: 4096 } });
+  const c = call();
+  const path = join(h.events, 'orphan-big.ndjson');
+  // Longer than a line may be and than a read: the reader skips it, waiting for its newline.
+  writeFileSync(path, line(header({ pid: deadPid })) + line(c) + '{"t":"call","v":1,"x":"' + 'y'.repeat(10_000));
+  await waitFor(() => p.health().filesRetired === 1, 'orphan retired');
+  t.deepEqual(ids(p), [c.event_id]);
+  t.false(existsSync(path));
+  const letters = readDeadLetters(h.data);
+  t.is(letters.length, 1);
+  t.like(letters[0], { reason: 'unterminated_line', length: 10_000 + '{"t":"call","v":1,"x":"'.length });
+});
+
 test('restarting resumes from the checkpoints: nothing re-stored, new lines read', async (t) => {
   const h = tempHome();
   t.teardown(h.cleanup);
