@@ -1,6 +1,6 @@
 // Copies the non-TypeScript files the build needs (JSON schema, price catalog, web page)
-// from src/ into dist/src/, keeping their paths, and makes the CLI executable (its shebang
-// names the node flags the daemon runs with, as an installed bin does).
+// from src/ into dist/src/, keeping their paths, and makes the CLI executable, as an
+// installed bin is.
 import { chmodSync, cpSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --v8-pool-size=1 --max-semi-space-size=8 --heap-growing-percent=20
+#!/usr/bin/env node
 /**
  * The `claudescope` command line. Each command lives in `commands/<name>.ts` as a yargs
  * CommandModule and is imported only when it runs, so `claudescope --help` stays fast and

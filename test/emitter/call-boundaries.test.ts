@@ -133,13 +133,20 @@ test('an error an app middleware throws reaches the app as is, and the call is w
   t.is(s.api.requests.length, 0);
 });
 
-for (const read of ['text', 'arrayBuffer'] as const) {
+const RAW_READS = ['text', 'arrayBuffer', ...(typeof (Response.prototype as { bytes?: unknown }).bytes === 'function' ? ['bytes' as const] : [])] as const;
+for (const read of RAW_READS) {
   test(`a response the app reads raw through asResponse() and ${read}() is a complete event with its usage, at once, and the app gets the body unchanged`, async (t) => {
     const s = await setup(t);
     const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url }));
     const res = await client.messages.create(MSG).asResponse();
-    const body = read === 'text' ? await res.text() : new TextDecoder().decode(await res.arrayBuffer());
-    const msg = JSON.parse(body) as { id: string; usage: { input_tokens: number; output_tokens: number } };
+    const length = Number(res.headers.get('content-length'));
+    const bytes =
+      read === 'text' ? new TextEncoder().encode(await res.text())
+      : read === 'arrayBuffer' ? new Uint8Array(await res.arrayBuffer())
+      : await (res as unknown as { bytes: () => Promise<Uint8Array> }).bytes();
+    t.true(length > 0);
+    t.is(bytes.byteLength, length, 'every byte the API sent');
+    const msg = JSON.parse(new TextDecoder().decode(bytes)) as { id: string; usage: { input_tokens: number; output_tokens: number } };
     const got = await calls(s);
     t.is(got.length, 1);
     t.is(got[0]!.status, 'ok');
@@ -153,6 +160,24 @@ for (const read of ['text', 'arrayBuffer'] as const) {
     t.is((await calls(s)).length, 2);
   });
 }
+
+test('a 200 whose JSON body does not parse fails the app as without the emitter, and is one event at once, not a connection error', async (t) => {
+  const s = await setup(t);
+  const fetchBad = (async () => new Response('{"id":"msg_1","usage":', { status: 200, headers: { 'content-type': 'application/json', 'request-id': 'req_bad' } })) as typeof fetch;
+  const bare = new Anthropic({ apiKey: 'k', baseURL: s.api.url, fetch: fetchBad, maxRetries: 0 });
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url, fetch: fetchBad, maxRetries: 0 }));
+  const without = await t.throwsAsync(bare.messages.create(MSG));
+  const withIt = await t.throwsAsync(client.messages.create(MSG));
+  t.is(withIt?.constructor, without?.constructor);
+  t.is(withIt?.message, without?.message);
+  const got = await calls(s);
+  t.is(got.length, 1);
+  t.is(got[0]!.status, 'ok');
+  t.is(got[0]!.error_type, null);
+  t.is(got[0]!.request_id, 'req_bad');
+  t.is(got[0]!.usage, null);
+  t.false(got[0]!.complete);
+});
 
 test('a response the app reads raw through asResponse() and blob() is one ok event, without the usage it did not parse', async (t) => {
   const s = await setup(t);
