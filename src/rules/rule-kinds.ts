@@ -2,7 +2,7 @@
  * Evaluation of each rule kind through the query interface alone, so the same rules run on
  * the embedded store and on InfluxDB. Each kind returns one {@link RuleSample} per group.
  */
-import type { AggregateRow, CallDimension, PipelineHealth, QueryApi } from '../store/types.js';
+import type { AggregateRow, CallDimension, CallFilter, PipelineHealth, QueryApi } from '../store/types.js';
 import { periodAt } from './budget-period.js';
 import { PIPELINE_METRICS } from './rule-types.js';
 import type {
@@ -178,23 +178,30 @@ async function budget(rule: BudgetRule, ctx: EvalContext): Promise<RuleSample[]>
   }
   if (targets.length === 0) return [];
   const groupBy: CallDimension[] = rule.scope === 'feature' ? ['feature'] : [];
-  const aggs = { calls: { op: 'count' }, spend: { op: 'sum', field: 'cost_usd' }, unpriced: { op: 'unpriced_count' } } as const;
+  const aggs = { calls: { op: 'count' }, spend: { op: 'sum', field: 'cost_usd' } } as const;
   const rows = await ctx.query.aggregate({ window: { start: period.start, end: ctx.now }, filter: rule.filter, groupBy, aggregates: aggs });
+  // Spend is unknown only for answered calls without a price (a model the catalog lacks). A call
+  // that failed or was aborted before any usage came (a dropped connection, a 529) is unpriced
+  // too, for want of usage, but the API bills nothing it did not report: it leaves spend known.
+  const okFilter = answeredOnly(rule.filter);
+  const unpricedRows = okFilter === null ? []
+    : await ctx.query.aggregate({ window: { start: period.start, end: ctx.now }, filter: okFilter, groupBy, aggregates: { unpriced: { op: 'unpriced_count' } } });
+  // The burn rate of the last burn window, even where it began in the previous period: the few
+  // minutes of a new month, carried over the whole month, would project any spend far past it.
   const burn = rule.check === 'projected'
-    ? await ctx.query.aggregate({ window: { start: Math.max(period.start, ctx.now - rule.burnWindowMs), end: ctx.now }, filter: rule.filter, groupBy, aggregates: aggs })
+    ? await ctx.query.aggregate({ window: { start: ctx.now - rule.burnWindowMs, end: ctx.now }, filter: rule.filter, groupBy, aggregates: aggs })
     : [];
   const pick = (list: AggregateRow[], feature: string | null): AggregateRow | undefined =>
     feature === null ? list[0] : list.find((r) => r.group.feature === feature);
   return targets.map((tgt) => {
     const r = pick(rows, tgt.feature);
     const spend = r?.values['spend'] ?? 0;
-    const unpriced = r?.values['unpriced'] ?? 0;
+    const unpriced = pick(unpricedRows, tgt.feature)?.values['unpriced'] ?? 0;
     const calls = r?.values['calls'] ?? 0;
     let value = spend / tgt.budget;
     if (rule.check === 'projected') {
       const b = pick(burn, tgt.feature);
-      const burnSpan = ctx.now - Math.max(period.start, ctx.now - rule.burnWindowMs);
-      const rate = burnSpan > 0 ? (b?.values['spend'] ?? 0) / burnSpan : 0;
+      const rate = rule.burnWindowMs > 0 ? (b?.values['spend'] ?? 0) / rule.burnWindowMs : 0;
       value = (spend + rate * (period.end - ctx.now)) / tgt.budget;
     }
     const labels = { ...tgt.labels, budget_usd: String(tgt.budget) };
@@ -208,6 +215,14 @@ async function budget(rule: BudgetRule, ctx: EvalContext): Promise<RuleSample[]>
     }
     return { labels, value, calls };
   });
+}
+
+/** `filter` narrowed to answered (`ok`) calls; null when it excludes them. */
+function answeredOnly(filter: CallFilter): CallFilter | null {
+  const status = filter.status;
+  if (status === undefined) return { ...filter, status: 'ok' };
+  const allowed = Array.isArray(status) ? status : [status];
+  return allowed.includes('ok') ? { ...filter, status: 'ok' } : null;
 }
 
 /** Samples of the pipeline's health kept in memory to compute counter increases over a window. */

@@ -2,7 +2,7 @@ import test from 'ava';
 import type { PipelineHealth } from '../../src/store/types.js';
 import { createRuleEngine } from '../../src/rules/rule-engine.js';
 import { periodAt } from '../../src/rules/budget-period.js';
-import { MIN, T0, commit, openStore, rulesFrom, spread } from './helpers.js';
+import { MIN, T0, commit, errorCall, openStore, rulesFrom, spread } from './helpers.js';
 
 const HOUR = 60 * MIN;
 // testPricer: 100 input × $3/M + 50 output × $15/M = $0.00105 per call.
@@ -66,6 +66,45 @@ test('unpriced calls make a budget rule fire a warning with the spend unknown', 
   t.is(a?.labels['severity'], 'warning');
   t.is(a?.labels['spend'], 'unknown');
   t.regex(a?.annotations['note'] ?? '', /3 call\(s\) this day have no price: spend is unknown/);
+});
+
+test('calls that failed or were aborted before any usage leave a budget\'s spend known', async (t) => {
+  const store = openStore(t);
+  commit(store, [
+    ...spread(10, T0 - HOUR, T0),
+    // A 529 and a dropped connection: unpriced for want of usage, and billed nothing.
+    ...spread(2, T0 - HOUR, T0, errorCall()),
+    ...spread(1, T0 - HOUR, T0, errorCall('connection_error', { http_status: null })),
+    ...spread(1, T0 - HOUR, T0, { status: 'aborted', usage: null, stop_reason: null }),
+  ]);
+  const rules = rulesFrom('rules:\n  - { alert: DailyBudget, kind: budget, severity: critical, threshold: 80% }\n');
+  const engine = createRuleEngine({ query: store, rules, budgets: { daily: 100 } });
+  t.teardown(() => engine.stop());
+  const r = await engine.evaluateOnce(T0);
+  const [sample] = r.rules[0]?.samples ?? [];
+  t.is(sample?.calls, 14);
+  t.true(Math.abs((sample?.value ?? -1) - (10 * CALL_USD) / 100) < 1e-9);
+  t.is(sample?.labels['spend'], undefined);
+  t.deepEqual(engine.alerts(), []);
+});
+
+test('a projected budget early in a month takes the burn rate of the whole burn window, the previous month\'s part included', async (t) => {
+  const store = openStore(t);
+  const month = periodAt(T0, 'month');
+  const now = month.start + 5 * MIN;
+  // A steady $0.105 an hour over the previous month's last 6 h, then one call this month.
+  commit(store, [...spread(600, month.start - 6 * HOUR, month.start), ...spread(1, month.start + MIN, month.start + 2 * MIN)]);
+  const rules = rulesFrom('rules:\n  - { alert: MonthlyProjected, kind: budget, period: month, check: projected, burn_window: 6h, threshold: 1 }\n');
+  const engine = createRuleEngine({ query: store, rules, budgets: { monthly: 1000 } });
+  t.teardown(() => engine.stop());
+  const r = await engine.evaluateOnce(now);
+  // Spent this month: one call; the rate: the window's spend (5 min of this month and 5 h 55 min of the last) over 6 h.
+  const inWindow = (600 * (6 * HOUR - 5 * MIN)) / (6 * HOUR) + 1;
+  const expected = (CALL_USD + ((inWindow * CALL_USD) / (6 * HOUR)) * (month.end - now)) / 1000;
+  const value = r.rules[0]?.samples[0]?.value ?? -1;
+  t.true(Math.abs(value - expected) / expected < 0.01, `${value} vs ${expected}`);
+  t.true(value < 0.1, 'about $75 of $1,000, not the month carried from its first 5 minutes');
+  t.deepEqual(engine.alerts(), []);
 });
 
 test('rate-limit headroom fires per model and dimension from the latest headers', async (t) => {
