@@ -4,7 +4,9 @@
  * firing in it, when alerts of it resolve (if `sendResolved`), and again every repeat interval
  * while it fires. Silenced alerts are held back. What was sent is logged durably, and the log
  * is updated only after a delivery succeeded, so a failed one is retried at the next tick and
- * a restart does not send it twice.
+ * a restart does not send it twice. Each notifier delivers on its own: one still busy from an
+ * earlier dispatch (a receiver that is down, retried with backoff) is skipped by the next ones,
+ * which go on for the others; its log catches it up once it is free.
  */
 import type { AlertPayload, Notification, Notifier } from '../notify/types.js';
 import { deliver, type NotifierCounters, type RetryOptions } from '../notify/retry.js';
@@ -16,87 +18,104 @@ export interface DispatchReport {
   failed: number;
   /** Redacted errors, one per failed notification. */
   errors: string[];
+  /** Notifiers skipped: still delivering an earlier dispatch's notifications. */
+  busy: string[];
 }
 
 export class Dispatcher {
   readonly counters = new Map<string, NotifierCounters>();
+  /** Notifiers delivering now. */
+  readonly #busy = new Set<string>();
 
   constructor(private readonly notifiers: Notifier[], private readonly state: StateDb, private readonly retry: RetryOptions = {}) {
     for (const n of notifiers) this.counters.set(n.name, { sent: 0, failed: 0, retries: 0, permanentFailures: 0 });
   }
 
   async dispatch(alerts: AlertRecord[], silences: Silence[], now: number): Promise<DispatchReport> {
-    const report: DispatchReport = { sent: 0, failed: 0, errors: [] };
+    const report: DispatchReport = { sent: 0, failed: 0, errors: [], busy: [] };
     const logs = new Map<string, LogEntry>();
     for (const e of this.state.loadLog()) logs.set(`${e.receiver}\u0000${e.groupKey}`, e);
     await Promise.all(this.notifiers.map(async (notifier) => {
-      const counters = this.counters.get(notifier.name) ?? { sent: 0, failed: 0, retries: 0, permanentFailures: 0 };
-      const { match, groupBy, repeatIntervalMs, sendResolved } = notifier.routing;
-      const groups = new Map<string, { labels: Record<string, string>; firing: AlertRecord[]; silenced: Set<string> }>();
-      for (const a of alerts) {
-        if (a.state === 'pending') continue;
-        if (!Object.entries(match).every(([k, v]) => a.labels[k] === v)) continue;
-        const labels: Record<string, string> = {};
-        for (const k of groupBy) labels[k] = a.labels[k] ?? '';
-        const key = JSON.stringify(groupBy.map((k) => labels[k]));
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = { labels, firing: [], silenced: new Set() }));
-        if (a.state !== 'firing') continue;
-        if (silencedBy(silences, a.labels, now) !== null) g.silenced.add(a.fingerprint);
-        else g.firing.push(a);
+      if (this.#busy.has(notifier.name)) {
+        report.busy.push(notifier.name);
+        return;
       }
-      // Groups notified before but absent now: all their alerts resolved.
-      for (const e of logs.values()) {
-        if (e.receiver !== notifier.name || groups.has(e.groupKey)) continue;
-        const first = Object.values(e.firing)[0];
-        const labels: Record<string, string> = {};
-        for (const k of groupBy) labels[k] = first?.labels[k] ?? '';
-        groups.set(e.groupKey, { labels, firing: [], silenced: new Set() });
-      }
-      const byFp = new Map(alerts.map((a) => [a.fingerprint, a]));
-      for (const [groupKey, g] of groups) {
-        const prev = logs.get(`${notifier.name}\u0000${groupKey}`);
-        const prevFiring = prev?.firing ?? {};
-        const firingNow = new Set(g.firing.map((a) => a.fingerprint));
-        const fresh = g.firing.filter((a) => !(a.fingerprint in prevFiring));
-        // Still firing but silenced: neither re-sent nor reported resolved; the log keeps them.
-        const resolved = Object.keys(prevFiring).filter((fp) => !firingNow.has(fp) && !g.silenced.has(fp));
-        const repeatMs = Math.min(repeatIntervalMs, ...g.firing.map((a) => a.repeatIntervalMs ?? Infinity));
-        const due = g.firing.length > 0 && prev !== undefined && now - prev.sentAt >= repeatMs;
-        const nextFiring: LogEntry['firing'] = {};
-        for (const a of g.firing) nextFiring[a.fingerprint] = { labels: a.labels, annotations: a.annotations, startsAt: a.firedAt ?? a.activeAt };
-        for (const fp of g.silenced) if (fp in prevFiring) nextFiring[fp] = prevFiring[fp] as LogEntry['firing'][string];
-        const send = fresh.length > 0 || due || (resolved.length > 0 && sendResolved);
-        if (!send) {
-          if (resolved.length > 0) this.state.saveLog({ receiver: notifier.name, groupKey, sentAt: prev?.sentAt ?? now, firing: nextFiring });
-          continue;
-        }
-        const payload: AlertPayload[] = [
-          ...g.firing.map((a): AlertPayload => ({ fingerprint: a.fingerprint, status: 'firing', labels: a.labels, annotations: a.annotations, startsAt: a.firedAt ?? a.activeAt, endsAt: null, value: a.value })),
-          ...(sendResolved ? resolved.map((fp): AlertPayload => {
-            const rec = byFp.get(fp);
-            const old = prevFiring[fp];
-            return {
-              fingerprint: fp, status: 'resolved', labels: rec?.labels ?? old?.labels ?? {}, annotations: rec?.annotations ?? old?.annotations ?? {},
-              startsAt: rec?.firedAt ?? old?.startsAt ?? now, endsAt: rec?.resolvedAt ?? now, value: rec?.value ?? null,
-            };
-          }) : []),
-        ];
-        const n: Notification = {
-          receiver: notifier.name, groupKey, groupLabels: g.labels, status: g.firing.length > 0 ? 'firing' : 'resolved',
-          alerts: payload, commonLabels: common(payload.map((p) => p.labels)), commonAnnotations: common(payload.map((p) => p.annotations)),
-        };
-        const r = await deliver(notifier, n, counters, this.retry);
-        if (r.ok) {
-          report.sent++;
-          this.state.saveLog({ receiver: notifier.name, groupKey, sentAt: now, firing: nextFiring });
-        } else {
-          report.failed++;
-          report.errors.push(`${notifier.name}: ${r.error ?? 'failed'}`);
-        }
+      this.#busy.add(notifier.name);
+      try {
+        await this.dispatchTo(notifier, alerts, silences, now, logs, report);
+      } finally {
+        this.#busy.delete(notifier.name);
       }
     }));
     return report;
+  }
+
+  private async dispatchTo(notifier: Notifier, alerts: AlertRecord[], silences: Silence[], now: number, logs: Map<string, LogEntry>, report: DispatchReport): Promise<void> {
+    const counters = this.counters.get(notifier.name) ?? { sent: 0, failed: 0, retries: 0, permanentFailures: 0 };
+    const { match, groupBy, repeatIntervalMs, sendResolved } = notifier.routing;
+    const groups = new Map<string, { labels: Record<string, string>; firing: AlertRecord[]; silenced: Set<string> }>();
+    for (const a of alerts) {
+      if (a.state === 'pending') continue;
+      if (!Object.entries(match).every(([k, v]) => a.labels[k] === v)) continue;
+      const labels: Record<string, string> = {};
+      for (const k of groupBy) labels[k] = a.labels[k] ?? '';
+      const key = JSON.stringify(groupBy.map((k) => labels[k]));
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { labels, firing: [], silenced: new Set() }));
+      if (a.state !== 'firing') continue;
+      if (silencedBy(silences, a.labels, now) !== null) g.silenced.add(a.fingerprint);
+      else g.firing.push(a);
+    }
+    // Groups notified before but absent now: all their alerts resolved.
+    for (const e of logs.values()) {
+      if (e.receiver !== notifier.name || groups.has(e.groupKey)) continue;
+      const first = Object.values(e.firing)[0];
+      const labels: Record<string, string> = {};
+      for (const k of groupBy) labels[k] = first?.labels[k] ?? '';
+      groups.set(e.groupKey, { labels, firing: [], silenced: new Set() });
+    }
+    const byFp = new Map(alerts.map((a) => [a.fingerprint, a]));
+    for (const [groupKey, g] of groups) {
+      const prev = logs.get(`${notifier.name}\u0000${groupKey}`);
+      const prevFiring = prev?.firing ?? {};
+      const firingNow = new Set(g.firing.map((a) => a.fingerprint));
+      const fresh = g.firing.filter((a) => !(a.fingerprint in prevFiring));
+      // Still firing but silenced: neither re-sent nor reported resolved; the log keeps them.
+      const resolved = Object.keys(prevFiring).filter((fp) => !firingNow.has(fp) && !g.silenced.has(fp));
+      const repeatMs = Math.min(repeatIntervalMs, ...g.firing.map((a) => a.repeatIntervalMs ?? Infinity));
+      const due = g.firing.length > 0 && prev !== undefined && now - prev.sentAt >= repeatMs;
+      const nextFiring: LogEntry['firing'] = {};
+      for (const a of g.firing) nextFiring[a.fingerprint] = { labels: a.labels, annotations: a.annotations, startsAt: a.firedAt ?? a.activeAt };
+      for (const fp of g.silenced) if (fp in prevFiring) nextFiring[fp] = prevFiring[fp] as LogEntry['firing'][string];
+      const send = fresh.length > 0 || due || (resolved.length > 0 && sendResolved);
+      if (!send) {
+        if (resolved.length > 0) this.state.saveLog({ receiver: notifier.name, groupKey, sentAt: prev?.sentAt ?? now, firing: nextFiring });
+        continue;
+      }
+      const payload: AlertPayload[] = [
+        ...g.firing.map((a): AlertPayload => ({ fingerprint: a.fingerprint, status: 'firing', labels: a.labels, annotations: a.annotations, startsAt: a.firedAt ?? a.activeAt, endsAt: null, value: a.value })),
+        ...(sendResolved ? resolved.map((fp): AlertPayload => {
+          const rec = byFp.get(fp);
+          const old = prevFiring[fp];
+          return {
+            fingerprint: fp, status: 'resolved', labels: rec?.labels ?? old?.labels ?? {}, annotations: rec?.annotations ?? old?.annotations ?? {},
+            startsAt: rec?.firedAt ?? old?.startsAt ?? now, endsAt: rec?.resolvedAt ?? now, value: rec?.value ?? null,
+          };
+        }) : []),
+      ];
+      const n: Notification = {
+        receiver: notifier.name, groupKey, groupLabels: g.labels, status: g.firing.length > 0 ? 'firing' : 'resolved',
+        alerts: payload, commonLabels: common(payload.map((p) => p.labels)), commonAnnotations: common(payload.map((p) => p.annotations)),
+      };
+      const r = await deliver(notifier, n, counters, this.retry);
+      if (r.ok) {
+        report.sent++;
+        this.state.saveLog({ receiver: notifier.name, groupKey, sentAt: now, firing: nextFiring });
+      } else {
+        report.failed++;
+        report.errors.push(`${notifier.name}: ${r.error ?? 'failed'}`);
+      }
+    }
   }
 }
 

@@ -126,7 +126,8 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
   const m = { evaluations: 0, ruleFailures: 0, skippedTicks: 0, lastEvaluationMs: 0 };
   let task: ReturnType<typeof cron.schedule> | null = null;
   let evaluating: Promise<unknown> | null = null;
-  let dispatching: Promise<unknown> | null = null;
+  /** Dispatches still delivering (each notifier delivers one at a time: see Dispatcher). */
+  const dispatching = new Set<Promise<unknown>>();
   let last: { at: number | null; rules: RuleResult[] } = { at: null, rules: [] };
 
   async function evaluate(now: number): Promise<{ results: RuleResult[]; started: number }> {
@@ -227,10 +228,12 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
     try {
       const { started } = await run;
       m.lastEvaluationMs = performance.now() - started;
-      // Delivery runs beside the next evaluations; a dispatch still running skips this one (the log catches up).
-      if (!dispatching) {
-        dispatching = dispatch(now).catch((err: unknown) => onError(`dispatch: ${err instanceof Error ? err.message : String(err)}`)).finally(() => { dispatching = null; });
-      }
+      // Delivery runs beside the next evaluations; a notifier still delivering an earlier
+      // dispatch skips this one (its log catches it up), the others go on.
+      const d: Promise<unknown> = dispatch(now)
+        .catch((err: unknown) => onError(`dispatch: ${err instanceof Error ? err.message : String(err)}`))
+        .finally(() => dispatching.delete(d));
+      dispatching.add(d);
     } catch (err: unknown) {
       onError(`evaluation: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
@@ -251,7 +254,7 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
         task = null;
       }
       await evaluating?.catch(() => {});
-      await dispatching?.catch(() => {});
+      await Promise.all([...dispatching].map((d) => d.catch(() => {})));
       for (const n of opts.notifiers ?? []) await n.close?.();
       if (ownState) state.close();
     },

@@ -153,6 +153,44 @@ test('a notifier that is down does not stop evaluation, and the notification goe
   t.is(r.got.length, 4, 'sent once, not again');
 });
 
+test('a notifier still delivering (a receiver that hangs) does not hold back the other notifiers\' next notifications', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(20, T0 - 5 * MIN, T0, errorCall('overloaded_error', { model: 'claude-a' })));
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const slowGot: Notification[] = [];
+  const slow: Notifier = { name: 'slow', kind: 'test', routing: DEFAULT_ROUTING, async send(n) { await gate; slowGot.push(n); } };
+  const rec = recorder('rec');
+  const now = { t: T0 };
+  const engine = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [slow, rec], clock: () => now.t });
+  t.teardown(async () => {
+    release();
+    await engine.stop();
+  });
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+  await engine.tick();
+  await settle();
+  t.is(rec.got.length, 1);
+  // A second model starts failing while the slow notifier is still on the first notification.
+  commit(store, spread(20, T0, T0 + MIN, errorCall('overloaded_error', { model: 'claude-b' })));
+  now.t = T0 + MIN;
+  await engine.tick();
+  await settle();
+  t.is(rec.got.length, 2, 'the healthy notifier got the new alert at once');
+  t.deepEqual(rec.got[1]!.alerts.map((a) => a.labels['model']).sort(), ['claude-a', 'claude-b']);
+  t.is(slowGot.length, 0);
+  // Once free, the slow one catches up at its next dispatch, with both alerts, once.
+  release();
+  await settle();
+  t.is(slowGot.length, 1);
+  now.t = T0 + 2 * MIN;
+  await engine.tick();
+  await settle();
+  t.is(slowGot.length, 2);
+  t.deepEqual(slowGot[1]!.alerts.map((a) => a.labels['model']).sort(), ['claude-a', 'claude-b']);
+  t.is(rec.got.length, 2, 'nothing new for the healthy one');
+});
+
 test('a rule that throws is counted and the other rules still evaluate', async (t) => {
   const store = openStore(t);
   commit(store, spread(20, T0 - 5 * MIN, T0, errorCall()));
