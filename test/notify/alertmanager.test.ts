@@ -50,8 +50,11 @@ test('alerts posted to a real Alertmanager arrive with their labels and annotati
   const n = alertmanagerNotifier({ name: 'am', url });
   const r = await deliver(n, sampleNotification({ alerts: [{ ...sampleNotification().alerts[0]!, startsAt: Date.now() - 60_000 }] }), { sent: 0, failed: 0, retries: 0, permanentFailures: 0 }, noSleep);
   t.true(r.ok, r.error ?? '');
-  const alerts = await (await fetch(`${url}/api/v2/alerts`)).json() as { labels: Record<string, string>; annotations: Record<string, string>; status: { state: string } }[];
+  const alerts = await (await fetch(`${url}/api/v2/alerts`)).json() as { labels: Record<string, string>; annotations: Record<string, string>; status: { state: string }; endsAt: string }[];
   t.is(alerts.length, 1);
+  // Held firing for four re-post intervals (5 min each), not Alertmanager's 5 min resolve_timeout.
+  const heldMin = (Date.parse(alerts[0]!.endsAt) - Date.now()) / 60_000;
+  t.true(heldMin > 19 && heldMin <= 20, `endsAt ${alerts[0]!.endsAt}`);
   t.deepEqual(alerts[0]?.labels, { alertname: 'ClaudeHighErrorRate', severity: 'critical', model: 'claude-opus-4-5' });
   t.is(alerts[0]?.annotations['summary'], 'errors at 12%');
   t.is(alerts[0]?.status.state, 'active');
