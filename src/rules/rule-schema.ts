@@ -23,6 +23,8 @@ export const DIMENSIONS: readonly CallDimension[] = ['model', 'feature', 'app', 
 const FIELDS: readonly CallField[] = ['cost_usd', 'cost_without_cache_usd', 'input_tokens', 'output_tokens', 'cache_read_input_tokens',
   'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens', 'cache_write_input_tokens', 'duration_ms', 'ttft_ms', 'attempts', 'retries'];
 const COMMON_KEYS = ['alert', 'kind', 'window', 'min_calls', 'filter', 'group_by', 'for', 'keep_firing_for', 'severity', 'labels', 'annotations', 'op', 'threshold', 'repeat_interval'];
+/** Kinds whose value is a ratio (0..1), so is their threshold. */
+const RATIO_THRESHOLD_KINDS = new Set<Rule['kind']>(['error_rate', 'stop_reason_share', 'rate_limit_headroom']);
 const KIND_KEYS: Record<Rule['kind'], string[]> = {
   error_rate: ['error_types'],
   latency: ['field', 'percentile'],
@@ -202,14 +204,21 @@ function parseRule(ctx: Ctx, at: Path, raw: unknown): Rule | null {
       throw new Error(`unhandled kind ${String(never)}`);
     }
   }
-  if (!('threshold' in raw)) ctx.fail([...at, 'threshold'], 'is required');
+  if (raw['threshold'] === undefined || raw['threshold'] === null) ctx.fail([...at, 'threshold'], 'is required');
+  else if (RATIO_THRESHOLD_KINDS.has(k) && !(rule.threshold >= 0 && rule.threshold <= 1)) {
+    // A ratio never passes 1: `threshold: 5` meant 5 % and would never fire (or, as headroom, always).
+    ctx.fail([...at, 'threshold'], `is a ratio for kind ${k}: between 0 and 1, or a percentage such as 5%`);
+  }
   for (const [group, map] of [['labels', rule.labels], ['annotations', rule.annotations]] as const) {
     for (const [key, tpl] of Object.entries(map)) {
       try {
         compileTemplate(tpl);
       } catch (err: unknown) {
         ctx.fail([...at, group, key], err instanceof TemplateError ? err.message : String(err));
+        continue;
       }
+      // Labels name the alert: one that changes at each evaluation would never last through `for`.
+      if (group === 'labels' && /\$value\b/.test(tpl)) ctx.fail([...at, group, key], 'labels must not use $value (it changes at each evaluation, so the alert would start over each time); use it in an annotation');
     }
   }
   return ctx.problems.length > before ? null : rule;

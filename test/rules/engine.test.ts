@@ -234,6 +234,28 @@ test('a malformed rule file is refused at start with file, line and field', (t) 
   t.regex(err?.message ?? '', /bad\.yaml:4: rules\[0\]\.window: must be a duration/);
 });
 
+test('rule settings that cannot mean what they say are refused: a ratio threshold past 1, an empty threshold, $value in a label', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'bad.yaml'), [
+    'rules:',
+    '  - { alert: Errors, kind: error_rate, threshold: 5 }',
+    '  - { alert: Headroom, kind: rate_limit_headroom, threshold: 10 }',
+    '  - alert: Empty',
+    '    kind: error_rate',
+    '    threshold:',
+    '  - { alert: Moving, kind: error_rate, threshold: 5%, labels: { rate: "{{ $value }}" } }',
+    '  - { alert: Fine, kind: error_rate, threshold: 0.05, annotations: { summary: "{{ $value }}" } }',
+    '',
+  ].join('\n'));
+  const err = t.throws(() => createRuleEngine({ query: bindless(), rulesDirs: [dir] }), { instanceOf: RuleFileError });
+  const msg = err?.message ?? '';
+  t.regex(msg, /bad\.yaml:2: rules\[0\]\.threshold: is a ratio for kind error_rate/);
+  t.regex(msg, /bad\.yaml:3: rules\[1\]\.threshold: is a ratio for kind rate_limit_headroom/);
+  t.regex(msg, /rules\[2\]\.threshold: is required/);
+  t.regex(msg, /rules\[3\]\.labels\.rate: labels must not use \$value/);
+  t.notRegex(msg, /rules\[4\]/);
+});
+
 function bind(store: ReturnType<typeof openStore>) {
   return {
     aggregate: store.aggregate.bind(store), series: store.series.bind(store), latestRateLimits: store.latestRateLimits.bind(store),
