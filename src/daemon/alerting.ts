@@ -43,7 +43,7 @@ export async function prepareAlerting(config: DaemonConfig, env: NodeJS.ProcessE
   const rules = loadRules(rulesDirs);
   const { createNotifiers } = await import('../notify/index.js');
   const configs = config.notifiers.map((n, i) => expandEnv(n, env, `notifiers[${i}]`));
-  // createNotifiers checks types and names; the config schema already checked name and type exist.
+  // createNotifiers refuses settings that cannot work (unknown keys, wrong types, missing or bad URLs), by notifier and field.
   const notifiers = await createNotifiers(configs as Parameters<typeof createNotifiers>[0]);
   return { rules, notifiers, rulesDirs };
 }

@@ -9,9 +9,13 @@
  *   - { name: slack, type: slack, url: https://hooks.slack.com/services/… , match: { severity: critical } }
  *   - { name: am, type: alertmanager, url: http://127.0.0.1:9093 }
  * ```
- * Routing keys on every notifier: `match`, `group_by`, `repeat_interval` (ms here), `send_resolved`.
- * nodemailer is loaded only when an email notifier is configured.
+ * Routing keys on every notifier: `match`, `group_by`, `repeat_interval` (a duration such as
+ * `1h`; or `repeat_interval_ms`), `send_resolved`. Each notifier's settings are checked before
+ * any is built: unknown keys, wrong types, missing required ones and URLs that are not http(s)
+ * are refused, each named by notifier and field. nodemailer is loaded only when an email
+ * notifier is configured.
  */
+import { parseDuration } from '../rules/duration.js';
 import type { EmailOptions } from './email.js';
 import type { Notifier, Routing } from './types.js';
 import { alertmanagerNotifier } from './alertmanager.js';
@@ -20,6 +24,8 @@ import { slackNotifier, webhookNotifier } from './webhook.js';
 interface RoutingConfig {
   match?: Record<string, string>;
   group_by?: string[];
+  /** A duration (`1h`, `30m`). */
+  repeat_interval?: string;
   repeat_interval_ms?: number;
   send_resolved?: boolean;
 }
@@ -32,24 +38,109 @@ export type NotifierConfig = RoutingConfig & (
 );
 
 function routingOf(c: RoutingConfig): Partial<Routing> {
+  const repeatMs = c.repeat_interval !== undefined ? parseDuration(c.repeat_interval) : c.repeat_interval_ms;
   return {
     ...(c.match ? { match: c.match } : {}), ...(c.group_by ? { groupBy: c.group_by } : {}),
-    ...(c.repeat_interval_ms !== undefined ? { repeatIntervalMs: c.repeat_interval_ms } : {}),
+    ...(repeatMs !== undefined && repeatMs !== null ? { repeatIntervalMs: repeatMs } : {}),
     ...(c.send_resolved !== undefined ? { sendResolved: c.send_resolved } : {}),
   };
 }
 
-export async function createNotifiers(configs: NotifierConfig[]): Promise<Notifier[]> {
+/** A notifier's settings that cannot work, all of them, each as `notifiers[i] (name): field: problem`. */
+export class NotifierConfigError extends Error {
+  readonly code = 'E_NOTIFIER_CONFIG';
+  constructor(readonly problems: string[]) {
+    super(`invalid notifier settings:\n  ${problems.join('\n  ')}`);
+    this.name = 'NotifierConfigError';
+  }
+}
+
+type Check = (v: unknown) => string | null;
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const text: Check = (v) => (typeof v === 'string' && v.trim() !== '' ? null : 'expected a non-empty string');
+const optText: Check = (v) => (typeof v === 'string' ? null : 'expected a string');
+const bool: Check = (v) => (typeof v === 'boolean' ? null : 'expected true or false');
+const port: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? null : 'expected a port 1-65535');
+const textList: Check = (v) => (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x !== '') ? null : 'expected a non-empty list of strings');
+const textMap: Check = (v) => (isMap(v) && Object.values(v).every((x) => typeof x === 'string') ? null : 'expected a mapping of strings');
+const anyMap: Check = (v) => (isMap(v) ? null : 'expected a mapping');
+const httpUrl: Check = (v) => {
+  if (typeof v !== 'string') return 'expected an http(s) URL';
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'expected an http(s) URL';
+  } catch {
+    return 'expected an http(s) URL';
+  }
+};
+const duration: Check = (v) => (typeof v === 'string' && (parseDuration(v) ?? 0) > 0 ? null : 'expected a duration such as 4h or 30m');
+const positiveMs: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? null : 'expected a whole number of milliseconds above 0');
+const auth: Check = (v) => (isMap(v) && typeof v['user'] === 'string' && typeof v['pass'] === 'string' && Object.keys(v).every((k) => k === 'user' || k === 'pass') ? null : 'expected { user, pass }');
+
+const COMMON: Record<string, Check> = {
+  name: text, type: text, match: textMap, group_by: textList, repeat_interval: duration, repeat_interval_ms: positiveMs, send_resolved: bool,
+};
+/** Each type's own settings, and which of them are required. */
+const TYPES: Record<NotifierConfig['type'], { fields: Record<string, Check>; required: string[] }> = {
+  email: {
+    fields: { host: text, port, secure: bool, requireTLS: bool, tls: anyMap, auth, from: text, to: textList, subjectPrefix: optText },
+    required: ['host', 'port', 'from', 'to'],
+  },
+  webhook: { fields: { url: httpUrl, secret: text, headers: textMap }, required: ['url'] },
+  slack: { fields: { url: httpUrl, channel: text }, required: ['url'] },
+  alertmanager: { fields: { url: httpUrl, headers: textMap, generator_url: httpUrl }, required: ['url'] },
+};
+
+const SHOWN = new Set(['name', 'type', 'group_by', 'repeat_interval', 'repeat_interval_ms', 'send_resolved', 'port', 'secure', 'requireTLS']);
+
+/** Every problem of the notifiers' settings (none: they can be built). */
+export function notifierProblems(configs: readonly unknown[]): string[] {
+  const problems: string[] = [];
   const names = new Set<string>();
+  configs.forEach((c, i) => {
+    if (!isMap(c)) {
+      problems.push(`notifiers[${i}]: expected a mapping`);
+      return;
+    }
+    const at = `notifiers[${i}]${typeof c['name'] === 'string' ? ` (${c['name']})` : ''}`;
+    const type = c['type'];
+    const spec = typeof type === 'string' && Object.hasOwn(TYPES, type) ? TYPES[type as NotifierConfig['type']] : undefined;
+    if (spec === undefined) {
+      problems.push(`${at}: type: expected one of ${Object.keys(TYPES).join(', ')}, got ${JSON.stringify(type ?? null)}`);
+      return;
+    }
+    for (const key of ['name', ...spec.required]) if (c[key] === undefined || c[key] === null) problems.push(`${at}: ${key}: is required for type ${type}`);
+    if (c['repeat_interval'] !== undefined && c['repeat_interval_ms'] !== undefined) problems.push(`${at}: repeat_interval: give it or repeat_interval_ms, not both`);
+    for (const [key, v] of Object.entries(c)) {
+      const check = COMMON[key] ?? spec.fields[key];
+      if (check === undefined) {
+        problems.push(`${at}: ${key}: unknown setting for type ${type} (known: ${[...Object.keys(COMMON), ...Object.keys(spec.fields)].join(', ')})`);
+        continue;
+      }
+      if (v === undefined || v === null) continue;
+      const problem = check(v);
+      // Values are shown only for settings that never hold a secret (URLs, auth and headers may).
+      if (problem !== null) problems.push(`${at}: ${key}: ${problem}${SHOWN.has(key) ? `, got ${JSON.stringify(v)}` : ''}`);
+    }
+    if (typeof c['name'] === 'string') {
+      if (names.has(c['name'])) problems.push(`${at}: name: another notifier has the name ${c['name']}`);
+      names.add(c['name']);
+    }
+  });
+  return problems;
+}
+
+/** Builds the notifiers. @throws NotifierConfigError naming every setting that cannot work. */
+export async function createNotifiers(configs: NotifierConfig[]): Promise<Notifier[]> {
+  const problems = notifierProblems(configs);
+  if (problems.length > 0) throw new NotifierConfigError(problems);
   const out: Notifier[] = [];
   for (const c of configs) {
-    if (names.has(c.name)) throw new Error(`duplicate notifier name ${c.name}`);
-    names.add(c.name);
     const routing = routingOf(c);
     switch (c.type) {
       case 'email': {
         const { emailNotifier } = await import('./email.js');
-        const { type: _t, match: _m, group_by: _g, repeat_interval_ms: _r, send_resolved: _s, ...opts } = c;
+        const { type: _t, match: _m, group_by: _g, repeat_interval: _ri, repeat_interval_ms: _r, send_resolved: _s, ...opts } = c;
         out.push(emailNotifier({ ...opts, routing }));
         break;
       }
