@@ -125,9 +125,16 @@ export class StateDb {
     this.db.prepare('INSERT INTO silences VALUES (?, ?, ?, ?, ?, ?)').run(s.id, JSON.stringify(s.matchers), s.startsAt, s.endsAt, s.createdBy, s.comment);
   }
 
-  /** Ends a silence now; false when there is no such silence. */
+  /**
+   * Ends a silence now, named by its id or by a prefix of it that names no other (as `silence
+   * list` shows ids); false when none or several match.
+   */
   expireSilence(id: string, now: number): boolean {
-    return this.db.prepare('UPDATE silences SET ends_at = MIN(ends_at, ?) WHERE id = ? OR id LIKE ?').run(now, id, `${id}%`).changes > 0;
+    if (id === '') return false;
+    const matches = this.db.prepare('SELECT id FROM silences WHERE substr(id, 1, ?) = ?').pluck().all(id.length, id) as string[];
+    const target = matches.includes(id) ? id : matches.length === 1 ? matches[0]! : null;
+    if (target === null) return false;
+    return this.db.prepare('UPDATE silences SET ends_at = MIN(ends_at, ?) WHERE id = ?').run(now, target).changes > 0;
   }
 
   silences(): Silence[] {

@@ -7,6 +7,7 @@ import { webhookNotifier } from '../../src/notify/webhook.js';
 import { createRuleEngine } from '../../src/rules/rule-engine.js';
 import { RuleFileError } from '../../src/rules/rule-schema.js';
 import { parseMatcher } from '../../src/rules/silences.js';
+import { StateDb } from '../../src/rules/state-db.js';
 import { tempDir } from '../helpers/events.js';
 import { receiver } from '../notify/helpers.js';
 import { MIN, T0, commit, errorCall, openStore, rulesFrom, spread } from './helpers.js';
@@ -267,3 +268,19 @@ function bindless() {
   const no = () => Promise.reject(new Error('unused'));
   return { aggregate: no, series: no, latestRateLimits: no, recentCalls: no, call: no };
 }
+
+test('expiring a silence by id takes its exact id or a prefix naming it alone, never a pattern', (t) => {
+  const dir = tempDir(t);
+  const db = StateDb.open(join(dir, 'state.db'));
+  t.teardown(() => db.close());
+  const silence = (id: string) => ({ id, matchers: [parseMatcher('alertname=X')], startsAt: T0, endsAt: T0 + 60 * MIN, createdBy: 'me', comment: '' });
+  for (const id of ['abc123', 'abc456', 'zzz789']) db.addSilence(silence(id));
+  const active = () => db.silences().filter((s) => s.endsAt > T0 + MIN).map((s) => s.id).sort();
+  t.false(db.expireSilence('%', T0 + MIN), 'a LIKE pattern is no id');
+  t.false(db.expireSilence('abc', T0 + MIN), 'a prefix of two');
+  t.false(db.expireSilence('', T0 + MIN));
+  t.deepEqual(active(), ['abc123', 'abc456', 'zzz789']);
+  t.true(db.expireSilence('abc4', T0 + MIN));
+  t.true(db.expireSilence('zzz789', T0 + MIN));
+  t.deepEqual(active(), ['abc123']);
+});

@@ -151,7 +151,7 @@ const command: CommandModule<object, SilenceArgs> = {
         case 'expire': {
           const id = argv.args[0];
           if (id === undefined) throw new Error('silence expire: give the silence id');
-          if (!db.expireSilence(id, now)) throw new Error(`no silence ${id}`);
+          if (!db.expireSilence(id, now)) throw new Error(`no silence ${id} (or several start with it: give more of the id)`);
           process.stdout.write(`expired ${id}\n`);
           return;
         }
