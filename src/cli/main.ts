@@ -4,6 +4,9 @@
  * CommandModule and is imported only when it runs, so `claudescope --help` stays fast and
  * loads neither SQLite nor the SDK. This file is the only place that exits the process.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { Argv, CommandModule } from 'yargs';
@@ -51,11 +54,13 @@ async function main(): Promise<void> {
     .scriptName('claudescope')
     .usage('$0 <command> [options]')
     .strict()
-    .demandCommand(1, 'Name a command; see the list above.')
+    .demandCommand(1, 'Name a command.')
     .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version()
+    // Its own version: yargs' default reads the nearest package.json, which is the app's when
+    // claudescope is installed in one.
+    .version(ownVersion())
     .wrap(Math.min(110, process.stdout.columns || 100));
   for (const entry of commands) cli = register(cli, entry);
   await cli
@@ -63,12 +68,30 @@ async function main(): Promise<void> {
       if (err) {
         process.stderr.write(`claudescope: ${err.message}\n`);
       } else {
+        // No command at all: the list of commands, then what went wrong.
+        if (process.argv.length <= 2) y.showHelp((s: string) => process.stderr.write(`${s}\n`));
         process.stderr.write(`claudescope: ${msg}\n`);
         process.stderr.write(`Run 'claudescope --help' for usage.\n`);
       }
       process.exit(2);
     })
     .parseAsync();
+}
+
+/** The version in claudescope's own package.json, found upward from this file (src/ or dist/src/). */
+function ownVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'claudescope' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // no package.json here
+    }
+    const up = dirname(dir);
+    if (up === dir) return 'unknown';
+    dir = up;
+  }
 }
 
 main().catch((err: unknown) => {

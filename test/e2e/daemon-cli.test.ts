@@ -5,7 +5,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,9 +175,34 @@ test('demo --once runs end to end and prints the numbers', async (t) => {
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /calls\s+12 \(ok \d+, error \d+, aborted \d+\)/);
   t.regex(r.stdout, /cost\s+\$\d+\.\d+ priced/);
-  t.regex(r.stdout, /errors\s+rate_limit [1-9]\d*, overloaded [1-9]\d*, other \d+/);
+  t.regex(r.stdout, /failed attempts \(retried ones included\)\s+rate_limit [1-9]\d*, overloaded [1-9]\d*, other \d+/);
   t.regex(r.stdout, new RegExp(`metrics\\s+http://127\\.0\\.0\\.1:${port}/metrics`));
   t.regex(r.stdout, /claudescope report --home /);
+});
+
+test('demo --once with its port taken (a daemon already running) takes a free one and still prints every call', async (t) => {
+  const home = tempDir(t);
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => taken.close(() => r())));
+  const port = (taken.address() as { port: number }).port;
+  const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [CLI, 'demo', '--once', '--calls', '12', '--home', home, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    // 'close', not 'exit': the pipes may still hold output when the process exits.
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stderr, new RegExp(`port ${port} is in use; taking a free one`));
+  t.regex(r.stdout, /calls\s+12 \(ok \d+, error \d+, aborted \d+\)/);
+  const ok = Number(/ok (\d+)/.exec(r.stdout)?.[1]);
+  const error = Number(/error (\d+)/.exec(r.stdout)?.[1]);
+  const aborted = Number(/aborted (\d+)/.exec(r.stdout)?.[1]);
+  t.is(ok + error + aborted, 12, 'the daemon that serves counted every call');
+  t.notRegex(r.stdout, new RegExp(`127\\.0\\.0\\.1:${port}/`));
 });
 
 for (const cmd of ['daemon', 'report', 'demo']) {
@@ -192,3 +217,26 @@ for (const cmd of ['daemon', 'report', 'demo']) {
     for (const re of expect[cmd]!) t.regex(r.stdout, re);
   });
 }
+
+test('--version is claudescope\'s own, also run from an app folder with a package.json of its own', (t) => {
+  const app = tempDir(t);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'my-app', version: '9.9.9' }));
+  const own = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const r = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8', cwd: app });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.trim(), own);
+});
+
+test('no command prints the list of commands and exits 2', (t) => {
+  const r = spawnSync(process.execPath, [CLI], { encoding: 'utf8' });
+  t.is(r.status, 2);
+  t.regex(r.stderr, /Commands:[\s\S]*claudescope daemon[\s\S]*claudescope report/);
+  t.regex(r.stderr, /claudescope: Name a command\./);
+});
+
+test('rules check over a glob of the rules folder notes the test file and passes on the rule files', (t) => {
+  const r = spawnSync(process.execPath, [CLI, 'rules', 'check', 'rules/claude.test.yaml', 'rules/claude.yaml', 'rules/reconcile.yaml'], { encoding: 'utf8', cwd: ROOT });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /rules\/claude\.test\.yaml: a rules test file, not checked \(run it with: claudescope rules test rules\/claude\.test\.yaml\)/);
+  t.regex(r.stdout, /rules\/claude\.yaml: \d+ rule\(s\) OK/);
+});

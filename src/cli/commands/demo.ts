@@ -6,6 +6,7 @@
  * serving until Ctrl-C.
  */
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
@@ -60,14 +61,15 @@ const command: CommandModule<object, DemoArgs> = {
     const log = (level: string, msg: string): void => {
       if (level !== 'info' || msg.startsWith('started')) err(`claudescope: ${level === 'info' ? '' : `${level}: `}${msg}\n`);
     };
-    let daemon;
-    try {
-      daemon = await Daemon.start({ config, log });
-    } catch (e: unknown) {
-      if (!(e instanceof Error && /port is in use/.test(e.message))) throw e;
-      err(`demo: port ${config.listen.port} is in use; taking a free one\n`);
-      daemon = await Daemon.start({ config: { ...config, listen: { ...config.listen, port: 0 } }, log });
+    // The port is checked before the daemon starts: one that started, ingested the calls and
+    // only then found its port taken (a daemon already running, as the README suggests) would
+    // leave a second one nothing to count.
+    let listen = config.listen;
+    if (!(await portFree(listen.host, listen.port))) {
+      err(`demo: port ${listen.port} is in use; taking a free one\n`);
+      listen = { ...listen, port: 0 };
     }
+    const daemon = await Daemon.start({ config: { ...config, listen }, log });
     try {
       const deadline = Date.now() + 30_000;
       while (daemon.healthz().events_committed !== work.calls) {
@@ -88,7 +90,7 @@ const command: CommandModule<object, DemoArgs> = {
         '',
         `calls      ${work.calls} (ok ${await byStatus('ok')}, error ${await byStatus('error')}, aborted ${await byStatus('aborted')}); HTTP attempts ${await sum('claude_attempts_total')}, retries ${await sum('claude_retries_total')}`,
         `cost       $${cost.toFixed(6)} priced${unpriced > 0 ? `; ${unpriced} call(s) unpriced (a model without a known price: unknown, not $0)` : ''}`,
-        `errors     ${kinds.map((k, i) => `${k} ${errs[i]}`).join(', ')}`,
+        `failed attempts (retried ones included)  ${kinds.map((k, i) => `${k} ${errs[i]}`).join(', ')}`,
         `tokens     ${tokens.join(', ')}`,
         '',
         `dashboard  ${daemon.url}/`,
@@ -108,5 +110,14 @@ const command: CommandModule<object, DemoArgs> = {
     }
   },
 };
+
+/** Whether `host:port` can be listened on now. */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const probe = createServer();
+    probe.once('error', () => resolvePort(false));
+    probe.listen(port, host, () => probe.close(() => resolvePort(true)));
+  });
+}
 
 export default command;

@@ -58,6 +58,12 @@ function check(files: string[]): void {
   if (files.length === 0) throw new Error('rules check: name at least one rule file');
   let failed = false;
   for (const f of files) {
+    // A rules test file (`*.test.yaml`, as the daemon skips in a rules folder) is no rule file:
+    // a glob such as rules/*.yaml takes it along.
+    if (/\.test\.ya?ml$/.test(f)) {
+      process.stdout.write(`${f}: a rules test file, not checked (run it with: claudescope rules test ${f})\n`);
+      continue;
+    }
     try {
       const rules = loadRules([f]);
       process.stdout.write(`${f}: ${rules.length} rule(s) OK\n`);
