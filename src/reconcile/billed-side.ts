@@ -7,8 +7,10 @@ import type { BilledCostRow, BilledUsageRow } from './admin-client.js';
 import { cellFor, type ApiKeyMap, type Cell } from './local-side.js';
 import { addTokens, zeroTokens, type CellDimension, type CellKey } from './types.js';
 
-function keyOf(r: { start: number; model: string | null; workspaceId: string | null; apiKeyId: string | null }, split: readonly CellDimension[], aliasOf: Map<string, string>): CellKey {
-  const key: CellKey = { start: r.start, model: r.model };
+function keyOf(r: { start: number; model: string | null; workspaceId: string | null; apiKeyId: string | null }, split: readonly CellDimension[], aliasOf: Map<string, string>, canonical: (model: string) => string): CellKey {
+  // The local side stores each call's canonical model id: a report naming the model by an alias
+  // (`claude-haiku-4-5`) must land in the same cell as the calls (`claude-haiku-4-5-20251001`).
+  const key: CellKey = { start: r.start, model: r.model === null ? null : canonical(r.model) };
   if (split.includes('workspace')) key.workspace = r.workspaceId;
   if (split.includes('api_key')) key.apiKey = r.apiKeyId === null ? null : aliasOf.get(r.apiKeyId) ?? r.apiKeyId;
   return key;
@@ -20,13 +22,15 @@ export function foldBilled(
   split: readonly CellDimension[],
   apiKeys: ApiKeyMap,
   cells: Map<string, Cell>,
+  /** A model id as the local side names it (the price catalog's canonical id). Default: as reported. */
+  canonical: (model: string) => string = (model) => model,
 ): void {
   const aliasOf = new Map(Object.entries(apiKeys).map(([alias, id]) => [id, alias]));
   for (const r of usage) {
     const total = r.tokens.uncached_input + r.tokens.cache_read + r.tokens.cache_write_5m + r.tokens.cache_write_1h + r.tokens.output;
     // The older report lists empty buckets: they add no cell.
     if (total === 0 && r.webSearchRequests === 0 && !r.requests) continue;
-    const side = cellFor(cells, keyOf(r, split, aliasOf)).billed;
+    const side = cellFor(cells, keyOf(r, split, aliasOf, canonical)).billed;
     addTokens(side.tokens, r.tokens);
     side.webSearchRequests += r.webSearchRequests;
     if (r.requests !== null) side.requests = (side.requests ?? 0) + r.requests;
@@ -38,7 +42,7 @@ export function foldBilled(
   for (const c of cells.values()) c.billed.costNanoUsd ??= 0;
   for (const r of cost) {
     if (r.amountNanoUsd === 0) continue;
-    const side = cellFor(cells, keyOf(r, split, aliasOf)).billed;
+    const side = cellFor(cells, keyOf(r, split, aliasOf, canonical)).billed;
     side.costNanoUsd = (side.costNanoUsd ?? 0) + r.amountNanoUsd;
     if (r.costType === 'tokens') {
       const tier = r.serviceTier ?? 'standard';

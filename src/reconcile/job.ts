@@ -27,6 +27,18 @@ export interface RunOptions {
   now?: () => number;
 }
 
+/** The pricer's own spelling of a model id (the cost engine's canonical id), when it has one. */
+function canonicalModelOf(pricer: Pricer): (model: string) => string {
+  const normalize = (pricer as Partial<{ normalizeModel(id: string): string | null }>).normalizeModel?.bind(pricer);
+  return (model) => {
+    try {
+      return normalize?.(model) ?? model;
+    } catch {
+      return model;
+    }
+  };
+}
+
 export async function runReconciliation(o: RunOptions): Promise<ReconciliationResult> {
   const s = o.settings;
   if (s.adminKey === null) throw new Error('no Admin API key: set ANTHROPIC_ADMIN_KEY (or reconcile.admin_key in the configuration)');
@@ -40,6 +52,7 @@ export async function runReconciliation(o: RunOptions): Promise<ReconciliationRe
   const result = await reconcile({
     query: o.query, client, range, bucket: s.bucket, split: s.split, tolerance: s.tolerance, apiKeys: s.apiKeys,
     ...(o.pricer ? { rates: ratesFromPricer(o.pricer) } : {}),
+    ...(o.pricer ? { canonicalModel: canonicalModelOf(o.pricer) } : {}),
     ...(o.now ? { now: o.now } : {}),
   });
   o.resultsStore?.exclusive((db) => saveResult(db, result));

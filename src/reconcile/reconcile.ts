@@ -35,6 +35,8 @@ export interface ReconcileOptions {
   apiKeys?: ApiKeyMap;
   /** Local prices per token type, to name stale prices exactly. Default: compare totals only. */
   rates?: LocalRates;
+  /** A reported model id as the local store names it (canonical, aliases resolved). Default: as reported. */
+  canonicalModel?: (model: string) => string;
   now?: () => number;
 }
 
@@ -58,7 +60,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconciliationResu
 
   const cells = new Map<string, Cell>();
   await readLocal(o.query, range, bucket, split, cells);
-  foldBilled(usage, cost, split, o.apiKeys ?? {}, cells);
+  foldBilled(usage, cost, split, o.apiKeys ?? {}, cells, o.canonicalModel);
   const compared = compareCells(cells.values(), { width: bucket, split, tolerance, rates: o.rates, dataRefreshedAt: client.dataRefreshedAt });
   const { models, total } = summarize(compared);
   return {

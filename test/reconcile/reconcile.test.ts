@@ -1,4 +1,12 @@
 import test from 'ava';
+import Anthropic from '@anthropic-ai/sdk';
+import { createEmitter } from '../../src/index.js';
+import { startFakeApi } from '../../src/testing/index.js';
+import { Pipeline } from '../../src/daemon/pipeline.js';
+import { createPricer } from '../../src/pricing/cost-engine.js';
+import { DEFAULT_RECONCILE } from '../../src/reconcile/settings.js';
+import { runReconciliation } from '../../src/reconcile/job.js';
+import { tempHome, waitFor } from '../helpers/event-files.js';
 import { AdminClient, formatTable, latestCapture, ratesFromPricer, reconcile, saveResult, type ReconciliationResult } from '../../src/reconcile/index.js';
 import { ADMIN_KEY, localPricer, runWorkload, type Workload } from './helpers.js';
 
@@ -91,4 +99,31 @@ test('results are stored and the latest capture per model is read back', async (
   t.true(sonnet.tokenCapture! < 1);
   t.is((db.prepare('SELECT COUNT(*) AS n FROM reconciliation WHERE run_id = ?').get(r.run_id) as { n: number }).n, r.cells.length);
   t.is((db.prepare("SELECT causes FROM reconciliation WHERE model = 'claude-opus-5-5' AND flagged = 1").get() as { causes: string }).causes, 'stale_price');
+});
+
+test('a model the report names by its alias lands in the cell of the calls stored under its canonical id', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const h = tempHome();
+  t.teardown(() => h.cleanup());
+  const emitter = createEmitter({ dir: h.events, app: 'recon-alias', flushIntervalMs: 5 });
+  t.teardown(() => emitter.close());
+  const client = emitter.instrument(new Anthropic({ apiKey: 'sk-ant-api03-app', baseURL: api.url, maxRetries: 0 }));
+  // Asked for by its alias; the cost engine stores the call under the dated id.
+  await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'Classify: spam or not?' }] });
+  await emitter.flush();
+  const pricer = createPricer();
+  const pipeline = new Pipeline({ home: h.home, pricer, tailer: { pollIntervalMs: 20 } });
+  await pipeline.start();
+  t.teardown(() => pipeline.stop());
+  await waitFor(() => pipeline.health().eventsInserted >= 1, 'the call stored');
+  const now = Date.now();
+  const r = await runReconciliation({
+    settings: { ...DEFAULT_RECONCILE, adminKey: ADMIN_KEY, baseUrl: api.url },
+    query: pipeline.query, pricer, range: { start: now - DAY, end: now },
+  });
+  const cells = r.cells.filter((c) => c.billed.total_tokens > 0 || c.local.total_tokens > 0);
+  t.deepEqual(cells.map((c) => c.model), ['claude-haiku-4-5-20251001']);
+  t.is(cells[0]!.diff.total_tokens, 0);
+  t.is(cells[0]!.capture.tokens, 1);
 });
