@@ -19,7 +19,7 @@ interface LazyCommand {
 
 /** Registry of commands: name and one-line description here, the rest loaded on use. */
 const commands: LazyCommand[] = [
-  { command: 'daemon', describe: 'Ingest event files into the local store and serve /metrics and /healthz', load: () => import('./commands/daemon.js') },
+  { command: 'daemon', describe: 'Ingest event files into the local store and serve the dashboard, its API, /metrics and /healthz', load: () => import('./commands/daemon.js') },
   { command: 'report', describe: 'Cost, calls, errors, tokens and latency percentiles by model, feature or day', load: () => import('./commands/report.js') },
   { command: 'demo', describe: 'Drive a mixed workload through the fake Claude API and show every number move (no API key)', load: () => import('./commands/demo.js') },
   { command: 'rules <action> [files..]', describe: 'Check, unit-test (rules test FILE) or evaluate once (rules eval) the alert rules', load: () => import('./commands/rules.js') },

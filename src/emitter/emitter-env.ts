@@ -48,7 +48,10 @@ export function parseTags(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of raw.split(',')) {
     const eq = part.indexOf('=');
-    if (eq <= 0) continue;
+    if (eq <= 0) {
+      if (part.trim() !== '') warnOnce(`claudescope: ignoring ${JSON.stringify(part.trim())} in CLAUDESCOPE_TAGS (expected name=value)`);
+      continue;
+    }
     out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
   }
   return out;
