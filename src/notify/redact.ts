@@ -1,6 +1,7 @@
 /**
  * Secrets never reach a log line: URLs are printed without their user info, query values and
- * the token paths of Slack and similar incoming webhooks.
+ * the token paths of Slack and similar incoming webhooks, and elsewhere without any path
+ * segment that looks like a token, nor what follows it.
  */
 
 const SECRET_PATH_HOSTS = ['hooks.slack.com', 'discord.com', 'discordapp.com', 'outlook.office.com', 'webhook.office.com'];
@@ -18,9 +19,22 @@ export function redactUrl(url: string): string {
   if (SECRET_PATH_HOSTS.some((h) => u.hostname === h || u.hostname.endsWith(`.${h}`))) {
     const first = path.split('/').filter(Boolean)[0];
     path = first ? `/${first}/***` : '/***';
+  } else {
+    // Other services put tokens in the path too (Zapier, Mattermost, IFTTT, Telegram's
+    // bot<id>:<token>): from the first segment that looks like one, the rest is hidden.
+    const segments = path.split('/');
+    const at = segments.findIndex(looksSecret);
+    if (at !== -1) path = `${segments.slice(0, at).join('/')}/***`;
   }
   const query = [...u.searchParams.keys()].map((k) => `${k}=***`).join('&');
   return `${u.protocol}//${userInfo}${u.host}${path}${query ? `?${query}` : ''}`;
+}
+
+/** A path segment that may be a token: long, or with many digits, or with a `:`. */
+function looksSecret(segment: string): boolean {
+  let digits = 0;
+  for (const c of segment) if (c >= '0' && c <= '9') digits++;
+  return segment.length > 16 || digits >= 4 || segment.includes(':');
 }
 
 /** Replaces every URL in a message by its redacted form. */

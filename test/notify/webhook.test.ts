@@ -63,6 +63,14 @@ test('an unreachable webhook fails after its attempts without throwing, and neve
 test('redactUrl hides user info, query values and Slack webhook tokens', (t) => {
   t.is(redactUrl('https://u:p@example.com/a?k=v'), 'https://***@example.com/a?k=***');
   t.is(redactUrl('https://hooks.slack.com/services/T000/B000/XXXX'), 'https://hooks.slack.com/services/***');
+  // Tokens in the paths of other services' webhooks.
+  t.is(redactUrl('https://hooks.zapier.com/hooks/catch/1234567/abcdefg/'), 'https://hooks.zapier.com/hooks/catch/***');
+  t.is(redactUrl('https://chat.example.com/hooks/8xnbmj5cqtrd3k6f1xpq4zgzha'), 'https://chat.example.com/hooks/***');
+  t.is(redactUrl('https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage'), 'https://api.telegram.org/***');
+  t.is(redactUrl('https://maker.ifttt.com/trigger/alert/with/key/dQw4w9WgXcQ-abcdefghij'), 'https://maker.ifttt.com/trigger/alert/with/key/***');
+  // Plain paths stay readable.
+  t.is(redactUrl('http://127.0.0.1:9093/api/v2/alerts'), 'http://127.0.0.1:9093/api/v2/alerts');
+  t.is(redactUrl('https://example.com/hook'), 'https://example.com/hook');
 });
 
 test('slack notifier posts an incoming-webhook text message', async (t) => {
