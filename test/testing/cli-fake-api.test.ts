@@ -74,3 +74,35 @@ test('the CLI refuses a bad script file with a clear message', async (t) => {
   t.is(code, 2);
   t.regex(stderr, /bad\.json:1: \[1\]\.stream\.cutAfterEvents: must be an integer ≥ 0/);
 });
+
+test('the documented example script (docs/examples/retries.yaml) does what its comments say', async (t) => {
+  const child = run('--port', '0', '--quiet', '--script', 'docs/examples/retries.yaml');
+  t.teardown(() => child.kill('SIGKILL'));
+  const url = await listeningUrl(child);
+  const client = new Anthropic({ apiKey: 'sk-ant-any', baseURL: url });
+  // 529, then 429, both retried; the third attempt succeeds with cache reads and thinking.
+  const { data, response } = await client.messages.create(hello).withResponse();
+  t.is(response.status, 200);
+  t.is(data.usage.cache_read_input_tokens, 1200);
+  t.true(data.content.some((b) => b.type === 'thinking'));
+  // A stream: an error event after 5 events.
+  const stream = await client.messages.create({ ...hello, stream: true });
+  const err = await t.throwsAsync(async () => {
+    for await (const _ of stream) {
+      // read to the error
+    }
+  });
+  t.regex(String(err?.message), /Overloaded/);
+  // The spend cap: a 429 with its error code (asked without retries).
+  const cap = await t.throwsAsync(client.messages.create(hello, { maxRetries: 0 }));
+  t.is((cap as { status?: number }).status, 429);
+  t.regex(JSON.stringify((cap as { error?: unknown }).error), /enforced_spend_limit_reached/);
+  t.is((cap as { headers?: Headers }).headers?.get('retry-after'), null);
+  // Then the default reply: a streamed one paced 20 ms per event.
+  const t0 = performance.now();
+  const s2 = await client.messages.create({ ...hello, stream: true });
+  let events = 0;
+  for await (const _ of s2) events++;
+  t.true(events > 3);
+  t.true(performance.now() - t0 >= 20 * (events - 2), 'paced by the default script');
+});
