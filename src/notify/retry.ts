@@ -14,6 +14,11 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Per-attempt timeout, ms. Default 10 000. */
   timeoutMs?: number;
+  /**
+   * Ends the delivery early (the daemon stopping): the attempt in flight is aborted and no retry
+   * follows; the result is a failure, so the notification log still holds it for next time.
+   */
+  signal?: AbortSignal;
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
@@ -36,6 +41,20 @@ export interface DeliveryResult {
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
+/** `wait`, cut short when `stop` aborts. */
+function untilStopped(wait: Promise<void>, stop: AbortSignal | undefined): Promise<void> {
+  if (stop === undefined) return wait;
+  if (stop.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      stop.removeEventListener('abort', done);
+      resolve();
+    };
+    stop.addEventListener('abort', done, { once: true });
+    void wait.then(done);
+  });
+}
+
 /** Sends `n` through `notifier`, retrying transient failures. Never throws. */
 export async function deliver(notifier: Notifier, n: Notification, counters: NotifierCounters, opts: RetryOptions = {}): Promise<DeliveryResult> {
   const attempts = Math.max(1, opts.attempts ?? 4);
@@ -45,10 +64,14 @@ export async function deliver(notifier: Notifier, n: Notification, counters: Not
   const sleep = opts.sleep ?? defaultSleep;
   const random = opts.random ?? Math.random;
   let lastError = '';
+  const stop = opts.signal;
   for (let i = 1; i <= attempts; i++) {
+    if (stop?.aborted) return { ok: false, attempts: i - 1, error: lastError || 'stopped before delivery' };
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new NotifyError('E_NOTIFY_TIMEOUT', `timed out after ${timeout} ms`, false)), timeout);
     timer.unref();
+    const onStop = (): void => ac.abort(new NotifyError('E_NOTIFY_STOPPED', 'stopped', true));
+    stop?.addEventListener('abort', onStop, { once: true });
     try {
       await notifier.send(n, ac.signal);
       counters.sent++;
@@ -56,6 +79,10 @@ export async function deliver(notifier: Notifier, n: Notification, counters: Not
     } catch (err: unknown) {
       const e = err instanceof NotifyError ? err : ac.signal.aborted && ac.signal.reason instanceof NotifyError ? ac.signal.reason : null;
       lastError = redactText(err instanceof Error ? err.message : String(err));
+      if (stop?.aborted) {
+        counters.failed++;
+        return { ok: false, attempts: i, error: 'stopped' };
+      }
       if (e?.permanent) {
         counters.failed++;
         counters.permanentFailures++;
@@ -64,10 +91,11 @@ export async function deliver(notifier: Notifier, n: Notification, counters: Not
       if (i < attempts) {
         counters.retries++;
         const backoff = Math.min(max, base * 2 ** (i - 1)) * (0.5 + random() / 2);
-        await sleep(e?.retryAfterMs != null ? Math.min(max, Math.max(e.retryAfterMs, backoff)) : backoff);
+        await untilStopped(sleep(e?.retryAfterMs != null ? Math.min(max, Math.max(e.retryAfterMs, backoff)) : backoff), stop);
       }
     } finally {
       clearTimeout(timer);
+      stop?.removeEventListener('abort', onStop);
     }
   }
   counters.failed++;

@@ -51,7 +51,7 @@ export interface Notifier {
   close?(): Promise<void> | void;
 }
 
-export type NotifyErrorCode = 'E_NOTIFY_HTTP' | 'E_NOTIFY_NETWORK' | 'E_NOTIFY_SMTP' | 'E_NOTIFY_TIMEOUT' | 'E_NOTIFY_CONFIG';
+export type NotifyErrorCode = 'E_NOTIFY_HTTP' | 'E_NOTIFY_NETWORK' | 'E_NOTIFY_SMTP' | 'E_NOTIFY_TIMEOUT' | 'E_NOTIFY_CONFIG' | 'E_NOTIFY_STOPPED';
 
 /** A failed delivery, classified once: permanent failures are not retried. */
 export class NotifyError extends Error {

@@ -26,9 +26,20 @@ export class Dispatcher {
   readonly counters = new Map<string, NotifierCounters>();
   /** Notifiers delivering now. */
   readonly #busy = new Set<string>();
+  /** Aborted by {@link stop}: deliveries in flight end without their retries. */
+  readonly #stopping = new AbortController();
 
   constructor(private readonly notifiers: Notifier[], private readonly state: StateDb, private readonly retry: RetryOptions = {}) {
     for (const n of notifiers) this.counters.set(n.name, { sent: 0, failed: 0, retries: 0, permanentFailures: 0 });
+  }
+
+  /**
+   * Ends the deliveries in flight at once, without their retries (a receiver that is down would
+   * otherwise hold a stopping daemon for tens of seconds, past a service manager's patience).
+   * What they did not deliver stays out of the log, so the next start sends it.
+   */
+  stop(): void {
+    this.#stopping.abort();
   }
 
   async dispatch(alerts: AlertRecord[], silences: Silence[], now: number): Promise<DispatchReport> {
@@ -76,6 +87,8 @@ export class Dispatcher {
     }
     const byFp = new Map(alerts.map((a) => [a.fingerprint, a]));
     for (const [groupKey, g] of groups) {
+      // Stopping: what is left waits for the next start (the log does not have it yet).
+      if (this.#stopping.signal.aborted) break;
       const prev = logs.get(`${notifier.name}\u0000${groupKey}`);
       const prevFiring = prev?.firing ?? {};
       const firingNow = new Set(g.firing.map((a) => a.fingerprint));
@@ -107,7 +120,7 @@ export class Dispatcher {
         receiver: notifier.name, groupKey, groupLabels: g.labels, status: g.firing.length > 0 ? 'firing' : 'resolved',
         alerts: payload, commonLabels: common(payload.map((p) => p.labels)), commonAnnotations: common(payload.map((p) => p.annotations)),
       };
-      const r = await deliver(notifier, n, counters, this.retry);
+      const r = await deliver(notifier, n, counters, { ...this.retry, signal: this.#stopping.signal });
       if (r.ok) {
         report.sent++;
         this.state.saveLog({ receiver: notifier.name, groupKey, sentAt: now, firing: nextFiring });

@@ -254,6 +254,7 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
         task = null;
       }
       await evaluating?.catch(() => {});
+      dispatcher.stop();
       await Promise.all([...dispatching].map((d) => d.catch(() => {})));
       for (const n of opts.notifiers ?? []) await n.close?.();
       if (ownState) state.close();

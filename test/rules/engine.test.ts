@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import type { Notification, Notifier } from '../../src/notify/types.js';
@@ -190,6 +191,35 @@ test('a notifier still delivering (a receiver that hangs) does not hold back the
   t.is(slowGot.length, 2);
   t.deepEqual(slowGot[1]!.alerts.map((a) => a.labels['model']).sort(), ['claude-a', 'claude-b']);
   t.is(rec.got.length, 2, 'nothing new for the healthy one');
+});
+
+test('stopping ends a delivery in flight at once, without its retries, and the next start sends it', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
+  // A receiver that takes every request and never answers.
+  const held: import('node:http').ServerResponse[] = [];
+  const server = createHttpServer((_req, res) => void held.push(res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => {
+    for (const res of held) res.destroy();
+    server.close(() => r());
+  }));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+  const statePath = join(tempDir(t), 'state.db');
+  // The default retries: 4 attempts of up to 10 s each, with backoff between them.
+  const first = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [webhookNotifier({ name: 'hook', url })], statePath, clock: () => T0 });
+  await first.tick();
+  while (held.length === 0) await new Promise((r) => setTimeout(r, 10));
+  const t0 = performance.now();
+  await first.stop();
+  const stopMs = performance.now() - t0;
+  t.true(stopMs < 5000, `stop took ${Math.round(stopMs)} ms`);
+  t.is(held.length, 1, 'no retry after the stop');
+  const r = await receiver(t, [200]);
+  const second = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [webhookNotifier({ name: 'hook', url: r.url })], statePath });
+  t.teardown(() => second.stop());
+  await second.evaluateOnce(T0 + MIN);
+  t.is(r.got.length, 1, 'the notification the stop cut short is sent by the next start');
 });
 
 test('a rule that throws is counted and the other rules still evaluate', async (t) => {
