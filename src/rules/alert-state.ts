@@ -10,6 +10,12 @@ import type { AlertRecord } from './state-db.js';
 /** Resolved alerts stay this long (as in Prometheus) so notifiers learn of the resolution. */
 export const RESOLVED_RETENTION_MS = 15 * 60_000;
 
+/**
+ * A pending alert not observed for longer than this (or than its `for`, if longer) starts its
+ * `for` over: evaluations come each minute, so such a gap is the daemon being down.
+ */
+export const PENDING_GAP_TOLERANCE_MS = 5 * 60_000;
+
 /** A stable id of an alert: a hash of its sorted labels. */
 export function fingerprint(labels: Record<string, string>): string {
   const sorted = Object.keys(labels).sort().map((k) => [k, labels[k]]);
@@ -40,6 +46,9 @@ export function step(prev: AlertRecord | undefined, obs: Observation | null, rul
       };
     } else {
       next = { ...prev, labels: obs.labels, annotations: obs.annotations, value: obs.value, lastActiveAt: now, repeatIntervalMs: t.repeatIntervalMs };
+      // Not observed for a while (the daemon was down): the condition may have cleared meanwhile,
+      // so `for` starts over rather than counting the gap as held.
+      if (prev.state === 'pending' && now - prev.lastActiveAt > Math.max(t.forMs, PENDING_GAP_TOLERANCE_MS)) next.activeAt = now;
     }
     if (next.state === 'pending' && now - next.activeAt >= t.forMs) {
       next.state = 'firing';

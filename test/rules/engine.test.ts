@@ -222,6 +222,25 @@ test('stopping ends a delivery in flight at once, without its retries, and the n
   t.is(r.got.length, 1, 'the notification the stop cut short is sent by the next start');
 });
 
+test('a pending alert that was not observed while the daemon was down starts its for over after the restart', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(400, T0 - 5 * MIN, T0 + 3 * 60 * MIN, errorCall()));
+  const statePath = join(tempDir(t), 'state.db');
+  const first = createRuleEngine({ query: store, rules: ERRORS('    for: 10m'), statePath });
+  await first.evaluateOnce(T0);
+  t.is(first.alerts(T0)[0]?.state, 'pending');
+  await first.stop();
+  // Two hours down: the condition was never seen to hold through them.
+  const second = createRuleEngine({ query: store, rules: ERRORS('    for: 10m'), statePath });
+  t.teardown(() => second.stop());
+  await second.evaluateOnce(T0 + 120 * MIN);
+  t.is(second.alerts(T0 + 120 * MIN)[0]?.state, 'pending', 'not firing at the first evaluation after the restart');
+  await second.evaluateOnce(T0 + 125 * MIN);
+  t.is(second.alerts(T0 + 125 * MIN)[0]?.state, 'pending');
+  await second.evaluateOnce(T0 + 130 * MIN);
+  t.is(second.alerts(T0 + 130 * MIN)[0]?.state, 'firing', 'firing once held for 10 min since the restart');
+});
+
 test('a rule that throws is counted and the other rules still evaluate', async (t) => {
   const store = openStore(t);
   commit(store, spread(20, T0 - 5 * MIN, T0, errorCall()));
