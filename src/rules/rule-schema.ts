@@ -36,6 +36,16 @@ const KIND_KEYS: Record<Rule['kind'], string[]> = {
   threshold: ['value', 'per', 'per_minute'],
   reconciliation_capture: ['measure', 'max_age'],
 };
+/**
+ * Common fields a kind has no use for, and why: set, they would be silently ignored (or, as
+ * `min_calls` on values that count no calls, keep the rule from ever firing).
+ */
+const IGNORED_KEYS: Partial<Record<Rule['kind'], Record<string, string>>> = {
+  budget: { window: 'a budget covers its period (and burn_window)', group_by: 'use scope: feature' },
+  rate_limit_headroom: { group_by: 'it is per model and dimension' },
+  pipeline_health: { filter: 'it reads the pipeline, not calls', group_by: 'it reads the pipeline, not calls', min_calls: 'it counts no calls, so it would never fire' },
+  reconciliation_capture: { window: 'use max_age', group_by: 'it is per model', min_calls: 'it counts no calls, so it would never fire' },
+};
 const ALERT_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LABEL_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -126,7 +136,11 @@ function parseRule(ctx: Ctx, at: Path, raw: unknown): Rule | null {
   }
   const k = kind as Rule['kind'];
   const allowed = new Set([...COMMON_KEYS, ...KIND_KEYS[k]]);
-  for (const key of Object.keys(raw)) if (!allowed.has(key)) ctx.fail([...at, key], `unknown field for kind ${k}`);
+  for (const key of Object.keys(raw)) {
+    const ignored = IGNORED_KEYS[k]?.[key];
+    if (ignored !== undefined) ctx.fail([...at, key], `not used by kind ${k}: ${ignored}`);
+    else if (!allowed.has(key)) ctx.fail([...at, key], `unknown field for kind ${k}`);
+  }
   const f = new Fields(ctx, at, raw);
   const name = f.str('alert', true) ?? '';
   if (name !== '' && !ALERT_NAME_RE.test(name)) ctx.fail([...at, 'alert'], 'must be an identifier (CamelCase by convention)');

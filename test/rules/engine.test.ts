@@ -306,6 +306,22 @@ test('rule settings that cannot mean what they say are refused: a ratio threshol
   t.notRegex(msg, /rules\[4\]/);
 });
 
+test('fields a rule kind has no use for are refused, saying why', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'bad.yaml'), [
+    'rules:',
+    '  - { alert: Budget, kind: budget, threshold: 80%, window: 1h }',
+    '  - { alert: Lag, kind: pipeline_health, metric: tail_lag_bytes, threshold: 1000, min_calls: 10 }',
+    '  - { alert: Headroom, kind: rate_limit_headroom, threshold: 10%, group_by: [feature] }',
+    '',
+  ].join('\n'));
+  const err = t.throws(() => createRuleEngine({ query: bindless(), rulesDirs: [dir] }), { instanceOf: RuleFileError });
+  const msg = err?.message ?? '';
+  t.regex(msg, /bad\.yaml:2: rules\[0\]\.window: not used by kind budget: a budget covers its period/);
+  t.regex(msg, /bad\.yaml:3: rules\[1\]\.min_calls: not used by kind pipeline_health: it counts no calls, so it would never fire/);
+  t.regex(msg, /bad\.yaml:4: rules\[2\]\.group_by: not used by kind rate_limit_headroom/);
+});
+
 function bind(store: ReturnType<typeof openStore>) {
   return {
     aggregate: store.aggregate.bind(store), series: store.series.bind(store), latestRateLimits: store.latestRateLimits.bind(store),
