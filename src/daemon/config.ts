@@ -353,12 +353,34 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
   };
 }
 
-/** The configuration as shown to a user (`--print-config`): the token masked. */
+/**
+ * The settings in effect, in the config file's form (snake_case keys; `home` and `config_file`
+ * say where they came from), so that any part can be copied into a config file. Secrets are
+ * never shown: the token, InfluxDB's token and password and the Admin API key appear as
+ * `(set)`, notifiers by name and type only.
+ */
 export function describeConfig(c: DaemonConfig): Record<string, unknown> {
+  const set = (v: unknown): string | null => (v === null || v === undefined ? null : '(set)');
+  const days = (ms: number | undefined): number | null => (ms === undefined ? null : ms / DAY_MS);
+  const budget = (b: Budget) => ({ daily_usd: b.dailyUsd, monthly_usd: b.monthlyUsd });
+  const r = c.reconcile;
   return {
-    ...c,
-    auth: { token: c.auth.token === null ? null : '(set)', requireToken: c.auth.requireToken },
+    home: c.home,
+    config_file: c.configFile,
+    listen: c.listen,
+    auth: { token: set(c.auth.token), require_token: c.auth.requireToken },
+    retention: { rows_days: days(c.retention.rowsMaxAgeMs), rollups_days: days(c.retention.rollupsMaxAgeMs), sealed_files: c.retention.sealedFiles },
+    tail: { poll_interval_ms: c.tail.pollIntervalMs, batch_interval_ms: c.tail.batchIntervalMs },
+    budgets: { ...budget(c.budgets), per_feature: Object.fromEntries(Object.entries(c.budgets.perFeature).map(([k, v]) => [k, budget(v)])) },
+    metrics: { feature_label_allowlist: c.metrics.featureLabelAllowlist },
+    pricing: c.pricing,
+    rules: c.rules,
+    influxdb: c.influxdb === null ? null : Object.fromEntries(Object.entries(c.influxdb).map(([k, v]) => [k, k === 'token' || k === 'password' ? set(v) : v])),
     // Notifiers carry SMTP passwords, webhook secrets and secret URLs: only their names and types.
     notifiers: c.notifiers.map((n) => ({ name: n['name'], type: n['type'] })),
+    reconcile: r === null ? null : {
+      schedule: r.schedule, admin_key: set(r.adminKey), api: r.api, tolerance: r.tolerance, lookback_days: r.lookbackDays,
+      bucket: r.bucket, split_by: r.split, api_keys: r.apiKeys, base_url: r.baseUrl,
+    },
   };
 }

@@ -2,7 +2,8 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/events.js';
-import { ConfigError, DEFAULT_HOST, DEFAULT_PORT, isLoopback, loadDaemonConfig } from '../../src/daemon/config.js';
+import { ConfigError, DEFAULT_HOST, DEFAULT_PORT, describeConfig, isLoopback, loadDaemonConfig } from '../../src/daemon/config.js';
+import { CONFIG_SCHEMA, validateAgainst, type ConfigProblem } from '../../src/daemon/config-schema.js';
 
 const TOKEN = 'a-long-enough-test-token-0123456789';
 
@@ -146,4 +147,34 @@ test('rules.store chooses the store the rules read, and refuses anything else', 
   const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }));
   t.is(p.length, 1);
   t.regex(p[0]!, /config\.yaml:2: rules\.store: expected one of embedded, influxdb/);
+});
+
+test('--print-config shows the settings in the config file\'s form, which a config file accepts back, and no secret', (t) => {
+  const home = tempDir(t);
+  const secrets = ['influx-SECRET-token', 'influx-SECRET-password', 'sk-ant-admin01-SECRETKEY', TOKEN, 'smtp-SECRET'];
+  writeFileSync(join(home, 'config.yaml'), [
+    'retention: { rows_days: 30, sealed_files: keep }',
+    'tail: { poll_interval_ms: 250 }',
+    'budgets: { daily_usd: 50, per_feature: { search: { monthly_usd: 100 } } }',
+    'metrics: { feature_label_allowlist: [search] }',
+    'influxdb: { url: "http://127.0.0.1:8086", bucket: b, org: o, token: influx-SECRET-token, embedded_store: true }',
+    'reconcile: { admin_key: sk-ant-admin01-SECRETKEY, lookback_days: 5, split_by: [workspace] }',
+    'notifiers:',
+    '  - { name: mail, type: email, host: 127.0.0.1, port: 25, from: a@example.com, to: [b@example.com], auth: { user: u, pass: smtp-SECRET } }',
+    '',
+  ].join('\n'));
+  const c = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: home, CLAUDESCOPE_TOKEN: TOKEN } });
+  const shown = describeConfig(c);
+  const text = JSON.stringify(shown);
+  for (const s of secrets) t.false(text.includes(s), `shows ${s}`);
+  t.like(shown, {
+    retention: { rows_days: 30, sealed_files: 'keep' }, tail: { poll_interval_ms: 250 }, auth: { token: '(set)' },
+    budgets: { daily_usd: 50, per_feature: { search: { monthly_usd: 100 } } }, influxdb: { token: '(set)', bucket: 'b' },
+    reconcile: { admin_key: '(set)', lookback_days: 5, split_by: ['workspace'] }, notifiers: [{ name: 'mail', type: 'email' }],
+  });
+  // Everything but where it came from reads back as a config file (secrets aside, which are placeholders).
+  const { home: _h, config_file: _f, ...file } = shown;
+  const problems: ConfigProblem[] = [];
+  validateAgainst(file, CONFIG_SCHEMA, '', (p) => p, problems);
+  t.deepEqual(problems, []);
 });

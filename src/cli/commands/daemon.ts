@@ -44,7 +44,7 @@ const command: CommandModule<object, DaemonArgs> = {
   describe: 'Ingest event files into the local store and serve /metrics and /healthz',
   builder: (y: Argv) =>
     daemonOptions(y)
-      .option('print-config', { type: 'boolean', describe: 'Print the merged configuration (token masked) and exit' })
+      .option('print-config', { type: 'boolean', describe: 'Print the merged configuration in the config file\'s form (secrets masked) and exit' })
       .example('$0 daemon', `serve on http://${DEFAULT_HOST}:${DEFAULT_PORT}/metrics`)
       .example('CLAUDESCOPE_TOKEN=… $0 daemon --host 0.0.0.0', 'serve beyond loopback; every request needs the bearer token')
       .example('$0 daemon --config /etc/claudescope/config.yaml', 'read settings from a file') as unknown as Argv<DaemonArgs>,
