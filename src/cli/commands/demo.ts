@@ -93,9 +93,10 @@ const command: CommandModule<object, DemoArgs> = {
         `failed attempts (retried ones included)  ${kinds.map((k, i) => `${k} ${errs[i]}`).join(', ')}`,
         `tokens     ${tokens.join(', ')}`,
         '',
-        `dashboard  ${daemon.url}/`,
-        `metrics    ${daemon.url}/metrics`,
-        `health     ${daemon.url}/healthz`,
+        // With --once the daemon stops now: its addresses would lead nowhere.
+        ...(argv.once
+          ? [`browse     CLAUDESCOPE_HOME=${home} claudescope daemon   (then its dashboard, /metrics and /healthz)`]
+          : [`dashboard  ${daemon.url}/`, `metrics    ${daemon.url}/metrics`, `health     ${daemon.url}/healthz`]),
         `report     claudescope report --home ${home} --by model   (or --by feature, --by day, --json, --csv)`,
         `home       ${home}`,
         '',
