@@ -39,5 +39,9 @@ function looksSecret(segment: string): boolean {
 
 /** Replaces every URL in a message by its redacted form. */
 export function redactText(text: string): string {
-  return text.replace(/\bhttps?:\/\/[^\s"'<>]+/g, (m) => redactUrl(m));
+  // Punctuation right after a URL is the message's (`POST <url>: HTTP 503`), not the URL's.
+  return text.replace(/\bhttps?:\/\/[^\s"'<>]+/g, (m) => {
+    const tail = /[:,.;)\]]+$/.exec(m)?.[0] ?? '';
+    return redactUrl(m.slice(0, m.length - tail.length)) + tail;
+  });
 }

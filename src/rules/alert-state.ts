@@ -11,8 +11,9 @@ import type { AlertRecord } from './state-db.js';
 export const RESOLVED_RETENTION_MS = 15 * 60_000;
 
 /**
- * A pending alert not observed for longer than this (or than its `for`, if longer) starts its
- * `for` over: evaluations come each minute, so such a gap is the daemon being down.
+ * A pending alert read back after a restart and last observed longer ago than this (or than
+ * its `for`, if longer) starts its `for` over: the condition may have cleared while the daemon
+ * was down.
  */
 export const PENDING_GAP_TOLERANCE_MS = 5 * 60_000;
 
@@ -35,8 +36,11 @@ export interface Timing {
   repeatIntervalMs: number | null;
 }
 
-/** The next record of one alert, or null when it is forgotten. */
-export function step(prev: AlertRecord | undefined, obs: Observation | null, rule: string, fp: string, t: Timing, now: number): AlertRecord | null {
+/**
+ * The next record of one alert, or null when it is forgotten. `restored`: `prev` was read back
+ * from the state after a restart and this is its first evaluation since.
+ */
+export function step(prev: AlertRecord | undefined, obs: Observation | null, rule: string, fp: string, t: Timing, now: number, restored = false): AlertRecord | null {
   if (obs?.active) {
     let next: AlertRecord;
     if (!prev || prev.state === 'resolved') {
@@ -46,9 +50,10 @@ export function step(prev: AlertRecord | undefined, obs: Observation | null, rul
       };
     } else {
       next = { ...prev, labels: obs.labels, annotations: obs.annotations, value: obs.value, lastActiveAt: now, repeatIntervalMs: t.repeatIntervalMs };
-      // Not observed for a while (the daemon was down): the condition may have cleared meanwhile,
-      // so `for` starts over rather than counting the gap as held.
-      if (prev.state === 'pending' && now - prev.lastActiveAt > Math.max(t.forMs, PENDING_GAP_TOLERANCE_MS)) next.activeAt = now;
+      // Not observed while the daemon was down: the condition may have cleared meanwhile, so
+      // `for` starts over rather than counting the downtime as held. (Only across a restart:
+      // evaluations may come further apart than `for` by their schedule.)
+      if (restored && prev.state === 'pending' && now - prev.lastActiveAt > Math.max(t.forMs, PENDING_GAP_TOLERANCE_MS)) next.activeAt = now;
     }
     if (next.state === 'pending' && now - next.activeAt >= t.forMs) {
       next.state = 'firing';

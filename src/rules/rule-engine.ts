@@ -123,6 +123,8 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
     annotations: Object.entries(r.annotations).map(([k, v]) => [k, compileTemplate(v)] as const),
   }]));
   const alertsByFp = new Map<string, AlertRecord>(state.loadAlerts().map((a) => [a.fingerprint, a]));
+  /** Pending alerts read back from the state (a restart), not yet evaluated since: see `step`'s `restored`. */
+  const restoredPending = new Set([...alertsByFp.values()].filter((a) => a.state === 'pending').map((a) => a.fingerprint));
   const m = { evaluations: 0, ruleFailures: 0, skippedTicks: 0, lastEvaluationMs: 0 };
   let task: ReturnType<typeof cron.schedule> | null = null;
   let evaluating: Promise<unknown> | null = null;
@@ -169,7 +171,7 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
         if (s.note !== undefined) annotations['note'] = s.note;
         const fp = fingerprint(labels);
         seen.add(fp);
-        const next = step(alertsByFp.get(fp), { active, value: s.value, labels, annotations }, rule.name, fp, rule, now);
+        const next = step(alertsByFp.get(fp), { active, value: s.value, labels, annotations }, rule.name, fp, rule, now, restoredPending.delete(fp));
         apply(fp, next, upserts, deletes);
         out.push({ ...s, labels, active, state: next?.state ?? 'inactive' });
       }

@@ -232,7 +232,7 @@ function parseRule(ctx: Ctx, at: Path, raw: unknown): Rule | null {
         continue;
       }
       // Labels name the alert: one that changes at each evaluation would never last through `for`.
-      if (group === 'labels' && /\$value\b/.test(tpl)) ctx.fail([...at, group, key], 'labels must not use $value (it changes at each evaluation, so the alert would start over each time); use it in an annotation');
+      if (group === 'labels' && /\$value\b|\.Value\b/.test(tpl)) ctx.fail([...at, group, key], 'labels must not use $value (it changes at each evaluation, so the alert would start over each time); use it in an annotation');
     }
   }
   return ctx.problems.length > before ? null : rule;

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createHmac } from 'node:crypto';
 import { deliver } from '../../src/notify/retry.js';
-import { redactUrl } from '../../src/notify/redact.js';
+import { redactText, redactUrl } from '../../src/notify/redact.js';
 import { SIGNATURE_HEADER, slackNotifier, webhookNotifier } from '../../src/notify/webhook.js';
 import { noSleep, receiver, sampleNotification } from './helpers.js';
 
@@ -71,6 +71,9 @@ test('redactUrl hides user info, query values and Slack webhook tokens', (t) => 
   // Plain paths stay readable.
   t.is(redactUrl('http://127.0.0.1:9093/api/v2/alerts'), 'http://127.0.0.1:9093/api/v2/alerts');
   t.is(redactUrl('https://example.com/hook'), 'https://example.com/hook');
+  // In a message, the punctuation after a URL stays the message's, and the path readable.
+  t.is(redactText('POST http://127.0.0.1:9093/api/v2/alerts: HTTP 503'), 'POST http://127.0.0.1:9093/api/v2/alerts: HTTP 503');
+  t.is(redactText('POST https://hooks.zapier.com/hooks/catch/1234567/abc: HTTP 500.'), 'POST https://hooks.zapier.com/hooks/catch/***: HTTP 500.');
 });
 
 test('slack notifier posts an incoming-webhook text message', async (t) => {

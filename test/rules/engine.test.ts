@@ -241,6 +241,17 @@ test('a pending alert that was not observed while the daemon was down starts its
   t.is(second.alerts(T0 + 130 * MIN)[0]?.state, 'firing', 'firing once held for 10 min since the restart');
 });
 
+test('evaluations further apart than for (a slow schedule, no restart) fire a pending alert at the next one', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(400, T0 - 5 * MIN, T0 + 60 * MIN, errorCall()));
+  const engine = createRuleEngine({ query: store, rules: ERRORS('    for: 5m') });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  t.is(engine.alerts(T0)[0]?.state, 'pending');
+  await engine.evaluateOnce(T0 + 10 * MIN);
+  t.is(engine.alerts(T0 + 10 * MIN)[0]?.state, 'firing');
+});
+
 test('a rule that throws is counted and the other rules still evaluate', async (t) => {
   const store = openStore(t);
   commit(store, spread(20, T0 - 5 * MIN, T0, errorCall()));
@@ -293,7 +304,7 @@ test('rule settings that cannot mean what they say are refused: a ratio threshol
     '  - alert: Empty',
     '    kind: error_rate',
     '    threshold:',
-    '  - { alert: Moving, kind: error_rate, threshold: 5%, labels: { rate: "{{ $value }}" } }',
+    '  - { alert: Moving, kind: error_rate, threshold: 5%, labels: { rate: "{{ $value }}", other: "{{ .Value }}" } }',
     '  - { alert: Fine, kind: error_rate, threshold: 0.05, annotations: { summary: "{{ $value }}" } }',
     '',
   ].join('\n'));
@@ -303,6 +314,7 @@ test('rule settings that cannot mean what they say are refused: a ratio threshol
   t.regex(msg, /bad\.yaml:3: rules\[1\]\.threshold: is a ratio for kind rate_limit_headroom/);
   t.regex(msg, /rules\[2\]\.threshold: is required/);
   t.regex(msg, /rules\[3\]\.labels\.rate: labels must not use \$value/);
+  t.regex(msg, /rules\[3\]\.labels\.other: labels must not use \$value/);
   t.notRegex(msg, /rules\[4\]/);
 });
 
