@@ -44,6 +44,22 @@ export function emailText(n: Notification): string {
   return out.join('\n');
 }
 
+/** `p`, or the signal's reason once it aborts. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      p.catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 export function emailNotifier(o: EmailOptions): Notifier {
   const transport = nodemailer.createTransport({
     host: o.host, port: o.port, secure: o.secure ?? o.port === 465, requireTLS: o.requireTLS ?? false,
@@ -52,10 +68,13 @@ export function emailNotifier(o: EmailOptions): Notifier {
   });
   return {
     name: o.name, kind: 'email', routing: { ...DEFAULT_ROUTING, ...o.routing },
-    async send(n) {
+    async send(n, signal) {
       try {
-        await transport.sendMail({ from: o.from, to: o.to, subject: emailSubject(n, o.subjectPrefix), text: emailText(n) });
+        const sending = transport.sendMail({ from: o.from, to: o.to, subject: emailSubject(n, o.subjectPrefix), text: emailText(n) });
+        // nodemailer cannot abort a send: the signal (a timeout, the daemon stopping) ends the wait.
+        await (signal ? untilAborted(sending, signal) : sending);
       } catch (err: unknown) {
+        if (signal?.aborted && err === signal.reason) throw err;
         const e = err as { responseCode?: number; code?: string; message?: string };
         // SMTP 5xx replies are permanent (bad recipient, auth refused), 4xx and network errors transient.
         const permanent = typeof e.responseCode === 'number' && e.responseCode >= 500;

@@ -37,12 +37,17 @@ export type NotifierConfig = RoutingConfig & (
   | { type: 'alertmanager'; name: string; url: string; headers?: Record<string, string>; generator_url?: string }
 );
 
+/** A checked boolean setting: true, false, or their strings. */
+function asBool(v: unknown): boolean {
+  return v === true || v === 'true';
+}
+
 function routingOf(c: RoutingConfig): Partial<Routing> {
   const repeatMs = c.repeat_interval !== undefined ? parseDuration(c.repeat_interval) : c.repeat_interval_ms;
   return {
     ...(c.match ? { match: c.match } : {}), ...(c.group_by ? { groupBy: c.group_by } : {}),
     ...(repeatMs !== undefined && repeatMs !== null ? { repeatIntervalMs: repeatMs } : {}),
-    ...(c.send_resolved !== undefined ? { sendResolved: c.send_resolved } : {}),
+    ...(c.send_resolved !== undefined ? { sendResolved: asBool(c.send_resolved) } : {}),
   };
 }
 
@@ -59,9 +64,15 @@ type Check = (v: unknown) => string | null;
 const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const text: Check = (v) => (typeof v === 'string' && v.trim() !== '' ? null : 'expected a non-empty string');
 const optText: Check = (v) => (typeof v === 'string' ? null : 'expected a string');
-const bool: Check = (v) => (typeof v === 'boolean' ? null : 'expected true or false');
-const port: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? null : 'expected a port 1-65535');
+// A `${ENV}` reference expands to a string: `port: ${SMTP_PORT}` is "587", `secure: ${TLS}` "true".
+const bool: Check = (v) => (typeof v === 'boolean' || v === 'true' || v === 'false' ? null : 'expected true or false');
+const port: Check = (v) => {
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535 ? null : 'expected a port 1-65535';
+};
 const textList: Check = (v) => (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x !== '') ? null : 'expected a non-empty list of strings');
+/** Labels to group by; an empty list is one group for every alert. */
+const labelList: Check = (v) => (Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '') ? null : 'expected a list of label names');
 const textMap: Check = (v) => (isMap(v) && Object.values(v).every((x) => typeof x === 'string') ? null : 'expected a mapping of strings');
 const anyMap: Check = (v) => (isMap(v) ? null : 'expected a mapping');
 const httpUrl: Check = (v) => {
@@ -78,7 +89,7 @@ const positiveMs: Check = (v) => (typeof v === 'number' && Number.isInteger(v) &
 const auth: Check = (v) => (isMap(v) && typeof v['user'] === 'string' && typeof v['pass'] === 'string' && Object.keys(v).every((k) => k === 'user' || k === 'pass') ? null : 'expected { user, pass }');
 
 const COMMON: Record<string, Check> = {
-  name: text, type: text, match: textMap, group_by: textList, repeat_interval: duration, repeat_interval_ms: positiveMs, send_resolved: bool,
+  name: text, type: text, match: textMap, group_by: labelList, repeat_interval: duration, repeat_interval_ms: positiveMs, send_resolved: bool,
 };
 /** Each type's own settings, and which of them are required. */
 const TYPES: Record<NotifierConfig['type'], { fields: Record<string, Check>; required: string[] }> = {
@@ -86,7 +97,7 @@ const TYPES: Record<NotifierConfig['type'], { fields: Record<string, Check>; req
     fields: { host: text, port, secure: bool, requireTLS: bool, tls: anyMap, auth, from: text, to: textList, subjectPrefix: optText },
     required: ['host', 'port', 'from', 'to'],
   },
-  webhook: { fields: { url: httpUrl, secret: text, headers: textMap }, required: ['url'] },
+  webhook: { fields: { url: httpUrl, secret: optText, headers: textMap }, required: ['url'] },
   slack: { fields: { url: httpUrl, channel: text }, required: ['url'] },
   alertmanager: { fields: { url: httpUrl, headers: textMap, generator_url: httpUrl }, required: ['url'] },
 };
@@ -141,7 +152,14 @@ export async function createNotifiers(configs: NotifierConfig[]): Promise<Notifi
       case 'email': {
         const { emailNotifier } = await import('./email.js');
         const { type: _t, match: _m, group_by: _g, repeat_interval: _ri, repeat_interval_ms: _r, send_resolved: _s, ...opts } = c;
-        out.push(emailNotifier({ ...opts, routing }));
+        // As ${ENV} references expand them: "587", "false" (a string "false" would be truthy).
+        const { port, secure, requireTLS } = opts as { port: unknown; secure?: unknown; requireTLS?: unknown };
+        out.push(emailNotifier({
+          ...opts, port: Number(port),
+          ...(secure !== undefined ? { secure: asBool(secure) } : {}),
+          ...(requireTLS !== undefined ? { requireTLS: asBool(requireTLS) } : {}),
+          routing,
+        }));
         break;
       }
       case 'webhook':

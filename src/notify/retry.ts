@@ -37,6 +37,8 @@ export interface DeliveryResult {
   attempts: number;
   /** Redacted message of the last error. */
   error: string | null;
+  /** Ended by the stop signal: neither delivered nor failed (the next start sends it). */
+  stopped?: boolean;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
@@ -66,7 +68,8 @@ export async function deliver(notifier: Notifier, n: Notification, counters: Not
   let lastError = '';
   const stop = opts.signal;
   for (let i = 1; i <= attempts; i++) {
-    if (stop?.aborted) return { ok: false, attempts: i - 1, error: lastError || 'stopped before delivery' };
+    if (stop?.aborted) return { ok: false, attempts: i - 1, error: null, stopped: true };
+    if (i > 1) counters.retries++;
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new NotifyError('E_NOTIFY_TIMEOUT', `timed out after ${timeout} ms`, false)), timeout);
     timer.unref();
@@ -79,17 +82,13 @@ export async function deliver(notifier: Notifier, n: Notification, counters: Not
     } catch (err: unknown) {
       const e = err instanceof NotifyError ? err : ac.signal.aborted && ac.signal.reason instanceof NotifyError ? ac.signal.reason : null;
       lastError = redactText(err instanceof Error ? err.message : String(err));
-      if (stop?.aborted) {
-        counters.failed++;
-        return { ok: false, attempts: i, error: 'stopped' };
-      }
+      if (stop?.aborted) return { ok: false, attempts: i, error: null, stopped: true };
       if (e?.permanent) {
         counters.failed++;
         counters.permanentFailures++;
         return { ok: false, attempts: i, error: lastError };
       }
       if (i < attempts) {
-        counters.retries++;
         const backoff = Math.min(max, base * 2 ** (i - 1)) * (0.5 + random() / 2);
         await untilStopped(sleep(e?.retryAfterMs != null ? Math.min(max, Math.max(e.retryAfterMs, backoff)) : backoff), stop);
       }

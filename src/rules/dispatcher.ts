@@ -124,6 +124,9 @@ export class Dispatcher {
       if (r.ok) {
         report.sent++;
         this.state.saveLog({ receiver: notifier.name, groupKey, sentAt: now, firing: nextFiring });
+      } else if (r.stopped) {
+        // Stopping: not delivered, no failure either; the log does not have it, the next start sends it.
+        break;
       } else {
         report.failed++;
         report.errors.push(`${notifier.name}: ${r.error ?? 'failed'}`);

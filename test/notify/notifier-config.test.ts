@@ -28,7 +28,7 @@ test('notifier settings that cannot work are all refused before any is built, by
   const problems = notifierProblems(configs);
   t.deepEqual(problems, [
     'notifiers[0] (hook): url: expected an http(s) URL',
-    'notifiers[0] (hook): group_by: expected a non-empty list of strings, got "alertname"',
+    'notifiers[0] (hook): group_by: expected a list of label names, got "alertname"',
     'notifiers[0] (hook): sendResolved: unknown setting for type webhook (known: name, type, match, group_by, repeat_interval, repeat_interval_ms, send_resolved, url, secret, headers)',
     'notifiers[1] (mail): to: is required for type email',
     'notifiers[1] (mail): auth: expected { user, pass }',
@@ -40,6 +40,14 @@ test('notifier settings that cannot work are all refused before any is built, by
   const err = await t.throwsAsync(createNotifiers(configs as never), { instanceOf: NotifierConfigError });
   t.false(err!.message.includes('hunter2-secret'));
   t.regex(err!.message, /notifiers\[0\] \(hook\): url: expected an http\(s\) URL/);
+  // What ${ENV} references expand to (strings), and an empty group_by (one group), are fine.
+  t.deepEqual(notifierProblems([
+    { name: 'm', type: 'email', host: 'h', port: '587', secure: 'false', from: 'a@example.com', to: ['b@example.com'], group_by: [] },
+    { name: 'w', type: 'webhook', url: 'https://example.com/hook', secret: '' },
+  ]), []);
+  const [mail] = await createNotifiers([{ name: 'm', type: 'email', host: 'h', port: '587', secure: 'false', from: 'a@example.com', to: ['b@example.com'], send_resolved: 'false' }] as never);
+  t.false(mail!.routing.sendResolved, 'the string "false" is false');
+  await mail!.close?.();
   // Two notifiers may not share a name.
   t.deepEqual(notifierProblems([{ name: 'a', type: 'slack', url: 'https://x.example' }, { name: 'a', type: 'slack', url: 'https://y.example' }]), ['notifiers[1] (a): name: another notifier has the name a']);
 });

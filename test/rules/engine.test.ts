@@ -1,5 +1,7 @@
 import test from 'ava';
 import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { emailNotifier } from '../../src/notify/email.js';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import type { Notification, Notifier } from '../../src/notify/types.js';
@@ -215,6 +217,7 @@ test('stopping ends a delivery in flight at once, without its retries, and the n
   const stopMs = performance.now() - t0;
   t.true(stopMs < 5000, `stop took ${Math.round(stopMs)} ms`);
   t.is(held.length, 1, 'no retry after the stop');
+  t.like(first.metrics().notifications['hook'], { sent: 0, failed: 0, retries: 0 }, 'neither failed nor retried: stopped');
   const r = await receiver(t, [200]);
   const second = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [webhookNotifier({ name: 'hook', url: r.url })], statePath });
   t.teardown(() => second.stop());
@@ -250,6 +253,33 @@ test('evaluations further apart than for (a slow schedule, no restart) fire a pe
   t.is(engine.alerts(T0)[0]?.state, 'pending');
   await engine.evaluateOnce(T0 + 10 * MIN);
   t.is(engine.alerts(T0 + 10 * MIN)[0]?.state, 'firing');
+});
+
+test('stopping ends an email delivery to an SMTP server that hangs at once', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
+  const sockets: import('node:net').Socket[] = [];
+  // Greets, then answers nothing (nodemailer would wait out its 20 s socket timeout).
+  const smtp = createNetServer((sock) => {
+    sockets.push(sock);
+    sock.write('220 smtp.test ESMTP\r\n');
+  });
+  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => {
+    for (const s of sockets) s.destroy();
+    smtp.close(() => r());
+  }));
+  const port = (smtp.address() as { port: number }).port;
+  const mail = emailNotifier({ name: 'mail', host: '127.0.0.1', port, from: 'a@example.com', to: ['b@example.com'] });
+  const engine = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [mail], clock: () => T0 });
+  await engine.tick();
+  while (sockets.length === 0) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = performance.now();
+  await engine.stop();
+  const stopMs = performance.now() - t0;
+  t.true(stopMs < 5000, `stop took ${Math.round(stopMs)} ms`);
+  t.like(engine.metrics().notifications['mail'], { sent: 0, failed: 0, retries: 0 });
 });
 
 test('a rule that throws is counted and the other rules still evaluate', async (t) => {
