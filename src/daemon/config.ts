@@ -22,6 +22,7 @@ import {
   CONFIG_SCHEMA, formatProblem, getPath, mergeLayers, setPath, validateAgainst, type ConfigProblem,
 } from './config-schema.js';
 import { reconcileSettings, type ReconcileSettings } from '../reconcile/settings.js';
+import { redactUrl } from '../notify/redact.js';
 
 /** The daemon's documented default port (on 127.0.0.1). */
 export const DEFAULT_PORT = 9471;
@@ -375,12 +376,12 @@ export function describeConfig(c: DaemonConfig): Record<string, unknown> {
     metrics: { feature_label_allowlist: c.metrics.featureLabelAllowlist },
     pricing: c.pricing,
     rules: c.rules,
-    influxdb: c.influxdb === null ? null : Object.fromEntries(Object.entries(c.influxdb).map(([k, v]) => [k, k === 'token' || k === 'password' ? set(v) : v])),
+    influxdb: c.influxdb === null ? null : Object.fromEntries(Object.entries(c.influxdb).map(([k, v]) => [k, k === 'token' || k === 'password' ? set(v) : k === 'url' && typeof v === 'string' ? redactUrl(v) : v])),
     // Notifiers carry SMTP passwords, webhook secrets and secret URLs: only their names and types.
     notifiers: c.notifiers.map((n) => ({ name: n['name'], type: n['type'] })),
     reconcile: r === null ? null : {
       schedule: r.schedule, admin_key: set(r.adminKey), api: r.api, tolerance: r.tolerance, lookback_days: r.lookbackDays,
-      bucket: r.bucket, split_by: r.split, api_keys: r.apiKeys, base_url: r.baseUrl,
+      bucket: r.bucket, split_by: r.split, api_keys: r.apiKeys, base_url: redactUrl(r.baseUrl),
     },
   };
 }

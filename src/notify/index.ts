@@ -122,6 +122,11 @@ export function notifierProblems(configs: readonly unknown[]): string[] {
     }
     for (const key of ['name', ...spec.required]) if (c[key] === undefined || c[key] === null) problems.push(`${at}: ${key}: is required for type ${type}`);
     if (c['repeat_interval'] !== undefined && c['repeat_interval_ms'] !== undefined) problems.push(`${at}: repeat_interval: give it or repeat_interval_ms, not both`);
+    // Alertmanager must hear of a resolution, or it keeps the alert firing until its endsAt;
+    // whether a resolution is notified is its own route's send_resolved.
+    if (type === 'alertmanager' && (c['send_resolved'] === false || c['send_resolved'] === 'false')) {
+      problems.push(`${at}: send_resolved: Alertmanager needs resolutions posted; set send_resolved in its own receiver instead`);
+    }
     for (const [key, v] of Object.entries(c)) {
       const check = COMMON[key] ?? spec.fields[key];
       if (check === undefined) {

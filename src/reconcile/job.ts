@@ -18,8 +18,10 @@ export interface RunOptions {
   query: QueryApi;
   /** The writable store the results go to (through `exclusive`, clear of staged batches); omitted: not stored. */
   resultsStore?: Pick<SqliteStore, 'exclusive'>;
-  /** Local prices, to name stale prices by token type. */
+  /** Local prices, to name stale prices by token type (and, by default, model ids' canonical spelling). */
   pricer?: Pricer;
+  /** A reported model id as the store spells it. Default: the pricer's (as reported without one). */
+  canonicalModel?: (model: string) => string;
   /** Default: the last `lookbackDays` UTC days up to now. */
   range?: { start: number; end: number };
   onProgress?: AdminClientOptions['onProgress'];
@@ -28,7 +30,7 @@ export interface RunOptions {
 }
 
 /** The pricer's own spelling of a model id (the cost engine's canonical id), when it has one. */
-function canonicalModelOf(pricer: Pricer): (model: string) => string {
+export function canonicalModelOf(pricer: Pricer): (model: string) => string {
   const normalize = (pricer as Partial<{ normalizeModel(id: string): string | null }>).normalizeModel?.bind(pricer);
   return (model) => {
     try {
@@ -52,7 +54,7 @@ export async function runReconciliation(o: RunOptions): Promise<ReconciliationRe
   const result = await reconcile({
     query: o.query, client, range, bucket: s.bucket, split: s.split, tolerance: s.tolerance, apiKeys: s.apiKeys,
     ...(o.pricer ? { rates: ratesFromPricer(o.pricer) } : {}),
-    ...(o.pricer ? { canonicalModel: canonicalModelOf(o.pricer) } : {}),
+    ...(o.canonicalModel ? { canonicalModel: o.canonicalModel } : o.pricer ? { canonicalModel: canonicalModelOf(o.pricer) } : {}),
     ...(o.now ? { now: o.now } : {}),
   });
   o.resultsStore?.exclusive((db) => saveResult(db, result));

@@ -157,7 +157,7 @@ test('--print-config shows the settings in the config file\'s form, which a conf
     'tail: { poll_interval_ms: 250 }',
     'budgets: { daily_usd: 50, per_feature: { search: { monthly_usd: 100 } } }',
     'metrics: { feature_label_allowlist: [search] }',
-    'influxdb: { url: "http://127.0.0.1:8086", bucket: b, org: o, token: influx-SECRET-token, embedded_store: true }',
+    'influxdb: { url: "http://influx-user:influx-SECRET-password@127.0.0.1:8086", bucket: b, org: o, token: influx-SECRET-token, embedded_store: true }',
     'reconcile: { admin_key: sk-ant-admin01-SECRETKEY, lookback_days: 5, split_by: [workspace] }',
     'notifiers:',
     '  - { name: mail, type: email, host: 127.0.0.1, port: 25, from: a@example.com, to: [b@example.com], auth: { user: u, pass: smtp-SECRET } }',

@@ -48,6 +48,9 @@ test('notifier settings that cannot work are all refused before any is built, by
   const [mail] = await createNotifiers([{ name: 'm', type: 'email', host: 'h', port: '587', secure: 'false', from: 'a@example.com', to: ['b@example.com'], send_resolved: 'false' }] as never);
   t.false(mail!.routing.sendResolved, 'the string "false" is false');
   await mail!.close?.();
+  t.deepEqual(notifierProblems([{ name: 'am', type: 'alertmanager', url: 'http://127.0.0.1:9093', send_resolved: false }]), [
+    'notifiers[0] (am): send_resolved: Alertmanager needs resolutions posted; set send_resolved in its own receiver instead',
+  ]);
   // Two notifiers may not share a name.
   t.deepEqual(notifierProblems([{ name: 'a', type: 'slack', url: 'https://x.example' }, { name: 'a', type: 'slack', url: 'https://y.example' }]), ['notifiers[1] (a): name: another notifier has the name a']);
 });

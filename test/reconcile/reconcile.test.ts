@@ -5,7 +5,7 @@ import { startFakeApi } from '../../src/testing/index.js';
 import { Pipeline } from '../../src/daemon/pipeline.js';
 import { createPricer } from '../../src/pricing/cost-engine.js';
 import { DEFAULT_RECONCILE } from '../../src/reconcile/settings.js';
-import { runReconciliation } from '../../src/reconcile/job.js';
+import { canonicalModelOf, runReconciliation } from '../../src/reconcile/job.js';
 import { tempHome, waitFor } from '../helpers/event-files.js';
 import { AdminClient, formatTable, latestCapture, ratesFromPricer, reconcile, saveResult, type ReconciliationResult } from '../../src/reconcile/index.js';
 import { ADMIN_KEY, localPricer, runWorkload, type Workload } from './helpers.js';
@@ -101,7 +101,7 @@ test('results are stored and the latest capture per model is read back', async (
   t.is((db.prepare("SELECT causes FROM reconciliation WHERE model = 'claude-opus-5-5' AND flagged = 1").get() as { causes: string }).causes, 'stale_price');
 });
 
-test('a model the report names by its alias lands in the cell of the calls stored under its canonical id', async (t) => {
+for (const how of ['with prices', 'without prices (--no-prices)'] as const) test(`a model the report names by its alias lands in the cell of the calls stored under its canonical id, ${how}`, async (t) => {
   const api = await startFakeApi();
   t.teardown(() => api.close());
   const h = tempHome();
@@ -120,7 +120,8 @@ test('a model the report names by its alias lands in the cell of the calls store
   const now = Date.now();
   const r = await runReconciliation({
     settings: { ...DEFAULT_RECONCILE, adminKey: ADMIN_KEY, baseUrl: api.url },
-    query: pipeline.query, pricer, range: { start: now - DAY, end: now },
+    query: pipeline.query, range: { start: now - DAY, end: now },
+    ...(how === 'with prices' ? { pricer } : { canonicalModel: canonicalModelOf(pricer) }),
   });
   const cells = r.cells.filter((c) => c.billed.total_tokens > 0 || c.local.total_tokens > 0);
   t.deepEqual(cells.map((c) => c.model), ['claude-haiku-4-5-20251001']);

@@ -390,4 +390,7 @@ test('expiring a silence by id takes its exact id or a prefix naming it alone, n
   t.true(db.expireSilence('abc4', T0 + MIN));
   t.true(db.expireSilence('zzz789', T0 + MIN));
   t.deepEqual(active(), ['abc123']);
+  // abc456 has ended: 'abc' now names one active silence.
+  t.true(db.expireSilence('abc', T0 + 2 * MIN));
+  t.deepEqual(db.silences().filter((s) => s.endsAt > T0 + 2 * MIN).map((s) => s.id), []);
 });

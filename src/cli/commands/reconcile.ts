@@ -80,8 +80,10 @@ const command: CommandModule<object, ReconcileArgs> = {
     const { SqliteStore } = await import('../../store/sqlite-store.js');
     // Writable only for the results tables (one short transaction); the calls are only read.
     const store = SqliteStore.open({ path: dbPath, readonly: !argv.store });
-    const pricer = argv.prices ? (await import('../../daemon/pricer-loader.js')).createDaemonPricer(cfg) : null;
-    const { runReconciliation } = await import('../../reconcile/job.js');
+    // The prices name stale ones (unless --no-prices); model ids are spelled as the store spells them either way.
+    const catalog = (await import('../../daemon/pricer-loader.js')).createDaemonPricer(cfg);
+    const pricer = argv.prices ? catalog : null;
+    const { canonicalModelOf, runReconciliation } = await import('../../reconcile/job.js');
     const { formatCsv, formatJson, formatTable } = await import('../../reconcile/format.js');
     const tty = process.stderr.isTTY === true;
     const started = Date.now();
@@ -93,6 +95,7 @@ const command: CommandModule<object, ReconcileArgs> = {
         range: { start, end },
         ...(argv.store ? { resultsStore: store } : {}),
         ...(pricer ? { pricer } : {}),
+        canonicalModel: canonicalModelOf(catalog),
         onProgress: (p) => {
           // Progress when it is worth it: on a terminal, or once a run takes more than 2 s.
           if (!tty && Date.now() - started < 2000) return;
