@@ -69,3 +69,11 @@ test('silence add, list and expire', async (t) => {
   t.is((await cli(['silence', 'expire', id, '--home', home])).code, 0);
   t.regex((await cli(['silence', 'list', '--home', home])).stdout, /no active silences/);
 });
+
+test('silence add with a negative --duration is refused, not taken for flags (which printed the help and exited 0)', async (t) => {
+  const home = tempDir(t);
+  const r = await cli(['silence', 'add', 'alertname=X', '--duration', '-1h', '--home', home]);
+  t.not(r.code, 0);
+  t.regex(r.stderr, /--duration: not a duration: -1h/);
+  t.regex((await cli(['silence', 'list', '--home', home])).stdout, /no active silences/);
+});
