@@ -178,8 +178,9 @@ test('demo --once runs end to end and prints the numbers', async (t) => {
   t.regex(r.stdout, /failed attempts \(retried ones included\)\s+rate_limit [1-9]\d*, overloaded [1-9]\d*, other \d+/);
   // It stopped its daemon: no address of it, but how to serve the demo's home again.
   t.notRegex(r.stdout, new RegExp(`127\\.0\\.0\\.1:${port}`));
-  t.regex(r.stdout, /browse\s+CLAUDESCOPE_HOME=\S+ claudescope daemon/);
-  t.regex(r.stdout, /claudescope report --home /);
+  // Run from a clone, as here, the CLI is not on the PATH: the commands say how it was run.
+  t.regex(r.stdout, /browse\s+CLAUDESCOPE_HOME=\S+ node dist\/src\/cli\/main\.js daemon/);
+  t.regex(r.stdout, /report\s+node dist\/src\/cli\/main\.js report --home /);
 });
 
 test('demo --once with its port taken (a daemon already running) takes a free one and still prints every call', async (t) => {

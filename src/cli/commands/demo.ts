@@ -8,7 +8,7 @@
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { Counter } from 'prom-client';
 import { DEFAULT_PORT, loadDaemonConfig } from '../../daemon/config.js';
@@ -86,6 +86,7 @@ const command: CommandModule<object, DemoArgs> = {
       const kinds = ['rate_limit', 'overloaded', 'other'];
       const errs = await Promise.all(kinds.map((k) => sum('claude_errors_total', (l) => l['kind'] === k)));
       const tokens = await Promise.all(['input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h'].map(async (d) => `${d} ${await sum('claude_tokens_total', (l) => l['direction'] === d)}`));
+      const self = howInvoked();
       const out = [
         '',
         `calls      ${work.calls} (ok ${await byStatus('ok')}, error ${await byStatus('error')}, aborted ${await byStatus('aborted')}); HTTP attempts ${await sum('claude_attempts_total')}, retries ${await sum('claude_retries_total')}`,
@@ -95,9 +96,9 @@ const command: CommandModule<object, DemoArgs> = {
         '',
         // With --once the daemon stops now: its addresses would lead nowhere.
         ...(argv.once
-          ? [`browse     CLAUDESCOPE_HOME=${home} claudescope daemon   (then its dashboard, /metrics and /healthz)`]
+          ? [`browse     CLAUDESCOPE_HOME=${home} ${self} daemon   (then its dashboard, /metrics and /healthz)`]
           : [`dashboard  ${daemon.url}/`, `metrics    ${daemon.url}/metrics`, `health     ${daemon.url}/healthz`]),
-        `report     claudescope report --home ${home} --by model   (or --by feature, --by day, --json, --csv)`,
+        `report     ${self} report --home ${home} --by model   (or --by feature, --by day, --json, --csv)`,
         `home       ${home}`,
         '',
       ];
@@ -111,6 +112,17 @@ const command: CommandModule<object, DemoArgs> = {
     }
   },
 };
+
+/**
+ * How to run this CLI again, as the user did: `claudescope` when it runs as an installed bin,
+ * else `node <path to it>` (in a clone, `npm run demo` runs the file, which is not on the PATH).
+ */
+function howInvoked(): string {
+  const script = process.argv[1] ?? '';
+  if (script === '' || /[\\/]node_modules[\\/]/.test(script) || basename(script) === 'claudescope') return 'claudescope';
+  const rel = relative(process.cwd(), script);
+  return `node ${rel.startsWith('..') ? script : rel}`;
+}
 
 /** Whether `host:port` can be listened on now. */
 function portFree(host: string, port: number): Promise<boolean> {
