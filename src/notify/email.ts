@@ -44,14 +44,21 @@ export function emailText(n: Notification): string {
   return out.join('\n');
 }
 
-/** `p`, or the signal's reason once it aborts. */
+const stopping = (signal: AbortSignal): boolean => signal.reason instanceof NotifyError && signal.reason.code === 'E_NOTIFY_STOPPED';
+
+/**
+ * `p`, or the signal's reason once it aborts because the daemon stops. A per-attempt timeout is
+ * not followed: the send it would abandon may still be delivered (nodemailer cannot abort it),
+ * and the retry would then send the mail twice; nodemailer's own timeouts end a dead server.
+ */
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
+  if (signal.aborted && stopping(signal)) {
     p.catch(() => {});
     return Promise.reject(signal.reason);
   }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => {
+      if (!stopping(signal)) return;
       p.catch(() => {});
       reject(signal.reason);
     };
@@ -71,7 +78,7 @@ export function emailNotifier(o: EmailOptions): Notifier {
     async send(n, signal) {
       try {
         const sending = transport.sendMail({ from: o.from, to: o.to, subject: emailSubject(n, o.subjectPrefix), text: emailText(n) });
-        // nodemailer cannot abort a send: the signal (a timeout, the daemon stopping) ends the wait.
+        // nodemailer cannot abort a send: the daemon stopping ends the wait.
         await (signal ? untilAborted(sending, signal) : sending);
       } catch (err: unknown) {
         if (signal?.aborted && err === signal.reason) throw err;

@@ -7,7 +7,7 @@ import { noSleep, sampleNotification } from './helpers.js';
 
 interface Mail { from: string; to: string[]; data: string; user: string | undefined }
 
-async function smtp(t: import('ava').ExecutionContext, opts: { reject?: number } = {}): Promise<{ port: number; mails: Mail[] }> {
+async function smtp(t: import('ava').ExecutionContext, opts: { reject?: number; dataDelayMs?: number } = {}): Promise<{ port: number; mails: Mail[] }> {
   const mails: Mail[] = [];
   const server = new SMTPServer({
     secure: false, disabledCommands: ['STARTTLS'], authOptional: false, logger: false,
@@ -28,7 +28,8 @@ async function smtp(t: import('ava').ExecutionContext, opts: { reject?: number }
       stream.on('data', (c: string) => (data += c));
       stream.on('end', () => {
         mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), data, user: session.user as string | undefined });
-        cb();
+        if (opts.dataDelayMs) setTimeout(cb, opts.dataDelayMs);
+        else cb();
       });
     },
   });
@@ -74,4 +75,16 @@ test('a resolved notification says RESOLVED', async (t) => {
   await deliver(n, { ...base, status: 'resolved', alerts: base.alerts.map((a) => ({ ...a, status: 'resolved' as const, endsAt: a.startsAt + 600_000 })) }, counters(), noSleep);
   t.regex(s.mails[0]!.data, /\[RESOLVED\]/);
   t.regex(s.mails[0]!.data, /after 10m/);
+});
+
+test('a slow SMTP server past the per-attempt timeout gets the mail once: the attempt waits for it instead of sending again', async (t) => {
+  const s = await smtp(t, { dataDelayMs: 600 });
+  const n = emailNotifier({ name: 'mail', host: '127.0.0.1', port: s.port, auth: { user: 'alerts', pass: 'pa55word' }, from: 'claudescope@example.com', to: ['ops@example.com'] });
+  t.teardown(() => n.close?.());
+  const c = counters();
+  const r = await deliver(n, sampleNotification(), c, { ...noSleep, timeoutMs: 200 });
+  t.true(r.ok, r.error ?? '');
+  await new Promise((res) => setTimeout(res, 800));
+  t.is(s.mails.length, 1, 'one mail, not one per attempt');
+  t.like(c, { sent: 1, retries: 0 });
 });
