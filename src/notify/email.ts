@@ -44,26 +44,24 @@ export function emailText(n: Notification): string {
   return out.join('\n');
 }
 
-const stopping = (signal: AbortSignal): boolean => signal.reason instanceof NotifyError && signal.reason.code === 'E_NOTIFY_STOPPED';
-
 /**
- * `p`, or the signal's reason once it aborts because the daemon stops. A per-attempt timeout is
- * not followed: the send it would abandon may still be delivered (nodemailer cannot abort it),
- * and the retry would then send the mail twice; nodemailer's own timeouts end a dead server.
+ * `p`, or a stopped error once `stop` aborts (the daemon stopping). A per-attempt timeout is not
+ * followed: the send it would abandon may still be delivered (nodemailer cannot abort it), and
+ * the retry would then send the mail twice; nodemailer's own timeouts end a dead server.
  */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted && stopping(signal)) {
+function untilStopped<T>(p: Promise<T>, stop: AbortSignal): Promise<T> {
+  const stopped = (): NotifyError => new NotifyError('E_NOTIFY_STOPPED', 'stopped', true);
+  if (stop.aborted) {
     p.catch(() => {});
-    return Promise.reject(signal.reason);
+    return Promise.reject(stopped());
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      if (!stopping(signal)) return;
+    const onStop = (): void => {
       p.catch(() => {});
-      reject(signal.reason);
+      reject(stopped());
     };
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    stop.addEventListener('abort', onStop, { once: true });
+    p.then(resolve, reject).finally(() => stop.removeEventListener('abort', onStop));
   });
 }
 
@@ -75,13 +73,13 @@ export function emailNotifier(o: EmailOptions): Notifier {
   });
   return {
     name: o.name, kind: 'email', routing: { ...DEFAULT_ROUTING, ...o.routing },
-    async send(n, signal) {
+    async send(n, _signal, stop) {
       try {
         const sending = transport.sendMail({ from: o.from, to: o.to, subject: emailSubject(n, o.subjectPrefix), text: emailText(n) });
         // nodemailer cannot abort a send: the daemon stopping ends the wait.
-        await (signal ? untilAborted(sending, signal) : sending);
+        await (stop ? untilStopped(sending, stop) : sending);
       } catch (err: unknown) {
-        if (signal?.aborted && err === signal.reason) throw err;
+        if (err instanceof NotifyError) throw err;
         const e = err as { responseCode?: number; code?: string; message?: string };
         // SMTP 5xx replies are permanent (bad recipient, auth refused), 4xx and network errors transient.
         const permanent = typeof e.responseCode === 'number' && e.responseCode >= 500;

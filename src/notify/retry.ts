@@ -76,7 +76,7 @@ export async function deliver(notifier: Notifier, n: Notification, counters: Not
     const onStop = (): void => ac.abort(new NotifyError('E_NOTIFY_STOPPED', 'stopped', true));
     stop?.addEventListener('abort', onStop, { once: true });
     try {
-      await notifier.send(n, ac.signal);
+      await notifier.send(n, ac.signal, stop);
       counters.sent++;
       return { ok: true, attempts: i, error: null };
     } catch (err: unknown) {

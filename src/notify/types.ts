@@ -46,7 +46,12 @@ export interface Notifier {
   readonly name: string;
   readonly kind: 'email' | 'webhook' | 'slack' | 'alertmanager' | (string & {});
   readonly routing: Routing;
-  send(n: Notification, signal: AbortSignal): Promise<void>;
+  /**
+   * Delivers one notification. `signal` aborts the attempt (its timeout, or the daemon
+   * stopping); `stop` aborts only when the daemon stops, for a notifier that cannot abort a
+   * send and must not give one up on a timeout alone (email).
+   */
+  send(n: Notification, signal: AbortSignal, stop?: AbortSignal): Promise<void>;
   /** Releases connections (SMTP pool). */
   close?(): Promise<void> | void;
 }

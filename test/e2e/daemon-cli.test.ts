@@ -169,7 +169,8 @@ test('the daemon refuses a bad config file naming file, line and field', async (
 });
 
 test('demo --once runs end to end and prints the numbers', async (t) => {
-  const home = tempDir(t);
+  // A home with a space: the commands it prints quote it.
+  const home = join(tempDir(t), 'my demo');
   const port = await freePort();
   const r = spawnSync(process.execPath, [CLI, 'demo', '--once', '--calls', '12', '--home', home, '--port', String(port)], { encoding: 'utf8', timeout: 120_000 });
   t.is(r.status, 0, r.stderr);
@@ -179,8 +180,8 @@ test('demo --once runs end to end and prints the numbers', async (t) => {
   // It stopped its daemon: no address of it, but how to serve the demo's home again.
   t.notRegex(r.stdout, new RegExp(`127\\.0\\.0\\.1:${port}`));
   // Run from a clone, as here, the CLI is not on the PATH: the commands say how it was run.
-  t.regex(r.stdout, /browse\s+CLAUDESCOPE_HOME=\S+ node dist\/src\/cli\/main\.js daemon/);
-  t.regex(r.stdout, /report\s+node dist\/src\/cli\/main\.js report --home /);
+  t.regex(r.stdout, /browse\s+CLAUDESCOPE_HOME="[^"]*my demo" node dist\/src\/cli\/main\.js daemon/);
+  t.regex(r.stdout, /report\s+node dist\/src\/cli\/main\.js report --home "[^"]*my demo" --by model/);
 });
 
 test('demo --once with its port taken (a daemon already running) takes a free one and still prints every call', async (t) => {

@@ -88,3 +88,29 @@ test('a slow SMTP server past the per-attempt timeout gets the mail once: the at
   t.is(s.mails.length, 1, 'one mail, not one per attempt');
   t.like(c, { sent: 1, retries: 0 });
 });
+
+test('stopping ends an email send to a server that hangs at once, also after its attempt timed out', async (t) => {
+  const { createServer } = await import('node:net');
+  const sockets: import('node:net').Socket[] = [];
+  const server = createServer((sock) => {
+    sockets.push(sock);
+    sock.write('220 smtp.test ESMTP\r\n');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => new Promise<void>((r) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => r());
+  }));
+  const n = emailNotifier({ name: 'mail', host: '127.0.0.1', port: (server.address() as AddressInfo).port, from: 'a@example.com', to: ['b@example.com'] });
+  t.teardown(() => n.close?.());
+  const stop = new AbortController();
+  const c = counters();
+  // The attempt times out after 300 ms (and keeps waiting for nodemailer); the stop comes at 1 s.
+  setTimeout(() => stop.abort(), 1000);
+  const t0 = performance.now();
+  const r = await deliver(n, sampleNotification(), c, { ...noSleep, timeoutMs: 300, signal: stop.signal });
+  const ms = performance.now() - t0;
+  t.true(r.stopped);
+  t.true(ms < 5000, `returned after ${Math.round(ms)} ms`);
+  t.like(c, { sent: 0, failed: 0, retries: 0 });
+});

@@ -96,9 +96,9 @@ const command: CommandModule<object, DemoArgs> = {
         '',
         // With --once the daemon stops now: its addresses would lead nowhere.
         ...(argv.once
-          ? [`browse     CLAUDESCOPE_HOME=${home} ${self} daemon   (then its dashboard, /metrics and /healthz)`]
+          ? [`browse     CLAUDESCOPE_HOME=${shown(home)} ${self} daemon   (then its dashboard, /metrics and /healthz)`]
           : [`dashboard  ${daemon.url}/`, `metrics    ${daemon.url}/metrics`, `health     ${daemon.url}/healthz`]),
-        `report     ${self} report --home ${home} --by model   (or --by feature, --by day, --json, --csv)`,
+        `report     ${self} report --home ${shown(home)} --by model   (or --by feature, --by day, --json, --csv)`,
         `home       ${home}`,
         '',
       ];
@@ -119,9 +119,17 @@ const command: CommandModule<object, DemoArgs> = {
  */
 function howInvoked(): string {
   const script = process.argv[1] ?? '';
+  // npx runs it from its own cache, off the PATH.
+  if (/[\\/]_npx[\\/]/.test(script)) return 'npx claudescope';
   if (script === '' || /[\\/]node_modules[\\/]/.test(script) || basename(script) === 'claudescope') return 'claudescope';
   const rel = relative(process.cwd(), script);
-  return `node ${rel.startsWith('..') ? script : rel}`;
+  const path = rel.startsWith('..') ? script : rel;
+  return `node ${/\s/.test(path) ? JSON.stringify(path) : path}`;
+}
+
+/** A path as a shell command may hold it: quoted when it has spaces. */
+function shown(path: string): string {
+  return /\s/.test(path) ? JSON.stringify(path) : path;
 }
 
 /** Whether `host:port` can be listened on now. */
