@@ -11,6 +11,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
+import { isLoopback } from './config.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
@@ -111,8 +112,25 @@ export class HttpServer {
     return timingSafeEqual(digest(m?.[1] ?? ''), this.tokenDigest) && m !== null;
   }
 
+  /**
+   * Listening on loopback, a request must name a loopback host: a web page whose domain an
+   * attacker re-points at 127.0.0.1 (DNS rebinding) is same-origin with the daemon, and without
+   * this check its script could read the calls and silence every alert.
+   */
+  private hostAllowed(req: IncomingMessage): boolean {
+    if (!isLoopback(this.o.host)) return true;
+    const host = req.headers.host;
+    if (host === undefined) return true;
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
+    return isLoopback(name);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      if (!this.hostAllowed(req)) {
+        sendJson(res, 421, { error: 'misdirected_request', message: 'this daemon answers only to a loopback host name (127.0.0.1, localhost, [::1])' });
+        return;
+      }
       const url = new URL(req.url ?? '/', 'http://localhost');
       const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
       const matches = this.routes.filter((r) => (r.prefix ? url.pathname.startsWith(r.path) : url.pathname === r.path));

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { request as httpRequest } from 'node:http';
 import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -256,4 +257,22 @@ test('spend this month counts a call committed late for an earlier day (the clos
   const [want] = await d.pipeline.query.aggregate({ window: { start: month.start, end: Date.now() + 1 }, aggregates: { c: { op: 'sum', field: 'cost_usd' } } });
   t.true(Math.abs(after.month_usd - want!.values['c']!) < 1e-9);
   t.true(after.month_usd > before.month_usd);
+});
+
+test('on loopback a request naming another host (DNS rebinding) is refused: no reading calls, no silencing alerts', async (t) => {
+  const d = await start(t);
+  const port = new URL(d.url).port;
+  const send = (host: string, method: string, path: string, body?: string): Promise<number> => new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { host, ...(body ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  t.is(await send('evil.example', 'GET', '/api/calls'), 421);
+  t.is(await send(`evil.example:${port}`, 'GET', '/api/summary'), 421);
+  t.is(await send(`evil.example:${port}`, 'POST', '/api/silences', JSON.stringify({ matchers: ['alertname=~".*"'], duration: '400d' })), 421);
+  t.deepEqual((await get(d, '/api/silences')).body['silences'], []);
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'localhost']) t.is(await send(host, 'GET', '/api/calls'), 200, host);
 });
