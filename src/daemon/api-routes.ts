@@ -36,6 +36,15 @@ export class BadRequest extends Error {
   }
 }
 
+/** A path segment, percent-decoded; a malformed escape (`%E0`) is the client's error, not a 500. */
+function decodedPath(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadRequest(`malformed percent-encoding in ${JSON.stringify(segment)}`);
+  }
+}
+
 const DAY_MS = 86_400_000;
 /** Longest window a request may ask for. */
 export const MAX_WINDOW_MS = 400 * DAY_MS;
@@ -234,7 +243,7 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
 
   api('GET', '/api/calls/', async ({ url }) => {
     params(url, []);
-    const id = decodeURIComponent(url.pathname.slice('/api/calls/'.length));
+    const id = decodedPath(url.pathname.slice('/api/calls/'.length));
     if (id === '' || id.includes('/') || id.length > 200) throw new BadRequest('expected /api/calls/<event_id>');
     const d = await callDetail(ctx.query(), id);
     if (!d) throw new BadRequest(`no call ${id}`, 404);
@@ -294,7 +303,7 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
 
   api('DELETE', '/api/silences/', async ({ url, now: t }) => {
     params(url, []);
-    const id = decodeURIComponent(url.pathname.slice('/api/silences/'.length));
+    const id = decodedPath(url.pathname.slice('/api/silences/'.length));
     const engine = requireEngine(ctx);
     if (!engine.silences().some((s) => s.id === id && s.endsAt > t) || !engine.expireSilence(id)) throw new BadRequest(`no active silence ${id}`, 404);
     return { body: { expired: id } };

@@ -230,7 +230,9 @@ export async function timeseries(i: TimeseriesInput) {
     const k = index.get(r.t);
     if (k === undefined) continue;
     const s = (costBy[name] ??= nulls());
-    s[k] = (s[k] ?? 0) + (r.values['cost_usd'] ?? 0);
+    // An unpriced group's cost is unknown (null), not $0: it stays null unless a priced part adds to it.
+    const v = r.values['cost_usd'] ?? null;
+    if (v !== null) s[k] = (s[k] ?? 0) + v;
   }
   return {
     step_ms: i.stepMs,

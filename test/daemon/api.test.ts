@@ -80,6 +80,10 @@ test('the API answers the store\'s numbers for a window, and pages recent calls 
   const series = ts.body as { t: number[]; calls: { calls: number[] } };
   t.is(series.t.length, 12 + (from % 300_000 === 0 ? 0 : 1));
   t.is(series.calls.calls.reduce((a, b) => a + b, 0), want!.values['n']!);
+  // The unpriced model's cost is unknown in every bucket, not $0; the priced ones have numbers.
+  const byModel = (ts.body as { cost_usd: { series: Record<string, (number | null)[]> } }).cost_usd.series;
+  t.true(byModel['unpriced-model']!.every((v) => v === null), JSON.stringify(byModel['unpriced-model']));
+  t.true(byModel['claude-test-1']!.some((v) => typeof v === 'number' && v > 0));
   // Filtered paging: every error call, 10 at a time, none twice.
   const seen = new Set<string>();
   let cursor: string | null = null;
@@ -275,4 +279,15 @@ test('on loopback a request naming another host (DNS rebinding) is refused: no r
   t.is(await send(`evil.example:${port}`, 'POST', '/api/silences', JSON.stringify({ matchers: ['alertname=~".*"'], duration: '400d' })), 421);
   t.deepEqual((await get(d, '/api/silences')).body['silences'], []);
   for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'localhost']) t.is(await send(host, 'GET', '/api/calls'), 200, host);
+});
+
+test('a malformed percent-escape in an id is a 400, not a 500', async (t) => {
+  const d = await start(t);
+  for (const path of ['/api/calls/%E0']) {
+    const r = await get(d, path);
+    t.is(r.status, 400, path);
+    t.regex(String(r.body['message']), /malformed percent-encoding/);
+  }
+  const del = await fetch(`${d.url}/api/silences/%E0`, { method: 'DELETE' });
+  t.is(del.status, 400);
 });
