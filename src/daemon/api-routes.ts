@@ -75,11 +75,20 @@ export function parseTime(name: string, raw: string, now: number): number {
     if (d === null) throw new BadRequest(`${name}: "${raw}" is not now-<duration> (e.g. now-24h, now-15m, now-7d)`);
     return now - d;
   }
-  if (/^\d{4}-\d{2}-\d{2}/.test(s)) {
+  const iso = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.exec(s);
+  if (iso) {
+    // A time of day needs its zone: read without one it would be the server's local time,
+    // where everything else here is UTC. A bare date is midnight UTC.
+    if (iso[4] !== undefined && iso[7] === undefined) {
+      throw new BadRequest(`${name}: "${raw}" has no time zone: add Z (UTC) or an offset such as +02:00`);
+    }
     const t = Date.parse(s);
-    if (!Number.isNaN(t)) return t;
+    // A date that does not exist (2026-02-31) is refused, not rolled over into the next month.
+    const [y, m, d] = [Number(iso[1]), Number(iso[2]), Number(iso[3])];
+    const day = new Date(Date.UTC(y, m - 1, d));
+    if (!Number.isNaN(t) && day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d) return t;
   }
-  throw new BadRequest(`${name}: "${raw}" is not a time (use epoch milliseconds, an ISO 8601 time, now or now-24h)`);
+  throw new BadRequest(`${name}: "${raw}" is not a time (use epoch milliseconds, an ISO 8601 time with its zone, now or now-24h)`);
 }
 
 /** The request's parameters, refusing unknown or repeated ones. */

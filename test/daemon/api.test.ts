@@ -42,6 +42,8 @@ test('the API refuses unknown parameters, bad times, bad ranges and bad steps wi
   const cases: [string, RegExp][] = [
     ['/api/summary?form=now-1h', /unknown query parameter "form" \(known: from, to\)/],
     ['/api/summary?from=yesterday', /from: "yesterday" is not a time/],
+    ['/api/summary?from=2026-01-01T00:00:00', /from: "2026-01-01T00:00:00" has no time zone: add Z/],
+    ['/api/summary?from=2026-02-31', /from: "2026-02-31" is not a time/],
     ['/api/summary?from=now-1h&to=now-2h', /bad range: from .* must be before to/],
     ['/api/summary?from=now-3000d', /bad range: 3000 days is longer than the 400 days allowed/],
     ['/api/summary?from=now-1h&from=now-2h', /given twice/],
@@ -290,4 +292,13 @@ test('a malformed percent-escape in an id is a 400, not a 500', async (t) => {
   }
   const del = await fetch(`${d.url}/api/silences/%E0`, { method: 'DELETE' });
   t.is(del.status, 400);
+});
+
+test('ISO times with a zone, and bare dates as midnight UTC, are read exactly', async (t) => {
+  const d = await start(t);
+  for (const [from, ms] of [['2026-01-01', Date.UTC(2026, 0, 1)], ['2026-01-01T06:30:00Z', Date.UTC(2026, 0, 1, 6, 30)], ['2026-01-01T08:30:00%2B02:00', Date.UTC(2026, 0, 1, 6, 30)]] as const) {
+    const r = await get(d, `/api/summary?from=${from}&to=2026-01-02`);
+    t.is(r.status, 200, from);
+    t.is((r.body['window'] as { from_ms: number }).from_ms, ms, from);
+  }
 });
