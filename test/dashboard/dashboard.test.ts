@@ -4,6 +4,7 @@ import { testWith } from '../helpers/external.js';
 import { periodAt } from '../../src/rules/budget-period.js';
 import type { QueryApi, TimeWindow } from '../../src/store/types.js';
 import { CHROMIUM, TOKEN, launch, ready, spreadWorkload, startSeededDaemon, watchErrors } from './harness.js';
+import { mixedWorkload } from '../daemon/workload.js';
 
 const test = testWith(CHROMIUM);
 const ARTIFACTS = join(process.cwd(), '.artifacts');
@@ -165,6 +166,20 @@ test('with an empty store the page tells a new user to run claudescope demo', as
   t.is(await page.locator('.chart-empty').count(), 6, 'every chart says it has no data');
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-empty.png') });
   t.deepEqual(errors.filter((e) => !/404/.test(e)), []);
+});
+
+test('a window whose calls all lack a price shows its cost as unpriced, not $0.00', async (t) => {
+  const unpriced = mixedWorkload(20).map((e) => ({ ...e, model: 'unpriced-model', model_requested: 'unpriced-model' }));
+  const daemon = await startSeededDaemon(t, unpriced);
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  const errors = watchErrors(t, page);
+  await page.goto(`${daemon.url}/`);
+  await ready(page);
+  const sub = (await page.textContent('#tile-calls')) ?? '';
+  t.regex(sub, /unpriced in window/);
+  t.notRegex(sub, /\$0\.00 in window/);
+  t.deepEqual(errors, []);
 });
 
 test('with a token required, the API refuses a request without it and the page asks for it once', async (t) => {

@@ -121,7 +121,8 @@ function renderTiles(s) {
     `projected ${fmt.money(sp.projected_month_usd)}` + (sp.budget_monthly_usd !== null ? ` of ${fmt.money(sp.budget_monthly_usd)}` : ' (no monthly budget)') + unpricedNote(sp.month_unpriced_calls),
     budgetLevel(monthShare), sp.budget_monthly_usd ? sp.month_usd / sp.budget_monthly_usd : null);
   $('#tile-spend-month').dataset.projected = String(sp.projected_month_usd);
-  tile('tile-calls', s.calls, fmt.count(s.calls), `${fmt.count(s.errors)} errors · ${fmt.money(s.cost_usd ?? 0)} in window${unpricedNote(s.unpriced_calls)}`);
+  // Unknown (every call unpriced) is not $0: money() says "unpriced"; no calls at all is $0.
+  tile('tile-calls', s.calls, fmt.count(s.calls), `${fmt.count(s.errors)} errors · ${fmt.money(s.calls > 0 ? s.cost_usd : 0)} in window${unpricedNote(s.unpriced_calls)}`);
   const e = s.errors_by_kind;
   tile('tile-error-rate', s.error_rate, fmt.percent(s.error_rate), `429: ${fmt.count(e['429'])} · 529: ${fmt.count(e['529'])} · other: ${fmt.count(e.other)}`,
     s.error_rate === null ? '' : s.error_rate > 0.05 ? 'bad' : s.error_rate > 0.01 ? 'warn' : 'good');
