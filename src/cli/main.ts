@@ -4,12 +4,10 @@
  * CommandModule and is imported only when it runs, so `claudescope --help` stays fast and
  * loads neither SQLite nor the SDK. This file is the only place that exits the process.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { Argv, CommandModule } from 'yargs';
+import { ownPackage } from '../package-info.js';
 
 interface LazyCommand {
   command: string;
@@ -60,7 +58,7 @@ async function main(): Promise<void> {
     .alias('h', 'help')
     // Its own version: yargs' default reads the nearest package.json, which is the app's when
     // claudescope is installed in one.
-    .version(ownVersion())
+    .version(ownPackage()?.version ?? 'unknown')
     .wrap(Math.min(110, process.stdout.columns || 100));
   for (const entry of commands) cli = register(cli, entry);
   await cli
@@ -76,22 +74,6 @@ async function main(): Promise<void> {
       process.exit(2);
     })
     .parseAsync();
-}
-
-/** The version in claudescope's own package.json, found upward from this file (src/ or dist/src/). */
-function ownVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'claudescope' && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // no package.json here
-    }
-    const up = dirname(dir);
-    if (up === dir) return 'unknown';
-    dir = up;
-  }
 }
 
 main().catch((err: unknown) => {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpServer } from './http-server.js';
 import { sendJson } from './http-server.js';
-import type { DaemonConfig } from './config.js';
+import { budgetsInFileForm, type DaemonConfig } from './config.js';
 import type { CallFilter, QueryApi, TimeWindow } from '../store/types.js';
 import type { RuleEngine } from '../rules/index.js';
 import { ClosedSpendCache, MINUTE_MS, alertsView, callDetail, rateLimits, recentCalls, summary, timeseries } from './dashboard-data.js';
@@ -222,10 +222,7 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
     // Only what the page needs; never the token, notifiers or pricing overrides.
     return {
       body: {
-        budgets: {
-          daily_usd: budgets.dailyUsd, monthly_usd: budgets.monthlyUsd, time_zone: 'UTC',
-          per_feature: Object.fromEntries(Object.entries(ctx.config.budgets.perFeature).map(([k, v]) => [k, { daily_usd: v.dailyUsd, monthly_usd: v.monthlyUsd }])),
-        },
+        budgets: { ...budgetsInFileForm(ctx.config.budgets), time_zone: 'UTC' },
         auth_required: ctx.config.auth.requireToken,
         limits: { max_window_days: MAX_WINDOW_MS / DAY_MS, max_buckets: MAX_BUCKETS },
       },

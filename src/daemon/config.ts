@@ -354,6 +354,12 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
   };
 }
 
+/** The budgets as the config file spells them (what `/api/config` serves too). */
+export function budgetsInFileForm(b: DaemonConfig['budgets']) {
+  const one = (x: Budget) => ({ daily_usd: x.dailyUsd, monthly_usd: x.monthlyUsd });
+  return { ...one(b), per_feature: Object.fromEntries(Object.entries(b.perFeature).map(([k, v]) => [k, one(v)])) };
+}
+
 /**
  * The settings in effect, in the config file's form (snake_case keys; `home` and `config_file`
  * say where they came from), so that any part can be copied into a config file. Secrets are
@@ -363,7 +369,6 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
 export function describeConfig(c: DaemonConfig): Record<string, unknown> {
   const set = (v: unknown): string | null => (v === null || v === undefined ? null : '(set)');
   const days = (ms: number | undefined): number | null => (ms === undefined ? null : ms / DAY_MS);
-  const budget = (b: Budget) => ({ daily_usd: b.dailyUsd, monthly_usd: b.monthlyUsd });
   const r = c.reconcile;
   return {
     home: c.home,
@@ -372,7 +377,7 @@ export function describeConfig(c: DaemonConfig): Record<string, unknown> {
     auth: { token: set(c.auth.token), require_token: c.auth.requireToken },
     retention: { rows_days: days(c.retention.rowsMaxAgeMs), rollups_days: days(c.retention.rollupsMaxAgeMs), sealed_files: c.retention.sealedFiles },
     tail: { poll_interval_ms: c.tail.pollIntervalMs, batch_interval_ms: c.tail.batchIntervalMs },
-    budgets: { ...budget(c.budgets), per_feature: Object.fromEntries(Object.entries(c.budgets.perFeature).map(([k, v]) => [k, budget(v)])) },
+    budgets: budgetsInFileForm(c.budgets),
     metrics: { feature_label_allowlist: c.metrics.featureLabelAllowlist },
     pricing: c.pricing,
     rules: c.rules,

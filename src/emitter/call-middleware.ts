@@ -213,55 +213,45 @@ function captureJsonBody(response: Response, call: CallRecord, sink: CallSink, s
   const bytes = (response as { bytes?: () => Promise<Uint8Array> }).bytes;
   const reads: BodyReads = { call, sink, source, options, json: response.json, text: response.text, arrayBuffer: response.arrayBuffer, bytes };
   Object.defineProperty(response, BODY_READS, { value: reads, writable: false, configurable: true, enumerable: false });
-  replaceMethod(response, 'json', readJsonBody);
-  replaceMethod(response, 'text', readTextBody);
-  replaceMethod(response, 'arrayBuffer', readArrayBufferBody);
-  if (typeof bytes === 'function') replaceMethod(response, 'bytes', readBytesBody);
+  Object.defineProperties(response, typeof bytes === 'function' ? WRAPPED_BODY_METHODS : WRAPPED_BODY_METHODS_BUT_BYTES);
 }
 
+/** The body methods wrapped, and how each one's result is parsed for the call's facts. */
+const BODY_METHODS = {
+  json: (data: unknown) => data,
+  text: (body: string) => JSON.parse(body) as unknown,
+  arrayBuffer: (body: ArrayBuffer) => JSON.parse(utf8.decode(body)) as unknown,
+  bytes: (body: Uint8Array) => JSON.parse(utf8.decode(body)) as unknown,
+};
+type BodyMethod = keyof typeof BODY_METHODS;
+
 /** What a successful JSON response's wrapped body methods need: its call, and the methods they wrap. */
-interface BodyReads {
+interface BodyReads extends Record<BodyMethod, (() => Promise<unknown>) | undefined> {
   call: CallRecord;
   sink: CallSink;
   source: CallSource;
   options: SdkOptions;
-  json: () => Promise<unknown>;
-  text: () => Promise<string>;
-  arrayBuffer: () => Promise<ArrayBuffer>;
-  bytes: (() => Promise<Uint8Array>) | undefined;
 }
 
 const BODY_READS = Symbol('claudescope.bodyReads');
 const utf8 = new TextDecoder();
 
-/** The wrapped methods' facts; undefined when one is called on another response (`res.text.call(other)`). */
-function readsOf(response: Response): BodyReads | undefined {
-  return (response as unknown as Record<symbol, BodyReads | undefined>)[BODY_READS];
+/** One wrapped body method, shared by every response: its call's facts are on the response ({@link BODY_READS}). */
+function wrappedBodyMethod(name: BodyMethod, parse: (body: never) => unknown): (this: Response) => Promise<unknown> {
+  return async function (this: Response): Promise<unknown> {
+    const r = (this as unknown as Record<symbol, BodyReads | undefined>)[BODY_READS];
+    const original = r?.[name];
+    // Called on another response (`res.text.call(other)`): read it plainly.
+    if (r === undefined || original === undefined) return (Response.prototype as unknown as Record<BodyMethod, () => Promise<unknown>>)[name].call(this);
+    return settleFromBody(r, await readBody(r, original, this), parse as (body: unknown) => unknown);
+  };
 }
 
-async function readJsonBody(this: Response): Promise<unknown> {
-  const r = readsOf(this);
-  if (r === undefined) return Response.prototype.json.call(this);
-  return settleFromBody(r, await readBody(r, r.json, this), (data) => data);
-}
-
-async function readTextBody(this: Response): Promise<string> {
-  const r = readsOf(this);
-  if (r === undefined) return Response.prototype.text.call(this);
-  return settleFromBody(r, await readBody(r, r.text, this), (body) => JSON.parse(body));
-}
-
-async function readArrayBufferBody(this: Response): Promise<ArrayBuffer> {
-  const r = readsOf(this);
-  if (r === undefined) return Response.prototype.arrayBuffer.call(this);
-  return settleFromBody(r, await readBody(r, r.arrayBuffer, this), (body) => JSON.parse(utf8.decode(body)));
-}
-
-async function readBytesBody(this: Response): Promise<Uint8Array> {
-  const r = readsOf(this);
-  if (r?.bytes === undefined) return (Response.prototype as unknown as { bytes: () => Promise<Uint8Array> }).bytes.call(this);
-  return settleFromBody(r, await readBody(r, r.bytes, this), (body) => JSON.parse(utf8.decode(body)));
-}
+/** The wrapped methods' property descriptors, built once: one `defineProperties` a response. */
+const WRAPPED_BODY_METHODS: PropertyDescriptorMap = Object.fromEntries(
+  (Object.keys(BODY_METHODS) as BodyMethod[]).map((name) => [name, { value: wrappedBodyMethod(name, BODY_METHODS[name]), writable: true, configurable: true, enumerable: false }]),
+);
+const { bytes: _bytes, ...WRAPPED_BODY_METHODS_BUT_BYTES } = WRAPPED_BODY_METHODS;
 
 /**
  * Reads the body through the method the app (or the SDK) called. A read that fails ends the
@@ -329,7 +319,7 @@ function captureErrorBody(response: Response, call: CallRecord, attempt: Attempt
 }
 
 /** Shadows a body method on this one Response instance (the prototype is untouched). */
-function replaceMethod(response: Response, name: 'json' | 'text' | 'arrayBuffer' | 'bytes', fn: (this: Response) => Promise<unknown>): void {
+function replaceMethod(response: Response, name: 'text', fn: (this: Response) => Promise<unknown>): void {
   Object.defineProperty(response, name, { value: fn, writable: true, configurable: true, enumerable: false });
 }
 

@@ -6,6 +6,7 @@
 import nodemailer from 'nodemailer';
 import { formatDuration } from '../rules/duration.js';
 import { DEFAULT_ROUTING, NotifyError, type Notification, type Notifier, type Routing } from './types.js';
+import { untilAborted } from './retry.js';
 
 export interface EmailOptions {
   name: string;
@@ -44,27 +45,6 @@ export function emailText(n: Notification): string {
   return out.join('\n');
 }
 
-/**
- * `p`, or a stopped error once `stop` aborts (the daemon stopping). A per-attempt timeout is not
- * followed: the send it would abandon may still be delivered (nodemailer cannot abort it), and
- * the retry would then send the mail twice; nodemailer's own timeouts end a dead server.
- */
-function untilStopped<T>(p: Promise<T>, stop: AbortSignal): Promise<T> {
-  const stopped = (): NotifyError => new NotifyError('E_NOTIFY_STOPPED', 'stopped', true);
-  if (stop.aborted) {
-    p.catch(() => {});
-    return Promise.reject(stopped());
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onStop = (): void => {
-      p.catch(() => {});
-      reject(stopped());
-    };
-    stop.addEventListener('abort', onStop, { once: true });
-    p.then(resolve, reject).finally(() => stop.removeEventListener('abort', onStop));
-  });
-}
-
 export function emailNotifier(o: EmailOptions): Notifier {
   const transport = nodemailer.createTransport({
     host: o.host, port: o.port, secure: o.secure ?? o.port === 465, requireTLS: o.requireTLS ?? false,
@@ -76,8 +56,12 @@ export function emailNotifier(o: EmailOptions): Notifier {
     async send(n, _signal, stop) {
       try {
         const sending = transport.sendMail({ from: o.from, to: o.to, subject: emailSubject(n, o.subjectPrefix), text: emailText(n) });
-        // nodemailer cannot abort a send: the daemon stopping ends the wait.
-        await (stop ? untilStopped(sending, stop) : sending);
+        // nodemailer cannot abort a send: the daemon stopping ends the wait. A per-attempt timeout
+        // (`_signal`) does not: the send it would abandon may still be delivered, and the retry
+        // would send the mail twice; nodemailer's own timeouts end a dead server.
+        await untilAborted(sending, stop, () => {
+          throw new NotifyError('E_NOTIFY_STOPPED', 'stopped', true);
+        });
       } catch (err: unknown) {
         if (err instanceof NotifyError) throw err;
         const e = err as { responseCode?: number; code?: string; message?: string };

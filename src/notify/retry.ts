@@ -43,17 +43,24 @@ export interface DeliveryResult {
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
-/** `wait`, cut short when `stop` aborts. */
-function untilStopped(wait: Promise<void>, stop: AbortSignal | undefined): Promise<void> {
-  if (stop === undefined) return wait;
-  if (stop.aborted) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      stop.removeEventListener('abort', done);
-      resolve();
+/**
+ * `p`'s outcome, or, when `signal` aborts first, `onAbort()`'s (a throw rejects). `p` is left to
+ * settle on its own, its rejection handled. Without a signal, `p` itself.
+ */
+export function untilAborted<T, U>(p: Promise<T>, signal: AbortSignal | undefined, onAbort: () => U): Promise<T | U> {
+  if (signal === undefined) return p;
+  p.catch(() => {});
+  return new Promise<T | U>((resolve, reject) => {
+    const abort = (): void => {
+      try {
+        resolve(onAbort());
+      } catch (err: unknown) {
+        reject(err);
+      }
     };
-    stop.addEventListener('abort', done, { once: true });
-    void wait.then(done);
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
   });
 }
 
@@ -90,7 +97,7 @@ export async function deliver(notifier: Notifier, n: Notification, counters: Not
       }
       if (i < attempts) {
         const backoff = Math.min(max, base * 2 ** (i - 1)) * (0.5 + random() / 2);
-        await untilStopped(sleep(e?.retryAfterMs != null ? Math.min(max, Math.max(e.retryAfterMs, backoff)) : backoff), stop);
+        await untilAborted(sleep(e?.retryAfterMs != null ? Math.min(max, Math.max(e.retryAfterMs, backoff)) : backoff), stop, () => undefined);
       }
     } finally {
       clearTimeout(timer);

@@ -18,8 +18,6 @@ export interface DispatchReport {
   failed: number;
   /** Redacted errors, one per failed notification. */
   errors: string[];
-  /** Notifiers skipped: still delivering an earlier dispatch's notifications. */
-  busy: string[];
 }
 
 export class Dispatcher {
@@ -43,14 +41,12 @@ export class Dispatcher {
   }
 
   async dispatch(alerts: AlertRecord[], silences: Silence[], now: number): Promise<DispatchReport> {
-    const report: DispatchReport = { sent: 0, failed: 0, errors: [], busy: [] };
+    const report: DispatchReport = { sent: 0, failed: 0, errors: [] };
     const logs = new Map<string, LogEntry>();
     for (const e of this.state.loadLog()) logs.set(`${e.receiver}\u0000${e.groupKey}`, e);
     await Promise.all(this.notifiers.map(async (notifier) => {
-      if (this.#busy.has(notifier.name)) {
-        report.busy.push(notifier.name);
-        return;
-      }
+      // Still delivering an earlier dispatch's notifications: its log catches it up later.
+      if (this.#busy.has(notifier.name)) return;
       this.#busy.add(notifier.name);
       try {
         await this.dispatchTo(notifier, alerts, silences, now, logs, report);

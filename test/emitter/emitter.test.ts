@@ -325,6 +325,17 @@ function closedAsWithout(t: ExecutionContext, { without, withEmitter }: Awaited<
 }
 
 /**
+ * A stream read by `read` both ways and let go early: the connection closed as without the
+ * emitter, and the call is one aborted event with the usage so far (`inputTokens`).
+ */
+async function abortedAsWithout(t: ExecutionContext, s: Setup, inputTokens: number, read: (client: Anthropic) => Promise<void>): Promise<void> {
+  closedAsWithout(t, await readBothWays(s, inputTokens, read));
+  const r = await eventsOf(s);
+  t.is(r.calls.length, 1);
+  t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: inputTokens } });
+}
+
+/**
  * A streamed call whose usage is scripted as `usage`, read by the app through `asResponse()`
  * with `read` (given its body); returns the call's one event.
  */
@@ -358,16 +369,12 @@ test('a stream the app abandons is aborted, with the usage so far, and closes th
 
 test('a raw stream body read through getReader() and cancelled is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
   const s = await setup(t);
-  const { without, withEmitter } = await readBothWays(s, 66, async (client) => {
+  await abortedAsWithout(t, s, 66, async (client) => {
     const response = await client.messages.create({ ...MSG, stream: true }).asResponse();
     const reader = response.body!.getReader();
     for (let n = 0; n < 5; n++) await reader.read();
     await reader.cancel();
   });
-  closedAsWithout(t, { without, withEmitter });
-  const r = await eventsOf(s);
-  t.is(r.calls.length, 1);
-  t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: 66 } });
 });
 
 test('a raw stream body piped through a transform to its end is one ok event with the final usage', async (t) => {
@@ -381,7 +388,7 @@ test('a raw stream body piped through a transform to its end is one ok event wit
 
 test('a raw stream body piped to a sink that fails early is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
   const s = await setup(t);
-  const { without, withEmitter } = await readBothWays(s, 77, async (client) => {
+  await abortedAsWithout(t, s, 77, async (client) => {
     const response = await client.messages.create({ ...MSG, stream: true }).asResponse();
     let chunks = 0;
     const sink = new WritableStream<Uint8Array>({
@@ -391,10 +398,6 @@ test('a raw stream body piped to a sink that fails early is aborted, with the us
     });
     await response.body!.pipeTo(sink).catch(() => undefined);
   });
-  closedAsWithout(t, { without, withEmitter });
-  const r = await eventsOf(s);
-  t.is(r.calls.length, 1);
-  t.like(r.calls[0], { status: 'aborted', complete: false, usage: { input_tokens: 77 } });
 });
 
 test('a raw stream body read through a byte (BYOB) reader to its end is one ok event with the final usage', async (t) => {

@@ -22,6 +22,20 @@ function keepAlive(t: ExecutionContext): void {
   t.teardown(() => clearInterval(alive));
 }
 
+/** The lines that parse, and the fragments that do not (a write cut part-way). */
+function parseLines(raw: string[]): { parsed: Line[]; bad: string[] } {
+  const parsed: Line[] = [];
+  const bad: string[] = [];
+  for (const l of raw) {
+    try {
+      parsed.push(JSON.parse(l) as Line);
+    } catch {
+      bad.push(l);
+    }
+  }
+  return { parsed, bad };
+}
+
 test('disk full (ENOSPC) never throws, counts the dropped events, and recovers when space frees', async (t) => {
   const dir = tempDir(t);
   let full = true;
@@ -108,16 +122,8 @@ test('a write failing part-way leaves one fragment, ended by a newline so later 
   const text = fs.readFileSync(eventFiles(dir)[0] as string, 'utf8');
   t.true(text.endsWith('\n'));
   const raw = text.split('\n').slice(0, -1);
-  const bad = raw.filter((l) => {
-    try {
-      JSON.parse(l);
-      return false;
-    } catch {
-      return true;
-    }
-  });
+  const { parsed, bad } = parseLines(raw);
   t.is(bad.length, 1, 'exactly one fragment');
-  const parsed = raw.filter((l) => !bad.includes(l)).map((l) => JSON.parse(l) as Line);
   t.is(parsed[0]?.t, 'header');
   // The short write landed the header and one whole event before the failure.
   t.is(calls(parsed).length, 11);
@@ -147,13 +153,7 @@ test('a write failing part-way with a stats line among its lines counts as dropp
   await writer.flush();
   await writer.close();
   const raw = fs.readFileSync(eventFiles(dir)[0] as string, 'utf8').split('\n').slice(0, -1);
-  const parsed = raw.flatMap((l) => {
-    try {
-      return [JSON.parse(l) as Line];
-    } catch {
-      return [];
-    }
-  });
+  const { parsed } = parseLines(raw);
   t.true(parsed.some((l) => l.t === 'stats'), 'a stats line landed with the calls');
   t.is(calls(parsed).length, 2);
   // Every event accepted is on disk or counted as dropped.

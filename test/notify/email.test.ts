@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { emailNotifier } from '../../src/notify/email.js';
 import { deliver } from '../../src/notify/retry.js';
-import { noSleep, sampleNotification } from './helpers.js';
+import { hangingSmtp, noSleep, sampleNotification } from './helpers.js';
 
 interface Mail { from: string; to: string[]; data: string; user: string | undefined }
 
@@ -90,18 +90,8 @@ test('a slow SMTP server past the per-attempt timeout gets the mail once: the at
 });
 
 test('stopping ends an email send to a server that hangs at once, also after its attempt timed out', async (t) => {
-  const { createServer } = await import('node:net');
-  const sockets: import('node:net').Socket[] = [];
-  const server = createServer((sock) => {
-    sockets.push(sock);
-    sock.write('220 smtp.test ESMTP\r\n');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.teardown(() => new Promise<void>((r) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => r());
-  }));
-  const n = emailNotifier({ name: 'mail', host: '127.0.0.1', port: (server.address() as AddressInfo).port, from: 'a@example.com', to: ['b@example.com'] });
+  const server = await hangingSmtp(t);
+  const n = emailNotifier({ name: 'mail', host: '127.0.0.1', port: server.port, from: 'a@example.com', to: ['b@example.com'] });
   t.teardown(() => n.close?.());
   const stop = new AbortController();
   const c = counters();

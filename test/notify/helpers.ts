@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import type { Notification } from '../../src/notify/types.js';
 
@@ -40,3 +40,30 @@ export function sampleNotification(over: Partial<Notification> = {}): Notificati
 }
 
 export const noSleep = { sleep: async (): Promise<void> => {}, baseDelayMs: 1 };
+
+/** A receiver that takes every request and never answers; `held` lists the requests it holds. */
+export async function hangingReceiver(t: ExecutionContext): Promise<{ url: string; held: ServerResponse[] }> {
+  const held: ServerResponse[] = [];
+  const server = createServer((_req, res) => void held.push(res));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => {
+    for (const res of held) res.destroy();
+    server.close(() => r());
+  }));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, held };
+}
+
+/** An SMTP server that greets, then answers nothing; `sockets` lists its connections. */
+export async function hangingSmtp(t: ExecutionContext): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const server = createNetServer((sock) => {
+    sockets.push(sock);
+    sock.write('220 smtp.test ESMTP\r\n');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => r());
+  }));
+  return { port: (server.address() as AddressInfo).port, sockets };
+}

@@ -1,6 +1,4 @@
 import test from 'ava';
-import { createServer as createHttpServer } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { emailNotifier } from '../../src/notify/email.js';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -12,7 +10,7 @@ import { RuleFileError } from '../../src/rules/rule-schema.js';
 import { parseMatcher } from '../../src/rules/silences.js';
 import { StateDb } from '../../src/rules/state-db.js';
 import { tempDir } from '../helpers/events.js';
-import { receiver } from '../notify/helpers.js';
+import { hangingReceiver, hangingSmtp, receiver } from '../notify/helpers.js';
 import { MIN, T0, commit, errorCall, openStore, rulesFrom, spread } from './helpers.js';
 
 function recorder(name = 'rec', routing: Partial<typeof DEFAULT_ROUTING> = {}): Notifier & { got: Notification[] } {
@@ -199,14 +197,7 @@ test('stopping ends a delivery in flight at once, without its retries, and the n
   const store = openStore(t);
   commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
   // A receiver that takes every request and never answers.
-  const held: import('node:http').ServerResponse[] = [];
-  const server = createHttpServer((_req, res) => void held.push(res));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => {
-    for (const res of held) res.destroy();
-    server.close(() => r());
-  }));
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+  const { url, held } = await hangingReceiver(t);
   const statePath = join(tempDir(t), 'state.db');
   // The default retries: 4 attempts of up to 10 s each, with backoff between them.
   const first = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [webhookNotifier({ name: 'hook', url })], statePath, clock: () => T0 });
@@ -258,18 +249,8 @@ test('evaluations further apart than for (a slow schedule, no restart) fire a pe
 test('stopping ends an email delivery to an SMTP server that hangs at once', async (t) => {
   const store = openStore(t);
   commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
-  const sockets: import('node:net').Socket[] = [];
   // Greets, then answers nothing (nodemailer would wait out its 20 s socket timeout).
-  const smtp = createNetServer((sock) => {
-    sockets.push(sock);
-    sock.write('220 smtp.test ESMTP\r\n');
-  });
-  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => {
-    for (const s of sockets) s.destroy();
-    smtp.close(() => r());
-  }));
-  const port = (smtp.address() as { port: number }).port;
+  const { port, sockets } = await hangingSmtp(t);
   const mail = emailNotifier({ name: 'mail', host: '127.0.0.1', port, from: 'a@example.com', to: ['b@example.com'] });
   const engine = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [mail], clock: () => T0 });
   await engine.tick();

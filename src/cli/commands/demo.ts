@@ -123,8 +123,7 @@ function howInvoked(): string {
   if (/[\\/]_npx[\\/]/.test(script)) return 'npx claudescope';
   if (script === '' || /[\\/]node_modules[\\/]/.test(script) || basename(script) === 'claudescope') return 'claudescope';
   const rel = relative(process.cwd(), script);
-  const path = rel.startsWith('..') ? script : rel;
-  return `node ${/\s/.test(path) ? JSON.stringify(path) : path}`;
+  return `node ${shown(rel.startsWith('..') ? script : rel)}`;
 }
 
 /** A path as a shell command may hold it: quoted when it has spaces. */
