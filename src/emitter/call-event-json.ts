@@ -172,8 +172,9 @@ export class JsonBytes {
     this.small(whole);
     if (frac === 0) return;
     let digits = 3;
-    while (frac % 10 === 0) {
-      frac /= 10;
+    // Trailing zeros off; integer steps (`%` on a double is a call to fmod).
+    for (let q = (frac / 10) | 0; q * 10 === frac; q = (frac / 10) | 0) {
+      frac = q;
       digits--;
     }
     this.room(digits + 1);

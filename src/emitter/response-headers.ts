@@ -28,6 +28,9 @@ const RATE_HEADERS = new Map<string, number>(
   DIMENSIONS.flatMap(([, name], d) => FIELDS.map((field, f) => [`anthropic-ratelimit-${name}-${field}`, d * 3 + f] as const)),
 );
 
+const A = 0x61;
+const R = 0x72;
+
 /**
  * Reads the headers of interest in one pass over them. The SDK lists every header of each
  * response it receives (for its log line), which leaves the sorted list cached on the
@@ -43,6 +46,10 @@ export function readResponseFacts(headers: Headers): ResponseFacts {
   let retryAfterMs: string | null = null;
   let rate: (string | undefined)[] | null = null;
   for (const [name, value] of headers) {
+    // Every name of interest begins with `a` (anthropic-…) or `r` (request-id, retry-after…):
+    // the others (content-type, date…) skip the comparisons.
+    const first = name.charCodeAt(0);
+    if (first !== A && first !== R) continue;
     switch (name) {
       case 'request-id':
         requestId = value;
