@@ -16,6 +16,7 @@ import { sendJson } from './http-server.js';
 import { budgetsInFileForm, type DaemonConfig } from './config.js';
 import type { CallFilter, QueryApi, TimeWindow } from '../store/types.js';
 import type { RuleEngine } from '../rules/index.js';
+import { parseIsoTime } from './iso-time.js';
 import { ClosedSpendCache, MINUTE_MS, alertsView, callDetail, rateLimits, recentCalls, summary, timeseries } from './dashboard-data.js';
 
 export interface DashboardContext {
@@ -75,19 +76,9 @@ export function parseTime(name: string, raw: string, now: number): number {
     if (d === null) throw new BadRequest(`${name}: "${raw}" is not now-<duration> (e.g. now-24h, now-15m, now-7d)`);
     return now - d;
   }
-  const iso = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.exec(s);
-  if (iso) {
-    // A time of day needs its zone: read without one it would be the server's local time,
-    // where everything else here is UTC. A bare date is midnight UTC.
-    if (iso[4] !== undefined && iso[7] === undefined) {
-      throw new BadRequest(`${name}: "${raw}" has no time zone: add Z (UTC) or an offset such as +02:00`);
-    }
-    const t = Date.parse(s);
-    // A date that does not exist (2026-02-31) is refused, not rolled over into the next month.
-    const [y, m, d] = [Number(iso[1]), Number(iso[2]), Number(iso[3])];
-    const day = new Date(Date.UTC(y, m - 1, d));
-    if (!Number.isNaN(t) && day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d) return t;
-  }
+  const t = parseIsoTime(s);
+  if (t === 'no-zone') throw new BadRequest(`${name}: "${raw}" has no time zone: add Z (UTC) or an offset such as +02:00`);
+  if (t !== null) return t;
   throw new BadRequest(`${name}: "${raw}" is not a time (use epoch milliseconds, an ISO 8601 time with its zone, now or now-24h)`);
 }
 

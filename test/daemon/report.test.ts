@@ -41,3 +41,11 @@ test('windows: durations back from now, ISO times, and a clear error otherwise',
   t.is(parseTime('2026-11-01', now, '--since'), Date.UTC(2026, 10, 1));
   t.throws(() => parseTime('yesterday', now, '--since'), { message: /--since: expected a duration/ });
 });
+
+test('windows: an ISO time of day needs its zone (it would be read as local time), and a date must exist', (t) => {
+  const now = Date.UTC(2026, 10, 20);
+  t.is(parseTime('2026-11-19T08:00:00Z', now, '--since'), Date.UTC(2026, 10, 19, 8));
+  t.is(parseTime('2026-11-19T10:00+02:00', now, '--since'), Date.UTC(2026, 10, 19, 8));
+  t.throws(() => parseTime('2026-11-19T08:00', now, '--until'), { message: /--until: "2026-11-19T08:00" has no time zone: add Z/ });
+  t.throws(() => parseTime('2026-02-31', now, '--since'), { message: /--since: expected a duration/ });
+});

@@ -1,0 +1,18 @@
+/**
+ * ISO 8601 times as the dashboard API and the CLI's `--since`/`--until` take them: a date
+ * (midnight UTC), or a date and time with its zone. A time of day without a zone is refused:
+ * read as the machine's local time it would disagree with everything else here, which is UTC.
+ */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** Epoch ms of `s`; `no-zone` for a time of day without its zone; null for no ISO time (or a date that does not exist, 2026-02-31). */
+export function parseIsoTime(s: string): number | 'no-zone' | null {
+  const iso = ISO_TIME.exec(s);
+  if (!iso) return null;
+  if (iso[4] !== undefined && iso[7] === undefined) return 'no-zone';
+  const t = Date.parse(s);
+  // Date.parse rolls a day that does not exist into the next month.
+  const [y, m, d] = [Number(iso[1]), Number(iso[2]), Number(iso[3])];
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return !Number.isNaN(t) && day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d ? t : null;
+}
