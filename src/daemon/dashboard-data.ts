@@ -129,7 +129,9 @@ export async function summary(i: SummaryInput) {
   // This month = its closed days + today (sums and counts add up).
   const m: Record<string, number> = Object.fromEntries(Object.keys(spendAggs).map((k) => [k, num((closedDays as Record<string, number | null>)[k]) + num(t[k])]));
   const w = win[0]?.values ?? {};
-  const monthUsd = num(m['cost_usd']);
+  // Spend whose every call lacks a price is unknown, not $0 (none at all is $0).
+  const spendUsd = (v: Record<string, number | null | undefined>): number | null => (num(v['calls']) > 0 && num(v['unpriced']) >= num(v['calls']) ? null : num(v['cost_usd']));
+  const monthUsd = spendUsd(m);
   const elapsed = i.now - month.start;
   const calls = num(w['calls']);
   const errors = num(w['errors']);
@@ -144,7 +146,7 @@ export async function summary(i: SummaryInput) {
     now: i.now,
     spend: {
       time_zone: 'UTC',
-      today_usd: num(t['cost_usd']),
+      today_usd: spendUsd(t),
       today_calls: num(t['calls']),
       today_unpriced_calls: num(t['unpriced']),
       month_usd: monthUsd,
@@ -153,7 +155,7 @@ export async function summary(i: SummaryInput) {
       budget_daily_usd: i.budgets.dailyUsd,
       budget_monthly_usd: i.budgets.monthlyUsd,
       // Spend so far at the month's average rate so far, carried to the month's end.
-      projected_month_usd: elapsed > 0 ? (monthUsd / elapsed) * (month.end - month.start) : monthUsd,
+      projected_month_usd: monthUsd !== null && elapsed > 0 ? (monthUsd / elapsed) * (month.end - month.start) : monthUsd,
       day_start: day.start,
       month_start: month.start,
       month_end: month.end,

@@ -179,6 +179,11 @@ test('a window whose calls all lack a price shows its cost as unpriced, not $0.0
   const sub = (await page.textContent('#tile-calls')) ?? '';
   t.regex(sub, /unpriced in window/);
   t.notRegex(sub, /\$0\.00 in window/);
+  // Today's and the month's spend too (the calls are seconds old: today, this month).
+  const spend = ((await (await fetch(`${daemon.url}/api/summary`)).json()) as { spend: Record<string, number | null> }).spend;
+  t.true((spend['today_calls'] ?? 0) > 0 && spend['today_unpriced_calls'] === spend['today_calls']);
+  t.deepEqual([spend['today_usd'], spend['month_usd'], spend['projected_month_usd']], [null, null, null]);
+  for (const id of ['tile-spend-today', 'tile-spend-month']) t.is(await page.textContent(`#${id} .value`), 'unpriced', id);
   t.deepEqual(errors, []);
 });
 

@@ -112,14 +112,16 @@ const budgetLevel = (share) => (share === null ? '' : share >= 1 ? 'bad' : share
 function renderTiles(s) {
   const sp = s.spend;
   const unpricedNote = (n) => (n > 0 ? ` · ${fmt.count(n)} unpriced` : '');
-  const dayShare = sp.budget_daily_usd ? sp.today_usd / sp.budget_daily_usd : null;
+  // Spend unknown (every call unpriced) is null: no share of a budget, and money() says "unpriced".
+  const share = (usd, budget) => (budget && usd !== null ? usd / budget : null);
+  const dayShare = share(sp.today_usd, sp.budget_daily_usd);
   tile('tile-spend-today', sp.today_usd, fmt.money(sp.today_usd),
     (sp.budget_daily_usd !== null ? `${fmt.percent(dayShare)} of ${fmt.money(sp.budget_daily_usd)} daily budget` : 'no daily budget set') + unpricedNote(sp.today_unpriced_calls),
     budgetLevel(dayShare), dayShare);
-  const monthShare = sp.budget_monthly_usd ? sp.projected_month_usd / sp.budget_monthly_usd : null;
+  const monthShare = share(sp.projected_month_usd, sp.budget_monthly_usd);
   tile('tile-spend-month', sp.month_usd, fmt.money(sp.month_usd),
     `projected ${fmt.money(sp.projected_month_usd)}` + (sp.budget_monthly_usd !== null ? ` of ${fmt.money(sp.budget_monthly_usd)}` : ' (no monthly budget)') + unpricedNote(sp.month_unpriced_calls),
-    budgetLevel(monthShare), sp.budget_monthly_usd ? sp.month_usd / sp.budget_monthly_usd : null);
+    budgetLevel(monthShare), share(sp.month_usd, sp.budget_monthly_usd));
   $('#tile-spend-month').dataset.projected = String(sp.projected_month_usd);
   // Unknown (every call unpriced) is not $0: money() says "unpriced"; no calls at all is $0.
   tile('tile-calls', s.calls, fmt.count(s.calls), `${fmt.count(s.errors)} errors · ${fmt.money(s.calls > 0 ? s.cost_usd : 0)} in window${unpricedNote(s.unpriced_calls)}`);
