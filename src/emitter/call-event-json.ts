@@ -37,6 +37,25 @@ export function asciiBytes(text: string): Uint8Array {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
+/**
+ * A key (with its punctuation) the encoder writes into every event: its bytes, and the same
+ * bytes as little-endian 32-bit words (zero-padded), written four at a time
+ * ({@link JsonBytes.key}): a quarter of the stores of a byte loop, and no call into
+ * `TypedArray.prototype.set`, which costs more than the copy for fragments this short.
+ */
+export class Key {
+  readonly bytes: Uint8Array;
+  readonly words: Uint32Array;
+
+  constructor(text: string) {
+    this.bytes = asciiBytes(text);
+    const padded = new Uint8Array(Math.ceil(text.length / 4) * 4);
+    padded.set(this.bytes);
+    const view = new DataView(padded.buffer);
+    this.words = Uint32Array.from({ length: padded.length / 4 }, (_, i) => view.getUint32(i * 4, true));
+  }
+}
+
 const NULL = asciiBytes('null');
 const TRUE = asciiBytes('true');
 const FALSE = asciiBytes('false');
@@ -49,13 +68,15 @@ const FALSE = asciiBytes('false');
 export class JsonBytes {
   /** Empty until {@link begin} (or a first write grows it). */
   buf: Buffer = Buffer.alloc(0);
+  /** A view of {@link buf}, for {@link key}'s word stores. */
+  #view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   /** Where the line began in {@link buf}. */
   start = 0;
   pos = 0;
 
   /** Starts a line at `start` in `buf`. */
   begin(buf: Buffer, start: number): void {
-    this.buf = buf;
+    if (buf !== this.buf) this.#use(buf);
     this.start = start;
     this.pos = start;
   }
@@ -84,9 +105,24 @@ export class JsonBytes {
     const length = this.pos - this.start;
     const grown = Buffer.allocUnsafeSlow(Math.max(MIN_GROWN_BYTES, 2 * (length + n)));
     this.buf.copy(grown, 0, this.start, this.pos);
-    this.buf = grown;
+    this.#use(grown);
     this.start = 0;
     this.pos = length;
+  }
+
+  #use(buf: Buffer): void {
+    this.buf = buf;
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  }
+
+  /** A {@link Key}: its words, the last one's padding past the key overwritten by what follows. */
+  key(k: Key): void {
+    const words = k.words;
+    this.room(words.length * 4);
+    const view = this.#view;
+    let p = this.pos;
+    for (let i = 0; i < words.length; i++, p += 4) view.setUint32(p, words[i] as number, true);
+    this.pos += k.bytes.length;
   }
 
   byte(b: number): void {
@@ -240,81 +276,82 @@ export class JsonBytes {
 }
 
 /** How every call event's line begins. */
-export const CALL_LINE_HEAD = asciiBytes('{"t":"call","v":1,"event_id":');
+const HEAD = new Key('{"t":"call","v":1,"event_id":');
+export const CALL_LINE_HEAD = HEAD.bytes;
 
 const F = {
-  head: CALL_LINE_HEAD,
-  seq: asciiBytes(',"seq":'),
-  ts: asciiBytes(',"ts":'),
-  tsStart: asciiBytes(',"ts_start":'),
-  app: asciiBytes(',"app":'),
-  env: asciiBytes(',"env":'),
-  host: asciiBytes(',"host":'),
-  pid: asciiBytes(',"pid":'),
-  tags: asciiBytes(',"tags":{'),
-  provider: asciiBytes(',"provider":'),
-  operation: asciiBytes(',"operation":'),
-  modelRequested: asciiBytes(',"model_requested":'),
-  model: asciiBytes(',"model":'),
-  stream: asciiBytes(',"stream":'),
-  maxTokens: asciiBytes(',"max_tokens":'),
-  toolCount: asciiBytes(',"tool_count":'),
-  status: asciiBytes(',"status":'),
-  httpStatus: asciiBytes(',"http_status":'),
-  errorType: asciiBytes(',"error_type":'),
-  errorCode: asciiBytes(',"error_code":'),
-  stopReason: asciiBytes(',"stop_reason":'),
-  requestId: asciiBytes(',"request_id":'),
-  messageId: asciiBytes(',"message_id":'),
-  organizationId: asciiBytes(',"organization_id":'),
-  workspaceId: asciiBytes(',"workspace_id":'),
-  apiKeyAlias: asciiBytes(',"api_key_alias":'),
-  attempts: asciiBytes(',"attempts":'),
-  attemptLog: asciiBytes(',"attempt_log":['),
-  durationMs: asciiBytes('],"duration_ms":'),
-  ttftMs: asciiBytes(',"ttft_ms":'),
-  tokensPerSecond: asciiBytes(',"output_tokens_per_second":'),
-  complete: asciiBytes(',"complete":'),
-  usage: asciiBytes(',"usage":'),
-  rateLimits: asciiBytes(',"rate_limits":'),
-  batch: asciiBytes(',"batch":'),
-  countedInputTokens: asciiBytes(',"counted_input_tokens":'),
-  content: asciiBytes(',"content":'),
+  head: HEAD,
+  seq: new Key(',"seq":'),
+  ts: new Key(',"ts":'),
+  tsStart: new Key(',"ts_start":'),
+  app: new Key(',"app":'),
+  env: new Key(',"env":'),
+  host: new Key(',"host":'),
+  pid: new Key(',"pid":'),
+  tags: new Key(',"tags":{'),
+  provider: new Key(',"provider":'),
+  operation: new Key(',"operation":'),
+  modelRequested: new Key(',"model_requested":'),
+  model: new Key(',"model":'),
+  stream: new Key(',"stream":'),
+  maxTokens: new Key(',"max_tokens":'),
+  toolCount: new Key(',"tool_count":'),
+  status: new Key(',"status":'),
+  httpStatus: new Key(',"http_status":'),
+  errorType: new Key(',"error_type":'),
+  errorCode: new Key(',"error_code":'),
+  stopReason: new Key(',"stop_reason":'),
+  requestId: new Key(',"request_id":'),
+  messageId: new Key(',"message_id":'),
+  organizationId: new Key(',"organization_id":'),
+  workspaceId: new Key(',"workspace_id":'),
+  apiKeyAlias: new Key(',"api_key_alias":'),
+  attempts: new Key(',"attempts":'),
+  attemptLog: new Key(',"attempt_log":['),
+  durationMs: new Key('],"duration_ms":'),
+  ttftMs: new Key(',"ttft_ms":'),
+  tokensPerSecond: new Key(',"output_tokens_per_second":'),
+  complete: new Key(',"complete":'),
+  usage: new Key(',"usage":'),
+  rateLimits: new Key(',"rate_limits":'),
+  batch: new Key(',"batch":'),
+  countedInputTokens: new Key(',"counted_input_tokens":'),
+  content: new Key(',"content":'),
 };
 
 const A = {
-  status: asciiBytes('{"status":'),
-  errorType: asciiBytes(',"error_type":'),
-  requestId: asciiBytes(',"request_id":'),
-  startOffsetMs: asciiBytes(',"start_offset_ms":'),
-  durationMs: asciiBytes(',"duration_ms":'),
-  retryAfterMs: asciiBytes(',"retry_after_ms":'),
+  status: new Key('{"status":'),
+  errorType: new Key(',"error_type":'),
+  requestId: new Key(',"request_id":'),
+  startOffsetMs: new Key(',"start_offset_ms":'),
+  durationMs: new Key(',"duration_ms":'),
+  retryAfterMs: new Key(',"retry_after_ms":'),
 };
 
 const U = {
-  inputTokens: asciiBytes('{"input_tokens":'),
-  outputTokens: asciiBytes(',"output_tokens":'),
-  cacheRead: asciiBytes(',"cache_read_input_tokens":'),
-  cacheCreation: asciiBytes(',"cache_creation_input_tokens":'),
-  cacheWrite5m: asciiBytes(',"cache_write_5m_input_tokens":'),
-  cacheWrite1h: asciiBytes(',"cache_write_1h_input_tokens":'),
-  cacheWriteUnknownTtl: asciiBytes(',"cache_write_unknown_ttl_input_tokens":'),
-  thinkingTokens: asciiBytes(',"thinking_tokens":'),
-  webSearch: asciiBytes(',"web_search_requests":'),
-  webFetch: asciiBytes(',"web_fetch_requests":'),
-  codeExecution: asciiBytes(',"code_execution_requests":'),
-  serviceTier: asciiBytes(',"service_tier":'),
-  speed: asciiBytes(',"speed":'),
-  inferenceGeo: asciiBytes(',"inference_geo":'),
-  iterations: asciiBytes(',"iterations":'),
+  inputTokens: new Key('{"input_tokens":'),
+  outputTokens: new Key(',"output_tokens":'),
+  cacheRead: new Key(',"cache_read_input_tokens":'),
+  cacheCreation: new Key(',"cache_creation_input_tokens":'),
+  cacheWrite5m: new Key(',"cache_write_5m_input_tokens":'),
+  cacheWrite1h: new Key(',"cache_write_1h_input_tokens":'),
+  cacheWriteUnknownTtl: new Key(',"cache_write_unknown_ttl_input_tokens":'),
+  thinkingTokens: new Key(',"thinking_tokens":'),
+  webSearch: new Key(',"web_search_requests":'),
+  webFetch: new Key(',"web_fetch_requests":'),
+  codeExecution: new Key(',"code_execution_requests":'),
+  serviceTier: new Key(',"service_tier":'),
+  speed: new Key(',"speed":'),
+  inferenceGeo: new Key(',"inference_geo":'),
+  iterations: new Key(',"iterations":'),
 };
 
 /** In the order they are written. */
 const DIMENSIONS = ['requests', 'tokens', 'input_tokens', 'output_tokens'] as const;
 /** `"<dimension>":{"limit":`, each as the first key of `rate_limits` and as a later one. */
-const BUCKET_FIRST = DIMENSIONS.map((d) => asciiBytes(`{"${d}":{"limit":`));
-const BUCKET_NEXT = DIMENSIONS.map((d) => asciiBytes(`,"${d}":{"limit":`));
-const R = { remaining: asciiBytes(',"remaining":'), reset: asciiBytes(',"reset":') };
+const BUCKET_FIRST = DIMENSIONS.map((d) => new Key(`{"${d}":{"limit":`));
+const BUCKET_NEXT = DIMENSIONS.map((d) => new Key(`,"${d}":{"limit":`));
+const R = { remaining: new Key(',"remaining":'), reset: new Key(',"reset":') };
 
 /** `"app":…` to `"pid":…`: the same in every event of a process. */
 interface OriginRun {
@@ -345,105 +382,105 @@ export class CallEventEncoder {
 
   /** Writes `event` as one JSON object (no newline) with `seq` as its `seq`, after `out.begin()`. */
   encode(out: JsonBytes, e: CallEventInput, seq: number): void {
-    out.raw(F.head);
+    out.key(F.head);
     out.str(e.event_id);
-    out.raw(F.seq);
+    out.key(F.seq);
     out.num(seq);
-    out.raw(F.ts);
+    out.key(F.ts);
     out.num(e.ts);
-    out.raw(F.tsStart);
+    out.key(F.tsStart);
     out.num(e.ts_start);
-    out.raw(F.app);
+    out.key(F.app);
     const origin = this.#origin;
     if (origin !== null && origin.app === e.app && origin.env === e.env && origin.host === e.host && origin.pid === e.pid) {
       out.raw(origin.bytes);
     } else {
       const start = out.mark();
       out.str(e.app);
-      out.raw(F.env);
+      out.key(F.env);
       out.str(e.env);
-      out.raw(F.host);
+      out.key(F.host);
       out.str(e.host);
-      out.raw(F.pid);
+      out.key(F.pid);
       out.num(e.pid);
       this.#origin = { app: e.app, env: e.env, host: e.host, pid: e.pid, bytes: out.copy(start) };
     }
-    out.raw(F.tags);
+    out.key(F.tags);
     writeTags(out, e.tags);
-    out.raw(F.provider);
+    out.key(F.provider);
     const what = this.#what;
     if (what !== null && what.provider === e.provider && what.operation === e.operation && what.modelRequested === e.model_requested && what.model === e.model) {
       out.raw(what.bytes);
     } else {
       const start = out.mark();
       out.str(e.provider);
-      out.raw(F.operation);
+      out.key(F.operation);
       out.str(e.operation);
-      out.raw(F.modelRequested);
+      out.key(F.modelRequested);
       out.str(e.model_requested);
-      out.raw(F.model);
+      out.key(F.model);
       out.str(e.model);
       this.#what = { provider: e.provider, operation: e.operation, modelRequested: e.model_requested, model: e.model, bytes: out.copy(start) };
     }
-    out.raw(F.stream);
+    out.key(F.stream);
     out.bool(e.stream);
-    out.raw(F.maxTokens);
+    out.key(F.maxTokens);
     out.num(e.max_tokens);
-    out.raw(F.toolCount);
+    out.key(F.toolCount);
     out.num(e.tool_count);
-    out.raw(F.status);
+    out.key(F.status);
     out.str(e.status);
-    out.raw(F.httpStatus);
+    out.key(F.httpStatus);
     out.num(e.http_status);
-    out.raw(F.errorType);
+    out.key(F.errorType);
     out.str(e.error_type);
-    out.raw(F.errorCode);
+    out.key(F.errorCode);
     out.str(e.error_code);
-    out.raw(F.stopReason);
+    out.key(F.stopReason);
     out.str(e.stop_reason);
-    out.raw(F.requestId);
+    out.key(F.requestId);
     out.str(e.request_id);
-    out.raw(F.messageId);
+    out.key(F.messageId);
     out.str(e.message_id);
-    out.raw(F.organizationId);
+    out.key(F.organizationId);
     out.str(e.organization_id);
-    out.raw(F.workspaceId);
+    out.key(F.workspaceId);
     out.str(e.workspace_id);
-    out.raw(F.apiKeyAlias);
+    out.key(F.apiKeyAlias);
     out.str(e.api_key_alias);
-    out.raw(F.attempts);
+    out.key(F.attempts);
     out.num(e.attempts);
-    out.raw(F.attemptLog);
+    out.key(F.attemptLog);
     const log = e.attempt_log;
     for (let i = 0; i < log.length; i++) {
       if (i > 0) out.byte(COMMA);
       writeAttempt(out, log[i] as Attempt);
     }
-    out.raw(F.durationMs);
+    out.key(F.durationMs);
     out.num(e.duration_ms);
-    out.raw(F.ttftMs);
+    out.key(F.ttftMs);
     out.num(e.ttft_ms);
-    out.raw(F.tokensPerSecond);
+    out.key(F.tokensPerSecond);
     out.num(e.output_tokens_per_second);
-    out.raw(F.complete);
+    out.key(F.complete);
     out.bool(e.complete);
-    out.raw(F.usage);
+    out.key(F.usage);
     writeUsage(out, e.usage);
-    out.raw(F.rateLimits);
+    out.key(F.rateLimits);
     writeRateLimits(out, e.rate_limits);
     if (e.batch !== undefined) {
-      out.raw(F.batch);
+      out.key(F.batch);
       out.json(e.batch);
     }
     if (e.counted_input_tokens !== undefined) {
-      out.raw(F.countedInputTokens);
+      out.key(F.countedInputTokens);
       out.num(e.counted_input_tokens);
     }
     if (e.content !== undefined) {
       // A function or a symbol has no JSON: JSON.stringify leaves the key out, and so does this.
       const text = e.content instanceof JsonText ? e.content.text : JSON.stringify(e.content);
       if (text !== undefined) {
-        out.raw(F.content);
+        out.key(F.content);
         out.text(text);
       }
     }
@@ -466,17 +503,17 @@ function writeTags(out: JsonBytes, tags: Record<string, string>): void {
 }
 
 function writeAttempt(out: JsonBytes, a: Attempt): void {
-  out.raw(A.status);
+  out.key(A.status);
   out.num(a.status);
-  out.raw(A.errorType);
+  out.key(A.errorType);
   out.str(a.error_type);
-  out.raw(A.requestId);
+  out.key(A.requestId);
   out.str(a.request_id);
-  out.raw(A.startOffsetMs);
+  out.key(A.startOffsetMs);
   out.num(a.start_offset_ms);
-  out.raw(A.durationMs);
+  out.key(A.durationMs);
   out.num(a.duration_ms);
-  out.raw(A.retryAfterMs);
+  out.key(A.retryAfterMs);
   out.num(a.retry_after_ms);
   out.byte(CLOSE);
 }
@@ -486,36 +523,36 @@ function writeUsage(out: JsonBytes, u: Usage | null): void {
     out.json(u);
     return;
   }
-  out.raw(U.inputTokens);
+  out.key(U.inputTokens);
   out.num(u.input_tokens);
-  out.raw(U.outputTokens);
+  out.key(U.outputTokens);
   out.num(u.output_tokens);
-  out.raw(U.cacheRead);
+  out.key(U.cacheRead);
   out.num(u.cache_read_input_tokens);
-  out.raw(U.cacheCreation);
+  out.key(U.cacheCreation);
   out.num(u.cache_creation_input_tokens);
-  out.raw(U.cacheWrite5m);
+  out.key(U.cacheWrite5m);
   out.num(u.cache_write_5m_input_tokens);
-  out.raw(U.cacheWrite1h);
+  out.key(U.cacheWrite1h);
   out.num(u.cache_write_1h_input_tokens);
-  out.raw(U.cacheWriteUnknownTtl);
+  out.key(U.cacheWriteUnknownTtl);
   out.num(u.cache_write_unknown_ttl_input_tokens);
-  out.raw(U.thinkingTokens);
+  out.key(U.thinkingTokens);
   out.num(u.thinking_tokens);
-  out.raw(U.webSearch);
+  out.key(U.webSearch);
   out.num(u.web_search_requests);
-  out.raw(U.webFetch);
+  out.key(U.webFetch);
   out.num(u.web_fetch_requests);
-  out.raw(U.codeExecution);
+  out.key(U.codeExecution);
   out.num(u.code_execution_requests);
-  out.raw(U.serviceTier);
+  out.key(U.serviceTier);
   out.str(u.service_tier);
-  out.raw(U.speed);
+  out.key(U.speed);
   out.str(u.speed);
-  out.raw(U.inferenceGeo);
+  out.key(U.inferenceGeo);
   out.str(u.inference_geo);
   if (u.iterations !== undefined) {
-    out.raw(U.iterations);
+    out.key(U.iterations);
     out.json(u.iterations);
   }
   out.byte(CLOSE);
@@ -538,11 +575,11 @@ function writeRateLimits(out: JsonBytes, limits: RateLimits | null): void {
 /** One bucket of `rate_limits`, the `written`-th written; returns how many are written now. */
 function writeBucket(out: JsonBytes, dimension: number, written: number, bucket: RateLimitBucket | undefined): number {
   if (bucket === undefined) return written;
-  out.raw((written === 0 ? BUCKET_FIRST[dimension] : BUCKET_NEXT[dimension]) as Uint8Array);
+  out.key((written === 0 ? BUCKET_FIRST[dimension] : BUCKET_NEXT[dimension]) as Key);
   out.num(bucket.limit);
-  out.raw(R.remaining);
+  out.key(R.remaining);
   out.num(bucket.remaining);
-  out.raw(R.reset);
+  out.key(R.reset);
   out.str(bucket.reset);
   out.byte(CLOSE);
   return written + 1;
