@@ -12,6 +12,7 @@
  */
 import type { CallEvent } from '../event/types.js';
 import type { Pricer } from '../pricing/types.js';
+import { parseIsoTime } from './iso-time.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
 
 /** Rows per transaction: small enough that the pipeline's commits wait a few ms at most. */
@@ -168,8 +169,9 @@ export async function repriceStore(store: SqliteStore, pricer: Pricer, o: Repric
  * @throws Error naming the option
  */
 export function parseRepriceTime(name: string, raw: string): number {
-  const ms = /^\d{4}-\d{2}-\d{2}$/.test(raw) ? Date.parse(`${raw}T00:00:00Z`) : Date.parse(raw);
-  if (!Number.isFinite(ms)) throw new Error(`${name}: expected a date (YYYY-MM-DD) or an ISO time, got ${JSON.stringify(raw)}`);
+  const ms = parseIsoTime(raw.trim());
+  if (ms === 'no-zone') throw new Error(`${name}: ${JSON.stringify(raw)} has no time zone: add Z (UTC) or an offset such as +02:00`);
+  if (ms === null) throw new Error(`${name}: expected a date (YYYY-MM-DD) or an ISO time with its zone, got ${JSON.stringify(raw)}`);
   return ms;
 }
 

@@ -206,20 +206,41 @@ function describe(call: CallRecord, request: { url: string; headers: Headers }, 
  * same value through. No second read or parse of the body. An app that reads the body itself
  * after `asResponse()` through `text()`, `arrayBuffer()` or `bytes()` gets the same bytes, and
  * the call its usage from a parse of them (only then: the SDK reads a JSON body through
- * `json()`). The wrappers are shared functions and the call's facts one object on the response:
- * a closure per method and call cost ~3 µs a call more. They are set by plain assignment, in
- * one order, so every wrapped response shares one hidden class; defining them non-enumerable
- * (`Object.defineProperties`) took V8's slow path, ~2 µs a call. So `Object.keys()` of a
- * wrapped response lists them: the only trace, and only on the response of `asResponse()`.
+ * `json()`). The wrappers are shared functions and the call's facts one object on the response,
+ * under a symbol that is not enumerable (a spread or a log of the response carries neither the
+ * facts nor the request they hold): a closure per method and call cost ~3 µs a call more.
+ *
+ * On a response of the platform's own `fetch` the wrappers are set by plain assignment, in one
+ * order, so wrapped responses share one hidden class: defining them (`Object.defineProperties`)
+ * takes V8's slow path, ~2 µs a call. They are own enumerable properties then (`Object.keys()`
+ * lists them; `util.inspect` does not, undici's `Response` prints itself). A response of another
+ * `fetch` (a subclass, node-fetch, a look-alike) has them defined, and only those it has, since
+ * assigning could run its setters or fail on a read-only method (an own method keeps its
+ * enumerability; one that cannot be redefined is left as it is); so does one whose prototype
+ * was frozen.
  */
 function captureJsonBody(response: Response, call: CallRecord, sink: CallSink, source: CallSource, options: SdkOptions): void {
   const r = response as unknown as WrappedResponse;
-  const bytes = r.bytes;
-  r[BODY_READS] = { call, sink, source, options, json: r.json, text: r.text, arrayBuffer: r.arrayBuffer, bytes };
-  r.json = WRAPPED.json;
-  r.text = WRAPPED.text;
-  r.arrayBuffer = WRAPPED.arrayBuffer;
-  if (typeof bytes === 'function') r.bytes = WRAPPED.bytes;
+  const reads: BodyReads = { call, sink, source, options, json: r.json, text: r.text, arrayBuffer: r.arrayBuffer, bytes: r.bytes };
+  Object.defineProperty(r, BODY_READS, { value: reads, configurable: true });
+  if (Object.getPrototypeOf(r) === Response.prototype) {
+    try {
+      r.json = WRAPPED.json;
+      r.text = WRAPPED.text;
+      r.arrayBuffer = WRAPPED.arrayBuffer;
+      if (typeof reads.bytes === 'function') r.bytes = WRAPPED.bytes;
+      return;
+    } catch {
+      // A frozen prototype: its methods cannot be shadowed by assignment.
+    }
+  }
+  for (const name of BODY_METHOD_NAMES) {
+    if (typeof reads[name] !== 'function') continue;
+    // An own method (a look-alike's) keeps its enumerability; one it cannot redefine stays unwrapped.
+    const own = Object.getOwnPropertyDescriptor(r, name);
+    if (own?.configurable === false) continue;
+    Object.defineProperty(r, name, { value: WRAPPED[name], writable: true, configurable: true, enumerable: own?.enumerable ?? false });
+  }
 }
 
 /** The body methods wrapped, and how each one's result is parsed for the call's facts. */
@@ -255,6 +276,8 @@ function wrappedBodyMethod(name: BodyMethod, parse: (body: never) => unknown): (
     return settleFromBody(r, await readBody(r, original, this), parse as (body: unknown) => unknown);
   };
 }
+
+const BODY_METHOD_NAMES = Object.keys(BODY_METHODS) as BodyMethod[];
 
 const WRAPPED: Record<BodyMethod, (this: Response) => Promise<unknown>> = {
   json: wrappedBodyMethod('json', BODY_METHODS.json),

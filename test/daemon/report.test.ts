@@ -48,4 +48,9 @@ test('windows: an ISO time of day needs its zone (it would be read as local time
   t.is(parseTime('2026-11-19T10:00+02:00', now, '--since'), Date.UTC(2026, 10, 19, 8));
   t.throws(() => parseTime('2026-11-19T08:00', now, '--until'), { message: /--until: "2026-11-19T08:00" has no time zone: add Z/ });
   t.throws(() => parseTime('2026-02-31', now, '--since'), { message: /--since: expected a duration/ });
+  t.is(parseTime('2026-11-19 08:00Z', now, '--since'), Date.UTC(2026, 10, 19, 8), 'a space between date and time');
+  t.throws(() => parseTime('2026-11-19 08:00', now, '--since'), { message: /has no time zone/ });
+  const y50 = new Date(0);
+  y50.setUTCFullYear(50, 0, 1);
+  t.is(parseTime('0050-01-01', now, '--since'), y50.getTime(), 'years below 100 are not read as 19xx');
 });

@@ -161,6 +161,58 @@ for (const read of RAW_READS) {
   });
 }
 
+/** A fetch to the fake API whose responses are `wrap`ped (a subclass, a look-alike: what another fetch returns). */
+function wrappingFetch(wrap: (r: Response) => unknown): typeof fetch {
+  return (async (url: string | URL | Request, init?: RequestInit) => wrap(await fetch(url, init))) as typeof fetch;
+}
+
+test('a response of another fetch whose body methods cannot be assigned (getter-only) still gives its usage at once', async (t) => {
+  const s = await setup(t);
+  class GetterOnly extends Response {}
+  // `json` an accessor without a setter: assigning it on an instance throws.
+  Object.defineProperty(GetterOnly.prototype, 'json', { get: () => Response.prototype.json, configurable: true });
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url, fetch: wrappingFetch((r) => new GetterOnly(r.body, r)) }));
+  const reply = await client.messages.create(MSG);
+  const got = await calls(s);
+  t.is(got.length, 1);
+  t.is(got[0]!.status, 'ok');
+  t.is(got[0]!.usage?.output_tokens, reply.usage.output_tokens);
+  t.true(got[0]!.duration_ms < 2000, `ended by the parse, not the ${got[0]!.duration_ms} ms wait for an unread body`);
+});
+
+test("a response's call facts are not enumerable: a spread or an inspection of it carries neither them nor the prompt, and the call is untouched", async (t) => {
+  const s = await setup(t);
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url }));
+  const secret = { ...MSG, messages: [{ role: 'user' as const, content: 'a prompt about okapis' }] };
+  const res = await client.messages.create(secret).asResponse();
+  const { inspect } = await import('node:util');
+  t.notRegex(inspect(res, { depth: 8 }), /okapis/);
+  const copy = { ...res } as Record<PropertyKey, unknown>;
+  t.deepEqual(Object.getOwnPropertySymbols(copy).filter((k) => k.description?.startsWith('claudescope')), []);
+  // A method of the copy is no read of the response: the call still ends on the app's own read.
+  await t.throwsAsync(async () => (copy['text'] as () => Promise<string>)());
+  const msg = JSON.parse(await res.text()) as { usage: { output_tokens: number } };
+  const got = await calls(s);
+  t.is(got.length, 1);
+  t.is(got[0]!.status, 'ok');
+  t.is(got[0]!.usage?.output_tokens, msg.usage.output_tokens);
+});
+
+test('a look-alike response with only some body methods gets wrappers for those alone', async (t) => {
+  const s = await setup(t);
+  // What a minimal fetch polyfill returns: no arrayBuffer(), bytes() or blob().
+  const lookAlike = (r: Response) => ({ status: r.status, ok: r.ok, url: r.url, headers: r.headers, body: r.body, json: () => r.json(), text: () => r.text() });
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url, fetch: wrappingFetch(lookAlike) }));
+  const res = (await client.messages.create(MSG).asResponse()) as unknown as Record<string, unknown>;
+  t.is(res['arrayBuffer'], undefined);
+  t.is(res['bytes'], undefined);
+  t.deepEqual(Object.keys(res).sort(), ['body', 'headers', 'json', 'ok', 'status', 'text', 'url']);
+  const msg = (await (res['json'] as () => Promise<{ usage: { output_tokens: number } }>)());
+  const got = await calls(s);
+  t.is(got.length, 1);
+  t.is(got[0]!.usage?.output_tokens, msg.usage.output_tokens);
+});
+
 test('a 200 whose JSON body does not parse fails the app as without the emitter, and is one event at once, not a connection error', async (t) => {
   const s = await setup(t);
   const fetchBad = (async () => new Response('{"id":"msg_1","usage":', { status: 200, headers: { 'content-type': 'application/json', 'request-id': 'req_bad' } })) as typeof fetch;

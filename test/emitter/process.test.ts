@@ -190,3 +190,34 @@ test('importing the package adds no process listener, starts no timer and opens 
   t.deepEqual(before.slice(1), [0, 0]);
   t.deepEqual(created, [], 'nothing created under CLAUDESCOPE_HOME');
 });
+
+test('an app that froze Response.prototype (hardening) still gets each call recorded with its usage, at once', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  const code = `
+    Object.freeze(Response.prototype);
+    const { default: Anthropic } = await import('@anthropic-ai/sdk');
+    const { createEmitter } = await import(${JSON.stringify(INDEX)});
+    const emitter = createEmitter({ dir: ${JSON.stringify(dir)}, app: 'frozen' });
+    const client = emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: ${JSON.stringify(api.url)} }));
+    const reply = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
+    await emitter.close();
+    process.stdout.write(JSON.stringify({ output: reply.usage.output_tokens, frozen: Object.isFrozen(Response.prototype) }));
+  `;
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (c) => (c === 0 ? resolve(stdout) : reject(new Error(stderr))));
+  });
+  const { output, frozen } = JSON.parse(out) as { output: number; frozen: boolean };
+  t.true(frozen);
+  const r = readEvents(dir);
+  t.deepEqual(r.invalid, []);
+  t.is(r.calls.length, 1);
+  t.is(r.calls[0]!.usage?.output_tokens, output);
+  t.true(r.calls[0]!.duration_ms < 2000, `ended by the parse, not the wait for an unread body (${r.calls[0]!.duration_ms} ms)`);
+});

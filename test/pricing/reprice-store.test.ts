@@ -2,7 +2,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { createPricer, type CostEngine } from '../../src/pricing/index.js';
 import { SqliteStore, type PricedCall } from '../../src/store/sqlite-store.js';
-import { repriceStore } from '../../src/daemon/reprice.js';
+import { parseRepriceTime, repriceOptionsOf, repriceStore } from '../../src/daemon/reprice.js';
 import type { CallEvent } from '../../src/event/types.js';
 import { call, tempHome } from '../helpers/event-files.js';
 
@@ -134,4 +134,12 @@ test('only calls inside [since, until) are repriced', async (t) => {
   t.notRegex(versions[1]!.pricing_version, /\+o\./);
   const { rollups, rows } = rollupsAndRows(s);
   t.deepEqual(rollups, rows);
+});
+
+test('reprice windows: a date is midnight UTC, a time of day needs its zone, and a date must exist', (t) => {
+  t.is(parseRepriceTime('--since', '2026-11-01'), Date.UTC(2026, 10, 1));
+  t.is(parseRepriceTime('--since', '2026-11-01T06:00:00+02:00'), Date.UTC(2026, 10, 1, 4));
+  t.throws(() => parseRepriceTime('--until', '2026-11-19T08:00'), { message: /--until: "2026-11-19T08:00" has no time zone/ });
+  t.throws(() => parseRepriceTime('--since', '2026-02-31'), { message: /--since: expected a date/ });
+  t.throws(() => repriceOptionsOf({ since: '2026-11-19T08:00' }), { message: /since: "2026-11-19T08:00" has no time zone/ });
 });
