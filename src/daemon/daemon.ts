@@ -154,6 +154,11 @@ export class Daemon {
     const d = new Daemon(o.config, pricer, log, o.healthCheckIntervalMs ?? 5000);
     await d.pipeline.start();
     try {
+      d.metrics.claude.seedRateLimits(await d.pipeline.query.latestRateLimits(), Date.now());
+    } catch (err: unknown) {
+      log('warn', 'could not read the stored rate limits: their gauges wait for new calls', { err: String(err) });
+    }
+    try {
       // A fleet's rules instance reads the central InfluxDB, and its pipeline-health rules
       // then see every host's health points rather than this daemon's alone.
       const influx = d.pipeline.influxQuery;

@@ -17,6 +17,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CallEvent, RateLimitDimension } from '../event/types.js';
 import type { PriceResult } from '../pricing/types.js';
+import type { RateLimitRow } from '../store/types.js';
 import { BucketHistogram, type BucketCounts } from './bucket-histogram.js';
 
 /** Seconds; the recipe's latency buckets. */
@@ -285,6 +286,25 @@ export class ClaudeMetrics {
           seen.limitTs = e.ts;
         }
       }
+    }
+  }
+
+  /**
+   * Sets the rate-limit gauges from the headers the store kept (at start: until new calls come
+   * they would be missing, and headroom queries on them silent). A bucket's size is taken
+   * whatever its age; what remained only while its reset is still ahead (after it the bucket
+   * has refilled, and an old low value would read as no headroom). Headers a call already
+   * brought to the gauges are newer and stay.
+   */
+  seedRateLimits(rows: readonly RateLimitRow[], now: number): void {
+    for (const r of rows) {
+      const key = `${r.model}\u0000${r.dimension}`;
+      if ((this.rlSeen.get(key) ?? -Infinity) > r.ts) continue;
+      this.rlSeen.set(key, r.ts);
+      const labels = { model: r.model, dimension: r.dimension };
+      if (r.limit !== null) this.rlLimit.set(labels, r.limit);
+      const reset = r.reset === null ? Number.NaN : Date.parse(r.reset);
+      if (r.remaining !== null && reset > now) this.rlRemaining.set(labels, r.remaining);
     }
   }
 

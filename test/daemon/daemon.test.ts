@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { tempHome, writeEventFile, waitFor } from '../helpers/event-files.js';
+import { call, tempHome, writeEventFile, waitFor } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
 import { testWith } from '../helpers/external.js';
 import { Daemon } from '../../src/daemon/daemon.js';
@@ -161,4 +161,31 @@ test('on loopback without a token, /healthz reports the store and lag', async (t
   t.regex(String(body['store']), /data\/claudescope\.db$/);
   t.is((await fetch(`${daemon.url}/nope`)).status, 404);
   t.is((await fetch(`${daemon.url}/metrics`, { method: 'POST' })).status, 405);
+});
+
+test('after a restart the rate-limit gauges come from the stored headers: sizes always, remaining only before its reset', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const now = Date.now();
+  const ahead = new Date(now + 10 * 60_000).toISOString();
+  const past = new Date(now - 60_000).toISOString();
+  writeEventFile({
+    dir: h.events,
+    sealed: true,
+    calls: [
+      call({ ts: now - 5000, model: 'claude-test-1', rate_limits: { requests: { limit: 50, remaining: 3, reset: ahead } } }),
+      call({ ts: now - 4000, model: 'claude-test-2', rate_limits: { tokens: { limit: 80_000, remaining: 12, reset: past } } }),
+    ],
+  });
+  const first = await startDaemon(t, configFor(h.home));
+  await waitFor(async () => (await committed(first.daemon)) === 2, 'both calls committed');
+  await first.daemon.stop();
+
+  const { daemon } = await startDaemon(t, configFor(h.home));
+  const samples = parseExposition(await (await fetch(`${daemon.url}/metrics`)).text());
+  t.is(sumOf(samples, 'claude_requests_total'), 0, 'nothing new ingested: the gauges come from the store');
+  t.is(sumOf(samples, 'claude_rate_limit_limit', { model: 'claude-test-1', dimension: 'requests' }), 50);
+  t.is(sumOf(samples, 'claude_rate_limit_remaining', { model: 'claude-test-1', dimension: 'requests' }), 3);
+  t.is(sumOf(samples, 'claude_rate_limit_limit', { model: 'claude-test-2', dimension: 'tokens' }), 80_000);
+  t.false(samples.some((s) => s.name === 'claude_rate_limit_remaining' && s.labels['model'] === 'claude-test-2'), 'a bucket past its reset has refilled: no stale remaining');
 });

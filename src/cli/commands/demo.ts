@@ -96,7 +96,7 @@ const command: CommandModule<object, DemoArgs> = {
         '',
         // With --once the daemon stops now: its addresses would lead nowhere.
         ...(argv.once
-          ? [`browse     CLAUDESCOPE_HOME=${shown(home)} ${self} daemon   (then its dashboard, /metrics and /healthz)`]
+          ? [`browse     CLAUDESCOPE_HOME=${shown(home)} ${self} daemon   (then its dashboard; its /metrics counts what it ingests from its start)`]
           : [`dashboard  ${daemon.url}/`, `metrics    ${daemon.url}/metrics`, `health     ${daemon.url}/healthz`]),
         `report     ${self} report --home ${shown(home)} --by model   (or --by feature, --by day, --json, --csv)`,
         `home       ${home}`,
