@@ -14,7 +14,7 @@ export type FieldSpec =
   /** A map with free keys (e.g. feature names), each value of one spec. */
   | { kind: 'map'; values: FieldSpec; nullable?: boolean }
   | { kind: 'int'; min: number; max: number; nullable?: boolean }
-  | { kind: 'number'; min: number; nullable?: boolean }
+  | { kind: 'number'; min: number; nullable?: boolean; /** `min` itself refused (with why). */ aboveMin?: string }
   | { kind: 'string'; nonEmpty?: boolean; nullable?: boolean }
   | { kind: 'enum'; values: readonly string[]; nullable?: boolean }
   | { kind: 'boolean'; nullable?: boolean }
@@ -25,7 +25,8 @@ export type FieldSpec =
   | { kind: 'opaque_list' };
 
 const usd = (): FieldSpec => ({ kind: 'number', min: 0, nullable: true });
-const days = (): FieldSpec => ({ kind: 'number', min: 0, nullable: true });
+// 0 days would delete every row at start; a tool that reads 0 as "keep" is common: refused.
+const days = (): FieldSpec => ({ kind: 'number', min: 0, nullable: true, aboveMin: 'leave it unset (or null) to keep everything' });
 
 /** The config file's schema (snake_case keys, as written in YAML). */
 export const CONFIG_SCHEMA: FieldSpec = {
@@ -173,7 +174,9 @@ export function validateAgainst(value: unknown, spec: FieldSpec, path: string, w
       }
       return;
     case 'number':
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < spec.min) bad(`expected a number ≥ ${spec.min}, got ${show(value)}`);
+      if (spec.aboveMin !== undefined) {
+        if (typeof value !== 'number' || !Number.isFinite(value) || value <= spec.min) bad(`expected a number > ${spec.min} (${spec.aboveMin}), got ${show(value)}`);
+      } else if (typeof value !== 'number' || !Number.isFinite(value) || value < spec.min) bad(`expected a number ≥ ${spec.min}, got ${show(value)}`);
       return;
     case 'string':
       if (typeof value !== 'string') bad(`expected a string, got ${show(value)}`);

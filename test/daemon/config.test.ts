@@ -100,6 +100,17 @@ test('bad environment values and flags name the variable and the flag', (t) => {
   ]);
 });
 
+test('a retention of 0 days is refused (it would delete every row at start), and unset keeps everything', (t) => {
+  const dir = tempDir(t);
+  const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir, CLAUDESCOPE_RETENTION_ROLLUPS_DAYS: '0' }, flags: { retentionRowsDays: '0' } }));
+  t.deepEqual(p, [
+    'CLAUDESCOPE_RETENTION_ROLLUPS_DAYS: retention.rollups_days: expected a number > 0 (leave it unset (or null) to keep everything), got 0',
+    '--retention-rows-days: retention.rows_days: expected a number > 0 (leave it unset (or null) to keep everything), got 0',
+  ]);
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { retentionRowsDays: '0.5' } }).retention.rowsMaxAgeMs, 43_200_000);
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }).retention.rowsMaxAgeMs, undefined);
+});
+
 test('beyond loopback without a token the daemon refuses to start', (t) => {
   const dir = tempDir(t);
   const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { host: '0.0.0.0' } }));
