@@ -264,7 +264,9 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
   api('GET', '/api/silences', async ({ url, now: t }) => {
     const p = params(url, ['all']);
     const engine = requireEngine(ctx);
-    const all = p.get('all') === 'true';
+    const raw = p.get('all');
+    if (raw !== undefined && raw !== 'true' && raw !== 'false') throw new BadRequest(`all: "${raw}" is not true or false`);
+    const all = raw === 'true';
     return { body: { silences: engine.silences().filter((s) => all || s.endsAt > t) } };
   });
 

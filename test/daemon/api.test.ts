@@ -162,6 +162,11 @@ test('alerts: every loaded rule with its state and last value; silences are adde
   t.deepEqual(((await get(d, '/api/silences')).body['silences'] as { id: string }[]).map((s) => s.id), [silence.id]);
   t.is((await fetch(`${d.url}/api/silences/${silence.id}`, { method: 'DELETE' })).status, 200);
   t.deepEqual((await get(d, '/api/silences')).body['silences'], []);
+  t.deepEqual(((await get(d, '/api/silences?all=true')).body['silences'] as { id: string }[]).map((s) => s.id), [silence.id], 'an expired silence with all=true');
+  t.deepEqual((await get(d, '/api/silences?all=false')).body['silences'], []);
+  const notBool = await fetch(`${d.url}/api/silences?all=yes`);
+  t.is(notBool.status, 400);
+  t.regex(((await notBool.json()) as { message: string }).message, /all: "yes" is not true or false/);
   t.is((await fetch(`${d.url}/api/silences/${silence.id}`, { method: 'DELETE' })).status, 404);
 });
 
