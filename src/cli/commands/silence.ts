@@ -84,7 +84,7 @@ const command: CommandModule<object, SilenceArgs> = {
   describe: 'Add, list or expire silences of alerts',
   builder: (y: Argv) =>
     y.positional('action', { choices: ['add', 'list', 'expire'] as const })
-      .positional('args', { type: 'string', array: true, default: [] as string[], describe: 'add: matchers (name=value, name!=value, name=~regex); expire: silence id' })
+      .positional('args', { type: 'string', array: true, default: [] as string[], describe: 'add: matchers (name=value, name!=value, name=~regex, name!~regex); expire: silence id' })
       .option('duration', { type: 'string', default: '1h', requiresArg: true, describe: 'add: how long (e.g. 30m, 2h, 1d)' })
       .option('comment', { type: 'string', default: '', describe: 'add: why' })
       .option('author', { type: 'string', describe: 'add: who (default the user name)' })
