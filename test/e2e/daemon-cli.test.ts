@@ -5,7 +5,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -207,6 +207,18 @@ test('demo --once with its port taken (a daemon already running) takes a free on
   const aborted = Number(/aborted (\d+)/.exec(r.stdout)?.[1]);
   t.is(ok + error + aborted, 12, 'the daemon that serves counted every call');
   t.notRegex(r.stdout, new RegExp(`127\\.0\\.0\\.1:${port}/`));
+});
+
+test('demo --once on a home a running daemon owns is refused before it makes a call', (t) => {
+  const home = tempDir(t);
+  mkdirSync(join(home, 'data'), { recursive: true });
+  // A lock held by a live process: this test's.
+  writeFileSync(join(home, 'data', 'daemon.lock'), `${process.pid}\n`);
+  const r = spawnSync(process.execPath, [CLI, 'demo', '--once', '--calls', '12', '--home', home], { encoding: 'utf8', timeout: 60_000 });
+  t.not(r.status, 0);
+  t.regex(r.stderr, new RegExp(`a claudescope daemon \\(pid ${process.pid}\\) is running on .*give the demo another --home`));
+  t.false(existsSync(join(home, 'events')), 'no call was made');
+  t.is(readFileSync(join(home, 'data', 'daemon.lock'), 'utf8'), `${process.pid}\n`, 'the owner keeps its lock');
 });
 
 for (const cmd of ['daemon', 'report', 'demo']) {

@@ -13,6 +13,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { Counter } from 'prom-client';
 import { DEFAULT_PORT, loadDaemonConfig } from '../../daemon/config.js';
 import { untilSignal } from '../signals.js';
+import { acquireLock, DataDirLockedError } from '../../tail/lock-file.js';
 
 interface DemoArgs {
   home?: string | undefined;
@@ -45,6 +46,9 @@ const command: CommandModule<object, DemoArgs> = {
       import('../../testing/fake-api.js'), import('../../daemon/demo-workload.js'), import('../../daemon/daemon.js'),
     ]);
     const err = (s: string): boolean => process.stderr.write(s);
+    // A home a running daemon owns is refused before any call: the demo's daemon would find
+    // it locked only after the workload.
+    refuseLockedHome(home);
     const api = await startFakeApi({ rateLimits: {} });
     err(`demo: fake Claude API on ${api.url}; events go to ${join(home, 'events')}\n`);
     let work;
@@ -141,3 +145,16 @@ function portFree(host: string, port: number): Promise<boolean> {
 }
 
 export default command;
+
+/** Throws when a running daemon owns `home`'s data folder (one that does not exist is nobody's). */
+function refuseLockedHome(home: string): void {
+  let lock;
+  try {
+    lock = acquireLock(join(home, 'data', 'daemon.lock'));
+  } catch (e: unknown) {
+    if (e instanceof DataDirLockedError) throw new Error(`demo: a claudescope daemon (pid ${e.ownerPid}) is running on ${home}; give the demo another --home (or none, for a fresh one), or stop that daemon`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  lock.release();
+}
