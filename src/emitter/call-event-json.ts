@@ -47,9 +47,9 @@ export class Key {
   readonly bytes: Uint8Array;
   readonly words: Uint32Array;
 
-  constructor(text: string) {
-    this.bytes = asciiBytes(text);
-    const padded = new Uint8Array(Math.ceil(text.length / 4) * 4);
+  constructor(text: string | Uint8Array) {
+    this.bytes = typeof text === 'string' ? asciiBytes(text) : text;
+    const padded = new Uint8Array(Math.ceil(this.bytes.length / 4) * 4);
     padded.set(this.bytes);
     const view = new DataView(padded.buffer);
     this.words = Uint32Array.from({ length: padded.length / 4 }, (_, i) => view.getUint32(i * 4, true));
@@ -74,8 +74,13 @@ export class JsonBytes {
   start = 0;
   pos = 0;
 
+  /** The last string {@link strRepeat} wrote as it is in this line, and where (an offset into the line). */
+  #lastText: string | null = null;
+  #lastAt = 0;
+
   /** Starts a line at `start` in `buf`. */
   begin(buf: Buffer, start: number): void {
+    this.#lastText = null;
     if (buf !== this.buf) this.#use(buf);
     this.start = start;
     this.pos = start;
@@ -165,6 +170,29 @@ export class JsonBytes {
     }
     buf[p++] = QUOTE;
     this.pos = p;
+  }
+
+  /**
+   * {@link str}, for a value that often repeats the one this method wrote last in the line (a
+   * request id in the call and its attempt, a reset time in each rate-limit bucket): a repeat
+   * is copied from there, not scanned again.
+   */
+  strRepeat(v: string | null): void {
+    if (v !== null && v === this.#lastText) {
+      const n = v.length + 2;
+      this.room(n);
+      const from = this.start + this.#lastAt;
+      this.buf.copyWithin(this.pos, from, from + n);
+      this.pos += n;
+      return;
+    }
+    const at = this.pos - this.start;
+    this.str(v);
+    // Written as it is (quotes and the characters alone): nothing escaped, all ASCII.
+    if (v !== null && this.pos - this.start - at === v.length + 2) {
+      this.#lastText = v;
+      this.#lastAt = at;
+    }
   }
 
   num(v: number | null): void {
@@ -362,6 +390,13 @@ interface OriginRun {
   bytes: Uint8Array;
 }
 
+/** The organization and workspace ids, as written: the same for most calls of an app. */
+interface AccountRun {
+  organizationId: string | null;
+  workspaceId: string | null;
+  key: Key;
+}
+
 /** `"provider":…` to `"model":…`: the same for most calls of an app. */
 interface WhatRun {
   provider: string;
@@ -379,6 +414,7 @@ interface WhatRun {
 export class CallEventEncoder {
   #origin: OriginRun | null = null;
   #what: WhatRun | null = null;
+  #account: AccountRun | null = null;
 
   /** Writes `event` as one JSON object (no newline) with `seq` as its `seq`, after `out.begin()`. */
   encode(out: JsonBytes, e: CallEventInput, seq: number): void {
@@ -439,13 +475,20 @@ export class CallEventEncoder {
     out.key(F.stopReason);
     out.str(e.stop_reason);
     out.key(F.requestId);
-    out.str(e.request_id);
+    out.strRepeat(e.request_id);
     out.key(F.messageId);
     out.str(e.message_id);
     out.key(F.organizationId);
-    out.str(e.organization_id);
-    out.key(F.workspaceId);
-    out.str(e.workspace_id);
+    const account = this.#account;
+    if (account !== null && account.organizationId === e.organization_id && account.workspaceId === e.workspace_id) {
+      out.key(account.key);
+    } else {
+      const start = out.mark();
+      out.str(e.organization_id);
+      out.key(F.workspaceId);
+      out.str(e.workspace_id);
+      this.#account = { organizationId: e.organization_id, workspaceId: e.workspace_id, key: new Key(out.copy(start)) };
+    }
     out.key(F.apiKeyAlias);
     out.str(e.api_key_alias);
     out.key(F.attempts);
@@ -508,7 +551,7 @@ function writeAttempt(out: JsonBytes, a: Attempt): void {
   out.key(A.errorType);
   out.str(a.error_type);
   out.key(A.requestId);
-  out.str(a.request_id);
+  out.strRepeat(a.request_id);
   out.key(A.startOffsetMs);
   out.num(a.start_offset_ms);
   out.key(A.durationMs);
@@ -580,7 +623,7 @@ function writeBucket(out: JsonBytes, dimension: number, written: number, bucket:
   out.key(R.remaining);
   out.num(bucket.remaining);
   out.key(R.reset);
-  out.str(bucket.reset);
+  out.strRepeat(bucket.reset);
   out.byte(CLOSE);
   return written + 1;
 }

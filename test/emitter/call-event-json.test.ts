@@ -31,10 +31,13 @@ const number = fc.oneof(
 );
 const nullableNumber = fc.option(number, { nil: null });
 
+/** Strings that repeat within an event and across events (request ids, reset times, account ids), some needing escapes. */
+const repeated = fc.oneof(fc.constantFrom<string | null>('req_011CgqA', 'req "quoted"', 'ré', '2026-11-27T21:01:43Z', null), nullableText);
+
 const attempt = fc.record({
   status: nullableNumber,
   error_type: nullableText,
-  request_id: nullableText,
+  request_id: repeated,
   start_offset_ms: number,
   duration_ms: number,
   retry_after_ms: nullableNumber,
@@ -61,7 +64,7 @@ const usage = fc.record(
   { requiredKeys: ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens', 'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens', 'cache_write_unknown_ttl_input_tokens', 'thinking_tokens', 'web_search_requests', 'web_fetch_requests', 'code_execution_requests', 'service_tier', 'speed', 'inference_geo'] },
 );
 
-const bucket = fc.record({ limit: nullableNumber, remaining: nullableNumber, reset: nullableText });
+const bucket = fc.record({ limit: nullableNumber, remaining: nullableNumber, reset: repeated });
 const rateLimits = fc.record({ requests: bucket, tokens: bucket, input_tokens: bucket, output_tokens: bucket }, { requiredKeys: [] });
 
 /** Values from small pools, so that consecutive events share the runs the encoder keeps, or not. */
@@ -92,10 +95,10 @@ const event: fc.Arbitrary<CallEventInput> = fc
       error_type: nullableText,
       error_code: nullableText,
       stop_reason: nullableText,
-      request_id: nullableText,
+      request_id: repeated,
       message_id: nullableText,
-      organization_id: nullableText,
-      workspace_id: nullableText,
+      organization_id: repeated,
+      workspace_id: repeated,
       api_key_alias: nullableText,
       attempts: number,
       attempt_log: fc.array(attempt, { maxLength: 4 }),
