@@ -176,8 +176,10 @@ test('a response of another fetch whose body methods cannot be assigned (getter-
   const got = await calls(s);
   t.is(got.length, 1);
   t.is(got[0]!.status, 'ok');
+  // Usage comes only from the parse (a call ended by the wait for an unread body has none), and
+  // `calls()` reads what was written by now, not seconds later.
   t.is(got[0]!.usage?.output_tokens, reply.usage.output_tokens);
-  t.true(got[0]!.duration_ms < 2000, `ended by the parse, not the ${got[0]!.duration_ms} ms wait for an unread body`);
+  t.true(got[0]!.complete);
 });
 
 test("a response's call facts are not enumerable: a spread or an inspection of it carries neither them nor the prompt, and the call is untouched", async (t) => {
