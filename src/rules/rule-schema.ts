@@ -70,9 +70,10 @@ export function formatProblem(p: RuleProblem): string {
   return `${p.file}:${p.line}: ${p.field}: ${p.message}`;
 }
 
-type Path = (string | number)[];
+export type Path = (string | number)[];
 
-class Ctx {
+/** Where the problems of one YAML file go, each located by its field's line. */
+export class Ctx {
   readonly problems: RuleProblem[] = [];
   constructor(readonly file: string, private readonly doc: Document, private readonly lines: LineCounter) {}
   fail(path: Path, message: string): void {
@@ -93,15 +94,32 @@ function fieldName(path: Path): string {
   return s === '' ? '(file)' : s;
 }
 
-/** Parses one rule file's text; throws {@link RuleFileError} with every problem found. */
-export function parseRuleFile(text: string, file: string): Rule[] {
+/**
+ * Parses a YAML file of this folder's formats (rule files, rule test files) keeping each
+ * node's line; throws {@link RuleFileError} on a syntax error (or a duplicate key).
+ */
+export function parseYamlFile(text: string, file: string): { ctx: Ctx; root: unknown } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new RuleFileError(doc.errors.map((e) => ({ file, line: e.linePos?.[0]?.line ?? 1, field: '(yaml)', message: e.message.split('\n')[0] ?? e.message })));
   }
-  const ctx = new Ctx(file, doc, lines);
-  const root = doc.toJS() as unknown;
+  return { ctx: new Ctx(file, doc, lines), root: doc.toJS() as unknown };
+}
+
+/**
+ * Records every key of the mapping `raw` (at `at`) that is not in `allowed`: a misspelt key
+ * must not pass silently. `what` names the mapping in the message, which lists the keys it takes.
+ */
+export function checkKeys(ctx: Ctx, at: Path, raw: Record<string, unknown>, allowed: readonly string[], what: string): void {
+  for (const key of Object.keys(raw)) {
+    if (!allowed.includes(key)) ctx.fail([...at, key], `unknown field (${what} takes ${allowed.join(', ')})`);
+  }
+}
+
+/** Parses one rule file's text; throws {@link RuleFileError} with every problem found. */
+export function parseRuleFile(text: string, file: string): Rule[] {
+  const { ctx, root } = parseYamlFile(text, file);
   const rules: Rule[] = [];
   if (!isRecord(root)) {
     ctx.fail([], 'a rule file is a mapping with a `rules:` list');
@@ -238,8 +256,8 @@ function parseRule(ctx: Ctx, at: Path, raw: unknown): Rule | null {
   return ctx.problems.length > before ? null : rule;
 }
 
-/** Typed readers of a rule's fields that record problems instead of throwing. */
-class Fields {
+/** Typed readers of a mapping's fields (a rule's, a rule test's) that record problems instead of throwing. */
+export class Fields {
   constructor(private readonly ctx: Ctx, private readonly at: Path, private readonly raw: Record<string, unknown>) {}
   private get(key: string, required: boolean): unknown {
     const v = this.raw[key];
@@ -364,6 +382,6 @@ class Fields {
   }
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

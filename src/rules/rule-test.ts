@@ -21,15 +21,16 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse } from 'yaml';
-import type { CallEvent } from '../event/types.js';
+import { parseIsoTime } from '../daemon/iso-time.js';
+import type { CallEvent, Usage } from '../event/types.js';
 import type { PriceResult } from '../pricing/types.js';
 import type { PipelineHealth } from '../store/types.js';
 import { SqliteStore, type PricedCall } from '../store/sqlite-store.js';
 import { parseDuration } from './duration.js';
 import { createRuleEngine } from './rule-engine.js';
 import { loadRules } from './rule-loader.js';
-import { PIPELINE_METRICS, type Budgets, type PipelineMetric } from './rule-types.js';
+import { Fields, RuleFileError, checkKeys, isRecord, parseYamlFile, type Ctx, type Path, type RuleProblem } from './rule-schema.js';
+import { PIPELINE_METRICS, type Budgets, type PipelineMetric, type Rule } from './rule-types.js';
 
 export interface RuleTestOutcome {
   name: string;
@@ -64,19 +65,198 @@ function offset(text: string | undefined, what: string): number {
 
 /** Runs every test of a rule-test file; a failure list per test, empty when it passed. */
 export async function runRuleTests(file: string): Promise<RuleTestOutcome[]> {
-  const doc = parse(readFileSync(file, 'utf8')) as TestFile;
-  const ruleFiles = (doc.rule_files ?? []).map((f) => resolve(dirname(file), f));
-  if (ruleFiles.length === 0) throw new Error(`${file}: rule_files is required`);
-  const rules = loadRules(ruleFiles);
+  const { doc, rules } = loadRuleTestFile(readFileSync(file, 'utf8'), file);
   const out: RuleTestOutcome[] = [];
   for (const [i, tc] of (doc.tests ?? []).entries()) out.push(await runOne(tc, i, rules, doc.budgets ?? {}));
   return out;
 }
 
-async function runOne(tc: TestCase, index: number, rules: ReturnType<typeof loadRules>, budgets: Budgets): Promise<RuleTestOutcome> {
+const FILE_KEYS = ['rule_files', 'budgets', 'tests'];
+const BUDGET_KEYS = ['daily', 'monthly', 'features', 'timeZone'];
+const TEST_KEYS = ['name', 'start', 'eval_interval', 'calls', 'health', 'alerts'];
+const EXPECTED_KEYS = ['eval_time', 'alertname', 'exp_alerts'];
+const EXP_ALERT_KEYS = ['exp_labels', 'exp_annotations'];
+const HEALTH_KEYS = ['at', ...Object.keys(PIPELINE_METRICS)];
+/**
+ * The event contract's fields a fixture call sets, under their names in the contract
+ * (`src/event/types.ts`, `event.schema.json`): the call's own and its usage's; `feature` is
+ * its `tags.feature` and `cost_usd` its price.
+ */
+export const FIXTURE_CALL_FIELDS = ['model', 'status', 'error_type', 'http_status', 'stop_reason', 'duration_ms', 'ttft_ms', 'attempts', 'rate_limits'] as const satisfies readonly (keyof CallEvent)[];
+export const FIXTURE_USAGE_FIELDS = ['input_tokens', 'output_tokens'] as const satisfies readonly (keyof Usage)[];
+const FIXTURE_KEYS = ['at', 'until', 'count', ...FIXTURE_CALL_FIELDS, ...FIXTURE_USAGE_FIELDS, 'feature', 'cost_usd'];
+const RATE_LIMIT_DIMENSIONS = ['requests', 'tokens', 'input_tokens', 'output_tokens'];
+
+let contractFields: Set<string> | undefined;
+/** The call and usage fields of the event contract's JSON schema. */
+function callContractFields(): Set<string> {
+  if (contractFields === undefined) {
+    const schema = JSON.parse(readFileSync(new URL('../event/event.schema.json', import.meta.url), 'utf8')) as { $defs: Record<string, { properties?: Record<string, unknown> }> };
+    contractFields = new Set([...Object.keys(schema.$defs['call']?.properties ?? {}), ...Object.keys(schema.$defs['usage']?.properties ?? {})]);
+  }
+  return contractFields;
+}
+
+/**
+ * Parses and validates a rule test file and loads its rule files, as rule files are checked:
+ * an unknown key, a fixture call field the event contract does not have (or fixtures do not
+ * set), a value of the wrong type, and an expected alert that no loaded rule defines are
+ * refused with file, line and field. Throws {@link RuleFileError} listing every problem (those
+ * of the rule files too).
+ */
+export function loadRuleTestFile(text: string, file: string): { doc: TestFile; rules: Rule[] } {
+  const { ctx, root } = parseYamlFile(text, file);
+  if (!isRecord(root)) {
+    ctx.fail([], 'a rules test file is a mapping with rule_files and tests');
+    throw new RuleFileError(ctx.problems);
+  }
+  checkKeys(ctx, [], root, FILE_KEYS, 'a rules test file');
+  const top = new Fields(ctx, [], root);
+  const ruleFileNames = top.strList('rule_files', true) ?? [];
+  if (isRecord(root['budgets'])) {
+    const b = root['budgets'];
+    checkKeys(ctx, ['budgets'], b, BUDGET_KEYS, 'budgets');
+    checkUsd(ctx, ['budgets'], b);
+    if (b['timeZone'] !== undefined) new Fields(ctx, ['budgets'], b).str('timeZone');
+    if (b['features'] !== undefined && b['features'] !== null) {
+      if (!isRecord(b['features'])) ctx.fail(['budgets', 'features'], 'must be a mapping of feature to { daily, monthly }');
+      else for (const [name, fb] of Object.entries(b['features'])) {
+        const at: Path = ['budgets', 'features', name];
+        if (!isRecord(fb)) { ctx.fail(at, 'must be a mapping such as { daily: 5 }'); continue; }
+        checkKeys(ctx, at, fb, ['daily', 'monthly'], 'a feature budget');
+        checkUsd(ctx, at, fb);
+      }
+    }
+  } else if (root['budgets'] !== undefined && root['budgets'] !== null) ctx.fail(['budgets'], 'must be a mapping such as { daily: 10, monthly: 200 }');
+  const expected: { at: Path; name: string }[] = [];
+  forEachMapping(ctx, [], root, 'tests', 'a test', (at, tc) => {
+    checkKeys(ctx, at, tc, TEST_KEYS, 'a test');
+    const f = new Fields(ctx, at, tc);
+    f.str('name');
+    const start = f.str('start');
+    if (start !== undefined && typeof parseIsoTime(start) !== 'number') ctx.fail([...at, 'start'], `must be an ISO time with its zone, such as 2026-01-15T12:00:00Z (got ${JSON.stringify(start)})`);
+    checkOffset(ctx, at, tc, 'eval_interval', false);
+    forEachMapping(ctx, at, tc, 'calls', 'a call', (cat, c) => checkFixture(ctx, cat, c));
+    forEachMapping(ctx, at, tc, 'health', 'a health sample', (hat, h) => {
+      checkKeys(ctx, hat, h, HEALTH_KEYS, 'a health sample');
+      checkOffset(ctx, hat, h, 'at', true);
+      const hf = new Fields(ctx, hat, h);
+      for (const m of Object.keys(PIPELINE_METRICS)) hf.num(m);
+    });
+    forEachMapping(ctx, at, tc, 'alerts', 'an expected alert', (eat, e) => {
+      checkKeys(ctx, eat, e, EXPECTED_KEYS, 'an expected alert');
+      const ef = new Fields(ctx, eat, e);
+      if (e['eval_time'] === undefined || e['eval_time'] === null) ctx.fail([...eat, 'eval_time'], 'is required');
+      else checkOffset(ctx, eat, e, 'eval_time', true);
+      const name = ef.str('alertname', true);
+      if (name !== undefined) expected.push({ at: [...eat, 'alertname'], name });
+      forEachMapping(ctx, eat, e, 'exp_alerts', 'an expected firing alert', (xat, x) => {
+        checkKeys(ctx, xat, x, EXP_ALERT_KEYS, 'an expected firing alert');
+        const xf = new Fields(ctx, xat, x);
+        xf.stringMap('exp_labels', true);
+        xf.stringMap('exp_annotations', false);
+      });
+    });
+  });
+  let rules: Rule[] = [];
+  const ruleProblems: RuleProblem[] = [];
+  if (ruleFileNames.length > 0) {
+    try {
+      rules = loadRules(ruleFileNames.map((f) => resolve(dirname(file), f)));
+    } catch (err: unknown) {
+      if (!(err instanceof RuleFileError)) throw err;
+      ruleProblems.push(...err.problems);
+    }
+    // Only against rule files that loaded: a refused rule file names its own problems.
+    if (ruleProblems.length === 0) {
+      const defined = new Set(rules.map((r) => r.name));
+      for (const { at, name } of expected) if (!defined.has(name)) ctx.fail(at, `no rule in rule_files defines alert ${name}`);
+    }
+  }
+  if (ctx.problems.length > 0 || ruleProblems.length > 0) throw new RuleFileError([...ctx.problems, ...ruleProblems]);
+  return { doc: root as TestFile, rules };
+}
+
+/** Calls `each` with every item of the list `raw[key]` (optional), after checking each is a mapping. */
+function forEachMapping(ctx: Ctx, at: Path, raw: Record<string, unknown>, key: string, what: string, each: (at: Path, item: Record<string, unknown>) => void): void {
+  const list = raw[key];
+  if (list === undefined || list === null) return;
+  if (!Array.isArray(list)) {
+    ctx.fail([...at, key], `must be a list of ${what.replace(/^an? /, '')} mappings`);
+    return;
+  }
+  list.forEach((item: unknown, i) => {
+    if (isRecord(item)) each([...at, key, i], item);
+    else ctx.fail([...at, key, i], `${what} is a mapping`);
+  });
+}
+
+function checkUsd(ctx: Ctx, at: Path, raw: Record<string, unknown>): void {
+  const f = new Fields(ctx, at, raw);
+  for (const k of ['daily', 'monthly']) {
+    const v = f.num(k);
+    if (v !== undefined && v < 0) ctx.fail([...at, k], 'must be a number of USD ≥ 0');
+  }
+}
+
+/** An offset such as `-5m` or `90s` (negative only when `signed`). */
+function checkOffset(ctx: Ctx, at: Path, raw: Record<string, unknown>, key: string, signed: boolean): void {
+  const v = raw[key];
+  if (v === undefined || v === null) return;
+  const s = typeof v === 'string' || typeof v === 'number' ? String(v).trim() : '';
+  const neg = signed && s.startsWith('-');
+  if (parseDuration(neg ? s.slice(1) : s) === null) ctx.fail([...at, key], `must be a duration such as ${signed ? '-5m, 0m, 90s' : '30s, 1m'} (got ${JSON.stringify(v)})`);
+}
+
+/** A fixture call: its fields are the event contract's (those fixtures set), each of its type. */
+function checkFixture(ctx: Ctx, at: Path, c: Record<string, unknown>): void {
+  for (const key of Object.keys(c)) {
+    if (FIXTURE_KEYS.includes(key)) continue;
+    ctx.fail([...at, key], callContractFields().has(key)
+      ? `a call field fixtures do not set (they set ${FIXTURE_KEYS.join(', ')})`
+      : `unknown field: no such call field in the event contract (fixture calls take ${FIXTURE_KEYS.join(', ')})`);
+  }
+  checkOffset(ctx, at, c, 'at', true);
+  checkOffset(ctx, at, c, 'until', true);
+  const f = new Fields(ctx, at, c);
+  f.int('count');
+  for (const k of ['model', 'feature', 'error_type', 'stop_reason']) f.str(k);
+  f.oneOf('status', ['ok', 'error', 'aborted']);
+  for (const k of ['http_status', 'attempts', 'input_tokens', 'output_tokens']) f.int(k);
+  for (const k of ['duration_ms', 'ttft_ms', 'cost_usd']) {
+    // cost_usd: null is an unpriced call.
+    const v = f.num(k);
+    if (v !== undefined && v < 0) ctx.fail([...at, k], 'must be a number ≥ 0');
+  }
+  const rl = c['rate_limits'];
+  if (rl === undefined || rl === null) return;
+  if (!isRecord(rl)) {
+    ctx.fail([...at, 'rate_limits'], 'must be a mapping such as { requests: { limit: 50, remaining: 2 } }');
+    return;
+  }
+  checkKeys(ctx, [...at, 'rate_limits'], rl, RATE_LIMIT_DIMENSIONS, 'rate_limits');
+  for (const d of RATE_LIMIT_DIMENSIONS) {
+    const b = rl[d];
+    if (b === undefined) continue;
+    const bat: Path = [...at, 'rate_limits', d];
+    if (!isRecord(b)) {
+      ctx.fail(bat, 'must be a mapping { limit, remaining }');
+      continue;
+    }
+    checkKeys(ctx, bat, b, ['limit', 'remaining'], 'a rate-limit bucket');
+    const bf = new Fields(ctx, bat, b);
+    for (const k of ['limit', 'remaining']) {
+      if (b[k] === undefined || b[k] === null) ctx.fail([...bat, k], 'is required');
+      else bf.int(k);
+    }
+  }
+}
+
+async function runOne(tc: TestCase, index: number, rules: Rule[], budgets: Budgets): Promise<RuleTestOutcome> {
   const name = tc.name ?? `tests[${index}]`;
   const failures: string[] = [];
-  const start = tc.start !== undefined ? Date.parse(tc.start) : DEFAULT_START;
+  const startAt = tc.start !== undefined ? parseIsoTime(tc.start) : DEFAULT_START;
+  const start = typeof startAt === 'number' ? startAt : DEFAULT_START;
   const store = SqliteStore.open({ path: ':memory:' });
   try {
     const calls: PricedCall[] = [];

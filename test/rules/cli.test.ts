@@ -44,6 +44,40 @@ test('rules test reports a failing expectation and exits non-zero', async (t) =>
   t.regex(r.stdout, /got firing: +\(none\)/);
 });
 
+test('rules test refuses a misspelt key (exp_annotatons) with file, line and field, rather than passing without checking it', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'r.yaml'), 'rules:\n  - { alert: Errors, kind: error_rate, threshold: 5%, annotations: { summary: errors } }\n');
+  writeFileSync(join(dir, 't.yaml'), [
+    'rule_files: [r.yaml]',
+    'tests:',
+    '  - name: typo',
+    '    calls: [{ at: -1m, count: 5, error_type: api_error }]',
+    '    alerts:',
+    '      - eval_time: 0m',
+    '        alertname: Errors',
+    '        exp_alerts:',
+    '          - exp_labels: { severity: warning }',
+    '            exp_annotatons: { summary: "totally wrong" }',
+    '',
+  ].join('\n'));
+  const r = await cli(['rules', 'test', join(dir, 't.yaml')]);
+  t.is(r.code, 1, r.stdout);
+  t.notRegex(r.stdout, /SUCCESS/);
+  t.true(r.stdout.includes(`${join(dir, 't.yaml')}:10: tests[0].alerts[0].exp_alerts[0].exp_annotatons: unknown field`), r.stdout);
+});
+
+test('rules test refuses a fixture call field the event contract does not have and an expected alert no loaded rule defines', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 't.yaml');
+  writeFileSync(join(dir, 'r.yaml'), 'rules:\n  - { alert: Errors, kind: error_rate, threshold: 5% }\n');
+  writeFileSync(f, 'rule_files: [r.yaml]\ntests:\n  - calls:\n      - { at: -1m, modle: x }\n    alerts:\n      - { eval_time: 0m, alertname: NoSuchAlert }\n');
+  const r = await cli(['rules', 'test', f]);
+  t.is(r.code, 1, r.stdout);
+  t.notRegex(r.stdout, /SUCCESS/);
+  t.true(r.stdout.includes(`${f}:4: tests[0].calls[0].modle: unknown field: no such call field in the event contract`), r.stdout);
+  t.true(r.stdout.includes(`${f}:6: tests[0].alerts[0].alertname: no rule in rule_files defines alert NoSuchAlert`), r.stdout);
+});
+
 test('rules eval prints each rule with its value and state', async (t) => {
   const dir = tempDir(t);
   const db = join(dir, 'claudescope.db');

@@ -86,7 +86,9 @@ async function runTests(files: string[]): Promise<void> {
       outcomes = await runRuleTests(f);
     } catch (err: unknown) {
       failed++;
-      process.stdout.write(`  FAILED:\n    ${err instanceof Error ? err.message : String(err)}\n`);
+      // A refused test file lists every problem, one a line.
+      const lines = (err instanceof Error ? err.message : String(err)).split('\n');
+      process.stdout.write(`  FAILED:\n${lines.map((l) => `    ${l}\n`).join('')}`);
       continue;
     }
     for (const o of outcomes) {
