@@ -28,6 +28,21 @@ test('rules check names file, line and field of a malformed rule and exits non-z
   t.regex(r.stdout, /rules\/claude\.yaml: 13 rule\(s\) OK/);
 });
 
+test('rules check refuses an alert name defined in two of the files, as rules eval and the daemon do, and still says OK of the others', async (t) => {
+  const dir = tempDir(t);
+  const a = join(dir, 'a.yaml');
+  const b = join(dir, 'b.yaml');
+  writeFileSync(a, 'rules:\n  - alert: Other\n    kind: error_rate\n    threshold: 5%\n  - alert: X\n    kind: error_rate\n    threshold: 5%\n');
+  writeFileSync(b, 'rules:\n  - alert: X\n    kind: latency\n    threshold: 10s\n');
+  const r = await cli(['rules', 'check', a, b, a]);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.true(r.stderr.includes(`${b}:2: alert: duplicate alert name X (also in ${a}:5)`), r.stderr);
+  t.true(r.stdout.includes(`${a}: 2 rule(s) OK`), r.stdout);
+  t.false(r.stdout.includes(`${b}: 1 rule(s) OK`), r.stdout);
+  // Named twice, a file is no duplicate of itself.
+  t.false(r.stderr.split('\n').some((l) => l.startsWith(`${a}:`)), r.stderr);
+});
+
 test('rules test runs the unit tests of the default rules', async (t) => {
   const r = await cli(['rules', 'test', 'rules/claude.test.yaml']);
   t.is(r.code, 0, r.stdout + r.stderr);

@@ -4,12 +4,12 @@
  * `claudescope rules eval` evaluates every rule once now against the store and prints each
  * rule's value and state (read-only: no state is saved and nothing is sent).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { defaultHome } from '../../daemon/config.js';
-import { RuleFileError } from '../../rules/rule-schema.js';
-import { loadRules } from '../../rules/rule-loader.js';
+import { RuleFileError, formatProblem } from '../../rules/rule-schema.js';
+import { loadRules, ruleFilesIn } from '../../rules/rule-loader.js';
 import { defaultRulesDir } from '../../rules/paths.js';
 
 interface RulesArgs {
@@ -57,20 +57,54 @@ const command: CommandModule<object, RulesArgs> = {
 function check(files: string[]): void {
   if (files.length === 0) throw new Error('rules check: name at least one rule file');
   let failed = false;
+  // Each file on its own first (its own problems, located), then the files that passed
+  // together: the daemon and `rules eval` load them together, and refuse an alert name
+  // defined in two of them.
+  const outcomes: { file: string; rules?: number; error?: string }[] = [];
   for (const f of files) {
     // A rules test file (`*.test.yaml`, as the daemon skips in a rules folder) is no rule file:
     // a glob such as rules/*.yaml takes it along.
     if (/\.test\.ya?ml$/.test(f)) {
-      process.stdout.write(`${f}: a rules test file, not checked (run it with: claudescope rules test ${f})\n`);
+      outcomes.push({ file: f });
       continue;
     }
     try {
-      const rules = loadRules([f]);
-      process.stdout.write(`${f}: ${rules.length} rule(s) OK\n`);
+      outcomes.push({ file: f, rules: loadRules([f]).length });
     } catch (err: unknown) {
-      failed = true;
-      process.stderr.write(`${err instanceof RuleFileError ? err.message : `${f}: ${err instanceof Error ? err.message : String(err)}`}\n`);
+      outcomes.push({ file: f, error: err instanceof RuleFileError ? err.message : `${f}: ${err instanceof Error ? err.message : String(err)}` });
     }
+  }
+  // The rule files of the arguments that passed (a folder's files, as loadRules reads them),
+  // each once: a file named twice (by a glob and by name, or in its folder) is no duplicate of itself.
+  const owner = new Map<string, string>();
+  const seen = new Set<string>();
+  for (const o of outcomes) {
+    if (o.rules === undefined) continue;
+    for (const f of statSync(o.file).isDirectory() ? ruleFilesIn(o.file) : [o.file]) {
+      if (seen.has(resolve(f))) continue;
+      seen.add(resolve(f));
+      owner.set(f, o.file);
+    }
+  }
+  const across = new Map<string, string[]>();
+  if (owner.size > 1) {
+    try {
+      loadRules([...owner.keys()]);
+    } catch (err: unknown) {
+      if (!(err instanceof RuleFileError)) throw err;
+      for (const p of err.problems) {
+        const f = owner.get(p.file) ?? p.file;
+        across.set(f, [...(across.get(f) ?? []), formatProblem(p)]);
+      }
+    }
+  }
+  for (const o of outcomes) {
+    const problems = o.error ?? across.get(o.file)?.join('\n');
+    if (problems !== undefined) {
+      failed = true;
+      process.stderr.write(`${problems}\n`);
+    } else if (o.rules !== undefined) process.stdout.write(`${o.file}: ${o.rules} rule(s) OK\n`);
+    else process.stdout.write(`${o.file}: a rules test file, not checked (run it with: claudescope rules test ${o.file})\n`);
   }
   if (failed) process.exitCode = 1;
 }
