@@ -46,6 +46,14 @@ const IGNORED_KEYS: Partial<Record<Rule['kind'], Record<string, string>>> = {
   pipeline_health: { filter: 'it reads the pipeline, not calls', group_by: 'it reads the pipeline, not calls', min_calls: 'it counts no calls, so it would never fire' },
   reconciliation_capture: { window: 'use max_age', group_by: 'it is per model', min_calls: 'it counts no calls, so it would never fire' },
 };
+/** The keys of an aggregate (`value:`, `per:`, `measure:`) by its op. */
+const AGGREGATE_KEYS: Record<Aggregate['op'], readonly string[]> = {
+  count: ['op'],
+  unpriced_count: ['op'],
+  count_where: ['op', 'filter'],
+  sum: ['op', 'field'],
+  percentile: ['op', 'field', 'p'],
+};
 const ALERT_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LABEL_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -111,9 +119,9 @@ export function parseYamlFile(text: string, file: string): { ctx: Ctx; root: unk
  * Records every key of the mapping `raw` (at `at`) that is not in `allowed`: a misspelt key
  * must not pass silently. `what` names the mapping in the message, which lists the keys it takes.
  */
-export function checkKeys(ctx: Ctx, at: Path, raw: Record<string, unknown>, allowed: readonly string[], what: string): void {
+export function checkKeys(ctx: Ctx, at: Path, raw: Record<string, unknown>, allowed: readonly string[], what: string, hints: Record<string, string> = {}): void {
   for (const key of Object.keys(raw)) {
-    if (!allowed.includes(key)) ctx.fail([...at, key], `unknown field (${what} takes ${allowed.join(', ')})`);
+    if (!allowed.includes(key)) ctx.fail([...at, key], `unknown field (${what} takes ${allowed.join(', ')})${hints[key] !== undefined ? `: ${hints[key]}` : ''}`);
   }
 }
 
@@ -357,6 +365,11 @@ export class Fields {
     if (v === undefined) return null;
     if (!isRecord(v)) return this.bad(key, 'must be an aggregate such as {op: sum, field: output_tokens}') ?? null;
     const op = v['op'];
+    // A key the op has no use for would be ignored: `percentile: 99` (as the latency kind
+    // spells it) for `p: 99`, or a misspelt `feild`.
+    if (typeof op === 'string' && Object.hasOwn(AGGREGATE_KEYS, op)) {
+      checkKeys(this.ctx, [...this.at, key], v, AGGREGATE_KEYS[op as Aggregate['op']], `${key} with op ${op}`, op === 'percentile' ? { percentile: 'the percentile is p, such as p: 99' } : {});
+    }
     switch (op) {
       case 'count': return { op };
       case 'unpriced_count': return { op };

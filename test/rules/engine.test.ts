@@ -345,6 +345,24 @@ test('fields a rule kind has no use for are refused, saying why', (t) => {
   t.regex(msg, /bad\.yaml:4: rules\[2\]\.group_by: not used by kind rate_limit_headroom/);
 });
 
+test('value, per and measure refuse keys their op has no use for, naming the keys it takes (percentile: 99 is p: 99)', (t) => {
+  const err = t.throws(() => rulesFrom([
+    'rules:',
+    '  - { alert: A, kind: threshold, threshold: 1, value: { op: count, bogus: 1 } }',
+    '  - { alert: B, kind: threshold, threshold: 1, value: { op: percentile, field: duration_ms, percentile: 99 } }',
+    '  - { alert: C, kind: spike, threshold: 3, measure: { op: sum, field: output_tokens, filter: { model: x } } }',
+    '  - { alert: D, kind: threshold, threshold: 1, value: { op: count }, per: { op: count_where, filter: { model: x }, field: cost_usd } }',
+    '  - { alert: E, kind: threshold, threshold: 1, value: { op: percentile, field: ttft_ms, p: 99 }, per: { op: sum, field: cost_usd } }',
+    '',
+  ].join('\n')), { instanceOf: RuleFileError });
+  const msg = err?.message ?? '';
+  t.regex(msg, /test\.yaml:2: rules\[0\]\.value\.bogus: unknown field \(value with op count takes op\)/);
+  t.regex(msg, /test\.yaml:3: rules\[1\]\.value\.percentile: unknown field \(value with op percentile takes op, field, p\): the percentile is p, such as p: 99/);
+  t.regex(msg, /test\.yaml:4: rules\[2\]\.measure\.filter: unknown field \(measure with op sum takes op, field\)/);
+  t.regex(msg, /test\.yaml:5: rules\[3\]\.per\.field: unknown field \(per with op count_where takes op, filter\)/);
+  t.notRegex(msg, /rules\[4\]/);
+});
+
 function bind(store: ReturnType<typeof openStore>) {
   return {
     aggregate: store.aggregate.bind(store), series: store.series.bind(store), latestRateLimits: store.latestRateLimits.bind(store),
