@@ -10,6 +10,7 @@ import type { DaemonConfig } from './config.js';
 import type { PipelineHealth, QueryApi } from '../store/types.js';
 import type { Rule, RuleEngine } from '../rules/index.js';
 import type { Notifier } from '../notify/types.js';
+import { defaultRulesDir } from '../rules/paths.js';
 
 export interface PreparedAlerting {
   rules: Rule[];
@@ -36,10 +37,15 @@ export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, where: string)
   return value;
 }
 
+/** The rule folders the daemon evaluates: `rules.dirs`, else the package's own `rules/`. */
+export function configuredRulesDirs(config: DaemonConfig): string[] {
+  return config.rules.dirs.length > 0 ? config.rules.dirs : [defaultRulesDir()];
+}
+
 /** Loads and validates the rules and builds the notifiers; throws `RuleFileError` on a bad rule file. */
 export async function prepareAlerting(config: DaemonConfig, env: NodeJS.ProcessEnv = process.env): Promise<PreparedAlerting> {
-  const { loadRules, defaultRulesDir } = await import('../rules/index.js');
-  const rulesDirs = config.rules.dirs.length > 0 ? config.rules.dirs : [defaultRulesDir()];
+  const { loadRules } = await import('../rules/index.js');
+  const rulesDirs = configuredRulesDirs(config);
   const rules = loadRules(rulesDirs);
   const { createNotifiers } = await import('../notify/index.js');
   const configs = config.notifiers.map((n, i) => expandEnv(n, env, `notifiers[${i}]`));

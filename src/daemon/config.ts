@@ -98,6 +98,9 @@ export interface DaemonFlags {
   featureLabels?: string | string[] | undefined;
   /** Require the token even on loopback (tests of the auth layer; hardened setups). */
   requireToken?: boolean | undefined;
+  /** Budgets, USD (`claudescope rules eval --budget-daily / --budget-monthly`). */
+  budgetDailyUsd?: string | number | undefined;
+  budgetMonthlyUsd?: string | number | undefined;
 }
 
 /** Thrown when the configuration cannot be used; `problems` lists every one found. */
@@ -135,6 +138,8 @@ const FLAG_FIELDS: Record<string, { flag: string; field: string; list?: boolean 
   sealedFiles: { flag: '--sealed-files', field: 'retention.sealed_files' },
   featureLabels: { flag: '--feature-labels', field: 'metrics.feature_label_allowlist', list: true },
   requireToken: { flag: '--require-token', field: 'auth.require_token' },
+  budgetDailyUsd: { flag: '--budget-daily', field: 'budgets.daily_usd' },
+  budgetMonthlyUsd: { flag: '--budget-monthly', field: 'budgets.monthly_usd' },
 };
 
 /** Numbers and booleans typed as text (environment, flags) become values; the rest stays text. */

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -8,9 +8,9 @@ import { tempDir } from '../helpers/events.js';
 import { commit, errorCall, spread } from './helpers.js';
 
 const run = promisify(execFile);
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args]);
+    const r = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], env !== undefined ? { env } : {});
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err: unknown) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -106,6 +106,71 @@ test('rules eval prints each rule with its value and state', async (t) => {
   // The failed calls have no usage, so no price, but they leave the spend known: 30 × $0.00105 of $100.
   t.regex(r.stdout, /ClaudeDailyBudget \(budget\) \{severity=\w+,period=day,budget_usd=100\} value=0\.000315\d* calls=40 state=inactive/);
   t.regex(r.stdout, /ClaudeHighLatencyP99 \(latency\) \{severity=warning,model=claude-test-1\} value=0\.8\d* calls=40 state=inactive/);
+});
+
+/** The environment without the settings the daemon's config loader reads (a developer's own would leak in). */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLAUDESCOPE_') && k !== 'ANTHROPIC_ADMIN_KEY'));
+  return { ...env, ...extra };
+}
+
+test('rules eval takes budgets (per feature too) and rules.dirs from the daemon\'s config file, as the daemon does; --budget-daily and --rules still win', async (t) => {
+  const home = tempDir(t);
+  mkdirSync(join(home, 'data'));
+  mkdirSync(join(home, 'myrules'));
+  const store = SqliteStore.open({ path: join(home, 'data', 'claudescope.db') });
+  const now = Date.now();
+  commit(store, spread(20, now - 4 * 60_000, now, { tags: { feature: 'chat' } }));
+  store.close();
+  writeFileSync(join(home, 'myrules', 'budgets.yaml'), [
+    'rules:',
+    '  - { alert: MyDaily, kind: budget, threshold: 80% }',
+    '  - { alert: MyFeatureDaily, kind: budget, scope: feature, threshold: 80% }',
+    '',
+  ].join('\n'));
+  writeFileSync(join(home, 'config.yaml'), 'budgets:\n  daily_usd: 100\n  per_feature:\n    chat: { daily_usd: 0.5 }\nrules:\n  dirs: [myrules]\n');
+  const r = await cli(['rules', 'eval', '--home', home], cleanEnv());
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^evaluated 2 rule\(s\)/m);
+  t.regex(r.stdout, /MyDaily \(budget\) \{severity=warning,period=day,budget_usd=100\} value=[\d.e-]+ calls=20 state=inactive/);
+  t.regex(r.stdout, /MyFeatureDaily \(budget\) \{severity=warning,period=day,feature=chat,budget_usd=0\.5\} value=[\d.e-]+ calls=20/);
+  // CLAUDESCOPE_CONFIG names the file as well.
+  const viaEnv = await cli(['rules', 'eval', '--db', join(home, 'data', 'claudescope.db')], cleanEnv({ CLAUDESCOPE_CONFIG: join(home, 'config.yaml') }));
+  t.regex(viaEnv.stdout, /MyDaily \(budget\) \{severity=warning,period=day,budget_usd=100\}/, viaEnv.stderr);
+  // Flags > environment > file.
+  const flags = await cli(['rules', 'eval', '--home', home, '--budget-daily', '200', '--rules', 'rules/claude.yaml'], cleanEnv({ CLAUDESCOPE_BUDGET_DAILY_USD: '150' }));
+  t.is(flags.code, 0, flags.stderr);
+  t.regex(flags.stdout, /ClaudeDailyBudget \(budget\) \{severity=warning,period=day,budget_usd=200\}/);
+  t.regex(flags.stdout, /ClaudeFeatureDailyBudget \(budget\) \{severity=warning,period=day,feature=chat,budget_usd=0\.5\}/);
+  t.notRegex(flags.stdout, /MyDaily/);
+  const env = await cli(['rules', 'eval', '--home', home], cleanEnv({ CLAUDESCOPE_BUDGET_DAILY_USD: '150' }));
+  t.regex(env.stdout, /MyDaily \(budget\) \{severity=warning,period=day,budget_usd=150\}/, env.stderr);
+});
+
+test('rules eval refuses a bad budget (environment, flag or config file) as the daemon does, and an --at without its zone', async (t) => {
+  const home = tempDir(t);
+  mkdirSync(join(home, 'data'));
+  SqliteStore.open({ path: join(home, 'data', 'claudescope.db') }).close();
+  const envBad = await cli(['rules', 'eval', '--home', home], cleanEnv({ CLAUDESCOPE_BUDGET_DAILY_USD: 'abc' }));
+  t.not(envBad.code, 0);
+  t.regex(envBad.stderr, /CLAUDESCOPE_BUDGET_DAILY_USD: budgets\.daily_usd: expected a number ≥ 0, got "abc"/);
+  const flagBad = await cli(['rules', 'eval', '--home', home, '--budget-daily', '-5'], cleanEnv());
+  t.not(flagBad.code, 0);
+  t.regex(flagBad.stderr, /--budget-daily: budgets\.daily_usd: expected a number ≥ 0, got -5/);
+  writeFileSync(join(home, 'config.yaml'), 'budgets:\n  per_feature:\n    chat: { monthly_usd: lots }\n');
+  const fileBad = await cli(['rules', 'eval', '--home', home], cleanEnv());
+  t.not(fileBad.code, 0);
+  t.regex(fileBad.stderr, /config\.yaml:3: budgets\.per_feature\.chat\.monthly_usd: expected a number ≥ 0, got "lots"/);
+  writeFileSync(join(home, 'config.yaml'), '');
+  const noZone = await cli(['rules', 'eval', '--home', home, '--at', '2026-01-15T12:00:00'], cleanEnv());
+  t.not(noZone.code, 0);
+  t.regex(noZone.stderr, /--at: "2026-01-15T12:00:00" has no time zone/);
+  const noDay = await cli(['rules', 'eval', '--home', home, '--at', '2026-02-31'], cleanEnv());
+  t.not(noDay.code, 0);
+  t.regex(noDay.stderr, /--at: expected an ISO time/);
+  const ok = await cli(['rules', 'eval', '--home', home, '--at', '2026-01-15 12:00:00+01:00'], cleanEnv());
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /at 2026-01-15T11:00:00\.000Z/);
 });
 
 test('silence add, list and expire', async (t) => {

@@ -7,19 +7,20 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { defaultHome } from '../../daemon/config.js';
+import { loadDaemonConfig } from '../../daemon/config.js';
+import { parseIsoTime } from '../../daemon/iso-time.js';
 import { RuleFileError, formatProblem } from '../../rules/rule-schema.js';
 import { loadRules, ruleFilesIn } from '../../rules/rule-loader.js';
-import { defaultRulesDir } from '../../rules/paths.js';
 
 interface RulesArgs {
   action: 'check' | 'test' | 'eval';
   files: string[];
   rules?: string[];
   home?: string;
+  config?: string;
   db?: string;
-  'budget-daily'?: number;
-  'budget-monthly'?: number;
+  'budget-daily'?: string;
+  'budget-monthly'?: string;
   at?: string;
   json: boolean;
 }
@@ -31,12 +32,14 @@ const command: CommandModule<object, RulesArgs> = {
     y
       .positional('action', { choices: ['check', 'test', 'eval'] as const, describe: 'check FILE…, test FILE…, or eval' })
       .positional('files', { type: 'string', array: true, default: [] as string[] })
-      .option('rules', { type: 'string', array: true, describe: 'eval: rule folders or files (default: the shipped rules/)' })
+      .option('rules', { type: 'string', array: true, describe: "eval: rule folders or files (default: the config's rules.dirs, else the shipped rules/)" })
       .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
+      .option('config', { type: 'string', describe: "eval: the daemon's config file, for its budgets and rules.dirs (env CLAUDESCOPE_CONFIG; default $CLAUDESCOPE_HOME/config.yaml if present)" })
       .option('db', { type: 'string', describe: 'eval: the store (default <home>/data/claudescope.db)' })
-      .option('budget-daily', { type: 'number', describe: 'eval: daily budget, USD (default $CLAUDESCOPE_BUDGET_DAILY_USD)' })
-      .option('budget-monthly', { type: 'number', describe: 'eval: monthly budget, USD (default $CLAUDESCOPE_BUDGET_MONTHLY_USD)' })
-      .option('at', { type: 'string', describe: 'eval: evaluate at this ISO time instead of now' })
+      // Strings, checked by the config loader as the daemon checks the same settings.
+      .option('budget-daily', { type: 'string', requiresArg: true, describe: "eval: daily budget, USD (default $CLAUDESCOPE_BUDGET_DAILY_USD, else the config's budgets.daily_usd)" })
+      .option('budget-monthly', { type: 'string', requiresArg: true, describe: "eval: monthly budget, USD (default $CLAUDESCOPE_BUDGET_MONTHLY_USD, else the config's budgets.monthly_usd)" })
+      .option('at', { type: 'string', requiresArg: true, describe: 'eval: evaluate at this ISO time (with its zone; a date alone is midnight UTC) instead of now' })
       .option('json', { type: 'boolean', default: false, describe: 'eval: print JSON' })
       .example('$0 rules check rules/*.yaml', 'validate rule files')
       .example('$0 rules test rules/claude.test.yaml', 'run rule unit tests')
@@ -136,21 +139,36 @@ async function runTests(files: string[]): Promise<void> {
 }
 
 async function evalNow(argv: RulesArgs): Promise<void> {
-  const home = argv.home ?? defaultHome();
-  const dbPath = argv.db ?? join(home, 'data', 'claudescope.db');
+  let now = Date.now();
+  if (argv.at !== undefined) {
+    const at = parseIsoTime(argv.at.trim());
+    if (at === 'no-zone') throw new Error(`--at: ${JSON.stringify(argv.at)} has no time zone: add Z (UTC) or an offset such as +02:00`);
+    if (at === null) throw new Error(`--at: expected an ISO time with its zone such as 2026-11-20T08:00:00Z (or a date, midnight UTC), got ${JSON.stringify(argv.at)}`);
+    now = at;
+  }
+  // The daemon's settings, through its loader (flags > environment > config file > defaults),
+  // so budgets and rule folders are those the daemon alerts with, and a bad value is refused
+  // with the daemon's message.
+  const config = loadDaemonConfig({
+    flags: {
+      ...(argv.home !== undefined ? { home: argv.home } : {}),
+      ...(argv.config !== undefined ? { config: argv.config } : {}),
+      ...(argv['budget-daily'] !== undefined ? { budgetDailyUsd: argv['budget-daily'] } : {}),
+      ...(argv['budget-monthly'] !== undefined ? { budgetMonthlyUsd: argv['budget-monthly'] } : {}),
+    },
+    env: process.env,
+  });
+  const dbPath = argv.db ?? join(config.home, 'data', 'claudescope.db');
   if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath} (run the daemon first, or pass --db)`);
-  const envNum = (k: string): number | undefined => (process.env[k] ? Number(process.env[k]) : undefined);
-  const daily = argv['budget-daily'] ?? envNum('CLAUDESCOPE_BUDGET_DAILY_USD');
-  const monthly = argv['budget-monthly'] ?? envNum('CLAUDESCOPE_BUDGET_MONTHLY_USD');
-  const now = argv.at !== undefined ? Date.parse(argv.at) : Date.now();
-  if (Number.isNaN(now)) throw new Error(`--at: not a time: ${argv.at}`);
+  const { configuredRulesDirs } = await import('../../daemon/alerting.js');
+  const { budgetsFromConfig } = await import('../../rules/index.js');
   const { SqliteStore } = await import('../../store/sqlite-store.js');
   const { createRuleEngine } = await import('../../rules/rule-engine.js');
   const store = SqliteStore.open({ path: dbPath, readonly: true });
   try {
     const engine = createRuleEngine({
-      query: store, rulesDirs: argv.rules ?? [defaultRulesDir()], clock: () => now,
-      budgets: { ...(daily !== undefined ? { daily } : {}), ...(monthly !== undefined ? { monthly } : {}) },
+      query: store, rulesDirs: argv.rules ?? configuredRulesDirs(config), clock: () => now,
+      budgets: budgetsFromConfig(config.budgets),
     });
     const res = await engine.evaluateOnce(now);
     await engine.stop();
