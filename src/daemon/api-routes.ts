@@ -16,7 +16,7 @@ import { sendJson } from './http-server.js';
 import { budgetsInFileForm, type DaemonConfig } from './config.js';
 import type { CallFilter, QueryApi, TimeWindow } from '../store/types.js';
 import type { RuleEngine } from '../rules/index.js';
-import { parseIsoTime } from './iso-time.js';
+import { isoTimeOf } from './iso-time.js';
 import { ClosedSpendCache, MINUTE_MS, alertsView, callDetail, rateLimits, recentCalls, summary, timeseries } from './dashboard-data.js';
 
 export interface DashboardContext {
@@ -76,10 +76,7 @@ export function parseTime(name: string, raw: string, now: number): number {
     if (d === null) throw new BadRequest(`${name}: "${raw}" is not now-<duration> (e.g. now-24h, now-15m, now-7d)`);
     return now - d;
   }
-  const t = parseIsoTime(s);
-  if (t === 'no-zone') throw new BadRequest(`${name}: "${raw}" has no time zone: add Z (UTC) or an offset such as +02:00`);
-  if (t !== null) return t;
-  throw new BadRequest(`${name}: "${raw}" is not a time (use epoch milliseconds, an ISO 8601 time with its zone, now or now-24h)`);
+  return isoTimeOf(name, s, 'epoch milliseconds, an ISO 8601 time with its zone, now or now-24h', BadRequest);
 }
 
 /** The request's parameters, refusing unknown or repeated ones. */

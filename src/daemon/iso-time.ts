@@ -18,3 +18,15 @@ export function parseIsoTime(s: string): number | 'no-zone' | null {
   day.setUTCFullYear(y, m - 1, d);
   return !Number.isNaN(t) && day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d ? t : null;
 }
+
+/**
+ * {@link parseIsoTime} for a setting `what` (`--since`, `until`…): its epoch ms, else an error
+ * of `make` (Error, or an HTTP 400's class): the time lacks its zone, or is not one of
+ * `expected` (what else the setting takes, as the message says it).
+ */
+export function isoTimeOf(what: string, raw: string, expected: string, make: new (message: string) => Error = Error): number {
+  const t = parseIsoTime(raw.trim());
+  if (t === 'no-zone') throw new make(`${what}: ${JSON.stringify(raw)} has no time zone: add Z (UTC) or an offset such as +02:00`);
+  if (t === null) throw new make(`${what}: expected ${expected}, got ${JSON.stringify(raw)}`);
+  return t;
+}

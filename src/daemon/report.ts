@@ -7,7 +7,7 @@
  * Unpriced calls are shown as such: a group whose calls are all unpriced has cost `null`
  * ("unpriced" in the table), never $0.
  */
-import { parseIsoTime } from './iso-time.js';
+import { isoTimeOf } from './iso-time.js';
 import type { Aggregate, AggregateRow, QueryApi, TimeWindow } from '../store/types.js';
 
 export type ReportBy = 'model' | 'feature' | 'day';
@@ -71,10 +71,7 @@ export function parseTime(s: string, now: number, what: string): number {
     const unit = { s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS, w: 7 * DAY_MS }[m[2] as 's' | 'm' | 'h' | 'd' | 'w'];
     return now - Number(m[1]) * unit;
   }
-  const t = parseIsoTime(v);
-  if (t === 'no-zone') throw new Error(`${what}: ${JSON.stringify(s)} has no time zone: add Z (UTC) or an offset such as +02:00`);
-  if (t !== null) return t;
-  throw new Error(`${what}: expected a duration such as 24h, 7d, 30m, or an ISO time such as 2026-11-20 or 2026-11-20T08:00:00Z, got ${JSON.stringify(s)}`);
+  return isoTimeOf(what, s, 'a duration such as 24h, 7d, 30m, or an ISO time such as 2026-11-20 or 2026-11-20T08:00:00Z');
 }
 
 const num = (v: number | null | undefined): number => v ?? 0;

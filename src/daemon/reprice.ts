@@ -12,7 +12,7 @@
  */
 import type { CallEvent } from '../event/types.js';
 import type { Pricer } from '../pricing/types.js';
-import { parseIsoTime } from './iso-time.js';
+import { isoTimeOf } from './iso-time.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
 
 /** Rows per transaction: small enough that the pipeline's commits wait a few ms at most. */
@@ -169,10 +169,7 @@ export async function repriceStore(store: SqliteStore, pricer: Pricer, o: Repric
  * @throws Error naming the option
  */
 export function parseRepriceTime(name: string, raw: string): number {
-  const ms = parseIsoTime(raw.trim());
-  if (ms === 'no-zone') throw new Error(`${name}: ${JSON.stringify(raw)} has no time zone: add Z (UTC) or an offset such as +02:00`);
-  if (ms === null) throw new Error(`${name}: expected a date (YYYY-MM-DD) or an ISO time with its zone, got ${JSON.stringify(raw)}`);
-  return ms;
+  return isoTimeOf(name, raw, 'a date (YYYY-MM-DD) or an ISO time with its zone');
 }
 
 /**

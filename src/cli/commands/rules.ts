@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { loadDaemonConfig } from '../../daemon/config.js';
-import { parseIsoTime } from '../../daemon/iso-time.js';
+import { isoTimeOf } from '../../daemon/iso-time.js';
 import { RuleFileError, formatProblem } from '../../rules/rule-schema.js';
 import { loadRules, ruleFilesIn } from '../../rules/rule-loader.js';
 
@@ -139,13 +139,7 @@ async function runTests(files: string[]): Promise<void> {
 }
 
 async function evalNow(argv: RulesArgs): Promise<void> {
-  let now = Date.now();
-  if (argv.at !== undefined) {
-    const at = parseIsoTime(argv.at.trim());
-    if (at === 'no-zone') throw new Error(`--at: ${JSON.stringify(argv.at)} has no time zone: add Z (UTC) or an offset such as +02:00`);
-    if (at === null) throw new Error(`--at: expected an ISO time with its zone such as 2026-11-20T08:00:00Z (or a date, midnight UTC), got ${JSON.stringify(argv.at)}`);
-    now = at;
-  }
+  const now = argv.at === undefined ? Date.now() : isoTimeOf('--at', argv.at, 'an ISO time with its zone such as 2026-11-20T08:00:00Z (or a date, midnight UTC)');
   // The daemon's settings, through its loader (flags > environment > config file > defaults),
   // so budgets and rule folders are those the daemon alerts with, and a bad value is refused
   // with the daemon's message.
