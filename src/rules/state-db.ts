@@ -4,7 +4,8 @@
  * (`<home>/data/alerts.db`). A restart reloads all three, so it neither forgets a firing
  * alert nor notifies it again.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../store/sqlite-driver.js';
 
 export type AlertStateName = 'pending' | 'firing' | 'resolved';
 
@@ -77,7 +78,7 @@ export class StateDb {
   /** Opens (creating) the state file; `:memory:` for a throwaway state (CLI eval, rule tests). */
   static open(path: string, opts: { readonly?: boolean } = {}): StateDb {
     const ro = opts.readonly ?? false;
-    const db = new Database(path, ro ? { readonly: true, fileMustExist: true } : {});
+    const db = openDatabase(path, ro ? { readonly: true, fileMustExist: true } : {});
     db.pragma('busy_timeout = 5000');
     if (!ro) {
       if (path !== ':memory:') db.pragma('journal_mode = WAL');

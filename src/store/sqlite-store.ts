@@ -10,7 +10,8 @@
  * together or not at all (exactly once). {@link SqliteStore.stageBatch} does the same for
  * several batches in one transaction.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from './sqlite-driver.js';
 import type { CallEvent, EmitterStats, RateLimitDimension } from '../event/types.js';
 import type { PriceDimension, PriceResult } from '../pricing/types.js';
 import type {
@@ -138,7 +139,7 @@ export class SqliteStore implements QueryApi {
   /** Opens (creating and migrating unless read-only) the database. */
   static open(opts: SqliteStoreOptions): SqliteStore {
     const ro = opts.readonly ?? false;
-    const db = new Database(opts.path, ro ? { readonly: true, fileMustExist: true } : {});
+    const db = openDatabase(opts.path, ro ? { readonly: true, fileMustExist: true } : {});
     db.pragma('busy_timeout = 5000');
     if (!ro) {
       // 8 KiB pages for a new database (an existing one keeps its size: changing it needs a
