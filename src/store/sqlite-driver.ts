@@ -17,8 +17,9 @@ export class SqliteDriverMissingError extends Error {
   constructor(cause: unknown) {
     super(
       'the embedded store needs the better-sqlite3 package, whose native module is not installed here ' +
-        '(an optional dependency: its build failed or was skipped at npm install). Run `npm rebuild better-sqlite3` ' +
-        'where a C++ toolchain (make, g++, python3) or its prebuilt binaries on GitHub are reachable. The emitter does not need it.',
+        '(an optional dependency: npm leaves it out when its build fails). Where a C++ toolchain (make, g++, python3) ' +
+        'or its prebuilt binaries on GitHub are reachable, run `npm install better-sqlite3@12` (or `npm rebuild better-sqlite3` ' +
+        'if it is there). The emitter does not need it.',
       { cause },
     );
     this.name = 'SqliteDriverMissingError';

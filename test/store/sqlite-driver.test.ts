@@ -23,7 +23,7 @@ test('a missing package or native binary becomes an error that says how to fix i
       throw cause;
     }));
     t.true(err instanceof SqliteDriverMissingError);
-    t.regex(err!.message, /better-sqlite3 .*npm rebuild better-sqlite3.*The emitter does not need it/);
+    t.regex(err!.message, /better-sqlite3 .*npm install better-sqlite3@12.*The emitter does not need it/);
     t.is(err!.cause, cause);
   }
   const other = new Error('EACCES');
@@ -58,6 +58,6 @@ test('without better-sqlite3 the emitter records calls and the CLI runs; a comma
   const report = run([CLI, 'report', '--home', home]);
   t.not(report.status, 0);
   t.regex(report.stderr, /needs the better-sqlite3 package, whose native module is not installed here/);
-  t.regex(report.stderr, /npm rebuild better-sqlite3/);
+  t.regex(report.stderr, /npm install better-sqlite3@12/);
   t.notRegex(report.stderr, /\n\s+at /, 'no stack trace');
 });
