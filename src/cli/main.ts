@@ -47,7 +47,27 @@ function register(cli: Argv, entry: LazyCommand): Argv {
   });
 }
 
+/**
+ * A reader that stops reading early (`claudescope pricing | head -1`) closes the pipe: the next
+ * write to stdout fails with EPIPE, which without a listener is an uncaught error (a stack trace,
+ * exit 1). The reader has all it wanted, so that is no failure: the rest of the output is
+ * discarded (the stream is destroyed, later writes are dropped) and the command finishes as it
+ * would, releasing its locks and closing its store, and exits 0 unless it failed otherwise. It
+ * is not ended on the spot: a command's output comes after its work, and ending it there would
+ * skip that cleanup. A shell's SIGPIPE would give 141, which `set -o pipefail` scripts read as a
+ * failure of the command. Only stdout and only EPIPE: any other write error stays uncaught as
+ * before, and the daemon, which never writes to stdout while it serves (its log is on stderr),
+ * keeps its own error handling.
+ */
+function discardOutputOnClosedPipe(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') return;
+    throw err;
+  });
+}
+
 async function main(): Promise<void> {
+  discardOutputOnClosedPipe();
   let cli = yargs(hideBin(process.argv))
     .scriptName('claudescope')
     .usage('$0 <command> [options]')
