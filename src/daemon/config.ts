@@ -227,6 +227,18 @@ function lineOf(layer: FileLayer, path: string): number {
   return 1;
 }
 
+/**
+ * The configuration file every command reads: `--config`, else `$CLAUDESCOPE_CONFIG`, else
+ * `<home>/config.yaml` when present; null when none. `path` is absolute, `label` as the user
+ * gave it (what messages name).
+ */
+export function configFileFor(home: string, flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { path: string; label: string } | null {
+  const explicit = flag ?? env['CLAUDESCOPE_CONFIG'];
+  if (explicit !== undefined && explicit !== '') return { path: resolve(explicit), label: explicit };
+  const inHome = join(home, 'config.yaml');
+  return existsSync(inHome) ? { path: inHome, label: inHome } : null;
+}
+
 export interface LoadConfigOptions {
   flags?: DaemonFlags;
   /** Default `process.env`. */
@@ -240,10 +252,9 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
   const problems: ConfigProblem[] = [];
   const home = flags.home !== undefined && flags.home !== '' ? resolve(flags.home) : defaultHome(env);
 
-  // The file: --config, else CLAUDESCOPE_CONFIG, else <home>/config.yaml when present.
-  const explicit = flags.config ?? env['CLAUDESCOPE_CONFIG'];
-  const configFile = explicit !== undefined && explicit !== '' ? resolve(explicit) : existsSync(join(home, 'config.yaml')) ? join(home, 'config.yaml') : null;
-  const fileLabel = explicit !== undefined && explicit !== '' ? explicit : configFile ?? '';
+  const found = configFileFor(home, flags.config, env);
+  const configFile = found?.path ?? null;
+  const fileLabel = found?.label ?? '';
   let file: FileLayer | undefined;
   if (configFile !== null) {
     let text: string | undefined;

@@ -7,8 +7,10 @@ import test from 'ava';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function cli(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, encoding: 'utf8', ...(input === undefined ? {} : { input }) });
+function cli(args: string[], input?: string, env?: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: root, encoding: 'utf8', ...(input === undefined ? {} : { input }), ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -52,4 +54,31 @@ test('claudescope pricing explain prices an event file or stdin part by part, wi
   const bad = cli(['pricing', '--config', config]);
   t.not(bad.code, 0);
   t.regex(bad.stderr, /pricing\.providers\.anthropic\.multiplier/);
+});
+
+test('claudescope pricing and pricing explain read the configuration the daemon reads: $CLAUDESCOPE_CONFIG, else $CLAUDESCOPE_HOME/config.yaml', async (t) => {
+  const home = await mkdtemp(join(tmpdir(), 'cs-pricing-home-'));
+  t.teardown(() => rm(home, { recursive: true, force: true }));
+  await writeFile(join(home, 'config.yaml'), 'pricing:\n  models:\n    claude-fable-7-1:\n      - { input: 7, output: 70 }\n');
+  const other = join(home, 'other.yaml');
+  await writeFile(other, 'pricing:\n  models:\n    claude-fable-7-1:\n      - { input: 8, output: 80 }\n');
+  const row = /claude-fable-7-1\s+standard\s+…\s+…\s+(\d+)\s+\?\s+\?\s+\?\s+(\d+)\s+override$/m;
+
+  const inHome = cli(['pricing', '--model', 'claude-fable-7-1'], undefined, { CLAUDESCOPE_HOME: home, CLAUDESCOPE_CONFIG: '' });
+  t.is(inHome.code, 0, inHome.stderr);
+  t.deepEqual(row.exec(inHome.stdout)?.slice(1), ['7', '70'], inHome.stdout);
+
+  const fromEnv = cli(['pricing', '--model', 'claude-fable-7-1', '--json'], undefined, { CLAUDESCOPE_HOME: home, CLAUDESCOPE_CONFIG: other });
+  t.is(fromEnv.code, 0, fromEnv.stderr);
+  t.like((JSON.parse(fromEnv.stdout) as { rows: unknown[] }).rows[0], { model: 'claude-fable-7-1', input: 8, output: 80, layer: 'override' });
+
+  // --config still wins over both.
+  const flag = cli(['pricing', '--model', 'claude-fable-7-1', '--config', other], undefined, { CLAUDESCOPE_HOME: home, CLAUDESCOPE_CONFIG: join(home, 'config.yaml') });
+  t.deepEqual(row.exec(flag.stdout)?.slice(1), ['8', '80'], flag.stdout);
+
+  const call = join(home, 'call.json');
+  await writeFile(call, JSON.stringify({ ...event, model: 'claude-fable-7-1', usage: { input_tokens: 1_000_000, output_tokens: 0 } }));
+  const explained = cli(['pricing', 'explain', '--event', call, '--json'], undefined, { CLAUDESCOPE_HOME: home, CLAUDESCOPE_CONFIG: '' });
+  t.is(explained.code, 0, explained.stderr);
+  t.is((JSON.parse(explained.stdout) as { cost_nanousd: number | null }).cost_nanousd, 7_000_000_000);
 });

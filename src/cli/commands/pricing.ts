@@ -14,7 +14,7 @@ import { usageFromApi } from '../../event/usage.js';
 import { createPricer, type CostEngine } from '../../pricing/cost-engine.js';
 import { explainPrice, formatExplanation } from '../../pricing/explain.js';
 import { formatNanoUsd } from '../../pricing/money.js';
-import { defaultHome } from '../../daemon/config.js';
+import { configFileFor, defaultHome } from '../../daemon/config.js';
 import { listPrices, type PriceRow } from '../../pricing/listing.js';
 
 interface PricingArgs {
@@ -105,13 +105,12 @@ async function readStoredCall(home: string, id: string): Promise<{ event: CallEv
   }
 }
 
-/** `--config`, else `$CLAUDESCOPE_CONFIG`, else `<home>/config.yaml` when present (the daemon's own choice). */
+/**
+ * The configuration whose `pricing:` block applies, found as the daemon, `reprice` and every
+ * other command find it: `--config`, else `$CLAUDESCOPE_CONFIG`, else `<home>/config.yaml`.
+ */
 function configFor(home: string, config: string | undefined): string | undefined {
-  if (config !== undefined) return config;
-  const env = process.env['CLAUDESCOPE_CONFIG'];
-  if (env !== undefined && env !== '') return env;
-  const inHome = join(home, 'config.yaml');
-  return existsSync(inHome) ? inHome : undefined;
+  return configFileFor(home, config)?.path;
 }
 
 /** The stored price against the current one, as lines under the explanation. */
@@ -171,20 +170,20 @@ const explain: CommandModule<object, ExplainArgs> = {
     y
       .option('event', { type: 'string', nargs: 1, describe: "A call event as JSON (a file, or '-' for stdin)" })
       .option('id', { type: 'string', nargs: 1, describe: 'The event_id of a stored call (read from the store, read-only)' })
-      .option('home', { type: 'string', describe: 'With --id: CLAUDESCOPE_HOME (default ~/.claudescope)' })
+      .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME, for its config.yaml and, with --id, its store (default ~/.claudescope)' })
       .conflicts('event', 'id')
       .check((a) => {
         if (a['event'] === undefined && a['id'] === undefined) throw new Error('give --event FILE or --id EVENT_ID');
         return true;
       })
       .option('json', { type: 'boolean', default: false, describe: 'Print the explanation as JSON' })
-      .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices" })
+      .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices (env CLAUDESCOPE_CONFIG)", defaultDescription: '$CLAUDESCOPE_HOME/config.yaml if present' })
       .example('$0 pricing explain --event call.json', '')
       .example("tail -n1 events/app.ndjson | $0 pricing explain --event -", '')
       .example('$0 pricing explain --id 0193a…', 'a stored call, with its stored price') as unknown as Argv<ExplainArgs>,
   handler: async (argv) => {
+    const home = argv.home ?? defaultHome();
     if (argv.id !== undefined) {
-      const home = argv.home ?? defaultHome();
       const { event, stored } = await readStoredCall(home, argv.id);
       const pricer = makePricer(configFor(home, argv.config));
       const x = explainPrice(pricer, event);
@@ -193,7 +192,7 @@ const explain: CommandModule<object, ExplainArgs> = {
       process.stdout.write(argv.json ? `${JSON.stringify({ ...x, stored, current_differs: !same }, null, 2)}\n` : formatExplanation(x) + formatStoredComparison(stored, current));
       return;
     }
-    const pricer = makePricer(argv.config);
+    const pricer = makePricer(configFor(home, argv.config));
     const x = explainPrice(pricer, readEvent(argv.event ?? '-'));
     process.stdout.write(argv.json ? `${JSON.stringify(x, null, 2)}\n` : formatExplanation(x));
   },
@@ -208,10 +207,10 @@ const command: CommandModule<object, PricingArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'Print the catalog as JSON' })
       .option('at', { type: 'string', describe: 'Only the prices in force at this date (YYYY-MM-DD) or time' })
       .option('model', { type: 'string', describe: 'Only this model (any spelling: alias, Bedrock or Vertex id)' })
-      .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices" })
+      .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices (env CLAUDESCOPE_CONFIG)", defaultDescription: '$CLAUDESCOPE_HOME/config.yaml if present' })
       .example('$0 pricing --at 2026-03-01 --model claude-opus-4-6', '') as unknown as Argv<PricingArgs>,
   handler: (argv) => {
-    const pricer = makePricer(argv.config);
+    const pricer = makePricer(configFor(defaultHome(), argv.config));
     const at = parseAt(argv.at);
     const rows = listPrices(pricer, { ...(at === undefined ? {} : { at }), ...(argv.model === undefined ? {} : { model: argv.model }) });
     if (argv.json) {
