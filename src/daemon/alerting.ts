@@ -6,11 +6,12 @@
  * Rules and notifiers are loaded before the pipeline starts, so a malformed rule file refuses
  * start (with the loader's file:line message) before the data folder is locked.
  */
-import type { DaemonConfig } from './config.js';
+import { fileLocator, type DaemonConfig } from './config.js';
 import type { PipelineHealth, QueryApi } from '../store/types.js';
 import type { Rule, RuleEngine } from '../rules/index.js';
 import type { Notifier } from '../notify/types.js';
 import { defaultRulesDir } from '../rules/paths.js';
+import type { NotifierConfig } from '../notify/index.js';
 
 export interface PreparedAlerting {
   rules: Rule[];
@@ -20,19 +21,23 @@ export interface PreparedAlerting {
 
 /**
  * Replaces `${NAME}` in every string of a notifier's settings with the environment variable
- * (secrets stay out of the file); an unset variable is an error naming the notifier and field.
+ * (secrets stay out of the file); an unset variable is an error naming the notifier and field,
+ * and with `locate` where that field is written.
  */
-export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, where: string): unknown {
+export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, where: string, locate?: (path: string) => string | undefined): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
       const v = env[name];
-      if (v === undefined) throw new Error(`${where}: environment variable ${name} is not set`);
+      if (v === undefined) {
+        const at = locate?.(where);
+        throw new Error(`${at === undefined ? '' : `${at}: `}${where}: environment variable ${name} is not set`);
+      }
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, env, `${where}[${i}]`));
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, env, `${where}[${i}]`, locate));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, `${where}.${k}`)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, `${where}.${k}`, locate)]));
   }
   return value;
 }
@@ -42,15 +47,30 @@ export function configuredRulesDirs(config: DaemonConfig): string[] {
   return config.rules.dirs.length > 0 ? config.rules.dirs : [defaultRulesDir()];
 }
 
+/**
+ * The notifiers' settings with `${ENV}` references expanded, checked as the daemon checks them
+ * at start (`daemon --print-config` runs the same check). Each problem names the config file
+ * and line, the notifier and the field.
+ *
+ * @throws NotifierConfigError listing every setting that cannot work; Error on an unset variable
+ */
+export async function checkNotifiers(config: Pick<DaemonConfig, 'notifiers' | 'configFile'>, env: NodeJS.ProcessEnv = process.env): Promise<NotifierConfig[]> {
+  const { NotifierConfigError, notifierProblems } = await import('../notify/index.js');
+  const locate = fileLocator(config.configFile);
+  const configs = config.notifiers.map((n, i) => expandEnv(n, env, `notifiers[${i}]`, locate));
+  const problems = notifierProblems(configs, locate);
+  if (problems.length > 0) throw new NotifierConfigError(problems);
+  return configs as NotifierConfig[];
+}
+
 /** Loads and validates the rules and builds the notifiers; throws `RuleFileError` on a bad rule file. */
 export async function prepareAlerting(config: DaemonConfig, env: NodeJS.ProcessEnv = process.env): Promise<PreparedAlerting> {
   const { loadRules } = await import('../rules/index.js');
   const rulesDirs = configuredRulesDirs(config);
   const rules = loadRules(rulesDirs);
   const { createNotifiers } = await import('../notify/index.js');
-  const configs = config.notifiers.map((n, i) => expandEnv(n, env, `notifiers[${i}]`));
-  // createNotifiers refuses settings that cannot work (unknown keys, wrong types, missing or bad URLs), by notifier and field.
-  const notifiers = await createNotifiers(configs as Parameters<typeof createNotifiers>[0]);
+  // Settings that cannot work (unknown keys, wrong types, missing or bad URLs) are refused here, by file line, notifier and field.
+  const notifiers = await createNotifiers(await checkNotifiers(config, env));
   return { rules, notifiers, rulesDirs };
 }
 

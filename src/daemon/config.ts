@@ -239,6 +239,27 @@ export function configFileFor(home: string, flag: string | undefined, env: NodeJ
   return existsSync(inHome) ? { path: inHome, label: inHome } : null;
 }
 
+/**
+ * Where a field of the configuration file is written, by its path (`notifiers[0].url`):
+ * `file:line` (its own line, else its nearest parent's, else 1), for the parts that check
+ * their settings after loading (notifiers, prices). Undefined without a file, or when it can
+ * no longer be parsed. The file is read on the first call.
+ */
+export function fileLocator(configFile: string | null): (path: string) => string | undefined {
+  let layer: FileLayer | null | undefined;
+  return (path) => {
+    if (configFile === null) return undefined;
+    if (layer === undefined) {
+      try {
+        layer = parseConfigText(readFileSync(configFile, 'utf8'), configFile, []) ?? null;
+      } catch {
+        layer = null;
+      }
+    }
+    return layer === null ? undefined : `${configFile}:${lineOf(layer, path)}`;
+  };
+}
+
 export interface LoadConfigOptions {
   flags?: DaemonFlags;
   /** Default `process.env`. */

@@ -104,51 +104,69 @@ const TYPES: Record<NotifierConfig['type'], { fields: Record<string, Check>; req
 
 const SHOWN = new Set(['name', 'type', 'group_by', 'repeat_interval', 'repeat_interval_ms', 'send_resolved', 'port', 'secure', 'requireTLS']);
 
-/** Every problem of the notifiers' settings (none: they can be built). */
-export function notifierProblems(configs: readonly unknown[]): string[] {
+/**
+ * Where a setting was written, by its path (`notifiers[0].url`): `config.yaml:12`, or undefined
+ * when unknown.
+ */
+export type SettingLocator = (path: string) => string | undefined;
+
+/**
+ * Every problem of the notifiers' settings (none: they can be built). With `locate`, each
+ * problem starts with where its setting was written, as other configuration problems do:
+ * `config.yaml:12: notifiers[0] (hook): url: expected an http(s) URL`.
+ */
+export function notifierProblems(configs: readonly unknown[], locate?: SettingLocator): string[] {
   const problems: string[] = [];
   const names = new Set<string>();
   configs.forEach((c, i) => {
+    const item = `notifiers[${i}]`;
+    const add = (key: string | null, text: string): void => {
+      const where = locate?.(key === null ? item : `${item}.${key}`);
+      problems.push(where === undefined ? text : `${where}: ${text}`);
+    };
     if (!isMap(c)) {
-      problems.push(`notifiers[${i}]: expected a mapping`);
+      add(null, `${item}: expected a mapping`);
       return;
     }
-    const at = `notifiers[${i}]${typeof c['name'] === 'string' ? ` (${c['name']})` : ''}`;
+    const at = `${item}${typeof c['name'] === 'string' ? ` (${c['name']})` : ''}`;
     const type = c['type'];
     const spec = typeof type === 'string' && Object.hasOwn(TYPES, type) ? TYPES[type as NotifierConfig['type']] : undefined;
     if (spec === undefined) {
-      problems.push(`${at}: type: expected one of ${Object.keys(TYPES).join(', ')}, got ${JSON.stringify(type ?? null)}`);
+      add('type', `${at}: type: expected one of ${Object.keys(TYPES).join(', ')}, got ${JSON.stringify(type ?? null)}`);
       return;
     }
-    for (const key of ['name', ...spec.required]) if (c[key] === undefined || c[key] === null) problems.push(`${at}: ${key}: is required for type ${type}`);
-    if (c['repeat_interval'] !== undefined && c['repeat_interval_ms'] !== undefined) problems.push(`${at}: repeat_interval: give it or repeat_interval_ms, not both`);
+    for (const key of ['name', ...spec.required]) if (c[key] === undefined || c[key] === null) add(c[key] === null ? key : null, `${at}: ${key}: is required for type ${type}`);
+    if (c['repeat_interval'] !== undefined && c['repeat_interval_ms'] !== undefined) add('repeat_interval', `${at}: repeat_interval: give it or repeat_interval_ms, not both`);
     // Alertmanager must hear of a resolution, or it keeps the alert firing until its endsAt;
     // whether a resolution is notified is its own route's send_resolved.
     if (type === 'alertmanager' && (c['send_resolved'] === false || c['send_resolved'] === 'false')) {
-      problems.push(`${at}: send_resolved: Alertmanager needs resolutions posted; set send_resolved in its own receiver instead`);
+      add('send_resolved', `${at}: send_resolved: Alertmanager needs resolutions posted; set send_resolved in its own receiver instead`);
     }
     for (const [key, v] of Object.entries(c)) {
       const check = COMMON[key] ?? spec.fields[key];
       if (check === undefined) {
-        problems.push(`${at}: ${key}: unknown setting for type ${type} (known: ${[...Object.keys(COMMON), ...Object.keys(spec.fields)].join(', ')})`);
+        add(key, `${at}: ${key}: unknown setting for type ${type} (known: ${[...Object.keys(COMMON), ...Object.keys(spec.fields)].join(', ')})`);
         continue;
       }
       if (v === undefined || v === null) continue;
       const problem = check(v);
       // Values are shown only for settings that never hold a secret (URLs, auth and headers may).
-      if (problem !== null) problems.push(`${at}: ${key}: ${problem}${SHOWN.has(key) ? `, got ${JSON.stringify(v)}` : ''}`);
+      if (problem !== null) add(key, `${at}: ${key}: ${problem}${SHOWN.has(key) ? `, got ${JSON.stringify(v)}` : ''}`);
     }
     if (typeof c['name'] === 'string') {
-      if (names.has(c['name'])) problems.push(`${at}: name: another notifier has the name ${c['name']}`);
+      if (names.has(c['name'])) add('name', `${at}: name: another notifier has the name ${c['name']}`);
       names.add(c['name']);
     }
   });
   return problems;
 }
 
-/** Builds the notifiers. @throws NotifierConfigError naming every setting that cannot work. */
-export async function createNotifiers(configs: NotifierConfig[]): Promise<Notifier[]> {
-  const problems = notifierProblems(configs);
+/**
+ * Builds the notifiers. @throws NotifierConfigError naming every setting that cannot work
+ * (where it was written too, with `opts.locate`).
+ */
+export async function createNotifiers(configs: NotifierConfig[], opts: { locate?: SettingLocator } = {}): Promise<Notifier[]> {
+  const problems = notifierProblems(configs, opts.locate);
   if (problems.length > 0) throw new NotifierConfigError(problems);
   const out: Notifier[] = [];
   for (const c of configs) {

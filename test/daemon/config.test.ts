@@ -189,3 +189,36 @@ test('--print-config shows the settings in the config file\'s form, which a conf
   validateAgainst(file, CONFIG_SCHEMA, '', (p) => p, problems);
   t.deepEqual(problems, []);
 });
+
+test('notifier settings the daemon refuses name the config file and line, as every other config problem does', async (t) => {
+  const { checkNotifiers, prepareAlerting } = await import('../../src/daemon/alerting.js');
+  const { NotifierConfigError } = await import('../../src/notify/index.js');
+  const home = tempDir(t);
+  const file = join(home, 'config.yaml');
+  writeFileSync(file, [
+    'notifiers:',
+    '  - name: w1',
+    '    type: webhook',
+    '    url: http://127.0.0.1:1/ok',
+    '  - name: w2',
+    '    type: webhook',
+    '    url: http://127.0.0.1:1/x',
+    '    repeat_interval: 2x',
+    '    send_resolved: maybe',
+    '  - { name: m, type: email, host: h, port: 25, from: a@example.com, to: [b@example.com], auth: { user: u, pass: "${CS_TEST_UNSET_PASS}" } }',
+    '',
+  ].join('\n'));
+  const c = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: home } });
+  const expected = [
+    `${file}:8: notifiers[1] (w2): repeat_interval: expected a duration such as 4h or 30m, got "2x"`,
+    `${file}:9: notifiers[1] (w2): send_resolved: expected true or false, got "maybe"`,
+  ];
+  const env = { CS_TEST_UNSET_PASS: 'p' };
+  const err = await t.throwsAsync(checkNotifiers(c, env), { instanceOf: NotifierConfigError });
+  t.deepEqual(err!.problems, expected);
+  // The daemon's own start refuses with the very same problems.
+  const atStart = await t.throwsAsync(prepareAlerting(c, env), { instanceOf: NotifierConfigError });
+  t.deepEqual(atStart!.problems, expected);
+  // An unset ${ENV} reference is located too.
+  await t.throwsAsync(checkNotifiers(c, {}), { message: `${file}:10: notifiers[2].auth.pass: environment variable CS_TEST_UNSET_PASS is not set` });
+});

@@ -54,3 +54,16 @@ test('notifier settings that cannot work are all refused before any is built, by
   // Two notifiers may not share a name.
   t.deepEqual(notifierProblems([{ name: 'a', type: 'slack', url: 'https://x.example' }, { name: 'a', type: 'slack', url: 'https://y.example' }]), ['notifiers[1] (a): name: another notifier has the name a']);
 });
+
+test('with a locator, every notifier problem starts with where its setting is written', (t) => {
+  const lines: Record<string, number> = { 'notifiers[0]': 3, 'notifiers[0].repeat_interval': 6, 'notifiers[0].send_resolved': 7, 'notifiers[1]': 8 };
+  const locate = (path: string): string | undefined => (lines[path] === undefined ? undefined : `c.yaml:${lines[path]}`);
+  t.deepEqual(notifierProblems([
+    { name: 'w2', type: 'webhook', url: 'http://127.0.0.1:1/x', repeat_interval: '2x', send_resolved: 'maybe' },
+    { name: 'm', type: 'email', host: 'h', port: 25, from: 'a@example.com' },
+  ], locate), [
+    'c.yaml:6: notifiers[0] (w2): repeat_interval: expected a duration such as 4h or 30m, got "2x"',
+    'c.yaml:7: notifiers[0] (w2): send_resolved: expected true or false, got "maybe"',
+    'c.yaml:8: notifiers[1] (m): to: is required for type email',
+  ]);
+});

@@ -1,0 +1,51 @@
+/**
+ * `claudescope daemon --print-config` refuses the notifier settings the daemon refuses at start,
+ * with the same message (the CLI as a child process, through tsx).
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers/events.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function cli(args: string[], home: string): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, CLAUDESCOPE_HOME: home, CLAUDESCOPE_CONFIG: '' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('daemon --print-config exits non-zero on notifier settings the daemon refuses at start, with the same message', (t) => {
+  const home = tempDir(t);
+  const file = join(home, 'config.yaml');
+  writeFileSync(file, [
+    'notifiers:',
+    '  - name: w2',
+    '    type: webhook',
+    '    url: http://127.0.0.1:1/hook',
+    '    repeat_interval: 2x',
+    '    send_resolved: maybe',
+    '',
+  ].join('\n'));
+  const printed = cli(['daemon', '--print-config'], home);
+  t.not(printed.code, 0);
+  t.is(printed.stdout, '');
+  t.is(printed.stderr, [
+    'claudescope: invalid notifier settings:',
+    `  ${file}:5: notifiers[0] (w2): repeat_interval: expected a duration such as 4h or 30m, got "2x"`,
+    `  ${file}:6: notifiers[0] (w2): send_resolved: expected true or false, got "maybe"`,
+    '',
+  ].join('\n'));
+  // The daemon refuses them before it listens or locks anything.
+  const started = cli(['daemon', '--port', '1'], home);
+  t.is(started.code, printed.code);
+  t.is(started.stderr, printed.stderr);
+
+  writeFileSync(file, 'notifiers:\n  - { name: w2, type: webhook, url: "http://127.0.0.1:1/hook", repeat_interval: 2h, send_resolved: false }\n');
+  const fine = cli(['daemon', '--print-config'], home);
+  t.is(fine.code, 0, fine.stderr);
+  t.like(JSON.parse(fine.stdout), { config_file: file, notifiers: [{ name: 'w2', type: 'webhook' }] });
+});
