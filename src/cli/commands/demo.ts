@@ -12,14 +12,16 @@ import { basename, join, relative, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { Counter } from 'prom-client';
 import { DEFAULT_PORT, loadDaemonConfig } from '../../daemon/config.js';
+import { numberOption } from '../options.js';
 import { untilSignal } from '../signals.js';
 import { acquireLock, DataDirLockedError } from '../../tail/lock-file.js';
 
 interface DemoArgs {
   home?: string | undefined;
   port?: string | undefined;
-  calls: number;
-  duration: number;
+  /** As typed (checked by {@link numberOption}), or the default. */
+  calls: string | number;
+  duration: string | number;
   once: boolean;
 }
 
@@ -30,14 +32,14 @@ const command: CommandModule<object, DemoArgs> = {
     y
       .option('home', { type: 'string', describe: 'Folder for the demo\'s events/ and data/ (kept afterwards)', defaultDescription: 'a new temporary folder' })
       .option('port', { type: 'string', describe: 'Port of the demo daemon (a free one if taken)', defaultDescription: String(DEFAULT_PORT) })
-      .option('calls', { type: 'number', default: 60, describe: 'API calls to make' })
-      .option('duration', { type: 'number', default: 15, describe: 'Stop starting calls after this many seconds' })
+      .option('calls', { type: 'string', default: 60, requiresArg: true, describe: 'API calls to make' })
+      .option('duration', { type: 'string', default: 15, requiresArg: true, describe: 'Stop starting calls after this many seconds' })
       .option('once', { type: 'boolean', default: false, describe: 'Exit after printing the numbers instead of serving until Ctrl-C' })
       .example('$0 demo', 'about 15 s of calls, then the daemon serves the numbers until Ctrl-C')
       .example('$0 demo --once --calls 24', 'a short run that exits') as unknown as Argv<DemoArgs>,
   handler: async (argv) => {
-    if (!Number.isInteger(argv.calls) || argv.calls < 1) throw new Error(`--calls must be a positive integer, got ${String(argv.calls)}`);
-    if (!(argv.duration > 0)) throw new Error(`--duration must be a positive number of seconds, got ${String(argv.duration)}`);
+    const calls = numberOption('--calls', argv.calls, { integer: true, min: 1, expected: 'a whole number of calls ≥ 1' });
+    const duration = numberOption('--duration', argv.duration, { above: 0, expected: 'a number of seconds above 0' });
     const home = argv.home ? resolve(argv.home) : mkdtempSync(join(tmpdir(), 'claudescope-demo-'));
     // The demo's own settings: only --home and --port, so a user's config file or
     // environment for their real daemon never points the demo at real data.
@@ -54,7 +56,7 @@ const command: CommandModule<object, DemoArgs> = {
     let work;
     try {
       work = await runDemoWorkload({
-        api, eventsDir: join(home, 'events'), calls: argv.calls, durationMs: argv.duration * 1000,
+        api, eventsDir: join(home, 'events'), calls, durationMs: duration * 1000,
         onCall: (done, total) => {
           if (done % 12 === 0 || done === total) err(`demo: ${done}/${total} calls\n`);
         },

@@ -8,10 +8,12 @@ import { loadScriptFile } from '../../testing/script-file.js';
 import { startFakeApi } from '../../testing/fake-api.js';
 import type { RecordedRequest } from '../../testing/recorded-request.js';
 import type { ScriptFile } from '../../testing/script-types.js';
+import { portOption } from '../options.js';
 import { untilSignal } from '../signals.js';
 
 interface FakeApiArgs {
-  port: number;
+  /** As typed (checked by {@link portOption}), or the default 0. */
+  port: string | number;
   host: string;
   script?: string | undefined;
   quiet: boolean;
@@ -28,7 +30,7 @@ const command: CommandModule<object, FakeApiArgs> = {
   describe: 'Run the fake Claude API (for tests and demos, no key needed)',
   builder: (y: Argv) =>
     y
-      .option('port', { type: 'number', default: 0, describe: 'Port to listen on (0: any free port)' })
+      .option('port', { type: 'string', default: 0, requiresArg: true, describe: 'Port to listen on (0: any free port)' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to bind' })
       .option('script', {
         type: 'string',
@@ -38,14 +40,12 @@ const command: CommandModule<object, FakeApiArgs> = {
       .example('$0 fake-api --port 8089', 'then: new Anthropic({ apiKey: "test", baseURL: "http://127.0.0.1:8089" })')
       .example('$0 fake-api --script retries.yaml', 'answer with the scripted queue, then the default reply') as unknown as Argv<FakeApiArgs>,
   handler: async (argv) => {
-    if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535) {
-      throw new Error(`--port must be an integer from 0 to 65535, got ${String(argv.port)}`);
-    }
+    const port = portOption('--port', argv.port);
     const file: ScriptFile = argv.script ? await loadScriptFile(argv.script) : {};
     let api;
     try {
       api = await startFakeApi({
-        port: argv.port,
+        port,
         host: argv.host,
         ...(file.queue ? { queue: file.queue } : {}),
         ...(file.default ? { defaultScript: file.default } : {}),
@@ -53,7 +53,7 @@ const command: CommandModule<object, FakeApiArgs> = {
       });
     } catch (err: unknown) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new Error(`cannot listen on ${argv.host}:${argv.port}${code ? ` (${code})` : ''}: ${err instanceof Error ? err.message : String(err)}`, {
+      throw new Error(`cannot listen on ${argv.host}:${port}${code ? ` (${code})` : ''}: ${err instanceof Error ? err.message : String(err)}`, {
         cause: err,
       });
     }
