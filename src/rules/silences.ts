@@ -34,6 +34,18 @@ export function silencedBy(silences: Silence[], labels: Record<string, string>, 
   return null;
 }
 
+/**
+ * The full id of the active silence `id` names: its own id, or a prefix naming no other active
+ * one, as `StateDb.silenceIdFor` reads the state file; null when none or several match.
+ */
+export function activeSilenceIdFor(silences: readonly Pick<Silence, 'id' | 'endsAt'>[], id: string, now: number): string | null {
+  if (id === '') return null;
+  const active = silences.filter((s) => s.endsAt > now);
+  if (active.some((s) => s.id === id)) return id;
+  const matches = active.filter((s) => s.id.startsWith(id));
+  return matches.length === 1 ? matches[0]!.id : null;
+}
+
 export function formatMatcher(m: Matcher): string {
   return m.op === '=~' || m.op === '!~' ? `${m.name}${m.op}"${m.value}"` : `${m.name}${m.op}${m.value}`;
 }

@@ -127,17 +127,23 @@ export class StateDb {
   }
 
   /**
-   * Ends a silence now, named by its id or by a prefix of it that names no other active one (as
-   * `silence list` shows ids); false when none or several match.
+   * The full id of the silence `id` names: its own id, or a prefix of it that names no other
+   * active one (as `silence list` shows ids); null when none or several match.
    */
-  expireSilence(id: string, now: number): boolean {
-    if (id === '') return false;
-    if (this.db.prepare('SELECT 1 FROM silences WHERE id = ?').get(id) !== undefined) {
-      return this.db.prepare('UPDATE silences SET ends_at = MIN(ends_at, ?) WHERE id = ?').run(now, id).changes > 0;
-    }
+  silenceIdFor(id: string, now: number): string | null {
+    if (id === '') return null;
+    if (this.db.prepare('SELECT 1 FROM silences WHERE id = ?').get(id) !== undefined) return id;
     // A prefix names one of the active silences (the expired ones, kept a while, do not count).
     const matches = this.db.prepare('SELECT id FROM silences WHERE substr(id, 1, ?) = ? AND ends_at > ?').pluck().all(id.length, id, now) as string[];
-    const target = matches.length === 1 ? matches[0]! : null;
+    return matches.length === 1 ? matches[0]! : null;
+  }
+
+  /**
+   * Ends a silence now, named by its id or by a prefix of it that names no other active one
+   * ({@link silenceIdFor}); false when none or several match.
+   */
+  expireSilence(id: string, now: number): boolean {
+    const target = this.silenceIdFor(id, now);
     if (target === null) return false;
     return this.db.prepare('UPDATE silences SET ends_at = MIN(ends_at, ?) WHERE id = ?').run(now, target).changes > 0;
   }

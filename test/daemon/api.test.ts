@@ -307,3 +307,27 @@ test('ISO times with a zone, and bare dates as midnight UTC, are read exactly', 
     t.is((r.body['window'] as { from_ms: number }).from_ms, ms, from);
   }
 });
+
+test('silence expire with a prefix of an id, through the running daemon, expires that silence and prints its full id', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const port = await freePort();
+  const cfgFile = join(h.home, 'daemon.yaml');
+  writeFileSync(cfgFile, `listen:\n  port: ${port}\nauth:\n  token: ${TOKEN}\n  require_token: true\n`);
+  const config = loadDaemonConfig({ flags: { home: h.home, config: cfgFile }, env: {} });
+  const d = await Daemon.start({ config, pricer: testPricer(), log: () => {} });
+  t.teardown(() => d.stop());
+  const id = (await cli(['silence', 'add', 'alertname=ClaudeDailyBudget', '--home', h.home, '--config', cfgFile])).stdout.trim();
+  const other = (await cli(['silence', 'add', 'alertname=Other', '--home', h.home, '--config', cfgFile])).stdout.trim();
+  t.deepEqual(d.ruleEngine.silences().map((s) => s.id).sort(), [id, other].sort());
+  let prefix = id.slice(0, 4);
+  while (other.startsWith(prefix)) prefix = id.slice(0, prefix.length + 1);
+  const r = await cli(['silence', 'expire', prefix, '--home', h.home, '--config', cfgFile]);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, `expired ${id}\n`);
+  const now = Date.now();
+  t.deepEqual(d.ruleEngine.silences().filter((s) => s.endsAt > now).map((s) => s.id), [other], 'the daemon expired that silence, not the other');
+  const none = await cli(['silence', 'expire', 'no-such-id', '--home', h.home, '--config', cfgFile]);
+  t.not(none.code, 0);
+  t.regex(none.stderr, /no silence no-such-id/);
+});

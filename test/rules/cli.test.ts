@@ -184,6 +184,20 @@ test('silence add, list and expire', async (t) => {
   t.regex((await cli(['silence', 'list', '--home', home])).stdout, /no active silences/);
 });
 
+test('silence expire with a unique prefix of an active silence prints the full id it expired', async (t) => {
+  const home = tempDir(t);
+  const first = (await cli(['silence', 'add', 'alertname=A', '--home', home])).stdout.trim();
+  const second = (await cli(['silence', 'add', 'alertname=B', '--home', home])).stdout.trim();
+  let prefix = first.slice(0, 4);
+  while (second.startsWith(prefix)) prefix = first.slice(0, prefix.length + 1);
+  const r = await cli(['silence', 'expire', prefix, '--home', home]);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, `expired ${first}\n`);
+  const list = (await cli(['silence', 'list', '--home', home])).stdout;
+  t.false(list.includes(first), list);
+  t.true(list.includes(second), list);
+});
+
 test('silence add with a negative --duration is refused, not taken for flags (which printed the help and exited 0)', async (t) => {
   const home = tempDir(t);
   const r = await cli(['silence', 'add', 'alertname=X', '--duration', '-1h', '--home', home]);

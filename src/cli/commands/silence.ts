@@ -13,7 +13,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { defaultHome, loadDaemonConfig } from '../../daemon/config.js';
 import { alertStatePath } from '../../rules/paths.js';
 import { StateDb } from '../../rules/state-db.js';
-import { formatMatcher, parseMatcher } from '../../rules/silences.js';
+import { activeSilenceIdFor, formatMatcher, parseMatcher } from '../../rules/silences.js';
 import { formatDuration, parseDuration } from '../../rules/duration.js';
 
 interface SilenceArgs {
@@ -84,7 +84,7 @@ const command: CommandModule<object, SilenceArgs> = {
   describe: 'Add, list or expire silences of alerts',
   builder: (y: Argv) =>
     y.positional('action', { choices: ['add', 'list', 'expire'] as const })
-      .positional('args', { type: 'string', array: true, default: [] as string[], describe: 'add: matchers (name=value, name!=value, name=~regex, name!~regex); expire: silence id' })
+      .positional('args', { type: 'string', array: true, default: [] as string[], describe: 'add: matchers (name=value, name!=value, name=~regex, name!~regex); expire: silence id, or a prefix naming one active silence' })
       .option('duration', { type: 'string', default: '1h', requiresArg: true, describe: 'add: how long (e.g. 30m, 2h, 1d)' })
       .option('comment', { type: 'string', default: '', describe: 'add: why' })
       .option('author', { type: 'string', describe: 'add: who (default the user name)' })
@@ -120,9 +120,17 @@ const command: CommandModule<object, SilenceArgs> = {
       case 'expire': {
         const id = argv.args[0];
         if (id === undefined) throw new Error('silence expire: give the silence id');
-        if (await viaDaemon(argv, 'DELETE', `/api/silences/${encodeURIComponent(id)}`)) {
-          process.stdout.write(`expired ${id}\n`);
-          return;
+        // The daemon's API takes a full id: a prefix (as `silence list` shows ids) is looked up
+        // among its active silences first. Without a daemon, the state file resolves it below.
+        const listed = (await viaDaemon(argv, 'GET', '/api/silences')) as { silences: SilenceRecord[] } | null;
+        if (listed) {
+          const full = activeSilenceIdFor(listed.silences, id, Date.now());
+          if (full === null) throw new Error(`no silence ${id} (or several start with it: give more of the id)`);
+          const r = (await viaDaemon(argv, 'DELETE', `/api/silences/${encodeURIComponent(full)}`)) as { expired?: string } | null;
+          if (r) {
+            process.stdout.write(`expired ${r.expired ?? full}\n`);
+            return;
+          }
         }
         break;
       }
@@ -151,8 +159,9 @@ const command: CommandModule<object, SilenceArgs> = {
         case 'expire': {
           const id = argv.args[0];
           if (id === undefined) throw new Error('silence expire: give the silence id');
-          if (!db.expireSilence(id, now)) throw new Error(`no silence ${id} (or several start with it: give more of the id)`);
-          process.stdout.write(`expired ${id}\n`);
+          const full = db.silenceIdFor(id, now);
+          if (full === null || !db.expireSilence(full, now)) throw new Error(`no silence ${id} (or several start with it: give more of the id)`);
+          process.stdout.write(`expired ${full}\n`);
           return;
         }
         default: {
