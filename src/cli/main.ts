@@ -98,5 +98,11 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`claudescope: ${err instanceof Error ? err.message : String(err)}\n`);
+  // A usage error yargs raised while a command's own options were parsed (an option given
+  // without its value) skips the handler above: a usage error all the same.
+  if ((err as { name?: unknown } | null)?.name === 'YError') {
+    process.stderr.write(`Run 'claudescope --help' for usage.\n`);
+    process.exit(2);
+  }
   process.exit(1);
 });

@@ -250,6 +250,14 @@ test('no command prints the list of commands and exits 2', (t) => {
   t.regex(r.stderr, /claudescope: Name a command\./);
 });
 
+test('an option given without its value is a usage error (exit 2, with the pointer to --help), as an unknown option is', (t) => {
+  for (const args of [['silence', 'add', 'alertname=X', '--duration'], ['fake-api', '--port'], ['report', '--bogus']]) {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+    t.is(r.status, 2, args.join(' '));
+    t.regex(r.stderr, /Run 'claudescope --help' for usage\./, args.join(' '));
+  }
+});
+
 test('rules check over a glob of the rules folder notes the test file and passes on the rule files', (t) => {
   const r = spawnSync(process.execPath, [CLI, 'rules', 'check', 'rules/claude.test.yaml', 'rules/claude.yaml', 'rules/reconcile.yaml'], { encoding: 'utf8', cwd: ROOT });
   t.is(r.status, 0, r.stderr);
