@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/events.js';
@@ -48,4 +48,25 @@ test('daemon --print-config exits non-zero on notifier settings the daemon refus
   const fine = cli(['daemon', '--print-config'], home);
   t.is(fine.code, 0, fine.stderr);
   t.like(JSON.parse(fine.stdout), { config_file: file, notifiers: [{ name: 'w2', type: 'webhook' }] });
+});
+
+test('daemon --print-config also refuses a pricing block and a rules folder the daemon refuses, as the daemon does', (t) => {
+  const home = tempDir(t);
+  const file = join(home, 'config.yaml');
+  writeFileSync(file, 'pricing:\n  providers:\n    bedrock:\n      multiplier: cheap\n');
+  const pricing = cli(['daemon', '--print-config'], home);
+  t.not(pricing.code, 0);
+  t.is(pricing.stdout, '');
+  t.regex(pricing.stderr, /pricing\.providers\.bedrock\.multiplier: expected a multiplier/);
+  t.is(cli(['daemon', '--port', '1'], home).stderr, pricing.stderr);
+
+  const rules = join(home, 'rules');
+  mkdirSync(rules);
+  writeFileSync(join(rules, 'bad.yaml'), 'rules:\n  - alert: X\n    kind: no_such_kind\n    window: 5m\n');
+  writeFileSync(file, `rules:\n  dirs: [${JSON.stringify(rules)}]\n`);
+  const badRules = cli(['daemon', '--print-config'], home);
+  t.not(badRules.code, 0);
+  t.is(badRules.stdout, '');
+  t.regex(badRules.stderr, /bad\.yaml:3: .*kind/);
+  t.is(cli(['daemon', '--port', '1'], home).stderr, badRules.stderr);
 });

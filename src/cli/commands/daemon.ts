@@ -44,16 +44,18 @@ const command: CommandModule<object, DaemonArgs> = {
   describe: 'Ingest event files into the local store and serve /metrics and /healthz',
   builder: (y: Argv) =>
     daemonOptions(y)
-      .option('print-config', { type: 'boolean', describe: 'Print the merged configuration in the config file\'s form (secrets masked) and exit (non-zero on notifier settings the daemon would refuse)' })
+      .option('print-config', { type: 'boolean', describe: 'Print the merged configuration in the config file\'s form (secrets masked) and exit (non-zero on pricing, rules or notifier settings the daemon would refuse)' })
       .example('$0 daemon', `serve on http://${DEFAULT_HOST}:${DEFAULT_PORT}/metrics`)
       .example('CLAUDESCOPE_TOKEN=… $0 daemon --host 0.0.0.0', 'serve beyond loopback; every request needs the bearer token')
       .example('$0 daemon --config /etc/claudescope/config.yaml', 'read settings from a file') as unknown as Argv<DaemonArgs>,
   handler: async (argv) => {
     const config = loadDaemonConfig({ flags: flagsOf(argv), env: process.env });
     if (argv.printConfig) {
-      // Settings the daemon would refuse at start are refused here too, with the same message.
-      const { checkNotifiers } = await import('../../daemon/alerting.js');
-      await checkNotifiers(config, process.env);
+      // Settings the daemon would refuse at start are refused here too, with the same message:
+      // the pricing block, the rule files and the notifiers (nothing is opened or sent).
+      const [{ createDaemonPricer }, { prepareAlerting }] = await Promise.all([import('../../daemon/pricer-loader.js'), import('../../daemon/alerting.js')]);
+      createDaemonPricer(config);
+      await prepareAlerting(config, process.env);
       process.stdout.write(`${JSON.stringify(describeConfig(config), null, 2)}\n`);
       return;
     }
