@@ -24,7 +24,7 @@
  *    over 24 h over HTTP; its RSS against the stand-in's.
  *
  * Run: node --import tsx scripts/bench-pipeline.ts [events=200000] [files=8] [big=10000000] [parts=123]
- * (`big=0` skips part 3; `parts` picks the parts to run).
+ * (`big=0` skips part 3; `parts` picks the parts to run; ROUNDS, default 3, the rounds of part 1).
  */
 import { mkdtempSync, mkdirSync, writeFileSync, readdirSync, openSync, readSync, closeSync, rmSync, readFileSync, copyFileSync, cpSync, existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -411,28 +411,53 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * Part 1. The variants run in `ROUNDS` rounds (default 3), each round in a rotated order and on
+ * fresh copies of the files and stores, so that a slow spell of a shared machine falls on every
+ * variant alike; rates are medians over rounds, ratios medians of the ratios paired per round.
+ */
 async function throughput(root: string, EVENTS: number, FILES: number): Promise<void> {
-  const home = join(root, 'home');
-  mkdirSync(join(home, 'events'), { recursive: true });
-  const bytes = writeFiles(join(home, 'events'), EVENTS, FILES, DENSE_SPAN_MS);
-  console.log(`events: ${EVENTS} in ${FILES} files, ${(bytes / 1e6).toFixed(1)} MB (${Math.round(bytes / EVENTS)} B/event)`);
-  const bare = bareMinimum(join(home, 'events'), join(root, 'bare.db'), EVENTS, []);
-  const bareTuned = bareMinimum(join(home, 'events'), join(root, 'bare-tuned.db'), EVENTS, ['page_size = 8192', 'wal_autocheckpoint = 4000']);
-  console.log(`bare minimum (read, split, JSON.parse, INSERT with unique index), SQLite defaults: ${fmt(bare)} events/s`);
-  console.log(`bare minimum with the store's page size and checkpoint interval: ${fmt(bareTuned)} events/s`);
-  const metricsHome = join(root, 'with-metrics');
-  cpSync(join(home, 'events'), join(metricsHome, 'events'), { recursive: true });
-  const rate = await endToEnd(home, EVENTS);
-  console.log(`end to end (tail, validate, price, rows + rollups + checkpoints), times over 10 min: ${fmt(rate)} events/s; ratio ${f1((rate / bare) * 100)} % of the bare minimum, ${f1((rate / bareTuned) * 100)} % of the tuned bare minimum`);
-  const withMetrics = await endToEnd(metricsHome, EVENTS, true);
-  console.log(`the same with the daemon's metrics counting each call: ${fmt(withMetrics)} events/s; ratio ${f1((withMetrics / bare) * 100)} % of the bare minimum, ${f1((withMetrics / rate) * 100)} % of end to end without them`);
-  rmSync(metricsHome, { recursive: true, force: true });
+  const source = join(root, 'source-events');
+  mkdirSync(source, { recursive: true });
+  const bytes = writeFiles(source, EVENTS, FILES, DENSE_SPAN_MS);
+  const rounds = Math.max(1, Number(process.env['ROUNDS'] ?? 3));
+  console.log(`events: ${EVENTS} in ${FILES} files, ${(bytes / 1e6).toFixed(1)} MB (${Math.round(bytes / EVENTS)} B/event); ${rounds} round(s), each variant once a round in a rotated order`);
+  // A fresh folder for a variant's run (with a copy of the files for the pipeline, which keeps its checkpoints there).
+  const fresh = (name: string, events: boolean): string => {
+    const dir = join(root, name);
+    rmSync(dir, { recursive: true, force: true });
+    if (events) cpSync(source, join(dir, 'events'), { recursive: true });
+    else mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+  const variants: Record<string, () => Promise<number>> = {
+    bare: async () => bareMinimum(source, join(fresh('run', false), 'bare.db'), EVENTS, []),
+    bareTuned: async () => bareMinimum(source, join(fresh('run', false), 'bare.db'), EVENTS, ['page_size = 8192', 'wal_autocheckpoint = 4000']),
+    e2e: () => endToEnd(fresh('run', true), EVENTS),
+    e2eMetrics: () => endToEnd(fresh('run', true), EVENTS, true),
+  };
+  const names = Object.keys(variants);
+  const rates: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const n = names[(i + r) % names.length]!;
+      rates[n]!.push(await variants[n]!());
+      rmSync(join(root, 'run'), { recursive: true, force: true });
+    }
+    console.log(`  round ${r + 1}: ${names.map((n) => `${n} ${fmt(rates[n]![r]!)}`).join(', ')} events/s`);
+  }
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const ratio = (a: string, b: string): string => f1(med(rates[a]!.map((x, i) => x / rates[b]![i]!)) * 100);
+  console.log(`bare minimum (read, split, JSON.parse, INSERT with unique index), SQLite defaults: ${fmt(med(rates['bare']!))} events/s`);
+  console.log(`bare minimum with the store's page size and checkpoint interval: ${fmt(med(rates['bareTuned']!))} events/s`);
+  console.log(`end to end (tail, validate, price, rows + rollups + checkpoints), times over 10 min: ${fmt(med(rates['e2e']!))} events/s; ratio ${ratio('e2e', 'bare')} % of the bare minimum, ${ratio('e2e', 'bareTuned')} % of the tuned bare minimum (medians of the ratios paired per round)`);
+  console.log(`the same with the daemon's metrics counting each call: ${fmt(med(rates['e2eMetrics']!))} events/s; ratio ${ratio('e2eMetrics', 'bare')} % of the bare minimum, ${ratio('e2eMetrics', 'e2e')} % of end to end without them`);
   const spreadHome = join(root, 'spread');
   mkdirSync(join(spreadHome, 'events'), { recursive: true });
   writeFiles(join(spreadHome, 'events'), EVENTS, FILES, DAY_MS);
   const spread = await endToEnd(spreadHome, EVENTS);
-  console.log(`end to end, times over 24 h (a rollup row per event, nearly): ${fmt(spread)} events/s; ratio ${f1((spread / bare) * 100)} % / ${f1((spread / bareTuned) * 100)} %`);
-  rmSync(home, { recursive: true, force: true });
+  console.log(`end to end, times over 24 h (a rollup row per event, nearly), once: ${fmt(spread)} events/s; ratio ${f1((spread / med(rates['bare']!)) * 100)} % / ${f1((spread / med(rates['bareTuned']!)) * 100)} % of the median bare minimums`);
+  rmSync(source, { recursive: true, force: true });
   rmSync(spreadHome, { recursive: true, force: true });
 }
 
