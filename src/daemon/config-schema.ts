@@ -1,7 +1,7 @@
 /**
  * The shape of the daemon's configuration as data, and one validator for every source (YAML
  * file, environment, flags): each problem names where it came from and the field, e.g.
- * `config.yaml:7: listen.port: expected an integer 1-65535, got "abc"`.
+ * `config.yaml:7: listen.port: expected an integer 0-65535, got "abc"`.
  *
  * Unknown fields are errors: a typo (`listen.prot`) must never pass silently.
  */
@@ -36,7 +36,8 @@ export const CONFIG_SCHEMA: FieldSpec = {
       kind: 'object',
       fields: {
         host: { kind: 'string', nonEmpty: true },
-        port: { kind: 'int', min: 1, max: 65535 },
+        // 0: a free port, named in the log line `started on …`.
+        port: { kind: 'int', min: 0, max: 65535 },
       },
     },
     auth: {

@@ -4,9 +4,9 @@
  * start. Every problem names its source and field:
  *
  * ```
- * /etc/claudescope/config.yaml:7: listen.port: expected an integer 1-65535, got "abc"
- * CLAUDESCOPE_LISTEN_PORT: listen.port: expected an integer 1-65535, got "x"
- * --port: listen.port: expected an integer 1-65535, got "0"
+ * /etc/claudescope/config.yaml:7: listen.port: expected an integer 0-65535, got "abc"
+ * CLAUDESCOPE_LISTEN_PORT: listen.port: expected an integer 0-65535, got "x"
+ * --port: listen.port: expected an integer 0-65535, got "-1"
  * ```
  *
  * @example

@@ -50,6 +50,6 @@ test("fake-api --port, demo --calls / --duration and the daemon's numeric flags 
     t.is(r.stdout, '');
   }
   // demo --port and rules eval --budget-daily are the daemon's settings: its configuration loader quotes them already.
-  t.regex(cli(['demo', '--port', 'abc'], home).stderr, /--port: listen\.port: expected an integer 1-65535, got "abc"/);
+  t.regex(cli(['demo', '--port', 'abc'], home).stderr, /--port: listen\.port: expected an integer 0-65535, got "abc"/);
   t.regex(cli(['rules', 'eval', '--budget-daily', 'abc'], home).stderr, /--budget-daily: budgets\.daily_usd: expected a number ≥ 0, got "abc"/);
 });

@@ -69,7 +69,7 @@ test('a malformed value is refused with file, line and field named', (t) => {
   const file = join(dir, 'config.yaml');
   writeFileSync(file, '# claudescope\n\nretention:\n  rows_days: 30\n\nlisten:\n  port: abc\n');
   const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }));
-  t.deepEqual(p, [`${file}:7: listen.port: expected an integer 1-65535, got "abc"`]);
+  t.deepEqual(p, [`${file}:7: listen.port: expected an integer 0-65535, got "abc"`]);
 });
 
 test('a YAML syntax error is refused with its line', (t) => {
@@ -95,7 +95,7 @@ test('bad environment values and flags name the variable and the flag', (t) => {
   const dir = tempDir(t);
   const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir, CLAUDESCOPE_LISTEN_PORT: 'x' }, flags: { sealedFiles: 'shred' } }));
   t.deepEqual(p, [
-    'CLAUDESCOPE_LISTEN_PORT: listen.port: expected an integer 1-65535, got "x"',
+    'CLAUDESCOPE_LISTEN_PORT: listen.port: expected an integer 0-65535, got "x"',
     '--sealed-files: retention.sealed_files: expected one of delete, archive, keep, got "shred"',
   ]);
 });

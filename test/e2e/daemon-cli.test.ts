@@ -73,6 +73,28 @@ async function startDaemon(t: ExecutionContext, home: string, extra: string[] = 
   return { child, url, stderr: () => err, exit };
 }
 
+test('daemon --port 0 listens on a free port and names it in its started line', async (t) => {
+  const home = tempDir(t);
+  const child = spawn(process.execPath, [CLI, 'daemon', '--home', home, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CLAUDESCOPE_HOME: '' } });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr!.on('data', (d: string) => {
+      err += d;
+      const m = /started on (http:\/\/127\.0\.0\.1:(\d+))/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`daemon exited ${code}: ${err}`)));
+  });
+  t.not(Number(new URL(url).port), 0);
+  t.is((await fetch(`${url}/healthz`)).status, 200);
+  child.kill('SIGTERM');
+  t.is(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 0);
+});
+
 async function health(url: string): Promise<Record<string, unknown>> {
   return (await (await fetch(`${url}/healthz`)).json()) as Record<string, unknown>;
 }
@@ -165,7 +187,7 @@ test('the daemon refuses a bad config file naming file, line and field', async (
   writeFileSync(join(home, 'config.yaml'), 'listen:\n  port: 70000\n');
   const r = spawnSync(process.execPath, [CLI, 'daemon', '--home', home], { encoding: 'utf8', env: { ...process.env, CLAUDESCOPE_HOME: '' } });
   t.not(r.status, 0);
-  t.true(r.stderr.includes(`${join(home, 'config.yaml')}:2: listen.port: expected an integer 1-65535, got 70000`), r.stderr);
+  t.true(r.stderr.includes(`${join(home, 'config.yaml')}:2: listen.port: expected an integer 0-65535, got 70000`), r.stderr);
 });
 
 test('demo --once runs end to end and prints the numbers', async (t) => {
