@@ -68,7 +68,9 @@ function compileAction(action: string): (d: TemplateData) => string {
 
 function fmt(v: unknown): string {
   if (v === null || v === undefined) return 'unknown';
-  if (typeof v === 'number') return Number.isFinite(v) ? String(Number(v.toPrecision(6))) : String(v);
+  // 15 significant digits: float noise (0.30000000000000004) goes, the value's own digits stay
+  // (6 would print 1234567 as 1234570, a different number).
+  if (typeof v === 'number') return Number.isFinite(v) ? String(Number(v.toPrecision(15))) : String(v);
   return String(v);
 }
 
@@ -80,7 +82,10 @@ function humanize(v: unknown): string {
   if (typeof v !== 'number' || !Number.isFinite(v)) return fmt(v);
   const a = Math.abs(v);
   for (const [s, n] of [['T', 1e12], ['G', 1e9], ['M', 1e6], ['k', 1e3]] as const) if (a >= n) return `${trim(v / n)}${s}`;
-  return trim(v);
+  if (a >= 1 || a === 0) return trim(v);
+  // Below 1, SI prefixes as Prometheus's humanize: 0.000123 is 123µ, not 0.
+  for (const [s, n] of [['m', 1e-3], ['µ', 1e-6], ['n', 1e-9]] as const) if (a >= n) return `${trim(v / n)}${s}`;
+  return `${trim(v / 1e-12)}p`;
 }
 
 function sprintf(format: string, v: unknown): string {

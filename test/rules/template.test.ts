@@ -1,0 +1,20 @@
+import test from 'ava';
+import { compileTemplate } from '../../src/rules/template.js';
+
+const render = (tpl: string, value: number | null): string => compileTemplate(tpl)({ value, threshold: 0.8, labels: {} });
+
+test('$value keeps its own digits: a large value is not rounded to another number', (t) => {
+  t.is(render('{{ $value }}', 1234567), '1234567');
+  t.is(render('{{ $value }}', 12.3456789), '12.3456789');
+  t.is(render('{{ $value }}', 0.1 + 0.2), '0.3', 'float noise still goes');
+  t.is(render('{{ $value }}', null), 'unknown');
+});
+
+test('humanize gives small values SI prefixes, as Prometheus does, instead of 0', (t) => {
+  t.is(render('{{ $value | humanize }}', 0.000123), '123µ');
+  t.is(render('{{ $value | humanize }}', -0.002), '-2m');
+  t.is(render('{{ $value | humanize }}', 1e-9), '1n');
+  t.is(render('{{ $value | humanize }}', 0), '0');
+  t.is(render('{{ $value | humanize }}', 1234567), '1.23M');
+  t.is(render('{{ $value | humanize }}', 12.3456), '12.35');
+});
