@@ -60,6 +60,7 @@ export class Dispatcher {
   private async dispatchTo(notifier: Notifier, alerts: AlertRecord[], silences: Silence[], now: number, logs: Map<string, LogEntry>, report: DispatchReport): Promise<void> {
     const counters = this.counters.get(notifier.name) ?? { sent: 0, failed: 0, retries: 0, permanentFailures: 0 };
     const { match, groupBy, repeatIntervalMs, sendResolved } = notifier.routing;
+    const byFp = new Map(alerts.map((a) => [a.fingerprint, a]));
     const groups = new Map<string, { labels: Record<string, string>; firing: AlertRecord[]; silenced: Set<string> }>();
     for (const a of alerts) {
       if (a.state === 'pending') continue;
@@ -81,7 +82,6 @@ export class Dispatcher {
       for (const k of groupBy) labels[k] = first?.labels[k] ?? '';
       groups.set(e.groupKey, { labels, firing: [], silenced: new Set() });
     }
-    const byFp = new Map(alerts.map((a) => [a.fingerprint, a]));
     for (const [groupKey, g] of groups) {
       // Stopping: what is left waits for the next start (the log does not have it yet).
       if (this.#stopping.signal.aborted) break;
@@ -90,7 +90,11 @@ export class Dispatcher {
       const firingNow = new Set(g.firing.map((a) => a.fingerprint));
       const fresh = g.firing.filter((a) => !(a.fingerprint in prevFiring));
       // Still firing but silenced: neither re-sent nor reported resolved; the log keeps them.
-      const resolved = Object.keys(prevFiring).filter((fp) => !firingNow.has(fp) && !g.silenced.has(fp));
+      // Still firing outside this group (the notifier's group_by or match changed across a
+      // restart): not resolved either; it leaves this group's log without a notification.
+      const stillFiring = (fp: string): boolean => byFp.get(fp)?.state === 'firing';
+      const resolved = Object.keys(prevFiring).filter((fp) => !firingNow.has(fp) && !g.silenced.has(fp) && !stillFiring(fp));
+      const moved = Object.keys(prevFiring).some((fp) => !firingNow.has(fp) && !g.silenced.has(fp) && stillFiring(fp));
       const repeatMs = Math.min(repeatIntervalMs, ...g.firing.map((a) => a.repeatIntervalMs ?? Infinity));
       const due = g.firing.length > 0 && prev !== undefined && now - prev.sentAt >= repeatMs;
       const nextFiring: LogEntry['firing'] = {};
@@ -98,7 +102,7 @@ export class Dispatcher {
       for (const fp of g.silenced) if (fp in prevFiring) nextFiring[fp] = prevFiring[fp] as LogEntry['firing'][string];
       const send = fresh.length > 0 || due || (resolved.length > 0 && sendResolved);
       if (!send) {
-        if (resolved.length > 0) this.state.saveLog({ receiver: notifier.name, groupKey, sentAt: prev?.sentAt ?? now, firing: nextFiring });
+        if (resolved.length > 0 || moved) this.state.saveLog({ receiver: notifier.name, groupKey, sentAt: prev?.sentAt ?? now, firing: nextFiring });
         continue;
       }
       const payload: AlertPayload[] = [

@@ -400,3 +400,24 @@ test('expiring a silence by id takes its exact id or a prefix naming it alone, n
   t.true(db.expireSilence('abc', T0 + 2 * MIN));
   t.deepEqual(db.silences().filter((s) => s.endsAt > T0 + 2 * MIN).map((s) => s.id), []);
 });
+
+test('changing a notifier\'s group_by across a restart does not report still-firing alerts resolved', async (t) => {
+  const store = openStore(t);
+  const statePath = join(tempDir(t), 'alerts.db');
+  commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
+  const r = await receiver(t);
+  const mk = (groupBy: string[]) => createRuleEngine({ query: store, rules: ERRORS(), notifiers: [webhookNotifier({ name: 'hook', url: r.url, routing: { groupBy } })], statePath });
+  const first = mk(['alertname']);
+  await first.evaluateOnce(T0);
+  t.is(r.got.length, 1);
+  await first.stop();
+  const second = mk(['alertname', 'model']);
+  t.teardown(() => second.stop());
+  await second.evaluateOnce(T0 + MIN);
+  const bodies = r.got.slice(1).map((g) => JSON.parse(g.body) as { status: string; alerts: { status: string }[] });
+  t.false(bodies.some((b) => b.alerts.some((a) => a.status === 'resolved')), 'the alert still fires: no resolved notification');
+  // Once it really resolves, the receiver hears it, once.
+  await second.evaluateOnce(T0 + 60 * MIN);
+  const resolved = r.got.map((g) => JSON.parse(g.body) as { alerts: { status: string }[] }).filter((b) => b.alerts.some((a) => a.status === 'resolved'));
+  t.is(resolved.length, 1);
+});
