@@ -53,15 +53,24 @@ export function webhookNotifier(o: WebhookOptions): Notifier {
   };
 }
 
+/**
+ * Slack's control characters in message text: `&`, `<` and `>` must be sent as entities, or
+ * `<…>` is taken as a link or mention and what is inside it is not shown as written.
+ */
+function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 /** Slack incoming webhook: one message, a line per alert. */
 export function slackText(n: Notification): string {
+  const group = slackEscape(Object.values(n.groupLabels).join(' '));
   const title = n.status === 'firing'
-    ? `:rotating_light: [FIRING:${n.alerts.filter((a) => a.status === 'firing').length}] ${Object.values(n.groupLabels).join(' ')}`
-    : `:white_check_mark: [RESOLVED] ${Object.values(n.groupLabels).join(' ')}`;
+    ? `:rotating_light: [FIRING:${n.alerts.filter((a) => a.status === 'firing').length}] ${group}`
+    : `:white_check_mark: [RESOLVED] ${group}`;
   const lines = n.alerts.map((a) => {
-    const text = a.annotations['summary'] ?? a.annotations['description'] ?? a.labels['alertname'] ?? '';
-    const labels = Object.entries(a.labels).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`).join(', ');
-    return `• ${a.status === 'firing' ? '🔥' : '✅'} *${a.labels['alertname'] ?? ''}* ${text}${labels ? ` (${labels})` : ''}`;
+    const text = slackEscape(a.annotations['summary'] ?? a.annotations['description'] ?? a.labels['alertname'] ?? '');
+    const labels = slackEscape(Object.entries(a.labels).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`).join(', '));
+    return `• ${a.status === 'firing' ? '🔥' : '✅'} *${slackEscape(a.labels['alertname'] ?? '')}* ${text}${labels ? ` (${labels})` : ''}`;
   });
   return [title, ...lines].join('\n');
 }

@@ -84,3 +84,16 @@ test('slack notifier posts an incoming-webhook text message', async (t) => {
   t.regex(body.text, /FIRING:1/);
   t.regex(body.text, /ClaudeHighErrorRate\* errors at 12%/);
 });
+
+test('slack text escapes &, < and > of alert texts, as Slack requires, so they are shown and not taken as links', async (t) => {
+  const r = await receiver(t);
+  const n = sampleNotification({ groupLabels: { alertname: 'ClaudeHighErrorRate', feature: 'a<b>' } });
+  n.alerts[0]!.annotations = { summary: 'p99 > 10s & <rising|now>' };
+  n.alerts[0]!.labels = { ...n.alerts[0]!.labels, feature: 'a<b>' };
+  await deliver(slackNotifier({ name: 'slack', url: r.url }), n, counters(), noSleep);
+  const { text } = JSON.parse(r.got[0]!.body) as { text: string };
+  t.regex(text, /p99 &gt; 10s &amp; &lt;rising\|now&gt;/);
+  t.regex(text, /feature=a&lt;b&gt;/);
+  t.regex(text, /\] ClaudeHighErrorRate a&lt;b&gt;\n/);
+  t.false(/<|>/.test(text.replace(/^:rotating_light:/, '')), 'no raw angle brackets left');
+});
