@@ -75,5 +75,10 @@ export function parseTolerance(v: string | number): number {
   if (typeof v === 'number') return v;
   const m = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(v);
   if (!m) throw new Error(`--tolerance: expected a fraction such as 0.02 or a percentage such as 2%, got ${JSON.stringify(v)}`);
-  return m[2] === '%' ? Number(m[1]) / 100 : Number(m[1]);
+  if (m[2] === '%') return Number(m[1]) / 100;
+  const n = Number(m[1]);
+  // A bare 2 would be 200 %: every cell passes and nothing is flagged, silently. It almost
+  // always means 2 %, so it is refused, saying both forms.
+  if (n >= 1) throw new Error(`--tolerance: ${m[1]} is a fraction of ${n * 100}%; write ${m[1]}% for ${m[1]} percent, or a fraction below 1 such as ${n / 100}`);
+  return n;
 }

@@ -4,7 +4,7 @@ import { createEmitter } from '../../src/index.js';
 import { startFakeApi } from '../../src/testing/index.js';
 import { Pipeline } from '../../src/daemon/pipeline.js';
 import { createPricer } from '../../src/pricing/cost-engine.js';
-import { DEFAULT_RECONCILE } from '../../src/reconcile/settings.js';
+import { DEFAULT_RECONCILE, parseTolerance } from '../../src/reconcile/settings.js';
 import { canonicalModelOf, runReconciliation } from '../../src/reconcile/job.js';
 import { tempHome, waitFor } from '../helpers/event-files.js';
 import { AdminClient, formatTable, latestCapture, ratesFromPricer, reconcile, saveResult, type ReconciliationResult } from '../../src/reconcile/index.js';
@@ -127,4 +127,12 @@ for (const how of ['with prices', 'without prices (--no-prices)'] as const) test
   t.deepEqual(cells.map((c) => c.model), ['claude-haiku-4-5-20251001']);
   t.is(cells[0]!.diff.total_tokens, 0);
   t.is(cells[0]!.capture.tokens, 1);
+});
+
+test('--tolerance: a bare number of 1 or more is refused (2 would be 200 %, flagging nothing), saying to write 2%', (t) => {
+  t.is(parseTolerance('2%'), 0.02);
+  t.is(parseTolerance('0.02'), 0.02);
+  t.is(parseTolerance('0'), 0);
+  t.throws(() => parseTolerance('2'), { message: /--tolerance: 2 is a fraction of 200%; write 2% for 2 percent, or a fraction below 1 such as 0\.02/ });
+  t.throws(() => parseTolerance('1'), { message: /write 1%/ });
 });
