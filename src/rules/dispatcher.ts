@@ -95,7 +95,13 @@ export class Dispatcher {
       const stillFiring = (fp: string): boolean => byFp.get(fp)?.state === 'firing';
       const resolved = Object.keys(prevFiring).filter((fp) => !firingNow.has(fp) && !g.silenced.has(fp) && !stillFiring(fp));
       const moved = Object.keys(prevFiring).some((fp) => !firingNow.has(fp) && !g.silenced.has(fp) && stillFiring(fp));
-      const repeatMs = Math.min(repeatIntervalMs, ...g.firing.map((a) => a.repeatIntervalMs ?? Infinity));
+      // A rule's repeat_interval overrides the notifier's, longer or shorter; a group repeats at
+      // the shortest of its alerts'. An Alertmanager's re-posts keep its alerts from expiring
+      // (their endsAt is a few re-post intervals ahead), so a rule can only shorten them.
+      const ruleRepeat = (a: AlertRecord): number => a.repeatIntervalMs ?? repeatIntervalMs;
+      const repeatMs = notifier.kind === 'alertmanager'
+        ? Math.min(repeatIntervalMs, ...g.firing.map(ruleRepeat))
+        : Math.min(...g.firing.map(ruleRepeat));
       const due = g.firing.length > 0 && prev !== undefined && now - prev.sentAt >= repeatMs;
       const nextFiring: LogEntry['firing'] = {};
       for (const a of g.firing) nextFiring[a.fingerprint] = { labels: a.labels, annotations: a.annotations, startsAt: a.firedAt ?? a.activeAt };

@@ -421,3 +421,18 @@ test('changing a notifier\'s group_by across a restart does not report still-fir
   const resolved = r.got.map((g) => JSON.parse(g.body) as { alerts: { status: string }[] }).filter((b) => b.alerts.some((a) => a.status === 'resolved'));
   t.is(resolved.length, 1);
 });
+
+test('a rule\'s repeat_interval overrides the notifier\'s, longer as well as shorter', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(2000, T0 - 5 * MIN, T0 + 10 * 60 * MIN, errorCall()));
+  const longer = recorder('longer', { repeatIntervalMs: 60 * MIN });
+  const engine = createRuleEngine({ query: store, rules: ERRORS('    repeat_interval: 4h'), notifiers: [longer] });
+  t.teardown(() => engine.stop());
+  for (let m = 0; m <= 5 * 60; m += 30) await engine.evaluateOnce(T0 + m * MIN);
+  t.is(longer.got.length, 2, 'at 0 and after 4h, not every hour');
+  const shorter = recorder('shorter', { repeatIntervalMs: 4 * 60 * MIN });
+  const engine2 = createRuleEngine({ query: store, rules: ERRORS('    repeat_interval: 1h'), notifiers: [shorter] });
+  t.teardown(() => engine2.stop());
+  for (let m = 0; m <= 2 * 60; m += 30) await engine2.evaluateOnce(T0 + m * MIN);
+  t.is(shorter.got.length, 3, 'at 0, 1h and 2h');
+});
