@@ -14,7 +14,8 @@ export type FieldSpec =
   /** A map with free keys (e.g. feature names), each value of one spec. */
   | { kind: 'map'; values: FieldSpec; nullable?: boolean }
   | { kind: 'int'; min: number; max: number; nullable?: boolean }
-  | { kind: 'number'; min: number; nullable?: boolean; /** `min` itself refused (with why). */ aboveMin?: string }
+  | { kind: 'number'; min: number; nullable?: boolean; /** `min` itself refused (with why). */ aboveMin?: string;
+      /** Values from this up refused (with why). */ below?: { value: number; why: string } }
   | { kind: 'string'; nonEmpty?: boolean; nullable?: boolean }
   | { kind: 'enum'; values: readonly string[]; nullable?: boolean }
   | { kind: 'boolean'; nullable?: boolean }
@@ -178,6 +179,7 @@ export function validateAgainst(value: unknown, spec: FieldSpec, path: string, w
       if (spec.aboveMin !== undefined) {
         if (typeof value !== 'number' || !Number.isFinite(value) || value <= spec.min) bad(`expected a number > ${spec.min} (${spec.aboveMin}), got ${show(value)}`);
       } else if (typeof value !== 'number' || !Number.isFinite(value) || value < spec.min) bad(`expected a number ≥ ${spec.min}, got ${show(value)}`);
+      else if (spec.below !== undefined && value >= spec.below.value) bad(`expected a number below ${spec.below.value} (${spec.below.why}), got ${show(value)}`);
       return;
     case 'string':
       if (typeof value !== 'string') bad(`expected a string, got ${show(value)}`);

@@ -25,7 +25,8 @@ export const RECONCILE_SCHEMA: FieldSpec = {
     schedule: { kind: 'string', nonEmpty: true, nullable: true },
     admin_key: { kind: 'string', nonEmpty: true, nullable: true },
     api: { kind: 'enum', values: ['analytics', 'legacy'] },
-    tolerance: { kind: 'number', min: 0 },
+    // A fraction: 2 would be 200 %, flagging nothing; it almost always means 2 % (0.02).
+    tolerance: { kind: 'number', min: 0, below: { value: 1, why: 'a fraction: 0.02 is 2 %' } },
     lookback_days: { kind: 'int', min: 1, max: 365 },
     bucket: { kind: 'enum', values: ['1d', '1h'] },
     split_by: { kind: 'string_list' },

@@ -222,3 +222,14 @@ test('notifier settings the daemon refuses name the config file and line, as eve
   // An unset ${ENV} reference is located too.
   await t.throwsAsync(checkNotifiers(c, {}), { message: `${file}:10: notifiers[2].auth.pass: environment variable CS_TEST_UNSET_PASS is not set` });
 });
+
+test('reconcile.tolerance is a fraction: 2 (200 %, flagging nothing) is refused, saying 0.02 is 2 %', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, 'reconcile:\n  tolerance: 2\n');
+  t.deepEqual(problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { config: file } })), [
+    `${file}:2: reconcile.tolerance: expected a number below 1 (a fraction: 0.02 is 2 %), got 2`,
+  ]);
+  writeFileSync(file, 'reconcile:\n  tolerance: 0.05\n');
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { config: file } }).reconcile?.tolerance, 0.05);
+});
