@@ -54,7 +54,7 @@ function compileAction(action: string): (d: TemplateData) => string {
     switch (p) {
       case 'humanize': return humanize;
       case 'humanizePercentage': return (v: unknown) => (typeof v === 'number' ? `${trim(v * 100)}%` : fmt(v));
-      case 'humanizeDuration': return (v: unknown) => (typeof v === 'number' ? formatDuration(v * 1000) : fmt(v));
+      case 'humanizeDuration': return humanizeDuration;
       default: throw new TemplateError(`unknown template function ${JSON.stringify(p)} in {{ ${action} }}`);
     }
   });
@@ -86,6 +86,17 @@ function humanize(v: unknown): string {
   // Below 1, SI prefixes as Prometheus's humanize: 0.000123 is 123µ, not 0.
   for (const [s, n] of [['m', 1e-3], ['µ', 1e-6], ['n', 1e-9]] as const) if (a >= n) return `${trim(v / n)}${s}`;
   return `${trim(v / 1e-12)}p`;
+}
+
+/** Seconds as a duration: `1h30m`, `12s`, `250ms`, `123µs` (not `0ms`), `-2s`. */
+function humanizeDuration(v: unknown): string {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return fmt(v);
+  const a = Math.abs(v);
+  const sign = v < 0 ? '-' : '';
+  if (a === 0 || a >= 1) return sign + formatDuration(a * 1000);
+  if (a >= 1e-3) return `${sign}${trim(a * 1e3)}ms`;
+  if (a >= 1e-6) return `${sign}${trim(a * 1e6)}µs`;
+  return `${sign}${trim(a * 1e9)}ns`;
 }
 
 function sprintf(format: string, v: unknown): string {

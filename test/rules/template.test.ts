@@ -18,3 +18,14 @@ test('humanize gives small values SI prefixes, as Prometheus does, instead of 0'
   t.is(render('{{ $value | humanize }}', 1234567), '1.23M');
   t.is(render('{{ $value | humanize }}', 12.3456), '12.35');
 });
+
+test('humanizeDuration keeps sub-millisecond and negative durations instead of 0ms or -5000ms', (t) => {
+  t.is(render('{{ $value | humanizeDuration }}', 0.000123), '123µs');
+  t.is(render('{{ $value | humanizeDuration }}', 0.25), '250ms');
+  t.is(render('{{ $value | humanizeDuration }}', 0.0012345), '1.23ms');
+  t.is(render('{{ $value | humanizeDuration }}', -5), '-5s');
+  t.is(render('{{ $value | humanizeDuration }}', 12.3), '12s');
+  t.is(render('{{ $value | humanizeDuration }}', 5400), '1h30m');
+  t.is(render('{{ $value | humanizeDuration }}', 0), '0s');
+  t.is(render('{{ $value | humanizeDuration }}', null), 'unknown');
+});
