@@ -198,6 +198,8 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
       } catch (err: unknown) {
         if (err instanceof BadRequest) sendJson(res, err.status, { error: err.status === 404 ? 'not_found' : err.status === 503 ? 'unavailable' : 'bad_request', message: err.message });
         else if (err instanceof Error && (err as { code?: string }).code === 'E_QUERY_INVALID') sendJson(res, 400, { error: 'bad_request', message: err.message });
+        // InfluxDB (the store of an InfluxDB-only daemon or of a fleet's rules) unreachable or refusing a query.
+        else if (err instanceof Error && (err as { code?: string }).code === 'E_QUERY_INFLUX') sendJson(res, 503, { error: 'unavailable', message: err.message });
         else throw err;
       }
     }, { prefix });
