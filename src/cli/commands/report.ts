@@ -1,12 +1,15 @@
 /**
  * `claudescope report`: cost, calls, errors, tokens by type and latency / TTFT percentiles,
  * by model, feature or UTC day, over a window; a table (default), `--json` or `--csv` on
- * stdout. Opens the SQLite store read-only, so it runs while the daemon writes.
+ * stdout. Opens the SQLite store read-only, so it runs while the daemon writes; a daemon with
+ * InfluxDB alone (`influxdb.embedded_store: false`) is reported from InfluxDB.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { defaultHome } from '../../daemon/config.js';
+import { defaultHome, loadDaemonConfig } from '../../daemon/config.js';
+import type { QueryApi } from '../../store/types.js';
+import { influxQueryFor } from '../influx-store.js';
 import { REPORT_BY, buildReport, formatCsv, formatTable, parseTime, type ReportBy } from '../../daemon/report.js';
 
 interface ReportArgs {
@@ -39,9 +42,16 @@ const command: CommandModule<object, ReportArgs> = {
     if (!(start < end)) throw new Error(`--since (${new Date(start).toISOString()}) must be before --until (${new Date(end).toISOString()})`);
     const home = argv.home ? resolve(argv.home) : defaultHome(process.env);
     const dbPath = join(home, 'data', 'claudescope.db');
-    if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath}: run 'claudescope daemon' (or 'claudescope demo') first, or pass --home`);
-    const { SqliteStore } = await import('../../store/sqlite-store.js');
-    const store = SqliteStore.open({ path: dbPath, readonly: true });
+    let store: QueryApi & { close(): void };
+    if (existsSync(dbPath)) {
+      const { SqliteStore } = await import('../../store/sqlite-store.js');
+      store = SqliteStore.open({ path: dbPath, readonly: true });
+    } else {
+      // A daemon with InfluxDB alone (influxdb.embedded_store: false) keeps no SQLite store: read InfluxDB.
+      const influx = await influxQueryFor(loadDaemonConfig({ flags: { home }, env: process.env }), false);
+      if (influx === null) throw new Error(`no store at ${dbPath}: run 'claudescope daemon' (or 'claudescope demo') first, or pass --home`);
+      store = Object.assign(influx, { close: () => {} });
+    }
     const started = Date.now();
     const tty = process.stderr.isTTY === true;
     let shown = false;

@@ -8,6 +8,8 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { loadDaemonConfig } from '../../daemon/config.js';
+import type { QueryApi } from '../../store/types.js';
+import { influxQueryFor } from '../influx-store.js';
 import { isoTimeOf } from '../../daemon/iso-time.js';
 import { RuleFileError, formatProblem } from '../../rules/rule-schema.js';
 import { loadRules, ruleFilesIn } from '../../rules/rule-loader.js';
@@ -152,13 +154,21 @@ async function evalNow(argv: RulesArgs): Promise<void> {
     },
     env: process.env,
   });
-  const dbPath = argv.db ?? join(config.home, 'data', 'claudescope.db');
-  if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath} (run the daemon first, or pass --db)`);
   const { configuredRulesDirs } = await import('../../daemon/alerting.js');
   const { budgetsFromConfig } = await import('../../rules/index.js');
-  const { SqliteStore } = await import('../../store/sqlite-store.js');
   const { createRuleEngine } = await import('../../rules/rule-engine.js');
-  const store = SqliteStore.open({ path: dbPath, readonly: true });
+  // The store the daemon's rules read: InfluxDB with rules.store: influxdb or InfluxDB alone
+  // (then its pipeline-health rules read the fleet's health points), else the embedded store.
+  const influx = argv.db === undefined ? await influxQueryFor(config, true) : null;
+  let store: QueryApi & { close(): void };
+  if (influx !== null) {
+    store = Object.assign(influx, { close: () => {} });
+  } else {
+    const dbPath = argv.db ?? join(config.home, 'data', 'claudescope.db');
+    if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath} (run the daemon first, or pass --db)`);
+    const { SqliteStore } = await import('../../store/sqlite-store.js');
+    store = SqliteStore.open({ path: dbPath, readonly: true });
+  }
   try {
     const engine = createRuleEngine({
       query: store, rulesDirs: argv.rules ?? configuredRulesDirs(config), clock: () => now,
