@@ -28,6 +28,7 @@ import type { RuleEngine } from '../rules/index.js';
 import { registerReconciliationMetrics } from '../metrics/reconciliation-metrics.js';
 import type { ReconcileJob } from '../reconcile/daemon-job.js';
 import { parseInfluxSettings } from '../store/influx-config.js';
+import { redactUrl } from '../notify/redact.js';
 import { registerInfluxMetrics } from '../store/influx-metrics.js';
 
 /** A log line sink; the default writes `claudescope: <msg> key=value…` to stderr. */
@@ -221,8 +222,14 @@ export class Daemon {
     return this.http.url;
   }
 
+  /** The embedded store's file, or, with InfluxDB alone (`embedded_store: false`), where the calls go. */
   get storePath(): string {
-    return join(this.config.home, 'data', 'claudescope.db');
+    const db = join(this.config.home, 'data', 'claudescope.db');
+    const i = this.config.influxdb;
+    if (i === null || i['embedded_store'] !== false) return db;
+    const url = typeof i['url'] === 'string' ? i['url'] : '';
+    const name = typeof i['database'] === 'string' ? i['database'] : typeof i['bucket'] === 'string' ? i['bucket'] : 'claudescope';
+    return `influxdb ${redactUrl(url).replace(/\/+$/, '')} (database ${name}; no embedded store)`;
   }
 
   /** What `/healthz` answers: ok while the pipeline runs and commits. */

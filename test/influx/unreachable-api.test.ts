@@ -33,3 +33,24 @@ test('InfluxDB alone and unreachable: /api/summary, /api/timeseries and /api/cal
     t.regex(body.message ?? '', /InfluxDB unreachable/, path);
   }
 });
+
+test('InfluxDB alone: /healthz and the start line name InfluxDB as the store, not a SQLite file that does not exist', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const dead = await freePort();
+  const lines: string[] = [];
+  const base = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: h.home }, flags: { pollIntervalMs: 50 } });
+  const daemon = await Daemon.start({
+    config: {
+      ...base, listen: { host: '127.0.0.1', port: 0 }, rules: { dirs: ['rules'], store: null },
+      influxdb: { url: `http://127.0.0.1:${dead}`, api: 'v1', database: 'fleet', embedded_store: false, health_interval_ms: 0, stop_timeout_ms: 100 },
+    },
+    pricer: testPricer(),
+    log: (_level, msg, fields) => { lines.push(`${msg} ${JSON.stringify(fields ?? {})}`); },
+  });
+  t.teardown(() => daemon.stop());
+  const hz = (await (await fetch(`${daemon.url}/healthz`)).json()) as { store: string };
+  t.is(hz.store, `influxdb http://127.0.0.1:${dead} (database fleet; no embedded store)`);
+  t.true(lines.some((l) => l.startsWith('started on') && l.includes('no embedded store')), lines.join('\n'));
+  t.false(lines.some((l) => l.includes('claudescope.db')), lines.join('\n'));
+});
