@@ -20,6 +20,7 @@ export function registerInfluxMetrics(registry: Registry, read: () => InfluxSink
   counter('claudescope_influx_points_written_total', 'Call points InfluxDB acknowledged', (h) => h.pointsWritten);
   counter('claudescope_influx_requests_total', 'Write requests sent to InfluxDB', (h) => h.requests);
   counter('claudescope_influx_retries_total', 'Write requests retried after 429, 5xx, a timeout or a network error', (h) => h.retries);
+  counter('claudescope_influx_points_beyond_retention_total', 'Call points InfluxDB dropped as older than its retention policy (the rest of their batch was written)', (h) => h.beyondRetention);
   counter('claudescope_influx_dead_letters_total', 'Points InfluxDB refused for good (400/422, or 413 alone), recorded in the dead-letter file', (h) => h.deadLettered);
   new Counter<'class'>({
     name: 'claudescope_influx_write_errors_total', help: 'Failed write requests by class: retry, split (413), reject (400/422), auth (401/403)', labelNames: ['class'], registers: [registry],

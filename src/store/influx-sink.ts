@@ -7,6 +7,8 @@
  * - 413: the batch is split in halves until it fits (a single point too large is dead-lettered);
  * - 400/422: the batch is bisected to find the refused points, which go to the dead-letter file
  *   (by file id, offset and length, as the tailer records lines); the others are written;
+ * - 400/422 `partial write: points beyond retention policy dropped=N` alone: InfluxDB wrote the
+ *   other points and will never keep these; the batch is done (counted in `beyondRetention`);
  * - 401/403: the sink stops (every batch fails fast, nothing advances), the `authFailed` flag
  *   is raised for the metric, and an error is logged once;
  * - 429, 5xx, network, timeout: back off (capped exponential, full jitter, at least the
@@ -74,6 +76,8 @@ export interface InfluxSinkHealth {
   authFailed: boolean;
   /** Time of the last acknowledged write, epoch ms, or null. */
   lastWriteMs: number | null;
+  /** Points InfluxDB dropped as older than its retention policy (the rest of their batch was written). */
+  beyondRetention: number;
 }
 
 interface Pending {
@@ -91,9 +95,10 @@ export class InfluxSink {
   private readonly perRequest: number;
   private readonly fileHashes = new Map<string, number>();
   private closing = false;
+  private retentionLoggedAt = -Infinity;
   private wake: (() => void) | undefined;
   private readonly h: InfluxSinkHealth = {
-    pointsWritten: 0, requests: 0, retries: 0, errors: { split: 0, reject: 0, auth: 0, retry: 0 }, deadLettered: 0, authFailed: false, lastWriteMs: null,
+    pointsWritten: 0, requests: 0, retries: 0, errors: { split: 0, reject: 0, auth: 0, retry: 0 }, deadLettered: 0, authFailed: false, lastWriteMs: null, beyondRetention: 0,
   };
 
   constructor(private readonly o: InfluxSinkOptions) {
@@ -200,6 +205,14 @@ export class InfluxSink {
         return null;
       } catch (raw: unknown) {
         const err = raw instanceof InfluxWriteError ? raw : new InfluxWriteError(null, null, String(raw), { cause: raw });
+        const dropped = beyondRetention(err);
+        if (dropped !== null) {
+          // InfluxDB wrote every other point of the request and will never keep these: the
+          // batch is done. (Bisecting it would resend it about twice per old point and
+          // dead-letter each one: a storm when a backlog older than the retention replays.)
+          this.acceptBeyondRetention(chunk.length, dropped, err);
+          return null;
+        }
         const cls = classifyInfluxError(err);
         this.h.errors[cls]++;
         if (cls !== 'retry') return err;
@@ -213,6 +226,18 @@ export class InfluxSink {
         }
         await this.sleep(delay);
       }
+    }
+  }
+
+  private acceptBeyondRetention(points: number, dropped: number, err: InfluxWriteError): void {
+    const n = Math.min(points, dropped);
+    this.h.pointsWritten += points - n;
+    this.h.beyondRetention += n;
+    this.h.lastWriteMs = Date.now();
+    const now = Date.now();
+    if (now - this.retentionLoggedAt >= 60_000) {
+      this.retentionLoggedAt = now;
+      this.o.log?.('warn', 'InfluxDB dropped points older than its retention policy (the rest of the batch was written); counted in claudescope_influx_points_beyond_retention_total', { status: err.status, dropped: n, total: this.h.beyondRetention });
     }
   }
 
@@ -238,4 +263,15 @@ export class InfluxSink {
     this.h.deadLettered++;
     this.o.log?.('warn', 'InfluxDB refused a point for good; recorded in the dead-letter file', { reason, status: err.status, event_id: p.eventId });
   }
+}
+
+/**
+ * The number of points InfluxDB dropped as older than the retention policy when that is the
+ * only reason it refused the request (1.x: 400, 2.x: 422 `partial write: points beyond
+ * retention policy dropped=N`; the other points were written), else null.
+ */
+export function beyondRetention(err: InfluxWriteError): number | null {
+  if (err.status !== 400 && err.status !== 422) return null;
+  const m = /partial write: points beyond retention policy dropped=(\d+)/.exec(err.body);
+  return m ? Number(m[1]) : null;
 }
