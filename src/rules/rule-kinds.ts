@@ -251,9 +251,22 @@ function pipelineHealth(rule: PipelineHealthRule, ctx: EvalContext): RuleSample[
   const cur = last.h[field];
   if (cur === null) return [];
   if (gauge) return [{ labels: {}, value: cur, calls: 0 }];
-  const then = ctx.health.at(ctx.now - rule.windowMs)?.h[field] ?? cur;
+  const past = ctx.health.at(ctx.now - rule.windowMs)?.h;
   // A counter that went down was reset (daemon restart): count from zero.
-  return [{ labels: {}, value: cur >= then ? cur - then : cur, calls: 0 }];
+  const increase = (c: number, t: number | null | undefined): number => (t === null || t === undefined ? c : c >= t ? c - t : c);
+  if (last.h.byHost && past?.byHost) {
+    // A fleet: host by host (one host restarting resets its counters only), then summed; a
+    // host first seen since then counts from zero, one no longer reporting adds nothing.
+    let value = 0;
+    for (const [host, c] of Object.entries(last.h.byHost)) {
+      const now = c[field];
+      if (now === null) continue;
+      const before = past.byHost[host];
+      value += before === undefined ? now : increase(now, before[field]);
+    }
+    return [{ labels: {}, value, calls: 0 }];
+  }
+  return [{ labels: {}, value: increase(cur, past?.[field] ?? cur), calls: 0 }];
 }
 
 export function compare(v: number, op: Rule['comparison'], t: number): boolean {

@@ -335,20 +335,34 @@ export class InfluxQueryApi implements QueryApi {
     };
   }
 
-  /** Fleet-wide pipeline health: the latest sample of every host that reported recently, summed. */
+  /**
+   * Fleet-wide pipeline health: the latest sample of every host that reported recently, summed,
+   * with each host's own counters (`byHost`, so counter increases survive one host restarting).
+   */
   async pipelineHealth(): Promise<PipelineHealth> {
     const w = this.o.healthWindowMs ?? 15 * MINUTE_MS;
-    const inner = `SELECT LAST("lag_bytes") AS "lag", LAST("dead_letters_total") AS "dl", LAST("emitter_dropped_events_total") AS "dr" FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`;
-    const res = await this.influxql([`SELECT SUM("lag") AS "lag", SUM("dl") AS "dl", SUM("dr") AS "dr" FROM (${inner})`], 'ms');
-    const s = res[0]?.series?.[0];
-    const v = s?.values?.[0];
+    const res = await this.influxql([`SELECT LAST("lag_bytes") AS "lag", LAST("dead_letters_total") AS "dl", LAST("emitter_dropped_events_total") AS "dr" FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`], 'ms');
+    const series = res[0]?.series ?? [];
     // A host InfluxDB refuses cannot report here, so the fleet's view never knows of it.
-    if (!s || !v) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null };
-    const at = (c: string): number | null => {
-      const x = v[s.columns.indexOf(c)];
-      return typeof x === 'number' ? x : null;
-    };
-    return { tailLagBytes: at('lag'), deadLettersTotal: at('dl'), emitterDroppedEventsTotal: at('dr'), influxAuthFailed: null };
+    if (series.length === 0) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null };
+    const sum = (a: number | null, b: number | null): number | null => (b === null ? a : (a ?? 0) + b);
+    let lag: number | null = null;
+    let dl: number | null = null;
+    let dr: number | null = null;
+    const byHost: NonNullable<PipelineHealth['byHost']> = {};
+    for (const s of series) {
+      const v = s.values?.[0];
+      if (!v) continue;
+      const at = (c: string): number | null => {
+        const x = v[s.columns.indexOf(c)];
+        return typeof x === 'number' ? x : null;
+      };
+      lag = sum(lag, at('lag'));
+      dl = sum(dl, at('dl'));
+      dr = sum(dr, at('dr'));
+      byHost[s.tags?.['host'] ?? ''] = { deadLettersTotal: at('dl'), emitterDroppedEventsTotal: at('dr') };
+    }
+    return { tailLagBytes: lag, deadLettersTotal: dl, emitterDroppedEventsTotal: dr, influxAuthFailed: null, byHost };
   }
 }
 

@@ -136,6 +136,12 @@ export interface PipelineHealth {
    * a host InfluxDB refuses cannot report its health there either.
    */
   influxAuthFailed: number | null;
+  /**
+   * A fleet's health (InfluxDB): each reporting host's own counters. Every host's counters
+   * start at 0 when its daemon restarts, so increases are taken host by host: a fleet-wide sum
+   * falls when one host restarts, which reads as a reset of the whole sum.
+   */
+  byHost?: Record<string, { deadLettersTotal: number | null; emitterDroppedEventsTotal: number | null }>;
 }
 
 /** The capture ratio (local ÷ billed) per model of the latest reconciliation run. */
