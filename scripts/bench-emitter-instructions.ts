@@ -1,0 +1,56 @@
+/**
+ * `npm run bench:emitter-instructions`: what the emitter costs per call in instructions, counted
+ * by valgrind's callgrind (Debian's valgrind package), which repeats run to run whatever else the
+ * machine does (two runs of the same code differed by 0.1 %), where CPU time on a shared VM
+ * varies by ±15-25 µs a call. Not time: instructions weigh a cache miss or a GC pause as little
+ * as an add, so compare builds of code alike in kind.
+ *
+ * The emitter's middleware is driven as the SDK drives it (scripts/emitter-harness.ts) under
+ * `node --single-threaded` (compilation and GC on the main thread, at points fixed by the
+ * code), for `a` and `b` calls after a warm-up; the difference over `b - a` calls is the cost
+ * of one, and the JIT compiler's share of it (a warm-up's tail) is printed apart. The same for a
+ * no-op middleware gives the floor; the emitter's own cost is the difference. Prints numbers.
+ *
+ * Run: npm run build && node dist/scripts/bench-emitter-instructions.js [warm=4000] [a=2000] [b=6000]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const [warm = '4000', a = '2000', b = '6000'] = process.argv.slice(2);
+const HARNESS = fileURLToPath(new URL('./emitter-harness.js', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'claudescope-callgrind-'));
+
+/** Instructions of one run: all, and those of V8's optimizing compiler. */
+function count(variant: string, calls: string): { all: number; compiler: number } {
+  const file = join(out, `${variant}.${calls}.out`);
+  const r = spawnSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${file}`, process.execPath, '--single-threaded', HARNESS, variant, warm, calls], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`valgrind ${variant} ${calls} failed (is Debian's valgrind installed?): ${r.stderr.slice(-500)}`);
+  const text = execFileSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  let all = 0;
+  let compiler = 0;
+  for (const line of text.split('\n')) {
+    const m = /^\s*([\d,]+)\s+\([^)]*\)\s+(.*)$/.exec(line);
+    if (!m || m[2]!.includes('PROGRAM TOTALS')) continue;
+    const n = Number(m[1]!.replaceAll(',', ''));
+    all += n;
+    if (/v8::internal::compiler::|v8::internal::maglev::|Turbofan|Pipeline/.test(m[2]!)) compiler += n;
+  }
+  return { all, compiler };
+}
+
+try {
+  const calls = Number(b) - Number(a);
+  const perCall: Record<string, { steady: number; compiler: number }> = {};
+  for (const variant of ['noop', 'emitter']) {
+    const [x, y] = [count(variant, a), count(variant, b)];
+    perCall[variant] = { steady: (y.all - y.compiler - (x.all - x.compiler)) / calls, compiler: (y.compiler - x.compiler) / calls };
+    console.log(`${variant.padEnd(8)} ${Math.round(perCall[variant]!.steady).toLocaleString('en')} instructions a call, plus ${Math.round(perCall[variant]!.compiler).toLocaleString('en')} of JIT compilation (warm-up ${warm}, calls ${a} → ${b})`);
+  }
+  const own = perCall['emitter']!.steady - perCall['noop']!.steady;
+  console.log(`the emitter's own cost: ${Math.round(own).toLocaleString('en')} instructions a call (${((own / perCall['noop']!.steady) * 100).toFixed(1)} % of the no-op middleware's call)`);
+} finally {
+  rmSync(out, { recursive: true, force: true });
+}

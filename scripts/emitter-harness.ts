@@ -1,0 +1,53 @@
+/**
+ * The emitter's middleware driven as the SDK drives it, without the SDK: one attempt, the
+ * response's headers listed (the SDK logs them), its body parsed through `json()`. Runs `warm`
+ * calls, then `calls` more, 8 at a time. For counting instructions (bench-emitter-instructions.ts);
+ * `variant` is `noop` (a middleware that only calls `next`) or `emitter`.
+ *
+ * Run: node dist/scripts/emitter-harness.js <noop|emitter> <warm> <calls>
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Middleware } from '@anthropic-ai/sdk';
+import { createEmitter } from '../src/index.js';
+import { startFakeApi } from '../src/testing/index.js';
+
+const [variant = 'emitter', warm = '4000', calls = '4000'] = process.argv.slice(2);
+const api = await startFakeApi({ port: 0 });
+const body = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'bench' }] };
+const captured = await fetch(`${api.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'k', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+const bytes = new Uint8Array(await captured.arrayBuffer());
+const headers = [...captured.headers.entries()];
+await api.close();
+
+const dir = mkdtempSync(join(tmpdir(), 'claudescope-harness-'));
+const emitter = createEmitter({ dir, app: 'harness' });
+const noop: Middleware = (request, next) => next(request);
+const middleware: Middleware = variant === 'noop' ? noop : (emitter.instrument({ maxRetries: 2, withOptions: (o: Record<string, unknown>) => o }) as unknown as { middleware: Middleware[] }).middleware[0]!;
+const next = async (): Promise<Response> => new Response(new ReadableStream({ start: (c) => (c.enqueue(bytes), c.close()) }), { status: 200, headers });
+const requestHeaders = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': 'k', 'x-stainless-retry-count': '0' };
+
+async function one(): Promise<unknown> {
+  const options = { method: 'post', path: '/v1/messages', body, stream: false };
+  const request = { method: 'POST', headers: new Headers(requestHeaders), body: JSON.stringify(body), url: 'https://api.anthropic.com/v1/messages' };
+  const response = await middleware(request as never, next as never, { options } as never);
+  for (const _ of response.headers);
+  return response.json();
+}
+
+async function run(n: number): Promise<void> {
+  let left = n;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (left-- > 0) {
+      await one();
+      await new Promise((r) => setImmediate(r));
+    }
+  }));
+  await emitter.flush();
+}
+
+await run(Number(warm));
+await run(Number(calls));
+await emitter.close();
+rmSync(dir, { recursive: true, force: true });
