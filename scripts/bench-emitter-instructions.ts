@@ -1,9 +1,10 @@
 /**
  * `npm run bench:emitter-instructions`: what the emitter costs per call in instructions, counted
- * by valgrind's callgrind (Debian's valgrind package), which repeats run to run whatever else the
- * machine does (two runs of the same code differed by 0.1 %), where CPU time on a shared VM
- * varies by ±15-25 µs a call. Not time: instructions weigh a cache miss or a GC pause as little
- * as an add, so compare builds of code alike in kind.
+ * by valgrind's callgrind (Debian's valgrind package). Far steadier than CPU time on a shared VM
+ * (±15-25 µs a call), yet not exact: two runs of one build differed by 1 % for the no-op
+ * middleware and by 15-20k instructions (~15 %) for the emitter (where the JIT tiers up, random
+ * ids), so compare builds over two runs each or more. Not time either: instructions weigh a
+ * cache miss or a GC pause as little as an add, so compare builds of code alike in kind.
  *
  * The emitter's middleware is driven as the SDK drives it (scripts/emitter-harness.ts) under
  * `node --single-threaded` (compilation and GC on the main thread, at points fixed by the
