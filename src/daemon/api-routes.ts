@@ -17,6 +17,7 @@ import { budgetsInFileForm, type DaemonConfig } from './config.js';
 import type { CallFilter, QueryApi, TimeWindow } from '../store/types.js';
 import type { RuleEngine } from '../rules/index.js';
 import { isoTimeOf } from './iso-time.js';
+import { activeSilenceIdFor } from '../rules/silences.js';
 import { ClosedSpendCache, MINUTE_MS, alertsView, callDetail, rateLimits, recentCalls, summary, timeseries } from './dashboard-data.js';
 
 export interface DashboardContext {
@@ -303,8 +304,10 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
     params(url, []);
     const id = decodedPath(url.pathname.slice('/api/silences/'.length));
     const engine = requireEngine(ctx);
-    if (!engine.silences().some((s) => s.id === id && s.endsAt > t) || !engine.expireSilence(id)) throw new BadRequest(`no active silence ${id}`, 404);
-    return { body: { expired: id } };
+    // An id or a prefix naming one active silence (as `silence list` shows ids).
+    const full = activeSilenceIdFor(engine.silences(), id, t);
+    if (full === null || !engine.expireSilence(full)) throw new BadRequest(`no silence ${id} (or several start with it: give more of the id)`, 404);
+    return { body: { expired: full } };
   }, true);
 }
 

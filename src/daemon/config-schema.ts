@@ -175,12 +175,12 @@ export function validateAgainst(value: unknown, spec: FieldSpec, path: string, w
         bad(`expected an integer ${spec.min}-${spec.max}, got ${show(value)}`);
       }
       return;
-    case 'number':
-      if (spec.aboveMin !== undefined) {
-        if (typeof value !== 'number' || !Number.isFinite(value) || value <= spec.min) bad(`expected a number > ${spec.min} (${spec.aboveMin}), got ${show(value)}`);
-      } else if (typeof value !== 'number' || !Number.isFinite(value) || value < spec.min) bad(`expected a number ≥ ${spec.min}, got ${show(value)}`);
+    case 'number': {
+      const lowest = spec.aboveMin === undefined ? `≥ ${spec.min}` : `> ${spec.min} (${spec.aboveMin})`;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < spec.min || (spec.aboveMin !== undefined && value === spec.min)) bad(`expected a number ${lowest}, got ${show(value)}`);
       else if (spec.below !== undefined && value >= spec.below.value) bad(`expected a number below ${spec.below.value} (${spec.below.why}), got ${show(value)}`);
       return;
+    }
     case 'string':
       if (typeof value !== 'string') bad(`expected a string, got ${show(value)}`);
       else if (spec.nonEmpty && value.trim() === '') bad('expected a non-empty string');

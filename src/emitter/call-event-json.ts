@@ -387,7 +387,7 @@ interface OriginRun {
   env: string | null;
   host: string;
   pid: number;
-  bytes: Uint8Array;
+  key: Key;
 }
 
 /** The organization and workspace ids, as written: the same for most calls of an app. */
@@ -403,13 +403,13 @@ interface WhatRun {
   operation: string;
   modelRequested: string | null;
   model: string | null;
-  bytes: Uint8Array;
+  key: Key;
 }
 
 /**
- * Writes call events. Two runs of fields that rarely change between events (where the event
- * comes from; provider, operation and models) are kept as bytes from the last event and
- * copied while their values are the same.
+ * Writes call events. Three runs of fields that rarely change between events (where the event
+ * comes from; provider, operation and models; the organization and workspace) are kept as
+ * {@link Key}s of the bytes last written for them, copied while their values are the same.
  */
 export class CallEventEncoder {
   #origin: OriginRun | null = null;
@@ -429,7 +429,7 @@ export class CallEventEncoder {
     out.key(F.app);
     const origin = this.#origin;
     if (origin !== null && origin.app === e.app && origin.env === e.env && origin.host === e.host && origin.pid === e.pid) {
-      out.raw(origin.bytes);
+      out.key(origin.key);
     } else {
       const start = out.mark();
       out.str(e.app);
@@ -439,14 +439,14 @@ export class CallEventEncoder {
       out.str(e.host);
       out.key(F.pid);
       out.num(e.pid);
-      this.#origin = { app: e.app, env: e.env, host: e.host, pid: e.pid, bytes: out.copy(start) };
+      this.#origin = { app: e.app, env: e.env, host: e.host, pid: e.pid, key: new Key(out.copy(start)) };
     }
     out.key(F.tags);
     writeTags(out, e.tags);
     out.key(F.provider);
     const what = this.#what;
     if (what !== null && what.provider === e.provider && what.operation === e.operation && what.modelRequested === e.model_requested && what.model === e.model) {
-      out.raw(what.bytes);
+      out.key(what.key);
     } else {
       const start = out.mark();
       out.str(e.provider);
@@ -456,7 +456,7 @@ export class CallEventEncoder {
       out.str(e.model_requested);
       out.key(F.model);
       out.str(e.model);
-      this.#what = { provider: e.provider, operation: e.operation, modelRequested: e.model_requested, model: e.model, bytes: out.copy(start) };
+      this.#what = { provider: e.provider, operation: e.operation, modelRequested: e.model_requested, model: e.model, key: new Key(out.copy(start)) };
     }
     out.key(F.stream);
     out.bool(e.stream);

@@ -218,14 +218,19 @@ async function freePort(): Promise<number> {
   });
 }
 
-test('silence add goes through the running daemon of its home (with its token), and writes the state file when none runs', async (t) => {
+/** A daemon on a free port of a new home whose config file requires its token, as the CLI finds it. */
+async function tokenDaemon(t: ExecutionContext): Promise<{ h: ReturnType<typeof tempHome>; cfgFile: string; d: Daemon }> {
   const h = tempHome();
   t.teardown(h.cleanup);
   const port = await freePort();
   const cfgFile = join(h.home, 'daemon.yaml');
   writeFileSync(cfgFile, `listen:\n  port: ${port}\nauth:\n  token: ${TOKEN}\n  require_token: true\n`);
   const config = loadDaemonConfig({ flags: { home: h.home, config: cfgFile }, env: {} });
-  const d = await Daemon.start({ config, pricer: testPricer(), log: () => {} });
+  return { h, cfgFile, d: await Daemon.start({ config, pricer: testPricer(), log: () => {} }) };
+}
+
+test('silence add goes through the running daemon of its home (with its token), and writes the state file when none runs', async (t) => {
+  const { h, cfgFile, d } = await tokenDaemon(t);
   let stopped = false;
   t.teardown(() => (stopped ? undefined : d.stop()));
   const r = await cli(['silence', 'add', 'alertname=ClaudeDailyBudget', '--duration', '30m', '--comment', 'via api', '--home', h.home, '--config', cfgFile]);
@@ -309,13 +314,7 @@ test('ISO times with a zone, and bare dates as midnight UTC, are read exactly', 
 });
 
 test('silence expire with a prefix of an id, through the running daemon, expires that silence and prints its full id', async (t) => {
-  const h = tempHome();
-  t.teardown(h.cleanup);
-  const port = await freePort();
-  const cfgFile = join(h.home, 'daemon.yaml');
-  writeFileSync(cfgFile, `listen:\n  port: ${port}\nauth:\n  token: ${TOKEN}\n  require_token: true\n`);
-  const config = loadDaemonConfig({ flags: { home: h.home, config: cfgFile }, env: {} });
-  const d = await Daemon.start({ config, pricer: testPricer(), log: () => {} });
+  const { h, cfgFile, d } = await tokenDaemon(t);
   t.teardown(() => d.stop());
   const id = (await cli(['silence', 'add', 'alertname=ClaudeDailyBudget', '--home', h.home, '--config', cfgFile])).stdout.trim();
   const other = (await cli(['silence', 'add', 'alertname=Other', '--home', h.home, '--config', cfgFile])).stdout.trim();

@@ -13,7 +13,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { defaultHome, loadDaemonConfig } from '../../daemon/config.js';
 import { alertStatePath } from '../../rules/paths.js';
 import { StateDb } from '../../rules/state-db.js';
-import { activeSilenceIdFor, formatMatcher, parseMatcher } from '../../rules/silences.js';
+import { formatMatcher, parseMatcher } from '../../rules/silences.js';
 import { formatDuration, parseDuration } from '../../rules/duration.js';
 
 interface SilenceArgs {
@@ -120,17 +120,12 @@ const command: CommandModule<object, SilenceArgs> = {
       case 'expire': {
         const id = argv.args[0];
         if (id === undefined) throw new Error('silence expire: give the silence id');
-        // The daemon's API takes a full id: a prefix (as `silence list` shows ids) is looked up
-        // among its active silences first. Without a daemon, the state file resolves it below.
-        const listed = (await viaDaemon(argv, 'GET', '/api/silences')) as { silences: SilenceRecord[] } | null;
-        if (listed) {
-          const full = activeSilenceIdFor(listed.silences, id, Date.now());
-          if (full === null) throw new Error(`no silence ${id} (or several start with it: give more of the id)`);
-          const r = (await viaDaemon(argv, 'DELETE', `/api/silences/${encodeURIComponent(full)}`)) as { expired?: string } | null;
-          if (r) {
-            process.stdout.write(`expired ${r.expired ?? full}\n`);
-            return;
-          }
+        // An id or a prefix of one (as `silence list` shows ids): the daemon, or without one the
+        // state file below, resolves it and says the full id it expired.
+        const r = (await viaDaemon(argv, 'DELETE', `/api/silences/${encodeURIComponent(id)}`)) as { expired?: string } | null;
+        if (r) {
+          process.stdout.write(`expired ${r.expired ?? id}\n`);
+          return;
         }
         break;
       }
