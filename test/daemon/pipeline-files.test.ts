@@ -153,7 +153,9 @@ async function twoAppends(t: ExecutionContext, batchIntervalMs: number): Promise
 test('once caught up, lines wait out the batch interval (one commit per interval, not per append); a line after idle goes at once', async (t) => {
   const batched = await twoAppends(t, 1500);
   // The second call's commit waits out the interval from the end of the pass that read the first.
-  t.true(batched.gap >= 1450, `second call committed ${batched.gap} ms after the first`);
+  // The gap runs from the first commit's end, which the interval's start precedes by that
+  // commit's duration (tens of ms, more on a loaded machine): 300 ms of slack for it.
+  t.true(batched.gap >= 1200, `second call committed ${batched.gap} ms after the first`);
   // Read at once after idle: passes that find nothing new do not start the interval again.
   t.true(batched.first < 1000, `first call committed ${batched.first} ms after its append`);
   const eager = await twoAppends(t, 0);
