@@ -36,8 +36,8 @@ function register(cli: Argv, entry: LazyCommand): Argv {
     builder: async (y: Argv) => {
       const mod = await entry.load();
       const builder = mod.default.builder;
-      if (typeof builder === 'function') return (await builder(y)) as Argv;
-      if (builder) return y.options(builder as Record<string, never>);
+      if (typeof builder === 'function') return valuesRequired((await builder(y)) as Argv);
+      if (builder) return valuesRequired(y.options(builder as Record<string, never>));
       return y;
     },
     handler: async (argv: Record<string, unknown>) => {
@@ -45,6 +45,19 @@ function register(cli: Argv, entry: LazyCommand): Argv {
       await mod.default.handler(argv as never);
     },
   });
+}
+
+/**
+ * Every option that takes one value requires it: yargs reads `--since` alone as the option's
+ * default (or an empty string), so `report --since` ran over the last 24 h as if nothing had
+ * been asked. Array options (any number of values) and those with their own `nargs` are left
+ * as declared.
+ */
+function valuesRequired(y: Argv): Argv {
+  const o = (y as unknown as { getOptions(): unknown }).getOptions() as { string: string[]; number: string[]; boolean: string[]; array: string[]; choices: Record<string, unknown>; narg: Record<string, number> };
+  const skip = new Set([...o.boolean, ...o.array, ...Object.keys(o.narg)]);
+  const keys = [...new Set([...o.string, ...o.number, ...Object.keys(o.choices)])].filter((k) => !skip.has(k));
+  return keys.length > 0 ? y.requiresArg(keys) : y;
 }
 
 /**

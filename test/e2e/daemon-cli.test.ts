@@ -273,11 +273,14 @@ test('no command prints the list of commands and exits 2', (t) => {
 });
 
 test('an option given without its value is a usage error (exit 2, with the pointer to --help), as an unknown option is', (t) => {
-  for (const args of [['silence', 'add', 'alertname=X', '--duration'], ['fake-api', '--port'], ['report', '--bogus']]) {
+  const missing = [['report', '--since'], ['report', '--by'], ['reconcile', '--until'], ['daemon', '--home'], ['rules', 'eval', '--db'], ['pricing', 'show', '--model']];
+  for (const args of [['silence', 'add', 'alertname=X', '--duration'], ['fake-api', '--port'], ['report', '--bogus'], ...missing]) {
     const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
     t.is(r.status, 2, args.join(' '));
     t.regex(r.stderr, /Run 'claudescope --help' for usage\./, args.join(' '));
   }
+  // An option with a default read without its value ran with the default, as if not asked.
+  for (const args of missing) t.regex(spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' }).stderr, /Not enough arguments following/, args.join(' '));
 });
 
 test('rules check over a glob of the rules folder notes the test file and passes on the rule files', (t) => {
