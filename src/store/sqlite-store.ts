@@ -443,7 +443,7 @@ class Writer {
     const params: unknown[] = new Array(INSERT_COLUMNS.length);
     for (const c of byTime(batch.calls)) {
       const r = rowOf(c, params);
-      if (this.insert.run(params).changes === 1) {
+      if (this.insert.run(...params).changes === 1) {
         inserted++;
         rollup.add(r);
         onInserted?.(c);
