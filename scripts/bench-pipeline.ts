@@ -7,8 +7,11 @@
  *    (read the files, split lines, JSON.parse, one prepared INSERT per row into a table with the
  *    same unique index, in batched transactions), with SQLite's default settings and again with
  *    the store's own page size and checkpoint interval. Once with a live backlog (times over
- *    10 minutes), again with the daemon's metrics counting each call (against the run without),
- *    and once with times spread over 24 h (almost every event its own rollup row).
+ *    10 minutes, each file in random time order: the worst case for the unique index, whose
+ *    entries then land all over its recent pages), again with the daemon's metrics counting
+ *    each call (against the run without), again (both it and the bare minimum) with each file
+ *    in time order as emitters write them, and once with times spread over 24 h (almost every
+ *    event its own rollup row).
  * 2. Visibility: p99 time from a line being appended (by another process, at ~1,000 events/s)
  *    until a query from a third process sees it, the daemon stand-in running the default tailer
  *    settings; baseline the 1 s goal. With it, what the stand-in spends meanwhile (commits, CPU,
@@ -91,13 +94,21 @@ function makeEvent(i: number, now: number, spanMs = DENSE_SPAN_MS): CallEvent {
 
 const headerLine = (f: number): string => JSON.stringify({ t: 'header', v: 1, file_id: randomUUID(), app: 'bench', host: hostname(), pid: 4242, started_at: new Date().toISOString(), file_seq: f, emitter: { name: 'bench', version: '0' } });
 
-function writeFiles(dir: string, events: number, files: number, spanMs: number): number {
+/**
+ * Writes `events` calls into `files` files. Each file's calls are in random time order over
+ * `spanMs` unless `inTimeOrder`: the order an emitter writes them in (each at its end, with an
+ * id that begins with that time), so that each file's ids grow as the lines go.
+ */
+function writeFiles(dir: string, events: number, files: number, spanMs: number, inTimeOrder = false): number {
   const now = Date.now();
   let bytes = 0;
   const per = Math.ceil(events / files);
   for (let f = 0; f < files; f++) {
     const lines = [headerLine(f)];
-    for (let i = f * per; i < Math.min(events, (f + 1) * per); i++) lines.push(JSON.stringify(makeEvent(i, now, spanMs)));
+    const calls: CallEvent[] = [];
+    for (let i = f * per; i < Math.min(events, (f + 1) * per); i++) calls.push(makeEvent(i, now, spanMs));
+    if (inTimeOrder) calls.sort((a, b) => a.ts - b.ts);
+    for (const c of calls) lines.push(JSON.stringify(c));
     const text = `${lines.join('\n')}\n`;
     bytes += Buffer.byteLength(text);
     writeFileSync(join(dir, `bench-${f}.ndjson`), text);
@@ -420,13 +431,17 @@ async function throughput(root: string, EVENTS: number, FILES: number): Promise<
   const source = join(root, 'source-events');
   mkdirSync(source, { recursive: true });
   const bytes = writeFiles(source, EVENTS, FILES, DENSE_SPAN_MS);
+  // The same span with each file in time order, as emitters write them.
+  const ordered = join(root, 'source-ordered');
+  mkdirSync(ordered, { recursive: true });
+  writeFiles(ordered, EVENTS, FILES, DENSE_SPAN_MS, true);
   const rounds = Math.max(1, Number(process.env['ROUNDS'] ?? 3));
   console.log(`events: ${EVENTS} in ${FILES} files, ${(bytes / 1e6).toFixed(1)} MB (${Math.round(bytes / EVENTS)} B/event); ${rounds} round(s), each variant once a round in a rotated order`);
   // A fresh folder for a variant's run (with a copy of the files for the pipeline, which keeps its checkpoints there).
-  const fresh = (name: string, events: boolean): string => {
+  const fresh = (name: string, events: boolean, from = source): string => {
     const dir = join(root, name);
     rmSync(dir, { recursive: true, force: true });
-    if (events) cpSync(source, join(dir, 'events'), { recursive: true });
+    if (events) cpSync(from, join(dir, 'events'), { recursive: true });
     else mkdirSync(dir, { recursive: true });
     return dir;
   };
@@ -435,6 +450,8 @@ async function throughput(root: string, EVENTS: number, FILES: number): Promise<
     bareTuned: async () => bareMinimum(source, join(fresh('run', false), 'bare.db'), EVENTS, ['page_size = 8192', 'wal_autocheckpoint = 4000']),
     e2e: () => endToEnd(fresh('run', true), EVENTS),
     e2eMetrics: () => endToEnd(fresh('run', true), EVENTS, true),
+    bareInOrder: async () => bareMinimum(ordered, join(fresh('run', false), 'bare.db'), EVENTS, []),
+    e2eInOrder: () => endToEnd(fresh('run', true, ordered), EVENTS),
   };
   const names = Object.keys(variants);
   const rates: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
@@ -452,12 +469,14 @@ async function throughput(root: string, EVENTS: number, FILES: number): Promise<
   console.log(`bare minimum with the store's page size and checkpoint interval: ${fmt(med(rates['bareTuned']!))} events/s`);
   console.log(`end to end (tail, validate, price, rows + rollups + checkpoints), times over 10 min: ${fmt(med(rates['e2e']!))} events/s; ratio ${ratio('e2e', 'bare')} % of the bare minimum, ${ratio('e2e', 'bareTuned')} % of the tuned bare minimum (medians of the ratios paired per round)`);
   console.log(`the same with the daemon's metrics counting each call: ${fmt(med(rates['e2eMetrics']!))} events/s; ratio ${ratio('e2eMetrics', 'bare')} % of the bare minimum, ${ratio('e2eMetrics', 'e2e')} % of end to end without them`);
+  console.log(`files in time order, as emitters write them: bare minimum ${fmt(med(rates['bareInOrder']!))} events/s, end to end ${fmt(med(rates['e2eInOrder']!))} events/s; ratio ${ratio('e2eInOrder', 'bareInOrder')} % of that bare minimum, ${ratio('e2eInOrder', 'e2e')} % of end to end over files in random time order`);
   const spreadHome = join(root, 'spread');
   mkdirSync(join(spreadHome, 'events'), { recursive: true });
   writeFiles(join(spreadHome, 'events'), EVENTS, FILES, DAY_MS);
   const spread = await endToEnd(spreadHome, EVENTS);
   console.log(`end to end, times over 24 h (a rollup row per event, nearly), once: ${fmt(spread)} events/s; ratio ${f1((spread / med(rates['bare']!)) * 100)} % / ${f1((spread / med(rates['bareTuned']!)) * 100)} % of the median bare minimums`);
   rmSync(source, { recursive: true, force: true });
+  rmSync(ordered, { recursive: true, force: true });
   rmSync(spreadHome, { recursive: true, force: true });
 }
 
