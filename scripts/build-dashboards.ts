@@ -13,7 +13,11 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** InfluxQL with placeholders: {{time}} (the dashboard's range) and {{interval}} (the bucket). */
+/**
+ * InfluxQL with placeholders: {{time}} (the dashboard's range), {{interval}} (the bucket), and
+ * {{calls}} / {{pipeline}} (the measurements, in the database and retention policy the daemon
+ * writes to: its `influxdb.database` and `influxdb.retention_policy`, which vary by team).
+ */
 interface Panel {
   key: string;
   title: string;
@@ -25,8 +29,8 @@ interface Panel {
   timeFrom?: string;
 }
 
-const F = 'FROM "claudescope"."autogen"."claude_call"';
-const H = 'FROM "claudescope"."autogen"."claudescope_pipeline"';
+const F = 'FROM {{calls}}';
+const H = 'FROM {{pipeline}}';
 export const PANELS: Panel[] = [
   { key: 'spend_today', title: 'Spend today (UTC) vs daily budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/d',
     influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "spend_usd", SUM("cost_nanousd") / 10000000 / {{daily_budget}} AS "pct_of_budget" ${F} WHERE {{today}}`],
@@ -69,18 +73,40 @@ export const PANELS: Panel[] = [
     promql: ['claudescope_tail_lag_bytes'] },
 ];
 
+/**
+ * Chronograf sends a cell's query with the database and retention policy of its queryConfig,
+ * fixed fields that no variable reaches, so the query names both itself through two text
+ * variables (`:database:` is a name Chronograf reserves). An empty retention policy, `""`,
+ * is the database's default, as `retention_policy: null` is for the daemon.
+ */
+export const CHRONOGRAF_DB = {
+  database: { name: 'influxdb_database', value: 'claudescope' },
+  retentionPolicy: { name: 'influxdb_retention_policy', value: '' },
+} as const;
+const chronografFrom = (measurement: string): string => `":${CHRONOGRAF_DB.database.name}:".":${CHRONOGRAF_DB.retentionPolicy.name}:"."${measurement}"`;
+
 /** InfluxQL for Chronograf's variables. */
 export function chronografQuery(q: string): string {
-  return q.replaceAll('{{time}}', 'time > :dashboardTime: AND time < :upperDashboardTime:')
+  return q.replaceAll('{{calls}}', chronografFrom('claude_call')).replaceAll('{{pipeline}}', chronografFrom('claudescope_pipeline'))
+    .replaceAll('{{time}}', 'time > :dashboardTime: AND time < :upperDashboardTime:')
     .replaceAll('{{interval}}', ':interval:')
     .replaceAll('{{today}}', 'time > now() - 1d AND time <= now() GROUP BY time(1d) fill(0)')
     .replaceAll('{{month}}', 'time > now() - 30d AND time <= now()')
     .replaceAll('{{daily_budget}}', ':daily_budget:').replaceAll('{{monthly_budget}}', ':monthly_budget:');
 }
 
+/**
+ * Grafana sends InfluxQL with its datasource's database, so the measurement names no database;
+ * the retention policy comes from a text box whose default, empty, is the database's default
+ * one (`""."m"`), the one a daemon with `retention_policy: null` writes to.
+ */
+export const GRAFANA_RP_VARIABLE = 'influxdb_retention_policy';
+const grafanaFrom = (measurement: string): string => `"$${GRAFANA_RP_VARIABLE}"."${measurement}"`;
+
 /** InfluxQL for Grafana's variables. */
 export function grafanaQuery(q: string): string {
-  return q.replaceAll('{{time}}', '$timeFilter').replaceAll('{{today}}', '$timeFilter').replaceAll('{{month}}', '$timeFilter')
+  return q.replaceAll('{{calls}}', grafanaFrom('claude_call')).replaceAll('{{pipeline}}', grafanaFrom('claudescope_pipeline'))
+    .replaceAll('{{time}}', '$timeFilter').replaceAll('{{today}}', '$timeFilter').replaceAll('{{month}}', '$timeFilter')
     .replaceAll('{{interval}}', '$__interval')
     .replaceAll('{{daily_budget}}', '$daily_budget').replaceAll('{{monthly_budget}}', '$monthly_budget');
 }
@@ -98,9 +124,22 @@ function chronograf(): { meta: Record<string, string>; dashboard: Record<string,
     tempVar: `:${name}:`, id: `claudescope-${name}`, type: 'constant', label: `${name.replace('_', ' ')} in USD (edit to your budget)`,
     values: [{ value, type: 'constant', selected: true }],
   });
+  // Text variables: an input in the dashboard's variable bar, its value put in the query as typed.
+  const text = (name: string, value: string, label: string): Record<string, unknown> => ({
+    tempVar: `:${name}:`, id: `claudescope-${name}`, type: 'text', label,
+    values: [{ value, type: 'constant', selected: true }],
+  });
+  const { database, retentionPolicy } = CHRONOGRAF_DB;
   return {
     meta: { chronografVersion: '1.10.0', sources: '{}' },
-    dashboard: { id: 0, name: 'claudescope', cells, templates: [constant('daily_budget', '50'), constant('monthly_budget', '1000')] },
+    dashboard: {
+      id: 0, name: 'claudescope', cells,
+      templates: [
+        text(database.name, database.value, 'InfluxQL database the daemon writes to (influxdb.database)'),
+        text(retentionPolicy.name, retentionPolicy.value, "InfluxQL retention policy the daemon writes to (influxdb.retention_policy; empty: the database's default)"),
+        constant('daily_budget', '50'), constant('monthly_budget', '1000'),
+      ],
+    },
   };
 }
 
@@ -118,7 +157,8 @@ function grafana(kind: 'influxdb' | 'prometheus'): Record<string, unknown> {
   const templating = [
     { name: 'datasource', label: kind === 'influxdb' ? 'InfluxDB (InfluxQL)' : 'Prometheus', type: 'datasource', query: kind, current: {}, hide: 0 },
     ...(kind === 'influxdb'
-      ? [{ name: 'daily_budget', label: 'Daily budget (USD)', type: 'constant', query: '50', hide: 2 }, { name: 'monthly_budget', label: 'Monthly budget (USD)', type: 'constant', query: '1000', hide: 2 }]
+      ? [{ name: GRAFANA_RP_VARIABLE, label: 'Retention policy (influxdb.retention_policy; empty: the default)', type: 'textbox', query: '', current: { text: '', value: '' }, hide: 0 },
+        { name: 'daily_budget', label: 'Daily budget (USD)', type: 'constant', query: '50', hide: 2 }, { name: 'monthly_budget', label: 'Monthly budget (USD)', type: 'constant', query: '1000', hide: 2 }]
       : []),
   ];
   return {

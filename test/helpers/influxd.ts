@@ -25,8 +25,8 @@ export interface Influxd {
   dir: string;
   /** Runs InfluxQL (POST /query); throws on an HTTP or statement error. */
   query(q: string, db?: string, extra?: Record<string, string>): Promise<InfluxResult[]>;
-  /** Posts line protocol to `/write?db=` (ns precision). */
-  write(db: string, lines: string): Promise<void>;
+  /** Posts line protocol to `/write?db=` (ns precision), into `rp` when given (else the database's default). */
+  write(db: string, lines: string, rp?: string): Promise<void>;
   /** The first series' values of a single-statement query (empty when none). */
   values(q: string, db: string): Promise<unknown[][]>;
   createDatabase(db: string): Promise<void>;
@@ -171,8 +171,9 @@ export async function startInfluxd(o: InfluxdOptions = {}): Promise<Influxd> {
   await launch();
   return {
     url, port, dir, query,
-    async write(db, lines) {
-      const r = await fetch(`${url}/write?db=${encodeURIComponent(db)}&precision=ns`, { method: 'POST', body: lines });
+    async write(db, lines, rp) {
+      const q = new URLSearchParams({ db, precision: 'ns', ...(rp ? { rp } : {}) });
+      const r = await fetch(`${url}/write?${q.toString()}`, { method: 'POST', body: lines });
       if (r.status !== 204) throw new Error(`write failed (${r.status}): ${await r.text()}`);
     },
     async values(q, db) {

@@ -1,20 +1,23 @@
 /**
  * Every query of the shipped dashboards is executed: InfluxQL (Chronograf and Grafana) against
- * a real InfluxDB seeded with known calls, PromQL through `promtool test rules` with the
+ * a real InfluxDB seeded with known calls, with the daemon's default database and retention
+ * policy and with others set in its configuration, PromQL through `promtool test rules` with the
  * expressions as recording rules over synthetic series. The compose file is validated with
  * `docker-compose config`.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { testWith } from '../helpers/external.js';
 import { tempDir } from '../helpers/events.js';
 import { startInfluxd, type Influxd, type InfluxSeries } from '../helpers/influxd.js';
 import { mixedWorkload } from '../daemon/workload.js';
 import { InfluxSink } from '../../src/store/influx-sink.js';
+import { parseInfluxSettings, type InfluxSettings } from '../../src/store/influx-config.js';
 import { healthLine } from '../../src/store/influx-point-schema.js';
-import { PANELS, renderAll } from '../../scripts/build-dashboards.js';
+import { CHRONOGRAF_DB, GRAFANA_RP_VARIABLE, PANELS, renderAll } from '../../scripts/build-dashboards.js';
 import type { CallEvent } from '../../src/event/types.js';
 import { testPricer } from '../helpers/test-pricer.js';
 import { connection, priced } from './harness.js';
@@ -29,6 +32,14 @@ const pricer = testPricer();
 const withInflux = testWith('influxd');
 let influx: Influxd;
 let events: CallEvent[];
+/**
+ * A daemon configured with a database and a retention policy of its own, not the database's
+ * default one. It holds every other seeded call; the default retention policy of that database
+ * holds the rest, so a dashboard that reads claudescope, or the default policy, adds up the
+ * wrong calls.
+ */
+let elsewhere: InfluxSettings;
+let elsewhereEvents: CallEvent[];
 
 test.before(async () => {
   if (withInflux !== test) return;
@@ -39,17 +50,33 @@ test.before(async () => {
   const sink = new InfluxSink({ connection: connection(influx.url, 'claudescope'), deadLetterPath: '/dev/null' });
   await sink.writeCalls(priced(events));
   await sink.close();
-  await influx.write('claudescope', [
+  const health = [
     healthLine({ host: 'h1', ts: T_END - 2 * HOUR, lagBytes: 10, oldestUnackedAgeSeconds: 0, deadLettersTotal: 1, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 5, sinkRetriesTotal: 0, sinkAuthFailed: false }),
     healthLine({ host: 'h1', ts: T_END - HOUR, lagBytes: 700, oldestUnackedAgeSeconds: 3, deadLettersTotal: 2, emitterDroppedEventsTotal: 4, eventsCommittedTotal: 9, sinkRetriesTotal: 1, sinkAuthFailed: false }),
     healthLine({ host: 'h2', ts: T_END - HOUR, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 3, sinkRetriesTotal: 0, sinkAuthFailed: false }),
-  ].join('\n'));
+  ].join('\n');
+  await influx.write('claudescope', health);
+
+  elsewhere = parseInfluxSettings({ url: influx.url, api: 'v1', database: 'llm_usage', retention_policy: 'kept_long', health_interval_ms: 0 }, null, {})!;
+  const { database, retentionPolicy } = elsewhere.connection;
+  await influx.createDatabase(database);
+  // Not the default: the database keeps its default policy (autogen) for the decoys.
+  await influx.query(`CREATE RETENTION POLICY "${retentionPolicy!}" ON "${database}" DURATION INF REPLICATION 1`);
+  elsewhereEvents = events.filter((_, i) => i % 2 === 0);
+  const configured = new InfluxSink({ connection: elsewhere.connection, deadLetterPath: '/dev/null' });
+  await configured.writeCalls(priced(elsewhereEvents));
+  await configured.close();
+  await influx.write(database, health, retentionPolicy!);
+  const decoys = new InfluxSink({ connection: { ...elsewhere.connection, retentionPolicy: null }, deadLetterPath: '/dev/null' });
+  await decoys.writeCalls(priced(events.filter((_, i) => i % 2 === 1)));
+  await decoys.close();
+  await influx.write(database, healthLine({ host: 'h3', ts: T_END - HOUR, lagBytes: 5, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false }));
 });
 test.after.always(async () => {
   await influx?.dispose();
 });
 
-const inRange = (from: number, to: number): CallEvent[] => events.filter((e) => e.ts >= from && e.ts < to);
+const inRange = (from: number, to: number, all: CallEvent[] = events): CallEvent[] => all.filter((e) => e.ts >= from && e.ts < to);
 const cost = (e: CallEvent): number => pricer.price(e).cost_nanousd ?? 0;
 const noCache = (e: CallEvent): number => pricer.price(e).cost_without_cache_nanousd ?? 0;
 const sumBy = (es: CallEvent[], key: (e: CallEvent) => string | null, val: (e: CallEvent) => number): Record<string, number> => {
@@ -79,9 +106,9 @@ function columnByTag(series: InfluxSeries[], tag: string | null, col: string): R
   return out;
 }
 
-/** Checks one panel's result against numbers computed from the seeded calls. */
-function check(key: string, series: InfluxSeries[], from: number, to: number): string[] {
-  const es = inRange(from, to);
+/** Checks one panel's result against numbers computed from the seeded calls (`all`: those its database and retention policy hold). */
+function check(key: string, series: InfluxSeries[], from: number, to: number, all: CallEvent[] = events): string[] {
+  const es = inRange(from, to, all);
   const bad: string[] = [];
   const eq = (what: string, got: unknown, want: unknown): void => {
     const ok = typeof want === 'number' ? near(got, want) : JSON.stringify(got) === JSON.stringify(want);
@@ -130,7 +157,7 @@ function check(key: string, series: InfluxSeries[], from: number, to: number): s
       let rows = 0;
       for (const v of s?.values ?? []) {
         const t = Date.parse(String(v[0]));
-        const bucket = inRange(Math.max(t, from), Math.min(t + HOUR, to)).map((e) => e[field]).filter((x): x is number => x !== null);
+        const bucket = inRange(Math.max(t, from), Math.min(t + HOUR, to), all).map((e) => e[field]).filter((x): x is number => x !== null);
         for (const p of [50, 95, 99]) eq(`p${p}@${String(v[0])}`, v[s!.columns.indexOf(`p${p}`)], influxPct(bucket, p));
         rows++;
       }
@@ -182,39 +209,86 @@ test('Grafana dashboards have stable uids and a datasource variable every panel 
   }
 });
 
-withInflux('every Chronograf query returns the numbers of the seeded calls', async (t) => {
-  const d = read('docker/chronograf/claudescope-dashboard.json') as { dashboard: { cells: { i: string; queries: { query: string }[] }[] } };
+interface ChronografDashboard {
+  dashboard: {
+    cells: { i: string; queries: { query: string; queryConfig: { database: string; retentionPolicy: string } }[] }[];
+    templates: { tempVar: string; type: string; values: { value: string }[] }[];
+  };
+}
+interface GrafanaDashboard {
+  templating: { list: { name: string; type: string; query: string; current?: { value: string } }[] };
+  panels: { title: string; timeFrom?: string; targets: { query: string }[] }[];
+}
+
+/**
+ * Runs every Chronograf query as Chronograf does: the variables replaced (their defaults, but
+ * for `set`), sent with the database and retention policy of the cell's queryConfig.
+ */
+async function chronografProblems(t: ExecutionContext, set: Record<string, string>, all: CallEvent[]): Promise<string[]> {
+  const d = read('docker/chronograf/claudescope-dashboard.json') as ChronografDashboard;
   t.is(d.dashboard.cells.length, PANELS.length);
+  const vars = { ...Object.fromEntries(d.dashboard.templates.map((v) => [v.tempVar, v.values[0]!.value])), ...set };
   const problems: string[] = [];
   for (const cell of d.dashboard.cells) {
     const key = cell.i.replace('claudescope-', '');
-    for (const { query } of cell.queries) {
-      const q = query.replaceAll(':dashboardTime:', `${T_START}ms`).replaceAll(':upperDashboardTime:', `${T_END}ms`).replaceAll(':interval:', '1h')
-        .replaceAll('now()', `${T_END}ms`).replaceAll(':daily_budget:', '50').replaceAll(':monthly_budget:', '1000');
-      t.false(/:[a-zA-Z]+:/.test(q.replace(/\d\d:\d\d/g, '')), `unreplaced variable in ${q}`);
-      const [res] = await influx.query(q, 'claudescope');
+    for (const { query, queryConfig } of cell.queries) {
+      let q = query.replaceAll(':dashboardTime:', `${T_START}ms`).replaceAll(':upperDashboardTime:', `${T_END}ms`).replaceAll(':interval:', '1h').replaceAll('now()', `${T_END}ms`);
+      for (const [name, value] of Object.entries(vars)) q = q.replaceAll(name, value);
+      t.false(/:[\w-]+:/.test(q), `unreplaced variable in ${q}`);
+      const [res] = await influx.query(q, queryConfig.database || undefined, queryConfig.retentionPolicy ? { rp: queryConfig.retentionPolicy } : {});
       const range: [number, number] = key === 'spend_today' ? [DAY_START, T_END] : key === 'spend_month' ? [T_END - 30 * 24 * HOUR, T_END] : [T_START, T_END];
-      problems.push(...check(key, res?.series ?? [], range[0] + (key === 'spend_today' || key === 'spend_month' ? 1 : 1), range[1]));
+      problems.push(...check(key, res?.series ?? [], range[0] + 1, range[1], all));
     }
   }
-  t.deepEqual(problems, []);
-});
+  return problems;
+}
 
-withInflux('every Grafana InfluxQL query returns the numbers of the seeded calls', async (t) => {
-  const d = read('docker/grafana/dashboards/claudescope-influxdb.json') as { panels: { title: string; timeFrom?: string; targets: { query: string }[] }[] };
+/**
+ * Runs every Grafana InfluxQL query as Grafana does: the variables replaced (their defaults,
+ * but for `set`), sent with the database of the datasource (`db`).
+ */
+async function grafanaProblems(t: ExecutionContext, db: string, set: Record<string, string>, all: CallEvent[]): Promise<string[]> {
+  const d = read('docker/grafana/dashboards/claudescope-influxdb.json') as GrafanaDashboard;
   t.is(d.panels.length, PANELS.length);
+  const vars = { ...Object.fromEntries(d.templating.list.filter((v) => v.type !== 'datasource').map((v) => [v.name, v.current?.value ?? v.query])), ...set };
   const problems: string[] = [];
   for (const [i, panel] of d.panels.entries()) {
     const key = PANELS[i]!.key;
     const from = panel.timeFrom === 'now/d' ? DAY_START : panel.timeFrom === 'now/M' ? MONTH_START : T_START;
     for (const { query } of panel.targets) {
-      const q = query.replaceAll('$timeFilter', `time >= ${from}ms and time <= ${T_END}ms`).replaceAll('$__interval', '1h').replaceAll('$daily_budget', '50').replaceAll('$monthly_budget', '1000');
+      let q = query.replaceAll('$timeFilter', `time >= ${from}ms and time <= ${T_END}ms`).replaceAll('$__interval', '1h');
+      for (const [name, value] of Object.entries(vars)) q = q.replaceAll(`$${name}`, value);
       t.false(q.includes('$'), `unreplaced variable in ${q}`);
-      const [res] = await influx.query(q, 'claudescope');
-      problems.push(...check(key, res?.series ?? [], from, T_END + 1));
+      const [res] = await influx.query(q, db);
+      problems.push(...check(key, res?.series ?? [], from, T_END + 1, all));
     }
   }
-  t.deepEqual(problems, []);
+  return problems;
+}
+
+/** The database of the InfluxDB datasource provisioned for Grafana under docker/. */
+function provisionedDatabase(): string {
+  const p = parseYaml(readFileSync('docker/grafana/provisioning/datasources/datasources.yml', 'utf8')) as { datasources: { type: string; jsonData?: { dbName?: string } }[] };
+  return p.datasources.find((ds) => ds.type === 'influxdb')!.jsonData!.dbName!;
+}
+
+withInflux('every Chronograf query returns the numbers of the seeded calls', async (t) => {
+  t.deepEqual(await chronografProblems(t, {}, events), []);
+});
+
+withInflux('every Grafana InfluxQL query returns the numbers of the seeded calls', async (t) => {
+  t.deepEqual(await grafanaProblems(t, provisionedDatabase(), {}, events), []);
+});
+
+withInflux('Chronograf: with influxdb.database and a retention policy other than the default one set, every query reads the calls there', async (t) => {
+  const { database, retentionPolicy } = elsewhere.connection;
+  const set = { [`:${CHRONOGRAF_DB.database.name}:`]: database, [`:${CHRONOGRAF_DB.retentionPolicy.name}:`]: retentionPolicy! };
+  t.deepEqual(await chronografProblems(t, set, elsewhereEvents), []);
+});
+
+withInflux('Grafana: with influxdb.database as the datasource\'s database and influxdb.retention_policy in the dashboard, every query reads the calls there', async (t) => {
+  const { database, retentionPolicy } = elsewhere.connection;
+  t.deepEqual(await grafanaProblems(t, database, { [GRAFANA_RP_VARIABLE]: retentionPolicy! }, elsewhereEvents), []);
 });
 
 testWith('promtool')('every Grafana PromQL expression evaluates to the expected value on synthetic series (promtool test rules)', (t) => {
