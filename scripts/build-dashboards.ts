@@ -27,17 +27,22 @@ interface Panel {
   unit: string;
   /** Grafana time override (calendar periods Chronograf has no variable for). */
   timeFrom?: string;
+  /** Chronograf's title, when its query cannot cover the period `title` names. */
+  chronografTitle?: string;
 }
 
 const F = 'FROM {{calls}}';
 const H = 'FROM {{pipeline}}';
 export const PANELS: Panel[] = [
+  // PromQL ranges over $__range, the panel's time: with the override, the UTC day or month so far.
   { key: 'spend_today', title: 'Spend today (UTC) vs daily budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/d',
     influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "spend_usd", SUM("cost_nanousd") / 10000000 / {{daily_budget}} AS "pct_of_budget" ${F} WHERE {{today}}`],
-    promql: ['sum(increase(claude_cost_usd_total[1d]))', 'sum(increase(claude_cost_usd_total[1d])) / sum(claude_budget_usd{period="daily",feature=""})'] },
-  { key: 'spend_month', title: 'Spend this month vs monthly budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/M',
+    promql: ['sum(increase(claude_cost_usd_total[$__range]))', 'sum(increase(claude_cost_usd_total[$__range])) / sum(claude_budget_usd{period="daily",feature=""})'] },
+  // InfluxQL has no calendar month and Chronograf no variable for the month's start: its cell
+  // adds up the last 30 days, against the monthly budget, and says so.
+  { key: 'spend_month', title: 'Spend this month (UTC) vs monthly budget', chronografTitle: 'Spend over the last 30 days vs monthly budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/M',
     influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "spend_usd", SUM("cost_nanousd") / 10000000 / {{monthly_budget}} AS "pct_of_budget" ${F} WHERE {{month}}`],
-    promql: ['sum(increase(claude_cost_usd_total[30d]))', 'sum(increase(claude_cost_usd_total[30d])) / sum(claude_budget_usd{period="monthly",feature=""})'] },
+    promql: ['sum(increase(claude_cost_usd_total[$__range]))', 'sum(increase(claude_cost_usd_total[$__range])) / sum(claude_budget_usd{period="monthly",feature=""})'] },
   { key: 'cost_by_model', title: 'Cost over time by model', kind: 'timeseries', unit: 'currencyUSD',
     influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "usd" ${F} WHERE {{time}} GROUP BY time({{interval}}), "model" fill(none)`],
     promql: ['sum by (model) (increase(claude_cost_usd_total[5m]))'] },
@@ -113,7 +118,7 @@ export function grafanaQuery(q: string): string {
 
 function chronograf(): { meta: Record<string, string>; dashboard: Record<string, unknown> } {
   const cells = PANELS.map((p, i) => ({
-    i: `claudescope-${p.key}`, x: (i % 2) * 6, y: Math.floor(i / 2) * 4, w: 6, h: 4, name: p.title,
+    i: `claudescope-${p.key}`, x: (i % 2) * 6, y: Math.floor(i / 2) * 4, w: 6, h: 4, name: p.chronografTitle ?? p.title,
     type: p.kind === 'stat' ? 'single-stat' : p.kind === 'table' ? 'table' : 'line',
     queries: p.influxql.map((q) => ({ query: chronografQuery(q), queryConfig: { rawText: chronografQuery(q), database: '', measurement: '', retentionPolicy: '', fields: [], tags: {}, groupBy: { time: '', tags: [] }, areTagsAccepted: false, range: null, shifts: null }, source: '', type: 'influxql' })),
     axes: { x: { bounds: ['', ''], label: '', prefix: '', suffix: '', base: '10', scale: 'linear' }, y: { bounds: ['', ''], label: p.unit, prefix: '', suffix: '', base: '10', scale: 'linear' } },

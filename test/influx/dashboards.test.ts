@@ -209,9 +209,30 @@ test('Grafana dashboards have stable uids and a datasource variable every panel 
   }
 });
 
+test('each spend panel names the period it adds up: Grafana the UTC day or month so far, Chronograf the last 30 days for want of a calendar month', (t) => {
+  const c = read('docker/chronograf/claudescope-dashboard.json') as ChronografDashboard;
+  for (const cell of c.dashboard.cells) {
+    if (cell.queries.some((q) => q.query.includes('now() - 30d'))) t.regex(cell.name, /\blast 30 days\b/, cell.name);
+    t.notRegex(cell.name, /\bthis month\b/, `${cell.name}: InfluxQL cannot start at the month's first day`);
+  }
+  for (const file of ['claudescope-influxdb.json', 'claudescope-prometheus.json']) {
+    const g = read(join('docker/grafana/dashboards', file)) as { panels: { title: string; timeFrom?: string; targets: { query?: string; expr?: string }[] }[] };
+    for (const p of g.panels) {
+      const period = /\btoday\b/.test(p.title) ? 'now/d' : /\bthis month\b/.test(p.title) ? 'now/M' : undefined;
+      t.is(p.timeFrom, period, `${file}: ${p.title}`);
+      if (period === undefined) continue;
+      // The queries take the panel's time (the period so far), never a range of their own.
+      for (const x of p.targets) {
+        if (x.query !== undefined) t.true(x.query.includes('$timeFilter'), x.query);
+        else t.true(x.expr!.includes('[$__range]') && !/\[\d+[smhdwy]\]/.test(x.expr!), x.expr!);
+      }
+    }
+  }
+});
+
 interface ChronografDashboard {
   dashboard: {
-    cells: { i: string; queries: { query: string; queryConfig: { database: string; retentionPolicy: string } }[] }[];
+    cells: { i: string; name: string; queries: { query: string; queryConfig: { database: string; retentionPolicy: string } }[] }[];
     templates: { tempVar: string; type: string; values: { value: string }[] }[];
   };
 }
@@ -292,9 +313,13 @@ withInflux('Grafana: with influxdb.database as the datasource\'s database and in
 });
 
 testWith('promtool')('every Grafana PromQL expression evaluates to the expected value on synthetic series (promtool test rules)', (t) => {
-  const d = read('docker/grafana/dashboards/claudescope-prometheus.json') as { panels: { targets: { expr: string }[] }[] };
-  const exprs = d.panels.flatMap((p) => p.targets.map((x) => x.expr));
+  const d = read('docker/grafana/dashboards/claudescope-prometheus.json') as { panels: { timeFrom?: string; targets: { expr: string }[] }[] };
+  // Grafana puts the panel's time span in $__range: with a time override of now/d or now/M, the
+  // time since the day or the month began, here 33 minutes (as if both began at 27m); else the
+  // dashboard's 6 hours.
+  const exprs = d.panels.flatMap((p) => p.targets.map((x) => x.expr.replaceAll('$__range', p.timeFrom === 'now/d' || p.timeFrom === 'now/M' ? '33m' : '6h')));
   t.is(exprs.length, PANELS.reduce((a, p) => a + p.promql.length, 0));
+  for (const expr of exprs) t.false(expr.includes('$'), `unreplaced variable in ${expr}`);
   const dir = tempDir(t);
   const rules = { groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }] };
   writeFileSync(join(dir, 'rules.yml'), JSON.stringify(rules, null, 1));
@@ -314,8 +339,8 @@ testWith('promtool')('every Grafana PromQL expression evaluates to the expected 
   ];
   // What each expression must give at 60m (one entry per expression, in dashboard order).
   const expected: { labels: string; value: number }[][] = [
-    [{ labels: '{}', value: 180 }], [{ labels: '{}', value: 0.75 }], // spend today: 60 min × $3; ÷ $240
-    [{ labels: '{}', value: 180 }], [{ labels: '{}', value: 0.1 }], // this month (30d range): the same $180; ÷ $1800
+    [{ labels: '{}', value: 99 }], [{ labels: '{}', value: 0.4125 }], // spend today: the day's 33 min × $3; ÷ $240
+    [{ labels: '{}', value: 99 }], [{ labels: '{}', value: 0.055 }], // this month: the month's 33 min × $3; ÷ $1800
     [{ labels: '{model="m1"}', value: 5 }, { labels: '{model="m2"}', value: 10 }],
     [{ labels: '{feature="a"}', value: 5 }, { labels: '{feature="b"}', value: 10 }],
     [{ labels: '{direction="input"}', value: 50 }, { labels: '{direction="output"}', value: 25 }],
