@@ -9,7 +9,7 @@
  *   url: http://influxdb:8086
  *   api: v2                  # v2 (/api/v2/write: InfluxDB 1.8+, 2.x, 3.x, Cloud) or v1 (/write, older 1.x)
  *   org: claudescope
- *   bucket: claudescope
+ *   bucket: claudescope      # or claudescope/<retention policy>
  *   token_file: /run/secrets/influx-token
  *   embedded_store: true     # keep the SQLite store too (default); false: InfluxDB alone
  */
@@ -76,13 +76,34 @@ export function parseInfluxSettings(block: Record<string, unknown> | null | unde
   if (token !== null && username !== null) throw new InfluxConfigError('username', 'set a token or username/password, not both');
   const api = (str('api') ?? 'v2') as 'v1' | 'v2';
   const bucket = str('bucket') ?? 'claudescope';
+  let database = str('database') ?? bucket;
+  let retentionPolicy = str('retention_policy');
+  if (api === 'v2') {
+    // /api/v2/write names no retention policy: InfluxDB 1.8 writes to the database's default
+    // one unless the bucket reads `database/retention_policy`, and 2.x writes to the bucket. A
+    // retention policy set apart would send the queries to one the points never reach.
+    if (retentionPolicy !== null) {
+      throw new InfluxConfigError('retention_policy', `not with api: v2, whose writes name no retention policy (InfluxDB 1.8 would write to the database's default one while queries read this one); name it in the bucket instead (bucket: ${str('database') ?? bucket.split('/')[0]}/${retentionPolicy}), or use api: v1`);
+    }
+    // A `database/retention_policy` bucket is that database and retention policy to InfluxDB 1.8
+    // (at the first slash) and, through its virtual DBRP mapping, to InfluxDB 2.x: queries read
+    // the same. A database set apart is a DBRP mapping of its own, read at its default.
+    const slash = bucket.indexOf('/');
+    if (slash === 0) throw new InfluxConfigError('bucket', `${JSON.stringify(bucket)} names no database before the slash (expected database/retention_policy)`);
+    if (slash > 0) {
+      const db = bucket.slice(0, slash);
+      const rp = bucket.slice(slash + 1);
+      database = str('database') ?? db;
+      retentionPolicy = database === db && rp !== '' ? rp : null;
+    }
+  }
   const minRetryDelayMs = num('min_retry_delay_ms', 500);
   const maxRetryDelayMs = num('max_retry_delay_ms', 30_000);
   if (maxRetryDelayMs < minRetryDelayMs) throw new InfluxConfigError('max_retry_delay_ms', 'must be at least min_retry_delay_ms');
   return {
     connection: {
-      url: url.replace(/\/+$/, ''), api, org: str('org') ?? '', bucket, database: str('database') ?? bucket,
-      retentionPolicy: str('retention_policy'), token, username, password, timeoutMs: num('timeout_ms', 10_000),
+      url: url.replace(/\/+$/, ''), api, org: str('org') ?? '', bucket, database,
+      retentionPolicy, token, username, password, timeoutMs: num('timeout_ms', 10_000),
     },
     embeddedStore: typeof block['embedded_store'] === 'boolean' ? block['embedded_store'] : true,
     minRetryDelayMs, maxRetryDelayMs,

@@ -18,9 +18,13 @@ export interface InfluxConnection {
   api: 'v1' | 'v2';
   /** v2 organisation (InfluxDB 1.8 ignores it). Default `''`. */
   org: string;
-  /** v2 bucket; for InfluxQL queries the database its DBRP mapping names. */
+  /** v2 bucket (`database/retention_policy` names a retention policy on InfluxDB 1.8). */
   bucket: string;
-  /** v1 database (default: the bucket) and retention policy (default: the database's default). */
+  /**
+   * The database of v1 writes and of InfluxQL queries (default: the bucket, or its part before
+   * the slash), and their retention policy (null: the database's default). With `api: v2` the
+   * retention policy is the bucket's part after the slash, the one v2 writes reach.
+   */
   database: string;
   retentionPolicy: string | null;
   /** API token (`Authorization: Token …`); for v2 required by 2.x/3.x/Cloud. Never logged. */

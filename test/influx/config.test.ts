@@ -24,3 +24,15 @@ test('settings: v2 by default with the SQLite store kept, token from a file next
   t.throws(() => parseInfluxSettings({ url: 'http://x', token: 'a', username: 'u' }, null, {}), { message: /influxdb\.username/ });
   t.like(parseInfluxSettings({ url: 'http://x', api: 'v1', database: 'db', username: 'u' }, null, { CLAUDESCOPE_INFLUXDB_PASSWORD: 'pw' }), { connection: { api: 'v1', database: 'db', username: 'u', password: 'pw', token: null } });
 });
+
+test('api v2 refuses retention_policy (its writes cannot name one); a database/retention_policy bucket gives the queries that retention policy', (t) => {
+  const err = t.throws(() => parseInfluxSettings({ url: 'http://x', api: 'v2', bucket: 'claudescope', retention_policy: 'short' }, null, {}));
+  t.regex(err.message, /^influxdb\.retention_policy: not with api: v2.*bucket: claudescope\/short/);
+  t.like(parseInfluxSettings({ url: 'http://x', api: 'v1', database: 'db', retention_policy: 'short' }, null, {}), { connection: { database: 'db', retentionPolicy: 'short' } });
+  t.like(parseInfluxSettings({ url: 'http://x', bucket: 'claudescope/short' }, null, {}), { connection: { bucket: 'claudescope/short', database: 'claudescope', retentionPolicy: 'short' } });
+  t.like(parseInfluxSettings({ url: 'http://x', bucket: 'claudescope/' }, null, {}), { connection: { database: 'claudescope', retentionPolicy: null } });
+  // A database of its own is a DBRP mapping of its own (InfluxDB 2.x), read at its default.
+  t.like(parseInfluxSettings({ url: 'http://x', bucket: 'b/short', database: 'mapped' }, null, {}), { connection: { database: 'mapped', retentionPolicy: null } });
+  t.like(parseInfluxSettings({ url: 'http://x', bucket: 'b' }, null, {}), { connection: { database: 'b', retentionPolicy: null } });
+  t.throws(() => parseInfluxSettings({ url: 'http://x', bucket: '/short' }, null, {}), { message: /^influxdb\.bucket: / });
+});

@@ -1,8 +1,9 @@
 /**
  * Test harness around a real influxd: a forwarder on 127.0.0.1:0 that translates the v2
- * write path (`/api/v2/write?org=&bucket=B&precision=P` → `/write?db=B&precision=P`, which
- * InfluxDB 1.6 lacks) and can answer scripted faults (429, 413, 500, 400, 401) instead of
- * forwarding, and helpers to build settings and priced calls.
+ * write path as InfluxDB 1.8 reads it (`/api/v2/write?org=&bucket=DB/RP&precision=P` →
+ * `/write?db=DB&rp=RP&precision=P`, the retention policy optional; InfluxDB 1.6 lacks the v2
+ * path) and can answer scripted faults (429, 413, 500, 400, 401) instead of forwarding, and
+ * helpers to build settings and priced calls.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,7 +46,11 @@ export async function startForwarder(target: string): Promise<Forwarder> {
       let path = u.pathname + u.search;
       const isWrite = u.pathname === '/api/v2/write' || u.pathname === '/write';
       if (u.pathname === '/api/v2/write') {
-        const q = new URLSearchParams({ db: u.searchParams.get('bucket') ?? '', precision: u.searchParams.get('precision') ?? 'ns' });
+        // InfluxDB 1.8 splits the bucket at its first slash into database and retention policy.
+        const bucket = u.searchParams.get('bucket') ?? '';
+        const slash = bucket.indexOf('/');
+        const q = new URLSearchParams({ db: slash < 0 ? bucket : bucket.slice(0, slash), precision: u.searchParams.get('precision') ?? 'ns' });
+        if (slash >= 0 && slash < bucket.length - 1) q.set('rp', bucket.slice(slash + 1));
         path = `/write?${q.toString()}`;
       }
       if (isWrite) {

@@ -7,6 +7,8 @@ import { tempDir } from '../helpers/events.js';
 import { startInfluxd, type Influxd } from '../helpers/influxd.js';
 import { mixedWorkload, expectedSums } from '../daemon/workload.js';
 import { InfluxSink } from '../../src/store/influx-sink.js';
+import { parseInfluxSettings } from '../../src/store/influx-config.js';
+import { InfluxQueryApi } from '../../src/store/influx-query.js';
 import { callTimestampNs, fnv1a } from '../../src/store/influx-point-schema.js';
 import { connection, priced, startForwarder } from './harness.js';
 
@@ -64,6 +66,25 @@ it('v2 mode through @influxdata/influxdb-client lands the same points, and a rep
   const ids = await influx.values('SELECT DISTINCT("event_id") FROM claude_call', db);
   t.is(ids.length, 60);
   t.true(fwd.writes.every((w) => w.path === '/api/v2/write' && w.answered === 204));
+});
+
+it('v2 mode with a database/retention_policy bucket: the points land in that retention policy, and the queries read them there', async (t) => {
+  const db = await freshDb(influx);
+  await influx.query(`CREATE RETENTION POLICY "short" ON "${db}" DURATION 7d REPLICATION 1`);
+  const fwd = await startForwarder(influx.url);
+  t.teardown(() => fwd.close());
+  const settings = parseInfluxSettings({ url: fwd.url, api: 'v2', bucket: `${db}/short`, token: 'tok' }, null, {});
+  if (!settings) throw new Error('no settings');
+  const events = mixedWorkload(30);
+  const sink = new InfluxSink({ connection: settings.connection, deadLetterPath: join(tempDir(t), 'dl.ndjson') });
+  await sink.writeCalls(priced(events));
+  await sink.close();
+  t.deepEqual(await influx.values(`SELECT COUNT("event_id") FROM "${db}"."short"."claude_call"`, db).then((v) => v[0]?.[1]), 30);
+  t.deepEqual(await influx.values(`SELECT COUNT("event_id") FROM "${db}"."autogen"."claude_call"`, db), [], 'nothing in the default retention policy');
+  const q = new InfluxQueryApi({ connection: settings.connection });
+  const ts = events.map((e) => e.ts);
+  const [row] = await q.aggregate({ window: { start: Math.min(...ts), end: Math.max(...ts) + 1 }, aggregates: { calls: { op: 'count' } } });
+  t.is(row?.values['calls'], 30);
 });
 
 it('the client Point accepts the nanosecond timestamp as a string (a BigInt would write nothing)', (t) => {
