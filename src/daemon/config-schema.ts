@@ -111,6 +111,8 @@ export const CONFIG_SCHEMA: FieldSpec = {
         min_retry_delay_ms: { kind: 'int', min: 1, max: 600_000 },
         max_retry_delay_ms: { kind: 'int', min: 1, max: 3_600_000 },
         health_interval_ms: { kind: 'int', min: 0, max: 3_600_000 },
+        // The host tag of this daemon's health points; default: kept in the data folder.
+        instance: { kind: 'string', nonEmpty: true, nullable: true },
         stop_timeout_ms: { kind: 'int', min: 0, max: 600_000 },
       },
     },

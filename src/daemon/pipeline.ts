@@ -9,7 +9,6 @@
  * await p.stop();            // final checkpoint, lock released
  */
 import { mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Pricer, PriceResult } from '../pricing/types.js';
 import { SqliteStore, type PricedCall, type RetentionSettings } from '../store/sqlite-store.js';
@@ -21,6 +20,7 @@ import type { InfluxSink, InfluxSinkHealth } from '../store/influx-sink.js';
 import type { InfluxCheckpointFile } from '../store/influx-checkpoints.js';
 import type { InfluxQueryApi } from '../store/influx-query.js';
 import type { InfluxSettings } from '../store/influx-config.js';
+import { instanceName } from './instance-name.js';
 
 export interface PipelineOptions {
   /** `CLAUDESCOPE_HOME`: holds `events/` and `data/`. */
@@ -91,7 +91,7 @@ export class Pipeline {
   /** A batch was cut at a size limit (more lines were waiting: a backlog) since the lag was last 0. */
   private inBacklog = false;
   private backlogCheck: NodeJS.Immediate | undefined;
-  private influx_: { sink: InfluxSink; checkpoints: InfluxCheckpointFile; query: InfluxQueryApi; healthTimer?: NodeJS.Timeout } | undefined;
+  private influx_: { sink: InfluxSink; checkpoints: InfluxCheckpointFile; query: InfluxQueryApi; instance: string; healthTimer?: NodeJS.Timeout } | undefined;
   private readonly counts = { eventsInserted: 0, eventsIgnored: 0, pricingErrors: 0 };
   /** Batches staged in the store's open transaction (a run of batches marked `more`), not yet durable. */
   private group: StagedGroup | undefined;
@@ -143,7 +143,8 @@ export class Pipeline {
           ...(this.o.log ? { log: this.o.log } : {}),
         });
         const cps = new InfluxCheckpointFile(join(this.dataDir, 'influx-checkpoints.json'));
-        this.influx_ = { sink, checkpoints: cps, query: new InfluxQueryApi({ connection: influx.connection }) };
+        const instance = instanceName(influx.instance, this.dataDir, (msg, fields) => this.o.log?.('warn', msg, fields));
+        this.influx_ = { sink, checkpoints: cps, query: new InfluxQueryApi({ connection: influx.connection }), instance };
         checkpoints = store ? new LowerCheckpoints(store, cps) : cps;
         if (influx.healthIntervalMs > 0) {
           this.influx_.healthTimer = setInterval(() => void this.writeHealth(), influx.healthIntervalMs);
@@ -197,7 +198,7 @@ export class Pipeline {
     await i.sink.close();
   }
 
-  /** Writes this host's pipeline health to InfluxDB (fleet-wide health rules read it). */
+  /** Writes this daemon's pipeline health to InfluxDB, tagged with its instance name (fleet-wide health rules read it). */
   async writeHealth(): Promise<boolean> {
     const i = this.influx_;
     const t = this.tailer?.health();
@@ -205,7 +206,7 @@ export class Pipeline {
     const sinkH = i.sink.health();
     const dropped = this.emitterStats().reduce((a, r) => a + r.stats.events_dropped_buffer + r.stats.events_dropped_dir_cap + r.stats.events_dropped_write_error, 0);
     return i.sink.writeHealth({
-      host: hostname(), ts: Date.now(), lagBytes: t.lagBytes, oldestUnackedAgeSeconds: t.oldestUnackedAgeMs / 1000,
+      host: i.instance, ts: Date.now(), lagBytes: t.lagBytes, oldestUnackedAgeSeconds: t.oldestUnackedAgeMs / 1000,
       deadLettersTotal: Object.values(t.deadLettered).reduce((a, b) => a + b, 0) + sinkH.deadLettered,
       emitterDroppedEventsTotal: dropped, eventsCommittedTotal: t.eventsCommitted, sinkRetriesTotal: sinkH.retries, sinkAuthFailed: sinkH.authFailed,
     });

@@ -27,6 +27,11 @@ export interface InfluxSettings {
   maxRetryDelayMs: number;
   /** How often this host's `claudescope_pipeline` point is written; 0 disables. Default 10 000 ms. */
   healthIntervalMs: number;
+  /**
+   * The `host` tag of this daemon's `claudescope_pipeline` points; null: the name kept in the
+   * data folder (see src/daemon/instance-name.ts).
+   */
+  instance: string | null;
   /** On shutdown, how long a write to a down InfluxDB may keep retrying. Default 5000 ms. */
   stopTimeoutMs: number;
 }
@@ -108,6 +113,7 @@ export function parseInfluxSettings(block: Record<string, unknown> | null | unde
     embeddedStore: typeof block['embedded_store'] === 'boolean' ? block['embedded_store'] : true,
     minRetryDelayMs, maxRetryDelayMs,
     healthIntervalMs: num('health_interval_ms', 10_000),
+    instance: str('instance'),
     stopTimeoutMs: num('stop_timeout_ms', 5000),
   };
 }

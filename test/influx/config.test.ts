@@ -36,3 +36,14 @@ test('api v2 refuses retention_policy (its writes cannot name one); a database/r
   t.like(parseInfluxSettings({ url: 'http://x', bucket: 'b' }, null, {}), { connection: { database: 'b', retentionPolicy: null } });
   t.throws(() => parseInfluxSettings({ url: 'http://x', bucket: '/short' }, null, {}), { message: /^influxdb\.bucket: / });
 });
+
+test('influxdb.instance names this daemon\'s health points; unset, the data folder keeps the name', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, 'influxdb:\n  url: http://127.0.0.1:8086\n  instance: web-1\n');
+  const c = loadDaemonConfig({ flags: { config: file }, env: { CLAUDESCOPE_HOME: dir } });
+  t.is(parseInfluxSettings(c.influxdb, file, {})?.instance, 'web-1');
+  t.is(parseInfluxSettings({ url: 'http://x' }, null, {})?.instance, null);
+  writeFileSync(file, 'influxdb:\n  url: http://127.0.0.1:8086\n  instance: ""\n');
+  t.throws(() => loadDaemonConfig({ flags: { config: file }, env: { CLAUDESCOPE_HOME: dir } }), { message: /config\.yaml:3: influxdb\.instance/ });
+});

@@ -1,10 +1,21 @@
 /**
  * A fleet's dead-letter and emitter-drop rules read every host's health points from InfluxDB.
  * Each host's counters restart at 0 with its daemon; one host restarting must not read as
- * new dead letters of the whole fleet.
+ * new dead letters of the whole fleet. A daemon keeps its name (the points' `host` tag) with
+ * its data folder, so a container re-created with a new host name is not a second host.
  */
+import test from 'ava';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { testWith } from '../helpers/external.js';
+import { tempDir } from '../helpers/events.js';
+import { tempHome, waitFor, writeEventFile } from '../helpers/event-files.js';
 import { startInfluxd } from '../helpers/influxd.js';
+import { testPricer } from '../helpers/test-pricer.js';
+import { mixedWorkload } from '../daemon/workload.js';
+import { Pipeline } from '../../src/daemon/pipeline.js';
+import { instanceName } from '../../src/daemon/instance-name.js';
+import { parseInfluxSettings } from '../../src/store/influx-config.js';
 import { healthLine, type HealthPoint } from '../../src/store/influx-point-schema.js';
 import { InfluxQueryApi } from '../../src/store/influx-query.js';
 import { createRuleEngine } from '../../src/rules/rule-engine.js';
@@ -49,4 +60,39 @@ rules:
   t.is(r2.rules[0]?.samples[0]?.value, 2);
   t.deepEqual(engine.alerts().map((a) => a.name), ['DeadLetters']);
   t.deepEqual(await q.pipelineHealth().then((h) => [h.deadLettersTotal, h.emitterDroppedEventsTotal]), [7, 3], 'the totals are still the sum of the latest samples');
+});
+
+test('the instance name: influxdb.instance when set, else the host name of the data folder\'s first start, kept there', (t) => {
+  const data = tempDir(t);
+  t.is(instanceName('web-1', data, undefined, 'container-a'), 'web-1');
+  t.is(instanceName(null, data, undefined, 'container-a'), 'container-a');
+  t.is(readFileSync(join(data, 'instance'), 'utf8'), 'container-a\n');
+  // Re-created with a new host name over the same data folder: still the same daemon.
+  t.is(instanceName(null, data, undefined, 'container-b'), 'container-a');
+  t.is(instanceName('web-1', data, undefined, 'container-b'), 'web-1');
+});
+
+it('a daemon re-created with a new host name over the same data folder reports as the same host: its old lag leaves the fleet\'s sum', async (t) => {
+  const influx = await startInfluxd();
+  t.teardown(() => influx.dispose());
+  await influx.createDatabase('fleet');
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  // The container before: its first start kept its host name; its last point had a backlog.
+  writeFileSync(join(h.data, 'instance'), 'container-a\n');
+  await influx.write('fleet', healthLine({
+    host: 'container-a', ts: Date.now() - 20_000, lagBytes: 80_000_000, oldestUnackedAgeSeconds: 600, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 10, sinkRetriesTotal: 0, sinkAuthFailed: false,
+  }));
+  // The container after (this process's host name): it reads the same files to the end.
+  writeEventFile({ dir: h.events, calls: mixedWorkload(5), sealed: true });
+  const influxSettings = parseInfluxSettings({ url: influx.url, api: 'v1', database: 'fleet', health_interval_ms: 0 }, null, {});
+  const p = new Pipeline({ home: h.home, pricer: testPricer(), tailer: { pollIntervalMs: 20 }, influx: influxSettings });
+  await p.start();
+  t.teardown(() => p.stop());
+  await waitFor(() => p.health().lagBytes === 0 && p.health().eventsCommitted === 5, 'the files read');
+  t.true(await p.writeHealth());
+  const q = new InfluxQueryApi({ connection: connection(influx.url, 'fleet') });
+  const fleet = await q.pipelineHealth();
+  t.is(fleet.tailLagBytes, 0, 'the old container\'s backlog is not summed with the new one\'s');
+  t.deepEqual(Object.keys(fleet.byHost ?? {}), ['container-a']);
 });
