@@ -15,7 +15,7 @@ import { SqliteStore, type PricedCall, type RetentionSettings } from '../store/s
 import type { QueryApi } from '../store/types.js';
 import { acquireLock, type DataDirLock } from '../tail/lock-file.js';
 import { Tailer } from '../tail/tailer.js';
-import type { CheckpointSource, EmitterStatsRecord, TailBatch, TailerHealth, TailerOptions } from '../tail/types.js';
+import { isSinkClosed, type CheckpointSource, type EmitterStatsRecord, type TailBatch, type TailerHealth, type TailerOptions } from '../tail/types.js';
 import type { InfluxSink, InfluxSinkHealth } from '../store/influx-sink.js';
 import type { InfluxCheckpointFile } from '../store/influx-checkpoints.js';
 import type { InfluxQueryApi } from '../store/influx-query.js';
@@ -99,6 +99,8 @@ export class Pipeline {
   private runFailure: { err: unknown } | undefined;
   /** InfluxDB pipelines commit one batch at a time, in order. */
   private serial: Promise<void> = Promise.resolve();
+  /** Calls of the batches the InfluxDB sink gave up unwritten when the stop closed it. */
+  private unsentAtStop = 0;
 
   constructor(private readonly o: PipelineOptions) {}
 
@@ -223,6 +225,10 @@ export class Pipeline {
     await this.tailer?.stop();
     clearTimeout(giveUp);
     await this.closeInflux();
+    if (this.unsentAtStop > 0) {
+      this.o.log?.('warn', `${this.unsentAtStop} call(s) not written before the stop: InfluxDB did not take them within influxdb.stop_timeout_ms. Nothing is lost: their checkpoints did not advance, so they are sent again at the next start`, { calls: this.unsentAtStop, stop_timeout_ms: this.o.influx?.stopTimeoutMs ?? 5000 });
+      this.unsentAtStop = 0;
+    }
     if (this.store_) this.fold(this.store_);
     this.store_?.close();
     this.store_ = undefined;
@@ -291,11 +297,18 @@ export class Pipeline {
     if (batch.more) this.inBacklog = true;
     if (this.influx_ || !store) {
       const p = this.serial.then(async () => {
-        this.takeRunFailure(batch);
         try {
-          await this.commit(store, batch);
+          this.takeRunFailure(batch);
+          try {
+            await this.commit(store, batch);
+          } catch (err: unknown) {
+            if (batch.more) this.runFailure = { err };
+            throw err;
+          }
         } catch (err: unknown) {
-          if (batch.more) this.runFailure = { err };
+          // The stop closed the sink (InfluxDB did not take the points in time): counted for the
+          // stop's report; the batches after it in the same run fail with it, unwritten too.
+          if (isSinkClosed(err)) this.unsentAtStop += batch.calls.length;
           throw err;
         }
       });

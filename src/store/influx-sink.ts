@@ -55,7 +55,10 @@ export interface InfluxSinkOptions {
   writer?: InfluxWriter;
 }
 
-/** Thrown by a write while the sink is stopped (auth refused) or closing. */
+/**
+ * Thrown by a write while the sink is stopped (auth refused) or closing (`E_SINK_CLOSED`, the
+ * tailer's SINK_CLOSED: the points were given up unwritten for a stop, their checkpoints kept).
+ */
 export class InfluxSinkError extends Error {
   constructor(readonly code: 'E_SINK_AUTH' | 'E_SINK_CLOSED', message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -14,7 +14,7 @@ import { listEventFiles, watchHints } from './file-discovery.js';
 import { checkHash, HEAD_BYTES, identify } from './file-identity.js';
 import { pidAlive } from './lock-file.js';
 import { readRecords, type LineRecord, type ReaderPosition } from './line-reader.js';
-import type { Checkpoint, EmitterStatsRecord, TailBatch, TailerHealth, TailerOptions } from './types.js';
+import { isSinkClosed, type Checkpoint, type EmitterStatsRecord, type TailBatch, type TailerHealth, type TailerOptions } from './types.js';
 
 interface FileState {
   key: string;
@@ -382,11 +382,15 @@ export class Tailer {
     // Acknowledgements are processed in read order.
     await prevDone;
     if (failure) {
-      this.counters.checkpointErrors++;
-      this.failureStreak++;
-      const wait = Math.min(30_000, this.o.commitRetryMs * 2 ** (this.failureStreak - 1));
-      this.pauseUntil = performance.now() + wait * (0.5 + Math.random() / 2);
-      this.log('error', 'batch commit failed; re-reading from the last checkpoint', { err: String(failure.err), retryInMs: wait });
+      // A batch a closing sink gave up for the stop did not fail: its lines are read again at
+      // the next start, and the sink reports what it gave up.
+      if (!(this.stopping && isSinkClosed(failure.err))) {
+        this.counters.checkpointErrors++;
+        this.failureStreak++;
+        const wait = Math.min(30_000, this.o.commitRetryMs * 2 ** (this.failureStreak - 1));
+        this.pauseUntil = performance.now() + wait * (0.5 + Math.random() / 2);
+        this.log('error', 'batch commit failed; re-reading from the last checkpoint', { err: String(failure.err), retryInMs: wait });
+      }
       for (const c of batch.checkpoints.values()) {
         c.state.inFlight--;
         this.rewind(c.state, c.state.committed);

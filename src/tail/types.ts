@@ -62,6 +62,22 @@ export interface TailBatch {
  */
 export type TailSink = (batch: TailBatch) => void | Promise<void>;
 
+/**
+ * The `code` of a sink's rejection meaning the daemon is stopping and the sink gave the batch up
+ * unwritten (a store that cannot be reached within the time a stop allows). Nothing is lost:
+ * its checkpoints did not advance, so its lines are read again at the next start. A stopping
+ * tailer takes it without counting or logging a failed commit; the sink says what it gave up.
+ */
+export const SINK_CLOSED = 'E_SINK_CLOSED';
+
+/** True when `err`, or an error it was caused by, is a {@link SINK_CLOSED} rejection. */
+export function isSinkClosed(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if ((e as { code?: unknown }).code === SINK_CLOSED) return true;
+  }
+  return false;
+}
+
 /** Where checkpoints are loaded from and forgotten (the SQLite store implements this). */
 export interface CheckpointSource {
   loadCheckpoints(): Checkpoint[];
