@@ -2,9 +2,10 @@
  * From alert state to notifications, in Alertmanager's manner: per notifier, alerts matching
  * its routing are grouped by its `groupBy` labels; a group is sent when an alert starts
  * firing in it, when alerts of it resolve (if `sendResolved`), and again every repeat interval
- * while it fires. Silenced alerts are held back. What was sent is logged durably, and the log
- * is updated only after a delivery succeeded, so a failed one is retried at the next tick and
- * a restart does not send it twice. Each notifier delivers on its own: one still busy from an
+ * while it fires. Silenced alerts are held back from the notifiers that claudescope delivers
+ * to the end (email, webhook, Slack), not from an Alertmanager: see {@link mutedBy}. What was
+ * sent is logged durably, and the log is updated only after a delivery succeeded, so a failed
+ * one is retried at the next tick and a restart does not send it twice. Each notifier delivers on its own: one still busy from an
  * earlier dispatch (a receiver that is down, retried with backoff) is skipped by the next ones,
  * which go on for the others; its log catches it up once it is free.
  */
@@ -60,6 +61,7 @@ export class Dispatcher {
   private async dispatchTo(notifier: Notifier, alerts: AlertRecord[], silences: Silence[], now: number, logs: Map<string, LogEntry>, report: DispatchReport): Promise<void> {
     const counters = this.counters.get(notifier.name) ?? { sent: 0, failed: 0, retries: 0, permanentFailures: 0 };
     const { match, groupBy, repeatIntervalMs, sendResolved } = notifier.routing;
+    const mutes = mutedBy(notifier, silences);
     const byFp = new Map(alerts.map((a) => [a.fingerprint, a]));
     const groups = new Map<string, { labels: Record<string, string>; firing: AlertRecord[]; silenced: Set<string> }>();
     for (const a of alerts) {
@@ -71,7 +73,7 @@ export class Dispatcher {
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { labels, firing: [], silenced: new Set() }));
       if (a.state !== 'firing') continue;
-      if (silencedBy(silences, a.labels, now) !== null) g.silenced.add(a.fingerprint);
+      if (silencedBy(mutes, a.labels, now) !== null) g.silenced.add(a.fingerprint);
       else g.firing.push(a);
     }
     // Groups notified before but absent now: all their alerts resolved.
@@ -139,6 +141,17 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/**
+ * The silences that hold back a notifier's alerts. An Alertmanager gets every firing alert,
+ * silenced or not: it keeps an alert only while it is re-posted (its `endsAt` passes otherwise),
+ * so holding a silenced one back would have it resolve there, notify "resolved" while the
+ * condition holds, and fire anew when the silence ends. Silencing is its own job, as for
+ * Prometheus's alerts: a silence made in it (amtool, its UI) mutes what it routes.
+ */
+function mutedBy(notifier: Notifier, silences: Silence[]): Silence[] {
+  return notifier.kind === 'alertmanager' ? [] : silences;
 }
 
 function common(maps: Record<string, string>[]): Record<string, string> {

@@ -4,9 +4,13 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { alertmanagerNotifier } from '../../src/notify/alertmanager.js';
 import { deliver } from '../../src/notify/retry.js';
+import { DEFAULT_ROUTING, type Notification, type Notifier } from '../../src/notify/types.js';
+import { createRuleEngine } from '../../src/rules/rule-engine.js';
+import { parseMatcher } from '../../src/rules/silences.js';
 import { testWith } from '../helpers/external.js';
 import { tempDir } from '../helpers/events.js';
-import { noSleep, sampleNotification } from './helpers.js';
+import { commit, errorCall, openStore, rulesFrom, spread } from '../rules/helpers.js';
+import { noSleep, receiver, sampleNotification } from './helpers.js';
 
 const AM = '/usr/bin/prometheus-alertmanager';
 const test = testWith(AM);
@@ -19,10 +23,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startAlertmanager(t: import('ava').ExecutionContext): Promise<string> {
+async function startAlertmanager(t: import('ava').ExecutionContext, yaml = "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"): Promise<string> {
   const dir = tempDir(t, 'claudescope-am-');
   const config = join(dir, 'alertmanager.yml');
-  writeFileSync(config, "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n");
+  writeFileSync(config, yaml);
   const port = await freePort();
   const child = spawn(AM, [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -70,4 +74,49 @@ test('a resolved alert posted with endsAt is no longer active in Alertmanager', 
   const active = await (await fetch(`${url}/api/v2/alerts?active=true&inhibited=false&silenced=false&unprocessed=true`)).json() as unknown[];
   t.is(active.length, 0);
   t.is(c.sent, 2);
+});
+
+test('claudescope\'s silences mute its own notifiers, not an Alertmanager: a silenced alert keeps firing there, no "resolved" while it holds, no new firing when it ends', async (t) => {
+  // Alertmanager notifies a webhook of ours, at once and with a repeat far beyond the test.
+  const hook = await receiver(t);
+  const url = await startAlertmanager(t, [
+    'route:', "  receiver: 'hook'", '  group_by: [alertname]', '  group_wait: 100ms', '  group_interval: 500ms', '  repeat_interval: 1h',
+    'receivers:', "  - name: 'hook'", '    webhook_configs:', `      - url: '${hook.url}/am'`, '        send_resolved: true', '',
+  ].join('\n'));
+  const store = openStore(t);
+  const now = Date.now();
+  commit(store, spread(60, now - 4 * 60_000, now + 5 * 60_000, errorCall()));
+  // Re-posted every 1.5 s, so a posted alert is held 6 s: the silence below lasts longer.
+  const am = alertmanagerNotifier({ name: 'am', url, routing: { repeatIntervalMs: 1500 } });
+  const direct: Notifier & { got: Notification[] } = { name: 'direct', kind: 'test', routing: { ...DEFAULT_ROUTING }, got: [], async send(n) { this.got.push(n); } };
+  const engine = createRuleEngine({
+    query: store, notifiers: [am, direct], retry: noSleep,
+    rules: rulesFrom('rules:\n  - alert: HighErrors\n    kind: error_rate\n    window: 5m\n    threshold: 5%\n'),
+  });
+  t.teardown(() => engine.stop());
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const amNotices = () => hook.got.map((g) => JSON.parse(g.body) as { status: string; alerts: { status: string }[] });
+  const activeInAm = async () => ((await (await fetch(`${url}/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true`)).json()) as { status: { state: string } }[]).filter((a) => a.status.state === 'active').length;
+
+  await engine.evaluateOnce();
+  for (let i = 0; i < 50 && amNotices().length === 0; i++) await sleep(100);
+  t.deepEqual(amNotices().map((b) => b.status), ['firing']);
+  t.is(direct.got.length, 1);
+
+  const silence = engine.addSilence([parseMatcher('alertname=HighErrors')], { durationMs: 60 * 60_000, comment: 'deploy' });
+  // Ticks for 9 s, longer than a posted alert is held.
+  for (const stop = Date.now() + 9000; Date.now() < stop;) {
+    await engine.evaluateOnce();
+    await sleep(750);
+  }
+  t.is(await activeInAm(), 1, 'still firing in Alertmanager while silenced');
+  t.is(direct.got.length, 1, 'the silence still mutes the notifiers claudescope delivers to itself');
+
+  t.true(engine.expireSilence(silence.id));
+  for (let i = 0; i < 4; i++) {
+    await engine.evaluateOnce();
+    await sleep(750);
+  }
+  t.is(await activeInAm(), 1);
+  t.deepEqual(amNotices().map((b) => b.status), ['firing'], 'Alertmanager notified neither "resolved" nor a second firing');
 });

@@ -114,6 +114,19 @@ test('silences hold back notifications of matching alerts until they expire', as
   t.is(rec.got.length, 1);
 });
 
+test('a silence holds back its alerts from the notifiers claudescope delivers itself, not from an Alertmanager, which silences on its own side', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
+  const rec = recorder();
+  const am = { ...recorder('am', { repeatIntervalMs: 5 * MIN }), kind: 'alertmanager' };
+  const engine = createRuleEngine({ query: store, rules: ERRORS(), notifiers: [rec, am], clock: () => T0 });
+  t.teardown(() => engine.stop());
+  engine.addSilence([parseMatcher('alertname=HighErrors')], { durationMs: 60 * MIN, startsAt: T0 });
+  for (let m = 0; m <= 10; m += 5) await engine.evaluateOnce(T0 + m * MIN);
+  t.is(rec.got.length, 0);
+  t.deepEqual(am.got.map((n) => n.alerts.map((a) => a.status)), [['firing'], ['firing'], ['firing']], 'posted when it fires, then re-posted at each interval');
+});
+
 test('does not notify twice after a restart, and remembers the firing alert', async (t) => {
   const store = openStore(t);
   const statePath = join(tempDir(t), 'alerts.db');
