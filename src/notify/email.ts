@@ -5,6 +5,7 @@
  */
 import nodemailer from 'nodemailer';
 import { formatDuration } from '../rules/duration.js';
+import { readableNumber } from '../rules/template.js';
 import { DEFAULT_ROUTING, NotifyError, type Notification, type Notifier, type Routing } from './types.js';
 import { untilAborted } from './retry.js';
 
@@ -38,7 +39,7 @@ export function emailText(n: Notification): string {
     out.push(`${a.status.toUpperCase()}: ${a.labels['alertname'] ?? ''}`);
     for (const [k, v] of Object.entries(a.annotations)) out.push(`  ${k}: ${v}`);
     out.push(`  labels: ${Object.entries(a.labels).map(([k, v]) => `${k}=${v}`).join(', ')}`);
-    out.push(`  value: ${a.value ?? 'unknown'}`);
+    out.push(`  value: ${a.valueText ?? (a.value === null ? 'unknown' : readableNumber(a.value))}`);
     out.push(`  since: ${new Date(a.startsAt).toISOString()}${a.endsAt !== null ? `, resolved ${new Date(a.endsAt).toISOString()} (after ${formatDuration(a.endsAt - a.startsAt)})` : ''}`);
     out.push('');
   }

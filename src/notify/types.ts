@@ -13,6 +13,8 @@ export interface AlertPayload {
   /** When it resolved, epoch ms; null while firing. */
   endsAt: number | null;
   value: number | null;
+  /** The value as the rule's kind reads it (`36.36%`, `12.35s`), for texts people read. */
+  valueText?: string;
 }
 
 export interface Notification {

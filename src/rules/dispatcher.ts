@@ -28,7 +28,14 @@ export class Dispatcher {
   /** Aborted by {@link stop}: deliveries in flight end without their retries. */
   readonly #stopping = new AbortController();
 
-  constructor(private readonly notifiers: Notifier[], private readonly state: StateDb, private readonly retry: RetryOptions = {}) {
+  /**
+   * `valueText` gives an alert's value as its rule's kind reads it, for the texts notifiers
+   * write for people (an email's `value:` line); without it, they print a plain number.
+   */
+  constructor(
+    private readonly notifiers: Notifier[], private readonly state: StateDb, private readonly retry: RetryOptions = {},
+    private readonly valueText?: (a: AlertRecord) => string | undefined,
+  ) {
     for (const n of notifiers) this.counters.set(n.name, { sent: 0, failed: 0, retries: 0, permanentFailures: 0 });
   }
 
@@ -114,13 +121,14 @@ export class Dispatcher {
         continue;
       }
       const payload: AlertPayload[] = [
-        ...g.firing.map((a): AlertPayload => ({ fingerprint: a.fingerprint, status: 'firing', labels: a.labels, annotations: a.annotations, startsAt: a.firedAt ?? a.activeAt, endsAt: null, value: a.value })),
+        ...g.firing.map((a): AlertPayload => ({ fingerprint: a.fingerprint, status: 'firing', labels: a.labels, annotations: a.annotations, startsAt: a.firedAt ?? a.activeAt, endsAt: null, value: a.value, ...this.describe(a) })),
         ...(sendResolved ? resolved.map((fp): AlertPayload => {
           const rec = byFp.get(fp);
           const old = prevFiring[fp];
           return {
             fingerprint: fp, status: 'resolved', labels: rec?.labels ?? old?.labels ?? {}, annotations: rec?.annotations ?? old?.annotations ?? {},
             startsAt: rec?.firedAt ?? old?.startsAt ?? now, endsAt: rec?.resolvedAt ?? now, value: rec?.value ?? null,
+            ...(rec ? this.describe(rec) : {}),
           };
         }) : []),
       ];
@@ -140,6 +148,11 @@ export class Dispatcher {
         report.errors.push(`${notifier.name}: ${r.error ?? 'failed'}`);
       }
     }
+  }
+
+  private describe(a: AlertRecord): { valueText?: string } {
+    const text = this.valueText?.(a);
+    return text === undefined ? {} : { valueText: text };
   }
 }
 

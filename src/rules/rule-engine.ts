@@ -22,7 +22,7 @@ import { fingerprint, step } from './alert-state.js';
 import { checkTimeZone } from './budget-period.js';
 import { Dispatcher, type DispatchReport } from './dispatcher.js';
 import { loadRules } from './rule-loader.js';
-import { HealthHistory, compare, evaluateRule } from './rule-kinds.js';
+import { HealthHistory, compare, evaluateRule, formatRuleValue } from './rule-kinds.js';
 import type { Budgets, Rule, RuleSample } from './rule-types.js';
 import { silencedBy } from './silences.js';
 import { StateDb, type AlertRecord, type AlertStateName, type Matcher, type Silence } from './state-db.js';
@@ -113,7 +113,11 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
   const clock = opts.clock ?? (() => Date.now());
   const ownState = opts.stateDb === undefined;
   const state = opts.stateDb ?? StateDb.open(opts.statePath ?? ':memory:');
-  const dispatcher = new Dispatcher(opts.notifiers ?? [], state, opts.retry);
+  const rulesByName = new Map(rules.map((r) => [r.name, r]));
+  const dispatcher = new Dispatcher(opts.notifiers ?? [], state, opts.retry, (a) => {
+    const rule = rulesByName.get(a.rule);
+    return rule === undefined ? undefined : formatRuleValue(rule, a.value);
+  });
   const onError = opts.onError ?? (() => {});
   const maxWindow = Math.max(3_600_000, ...rules.map((r) => r.windowMs));
   const health = new HealthHistory(maxWindow * 2);

@@ -5,6 +5,7 @@
 import type { AggregateRow, CallDimension, CallFilter, PipelineHealth, QueryApi } from '../store/types.js';
 import { periodAt } from './budget-period.js';
 import { PIPELINE_METRICS } from './rule-types.js';
+import { humanize, humanizeDuration, humanizePercentage, readableNumber } from './template.js';
 import type {
   BudgetRule, Budgets, ErrorRateRule, LatencyRule, PipelineHealthRule, RateLimitHeadroomRule, ReconciliationCaptureRule, Rule, RuleSample,
   SpikeRule, StopReasonShareRule, ThresholdRule,
@@ -267,6 +268,38 @@ function pipelineHealth(rule: PipelineHealthRule, ctx: EvalContext): RuleSample[
     return [{ labels: {}, value, calls: 0 }];
   }
   return [{ labels: {}, value: increase(cur, past?.[field] ?? cur), calls: 0 }];
+}
+
+/**
+ * A rule's value as its kind reads it, for notification texts: a share as a percentage
+ * (36.36%), a latency in seconds (12.35s, 250ms), a spike as a multiple (3.2×), a tail lag in
+ * bytes (52.43MB); any other value as a plain number (0.3636, 0.000123), never with float
+ * noise and never a small value rounded to 0.
+ */
+export function formatRuleValue(rule: Rule, value: number | null): string {
+  if (value === null) return 'unknown';
+  switch (rule.kind) {
+    case 'error_rate':
+    case 'stop_reason_share':
+    case 'rate_limit_headroom':
+    case 'budget':
+    case 'reconciliation_capture':
+      return humanizePercentage(value);
+    case 'latency':
+      // Whole seconds (as humanizeDuration prints them from 1 s up) would show 10.4 s as 10s
+      // against a 10 s threshold: up to a minute, seconds keep their decimals.
+      return Math.abs(value) >= 1 && Math.abs(value) < 60 ? `${readableNumber(value)}s` : humanizeDuration(value);
+    case 'spike':
+      return `${readableNumber(value)}×`;
+    case 'pipeline_health':
+      return rule.metric === 'tail_lag_bytes' ? `${humanize(value)}B` : readableNumber(value);
+    case 'threshold':
+      return readableNumber(value);
+    default: {
+      const never: never = rule;
+      throw new Error(`unknown rule kind ${JSON.stringify(never)}`);
+    }
+  }
 }
 
 export function compare(v: number, op: Rule['comparison'], t: number): boolean {

@@ -53,7 +53,7 @@ function compileAction(action: string): (d: TemplateData) => string {
   const fns = pipes.map((p) => {
     switch (p) {
       case 'humanize': return humanize;
-      case 'humanizePercentage': return (v: unknown) => (typeof v === 'number' ? `${trim(v * 100)}%` : fmt(v));
+      case 'humanizePercentage': return humanizePercentage;
       case 'humanizeDuration': return humanizeDuration;
       default: throw new TemplateError(`unknown template function ${JSON.stringify(p)} in {{ ${action} }}`);
     }
@@ -78,7 +78,21 @@ function trim(v: number): string {
   return String(Number(v.toFixed(2)));
 }
 
-function humanize(v: unknown): string {
+/**
+ * A number for people to read: two decimals from 1 up (12.35, 1234567.89), four significant
+ * digits below (0.3636, 0.000123), where two decimals would print a small value as 0.
+ */
+export function readableNumber(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  return Math.abs(v) >= 1 || v === 0 ? trim(v) : String(Number(v.toPrecision(4)));
+}
+
+/** A ratio as a percentage: 0.3636… is 36.36%, 0.00000123 is 0.000123% (not 0%). */
+export function humanizePercentage(v: unknown): string {
+  return typeof v === 'number' && Number.isFinite(v) ? `${readableNumber(v * 100)}%` : fmt(v);
+}
+
+export function humanize(v: unknown): string {
   if (typeof v !== 'number' || !Number.isFinite(v)) return fmt(v);
   const a = Math.abs(v);
   for (const [s, n] of [['T', 1e12], ['G', 1e9], ['M', 1e6], ['k', 1e3]] as const) if (a >= n) return `${trim(v / n)}${s}`;
@@ -89,7 +103,7 @@ function humanize(v: unknown): string {
 }
 
 /** Seconds as a duration: `1h30m`, `12s`, `250ms`, `123µs` (not `0ms`), `-2s`. */
-function humanizeDuration(v: unknown): string {
+export function humanizeDuration(v: unknown): string {
   if (typeof v !== 'number' || !Number.isFinite(v)) return fmt(v);
   const a = Math.abs(v);
   const sign = v < 0 ? '-' : '';

@@ -1,8 +1,11 @@
 import test from 'ava';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { emailNotifier } from '../../src/notify/email.js';
+import { emailNotifier, emailText } from '../../src/notify/email.js';
 import { deliver } from '../../src/notify/retry.js';
+import { createRuleEngine } from '../../src/rules/rule-engine.js';
+import { formatRuleValue } from '../../src/rules/rule-kinds.js';
+import { MIN, T0, commit, errorCall, openStore, rulesFrom, spread } from '../rules/helpers.js';
 import { hangingSmtp, noSleep, sampleNotification } from './helpers.js';
 
 interface Mail { from: string; to: string[]; data: string; user: string | undefined }
@@ -103,4 +106,57 @@ test('stopping ends an email send to a server that hangs at once, also after its
   t.true(r.stopped);
   t.true(ms < 5000, `returned after ${Math.round(ms)} ms`);
   t.like(c, { sent: 0, failed: 0, retries: 0 });
+});
+
+test('an email gives each alert\'s value as its rule\'s kind reads it (a share as a percentage, a latency in seconds), not as a raw float', async (t) => {
+  const s = await smtp(t);
+  const store = openStore(t);
+  // 4 errors in 11 calls (0.36363636363636365), all slow (p99 10.4 s).
+  commit(store, [...spread(7, T0 - 4 * MIN, T0, { duration_ms: 10_400 }), ...spread(4, T0 - 4 * MIN, T0, errorCall('overloaded_error', { duration_ms: 10_400 }))]);
+  const n = emailNotifier({ name: 'mail', host: '127.0.0.1', port: s.port, auth: { user: 'alerts', pass: 'pa55word' }, from: 'a@example.com', to: ['b@example.com'], routing: { groupBy: [] } });
+  const engine = createRuleEngine({
+    query: store, notifiers: [n], retry: noSleep,
+    rules: rulesFrom([
+      'rules:',
+      '  - { alert: HighErrors, kind: error_rate, threshold: 5% }',
+      '  - { alert: SlowCalls, kind: latency, threshold: 10s }',
+      '  - { alert: ErrorShare, kind: threshold, value: { op: count_where, filter: { status: error } }, per: { op: count }, threshold: 0.1 }',
+    ].join('\n')),
+  });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  t.is(s.mails.length, 1);
+  const body = s.mails[0]!.data.replace(/=\r\n/g, '');
+  const values = [...body.matchAll(/^ {2}value: (.*)$/gm)].map((m) => m[1]!.trim()).sort();
+  t.is(values.length, 3);
+  t.is(values[0], '0.3636');
+  t.regex(values[1]!, /^10\.4\d?s$/, 'the p99 in seconds, from the store\'s percentile');
+  t.is(values[2], '36.36%');
+  t.false(body.includes('0.36363636'));
+});
+
+test('a value is rounded for reading but a small one is kept, as a rule kind reads it or as a plain number', (t) => {
+  const [errors, latency, spike, lag, threshold] = rulesFrom([
+    'rules:',
+    '  - { alert: A, kind: error_rate, threshold: 5% }',
+    '  - { alert: B, kind: latency, threshold: 10s }',
+    '  - { alert: C, kind: spike, measure: { op: count }, threshold: 3 }',
+    '  - { alert: D, kind: pipeline_health, metric: tail_lag_bytes, threshold: 50000000 }',
+    '  - { alert: E, kind: threshold, value: { op: count }, threshold: 1 }',
+  ].join('\n'));
+  t.is(formatRuleValue(errors!, 0.36363636363636365), '36.36%');
+  t.is(formatRuleValue(errors!, 0.00000123), '0.000123%');
+  t.is(formatRuleValue(latency!, 0.000123), '123µs');
+  t.is(formatRuleValue(latency!, 0.25), '250ms');
+  t.is(formatRuleValue(latency!, 5400), '1h30m');
+  t.is(formatRuleValue(spike!, 3.2345), '3.23×');
+  t.is(formatRuleValue(lag!, 52_428_800), '52.43MB');
+  t.is(formatRuleValue(threshold!, 0.000123), '0.000123');
+  t.is(formatRuleValue(threshold!, 1234567.891), '1234567.89');
+  t.is(formatRuleValue(threshold!, null), 'unknown');
+  // A notification built without the rule's reading (a notifier driven on its own) still rounds.
+  const one = (value: number | null) => emailText(sampleNotification({ alerts: [{ ...sampleNotification().alerts[0]!, value }] }));
+  t.regex(one(0.36363636363636365), /^ {2}value: 0\.3636$/m);
+  t.regex(one(0.000123), /^ {2}value: 0\.000123$/m);
+  t.regex(one(null), /^ {2}value: unknown$/m);
 });

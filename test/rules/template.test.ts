@@ -29,3 +29,12 @@ test('humanizeDuration keeps sub-millisecond and negative durations instead of 0
   t.is(render('{{ $value | humanizeDuration }}', 0), '0s');
   t.is(render('{{ $value | humanizeDuration }}', null), 'unknown');
 });
+
+test('humanizePercentage keeps a small share instead of 0%', (t) => {
+  t.is(render('{{ $value | humanizePercentage }}', 0.36363636363636365), '36.36%');
+  t.is(render('{{ $value | humanizePercentage }}', 0.00000123), '0.000123%');
+  t.is(render('{{ $value | humanizePercentage }}', 0.0012346), '0.1235%');
+  t.is(render('{{ $value | humanizePercentage }}', 0), '0%');
+  t.is(render('{{ $value | humanizePercentage }}', 1.5), '150%');
+  t.is(render('{{ $value | humanizePercentage }}', null), 'unknown');
+});
