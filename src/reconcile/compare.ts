@@ -12,6 +12,10 @@
  * - `unseen_spend` — billed spend with no tokens behind it (code execution, session hours);
  * - `local_exceeds_billed` — more recorded than billed: report lag or calls billed elsewhere;
  * - `unpriced_local` — local calls without a price, so the local cost is unknown, not $0.
+ *
+ * A cell with unpriced local calls has no cost comparison (no difference, no capture), and is
+ * flagged when it was billed: the priced calls' cost against the whole bill would show a gap
+ * that is only the unpriced calls' cost (or, within the tolerance, hide one).
  */
 import type { Cell } from './local-side.js';
 import { formatUsd, nanoToUsd } from './money.js';
@@ -72,8 +76,10 @@ export function compareCell(c: Cell, o: CompareOptions): ReconciledCell {
   for (const k of TOKEN_TYPES) diffTokens[k] = L.tokens[k] - B.tokens[k];
   const localCost = L.costNanoUsd;
   const billedCost = B.costNanoUsd;
-  const costKnown = localCost !== null && billedCost !== null;
-  const flagged = beyond(lt, bt, o.tolerance) || (costKnown && beyond(localCost, billedCost, o.tolerance)) || (billedCost !== null && billedCost > 0 && localCost === null);
+  // The local cost is known only when every call is priced: with unpriced calls it is a part.
+  const localKnown = localCost !== null && L.unpricedCalls === 0;
+  const costKnown = localKnown && billedCost !== null;
+  const flagged = beyond(lt, bt, o.tolerance) || (costKnown && beyond(localCost, billedCost, o.tolerance)) || (billedCost !== null && billedCost > 0 && !localKnown);
   const cell: ReconciledCell = {
     bucket_start: iso(c.key.start),
     bucket_end: iso(c.key.start + bucketMs(o.width)),
@@ -175,10 +181,14 @@ function causesOf(c: Cell, o: CompareOptions): Cause[] {
   if (stale) causes.push(stale);
 
   if (L.unpricedCalls > 0) {
+    const calls = L.requests ?? 0;
+    const pricedCalls = calls - L.unpricedCalls;
+    const of = calls >= L.unpricedCalls ? ` of ${fmtInt(calls)}` : '';
+    const pricedPart = L.costNanoUsd !== null && pricedCalls > 0 ? `; the local cost ${formatUsd(usd(L.costNanoUsd))} is that of the ${fmtInt(pricedCalls)} priced call(s) only` : '';
     causes.push({
       code: 'unpriced_local',
-      message: `${fmtInt(L.unpricedCalls)} recorded call(s) have no local price: their cost is unknown locally (add the model to the price table)`,
-      details: { unpriced_calls: L.unpricedCalls },
+      message: `${fmtInt(L.unpricedCalls)}${of} recorded call(s) have no local price: their cost is unknown locally, not $0, so the cost is not compared${pricedPart} (add the model or its service tier to the price table)`,
+      details: { unpriced_calls: L.unpricedCalls, local_calls: calls, priced_cost_usd: usd(L.costNanoUsd) },
     });
   }
   if (causes.length === 0) {
@@ -237,7 +247,9 @@ function priceCause(c: Cell, o: CompareOptions): Cause | null {
       details,
     };
   }
-  // Without local rates: tokens agree but money does not.
+  // Without local rates: tokens agree but money does not. Not with unpriced calls: the local
+  // cost lacks theirs, which is no sign of a price out of date (they are named as unpriced).
+  if (L.unpricedCalls > 0) return null;
   if (beyond(totalTokens(L.tokens), bt, tol) || !beyond(L.costNanoUsd, billedTokenCost, tol)) return null;
   return {
     code: 'stale_price',
@@ -248,11 +260,12 @@ function priceCause(c: Cell, o: CompareOptions): Cause | null {
 
 /** Per-model totals over the whole range, and the grand total. */
 export function summarize(cells: readonly ReconciledCell[]): { models: ModelSummary[]; total: ModelSummary } {
-  interface Acc { model: string | null; lt: number; bt: number; lc: number | null; bc: number | null }
-  const fresh = (model: string | null): Acc => ({ model, lt: 0, bt: 0, lc: null, bc: null });
+  interface Acc { model: string | null; lt: number; bt: number; lc: number | null; bc: number | null; unpriced: number }
+  const fresh = (model: string | null): Acc => ({ model, lt: 0, bt: 0, lc: null, bc: null, unpriced: 0 });
   const add = (s: Acc, c: ReconciledCell): void => {
     s.lt += c.local.total_tokens;
     s.bt += c.billed.total_tokens;
+    s.unpriced += c.local.unpriced_calls;
     if (c.local.cost_usd !== null) s.lc = (s.lc ?? 0) + Math.round(c.local.cost_usd * 1e9);
     if (c.billed.cost_usd !== null) s.bc = (s.bc ?? 0) + Math.round(c.billed.cost_usd * 1e9);
   };
@@ -271,7 +284,10 @@ export function summarize(cells: readonly ReconciledCell[]): { models: ModelSumm
     local_cost_usd: usd(s.lc),
     billed_cost_usd: usd(s.bc),
     token_capture: ratio(s.lt, s.bt),
-    cost_capture: ratio(s.lc, s.bc),
+    // As for a cell: the priced calls' cost against the whole bill is no capture (the metric and
+    // the cost-capture rule would report the unpriced calls' cost as spend not recorded).
+    cost_capture: s.unpriced > 0 ? null : ratio(s.lc, s.bc),
+    unpriced_calls: s.unpriced,
   });
   return {
     models: [...by.values()].sort((a, b) => String(a.model ?? '~').localeCompare(String(b.model ?? '~'))).map(finish),

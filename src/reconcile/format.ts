@@ -53,6 +53,8 @@ export function formatTable(r: ReconciliationResult): string {
     srows.push([m.model ?? '(no model)', '', int(m.local_tokens), int(m.billed_tokens), pct(m.token_capture), formatUsd(m.local_cost_usd), formatUsd(m.billed_cost_usd), pct(m.cost_capture)]);
   }
   out.push(pad(srows));
+  const unpriced = r.total.unpriced_calls ?? 0;
+  if (unpriced > 0) out.push(`Cost capture is n/a where calls have no local price (${int(unpriced)} in all): their cost is unknown, not $0, and the local cost is the priced calls' only.`);
   out.push('');
   out.push(r.flagged_cells === 0 ? 'Every cell is within the tolerance.' : `${r.flagged_cells} cell(s) beyond the tolerance (marked !).`);
   return `${out.join('\n')}\n`;

@@ -92,11 +92,12 @@ export interface ReconciledCell {
   model: string | null;
   workspace?: string | null;
   api_key?: string | null;
+  /** `cost_usd` is the priced calls' cost: with `unpriced_calls` it is not the whole local cost. */
   local: { tokens: TokenCounts; total_tokens: number; cost_usd: number | null; calls: number; unpriced_calls: number };
   billed: { tokens: TokenCounts; total_tokens: number; cost_usd: number | null; requests: number | null; other_costs_usd: Record<string, number> };
   /** local − billed. */
   diff: { tokens: TokenCounts; total_tokens: number; cost_usd: number | null };
-  /** local ÷ billed; null when billed is 0 (or cost unknown). */
+  /** local ÷ billed; null when billed is 0 (or a cost unknown, as the local one with unpriced calls). */
   capture: { tokens: number | null; cost: number | null };
   /** Beyond the tolerance on tokens or cost. */
   flagged: boolean;
@@ -107,10 +108,14 @@ export interface ModelSummary {
   model: string | null;
   local_tokens: number;
   billed_tokens: number;
+  /** The priced calls' cost (with `unpriced_calls`, not the whole local cost). */
   local_cost_usd: number | null;
   billed_cost_usd: number | null;
   token_capture: number | null;
+  /** Null when billed is 0 or unknown, or when local calls are unpriced (the local cost is unknown). */
   cost_capture: number | null;
+  /** Local calls without a price. Absent in runs stored before it was recorded. */
+  unpriced_calls?: number;
 }
 
 /** The result of one run. */

@@ -8,7 +8,12 @@ import { DEFAULT_RECONCILE, parseTolerance } from '../../src/reconcile/settings.
 import { canonicalModelOf, runReconciliation } from '../../src/reconcile/job.js';
 import { tempHome, waitFor } from '../helpers/event-files.js';
 import { AdminClient, formatTable, latestCapture, ratesFromPricer, reconcile, saveResult, type ReconciliationResult } from '../../src/reconcile/index.js';
-import { ADMIN_KEY, localPricer, runWorkload, type Workload } from './helpers.js';
+import { ADMIN_KEY, LOCAL_RATES, localPricer, runWorkload, type Workload } from './helpers.js';
+import { join } from 'node:path';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import type { Pricer } from '../../src/pricing/types.js';
+import { call } from '../helpers/event-files.js';
+import { tempDir } from '../helpers/events.js';
 
 const DAY = 86_400_000;
 
@@ -135,4 +140,69 @@ test('--tolerance: a bare number of 1 or more is refused (2 would be 200 %, flag
   t.is(parseTolerance('0'), 0);
   t.throws(() => parseTolerance('2'), { message: /--tolerance: 2 is a fraction of 200%; write 2% for 2 percent, or a fraction below 1 such as 0\.02/ });
   t.throws(() => parseTolerance('1'), { message: /write 1%/ });
+});
+
+/**
+ * 100 Sonnet calls, all billed at the local prices, `unpriced` of them on the priority tier,
+ * which the local price table does not price (their cost is unknown locally, not $0).
+ */
+async function partlyUnpriced(t: import('ava').ExecutionContext, unpriced: number, withRates: boolean): Promise<ReconciliationResult> {
+  const model = 'claude-sonnet-5-5';
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const r = LOCAL_RATES[model]!;
+  api.billing.setPrices(model, r);
+  const base = localPricer();
+  const pricer: Pricer = {
+    version: base.version,
+    price: (e) => (e.usage?.service_tier === 'priority'
+      ? { cost_usd: null, cost_nanousd: null, cost_without_cache_usd: null, cost_without_cache_nanousd: null, parts: [], pricing_version: base.version, priced: false, model: e.model, provider: e.provider, flags: ['service_tier_unpriced:priority'] }
+      : base.price(e)),
+  };
+  const store = SqliteStore.open({ path: join(tempDir(t, 'claudescope-recon-'), 'claudescope.db') });
+  t.teardown(() => store.close());
+  const now = Date.now();
+  const at = now - 60_000;
+  const calls = Array.from({ length: 100 }, (_, i) => {
+    const tier = i < unpriced ? 'priority' : 'standard';
+    const e = call({ ts: at, model, model_requested: model });
+    e.usage = { ...e.usage!, service_tier: tier };
+    api.billing.addUsage({ at, model, serviceTier: tier, uncached_input_tokens: e.usage.input_tokens, output_tokens: e.usage.output_tokens });
+    return { event: e, raw: JSON.stringify(e), price: pricer.price(e) };
+  });
+  store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
+  const client = new AdminClient({ adminKey: ADMIN_KEY, api: 'analytics', baseUrl: api.url });
+  return reconcile({ query: store, client, range: { start: now - DAY, end: now }, ...(withRates ? { rates: ratesFromPricer(pricer) } : {}) });
+}
+
+test('a cell with unpriced local calls does not compare the priced part with the whole bill: its cost is not compared, and the report says how many calls have no price', async (t) => {
+  // 1 call in 100 unpriced: the priced part is 99 % of the bill, within the 2 % tolerance.
+  const r = await partlyUnpriced(t, 1, true);
+  const c = cellOf(r, 'claude-sonnet-5-5');
+  t.is(c.capture.tokens, 1);
+  t.is(c.local.calls, 100);
+  t.is(c.local.unpriced_calls, 1);
+  t.is(c.capture.cost, null, 'the local cost is unknown, so no cost capture');
+  t.is(c.diff.cost_usd, null);
+  t.true(c.flagged, 'a cost that cannot be compared is flagged');
+  t.deepEqual(c.causes.map((x) => x.code), ['unpriced_local']);
+  t.is(c.causes[0]!.details['unpriced_calls'], 1);
+  t.regex(c.causes[0]!.message, /1 of 100 recorded call\(s\) have no local price/);
+  t.regex(c.causes[0]!.message, /the local cost \$0\.0693 is that of the 99 priced call\(s\) only/);
+  // The model's summary and the total neither: their metric would report 99 % cost capture.
+  const m = r.models.find((x) => x.model === 'claude-sonnet-5-5')!;
+  t.is(m.cost_capture, null);
+  t.is(m.unpriced_calls, 1);
+  t.is(r.total.cost_capture, null);
+  const table = formatTable(r);
+  t.regex(table, /likely: 1 of 100 recorded call\(s\) have no local price/);
+  t.false(table.includes('Every cell is within the tolerance'));
+  t.regex(table, /Cost capture is n\/a where calls have no local price \(1 in all\)/);
+});
+
+test('without local rates (--no-prices), unpriced calls are not taken for prices out of date', async (t) => {
+  const r = await partlyUnpriced(t, 10, false);
+  const c = cellOf(r, 'claude-sonnet-5-5');
+  t.is(c.capture.cost, null);
+  t.deepEqual(c.causes.map((x) => x.code), ['unpriced_local']);
 });
