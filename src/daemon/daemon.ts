@@ -67,6 +67,7 @@ export class Daemon {
 
   private constructor(readonly config: DaemonConfig, private readonly pricer: DaemonPricer, private readonly log: DaemonLog, private readonly healthEveryMs: number) {
     const c = config;
+    const influx = parseInfluxSettings(c.influxdb, c.configFile);
     this.pipeline = new Pipeline({
       home: c.home,
       pricer,
@@ -76,7 +77,7 @@ export class Daemon {
         : {}),
       log: (level, msg, fields) => this.log(level, msg, fields),
       observeCommits: () => this.observeCommits(),
-      influx: parseInfluxSettings(c.influxdb, c.configFile),
+      influx,
     });
     this.metrics = createMetrics({
       featureLabelAllowlist: c.metrics.featureLabelAllowlist,
@@ -139,7 +140,7 @@ export class Daemon {
       } finally {
         this.closedSpend.clear();
       }
-    }), { store: () => this.pipeline.store, pricer, log: (level, msg, fields) => this.log(level, msg, fields) });
+    }), { store: () => this.pipeline.store, pricer, influx: influx?.connection, log: (level, msg, fields) => this.log(level, msg, fields) });
   }
 
   /** Loads the cost engine (unless a pricer is given), starts the pipeline, then the HTTP server. */

@@ -3,11 +3,14 @@
  * reprices the stored calls of the window with the daemon's pricer (its catalog and the
  * `pricing:` block it started with) and answers the {@link RepriceSummary}. The daemon owns the
  * store, so `claudescope reprice` comes here while it runs. One reprice at a time (409 otherwise).
+ * With InfluxDB configured, the calls' points there are rewritten too; a failure to reach it
+ * is answered in the summary's `influxdb.error` (the store is repriced all the same).
  * Behind the bearer token like every route when one is required.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pricer } from '../pricing/types.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
+import type { InfluxConnection } from '../store/influx-writer.js';
 import { sendJson, type RouteHandler } from './http-server.js';
 import { repriceOptionsOf, repriceStore } from './reprice.js';
 
@@ -17,6 +20,8 @@ export interface RepriceRouteContext {
   /** The embedded store, undefined before start or when only InfluxDB is configured. */
   store: () => SqliteStore | undefined;
   pricer: Pricer;
+  /** InfluxDB, when the daemon writes there: its points are repriced with the store. */
+  influx?: InfluxConnection | undefined;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -58,7 +63,20 @@ export function registerRepriceRoute(route: (method: string, path: string, handl
       if (running) throw new HttpError(409, 'a reprice is already running');
       running = true;
       try {
-        const summary = await repriceStore(store, ctx.pricer, opts);
+        let influx;
+        if (ctx.influx) {
+          const { InfluxRepricer } = await import('../store/influx-reprice.js');
+          influx = new InfluxRepricer({ connection: ctx.influx, dryRun: opts.dryRun });
+        }
+        let summary;
+        try {
+          summary = await repriceStore(store, ctx.pricer, opts, influx);
+        } finally {
+          await influx?.close();
+        }
+        if (summary.influxdb?.error) {
+          ctx.log?.('warn', summary.dry_run ? 'reprice dry run could not check InfluxDB' : 'repriced the store, but InfluxDB was not updated: run the same reprice again once it answers', { since: summary.since, until: summary.until ?? 'now', err: summary.influxdb.error });
+        }
         ctx.log?.('info', `${summary.dry_run ? 'reprice dry run' : 'repriced'} ${summary.calls} calls`, {
           since: summary.since, until: summary.until ?? 'now', price_changed: summary.price_changed, before_usd: summary.before_usd, after_usd: summary.after_usd,
         });

@@ -14,6 +14,7 @@ import type { CallEvent } from '../event/types.js';
 import type { Pricer } from '../pricing/types.js';
 import { isoTimeOf } from './iso-time.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
+import type { InfluxRepricer, RepriceInfluxSummary } from '../store/influx-reprice.js';
 
 /** Rows per transaction: small enough that the pipeline's commits wait a few ms at most. */
 export const REPRICE_CHUNK_ROWS = 2000;
@@ -69,6 +70,8 @@ export interface RepriceSummary {
   by_model: RepriceModelTotals[];
   /** Pricing versions the calls carried before, with their counts. */
   versions_before: Record<string, number>;
+  /** The calls' InfluxDB points, when InfluxDB is configured: rewritten to agree with the store. */
+  influxdb?: RepriceInfluxSummary;
 }
 
 interface ModelAcc {
@@ -91,9 +94,13 @@ export function usdOfNano(n: bigint): string {
 
 /**
  * Reprices the calls of `[since, until)` with `pricer`, chunk by chunk, yielding to the event
- * loop between chunks (the daemon keeps ingesting and serving meanwhile).
+ * loop between chunks (the daemon keeps ingesting and serving meanwhile). With `influx`, each
+ * chunk's calls then get their InfluxDB points rewritten (every call of the window, not only
+ * the rows that changed now: a window repriced while InfluxDB was unreachable is completed by
+ * running the same reprice again). An InfluxDB failure does not stop the store's reprice; it
+ * is reported in the summary's `influxdb.error`.
  */
-export async function repriceStore(store: SqliteStore, pricer: Pricer, o: RepriceOptions): Promise<RepriceSummary> {
+export async function repriceStore(store: SqliteStore, pricer: Pricer, o: RepriceOptions, influx?: InfluxRepricer): Promise<RepriceSummary> {
   const byModel = new Map<string, ModelAcc>();
   const versions: Record<string, number> = {};
   const t = { calls: 0, rowsChanged: 0, priceChanged: 0, newlyPriced: 0, newlyUnpriced: 0, relabelled: 0, before: 0n, after: 0n, unpricedBefore: 0, unpricedAfter: 0 };
@@ -133,6 +140,7 @@ export async function repriceStore(store: SqliteStore, pricer: Pricer, o: Repric
         m.after += BigInt(r.nano_after);
       }
     }
+    await influx?.sync(chunk.rows);
     if (chunk.lastId === null) break;
     afterId = chunk.lastId;
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -161,6 +169,7 @@ export async function repriceStore(store: SqliteStore, pricer: Pricer, o: Repric
         unpriced_before: m.unpricedBefore, unpriced_after: m.unpricedAfter,
       })),
     versions_before: versions,
+    ...(influx ? { influxdb: influx.summary() } : {}),
   };
 }
 
@@ -213,7 +222,19 @@ export function formatRepriceSummary(s: RepriceSummary): string {
   const versions = Object.entries(s.versions_before).sort(([, a], [, b]) => b - a).map(([v, n]) => `${v} ×${n}`).join(', ');
   if (versions) lines.push(`Priced before with: ${versions}.`);
   if (s.unpriced_after > 0) lines.push(`${s.unpriced_after} calls stay unpriced (cost unknown, never $0): add their models under pricing.models, then reprice again.`);
+  if (s.influxdb) lines.push(influxLine(s, s.influxdb));
   return `${lines.join('\n')}\n`;
+}
+
+/** What happened to the InfluxDB points, in one line (the first words say whether InfluxDB agrees with the store now). */
+function influxLine(s: RepriceSummary, i: RepriceInfluxSummary): string {
+  if (i.error !== null) {
+    return s.dry_run
+      ? `InfluxDB could not be checked: ${i.error}.`
+      : `InfluxDB NOT updated: ${i.error}. The store is repriced, but InfluxDB may keep the old costs of ${s.calls - i.checked} calls of this window: once InfluxDB answers, run the same reprice again (it rewrites the points that still differ).`;
+  }
+  const missing = i.missing > 0 ? `; ${i.missing} calls have no point there (older than its retention policy, or never written)` : '';
+  return `InfluxDB: ${i.rewritten} points ${s.dry_run ? 'to rewrite' : 'rewritten'}${i.deleted > 0 ? ` (${i.deleted} old ${s.dry_run ? 'to delete' : 'deleted'}: another model or a cost no longer known)` : ''}, ${i.checked - i.missing - i.rewritten} already right${missing}.`;
 }
 
 function signed(usd: string): string {

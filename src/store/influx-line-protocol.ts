@@ -21,6 +21,11 @@ export function escapeKey(s: string): string {
   return s.replace(/\n/g, ' ').replace(/\\+$/, '').replace(/([,= ])/g, '\\$1');
 }
 
+/** The tag value InfluxDB keeps for `s` once {@link escapeKey} wrote it (newlines and trailing backslashes do not survive). */
+export function storedTagValue(s: string): string {
+  return /[\n\\]/.test(s) ? s.replace(/\n/g, ' ').replace(/\\+$/, '') : s;
+}
+
 /** A string field value, quoted (double quotes and backslashes escaped; newlines become spaces). */
 export function quoteString(s: string): string {
   return /["\\\n]/.test(s) ? `"${s.replace(/\n/g, ' ').replace(/(["\\])/g, '\\$1')}"` : `"${s}"`;

@@ -63,11 +63,29 @@ export function modelOf(event: CallEvent, price: PriceResult | null): string | n
   return price?.model ?? event.model ?? event.model_requested;
 }
 
-/** One call as a line of `claude_call`. */
-export function callLine(event: CallEvent, price: PriceResult | null, fileHash: number): string {
-  const e = event;
-  const u = e.usage;
-  const b = new LineBuilder(CALL_MEASUREMENT)
+/**
+ * What the schema adds to a point: {@link LineBuilder} writes line protocol, and a reprice
+ * collects the same tags and fields to compare them with a stored point (one encoding).
+ */
+export interface PointFields {
+  tag(key: string, value: string | null | undefined): this;
+  intField(key: string, v: number | null | undefined): this;
+  floatField(key: string, v: number | null | undefined): this;
+  stringField(key: string, v: string | null | undefined): this;
+}
+
+/**
+ * The `claude_call` fields the price decides (a reprice may change, add or drop each of them);
+ * with the `model` tag, everything of a point a reprice can change.
+ */
+export const PRICE_FIELDS = [
+  'unpriced', 'pricing_version', 'cost_nanousd', 'cost_usd', 'cost_without_cache_nanousd', 'cost_without_cache_usd', 'cache_savings_usd',
+  ...PART_DIMS.map((d) => `cost_${d}_usd`),
+] as const;
+
+/** The tags of a call's point, in key order. */
+export function callTags<B extends PointFields>(b: B, e: CallEvent, price: PriceResult | null): B {
+  return b
     .tag('api_key_alias', e.api_key_alias)
     .tag('app', e.app)
     .tag('error_type', e.error_type)
@@ -76,28 +94,14 @@ export function callLine(event: CallEvent, price: PriceResult | null, fileHash: 
     .tag('model', modelOf(e, price))
     .tag('operation', operationTag(e.operation))
     .tag('provider', e.provider)
-    .tag('service_tier', u?.service_tier)
+    .tag('service_tier', e.usage?.service_tier)
     .tag('status', e.status)
     .tag('stop_reason', e.stop_reason)
     .tag('workspace_id', e.workspace_id);
-  b.stringField('event_id', e.event_id)
-    .stringField('request_id', e.request_id)
-    .intField('http_status', e.http_status)
-    .intField('input_tokens', u?.input_tokens ?? 0)
-    .intField('output_tokens', u?.output_tokens ?? 0)
-    .intField('cache_read_input_tokens', u?.cache_read_input_tokens ?? 0)
-    .intField('cache_write_5m_input_tokens', u?.cache_write_5m_input_tokens ?? 0)
-    .intField('cache_write_1h_input_tokens', u?.cache_write_1h_input_tokens ?? 0)
-    .intField('cache_write_unknown_ttl_input_tokens', u?.cache_write_unknown_ttl_input_tokens ?? 0)
-    .intField('cache_write_input_tokens', u?.cache_creation_input_tokens ?? 0)
-    .intField('thinking_tokens', u?.thinking_tokens)
-    .intField('web_search_requests', u?.web_search_requests ?? 0)
-    .floatField('duration_ms', e.duration_ms)
-    .floatField('ttft_ms', e.ttft_ms)
-    .floatField('output_tokens_per_second', e.output_tokens_per_second)
-    .intField('attempts', e.attempts)
-    .intField('retries', e.attempts > 1 ? e.attempts - 1 : 0);
-  if (e.operation.startsWith('other:')) b.stringField('operation_detail', e.operation);
+}
+
+/** The {@link PRICE_FIELDS} of a call's point: costs absent when unpriced, never 0. */
+export function priceFields<B extends PointFields>(b: B, price: PriceResult | null): B {
   const priced = price !== null && price.priced && price.cost_usd !== null;
   b.intField('unpriced', priced ? 0 : 1);
   if (price) b.stringField('pricing_version', price.pricing_version);
@@ -117,6 +121,42 @@ export function callLine(event: CallEvent, price: PriceResult | null, fileHash: 
       if (v !== undefined) b.floatField(`cost_${d}_usd`, v);
     }
   }
+  return b;
+}
+
+/** One call as a line of `claude_call`. */
+export function callLine(event: CallEvent, price: PriceResult | null, fileHash: number): string {
+  return callLineAt(event, price, callTimestampNs(event.ts, fileHash, event.seq));
+}
+
+/**
+ * One call as a line of `claude_call` at a given timestamp (ns, decimal text): a reprice
+ * rewrites a stored point at the time InfluxDB holds it (the file id that chose its
+ * sub-millisecond digits is not stored with the call).
+ */
+export function callLineAt(event: CallEvent, price: PriceResult | null, timestampNs: string): string {
+  const e = event;
+  const u = e.usage;
+  const b = callTags(new LineBuilder(CALL_MEASUREMENT), e, price);
+  b.stringField('event_id', e.event_id)
+    .stringField('request_id', e.request_id)
+    .intField('http_status', e.http_status)
+    .intField('input_tokens', u?.input_tokens ?? 0)
+    .intField('output_tokens', u?.output_tokens ?? 0)
+    .intField('cache_read_input_tokens', u?.cache_read_input_tokens ?? 0)
+    .intField('cache_write_5m_input_tokens', u?.cache_write_5m_input_tokens ?? 0)
+    .intField('cache_write_1h_input_tokens', u?.cache_write_1h_input_tokens ?? 0)
+    .intField('cache_write_unknown_ttl_input_tokens', u?.cache_write_unknown_ttl_input_tokens ?? 0)
+    .intField('cache_write_input_tokens', u?.cache_creation_input_tokens ?? 0)
+    .intField('thinking_tokens', u?.thinking_tokens)
+    .intField('web_search_requests', u?.web_search_requests ?? 0)
+    .floatField('duration_ms', e.duration_ms)
+    .floatField('ttft_ms', e.ttft_ms)
+    .floatField('output_tokens_per_second', e.output_tokens_per_second)
+    .intField('attempts', e.attempts)
+    .intField('retries', e.attempts > 1 ? e.attempts - 1 : 0);
+  if (e.operation.startsWith('other:')) b.stringField('operation_detail', e.operation);
+  priceFields(b, price);
   const rl = e.rate_limits;
   if (rl) {
     for (const d of RATE_DIMS) {
@@ -125,7 +165,7 @@ export function callLine(event: CallEvent, price: PriceResult | null, fileHash: 
       b.intField(`rl_${d}_limit`, bucket.limit).intField(`rl_${d}_remaining`, bucket.remaining).stringField(`rl_${d}_reset`, bucket.reset);
     }
   }
-  return b.line(callTimestampNs(e.ts, fileHash, e.seq));
+  return b.line(timestampNs);
 }
 
 /** The pipeline health one host reports. */

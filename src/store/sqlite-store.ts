@@ -99,6 +99,9 @@ export interface RepricedRow {
   version_after: string | null;
   /** The row differs (price, parts, flags, version or model): rewritten unless a dry run. */
   changed: boolean;
+  /** The stored event and its new price (null: the pricer failed on it), for other copies of the call (InfluxDB). */
+  event: CallEvent;
+  price: PriceResult | null;
 }
 
 /** Options of {@link SqliteStore.repriceChunk}. */
@@ -524,7 +527,7 @@ class Repricer {
         model_before: (row['model'] as string | null) ?? null, model_after: (newValues[0] as string | null) ?? null,
         nano_before: nanoBefore, nano_after: nanoAfter,
         version_before: (row['pricing_version'] as string | null) ?? null, version_after: (newValues[newValues.length - 2] as string | null) ?? null,
-        changed,
+        changed, event, price,
       });
       if (!changed || !write) continue;
       this.update!.run(...newValues, row['id']);

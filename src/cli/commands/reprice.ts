@@ -7,6 +7,11 @@
  * `POST /api/reprice` (with the bearer token when one is configured). When no live process
  * holds the lock, the command takes it itself and works on the store directly. The lock, not
  * the port, decides: whatever else listens on the configured port is never asked to reprice.
+ *
+ * With an `influxdb:` block, the calls' InfluxDB points are rewritten too (see
+ * store/influx-reprice.ts). When InfluxDB cannot be brought up to date, the store is repriced
+ * all the same, the summary says InfluxDB was not updated, and the command exits 1: running
+ * the same reprice again once InfluxDB answers completes it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,6 +90,12 @@ const command: CommandModule<object, RepriceArgs> = {
     const pricer = createDaemonPricer(config);
     const print = (s: RepriceSummary): void => {
       process.stdout.write(argv.json ? `${JSON.stringify(s, null, 2)}\n` : formatRepriceSummary(s));
+      const err = s.influxdb?.error;
+      if (err !== undefined && err !== null && !s.dry_run) {
+        // The store has the new costs, InfluxDB (partly) the old ones: not a success.
+        process.stderr.write(`claudescope: the store is repriced, but InfluxDB was not updated (${err}): run the same reprice again once InfluxDB answers\n`);
+        process.exitCode = 1;
+      }
     };
 
     const dataDir = join(config.home, 'data');
@@ -100,6 +111,11 @@ const command: CommandModule<object, RepriceArgs> = {
       return;
     }
 
+    // The InfluxDB connection as the daemon would have it (read only here: through a running
+    // daemon, its own credentials are used, which this user may not be able to read).
+    const { parseInfluxSettings } = await import('../../store/influx-config.js');
+    const influx = parseInfluxSettings(config.influxdb, config.configFile);
+    if (influx !== null && !influx.embeddedStore) throw new Error('repricing works on the embedded store; this configuration keeps none (influxdb.embedded_store: false)');
     const dbPath = join(dataDir, 'claudescope.db');
     if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath}: nothing to reprice (pass --home or --config?)`);
     const [{ acquireLock }, { SqliteStore }, { repriceStore }] = await Promise.all([
@@ -115,10 +131,16 @@ const command: CommandModule<object, RepriceArgs> = {
     }
     try {
       const store = SqliteStore.open({ path: dbPath, ...(argv.dryRun ? { readonly: true } : {}) });
+      let influxRepricer;
+      if (influx !== null) {
+        const { InfluxRepricer } = await import('../../store/influx-reprice.js');
+        influxRepricer = new InfluxRepricer({ connection: influx.connection, dryRun: argv.dryRun });
+      }
       try {
-        print(await repriceStore(store, pricer, { since, until, dryRun: argv.dryRun }));
+        print(await repriceStore(store, pricer, { since, until, dryRun: argv.dryRun }, influxRepricer));
       } finally {
         store.close();
+        await influxRepricer?.close();
       }
     } finally {
       lock.release();
