@@ -171,6 +171,7 @@ for (const [label, span] of windows) {
 }
 rows.push(['/api/ratelimits', await measure('/api/ratelimits')]);
 rows.push(['/api/alerts', await measure('/api/alerts')]);
+rows.push(['/api/reconcile/latest', await measure('/api/reconcile/latest')]);
 rows.push(['/api/calls/<id>', await measure(`/api/calls/${someCall}`)]);
 for (const [name, ms] of rows) out(`${name.padEnd(44)} ${ms.toFixed(2).padStart(9)} ${(ms / baseline).toFixed(1).padStart(11)}`);
 const slowest = rows.reduce((a, b) => (b[1] > a[1] ? b : a));

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpServer } from './http-server.js';
 import { sendJson } from './http-server.js';
+import { reconcileView, type ReconcileViewContext } from './reconcile-view.js';
 import { budgetsInFileForm, type DaemonConfig } from './config.js';
 import type { CallFilter, QueryApi, TimeWindow } from '../store/types.js';
 import type { RuleEngine } from '../rules/index.js';
@@ -28,6 +29,8 @@ export interface DashboardContext {
   now?: () => number;
   /** The month's closed-day spend, shared with the daemon, which drops it when late calls commit. */
   closedSpend?: ClosedSpendCache;
+  /** Where the latest reconciliation is read from; omitted: no run is ever shown. */
+  reconciliation?: ReconcileViewContext;
 }
 
 /** A request the API refuses, with the message the client gets. */
@@ -309,6 +312,13 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
     if (full === null || !engine.expireSilence(full)) throw new BadRequest(`no silence ${id} (or several start with it: give more of the id)`, 404);
     return { body: { expired: full } };
   }, true);
+
+  api('GET', '/api/reconcile/latest', async ({ url }) => {
+    const p = params(url, ['limit']);
+    const limit = intOf(p, 'limit', 100, 1, 1000);
+    const r = ctx.reconciliation;
+    return { body: r ? reconcileView(r, limit) : { schedule: null, embedded_store: false, run: null } };
+  });
 }
 
 function requireEngine(ctx: DashboardContext): RuleEngine {

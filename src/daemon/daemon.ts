@@ -132,6 +132,8 @@ export class Daemon {
       rules: () => this.engine ?? null,
       config: c,
       closedSpend: this.closedSpend,
+      // The latest run stored, by the schedule below or by a `claudescope reconcile` beside the daemon.
+      reconciliation: { store: () => this.pipeline.store, settings: c.reconcile },
     });
     // A reprice rewrites stored costs: the dashboard's cached closed-day spend goes with it.
     registerRepriceRoute((m, p, h) => this.route(m, p, async (req, res, url) => {

@@ -10,7 +10,8 @@
  */
 import type Database from 'better-sqlite3';
 import { usdToNano } from './money.js';
-import type { ModelSummary, ReconciliationResult } from './types.js';
+import { iso } from './range.js';
+import type { BucketWidth, CellDimension, ModelSummary, ReconciledCell, ReconciliationResult, ReportApi } from './types.js';
 
 /** The latest capture per model, as the metric and the rules see it. */
 export interface CaptureRow {
@@ -59,4 +60,56 @@ export function listRuns(db: Database.Database, limit = 20): { runId: string; fi
 /** The cells of one run, as compared. */
 export function runCells(db: Database.Database, runId: string): unknown[] {
   return (db.prepare('SELECT cell_json FROM reconciliation WHERE run_id = ? ORDER BY bucket_start, model').all(runId) as { cell_json: string }[]).map((r) => JSON.parse(r.cell_json) as unknown);
+}
+
+/**
+ * The latest run as stored: the run's settings, its per-model summary and total, and its
+ * flagged cells (each as `claudescope reconcile --json` prints a cell). The cells within the
+ * tolerance are left out: a run over a year of hourly buckets has thousands of them, and
+ * what needs reading is what differs.
+ */
+export interface StoredRun {
+  run_id: string;
+  started_at: string;
+  finished_at: string;
+  api: ReportApi;
+  bucket: BucketWidth;
+  split_by: CellDimension[];
+  range: { start: string; end: string };
+  tolerance: number;
+  data_refreshed_at: string | null;
+  models: ModelSummary[];
+  /** Null in a run stored without one (none is written so). */
+  total: ModelSummary | null;
+  /** Every flagged cell of the run, shown or not. */
+  flagged_cells: number;
+  /** Flagged cells, newest bucket first, at most the limit asked for. */
+  flagged: ReconciledCell[];
+}
+
+/** The latest run (by when it finished) with at most `flaggedLimit` flagged cells; null before the first run. */
+export function latestRun(db: Database.Database, flaggedLimit: number): StoredRun | null {
+  const row = db.prepare('SELECT run_id, started_at, finished_at, range_start, range_end, api, bucket, tolerance, data_refreshed_at, summary_json FROM reconciliation_runs ORDER BY finished_at DESC LIMIT 1').get() as
+    { run_id: string; started_at: number; finished_at: number; range_start: number; range_end: number; api: ReportApi; bucket: BucketWidth; tolerance: number; data_refreshed_at: string | null; summary_json: string } | undefined;
+  if (!row) return null;
+  const s = JSON.parse(row.summary_json) as Partial<{ models: ModelSummary[]; total: ModelSummary; flagged_cells: number; split_by: CellDimension[] }>;
+  // Counted rather than read from the summary, so the count always matches the rows listed.
+  const { n } = db.prepare('SELECT COUNT(*) AS n FROM reconciliation WHERE run_id = ? AND flagged = 1').get(row.run_id) as { n: number };
+  const flagged = (db.prepare('SELECT cell_json FROM reconciliation WHERE run_id = ? AND flagged = 1 ORDER BY bucket_start DESC, model IS NULL, model LIMIT ?')
+    .all(row.run_id, flaggedLimit) as { cell_json: string }[]).map((r) => JSON.parse(r.cell_json) as ReconciledCell);
+  return {
+    run_id: row.run_id,
+    started_at: new Date(row.started_at).toISOString(),
+    finished_at: new Date(row.finished_at).toISOString(),
+    api: row.api,
+    bucket: row.bucket,
+    split_by: s.split_by ?? [],
+    range: { start: iso(row.range_start), end: iso(row.range_end) },
+    tolerance: row.tolerance,
+    data_refreshed_at: row.data_refreshed_at,
+    models: s.models ?? [],
+    total: s.total ?? null,
+    flagged_cells: n,
+    flagged,
+  };
 }

@@ -13,7 +13,11 @@ import { startFakeApi, type FakeApi } from '../../src/testing/index.js';
 import { Pipeline } from '../../src/daemon/pipeline.js';
 import type { CallEvent } from '../../src/event/types.js';
 import type { CostPart, Pricer, PriceResult } from '../../src/pricing/types.js';
-import { tempHome, waitFor } from '../helpers/event-files.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { call, tempHome, waitFor, writeEventFile } from '../helpers/event-files.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { loadDaemonConfig, type DaemonConfig } from '../../src/daemon/config.js';
 
 export const ADMIN_KEY = 'sk-ant-admin01-TESTSECRET-0123456789abcdefghijklmnop';
 
@@ -119,4 +123,37 @@ export async function runWorkload(t: ExecutionContext, opts: { pipeline?: boolea
     await waitFor(() => pipeline.health().eventsInserted >= recordedCalls, 'every recorded call stored');
   }
   return { api, home: h.home, pipeline, missingCallTokens: total(missing.usage), missingCallOutput: missing.usage.output_tokens, batchTokens, opusOutputTokens, recordedCalls };
+}
+
+/** A model the local price table does not know (its calls are stored unpriced), billed all the same. */
+export const UNPRICED_MODEL = 'claude-mystery-5-5';
+
+/**
+ * Adds to the workload one recorded call of {@link UNPRICED_MODEL}, which the bill has too: its
+ * cell is compared on tokens only (`unpriced_local`), and its model's and the total's cost
+ * capture are n/a. Call before the pipeline starts; returns the calls the store will hold.
+ */
+export function addUnpricedCall(w: Workload): number {
+  const now = Date.now();
+  const e = call({ ts: now, model: UNPRICED_MODEL, model_requested: UNPRICED_MODEL, app: 'recon-test' });
+  writeEventFile({ dir: join(w.home, 'events'), calls: [e], sealed: true });
+  w.api.billing.setPrices(UNPRICED_MODEL, { input: 1, output: 5, cache_read: 0.1, cache_write_5m: 1.25, cache_write_1h: 2 });
+  w.api.billing.addUsage({ at: now, model: UNPRICED_MODEL, uncached_input_tokens: e.usage!.input_tokens, output_tokens: e.usage!.output_tokens });
+  return w.recordedCalls + 1;
+}
+
+/**
+ * A daemon over the workload's home, its Admin API the fake one, with {@link localPricer}.
+ * `schedule`: a `reconcile:` block with that schedule (one that never comes due in a test, so
+ * runs are started by hand); null: no block and no key, as a daemon that never reconciles.
+ */
+export async function startDaemonOver(t: ExecutionContext, w: Workload, o: { schedule: string | null; calls: number; over?: Partial<DaemonConfig> }): Promise<Daemon> {
+  const cfgPath = join(w.home, 'config.yaml');
+  writeFileSync(cfgPath, o.schedule === null ? '' : `reconcile:\n  schedule: "${o.schedule}"\n  api: analytics\n  lookback_days: 1\n  base_url: ${w.api.url}\n`);
+  const env = { CLAUDESCOPE_HOME: w.home, ...(o.schedule === null ? {} : { ANTHROPIC_ADMIN_KEY: ADMIN_KEY }) };
+  const config = { ...loadDaemonConfig({ env, flags: { pollIntervalMs: 50 } }), listen: { host: '127.0.0.1', port: 0 }, ...o.over };
+  const d = await Daemon.start({ config, pricer: localPricer(), log: () => {}, ruleSchedule: '0 0 1 1 *' });
+  t.teardown(() => d.stop());
+  await waitFor(() => d.pipeline.health().eventsInserted >= o.calls, 'every recorded call stored');
+  return d;
 }

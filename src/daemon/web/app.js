@@ -22,7 +22,7 @@ const RANGES_MS = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 864
 const PALETTE = ['#d97757', '#5b8fc7', '#7d9a55', '#b672a8', '#d4a53c', '#4fa3a5', '#a0785a', '#8c8cd9', '#c45c5c', '#6f8f8f'];
 
 const state = { generation: 0, cursor: null, timer: null };
-const dashboard = (window.dashboard = { window: null, summary: null, series: null, ratelimits: null, alerts: null, calls: [], charts: {}, generation: 0 });
+const dashboard = (window.dashboard = { window: null, summary: null, series: null, ratelimits: null, alerts: null, reconcile: null, calls: [], charts: {}, generation: 0 });
 
 // ---------- API access, with the token asked once per tab ----------
 
@@ -266,6 +266,104 @@ function renderAlerts(a) {
   $('#alerts-evaluated').textContent = a.evaluated_at ? `evaluated ${fmt.ago(a.evaluated_at)}` : 'not evaluated yet (every minute)';
 }
 
+// ---------- Reconciliation ----------
+
+/** The default rules' max_age (rules/reconcile.yaml): an older run is no longer evaluated. */
+const RECONCILE_MAX_AGE_MS = 3 * 86400e3;
+
+/** A capture ratio; null is "n/a" (nothing billed, or a cost that is unknown on one side). */
+function captureCell(r, tolerance, title) {
+  if (r === null || r === undefined) return el('td', { class: 'num na', title, dataset: { value: '' } }, 'n/a');
+  const level = Math.abs(r - 1) <= tolerance ? 'good' : 'warn';
+  return el('td', { class: `num ${level}`, dataset: { value: String(r) } }, fmt.percent(r));
+}
+
+const moneyCell = (v) => el('td', { class: 'num', dataset: { value: v === null || v === undefined ? '' : String(v) } }, fmt.amount(v));
+/** The local cost: with unpriced calls it is the priced calls' only (null when none was priced), so they are named beside it. */
+const localCostCell = (v, unpriced) => {
+  const td = moneyCell(v);
+  if (unpriced > 0) td.textContent = v === null || v === undefined ? `${fmt.count(unpriced)} unpriced` : `${fmt.amount(v)} + ${fmt.count(unpriced)} unpriced`;
+  return td;
+};
+/** A time of the run as the reports bucket it: UTC. */
+const utc = (isoTime) => `${isoTime.slice(0, 16).replace('T', ' ')} UTC`;
+const modelName = (m) => m ?? '(no model)';
+const NA_UNPRICED = 'calls without a local price: their cost is unknown, not $0';
+
+function renderReconcile(v) {
+  const run = v.run;
+  $('#reconcile-run').hidden = run === null;
+  $('#reconcile-empty').hidden = run !== null;
+  const when = $('#reconcile-when');
+  if (run === null) {
+    when.textContent = v.schedule ? `scheduled ${v.schedule}, not run yet` : 'not run yet';
+    when.className = '';
+    const code = (text) => el('code', {}, text);
+    const box = $('#reconcile-empty');
+    if (!v.embedded_store) {
+      box.replaceChildren(el('p', {}, 'Reconciliation runs are kept in the embedded store, and this daemon has none (',
+        code('influxdb.embedded_store: false'), '): enable it to compare with Anthropic\'s bill.'));
+    } else if (v.schedule) {
+      box.replaceChildren(el('p', {}, 'The daemon compares its numbers with Anthropic\'s usage and cost reports on the schedule ', code(v.schedule),
+        '; its first run has not come yet. To see one now, run ',
+        code('claudescope reconcile'), ' with ', code('ANTHROPIC_ADMIN_KEY'), ' set.'));
+    } else {
+      box.replaceChildren(
+        el('p', {}, 'Nothing has been compared with Anthropic\'s bill yet, so nothing here says whether these numbers agree with it. ',
+          'With an Admin API key, run once:'),
+        el('pre', {}, 'ANTHROPIC_ADMIN_KEY=sk-ant-admin01-… claudescope reconcile --since 7d'),
+        el('p', {}, 'or have the daemon run it daily: ', code('ANTHROPIC_ADMIN_KEY'), ' in its environment, and in its config:'),
+        el('pre', {}, 'reconcile:\n  schedule: "17 6 * * *"'),
+        el('p', {}, 'See docs/reconcile.md.'));
+    }
+    return;
+  }
+  const finished = Date.parse(run.finished_at);
+  const old = Date.now() - finished > RECONCILE_MAX_AGE_MS;
+  when.textContent = `ran ${fmt.time(finished)} (${fmt.ago(finished)})${old ? ', older than the default rules\' 3 days' : ''}${v.schedule ? ` · scheduled ${v.schedule}` : ''}`;
+  when.className = old ? 'warn-text' : '';
+  const start = Date.parse(run.range.start);
+  const end = Date.parse(run.range.end);
+  $('#reconcile-meta').textContent = `Window ${utc(run.range.start)} – ${utc(run.range.end)} (${run.bucket} buckets, ${run.api} API, tolerance ${fmt.percent(run.tolerance)})`
+    + (run.data_refreshed_at ? ` · billed data refreshed ${fmt.time(Date.parse(run.data_refreshed_at))}` : '');
+  $('#reconcile-meta').dataset.from = String(start);
+  $('#reconcile-meta').dataset.to = String(end);
+  const tol = run.tolerance;
+  const row = (m, label, attrs = {}) => {
+    const unpriced = m.unpriced_calls ?? 0;
+    return el('tr', attrs, el('td', {}, label),
+      localCostCell(m.local_cost_usd, unpriced), moneyCell(m.billed_cost_usd),
+      captureCell(m.cost_capture, tol, unpriced > 0 ? NA_UNPRICED : 'nothing billed, or a cost unknown on one side'),
+      el('td', { class: 'num' }, fmt.count(m.local_tokens)), el('td', { class: 'num' }, fmt.count(m.billed_tokens)),
+      captureCell(m.token_capture, tol, 'nothing billed'));
+  };
+  $('#reconcile-models tbody').replaceChildren(...run.models.map((m) => row(m, modelName(m.model), { dataset: { model: modelName(m.model) } })));
+  $('#reconcile-models tfoot').replaceChildren(...(run.total ? [row(run.total, 'Total', { dataset: { model: 'total' } })] : []));
+  const unpriced = run.total?.unpriced_calls ?? 0;
+  $('#reconcile-unpriced').hidden = unpriced === 0;
+  $('#reconcile-unpriced').textContent = `Cost capture is n/a where calls have no local price (${fmt.count(unpriced)} in all): their cost is unknown, not $0, and the local cost is the priced calls' only.`;
+
+  const split = (c) => [c.workspace !== undefined ? `workspace ${c.workspace ?? '(default)'}` : null, c.api_key !== undefined ? `key ${c.api_key ?? '(no key)'}` : null].filter(Boolean);
+  const bucketLabel = (c) => (run.bucket === '1d' ? c.bucket_start.slice(0, 10) : `${c.bucket_start.slice(0, 13).replace('T', ' ')}h`);
+  $('#reconcile-flagged tbody').replaceChildren(...run.flagged.flatMap((c) => {
+    const unpricedCell = c.local.unpriced_calls > 0;
+    const parts = split(c);
+    return [
+      el('tr', { class: 'cell', dataset: { model: modelName(c.model), bucket: c.bucket_start } },
+        el('td', {}, `${bucketLabel(c)} UTC`), el('td', {}, modelName(c.model), ...(parts.length ? [el('small', { class: 'kind' }, ` ${parts.join(' · ')}`)] : [])),
+        localCostCell(c.local.cost_usd, c.local.unpriced_calls), moneyCell(c.billed.cost_usd),
+        c.diff.cost_usd === null ? el('td', { class: 'num na' }, 'n/a') : el('td', { class: 'num' }, `${c.diff.cost_usd > 0 ? '+' : ''}${fmt.amount(c.diff.cost_usd)}`),
+        captureCell(c.capture.cost, tol, unpricedCell ? NA_UNPRICED : 'nothing billed, or a cost unknown on one side'), captureCell(c.capture.tokens, tol, 'nothing billed')),
+      ...c.causes.map((x, i) => el('tr', { class: `cause${i === c.causes.length - 1 ? ' last' : ''}`, dataset: { code: x.code } },
+        el('td', { colspan: '7' }, el('span', { class: 'kind' }, 'likely: '), x.message))),
+    ];
+  }));
+  $('#reconcile-flagged-count').textContent = run.flagged_cells === 0 ? 'none' : run.flagged.length < run.flagged_cells
+    ? `${fmt.count(run.flagged.length)} newest of ${fmt.count(run.flagged_cells)} beyond the tolerance` : `${fmt.count(run.flagged_cells)} beyond the tolerance`;
+  $('#reconcile-flagged').hidden = run.flagged_cells === 0;
+  $('#reconcile-none-flagged').hidden = run.flagged_cells > 0;
+}
+
 function fillSelect(sel, names) {
   const cur = sel.value;
   const opts = [el('option', { value: '' }, 'any'), ...names.filter((n) => n !== null).map((n) => el('option', { value: n }, n))];
@@ -351,15 +449,16 @@ async function load() {
   try {
     const qs = `from=${w.from}&to=${w.to}`;
     const stackBy = $('#stack-by').value;
-    const [summary, series, ratelimits, alerts] = await Promise.all([
-      api(`api/summary?${qs}`), api(`api/timeseries?${qs}&stack_by=${stackBy}`), api('api/ratelimits'), api('api/alerts'),
+    const [summary, series, ratelimits, alerts, reconcile] = await Promise.all([
+      api(`api/summary?${qs}`), api(`api/timeseries?${qs}&stack_by=${stackBy}`), api('api/ratelimits'), api('api/alerts'), api('api/reconcile/latest'),
     ]);
     if (gen !== state.generation) return;
-    Object.assign(dashboard, { window: w, summary, series, ratelimits, alerts });
+    Object.assign(dashboard, { window: w, summary, series, ratelimits, alerts, reconcile });
     renderTiles(summary);
     renderCharts(series);
     renderRateLimits(ratelimits);
     renderAlerts(alerts);
+    renderReconcile(reconcile);
     fillSelect($('#f-model'), summary.models.map((m) => m.name));
     fillSelect($('#f-feature'), summary.features.map((m) => m.name));
     await loadCalls(true);

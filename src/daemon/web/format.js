@@ -11,6 +11,18 @@ export function money(v) {
   return Math.abs(v) >= 1 || v === 0 ? usd2.format(v) : usd4.format(v);
 }
 
+/**
+ * USD keeping small amounts: cents from $100, four decimals from a cent, six below (a day's
+ * bill for one model can be a fraction of a cent, which money() would show as $0.0000).
+ * Null is "n/a": an amount the data does not give.
+ */
+export function amount(v) {
+  if (v === null || v === undefined) return 'n/a';
+  const a = Math.abs(v);
+  const digits = a !== 0 && a < 0.01 ? 6 : a < 100 ? 4 : 2;
+  return `${v < 0 ? '-' : ''}$${a.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: digits })}`;
+}
+
 /** A count: 1,234 below 100k, then 123.4K, 1.2M. */
 export function count(v) {
   if (v === null || v === undefined) return '–';
