@@ -207,7 +207,8 @@ async function budget(rule: BudgetRule, ctx: EvalContext): Promise<RuleSample[]>
     }
     const labels = { ...tgt.labels, budget_usd: String(tgt.budget) };
     if (unpriced > 0) {
-      const note = `${unpriced} call(s) this ${rule.period} have no price: spend is unknown (priced part $${spend.toFixed(2)} of $${tgt.budget})`;
+      // Significant digits, not cents: a few calls' spend is a fraction of a cent, and $0.00 would read as nothing spent.
+      const note = `${unpriced} call(s) this ${rule.period} have no price: spend is unknown (priced part $${readableNumber(spend)} of $${tgt.budget})`;
       const fires = compare(value, rule.comparison, rule.threshold);
       // Unknown spend never passes silently: a warning fires even when the priced part is below the threshold.
       return fires
