@@ -102,10 +102,19 @@ test('rules eval prints each rule with its value and state', async (t) => {
   store.close();
   const r = await cli(['rules', 'eval', '--db', db, '--budget-daily', '100']);
   t.is(r.code, 0, r.stderr);
-  t.regex(r.stdout, /ClaudeHighErrorRate \(error_rate\) \{severity=critical,model=claude-test-1\} value=0\.25 calls=40 state=firing/);
+  // Values read as alert emails give them, by the rule's kind: a share as a percentage, a latency as a duration.
+  t.regex(r.stdout, /ClaudeHighErrorRate \(error_rate\) \{severity=critical,model=claude-test-1\} value=25% calls=40 state=firing/);
   // The failed calls have no usage, so no price, but they leave the spend known: 30 × $0.00105 of $100.
-  t.regex(r.stdout, /ClaudeDailyBudget \(budget\) \{severity=\w+,period=day,budget_usd=100\} value=0\.000315\d* calls=40 state=inactive/);
-  t.regex(r.stdout, /ClaudeHighLatencyP99 \(latency\) \{severity=warning,model=claude-test-1\} value=0\.8\d* calls=40 state=inactive/);
+  t.regex(r.stdout, /ClaudeDailyBudget \(budget\) \{severity=\w+,period=day,budget_usd=100\} value=0\.0315% calls=40 state=inactive/);
+  t.regex(r.stdout, /ClaudeHighLatencyP99 \(latency\) \{severity=warning,model=claude-test-1\} value=80\d(\.\d+)?ms calls=40 state=inactive/);
+  // --json keeps the values as numbers, unrounded.
+  const json = await cli(['rules', 'eval', '--db', db, '--budget-daily', '100', '--json']);
+  t.is(json.code, 0, json.stderr);
+  const res = JSON.parse(json.stdout) as { rules: { rule: string; samples: { value: number | null }[] }[] };
+  t.is(res.rules.find((x) => x.rule === 'ClaudeHighErrorRate')?.samples[0]?.value, 0.25);
+  const spend = res.rules.find((x) => x.rule === 'ClaudeDailyBudget')?.samples[0]?.value;
+  t.is(typeof spend, 'number');
+  t.true(Math.abs((spend ?? 0) - (30 * 0.00105) / 100) < 1e-12, String(spend));
 });
 
 /** The environment without the settings the daemon's config loader reads (a developer's own would leak in). */
@@ -132,8 +141,9 @@ test('rules eval takes budgets (per feature too) and rules.dirs from the daemon\
   const r = await cli(['rules', 'eval', '--home', home], cleanEnv());
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^evaluated 2 rule\(s\)/m);
-  t.regex(r.stdout, /MyDaily \(budget\) \{severity=warning,period=day,budget_usd=100\} value=[\d.e-]+ calls=20 state=inactive/);
-  t.regex(r.stdout, /MyFeatureDaily \(budget\) \{severity=warning,period=day,feature=chat,budget_usd=0\.5\} value=[\d.e-]+ calls=20/);
+  // 20 × $0.00105 of $100 and of $0.5.
+  t.regex(r.stdout, /MyDaily \(budget\) \{severity=warning,period=day,budget_usd=100\} value=0\.021% calls=20 state=inactive/);
+  t.regex(r.stdout, /MyFeatureDaily \(budget\) \{severity=warning,period=day,feature=chat,budget_usd=0\.5\} value=4\.2% calls=20/);
   // CLAUDESCOPE_CONFIG names the file as well.
   const viaEnv = await cli(['rules', 'eval', '--db', join(home, 'data', 'claudescope.db')], cleanEnv({ CLAUDESCOPE_CONFIG: join(home, 'config.yaml') }));
   t.regex(viaEnv.stdout, /MyDaily \(budget\) \{severity=warning,period=day,budget_usd=100\}/, viaEnv.stderr);

@@ -157,6 +157,7 @@ async function evalNow(argv: RulesArgs): Promise<void> {
   const { configuredRulesDirs } = await import('../../daemon/alerting.js');
   const { budgetsFromConfig } = await import('../../rules/index.js');
   const { createRuleEngine } = await import('../../rules/rule-engine.js');
+  const { formatRuleValue } = await import('../../rules/rule-kinds.js');
   // The store the daemon's rules read: InfluxDB with rules.store: influxdb or InfluxDB alone
   // (then its pipeline-health rules read the fleet's health points), else the embedded store.
   const influx = argv.db === undefined ? await influxQueryFor(config, true) : null;
@@ -181,7 +182,9 @@ async function evalNow(argv: RulesArgs): Promise<void> {
       return;
     }
     process.stdout.write(`evaluated ${res.rules.length} rule(s) at ${new Date(now).toISOString()} in ${res.durationMs.toFixed(1)} ms\n`);
+    const rulesByName = new Map(engine.rules.map((r) => [r.name, r]));
     for (const r of res.rules) {
+      const rule = rulesByName.get(r.rule);
       if (r.error !== null) {
         process.stdout.write(`${r.rule} (${r.kind}): ERROR ${r.error}\n`);
         continue;
@@ -189,7 +192,8 @@ async function evalNow(argv: RulesArgs): Promise<void> {
       if (r.samples.length === 0) process.stdout.write(`${r.rule} (${r.kind}): no data\n`);
       for (const s of r.samples) {
         const labels = Object.entries(s.labels).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`).join(',');
-        const value = s.value === null ? 'unknown' : Number(s.value.toPrecision(4));
+        // As alert emails give it (36.36%, 800ms, 3.2×): a share's 0.000315 reads as 0.0315%.
+        const value = rule !== undefined ? formatRuleValue(rule, s.value) : String(s.value ?? 'unknown');
         process.stdout.write(`${r.rule} (${r.kind}) {${labels}} value=${value} calls=${s.calls} state=${s.state}\n`);
       }
     }
