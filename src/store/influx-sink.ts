@@ -154,12 +154,17 @@ export class InfluxSink {
       await this.healthWriter.write([healthLine(p)]);
       return true;
     } catch (err: unknown) {
-      this.o.log?.('warn', 'could not write the pipeline health point to InfluxDB', { err: String((err as Error).message ?? err) });
+      // A stop ends a health write in progress: nothing to warn about.
+      if (!this.closing) this.o.log?.('warn', 'could not write the pipeline health point to InfluxDB', { err: String((err as Error).message ?? err) });
       return false;
     }
   }
 
-  /** Stops retrying (in-flight writes reject with E_SINK_CLOSED) and closes the writers. */
+  /**
+   * Stops retrying and closes the writers, which ends a request in progress: an InfluxDB that
+   * took the connection but does not answer would otherwise hold the stop for the request's
+   * whole timeout. In-flight writes reject with E_SINK_CLOSED, unacknowledged.
+   */
   async close(): Promise<void> {
     this.closing = true;
     this.wake?.();
@@ -216,6 +221,9 @@ export class InfluxSink {
           this.acceptBeyondRetention(chunk.length, dropped, err);
           return null;
         }
+        // Closed while the request was out (aborted, or failed meanwhile): given up for the stop,
+        // its checkpoints kept, rather than retried after a back-off the stop would wait for.
+        if (this.closing) throw new InfluxSinkError('E_SINK_CLOSED', 'the InfluxDB sink is closing: the write was given up before InfluxDB acknowledged it', { cause: err });
         const cls = classifyInfluxError(err);
         this.h.errors[cls]++;
         if (cls !== 'retry') return err;

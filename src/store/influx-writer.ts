@@ -8,6 +8,8 @@
  *   hands every failure straight back), one flush per batch.
  * - `v1`: `POST /write?db=&rp=&precision=ns` for older 1.x servers.
  */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { InfluxDB, HttpError, type WriteApi } from '@influxdata/influxdb-client';
 
 /** Where and how to write; see the `influxdb:` block of the daemon's configuration. */
@@ -72,6 +74,7 @@ export function parseRetryAfter(v: string | null | undefined, now = Date.now()):
 export interface InfluxWriter {
   /** Posts lines joined by `\n`; resolves once InfluxDB acknowledged (2xx). */
   write(lines: readonly string[]): Promise<void>;
+  /** Aborts a write in progress (it rejects) and refuses later ones. */
   close(): Promise<void>;
 }
 
@@ -89,6 +92,7 @@ export function createWriter(c: InfluxConnection): InfluxWriter {
 class V1Writer implements InfluxWriter {
   private readonly url: string;
   private readonly headers: Record<string, string>;
+  private readonly closed = new AbortController();
 
   constructor(private readonly c: InfluxConnection) {
     const q = new URLSearchParams({ db: c.database, precision: 'ns' });
@@ -98,9 +102,26 @@ class V1Writer implements InfluxWriter {
   }
 
   async write(lines: readonly string[]): Promise<void> {
+    // One controller a request, ended by its timeout or by close(); the listener on the
+    // writer's signal goes with the request (AbortSignal.any would leave one per request).
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new DOMException(`no answer within ${this.c.timeoutMs} ms`, 'TimeoutError')), this.c.timeoutMs);
+    timer.unref();
+    const onClose = (): void => ac.abort(new DOMException('the writer closed', 'AbortError'));
+    if (this.closed.signal.aborted) onClose();
+    else this.closed.signal.addEventListener('abort', onClose, { once: true });
+    try {
+      await this.post(lines, ac.signal);
+    } finally {
+      clearTimeout(timer);
+      this.closed.signal.removeEventListener('abort', onClose);
+    }
+  }
+
+  private async post(lines: readonly string[], signal: AbortSignal): Promise<void> {
     let res: Response;
     try {
-      res = await fetch(this.url, { method: 'POST', headers: this.headers, body: lines.join('\n'), signal: AbortSignal.timeout(this.c.timeoutMs) });
+      res = await fetch(this.url, { method: 'POST', headers: this.headers, body: lines.join('\n'), signal });
     } catch (err: unknown) {
       throw new InfluxWriteError(null, null, String((err as Error).message ?? err), { cause: err });
     }
@@ -113,6 +134,7 @@ class V1Writer implements InfluxWriter {
   }
 
   close(): Promise<void> {
+    this.closed.abort();
     return Promise.resolve();
   }
 }
@@ -122,9 +144,16 @@ const V2_MAX_BATCH_LINES = 1_000_000;
 
 class V2Writer implements InfluxWriter {
   private readonly api: WriteApi;
+  private readonly agent: HttpAgent;
 
   constructor(c: InfluxConnection) {
-    const client = new InfluxDB({ url: c.url, token: c.token ?? '', timeout: c.timeoutMs });
+    // The writer's own agent (as Node's global one: keep-alive, idle sockets closed after 5 s),
+    // so that close() can end a request in progress by destroying its socket: the write API's
+    // close leaves it running, and a signal in the transport options would gain a listener
+    // with every request, never removed.
+    const options = { keepAlive: true, scheduling: 'lifo', timeout: 5000 } as const;
+    this.agent = new URL(c.url).protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+    const client = new InfluxDB({ url: c.url, token: c.token ?? '', timeout: c.timeoutMs, transportOptions: { agent: this.agent } });
     this.api = client.getWriteApi(c.org, c.bucket, 'ns', {
       batchSize: V2_MAX_BATCH_LINES,
       maxBatchBytes: Number.MAX_SAFE_INTEGER,
@@ -151,6 +180,7 @@ class V2Writer implements InfluxWriter {
   }
 
   async close(): Promise<void> {
+    this.agent.destroy();
     await this.api.close().catch(() => undefined);
   }
 }
