@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { DIMENSION_COLUMNS, MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import { LogHistogram } from '../../src/store/histogram.js';
 import type { CallEvent } from '../../src/event/types.js';
+import type { CallFilter } from '../../src/store/types.js';
 import { call, tempHome } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
 
@@ -198,6 +199,54 @@ test('filtered recent calls, with or without an index for the filter, page newes
     } while (cursor);
     t.deepEqual(seen, want, JSON.stringify(filter));
   }
+});
+
+test('recent calls of a rare app are those of the rows: every match of the window, newest first, page by page, pending minutes and rows without rollups included', async (t) => {
+  const { store } = open(t);
+  const HOUR = 3_600_000;
+  const events = workload(3000);
+  // A rare app: calls in a few minutes (some in the same minute, two at the same time, one in
+  // each partial minute at the window's ends), a few hours apart.
+  const rareAt = [2 * HOUR + 5_000, 2 * HOUR + 65_000, 2 * HOUR + 66_000, 2 * HOUR + 66_000, 7 * HOUR + 30_500, 11 * HOUR + 59_999, 12 * HOUR,
+    16 * HOUR + 1234, 16 * HOUR + 1234, 16 * HOUR + 40_000, 19 * HOUR + 59 * 60_000 + 5_000, 21 * HOUR + 123, 23 * HOUR + 59_000];
+  const rare = rareAt.map((d, i) => call({ ts: T0 + d, app: 'rare-app', model: i % 2 === 0 ? 'claude-a' : 'claude-b', host: `h${i % 3}` }));
+  store.commitBatch({ calls: [...events.slice(0, 2000), ...rare.slice(0, 8)].map(priced), checkpoints: [], emitterStats: [] });
+  store.foldRollups();
+  // The rest after the fold: read through the deltas of pending minutes.
+  store.commitBatch({ calls: [...events.slice(2000), ...rare.slice(8)].map(priced), checkpoints: [], emitterStats: [] });
+  const all = [...events, ...rare];
+  const pages = async (window: { start: number; end: number }, filter: CallFilter, limit: number): Promise<string[]> => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof store.recentCalls>> = await store.recentCalls({ window, filter, limit, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.calls.map((c) => c.event_id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    return seen;
+  };
+  // Newest first; calls of the same time by their row id, newest stored first.
+  const ids = new Map((store.db.prepare('SELECT event_id, id FROM calls').all() as { event_id: string; id: number }[]).map((r) => [r.event_id, r.id]));
+  const want = (window: { start: number; end: number }, match: (e: CallEvent) => boolean): string[] => all
+    .filter((e) => e.ts >= window.start && e.ts < window.end && match(e))
+    .sort((a, b) => b.ts - a.ts || ids.get(b.event_id)! - ids.get(a.event_id)!).map((e) => e.event_id);
+  const filters: [CallFilter, (e: CallEvent) => boolean][] = [
+    [{ app: 'rare-app' }, (e) => e.app === 'rare-app'],
+    [{ app: 'rare-app', model: 'claude-a' }, (e) => e.app === 'rare-app' && e.model === 'claude-a'],
+    [{ app: ['rare-app', 'no-such-app'], host: 'h1' }, (e) => e.app === 'rare-app' && e.host === 'h1'],
+    [{ app: 'test-app', model: 'claude-b' }, (e) => e.app === 'test-app' && e.model === 'claude-b'],
+  ];
+  const windows = [{ start: T0, end: T0 + DAY }, { start: T0 + 2 * HOUR + 5_000, end: T0 + 16 * HOUR + 40_000 }, { start: T0 + 2 * HOUR + 30_000, end: T0 + 12 * HOUR + 1 }];
+  for (const window of windows) {
+    for (const [filter, match] of filters) {
+      for (const limit of [1, 4, 500]) t.deepEqual(await pages(window, filter, limit), want(window, match), `${JSON.stringify(window)} ${JSON.stringify(filter)} limit ${limit}`);
+    }
+  }
+  t.true(want(windows[0]!, filters[0]![1]).length === rare.length);
+  // Rollups kept for less time than rows: the calls before the oldest rollup are still listed.
+  store.applyRetention({ rollupsMaxAgeMs: DAY }, T0 + DAY + 10 * HOUR + 30 * 60_000);
+  t.true((store.db.prepare('SELECT MIN(minute) FROM rollup_minute').pluck().get() as number) > T0 + 10 * HOUR);
+  for (const [filter, match] of filters) t.deepEqual(await pages(windows[0]!, filter, 4), want(windows[0]!, match), `after retention ${JSON.stringify(filter)}`);
 });
 
 test('read-only mode reads while refusing writes; retention trims rows and rollups separately', async (t) => {
