@@ -3,7 +3,8 @@
  *
  * Aggregates read, for each window, the hourly rollups for its whole hours, the per-minute
  * rollups for the whole minutes at its edges and the call rows only for the partial minutes
- * at its ends (a series whose step is not a whole number of hours reads minutes throughout).
+ * at its ends, or a partial minute's rollup less the rows of the rest of it when those are
+ * fewer (a series whose step is not a whole number of hours reads minutes throughout).
  * Of each period's levels it reads the smallest that holds every dimension the statement
  * filters or groups by: the outcome levels (status, error type), else the core levels (model,
  * feature, status, error type), else the levels keyed by every {@link CallDimension}. Sums and percentiles are
@@ -15,7 +16,7 @@
  */
 import type Database from 'better-sqlite3';
 import type {
-  AggregateQuery, AggregateRow, CallDimension, CallFilter, RateLimitRow, RecentCallsQuery,
+  Aggregate, AggregateQuery, AggregateRow, CallDimension, CallFilter, RateLimitRow, RecentCallsQuery,
   SeriesQuery, SeriesRow, StoredCall, StoredCallDetail, TimeWindow,
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
@@ -24,7 +25,11 @@ import { CORE_HOUR_LEVEL, DELTA_TABLE, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, 
 
 /** Where a span of a window is read from: call rows, or a rollup period. */
 type Source = 'rows' | 'minute' | 'hour';
-interface Segment { source: Source; start: number; end: number }
+/**
+ * `except`: a span of the (minute's) period whose rows are taken away from its rollup: the
+ * period's rollup less those rows is the rest of it (see {@link QueryEngine.runExcept}).
+ */
+interface Segment { source: Source; start: number; end: number; except?: { start: number; end: number } }
 interface Acc {
   group: Partial<Record<CallDimension, string | null>>;
   t: number;
@@ -58,6 +63,28 @@ const STORED_CALL_COLUMNS = `event_id, ts, model, feature, app, status, error_ty
 const VALUES_HIST_FUNCTION = 'claudescope_values_hist';
 /** Statements a query engine keeps prepared (see QueryEngine.prepared). */
 const MAX_CACHED_STATEMENTS = 128;
+
+/**
+ * Integer-valued fields (costs summed as nanodollars): their sums over a minute's rollup less
+ * some of its rows are the sums of the rest exactly (durations are fractional, and a float sum
+ * less a part is not the sum of the rest to the last bit).
+ */
+const INTEGER_FIELDS = new Set<string>([
+  'cost_usd', 'cost_without_cache_usd', 'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_write_5m_input_tokens',
+  'cache_write_1h_input_tokens', 'cache_write_input_tokens', 'attempts', 'retries',
+]);
+
+/** An aggregate whose value over a rollup less some rows is exactly its value over the other rows. */
+const subtracts = (a: Aggregate): boolean => a.op !== 'sum' || INTEGER_FIELDS.has(a.field);
+
+/**
+ * Rows a partial minute must save to be read as its rollup less the rest of the minute (two
+ * statements and the rollup's rows instead of one): below it the rows are read, as cheap.
+ */
+const EXCEPT_MIN_SAVING = 100;
+/** Aggregates {@link QueryEngine.runExcept} adds to a query's own (a leading space: names no query uses). */
+const EXCEPT_COUNT = ' calls';
+const EXCEPT_UNPRICED = ' unpriced';
 
 export class QueryEngine {
   /** The coarse levels exist (schema 3+; a read-only open of an older database has only minutes). */
@@ -111,29 +138,45 @@ export class QueryEngine {
   }
 
   /**
-   * {@link segments}, with the partial minute at the window's end read from the per-minute
-   * rollup when that rollup holds exactly the calls of its part in the window: no call of the
-   * minute is at or after the window's end, and the rollup counts as many calls as the rows of
-   * that part are (which retention or anything else that left rows and rollups apart would
-   * change). A dashboard's window ends now, in the minute that is the busiest to read row by
-   * row: right after a backlog read from several files at once, its calls lie scattered over
-   * the table, a page read each. Both checks read the time index alone.
+   * {@link segments}, with each partial minute at a window's edge read from its per-minute
+   * rollup when that holds exactly the calls of the minute (the rollup counts as many calls as
+   * the minute's rows are, which retention or anything else that left rows and rollups apart
+   * would change): whole when no call of the minute is outside the window, else less the rows
+   * of the rest of the minute when those are fewer (see {@link runExcept}). A dashboard's
+   * window ends now, in the minute that is the busiest to read row by row: right after a
+   * backlog read from several files at once, its calls lie scattered over the table, a page
+   * read each; a window ending in the past (a zoom, a link) read up to a whole minute of them,
+   * twice for the summary (its totals, and its calls and cost by model and feature). The counts
+   * read the time index alone.
    */
-  private segmentsOf(start: number, end: number, hours: boolean, stepMs: number | null): Segment[] {
+  private segmentsOf(start: number, end: number, hours: boolean, stepMs: number | null, aggregates: Record<string, Aggregate>): Segment[] {
     const segs = segments(start, end, hours);
-    const last = segs.length > 1 ? segs[segs.length - 1]! : undefined;
-    if (last === undefined || last.source !== 'rows' || last.end !== end || last.start % MINUTE_MS !== 0) return segs;
+    // A window within one minute has no whole minute's rollup to read.
+    if (segs.length < 2) return segs;
     // A series buckets the minute's rollup by its start, as each of its calls when steps are whole minutes.
     if (stepMs !== null && stepMs % MINUTE_MS !== 0) return segs;
-    const minuteEnd = last.start + MINUTE_MS;
-    if (this.prepared('SELECT 1 FROM calls WHERE ts >= ? AND ts < ? LIMIT 1').get(end, minuteEnd) !== undefined) return segs;
-    const rows = (this.prepared('SELECT COUNT(*) AS n FROM calls WHERE ts >= ? AND ts < ?').get(last.start, end) as { n: number }).n;
-    if (rows === 0) return segs;
+    const subtractable = Object.values(aggregates).every(subtracts);
+    return segs.map((seg) => (seg.source === 'rows' ? this.partialMinute(seg, subtractable) : seg));
+  }
+
+  /** How a partial minute at a window's edge is read (see {@link segmentsOf}). */
+  private partialMinute(seg: Segment, subtractable: boolean): Segment {
+    const minute = Math.floor(seg.start / MINUTE_MS) * MINUTE_MS;
+    const whole = { source: 'minute' as const, start: minute, end: minute + MINUTE_MS };
+    // Only a part at one end of its minute has the rest of the minute in one span.
+    if (seg.start !== minute && seg.end !== whole.end) return seg;
+    // The rest of the minute: after the window's end, or before its start.
+    const rest = seg.start === minute ? { start: seg.end, end: whole.end } : { start: minute, end: seg.start };
+    const count = (a: number, b: number): number => (this.prepared('SELECT COUNT(*) AS n FROM calls WHERE ts >= ? AND ts < ?').get(a, b) as { n: number }).n;
+    const inRest = this.prepared('SELECT 1 FROM calls WHERE ts >= ? AND ts < ? LIMIT 1').get(rest.start, rest.end) === undefined ? 0 : count(rest.start, rest.end);
+    if (inRest > 0 && !subtractable) return seg;
+    const inPart = count(seg.start, seg.end);
+    if (inPart === 0 || (inRest > 0 && inPart - inRest < EXCEPT_MIN_SAVING)) return seg;
     const l = this.level('minute', new Set());
     const [table, tcol] = this.deltas ? [withDeltas(l), 'period'] : [l.table, l.timeColumn];
-    const counted = (this.prepared(`SELECT COALESCE(SUM(count), 0) AS n FROM ${table} WHERE ${tcol} = ?`).get(last.start) as { n: number }).n;
-    if (counted !== rows) return segs;
-    return [...segs.slice(0, -1), { source: 'minute', start: last.start, end: minuteEnd }];
+    const counted = (this.prepared(`SELECT COALESCE(SUM(count), 0) AS n FROM ${table} WHERE ${tcol} = ?`).get(minute) as { n: number }).n;
+    if (counted !== inPart + inRest) return seg;
+    return inRest === 0 ? whole : { ...whole, except: rest };
   }
 
   aggregate(q: AggregateQuery): AggregateRow[] {
@@ -175,7 +218,7 @@ export class QueryEngine {
 
   private foldSegments(q: AggregateQuery, groupings: CallDimension[][], union: CallDimension[], accs: Map<string, Acc>[]): void {
     const names = Object.entries(q.aggregates);
-    for (const seg of this.segmentsOf(q.window.start, q.window.end, this.coarse, null)) {
+    for (const seg of this.segmentsOf(q.window.start, q.window.end, this.coarse, null, q.aggregates)) {
       const parts = new Map<string, Acc>();
       this.runSegment({ ...q, groupBy: union }, seg, union, null, parts, true);
       groupings.forEach((groupBy, gi) => {
@@ -221,7 +264,7 @@ export class QueryEngine {
     const accs = new Map<string, Acc>();
     // Whole hours can be read from hourly rollups when each falls within one bucket.
     const hours = this.coarse && (stepMs === null || stepMs % HOUR_MS === 0);
-    for (const seg of this.segmentsOf(q.window.start, q.window.end, hours, stepMs)) {
+    for (const seg of this.segmentsOf(q.window.start, q.window.end, hours, stepMs, q.aggregates)) {
       this.runSegment(q, seg, groupBy, stepMs, accs);
     }
     return [...accs.entries()].sort((a, b) => (a[1].t - b[1].t) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, acc]) => {
@@ -234,6 +277,10 @@ export class QueryEngine {
 
   /** `rawCosts`: costs summed as integer nanodollars, not turned into USD (for {@link aggregateEach}). */
   private runSegment(q: AggregateQuery, seg: Segment, groupBy: CallDimension[], stepMs: number | null, accs: Map<string, Acc>, rawCosts = false): void {
+    if (seg.except) {
+      this.runExcept(q, { ...seg, except: seg.except }, groupBy, stepMs, accs, rawCosts);
+      return;
+    }
     // Dimensions each statement needs of its table: filter and group-by (percentiles); those
     // plus every count_where filter (sums).
     const pctlDims = new Set<string>([...Object.keys(q.filter ?? {}), ...groupBy]);
@@ -349,6 +396,48 @@ export class QueryEngine {
         for (const [name, agg] of Object.entries(q.aggregates)) {
           if (agg.op !== 'percentile' && !(name in acc.values)) acc.values[name] = agg.op === 'sum' ? null : 0;
         }
+      }
+    }
+  }
+
+  /**
+   * A period's rollup less the rows of `seg.except`, group by group, accumulated into `accs` as
+   * {@link runSegment} accumulates the rows of the rest of the period. Exact: only aggregates
+   * that {@link subtracts} allows are asked, counts and integer sums are subtracted as integers
+   * (costs in nanodollars, turned into USD after), histograms bucket by bucket (those of the
+   * rollup and of the rows bucket the same values alike). A group left with no call is no
+   * group, and a cost sum of no priced call is null, as the rows' statement has them.
+   */
+  private runExcept(q: AggregateQuery, seg: Segment & { except: { start: number; end: number } }, groupBy: CallDimension[], stepMs: number | null, accs: Map<string, Acc>, rawCosts: boolean): void {
+    const aggregates: Record<string, Aggregate> = { ...q.aggregates, [EXCEPT_COUNT]: { op: 'count' }, [EXCEPT_UNPRICED]: { op: 'unpriced_count' } };
+    const all = new Map<string, Acc>();
+    const taken = new Map<string, Acc>();
+    this.runSegment({ ...q, aggregates }, { source: seg.source, start: seg.start, end: seg.end }, groupBy, stepMs, all, true);
+    this.runSegment({ ...q, aggregates }, { source: 'rows', ...seg.except }, groupBy, stepMs, taken, true);
+    for (const [key, a] of all) {
+      const b = taken.get(key);
+      const diff = (name: string): number | null => {
+        const v = a.values[name] ?? null;
+        return v === null ? null : v - (b?.values[name] ?? 0);
+      };
+      const calls = diff(EXCEPT_COUNT) ?? 0;
+      if (calls === 0) continue;
+      const priced = calls - (diff(EXCEPT_UNPRICED) ?? 0);
+      let acc = accs.get(key);
+      if (!acc) accs.set(key, (acc = { group: a.group, t: a.t, values: {}, hists: new Map() }));
+      for (const [name, agg] of Object.entries(q.aggregates)) {
+        if (agg.op === 'percentile') continue;
+        let v = diff(name);
+        if (agg.op === 'sum' && NANO_FIELDS[agg.field] !== undefined && v !== null) v = priced === 0 ? null : rawCosts ? v : v / 1e9;
+        const prev = acc.values[name] ?? null;
+        acc.values[name] = v === null ? (prev ?? (agg.op !== 'sum' ? 0 : null)) : (prev ?? 0) + v;
+      }
+      for (const [field, h] of a.hists) {
+        let into = acc.hists.get(field);
+        if (!into) acc.hists.set(field, (into = new HistMerger()));
+        into.add(h, 1);
+        const out = b?.hists.get(field);
+        if (out) into.add(out, -1);
       }
     }
   }
@@ -518,6 +607,15 @@ class HistMerger {
   }
 
   private readonly addPair = (b: number, c: number): void => this.addBucket(b, c);
+
+  /** Adds (`sign` 1) or takes away (−1) another merger's counts. */
+  add(other: HistMerger, sign: 1 | -1): void {
+    for (let i = 0; i < HistMerger.SIZE; i++) {
+      const c = other.dense[i]!;
+      if (c !== 0) this.addBucket(i + HistMerger.LOW, sign * c);
+    }
+    for (const [b, c] of other.sparse) this.addBucket(b, sign * c);
+  }
 
   toHistogram(): LogHistogram {
     const h = new LogHistogram();

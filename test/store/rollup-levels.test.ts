@@ -420,3 +420,107 @@ test("a query on another connection reads one snapshot: a call the daemon commit
   const [again] = await reader.aggregate({ window: { start: T0, end: m + 30_000 }, aggregates: { n: { op: 'count' } } });
   t.is(again!.values['n'], 3, 'and the rows once the call is there');
 });
+
+test("windows ending (or starting) in the past, inside busy minutes, give the rows' answer exactly, whether a partial minute is read from its rows or as its rollup less the rest of it", async (t) => {
+  const s = open(t);
+  // ~300 calls a minute over 20 minutes from T0 + 7 min, after a few quieter hours before them.
+  const busy = workload(6000, 20 * MINUTE_MS).map((e, i) => (i % 3 === 0 ? { ...e, ts: e.ts + 3 * HOUR_MS } : e));
+  // A later minute: 200 unpriced calls of a feature in its first 50 s, and in its last 10 s the
+  // feature's only priced calls and the only calls of another feature.
+  const m = T0 + HOUR_MS;
+  const odd = [
+    ...Array.from({ length: 200 }, (_, i) => call({ ts: m + i * 250, model: 'unpriced-model', tags: { feature: 'odd' } })),
+    ...Array.from({ length: 5 }, (_, i) => call({ ts: m + 50_000 + i * 1000, model: 'claude-a', tags: { feature: 'odd' } })),
+    ...Array.from({ length: 3 }, (_, i) => call({ ts: m + 55_000 + i * 1000, model: 'claude-a', tags: { feature: 'late' } })),
+  ];
+  const events = [...workload(2000, 3 * HOUR_MS), ...odd, ...busy];
+  s.commitBatch({ calls: events.slice(0, 5000).map(priced), checkpoints: [], emitterStats: [] });
+  s.foldRollups();
+  // The rest in batches after the fold: read with the deltas of pending minutes.
+  for (let i = 5000; i < events.length; i += 700) s.commitBatch({ calls: events.slice(i, i + 700).map(priced), checkpoints: [], emitterStats: [] });
+  const engine = (s as unknown as { query: { runExcept: (...a: unknown[]) => void } }).query;
+  const runExcept = engine.runExcept.bind(engine);
+  let excepted = 0;
+  engine.runExcept = (...a: unknown[]) => {
+    excepted++;
+    runExcept(...a);
+  };
+  // The dashboard summary's figures of the window, and its calls and cost by model and by feature.
+  const aggregates: Record<string, Aggregate> = {
+    calls: { op: 'count' }, errors: { op: 'count_where', filter: { status: 'error' } },
+    e529: { op: 'count_where', filter: { status: 'error', error_type: 'overloaded_error' } },
+    input: { op: 'sum', field: 'input_tokens' }, output: { op: 'sum', field: 'output_tokens' }, cacheRead: { op: 'sum', field: 'cache_read_input_tokens' },
+    cost: { op: 'sum', field: 'cost_usd' }, unpriced: { op: 'unpriced_count' }, retries: { op: 'sum', field: 'retries' },
+    ...Object.fromEntries([50, 95, 99].flatMap((p) => [[`d${p}`, { op: 'percentile', field: 'duration_ms', p }], [`t${p}`, { op: 'percentile', field: 'ttft_ms', p }]])),
+  };
+  const exact = (evs: CallEvent[], label: string, values: Record<string, number | null>): void => {
+    t.is(values['calls'], evs.length, label);
+    t.is(values['errors'], evs.filter((e) => e.status === 'error').length, label);
+    t.is(values['e529'], evs.filter((e) => e.error_type === 'overloaded_error').length, label);
+    t.is(values['input'], evs.reduce((a, e) => a + e.usage!.input_tokens, 0), label);
+    t.is(values['output'], evs.reduce((a, e) => a + e.usage!.output_tokens, 0), label);
+    t.is(values['cacheRead'], evs.reduce((a, e) => a + e.usage!.cache_read_input_tokens, 0), label);
+    t.is(values['retries'], evs.reduce((a, e) => a + e.attempts - 1, 0), label);
+    t.is(values['unpriced'], evs.filter((e) => e.model === 'unpriced-model').length, label);
+    const nano = evs.reduce((a, e) => a + (pricer.price(e).cost_nanousd ?? 0), 0);
+    t.true(Math.abs((values['cost'] ?? 0) - nano / 1e9) <= 1e-12 * Math.max(1, nano / 1e9), `${label} cost ${values['cost']} vs ${nano / 1e9}`);
+    // The percentiles of the calls' own values in the store's histogram buckets: the same, not within 1 %.
+    for (const p of [50, 95, 99]) {
+      const d = new LogHistogram();
+      const tt = new LogHistogram();
+      for (const e of evs) {
+        d.add(e.duration_ms);
+        if (e.ttft_ms !== null) tt.add(e.ttft_ms);
+      }
+      t.is(values[`d${p}`], d.percentile(p), `${label} d${p}`);
+      t.is(values[`t${p}`], tt.percentile(p), `${label} t${p}`);
+    }
+  };
+  const busyStart = T0 + 7 * MINUTE_MS;
+  const windows: { start: number; end: number }[] = [];
+  // Ends 2 s to 58 s into busy minutes (the rest of the minute after the end more, then fewer,
+  // calls than the part before it), a day long as the summary's and a few minutes long; starts likewise.
+  for (const into of [2_000, 17_345, 31_000, 44_444, 58_001]) {
+    const end = busyStart + 12 * MINUTE_MS + into;
+    windows.push({ start: end - 86_400_000, end }, { start: busyStart + 3 * MINUTE_MS + into, end }, { start: busyStart + 5 * MINUTE_MS + into, end: busyStart + 15 * MINUTE_MS });
+  }
+  for (const window of windows) {
+    const inWin = events.filter((e) => e.ts >= window.start && e.ts < window.end);
+    const label = JSON.stringify({ start: window.start - T0, end: window.end - T0 });
+    const [row] = await s.aggregate({ window, aggregates });
+    exact(inWin, label, row!.values);
+    // Grouped, filtered (another level), and the summary's calls and cost by model and by feature.
+    for (const r of await s.aggregate({ window, groupBy: ['model'], filter: { host: ['h1', 'h3'] }, aggregates })) {
+      exact(inWin.filter((e) => e.model === r.group.model && (e.host === 'h1' || e.host === 'h3')), `${label} ${JSON.stringify(r.group)}`, r.values);
+    }
+    const [byModel, byFeature] = await s.aggregateEach({ window, aggregates: { calls: { op: 'count' }, cost: { op: 'sum', field: 'cost_usd' } } }, [['model'], ['feature']]);
+    for (const r of [...byModel!, ...byFeature!]) {
+      const evs = inWin.filter((e) => matches(e, r.group as CallFilter));
+      t.is(r.values['calls'], evs.length, `${label} each ${JSON.stringify(r.group)}`);
+      const nano = evs.reduce((a, e) => a + (pricer.price(e).cost_nanousd ?? 0), 0);
+      if (evs.every((e) => e.model === 'unpriced-model')) t.is(r.values['cost'], null);
+      else t.true(Math.abs((r.values['cost'] ?? 0) - nano / 1e9) <= 1e-12 * Math.max(1, nano / 1e9), `${label} each cost`);
+    }
+    t.is(byModel!.reduce((a, r) => a + (r.values['calls'] as number), 0), inWin.length);
+    // A series in whole minutes puts each partial minute in its own bucket.
+    for (const r of await s.series({ window, stepMs: 5 * MINUTE_MS, aggregates: { calls: { op: 'count' }, out: { op: 'sum', field: 'output_tokens' } } })) {
+      const evs = inWin.filter((e) => e.ts >= r.t && e.ts < r.t + 5 * MINUTE_MS);
+      t.is(r.values['calls'], evs.length, `${label} series ${r.t - T0}`);
+      t.is(r.values['out'], evs.reduce((a, e) => a + e.usage!.output_tokens, 0), `${label} series ${r.t - T0}`);
+    }
+    // A sum of fractional values is read from the rows, whatever the rest of the minute.
+    const [d] = await s.aggregate({ window, aggregates: { duration: { op: 'sum', field: 'duration_ms' } } });
+    t.is(d!.values['duration'], inWin.reduce((a, e) => a + e.duration_ms, 0), label);
+  }
+  t.true(excepted > 0, 'some partial minutes were read as their rollup less the rest');
+  // A group whose calls in the part are all unpriced has no cost, one with calls only in the rest is no group.
+  excepted = 0;
+  const window = { start: T0, end: m + 50_000 };
+  const byFeature = await s.aggregate({ window, groupBy: ['feature'], aggregates: { calls: { op: 'count' }, cost: { op: 'sum', field: 'cost_usd' } } });
+  t.is(excepted, 1);
+  t.deepEqual(byFeature.find((r) => r.group.feature === 'odd')?.values, { calls: 200, cost: null });
+  t.deepEqual(byFeature.map((r) => r.group.feature).sort(), ['chat', 'odd', 'search']);
+  const [, each] = await s.aggregateEach({ window, aggregates: { calls: { op: 'count' }, cost: { op: 'sum', field: 'cost_usd' } } }, [['model'], ['feature']]);
+  t.deepEqual(each!.find((r) => r.group.feature === 'odd')?.values, { calls: 200, cost: null });
+  t.deepEqual(each!.map((r) => r.group.feature).sort(), ['chat', 'odd', 'search']);
+});
