@@ -13,7 +13,11 @@
  * in chunks, a full collection every few thousand calls) are printed apart. The same for a
  * no-op middleware gives the floor; the emitter's own cost is the difference. Prints numbers.
  *
- * Run: npm run build && node dist/scripts/bench-emitter-instructions.js [warm=4000] [a=2000] [b=6000]
+ * With VIA=sdk the calls go through the real SDK (its `fetch` answering from memory), and the
+ * SDK without middleware (`bare`) is counted too: the emitter's instructions against a whole
+ * call's, which the goal is stated against. About three times as long.
+ *
+ * Run: npm run build && [VIA=sdk] node dist/scripts/bench-emitter-instructions.js [warm=4000] [a=2000] [b=6000]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const [warm = '4000', a = '2000', b = '6000'] = process.argv.slice(2);
+const VIA = process.env['VIA'] === 'sdk' ? 'sdk' : 'middleware';
 const HARNESS = fileURLToPath(new URL('./emitter-harness.js', import.meta.url));
 const out = mkdtempSync(join(tmpdir(), 'claudescope-callgrind-'));
 
@@ -31,7 +36,7 @@ const GC = /v8::internal::(Heap|MarkCompact|Marking|MainMarking|ConcurrentMarkin
 /** Instructions of one run: all, and those of V8's optimizing compiler and of its garbage collector. */
 function count(variant: string, calls: string): { all: number; compiler: number; gc: number } {
   const file = join(out, `${variant}.${calls}.out`);
-  const r = spawnSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${file}`, process.execPath, '--single-threaded', HARNESS, variant, warm, calls], { encoding: 'utf8' });
+  const r = spawnSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${file}`, process.execPath, '--single-threaded', HARNESS, variant, warm, calls, VIA], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`valgrind ${variant} ${calls} failed (is Debian's valgrind installed?): ${r.stderr.slice(-500)}`);
   const text = execFileSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   let all = 0;
@@ -52,7 +57,8 @@ try {
   const calls = Number(b) - Number(a);
   const perCall: Record<string, { code: number; gc: number; compiler: number }> = {};
   const f = (n: number): string => Math.round(n).toLocaleString('en');
-  for (const variant of ['noop', 'emitter']) {
+  console.log(VIA === 'sdk' ? 'through the SDK (messages.create, fetch answering from memory):' : 'the middleware driven as the SDK drives it (no SDK):');
+  for (const variant of VIA === 'sdk' ? ['bare', 'noop', 'emitter'] : ['noop', 'emitter']) {
     const [x, y] = [count(variant, a), count(variant, b)];
     const d = (k: 'all' | 'compiler' | 'gc'): number => (y[k] - x[k]) / calls;
     perCall[variant] = { code: d('all') - d('compiler') - d('gc'), gc: d('gc'), compiler: d('compiler') };
@@ -61,6 +67,11 @@ try {
   const own = perCall['emitter']!.code - perCall['noop']!.code;
   const ownGc = perCall['emitter']!.gc - perCall['noop']!.gc;
   console.log(`the emitter's own cost: ${f(own)} instructions a call (${((own / perCall['noop']!.code) * 100).toFixed(1)} % of the no-op middleware's call), plus ${f(ownGc)} of garbage collection (in chunks: compare it over longer runs)`);
+  const bare = perCall['bare'];
+  if (bare) {
+    const over = perCall['emitter']!.code - bare.code;
+    console.log(`the emitter over the bare SDK: ${f(over)} instructions a call, ${((over / bare.code) * 100).toFixed(1)} % of a bare call's ${f(bare.code)} (garbage collection apart)`);
+  }
 } finally {
   rmSync(out, { recursive: true, force: true });
 }
