@@ -7,7 +7,7 @@
  * cloud and never appear in Anthropic's reports. Cache writes whose TTL is unknown count as
  * 5-minute writes, the rule the cost engine prices them by.
  */
-import type { CallDimension, QueryApi } from '../store/types.js';
+import type { CallDimension, QueryApi, SeriesRow } from '../store/types.js';
 import { bucketMs } from './range.js';
 import { addTokens, cellKeyString, emptySide, zeroTokens, type BucketWidth, type CellDimension, type CellKey, type SideTotals } from './types.js';
 
@@ -33,22 +33,29 @@ export async function readLocal(
   const groupBy: CallDimension[] = ['model', 'service_tier'];
   if (split.includes('workspace')) groupBy.push('workspace_id');
   if (split.includes('api_key')) groupBy.push('api_key_alias');
-  const rows = await query.series({
-    window: range,
-    stepMs: bucketMs(width),
-    filter: { provider: 'anthropic' },
-    groupBy,
-    aggregates: {
-      calls: { op: 'count_where', filter: { operation: BILLED_OPERATIONS } },
-      unpriced: { op: 'unpriced_count' },
-      input: { op: 'sum', field: 'input_tokens' },
-      output: { op: 'sum', field: 'output_tokens' },
-      cache_read: { op: 'sum', field: 'cache_read_input_tokens' },
-      cache_write: { op: 'sum', field: 'cache_write_input_tokens' },
-      cache_write_1h: { op: 'sum', field: 'cache_write_1h_input_tokens' },
-      cost: { op: 'sum', field: 'cost_usd' },
-    },
-  });
+  const shape = { window: range, stepMs: bucketMs(width), groupBy };
+  const [rows, answered] = await Promise.all([
+    query.series({
+      ...shape,
+      filter: { provider: 'anthropic' },
+      aggregates: {
+        calls: { op: 'count_where', filter: { operation: BILLED_OPERATIONS } },
+        input: { op: 'sum', field: 'input_tokens' },
+        output: { op: 'sum', field: 'output_tokens' },
+        cache_read: { op: 'sum', field: 'cache_read_input_tokens' },
+        cache_write: { op: 'sum', field: 'cache_write_input_tokens' },
+        cache_write_1h: { op: 'sum', field: 'cache_write_1h_input_tokens' },
+        cost: { op: 'sum', field: 'cost_usd' },
+      },
+    }),
+    // Unpriced calls are counted among the answered ones only: a call that failed or was aborted
+    // before any usage came (a timeout, a dropped connection) has no price for want of usage, but
+    // the API bills nothing it did not report, so it leaves the local cost known, as it leaves a
+    // budget's spend known.
+    query.series({ ...shape, filter: { provider: 'anthropic', status: 'ok' }, aggregates: { unpriced: { op: 'unpriced_count' } } }),
+  ]);
+  const rowKey = (r: SeriesRow): string => JSON.stringify([r.t, ...groupBy.map((d) => r.group[d] ?? null)]);
+  const unpricedOf = new Map(answered.map((r) => [rowKey(r), r.values['unpriced'] ?? 0]));
   for (const r of rows) {
     const v = r.values;
     const w1h = v['cache_write_1h'] ?? 0;
@@ -60,7 +67,7 @@ export async function readLocal(
     // Writes without a known TTL are in the total but in neither split: 5-minute writes, as priced.
     tokens.cache_write_5m = Math.max(0, (v['cache_write'] ?? 0) - w1h);
     const calls = v['calls'] ?? 0;
-    const unpriced = v['unpriced'] ?? 0;
+    const unpriced = unpricedOf.get(rowKey(r)) ?? 0;
     const cost = v['cost'];
     if (calls === 0 && Object.values(tokens).every((n) => n === 0)) continue;
     const key: CellKey = { start: r.t, model: r.group.model ?? null };

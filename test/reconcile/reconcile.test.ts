@@ -12,6 +12,7 @@ import { ADMIN_KEY, LOCAL_RATES, localPricer, runWorkload, type Workload } from 
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Pricer } from '../../src/pricing/types.js';
+import type { CallEvent } from '../../src/event/types.js';
 import { call } from '../helpers/event-files.js';
 import { tempDir } from '../helpers/events.js';
 
@@ -146,7 +147,7 @@ test('--tolerance: a bare number of 1 or more is refused (2 would be 200 %, flag
  * 100 Sonnet calls, all billed at the local prices, `unpriced` of them on the priority tier,
  * which the local price table does not price (their cost is unknown locally, not $0).
  */
-async function partlyUnpriced(t: import('ava').ExecutionContext, unpriced: number, withRates: boolean): Promise<ReconciliationResult> {
+async function partlyUnpriced(t: import('ava').ExecutionContext, unpriced: number, withRates: boolean, unanswered: Partial<CallEvent>[] = []): Promise<ReconciliationResult> {
   const model = 'claude-sonnet-5-5';
   const api = await startFakeApi();
   t.teardown(() => api.close());
@@ -170,6 +171,11 @@ async function partlyUnpriced(t: import('ava').ExecutionContext, unpriced: numbe
     api.billing.addUsage({ at, model, serviceTier: tier, uncached_input_tokens: e.usage.input_tokens, output_tokens: e.usage.output_tokens });
     return { event: e, raw: JSON.stringify(e), price: pricer.price(e) };
   });
+  for (const over of unanswered) {
+    // Priced as the cost engine prices a call without usage: unknown, never $0.
+    const e = call({ ...over, ts: at, model, model_requested: model });
+    calls.push({ event: e, raw: JSON.stringify(e), price: createPricer().price(e) });
+  }
   store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
   const client = new AdminClient({ adminKey: ADMIN_KEY, api: 'analytics', baseUrl: api.url });
   return reconcile({ query: store, client, range: { start: now - DAY, end: now }, ...(withRates ? { rates: ratesFromPricer(pricer) } : {}) });
@@ -198,6 +204,19 @@ test('a cell with unpriced local calls does not compare the priced part with the
   t.regex(table, /likely: 1 of 100 recorded call\(s\) have no local price/);
   t.false(table.includes('Every cell is within the tolerance'));
   t.regex(table, /Cost capture is n\/a where calls have no local price \(1 in all\)/);
+});
+
+test('calls that failed or were aborted before any usage came leave a cell\'s cost compared, as they leave a budget\'s spend known', async (t) => {
+  // Every answered call priced and billed; a timeout and an abort with no usage, hence no price.
+  const lost = { status: 'error', http_status: null, error_type: 'timeout', usage: null, complete: false } as const;
+  const r = await partlyUnpriced(t, 0, true, [lost, { ...lost, status: 'aborted', error_type: 'aborted' }]);
+  const c = cellOf(r, 'claude-sonnet-5-5');
+  t.is(c.local.calls, 102);
+  t.is(c.local.unpriced_calls, 0);
+  t.is(c.capture.cost, 1);
+  t.false(c.flagged, JSON.stringify(c.causes));
+  t.is(r.models.find((x) => x.model === 'claude-sonnet-5-5')?.cost_capture, 1);
+  t.is(r.total.cost_capture, 1);
 });
 
 test('without local rates (--no-prices), unpriced calls are not taken for prices out of date', async (t) => {
