@@ -8,6 +8,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { Argv, CommandModule } from 'yargs';
 import { ownPackage } from '../package-info.js';
+import { valuesRequired } from './values-required.js';
 
 interface LazyCommand {
   command: string;
@@ -48,19 +49,6 @@ function register(cli: Argv, entry: LazyCommand): Argv {
 }
 
 /**
- * Every option that takes one value requires it: yargs reads `--since` alone as the option's
- * default (or an empty string), so `report --since` ran over the last 24 h as if nothing had
- * been asked. Array options (any number of values) and those with their own `nargs` are left
- * as declared.
- */
-function valuesRequired(y: Argv): Argv {
-  const o = (y as unknown as { getOptions(): unknown }).getOptions() as { string: string[]; number: string[]; boolean: string[]; array: string[]; choices: Record<string, unknown>; narg: Record<string, number> };
-  const skip = new Set([...o.boolean, ...o.array, ...Object.keys(o.narg)]);
-  const keys = [...new Set([...o.string, ...o.number, ...Object.keys(o.choices)])].filter((k) => !skip.has(k));
-  return keys.length > 0 ? y.requiresArg(keys) : y;
-}
-
-/**
  * A reader that stops reading early (`claudescope pricing | head -1`) closes the pipe: the next
  * write to stdout fails with EPIPE, which without a listener is an uncaught error (a stack trace,
  * exit 1). The reader has all it wanted, so that is no failure: the rest of the output is
@@ -98,6 +86,8 @@ async function main(): Promise<void> {
     .fail((msg, err, y) => {
       if (err) {
         process.stderr.write(`claudescope: ${err.message}\n`);
+        // A usage error yargs raised itself (a nested command's option without its value).
+        if (err.name === 'YError') process.stderr.write(`Run 'claudescope --help' for usage.\n`);
       } else {
         // No command at all: the list of commands, then what went wrong.
         if (process.argv.length <= 2) y.showHelp((s: string) => process.stderr.write(`${s}\n`));

@@ -273,7 +273,9 @@ test('no command prints the list of commands and exits 2', (t) => {
 });
 
 test('an option given without its value is a usage error (exit 2, with the pointer to --help), as an unknown option is', (t) => {
-  const missing = [['report', '--since'], ['report', '--by'], ['reconcile', '--until'], ['daemon', '--home'], ['rules', 'eval', '--db'], ['pricing', 'show', '--model']];
+  const missing = [['report', '--since'], ['report', '--by'], ['reconcile', '--until'], ['daemon', '--home'], ['rules', 'eval', '--db'], ['pricing', '--model'],
+    // A nested command's own options as well.
+    ['pricing', 'explain', '--event', 'call.json', '--home']];
   for (const args of [['silence', 'add', 'alertname=X', '--duration'], ['fake-api', '--port'], ['report', '--bogus'], ...missing]) {
     const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
     t.is(r.status, 2, args.join(' '));

@@ -16,6 +16,7 @@ import { explainPrice, formatExplanation } from '../../pricing/explain.js';
 import { formatNanoUsd } from '../../pricing/money.js';
 import { configFileFor, defaultHome } from '../../daemon/config.js';
 import { listPrices, type PriceRow } from '../../pricing/listing.js';
+import { valuesRequired } from '../values-required.js';
 
 interface PricingArgs {
   json: boolean;
@@ -167,7 +168,7 @@ const explain: CommandModule<object, ExplainArgs> = {
   command: 'explain',
   describe: 'Show the price of one call event part by part: tokens, rate, source, flags, total',
   builder: (y: Argv) =>
-    y
+    valuesRequired(y
       .option('event', { type: 'string', nargs: 1, describe: "A call event as JSON (a file, or '-' for stdin)" })
       .option('id', { type: 'string', nargs: 1, describe: 'The event_id of a stored call (read from the store, read-only)' })
       .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME, for its config.yaml and, with --id, its store (default ~/.claudescope)' })
@@ -180,7 +181,7 @@ const explain: CommandModule<object, ExplainArgs> = {
       .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices (env CLAUDESCOPE_CONFIG)", defaultDescription: '$CLAUDESCOPE_HOME/config.yaml if present' })
       .example('$0 pricing explain --event call.json', '')
       .example("tail -n1 events/app.ndjson | $0 pricing explain --event -", '')
-      .example('$0 pricing explain --id 0193a…', 'a stored call, with its stored price') as unknown as Argv<ExplainArgs>,
+      .example('$0 pricing explain --id 0193a…', 'a stored call, with its stored price')) as unknown as Argv<ExplainArgs>,
   handler: async (argv) => {
     const home = argv.home ?? defaultHome();
     if (argv.id !== undefined) {
