@@ -84,22 +84,26 @@ export function parseInfluxSettings(block: Record<string, unknown> | null | unde
   let database = str('database') ?? bucket;
   let retentionPolicy = str('retention_policy');
   if (api === 'v2') {
+    const slash = bucket.indexOf('/');
+    if (slash === 0) throw new InfluxConfigError('bucket', `${JSON.stringify(bucket)} names no database before the slash (expected database/retention_policy)`);
+    const bucketDb = slash > 0 ? bucket.slice(0, slash) : bucket;
+    // A database other than the bucket's is a DBRP mapping of its own (InfluxDB 2.x), which the
+    // queries read at retention_policy, or at its default.
+    const mapped = str('database') !== null && str('database') !== bucketDb;
     // /api/v2/write names no retention policy: InfluxDB 1.8 writes to the database's default
     // one unless the bucket reads `database/retention_policy`, and 2.x writes to the bucket. A
-    // retention policy set apart would send the queries to one the points never reach.
-    if (retentionPolicy !== null) {
-      throw new InfluxConfigError('retention_policy', `not with api: v2, whose writes name no retention policy (InfluxDB 1.8 would write to the database's default one while queries read this one); name it in the bucket instead (bucket: ${str('database') ?? bucket.split('/')[0]}/${retentionPolicy}), or use api: v1`);
+    // retention policy of the bucket's own database set apart would send the queries to one
+    // the points never reach.
+    if (retentionPolicy !== null && !mapped) {
+      throw new InfluxConfigError('retention_policy', `not with api: v2 and the bucket's own database, whose writes name no retention policy (InfluxDB 1.8 would write to the database's default one while queries read this one); name it in the bucket instead (bucket: ${bucketDb}/${retentionPolicy}), or use api: v1; on InfluxDB 2.x, whose queries read a DBRP mapping, set database to the mapping's database`);
     }
     // A `database/retention_policy` bucket is that database and retention policy to InfluxDB 1.8
     // (at the first slash) and, through its virtual DBRP mapping, to InfluxDB 2.x: queries read
-    // the same. A database set apart is a DBRP mapping of its own, read at its default.
-    const slash = bucket.indexOf('/');
-    if (slash === 0) throw new InfluxConfigError('bucket', `${JSON.stringify(bucket)} names no database before the slash (expected database/retention_policy)`);
-    if (slash > 0) {
-      const db = bucket.slice(0, slash);
+    // the same.
+    if (slash > 0 && !mapped) {
       const rp = bucket.slice(slash + 1);
-      database = str('database') ?? db;
-      retentionPolicy = database === db && rp !== '' ? rp : null;
+      database = bucketDb;
+      retentionPolicy = rp !== '' ? rp : null;
     }
   }
   const minRetryDelayMs = num('min_retry_delay_ms', 500);

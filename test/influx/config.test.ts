@@ -37,6 +37,17 @@ test('api v2 refuses retention_policy (its writes cannot name one); a database/r
   t.throws(() => parseInfluxSettings({ url: 'http://x', bucket: '/short' }, null, {}), { message: /^influxdb\.bucket: / });
 });
 
+test('api v2 with a database other than the bucket\'s (an InfluxDB 2.x DBRP mapping) keeps its retention_policy for the queries, as it always did', (t) => {
+  // InfluxDB 2.x: writes reach the bucket; InfluxQL reads the mapping claudescope/short → claudescope-short.
+  t.like(parseInfluxSettings({ url: 'http://x', api: 'v2', bucket: 'claudescope-short', database: 'claudescope', retention_policy: 'short' }, null, {}), {
+    connection: { bucket: 'claudescope-short', database: 'claudescope', retentionPolicy: 'short' },
+  });
+  t.like(parseInfluxSettings({ url: 'http://x', bucket: 'b/short', database: 'mapped', retention_policy: 'kept' }, null, {}), { connection: { database: 'mapped', retentionPolicy: 'kept' } });
+  // The bucket's own database named explicitly is no mapping: refused as without it.
+  t.throws(() => parseInfluxSettings({ url: 'http://x', bucket: 'claudescope', database: 'claudescope', retention_policy: 'short' }, null, {}), { message: /^influxdb\.retention_policy: not with api: v2/ });
+  t.throws(() => parseInfluxSettings({ url: 'http://x', bucket: 'claudescope/x', database: 'claudescope', retention_policy: 'short' }, null, {}), { message: /^influxdb\.retention_policy: / });
+});
+
 test('influxdb.instance names this daemon\'s health points; unset, the data folder keeps the name', (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'config.yaml');
