@@ -5,6 +5,7 @@
 import type { AggregateRow, CallDimension, CallFilter, PipelineHealth, QueryApi } from '../store/types.js';
 import { periodAt } from './budget-period.js';
 import { PIPELINE_METRICS } from './rule-types.js';
+import { formatUsd } from '../reconcile/money.js';
 import { humanize, humanizeDuration, humanizePercentage, readableNumber } from './template.js';
 import type {
   BudgetRule, Budgets, ErrorRateRule, LatencyRule, PipelineHealthRule, RateLimitHeadroomRule, ReconciliationCaptureRule, Rule, RuleSample,
@@ -207,8 +208,8 @@ async function budget(rule: BudgetRule, ctx: EvalContext): Promise<RuleSample[]>
     }
     const labels = { ...tgt.labels, budget_usd: String(tgt.budget) };
     if (unpriced > 0) {
-      // Significant digits, not cents: a few calls' spend is a fraction of a cent, and $0.00 would read as nothing spent.
-      const note = `${unpriced} call(s) this ${rule.period} have no price: spend is unknown (priced part $${readableNumber(spend)} of $${tgt.budget})`;
+      // Significant digits below a cent, cents above: a few calls' spend is a fraction of a cent, and $0.00 would read as nothing spent.
+      const note = `${unpriced} call(s) this ${rule.period} have no price: spend is unknown (priced part ${formatUsd(spend)} of $${tgt.budget})`;
       const fires = compare(value, rule.comparison, rule.threshold);
       // Unknown spend never passes silently: a warning fires even when the priced part is below the threshold.
       return fires

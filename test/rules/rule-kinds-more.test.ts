@@ -69,6 +69,17 @@ test('unpriced calls make a budget rule fire a warning with the spend unknown', 
   t.is(a?.annotations['note'], '3 call(s) this day have no price: spend is unknown (priced part $0.0105 of $100)');
 });
 
+test('the note of a budget rule with unpriced calls gives a priced part of dollars as money, with its cents', async (t) => {
+  const store = openStore(t);
+  // 2,000 priced calls: $2.10 (not $2.1).
+  commit(store, [...spread(2000, T0 - HOUR, T0), ...spread(1, T0 - HOUR, T0, { model: 'unpriced-model' })]);
+  const rules = rulesFrom('rules:\n  - { alert: DailyBudget, kind: budget, threshold: 80% }\n');
+  const engine = createRuleEngine({ query: store, rules, budgets: { daily: 1000 } });
+  t.teardown(() => engine.stop());
+  await engine.evaluateOnce(T0);
+  t.is(engine.alerts()[0]?.annotations['note'], '1 call(s) this day have no price: spend is unknown (priced part $2.10 of $1000)');
+});
+
 test('calls that failed or were aborted before any usage leave a budget\'s spend known', async (t) => {
   const store = openStore(t);
   commit(store, [
