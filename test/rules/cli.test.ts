@@ -194,6 +194,18 @@ test('silence add, list and expire', async (t) => {
   t.regex((await cli(['silence', 'list', '--home', home])).stdout, /no active silences/);
 });
 
+test('silence add says that an Alertmanager notifier still gets the alerts it matches (stdout stays the id alone)', async (t) => {
+  const home = tempDir(t);
+  const plain = await cli(['silence', 'add', 'alertname=A', '--home', home], cleanEnv());
+  t.is(plain.code, 0, plain.stderr);
+  t.is(plain.stderr, '', 'no Alertmanager configured: nothing to say');
+  writeFileSync(join(home, 'config.yaml'), 'notifiers:\n  - { name: pager, type: alertmanager, url: "http://127.0.0.1:9093" }\n  - { name: hook, type: webhook, url: "http://127.0.0.1:9/x" }\n');
+  const r = await cli(['silence', 'add', 'alertname=ClaudeHighErrorRate', 'model=~claude-.*', '--home', home], cleanEnv());
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^[0-9a-f-]{36}\n$/);
+  t.regex(r.stderr, /the Alertmanager notifier pager still gets the alerts it matches: silence them in the Alertmanager too \(amtool silence add alertname=ClaudeHighErrorRate model=~"claude-\.\*"\)/);
+});
+
 test('silence expire with a unique prefix of an active silence prints the full id it expired', async (t) => {
   const home = tempDir(t);
   const first = (await cli(['silence', 'add', 'alertname=A', '--home', home])).stdout.trim();

@@ -42,6 +42,26 @@ function daemonTarget(argv: SilenceArgs): { url: string; token: string | null; h
 }
 
 /**
+ * The names of the configuration's Alertmanager notifiers: claudescope's silences do not hold
+ * alerts back from them (an Alertmanager silences on its own side), which `silence add` says.
+ */
+function alertmanagerNotifiers(argv: SilenceArgs): string[] {
+  try {
+    const c = loadDaemonConfig({ flags: { ...(argv.home !== undefined ? { home: argv.home } : {}), ...(argv.config !== undefined ? { config: argv.config } : {}) }, env: process.env });
+    return c.notifiers.filter((n) => n['type'] === 'alertmanager').map((n) => String(n['name'] ?? 'alertmanager'));
+  } catch {
+    return [];
+  }
+}
+
+/** On stderr, so that stdout stays the new silence's id alone. */
+function noteAlertmanager(argv: SilenceArgs): void {
+  const names = alertmanagerNotifiers(argv);
+  if (names.length === 0) return;
+  process.stderr.write(`note: this silence mutes the email, webhook and Slack notifiers; the Alertmanager notifier${names.length > 1 ? 's' : ''} ${names.join(', ')} still get${names.length > 1 ? '' : 's'} the alerts it matches: silence them in the Alertmanager too (amtool silence add ${argv.args.map((a) => formatMatcher(parseMatcher(a))).join(' ')})\n`);
+}
+
+/**
  * Sends one request to the daemon; null when no daemon answers (connection refused), so the
  * caller falls back to the state file. Any answer other than success is an error.
  */
@@ -105,6 +125,7 @@ const command: CommandModule<object, SilenceArgs> = {
         })) as { silence: SilenceRecord } | null;
         if (r) {
           process.stdout.write(`${r.silence.id}\n`);
+          noteAlertmanager(argv);
           return;
         }
         break;
@@ -145,6 +166,7 @@ const command: CommandModule<object, SilenceArgs> = {
           const id = randomUUID();
           db.addSilence({ id, matchers: argv.args.map(parseMatcher), startsAt: now, endsAt: now + ms, createdBy: argv.author ?? userInfo().username, comment: argv.comment });
           process.stdout.write(`${id}\n`);
+          noteAlertmanager(argv);
           return;
         }
         case 'list': {
