@@ -290,7 +290,10 @@ class Child {
   /** `bundle`: run this plain-JS file instead of this script through tsx; `tailer`: tailer options to try. */
   constructor(home: string, bundle?: string, tailer?: Record<string, unknown>) {
     const args = bundle ? [bundle, '--daemon', home] : ['--import', 'tsx', SELF, '--daemon', home];
-    const env = tailer ? { ...process.env, BENCH_TAILER: JSON.stringify(tailer) } : process.env;
+    // The bundle sits outside this checkout: the store loads better-sqlite3 lazily (by a
+    // `require` the bundler cannot see), so it is found through NODE_PATH.
+    const modules = dirname(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')));
+    const env = { ...process.env, ...(bundle ? { NODE_PATH: modules } : {}), ...(tailer ? { BENCH_TAILER: JSON.stringify(tailer) } : {}) };
     this.proc = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
     this.proc.on('message', (m: ChildMsg) => this.waiters.shift()?.(m));
   }
