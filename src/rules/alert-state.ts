@@ -26,6 +26,8 @@ export function fingerprint(labels: Record<string, string>): string {
 export interface Observation {
   active: boolean;
   value: number | null;
+  /** `value` as the rule's kind reads it (see AlertRecord.valueText). */
+  valueText: string | null;
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
@@ -46,10 +48,10 @@ export function step(prev: AlertRecord | undefined, obs: Observation | null, rul
     if (!prev || prev.state === 'resolved') {
       next = {
         fingerprint: fp, rule, labels: obs.labels, annotations: obs.annotations, state: 'pending', value: obs.value,
-        activeAt: now, firedAt: null, lastActiveAt: now, resolvedAt: null, repeatIntervalMs: t.repeatIntervalMs,
+        valueText: obs.valueText, activeAt: now, firedAt: null, lastActiveAt: now, resolvedAt: null, repeatIntervalMs: t.repeatIntervalMs,
       };
     } else {
-      next = { ...prev, labels: obs.labels, annotations: obs.annotations, value: obs.value, lastActiveAt: now, repeatIntervalMs: t.repeatIntervalMs };
+      next = { ...prev, labels: obs.labels, annotations: obs.annotations, value: obs.value, valueText: obs.valueText, lastActiveAt: now, repeatIntervalMs: t.repeatIntervalMs };
       // Not observed while the daemon was down: the condition may have cleared meanwhile, so
       // `for` starts over rather than counting the downtime as held. (Only across a restart:
       // evaluations may come further apart than `for` by their schedule.)
@@ -67,9 +69,9 @@ export function step(prev: AlertRecord | undefined, obs: Observation | null, rul
       return null;
     case 'firing':
       if (t.keepFiringForMs > 0 && now - prev.lastActiveAt < t.keepFiringForMs) {
-        return obs ? { ...prev, value: obs.value } : prev;
+        return obs ? { ...prev, value: obs.value, valueText: obs.valueText } : prev;
       }
-      return { ...prev, state: 'resolved', resolvedAt: now, ...(obs ? { value: obs.value } : {}) };
+      return { ...prev, state: 'resolved', resolvedAt: now, ...(obs ? { value: obs.value, valueText: obs.valueText } : {}) };
     case 'resolved':
       return now - (prev.resolvedAt ?? now) > RESOLVED_RETENTION_MS ? null : prev;
     default: {

@@ -175,7 +175,9 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
         if (s.note !== undefined) annotations['note'] = s.note;
         const fp = fingerprint(labels);
         seen.add(fp);
-        const next = step(alertsByFp.get(fp), { active, value: s.value, labels, annotations }, rule.name, fp, rule, now, restoredPending.delete(fp));
+        // Kept with the value, so what reads the state alone shows it as notifications do.
+        const valueText = s.value === null ? null : formatRuleValue(rule, s.value);
+        const next = step(alertsByFp.get(fp), { active, value: s.value, valueText, labels, annotations }, rule.name, fp, rule, now, restoredPending.delete(fp));
         apply(fp, next, upserts, deletes);
         out.push({ ...s, labels, active, state: next?.state ?? 'inactive' });
       }

@@ -3,9 +3,12 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { createRuleEngine } from '../../src/rules/rule-engine.js';
+import { StateDb } from '../../src/rules/state-db.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { tempDir } from '../helpers/events.js';
-import { commit, errorCall, spread } from './helpers.js';
+import { MIN, T0, commit, errorCall, rulesFrom, spread } from './helpers.js';
 
 const run = promisify(execFile);
 async function cli(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -181,6 +184,93 @@ test('rules eval refuses a bad budget (environment, flag or config file) as the 
   const ok = await cli(['rules', 'eval', '--home', home, '--at', '2026-01-15 12:00:00+01:00'], cleanEnv());
   t.is(ok.code, 0, ok.stderr);
   t.regex(ok.stdout, /at 2026-01-15T11:00:00\.000Z/);
+});
+
+test('alerts prints each value as its rule\'s kind gives it, as rules eval and alert emails do; --json keeps the exact number', async (t) => {
+  const dir = tempDir(t);
+  const store = SqliteStore.open({ path: join(dir, 'claudescope.db') });
+  t.teardown(() => store.close());
+  commit(store, [...spread(30, T0 - 4 * MIN, T0), ...spread(10, T0 - 4 * MIN, T0, errorCall())]);
+  const state = join(dir, 'alerts.db');
+  const engine = createRuleEngine({
+    query: store, statePath: state, clock: () => T0, budgets: { daily: 100 },
+    rules: rulesFrom('rules:\n  - { alert: Errors, kind: error_rate, threshold: 5% }\n  - { alert: Spend, kind: budget, period: day, threshold: 0.01% }\n  - { alert: Slow, kind: latency, threshold: 100ms }\n'),
+  });
+  await engine.evaluateOnce(T0);
+  await engine.stop();
+  const r = await cli(['alerts', '--state', state]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /FIRING +Errors \{severity=warning\} value=25% for /);
+  // 30 × $0.00105 of $100: 0.000315 of the budget, which the command printed raw.
+  t.regex(r.stdout, /FIRING +Spend \{severity=warning,period=day,budget_usd=100\} value=0\.0315% for /);
+  t.regex(r.stdout, /FIRING +Slow \{severity=warning\} value=80\d(\.\d+)?ms for /);
+  const json = await cli(['alerts', '--state', state, '--json']);
+  t.is(json.code, 0, json.stderr);
+  const alerts = JSON.parse(json.stdout) as Record<string, unknown>[];
+  t.is(alerts.find((a) => a['rule'] === 'Errors')?.['value'], 0.25);
+  const spend = alerts.find((a) => a['rule'] === 'Spend')?.['value'];
+  t.true(typeof spend === 'number' && Math.abs(spend - (30 * 0.00105) / 100) < 1e-12, String(spend));
+  t.false(alerts.some((a) => 'valueText' in a), 'the JSON keeps its fields');
+});
+
+test('alerts reads a state file written before values were kept as text, and the daemon\'s next open migrates it in place', async (t) => {
+  const dir = tempDir(t);
+  const state = join(dir, 'alerts.db');
+  // The state file as earlier releases wrote it: no schema version, no value_text column.
+  const old = new Database(state);
+  old.exec(`
+    CREATE TABLE alerts (
+      fingerprint TEXT PRIMARY KEY, rule TEXT NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL,
+      state TEXT NOT NULL, value REAL, active_at INTEGER NOT NULL, fired_at INTEGER, last_active_at INTEGER NOT NULL,
+      resolved_at INTEGER, repeat_interval_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE notification_log (
+      receiver TEXT NOT NULL, group_key TEXT NOT NULL, sent_at INTEGER NOT NULL, firing TEXT NOT NULL,
+      PRIMARY KEY (receiver, group_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE silences (
+      id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_at INTEGER NOT NULL, ends_at INTEGER NOT NULL,
+      created_by TEXT NOT NULL, comment TEXT NOT NULL
+    ) WITHOUT ROWID;
+  `);
+  const now = Date.now();
+  const insert = old.prepare('INSERT INTO alerts VALUES (?, ?, ?, \'{}\', \'firing\', ?, ?, ?, ?, NULL, NULL)');
+  insert.run('a1', 'Spend', JSON.stringify({ alertname: 'Spend', severity: 'warning' }), 0.000315123456, now - MIN, now - MIN, now);
+  insert.run('a2', 'Tiny', JSON.stringify({ alertname: 'Tiny', severity: 'info' }), 1.23456e-7, now - MIN, now - MIN, now);
+  old.prepare('INSERT INTO silences VALUES (\'s1\', \'[]\', ?, ?, \'me\', \'\')').run(now - MIN, now + 60 * MIN);
+  old.close();
+  // Read-only, as the daemon may not have migrated it yet: rounded, but never to 0.
+  const r = await cli(['alerts', '--state', state]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /FIRING +Spend \{severity=warning\} value=0\.0003151 for /);
+  t.regex(r.stdout, /FIRING +Tiny \{severity=info\} value=1\.235e-7 for /);
+  const json = JSON.parse((await cli(['alerts', '--state', state, '--json'])).stdout) as { rule: string; value: number }[];
+  t.deepEqual(json.map((a) => [a.rule, a.value]).sort(), [['Spend', 0.000315123456], ['Tiny', 1.23456e-7]]);
+  // Opened for writing (the daemon, silence add), the file gains the table of texts and keeps its rows.
+  const db = StateDb.open(state);
+  t.teardown(() => db.close());
+  t.is(db.db.pragma('user_version', { simple: true }), 2);
+  const spend = db.loadAlerts().find((a) => a.rule === 'Spend');
+  t.like(spend, { state: 'firing', value: 0.000315123456, valueText: null, activeAt: now - MIN });
+  t.deepEqual(db.silences().map((s) => s.id), ['s1']);
+  db.saveAlerts([{ ...spend!, valueText: '0.0315%' }], []);
+  t.is(db.loadAlerts().find((a) => a.rule === 'Spend')?.valueText, '0.0315%');
+  // An earlier release run on the migrated file (a downgrade) still writes its rows, and the
+  // text it leaves behind a new value is not read.
+  const earlier = new Database(state);
+  earlier.prepare('INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, \'{}\', \'firing\', ?, ?, ?, ?, NULL, NULL)')
+    .run('a1', 'Spend', JSON.stringify({ alertname: 'Spend', severity: 'warning' }), 0.0005, now - MIN, now - MIN, now);
+  earlier.close();
+  t.like(db.loadAlerts().find((a) => a.rule === 'Spend'), { value: 0.0005, valueText: null });
+  db.saveAlerts([], ['a1']);
+  t.is(db.db.prepare('SELECT COUNT(*) FROM alert_value_texts').pluck().get(), 0);
+  // Opening it again applies nothing twice.
+  StateDb.open(state).close();
+  t.is(db.db.pragma('user_version', { simple: true }), 2);
+  // A file a later release has migrated further is refused, not misread.
+  db.db.pragma('user_version = 3');
+  t.throws(() => StateDb.open(state), { message: /alert state schema version 3 is newer than this release knows \(2\)/ });
+  t.throws(() => StateDb.open(state, { readonly: true }), { message: /newer than this release knows/ });
 });
 
 test('silence add, list and expire', async (t) => {

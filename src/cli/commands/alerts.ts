@@ -6,6 +6,7 @@ import { alertStatePath } from '../../rules/paths.js';
 import { StateDb } from '../../rules/state-db.js';
 import { silencedBy } from '../../rules/silences.js';
 import { formatDuration } from '../../rules/duration.js';
+import { readableNumber } from '../../rules/template.js';
 
 interface AlertsArgs { home?: string; state?: string; json: boolean }
 
@@ -28,14 +29,18 @@ const command: CommandModule<object, AlertsArgs> = {
       const silences = db.silences();
       const alerts = db.loadAlerts().filter((a) => a.state !== 'resolved').map((a) => ({ ...a, silencedBy: silencedBy(silences, a.labels, now) }));
       if (argv.json) {
-        process.stdout.write(`${JSON.stringify(alerts, null, 2)}\n`);
+        // The exact numbers, as before: the text is for reading.
+        process.stdout.write(`${JSON.stringify(alerts.map(({ valueText: _text, ...a }) => a), null, 2)}\n`);
         return;
       }
       if (alerts.length === 0) process.stdout.write('no pending or firing alerts\n');
       for (const a of alerts.sort((x, y) => x.state.localeCompare(y.state) || x.rule.localeCompare(y.rule))) {
         const labels = Object.entries(a.labels).filter(([k]) => k !== 'alertname').map(([k, v]) => `${k}=${v}`).join(',');
         const since = a.state === 'firing' ? (a.firedAt ?? a.activeAt) : a.activeAt;
-        process.stdout.write(`${a.state.toUpperCase().padEnd(8)} ${a.rule} {${labels}} value=${a.value ?? 'unknown'} for ${formatDuration(now - since)}${a.silencedBy ? ` silenced by ${a.silencedBy.slice(0, 8)}` : ''}\n`);
+        // As the rule's kind gave it when the daemon recorded it (0.0315%, 800ms), as notifications
+        // and rules eval give it; a value recorded without its text, rounded but never to 0.
+        const value = a.valueText ?? (a.value === null ? 'unknown' : readableNumber(a.value));
+        process.stdout.write(`${a.state.toUpperCase().padEnd(8)} ${a.rule} {${labels}} value=${value} for ${formatDuration(now - since)}${a.silencedBy ? ` silenced by ${a.silencedBy.slice(0, 8)}` : ''}\n`);
         const summary = a.annotations['summary'];
         if (summary) process.stdout.write(`         ${summary}\n`);
       }
