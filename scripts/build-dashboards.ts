@@ -15,8 +15,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * InfluxQL with placeholders: {{time}} (the dashboard's range), {{interval}} (the bucket), and
- * {{calls}} / {{pipeline}} (the measurements, in the database and retention policy the daemon
- * writes to: its `influxdb.database` and `influxdb.retention_policy`, which vary by team).
+ * {{calls}} / {{pipeline}} (the measurements, in the database and retention policy the daemon's
+ * own InfluxQL queries read, which vary by team: see docs/influxdb.md for the values each
+ * `influxdb:` block gives).
  */
 interface Panel {
   key: string;
@@ -140,8 +141,10 @@ function chronograf(): { meta: Record<string, string>; dashboard: Record<string,
     dashboard: {
       id: 0, name: 'claudescope', cells,
       templates: [
-        text(database.name, database.value, 'InfluxQL database the daemon writes to (influxdb.database)'),
-        text(retentionPolicy.name, retentionPolicy.value, "InfluxQL retention policy the daemon writes to (influxdb.retention_policy; empty: the database's default)"),
+        text(database.name, database.value, "InfluxQL database the daemon's queries read (influxdb.database, else the bucket's part before the slash)"),
+        // With api: v2, retention_policy is refused unless database names a DBRP mapping of its
+        // own: the retention policy is usually the bucket's part after the slash.
+        text(retentionPolicy.name, retentionPolicy.value, "InfluxQL retention policy the daemon's queries read (api v2: the bucket's part after the slash, or retention_policy with a database other than the bucket's; api v1: retention_policy; empty: the database's default)"),
         constant('daily_budget', '50'), constant('monthly_budget', '1000'),
       ],
     },
@@ -162,7 +165,7 @@ function grafana(kind: 'influxdb' | 'prometheus'): Record<string, unknown> {
   const templating = [
     { name: 'datasource', label: kind === 'influxdb' ? 'InfluxDB (InfluxQL)' : 'Prometheus', type: 'datasource', query: kind, current: {}, hide: 0 },
     ...(kind === 'influxdb'
-      ? [{ name: GRAFANA_RP_VARIABLE, label: 'Retention policy (influxdb.retention_policy; empty: the default)', type: 'textbox', query: '', current: { text: '', value: '' }, hide: 0 },
+      ? [{ name: GRAFANA_RP_VARIABLE, label: 'Retention policy (the bucket\'s part after the slash, or retention_policy; empty: the default)', type: 'textbox', query: '', current: { text: '', value: '' }, hide: 0 },
         { name: 'daily_budget', label: 'Daily budget (USD)', type: 'constant', query: '50', hide: 2 }, { name: 'monthly_budget', label: 'Monthly budget (USD)', type: 'constant', query: '1000', hide: 2 }]
       : []),
   ];
