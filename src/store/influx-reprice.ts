@@ -25,6 +25,7 @@
  * influx.summary();                 // { checked, rewritten, deleted, missing, error }
  * await influx.close();
  */
+import { randomUUID } from 'node:crypto';
 import type { CallEvent } from '../event/types.js';
 import type { PriceResult } from '../pricing/types.js';
 import { storedTagValue } from './influx-line-protocol.js';
@@ -120,6 +121,8 @@ export class InfluxRepricer {
   private readonly query: InfluxQueryApi;
   private writer: InfluxWriter | undefined;
   private readonly s: RepriceInfluxSummary = { checked: 0, rewritten: 0, deleted: 0, missing: 0, error: null };
+  /** {@link probeDelete}, once a chunk first needs a delete. */
+  private deleteProbe: Promise<void> | undefined;
 
   constructor(private readonly o: InfluxRepricerOptions) {
     this.query = new InfluxQueryApi({ connection: o.connection });
@@ -181,6 +184,10 @@ export class InfluxRepricer {
       }
     }
     if (!this.o.dryRun) {
+      // Before anything of a chunk that needs deletes is written: where InfluxDB refuses DELETE
+      // (Cloud Serverless, 3.x), a relabelled call's new point written first would leave the
+      // call under both models for good, summed twice by every dashboard.
+      if (deletes.length > 0) await (this.deleteProbe ??= this.probeDelete());
       await this.write(first);
       for (let i = 0; i < deletes.length; i += STATEMENTS_PER_REQUEST) await this.query.influxql(deletes.slice(i, i + STATEMENTS_PER_REQUEST));
       await this.write(after);
@@ -189,6 +196,18 @@ export class InfluxRepricer {
     this.s.rewritten += rewritten;
     this.s.deleted += deletes.length;
     this.s.missing += missing;
+  }
+
+  /**
+   * Whether InfluxDB deletes points: a DELETE that matches none (a host tag no daemon has).
+   * @throws Error naming what cannot be rewritten, when it refuses.
+   */
+  private async probeDelete(): Promise<void> {
+    try {
+      await this.query.influxql([`DELETE FROM ${ident(CALL_MEASUREMENT)} WHERE ${ident('host')} = ${literal(`claudescope-delete-probe-${randomUUID()}`)}`]);
+    } catch (err: unknown) {
+      throw new Error(`InfluxDB refuses DELETE (${err instanceof Error ? err.message : String(err)}): calls whose model tag changed or that lost a cost cannot be rewritten there without leaving their old points, so nothing was written from the first chunk holding such calls on`, { cause: err });
+    }
   }
 
   /** The stored points of these calls by event id, read by time ranges around them. */

@@ -7,6 +7,8 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -263,6 +265,52 @@ it('the store and InfluxDB are repriced chunk by chunk alike (small chunks, call
     await influx.close();
   }
   await assertAgree(t, s);
+});
+
+/**
+ * InfluxDB as Cloud Serverless and 3.x answer DELETE: refused. Everything else is passed to
+ * the real influxd.
+ */
+async function refusingDeletes(t: ExecutionContext, target: string): Promise<string> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const q = new URLSearchParams(body.toString()).get('q') ?? new URL(req.url ?? '/', 'http://x').searchParams.get('q') ?? '';
+      if (/^\s*DELETE\b/im.test(q)) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'error parsing query: DELETE is not supported' }));
+        return;
+      }
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'content-length', 'connection'].includes(k))) as Record<string, string>;
+      void fetch(`${target}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, ...(body.length > 0 ? { body } : {}) })
+        .then(async (r) => res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' }).end(Buffer.from(await r.arrayBuffer())))
+        .catch(() => res.writeHead(502).end());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+it('where InfluxDB refuses DELETE, a reprice that needs one writes nothing there (a relabelled call is never left under two models) and says why', async (t) => {
+  const s = await setup(t);
+  const ingested = await influxPoints(s.influx);
+  writeConfig(s, AFTER_YAML);
+  const config = configOf(s);
+  const settings = parseInfluxSettings(config.influxdb, config.configFile)!;
+  const url = await refusingDeletes(t, s.influx.url);
+  const store = SqliteStore.open({ path: join(s.h.data, 'claudescope.db') });
+  const influx = new InfluxRepricer({ connection: { ...settings.connection, url }, dryRun: false });
+  try {
+    const sum = await repriceStore(store, createDaemonPricer(config), { since: Date.parse(SINCE), until: Infinity, dryRun: false }, influx);
+    t.regex(sum.influxdb?.error ?? '', /^InfluxDB refuses DELETE .*DELETE is not supported.*cannot be rewritten there/);
+  } finally {
+    store.close();
+    await influx.close();
+  }
+  t.deepEqual(await influxPoints(s.influx), ingested, 'no point written, none doubled');
+  t.is(storeRows(s.h).get(s.evs[3]!.event_id)!.model, 'my-gateway-model', 'the store is repriced all the same');
 });
 
 test('reprice refuses a configuration that keeps no embedded store', async (t) => {
