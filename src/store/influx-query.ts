@@ -10,13 +10,18 @@
  * percentile p' = p + 49.999/n, whose rank is ⌈n·p/100⌉ (n from the same window's count).
  * Series percentiles use InfluxDB's rank as is (at most one rank apart).
  *
+ * A query ends at the first of: InfluxDB's answer, the connection's `timeout_ms`, the caller's
+ * `signal`, or {@link InfluxQueryApi.close}. Cancelled, it rejects with an
+ * {@link InfluxQueryError} whose `cancelled` is true, and its connection is closed: an InfluxDB
+ * that took the request but does not answer holds no one past a stop.
+ *
  * @example
  * const q = new InfluxQueryApi({ connection });
  * await q.aggregate({ window: { start: now - 300_000, end: now }, groupBy: ['model'], aggregates: { calls: { op: 'count' } } });
  */
 import type {
   Aggregate, AggregateQuery, AggregateRow, CallDimension, CallFilter, PipelineHealth, QueryApi, RateLimitRow,
-  RecentCallsQuery, SeriesQuery, SeriesRow, StoredCall, StoredCallDetail,
+  QueryOptions, RecentCallsQuery, SeriesQuery, SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
 import { CALL_MEASUREMENT, CALL_TAGS, HEALTH_MEASUREMENT } from './influx-point-schema.js';
 import { authHeaders, type InfluxConnection } from './influx-writer.js';
@@ -47,12 +52,15 @@ export interface InfluxQueryOptions {
   healthWindowMs?: number;
 }
 
-/** Typed error for a query InfluxDB refused or the interface cannot express. */
+/** Typed error for a query InfluxDB refused or the interface cannot express, or one cancelled. */
 export class InfluxQueryError extends Error {
   readonly code = 'E_QUERY_INFLUX';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** Ended by the caller's signal or by `close()`, not by InfluxDB: nothing to report as a failure. */
+  readonly cancelled: boolean;
+  constructor(message: string, options?: { cause?: unknown; cancelled?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'InfluxQueryError';
+    this.cancelled = options?.cancelled ?? false;
   }
 }
 
@@ -84,6 +92,7 @@ export class InfluxQueryApi implements QueryApi {
   private readonly endpoint: string;
   private readonly headers: Record<string, string>;
   private readonly base: Record<string, string>;
+  private readonly closed = new AbortController();
 
   constructor(private readonly o: InfluxQueryOptions) {
     const c = o.connection;
@@ -92,18 +101,20 @@ export class InfluxQueryApi implements QueryApi {
     this.base = { db: c.database, ...(c.retentionPolicy ? { rp: c.retentionPolicy } : {}) };
   }
 
+  /**
+   * Ends the queries in progress (they reject, `cancelled`) and refuses later ones: for a stop,
+   * whose dashboard requests and start-up reads would otherwise wait out `timeout_ms`.
+   */
+  close(): void {
+    this.closed.abort();
+  }
+
   /** Runs InfluxQL statements in one request; a failed statement throws. */
-  async influxql(statements: readonly string[], epoch?: 'ms'): Promise<Result[]> {
+  async influxql(statements: readonly string[], epoch?: 'ms', o: QueryOptions = {}): Promise<Result[]> {
     if (statements.length === 0) return [];
     const body = new URLSearchParams({ ...this.base, q: statements.join(';\n'), ...(epoch ? { epoch } : {}) });
-    let res: Response;
-    try {
-      res = await fetch(this.endpoint, { method: 'POST', headers: this.headers, body, signal: AbortSignal.timeout(this.o.connection.timeoutMs) });
-    } catch (err: unknown) {
-      throw new InfluxQueryError(`InfluxDB unreachable: ${String((err as Error).message ?? err)}`, { cause: err });
-    }
-    const text = await res.text();
-    if (!res.ok) throw new InfluxQueryError(`InfluxDB answered ${res.status} to a query: ${text.slice(0, 300)}`);
+    const { ok, status, text } = await this.post(body, o.signal);
+    if (!ok) throw new InfluxQueryError(`InfluxDB answered ${status} to a query: ${text.slice(0, 300)}`);
     const json = JSON.parse(text) as { results?: Result[]; error?: string };
     if (json.error) throw new InfluxQueryError(`InfluxDB refused a query: ${json.error}`);
     const out = json.results ?? [];
@@ -111,20 +122,61 @@ export class InfluxQueryApi implements QueryApi {
     return out;
   }
 
-  async aggregate(q: AggregateQuery): Promise<AggregateRow[]> {
-    const accs = await this.run(q, null);
+  /** One request and its answer's text, ended by its timeout, the caller's signal or close(). */
+  private async post(body: URLSearchParams, signal: AbortSignal | undefined): Promise<{ ok: boolean; status: number; text: string }> {
+    const cancelled = (cause?: unknown): InfluxQueryError =>
+      new InfluxQueryError('the query was cancelled before InfluxDB answered', { cancelled: true, ...(cause === undefined ? {} : { cause }) });
+    if (this.closed.signal.aborted || signal?.aborted) throw cancelled();
+    // One controller a request, ended by its timeout, by the caller's signal or by close(). The
+    // listeners on those two signals, which outlive many requests (a stop's, the interface's),
+    // go with the request: AbortSignal.any would leave one on each per request until they abort.
+    const ac = new AbortController();
+    let cancel = false;
+    const onCancel = (): void => {
+      cancel = true;
+      ac.abort(new DOMException('the query was cancelled', 'AbortError'));
+    };
+    const timeoutMs = this.o.connection.timeoutMs;
+    const timer = setTimeout(() => ac.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+    timer.unref();
+    this.closed.signal.addEventListener('abort', onCancel, { once: true });
+    signal?.addEventListener('abort', onCancel, { once: true });
+    try {
+      let res: Response;
+      try {
+        res = await fetch(this.endpoint, { method: 'POST', headers: this.headers, body, signal: ac.signal });
+      } catch (err: unknown) {
+        if (cancel) throw cancelled(err);
+        throw new InfluxQueryError(`InfluxDB unreachable: ${String((err as Error).message ?? err)}`, { cause: err });
+      }
+      // The answer's body is under the same signal: InfluxDB may send the headers and stall.
+      try {
+        return { ok: res.ok, status: res.status, text: await res.text() };
+      } catch (err: unknown) {
+        if (cancel) throw cancelled(err);
+        throw new InfluxQueryError(`InfluxDB's answer to a query broke off: ${String((err as Error).message ?? err)}`, { cause: err });
+      }
+    } finally {
+      clearTimeout(timer);
+      this.closed.signal.removeEventListener('abort', onCancel);
+      signal?.removeEventListener('abort', onCancel);
+    }
+  }
+
+  async aggregate(q: AggregateQuery, o: QueryOptions = {}): Promise<AggregateRow[]> {
+    const accs = await this.run(q, null, o);
     if (accs.length === 0 && (q.groupBy?.length ?? 0) === 0) {
       return [{ group: {}, values: Object.fromEntries(Object.entries(q.aggregates).map(([n, a]) => [n, a.op === 'count' || a.op === 'count_where' || a.op === 'unpriced_count' ? 0 : null])) }];
     }
     return accs.map(({ group, values }) => ({ group, values }));
   }
 
-  async series(q: SeriesQuery): Promise<SeriesRow[]> {
+  async series(q: SeriesQuery, o: QueryOptions = {}): Promise<SeriesRow[]> {
     if (!(q.stepMs >= MINUTE_MS) || q.stepMs % MINUTE_MS !== 0) throw new InfluxQueryError(`stepMs must be a positive multiple of 60000, got ${q.stepMs}`);
-    return (await this.run(q, q.stepMs)).map(({ t, group, values }) => ({ t, group, values }));
+    return (await this.run(q, q.stepMs, o)).map(({ t, group, values }) => ({ t, group, values }));
   }
 
-  private async run(q: AggregateQuery, stepMs: number | null): Promise<Acc[]> {
+  private async run(q: AggregateQuery, stepMs: number | null, o: QueryOptions): Promise<Acc[]> {
     const groupBy = q.groupBy ?? [];
     for (const d of groupBy) if (!TAGS.has(d)) throw new InfluxQueryError(`unknown dimension ${d}`);
     if (!(q.window.end > q.window.start)) return [];
@@ -182,7 +234,7 @@ export class InfluxQueryApi implements QueryApi {
         statements.push(`SELECT PERCENTILE(${ident(a.field)}, ${a.p}) AS "p"${from}${tail}`);
       }
     }
-    const results = await this.influxql(statements, 'ms');
+    const results = await this.influxql(statements, 'ms', o);
 
     const accs = new Map<string, Acc>();
     const keyOf = (t: number, s: Series): { key: string; group: Acc['group'] } => {
@@ -236,12 +288,12 @@ export class InfluxQueryApi implements QueryApi {
         if (acc) acc.values[name] = typeof v === 'number' ? v : null;
       }
     }
-    if (stepMs === null && pctlFields.size > 0) await this.exactPercentiles(named, [...accs.values()], where, groupBy);
+    if (stepMs === null && pctlFields.size > 0) await this.exactPercentiles(named, [...accs.values()], where, groupBy, o);
     return [...accs.entries()].sort((a, b) => (a[1].t - b[1].t) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, acc]) => acc);
   }
 
   /** Nearest-rank percentiles per group: PERCENTILE at p' = p + 49.999/n (see the file comment). */
-  private async exactPercentiles(named: [string, Aggregate][], accs: Acc[], where: string, groupBy: CallDimension[]): Promise<void> {
+  private async exactPercentiles(named: [string, Aggregate][], accs: Acc[], where: string, groupBy: CallDimension[], o: QueryOptions): Promise<void> {
     const statements: string[] = [];
     const targets: [Acc, string][] = [];
     for (const acc of accs) {
@@ -257,7 +309,7 @@ export class InfluxQueryApi implements QueryApi {
     }
     const CHUNK = 200;
     for (let i = 0; i < statements.length; i += CHUNK) {
-      const res = await this.influxql(statements.slice(i, i + CHUNK), 'ms');
+      const res = await this.influxql(statements.slice(i, i + CHUNK), 'ms', o);
       res.forEach((r, j) => {
         const target = targets[i + j];
         const v = r.series?.[0]?.values?.[0]?.[1];
@@ -266,10 +318,10 @@ export class InfluxQueryApi implements QueryApi {
     }
   }
 
-  async latestRateLimits(filter?: { model?: string }): Promise<RateLimitRow[]> {
+  async latestRateLimits(filter?: { model?: string }, o: QueryOptions = {}): Promise<RateLimitRow[]> {
     const where = filter?.model !== undefined ? ` WHERE "model" = ${literal(filter.model)}` : '';
     const statements = RATE_DIMS.map((d) => `SELECT "rl_${d}_limit", "rl_${d}_remaining", "rl_${d}_reset" FROM ${ident(CALL_MEASUREMENT)}${where} GROUP BY "model" ORDER BY time DESC LIMIT 1`);
-    const results = await this.influxql(statements, 'ms');
+    const results = await this.influxql(statements, 'ms', o);
     const out: RateLimitRow[] = [];
     results.forEach((r, i) => {
       const dimension = RATE_DIMS[i]!;
@@ -286,7 +338,7 @@ export class InfluxQueryApi implements QueryApi {
     return out.sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : a.dimension < b.dimension ? -1 : a.dimension > b.dimension ? 1 : 0));
   }
 
-  async recentCalls(q: RecentCallsQuery): Promise<{ calls: StoredCall[]; nextCursor: string | null }> {
+  async recentCalls(q: RecentCallsQuery, o: QueryOptions = {}): Promise<{ calls: StoredCall[]; nextCursor: string | null }> {
     const conds: string[] = [];
     if (q.window) conds.push(`time >= ${Math.floor(q.window.start)}ms AND time < ${Math.ceil(q.window.end)}ms`);
     const f = filterSql(q.filter);
@@ -298,7 +350,7 @@ export class InfluxQueryApi implements QueryApi {
     }
     const limit = Math.max(1, Math.min(q.limit, 10_000));
     // RFC 3339 times keep every nanosecond (epoch numbers would not fit a double).
-    const res = await this.influxql([`SELECT * FROM ${ident(CALL_MEASUREMENT)}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''} ORDER BY time DESC LIMIT ${limit + 1}`]);
+    const res = await this.influxql([`SELECT * FROM ${ident(CALL_MEASUREMENT)}${conds.length ? ` WHERE ${conds.join(' AND ')}` : ''} ORDER BY time DESC LIMIT ${limit + 1}`], undefined, o);
     const rows = rowsOfSeries(res[0]);
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
@@ -309,9 +361,9 @@ export class InfluxQueryApi implements QueryApi {
     };
   }
 
-  async call(eventId: string): Promise<StoredCallDetail | null> {
+  async call(eventId: string, o: QueryOptions = {}): Promise<StoredCallDetail | null> {
     const lookback = this.o.callLookbackMs ?? 30 * 86_400_000;
-    const res = await this.influxql([`SELECT * FROM ${ident(CALL_MEASUREMENT)} WHERE "event_id" = ${literal(eventId)} AND time >= ${Date.now() - lookback}ms LIMIT 1`]);
+    const res = await this.influxql([`SELECT * FROM ${ident(CALL_MEASUREMENT)} WHERE "event_id" = ${literal(eventId)} AND time >= ${Date.now() - lookback}ms LIMIT 1`], undefined, o);
     const row = rowsOfSeries(res[0])[0];
     if (!row) return null;
     const call = storedCallOf(row);
@@ -339,9 +391,9 @@ export class InfluxQueryApi implements QueryApi {
    * Fleet-wide pipeline health: the latest sample of every host that reported recently, summed,
    * with each host's own counters (`byHost`, so counter increases survive one host restarting).
    */
-  async pipelineHealth(): Promise<PipelineHealth> {
+  async pipelineHealth(o: QueryOptions = {}): Promise<PipelineHealth> {
     const w = this.o.healthWindowMs ?? 15 * MINUTE_MS;
-    const res = await this.influxql([`SELECT LAST("lag_bytes") AS "lag", LAST("dead_letters_total") AS "dl", LAST("emitter_dropped_events_total") AS "dr" FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`], 'ms');
+    const res = await this.influxql([`SELECT LAST("lag_bytes") AS "lag", LAST("dead_letters_total") AS "dl", LAST("emitter_dropped_events_total") AS "dr" FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`], 'ms', o);
     const series = res[0]?.series ?? [];
     // A host InfluxDB refuses cannot report here, so the fleet's view never knows of it.
     if (series.length === 0) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null };

@@ -154,20 +154,28 @@ export interface ReconciliationCaptureRow {
   measuredAt: number;
 }
 
+/**
+ * Options of one read. `signal` ends it when aborted (it rejects): a store that answers from
+ * memory or a local file finishes anyway; one that waits on a server (InfluxDB) stops waiting.
+ */
+export interface QueryOptions {
+  signal?: AbortSignal;
+}
+
 /** The read side every store implements. */
 export interface QueryApi {
-  aggregate(q: AggregateQuery): Promise<AggregateRow[]>;
-  series(q: SeriesQuery): Promise<SeriesRow[]>;
-  latestRateLimits(filter?: { model?: string }): Promise<RateLimitRow[]>;
-  recentCalls(q: RecentCallsQuery): Promise<{ calls: StoredCall[]; nextCursor: string | null }>;
-  call(eventId: string): Promise<StoredCallDetail | null>;
+  aggregate(q: AggregateQuery, o?: QueryOptions): Promise<AggregateRow[]>;
+  series(q: SeriesQuery, o?: QueryOptions): Promise<SeriesRow[]>;
+  latestRateLimits(filter?: { model?: string }, o?: QueryOptions): Promise<RateLimitRow[]>;
+  recentCalls(q: RecentCallsQuery, o?: QueryOptions): Promise<{ calls: StoredCall[]; nextCursor: string | null }>;
+  call(eventId: string, o?: QueryOptions): Promise<StoredCallDetail | null>;
   /**
    * Optional: one window's aggregates under several groupings, as separate {@link aggregate}
    * calls would answer them (one result per grouping), in fewer passes over the data.
    */
-  aggregateEach?(q: AggregateQuery, groupings: CallDimension[][]): Promise<AggregateRow[][]>;
+  aggregateEach?(q: AggregateQuery, groupings: CallDimension[][], o?: QueryOptions): Promise<AggregateRow[][]>;
   /** Optional: the pipeline's health (the daemon adds it around its store). */
-  pipelineHealth?(): Promise<PipelineHealth>;
+  pipelineHealth?(o?: QueryOptions): Promise<PipelineHealth>;
   /** Optional: the latest reconciliation's capture per model (`reconciliation_capture` rules). */
-  reconciliationCapture?(): Promise<ReconciliationCaptureRow[]>;
+  reconciliationCapture?(o?: QueryOptions): Promise<ReconciliationCaptureRow[]>;
 }

@@ -2,11 +2,12 @@
  * Test harness around a real influxd: a forwarder on 127.0.0.1:0 that translates the v2
  * write path as InfluxDB 1.8 reads it (`/api/v2/write?org=&bucket=DB/RP&precision=P` →
  * `/write?db=DB&rp=RP&precision=P`, the retention policy optional; InfluxDB 1.6 lacks the v2
- * path) and can answer scripted faults (429, 413, 500, 400, 401) instead of forwarding, and
+ * path) and can answer scripted faults (429, 413, 500, 400, 401) instead of forwarding; a
+ * silent server, an InfluxDB that takes connections and requests but never answers; and
  * helpers to build settings and priced calls.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import type { CallEvent } from '../../src/event/types.js';
 import type { InfluxConnection } from '../../src/store/influx-writer.js';
@@ -98,4 +99,46 @@ const pricer = testPricer();
 /** Calls priced with the test pricer, each with a distinct file source. */
 export function priced(events: CallEvent[], fileKey = 'file-a'): SinkCall[] {
   return events.map((event, i) => ({ event, price: pricer.price(event), source: { fileKey, path: `/tmp/${fileKey}.ndjson`, offset: i * 100, length: 99 } }));
+}
+
+export interface SilentServer {
+  url: string;
+  /** Requests received, all or those to one path (`/query`, `/write`, `/api/v2/write`). */
+  requested(path?: string): number;
+  /** Connections a request came on, still open (one the client keeps idle in its pool has none); all or to one path. */
+  waiting(path?: string): number;
+  close(): Promise<void>;
+}
+
+/** Accepts connections and reads what comes, never answering. */
+export async function silentServer(): Promise<SilentServer> {
+  const sockets = new Set<Socket>();
+  // Each connection a request came on, with the request's path, while it is open. Never
+  // answered, a connection carries one request.
+  const waiting = new Map<Socket, string>();
+  const requested: string[] = [];
+  const server = createTcpServer((s) => {
+    sockets.add(s);
+    s.once('data', (d: Buffer) => {
+      const path = (/^\S+ (\S+)/.exec(d.toString('latin1'))?.[1] ?? '').replace(/\?.*$/, '');
+      requested.push(path);
+      waiting.set(s, path);
+    });
+    s.on('data', () => {});
+    s.on('error', () => {});
+    s.on('close', () => {
+      sockets.delete(s);
+      waiting.delete(s);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requested: (path) => requested.filter((p) => path === undefined || p === path).length,
+    waiting: (path) => [...waiting.values()].filter((p) => path === undefined || p === path).length,
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
 }

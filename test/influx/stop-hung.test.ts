@@ -5,8 +5,6 @@
  * call once.
  */
 import test from 'ava';
-import { createServer, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { testWith } from '../helpers/external.js';
 import { tempHome, waitFor, writeEventFile } from '../helpers/event-files.js';
@@ -17,7 +15,7 @@ import { mixedWorkload } from '../daemon/workload.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { loadDaemonConfig } from '../../src/daemon/config.js';
 import { InfluxSink } from '../../src/store/influx-sink.js';
-import { connection, priced, startForwarder } from './harness.js';
+import { connection, priced, silentServer, startForwarder } from './harness.js';
 
 const it = testWith('influxd');
 const APIS = ['v1', 'v2'] as const;
@@ -26,37 +24,6 @@ const STOP_TIMEOUT_MS = 300;
 // A stop that waited for the request's timeout would take 30 s; the margin is the rest of the
 // stop (rules, HTTP server) on a loaded machine.
 const MARGIN_MS = 2000;
-
-/** Accepts connections and reads what comes, never answering. */
-async function silentServer(): Promise<{ url: string; requested: () => number; waiting: () => number; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  // Connections a request came on (one the client keeps idle in its pool has none), still open.
-  const waiting = new Set<Socket>();
-  let requested = 0;
-  const server: Server = createServer((s) => {
-    sockets.add(s);
-    s.once('data', () => {
-      requested++;
-      waiting.add(s);
-    });
-    s.on('data', () => {});
-    s.on('error', () => {});
-    s.on('close', () => {
-      sockets.delete(s);
-      waiting.delete(s);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requested: () => requested,
-    waiting: () => waiting.size,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
-  };
-}
 
 for (const api of APIS) {
   test(`api ${api}: closing the sink ends a write InfluxDB never answers, at once and unacknowledged, whatever the back-off`, async (t) => {
