@@ -1,5 +1,5 @@
 /** The alert engine's public surface, for the daemon and the CLI. */
-export { createRuleEngine } from './rule-engine.js';
+export { createRuleEngine, EvaluationStoppedError } from './rule-engine.js';
 export type { AlertView, EvaluationResult, RuleEngine, RuleEngineMetrics, RuleEngineOptions, RuleResult } from './rule-engine.js';
 export { loadRules, ruleFilesIn } from './rule-loader.js';
 export { RuleFileError, formatProblem, parseRuleFile } from './rule-schema.js';

@@ -12,12 +12,18 @@
  * A tick that starts while the previous one still runs is skipped (counted), never stacked.
  * Dispatch runs after the state is saved and never blocks the next evaluation: a notifier
  * that is down costs its own retries only.
+ *
+ * `stop()` ends an evaluation in progress at its next read, cancelling the read under way (an
+ * InfluxDB that takes queries but does not answer would otherwise hold the stop for the query's
+ * whole timeout). Such an evaluation is dropped: neither saved nor notified, since the rules it
+ * did not finish would read as failed, and a partial answer must not resolve or fire anything.
+ * The next start evaluates every rule again.
  */
 import cron from 'node-cron';
 import { randomUUID } from 'node:crypto';
 import type { Notifier } from '../notify/types.js';
 import type { NotifierCounters, RetryOptions } from '../notify/retry.js';
-import type { PipelineHealth, QueryApi } from '../store/types.js';
+import type { PipelineHealth, QueryApi, QueryOptions } from '../store/types.js';
 import { fingerprint, step } from './alert-state.js';
 import { checkTimeZone } from './budget-period.js';
 import { Dispatcher, type DispatchReport } from './dispatcher.js';
@@ -43,11 +49,13 @@ export interface RuleEngineOptions {
   clock?: () => number;
   /** node-cron expression. Default every minute at second 0 (`0 * * * * *`). */
   schedule?: string;
-  /** Pipeline health for `pipeline_health` rules; default `query.pipelineHealth`. */
-  health?: () => Promise<PipelineHealth> | PipelineHealth;
+  /** Pipeline health for `pipeline_health` rules; default `query.pipelineHealth`. Reads with `o` (its signal: a stop). */
+  health?: (o: QueryOptions) => Promise<PipelineHealth> | PipelineHealth;
   retry?: RetryOptions;
   /** Told about failures (rule errors, delivery failures), already redacted. Default: nothing. */
   onError?: (message: string) => void;
+  /** Told about what is no failure but worth a line (an evaluation a stop ended). Default: nothing. */
+  onInfo?: (message: string) => void;
 }
 
 export interface AlertView {
@@ -105,6 +113,15 @@ export interface RuleEngine {
   expireSilence(id: string): boolean;
 }
 
+/** An evaluation the engine's stop ended: dropped, neither saved nor notified. */
+export class EvaluationStoppedError extends Error {
+  readonly code = 'E_RULES_STOPPED';
+  constructor(readonly at: string) {
+    super(`the alert engine stopped during the evaluation (at ${at}): nothing of it was saved or notified; the next start evaluates every rule again`);
+    this.name = 'EvaluationStoppedError';
+  }
+}
+
 /** Builds the engine; loads and validates every rule now (throws RuleFileError on a bad file). */
 export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
   const rules = opts.rules ?? loadRules(opts.rulesDirs ?? []);
@@ -119,9 +136,13 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
     return rule === undefined ? undefined : formatRuleValue(rule, a.value);
   });
   const onError = opts.onError ?? (() => {});
+  const onInfo = opts.onInfo ?? (() => {});
+  /** Aborted by stop(): ends the reads of an evaluation in progress. */
+  const stopping = new AbortController();
+  const read: QueryOptions = { signal: stopping.signal };
   const maxWindow = Math.max(3_600_000, ...rules.map((r) => r.windowMs));
   const health = new HealthHistory(maxWindow * 2);
-  const healthSource = opts.health ?? (opts.query.pipelineHealth ? () => opts.query.pipelineHealth!() : null);
+  const healthSource = opts.health ?? (opts.query.pipelineHealth ? (o: QueryOptions) => opts.query.pipelineHealth!(o) : null);
   const templates = new Map(rules.map((r) => [r.name, {
     labels: Object.entries(r.labels).map(([k, v]) => [k, compileTemplate(v)] as const),
     annotations: Object.entries(r.annotations).map(([k, v]) => [k, compileTemplate(v)] as const),
@@ -138,14 +159,22 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
 
   async function evaluate(now: number): Promise<{ results: RuleResult[]; started: number }> {
     const started = performance.now();
+    // Checked after every read, answered or failed: once stopping, a failure is the read the
+    // stop cancelled (no rule failure to report), and what was read so far is dropped. The
+    // alerts stepped in memory meanwhile are not saved, and the engine evaluates no more.
+    const ifStopped = (at: string): void => {
+      if (stopping.signal.aborted) throw new EvaluationStoppedError(at);
+    };
     if (healthSource && rules.some((r) => r.kind === 'pipeline_health')) {
       try {
-        health.record(now, await healthSource());
+        health.record(now, await healthSource(read));
       } catch (err: unknown) {
+        ifStopped('pipeline health');
         onError(`pipeline health: ${err instanceof Error ? err.message : String(err)}`);
       }
+      ifStopped('pipeline health');
     }
-    const ctx = { query: opts.query, now, budgets, health };
+    const ctx = { query: opts.query, now, budgets, health, read };
     const results: RuleResult[] = [];
     const upserts: AlertRecord[] = [];
     const deletes: string[] = [];
@@ -154,12 +183,14 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
       try {
         samples = await evaluateRule(rule, ctx);
       } catch (err: unknown) {
+        ifStopped(`rule ${rule.name}`);
         m.ruleFailures++;
         const msg = err instanceof Error ? err.message : String(err);
         onError(`rule ${rule.name}: ${msg}`);
         results.push({ rule: rule.name, kind: rule.kind, samples: [], error: msg });
         continue; // its alerts keep their state until it evaluates again
       }
+      ifStopped(`rule ${rule.name}`);
       const tpl = templates.get(rule.name);
       const seen = new Set<string>();
       const out: RuleResult['samples'] = [];
@@ -226,6 +257,7 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
   }
 
   async function tick(): Promise<void> {
+    if (stopping.signal.aborted) return;
     if (evaluating) {
       m.skippedTicks++;
       return;
@@ -236,6 +268,9 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
     try {
       const { started } = await run;
       m.lastEvaluationMs = performance.now() - started;
+      // Saved whole, but stopping: the dispatcher stops too, and the next start sends what
+      // this evaluation would have (the notification log does not have it).
+      if (stopping.signal.aborted) return;
       // Delivery runs beside the next evaluations; a notifier still delivering an earlier
       // dispatch skips this one (its log catches it up), the others go on.
       const d: Promise<unknown> = dispatch(now)
@@ -243,7 +278,8 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
         .finally(() => dispatching.delete(d));
       dispatching.add(d);
     } catch (err: unknown) {
-      onError(`evaluation: ${err instanceof Error ? err.message : String(err)}`);
+      if (err instanceof EvaluationStoppedError) onInfo(err.message);
+      else onError(`evaluation: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
       evaluating = null;
     }
@@ -256,6 +292,8 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
       task = cron.schedule(opts.schedule ?? '0 * * * * *', tick, { name: 'claudescope-rules' });
     },
     async stop() {
+      // First: a tick the cron fires while its task stops finds the engine stopping.
+      stopping.abort();
       if (task) {
         await task.stop();
         await task.destroy();

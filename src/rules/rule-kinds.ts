@@ -2,7 +2,7 @@
  * Evaluation of each rule kind through the query interface alone, so the same rules run on
  * the embedded store and on InfluxDB. Each kind returns one {@link RuleSample} per group.
  */
-import type { AggregateRow, CallDimension, CallFilter, PipelineHealth, QueryApi } from '../store/types.js';
+import type { AggregateRow, CallDimension, CallFilter, PipelineHealth, QueryApi, QueryOptions } from '../store/types.js';
 import { periodAt } from './budget-period.js';
 import { PIPELINE_METRICS } from './rule-types.js';
 import { formatUsd } from '../reconcile/money.js';
@@ -19,6 +19,8 @@ export interface EvalContext {
   now: number;
   budgets: Budgets;
   health: HealthHistory;
+  /** Options of every read of the evaluation: its signal (the engine stopping) ends them. */
+  read?: QueryOptions;
 }
 
 /** Evaluates one rule at `ctx.now`. */
@@ -63,7 +65,7 @@ async function errorRate(rule: ErrorRateRule, ctx: EvalContext): Promise<RuleSam
   const rows = await ctx.query.aggregate({
     window: window(rule, ctx.now), filter: rule.filter, groupBy: rule.groupBy,
     aggregates: { calls: { op: 'count' }, errors: { op: 'count_where', filter: errFilter } },
-  });
+  }, ctx.read);
   return rows.map((r) => ({ labels: groupLabels(r, rule.groupBy), value: ratio(r.values['errors'], r.values['calls']), calls: r.values['calls'] ?? 0 }));
 }
 
@@ -71,7 +73,7 @@ async function latency(rule: LatencyRule, ctx: EvalContext): Promise<RuleSample[
   const rows = await ctx.query.aggregate({
     window: window(rule, ctx.now), filter: rule.filter, groupBy: rule.groupBy,
     aggregates: { calls: { op: 'count' }, p: { op: 'percentile', field: rule.field, p: rule.percentile } },
-  });
+  }, ctx.read);
   return rows.map((r) => {
     const p = r.values['p'];
     return { labels: groupLabels(r, rule.groupBy), value: typeof p === 'number' ? p / 1000 : null, calls: r.values['calls'] ?? 0 };
@@ -82,13 +84,13 @@ async function stopReasonShare(rule: StopReasonShareRule, ctx: EvalContext): Pro
   const rows = await ctx.query.aggregate({
     window: window(rule, ctx.now), filter: rule.filter, groupBy: rule.groupBy,
     aggregates: { calls: { op: 'count' }, hits: { op: 'count_where', filter: { stop_reason: rule.stopReasons } } },
-  });
+  }, ctx.read);
   return rows.map((r) => ({ labels: groupLabels(r, rule.groupBy), value: ratio(r.values['hits'], r.values['calls']), calls: r.values['calls'] ?? 0 }));
 }
 
 /** The latest reconciliation's capture per model (a store without reconciliations has no samples). */
 async function reconciliationCapture(rule: ReconciliationCaptureRule, ctx: EvalContext): Promise<RuleSample[]> {
-  const rows = (await ctx.query.reconciliationCapture?.()) ?? [];
+  const rows = (await ctx.query.reconciliationCapture?.(ctx.read)) ?? [];
   const mf = rule.filter.model;
   const models = mf === undefined ? null : new Set(Array.isArray(mf) ? mf : [mf]);
   return rows
@@ -100,7 +102,7 @@ async function threshold(rule: ThresholdRule, ctx: EvalContext): Promise<RuleSam
   const rows = await ctx.query.aggregate({
     window: window(rule, ctx.now), filter: rule.filter, groupBy: rule.groupBy,
     aggregates: { calls: { op: 'count' }, v: rule.value, ...(rule.per ? { per: rule.per } : {}) },
-  });
+  }, ctx.read);
   return rows.map((r) => {
     let v: number | null = r.values['v'] ?? null;
     if (rule.per) v = ratio(v, r.values['per']);
@@ -118,7 +120,7 @@ async function spike(rule: SpikeRule, ctx: EvalContext): Promise<RuleSample[]> {
   const rows = await ctx.query.series({
     window: { start: baseStart, end }, filter: rule.filter, groupBy: rule.groupBy, stepMs: MINUTE_MS,
     aggregates: { m: rule.measure, calls: { op: 'count' } },
-  });
+  }, ctx.read);
   const groups = new Map<string, { labels: Record<string, string>; cur: number; calls: number; base: Map<number, number> }>();
   for (const r of rows) {
     const labels = groupLabels(r, rule.groupBy);
@@ -152,11 +154,11 @@ function median(xs: number[]): number {
 async function headroom(rule: RateLimitHeadroomRule, ctx: EvalContext): Promise<RuleSample[]> {
   const modelFilter = rule.filter.model;
   const models = modelFilter === undefined ? null : new Set(Array.isArray(modelFilter) ? modelFilter : [modelFilter]);
-  const limits = (await ctx.query.latestRateLimits()).filter((r) =>
+  const limits = (await ctx.query.latestRateLimits(undefined, ctx.read)).filter((r) =>
     (models === null || models.has(r.model)) && rule.dimensions.includes(r.dimension) && r.ts >= ctx.now - rule.windowMs
     && (r.reset === null || !(Date.parse(r.reset) < ctx.now)));
   if (limits.length === 0) return [];
-  const counts = await ctx.query.aggregate({ window: window(rule, ctx.now), filter: rule.filter, groupBy: ['model'], aggregates: { calls: { op: 'count' } } });
+  const counts = await ctx.query.aggregate({ window: window(rule, ctx.now), filter: rule.filter, groupBy: ['model'], aggregates: { calls: { op: 'count' } } }, ctx.read);
   const callsBy = new Map(counts.map((r) => [r.group.model ?? null, r.values['calls'] ?? 0]));
   return limits.map((r) => ({
     labels: { model: r.model, dimension: r.dimension },
@@ -181,17 +183,17 @@ async function budget(rule: BudgetRule, ctx: EvalContext): Promise<RuleSample[]>
   if (targets.length === 0) return [];
   const groupBy: CallDimension[] = rule.scope === 'feature' ? ['feature'] : [];
   const aggs = { calls: { op: 'count' }, spend: { op: 'sum', field: 'cost_usd' } } as const;
-  const rows = await ctx.query.aggregate({ window: { start: period.start, end: ctx.now }, filter: rule.filter, groupBy, aggregates: aggs });
+  const rows = await ctx.query.aggregate({ window: { start: period.start, end: ctx.now }, filter: rule.filter, groupBy, aggregates: aggs }, ctx.read);
   // Spend is unknown only for answered calls without a price (a model the catalog lacks). A call
   // that failed or was aborted before any usage came (a dropped connection, a 529) is unpriced
   // too, for want of usage, but the API bills nothing it did not report: it leaves spend known.
   const okFilter = answeredOnly(rule.filter);
   const unpricedRows = okFilter === null ? []
-    : await ctx.query.aggregate({ window: { start: period.start, end: ctx.now }, filter: okFilter, groupBy, aggregates: { unpriced: { op: 'unpriced_count' } } });
+    : await ctx.query.aggregate({ window: { start: period.start, end: ctx.now }, filter: okFilter, groupBy, aggregates: { unpriced: { op: 'unpriced_count' } } }, ctx.read);
   // The burn rate of the last burn window, even where it began in the previous period: the few
   // minutes of a new month, carried over the whole month, would project any spend far past it.
   const burn = rule.check === 'projected'
-    ? await ctx.query.aggregate({ window: { start: ctx.now - rule.burnWindowMs, end: ctx.now }, filter: rule.filter, groupBy, aggregates: aggs })
+    ? await ctx.query.aggregate({ window: { start: ctx.now - rule.burnWindowMs, end: ctx.now }, filter: rule.filter, groupBy, aggregates: aggs }, ctx.read)
     : [];
   const pick = (list: AggregateRow[], feature: string | null): AggregateRow | undefined =>
     feature === null ? list[0] : list.find((r) => r.group.feature === feature);

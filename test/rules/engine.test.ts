@@ -3,6 +3,7 @@ import { emailNotifier } from '../../src/notify/email.js';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import type { Notification, Notifier } from '../../src/notify/types.js';
+import type { QueryOptions } from '../../src/store/types.js';
 import { DEFAULT_ROUTING } from '../../src/notify/types.js';
 import { webhookNotifier } from '../../src/notify/webhook.js';
 import { createRuleEngine } from '../../src/rules/rule-engine.js';
@@ -274,6 +275,55 @@ test('stopping ends an email delivery to an SMTP server that hangs at once', asy
   const stopMs = performance.now() - t0;
   t.true(stopMs < 5000, `stop took ${Math.round(stopMs)} ms`);
   t.like(engine.metrics().notifications['mail'], { sent: 0, failed: 0, retries: 0 });
+});
+
+test('stopping during an evaluation ends the read in progress and drops the evaluation: nothing saved or notified, no rule failure reported', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
+  const statePath = join(tempDir(t), 'state.db');
+  // HighErrors answers (and fires); Headroom's read then hangs until its signal aborts. Were the
+  // stop to wait for it instead, the read would fail after 3 s.
+  let reading = false;
+  const query = {
+    ...bind(store),
+    latestRateLimits: (_filter?: { model?: string }, o?: QueryOptions) => new Promise<never>((_resolve, reject) => {
+      reading = true;
+      const timer = setTimeout(() => reject(new Error('no answer within 3000 ms')), 3000);
+      o?.signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(new Error('cancelled'));
+      }, { once: true });
+    }),
+  };
+  const rules = rulesFrom(`
+rules:
+  - { alert: HighErrors, kind: error_rate, window: 5m, min_calls: 10, threshold: 5%, group_by: [model] }
+  - { alert: Headroom, kind: rate_limit_headroom, threshold: 10% }
+`);
+  const rec = recorder();
+  const errors: string[] = [];
+  const infos: string[] = [];
+  const first = createRuleEngine({ query, rules, notifiers: [rec], statePath, clock: () => T0, onError: (m) => errors.push(m), onInfo: (m) => infos.push(m) });
+  const ticked = first.tick();
+  while (!reading) await new Promise((r) => setTimeout(r, 10));
+  const t0 = performance.now();
+  await first.stop();
+  await ticked;
+  const stopMs = performance.now() - t0;
+  t.true(stopMs < 1000, `stop took ${Math.round(stopMs)} ms`);
+  t.deepEqual(errors, []);
+  t.is(infos.length, 1, infos.join('\n'));
+  t.regex(infos[0] ?? '', /stopped during the evaluation \(at rule Headroom\): nothing of it was saved or notified/);
+  t.is(rec.got.length, 0, 'no notification from a partial evaluation');
+  t.like(first.metrics(), { evaluations: 0, ruleFailures: 0 });
+  // Nothing saved: the next start finds no alert, evaluates anew and notifies.
+  const rec2 = recorder();
+  const second = createRuleEngine({ query: bind(store), rules, notifiers: [rec2], statePath, clock: () => T0 });
+  t.teardown(() => second.stop());
+  t.deepEqual(second.alerts(T0), []);
+  await second.evaluateOnce(T0);
+  t.is(rec2.got.length, 1);
+  t.is(second.alerts(T0)[0]?.name, 'HighErrors');
 });
 
 test('a rule that throws is counted and the other rules still evaluate', async (t) => {
