@@ -7,7 +7,7 @@
  * start (with the loader's file:line message) before the data folder is locked.
  */
 import { fileLocator, type DaemonConfig } from './config.js';
-import type { PipelineHealth, QueryApi } from '../store/types.js';
+import type { PipelineHealth, QueryApi, QueryOptions } from '../store/types.js';
 import type { Rule, RuleEngine } from '../rules/index.js';
 import type { Notifier } from '../notify/types.js';
 import { defaultRulesDir } from '../rules/paths.js';
@@ -95,8 +95,10 @@ export interface StartAlertingOptions {
   prepared: PreparedAlerting;
   query: QueryApi;
   /** Pipeline health for `pipeline_health` rules: this daemon's, or the fleet's (on InfluxDB). */
-  health: () => PipelineHealth | Promise<PipelineHealth>;
+  health: (o: QueryOptions) => PipelineHealth | Promise<PipelineHealth>;
   onError: (message: string) => void;
+  /** What is no failure but worth a line (an evaluation a stop ended). */
+  onInfo?: (message: string) => void;
   /** node-cron expression; default every minute. */
   schedule?: string;
 }
@@ -112,6 +114,7 @@ export async function startAlerting(o: StartAlertingOptions): Promise<RuleEngine
     budgets: budgetsFromConfig(o.config.budgets),
     health: o.health,
     onError: o.onError,
+    ...(o.onInfo !== undefined ? { onInfo: o.onInfo } : {}),
     ...(o.schedule !== undefined ? { schedule: o.schedule } : {}),
   });
   engine.start();

@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import type { InfluxQueryApi } from '../store/influx-query.js';
-import type { PipelineHealth } from '../store/types.js';
+import type { PipelineHealth, QueryOptions } from '../store/types.js';
 import type { IncomingMessage } from 'node:http';
 import { Pipeline, type CommitObserver } from './pipeline.js';
 import { HttpServer, sendJson } from './http-server.js';
@@ -60,6 +60,10 @@ export class Daemon {
   private healthTimer: NodeJS.Timeout | undefined;
   private deadLettersLogged = 0;
   private stopping: Promise<void> | undefined;
+  /** Aborted when the stop begins: ends the start's read of the stored rate limits. */
+  private readonly closing = new AbortController();
+  /** That read (never rejects). */
+  private seeding: Promise<void> | undefined;
   private engine: RuleEngine | undefined;
   private readonly closedSpend = new ClosedSpendCache();
   /** The scheduled reconciliation (when `reconcile.schedule` is set). */
@@ -157,11 +161,11 @@ export class Daemon {
     const alerting: PreparedAlerting = await prepareAlerting(o.config);
     const d = new Daemon(o.config, pricer, log, o.healthCheckIntervalMs ?? 5000);
     await d.pipeline.start();
-    try {
-      d.metrics.claude.seedRateLimits(await d.pipeline.query.latestRateLimits(), Date.now());
-    } catch (err: unknown) {
-      log('warn', 'could not read the stored rate limits: their gauges wait for new calls', { err: String(err) });
-    }
+    // The embedded store answers at once: its gauges are there before the first scrape. InfluxDB
+    // alone is read in the background, the daemon serving and ingesting meanwhile: one that is
+    // slow, or takes the query and never answers, would hold the start for its timeout_ms.
+    d.seeding = d.seedRateLimits();
+    if (d.pipeline.store !== undefined) await d.seeding;
     try {
       // A fleet's rules instance reads the central InfluxDB, and its pipeline-health rules
       // then see every host's health points rather than this daemon's alone.
@@ -172,8 +176,9 @@ export class Daemon {
         config: o.config,
         prepared: alerting,
         query: fleet ? influx : d.pipeline.query,
-        health: fleet ? () => fleetHealth(influx, d.pipelineHealth().influxAuthFailed) : () => d.pipelineHealth(),
+        health: fleet ? (q) => fleetHealth(influx, d.pipelineHealth().influxAuthFailed, q) : () => d.pipelineHealth(),
         onError: (message) => log('warn', `alerts: ${message}`),
+        onInfo: (message) => log('info', `alerts: ${message}`),
         ...(o.ruleSchedule !== undefined ? { schedule: o.ruleSchedule } : {}),
       });
       const rc = o.config.reconcile;
@@ -183,8 +188,10 @@ export class Daemon {
       }
       await d.http.listen();
     } catch (err: unknown) {
+      d.closing.abort();
       await d.reconcileJob?.stop();
       await d.engine?.stop();
+      await d.seeding;
       await d.pipeline.stop();
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'EADDRINUSE') throw new Error(`cannot listen on ${o.config.listen.host}:${o.config.listen.port}: the port is in use (choose another with --port or listen.port)`, { cause: err });
@@ -202,6 +209,21 @@ export class Daemon {
       notifiers: alerting.notifiers.map((n) => n.name).join(',') || 'none',
     });
     return d;
+  }
+
+  /**
+   * Fills the rate-limit gauges from the latest stored headers; without them they wait for new
+   * calls. Calls ingested before InfluxDB answered keep their newer headers (older rows are
+   * skipped). A stop ends the read, with nothing to warn about: the next start reads them.
+   */
+  private async seedRateLimits(): Promise<void> {
+    try {
+      const rows = await this.pipeline.query.latestRateLimits(undefined, { signal: this.closing.signal });
+      this.metrics.claude.seedRateLimits(rows, Date.now());
+    } catch (err: unknown) {
+      if (this.closing.signal.aborted) return;
+      this.log('warn', 'could not read the stored rate limits: their gauges wait for new calls', { err: String(err) });
+    }
   }
 
   /** The alert engine (after start). */
@@ -262,11 +284,18 @@ export class Daemon {
     return this;
   }
 
-  /** Stops reading, commits what is in flight and the final checkpoint, closes the server. Idempotent. */
+  /**
+   * Stops reading, commits what is in flight and the final checkpoint, closes the server.
+   * InfluxDB queries in progress are cancelled (a rule evaluation's, the start's read of the
+   * rate limits, the dashboard's), so an InfluxDB that does not answer holds the stop no longer
+   * than its writes do (influxdb.stop_timeout_ms). Idempotent.
+   */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.healthTimer) clearInterval(this.healthTimer);
+      this.closing.abort();
       await this.engine?.stop();
+      await this.seeding;
       await this.reconcileJob?.stop();
       await this.pipeline.stop();
       await this.http.close();
@@ -348,9 +377,9 @@ export class Daemon {
  * credentials: only this daemon can know that (a refused host cannot report there), and with it
  * refused, the fleet's health may not be readable either.
  */
-async function fleetHealth(influx: InfluxQueryApi, ownAuthFailed: number | null): Promise<PipelineHealth> {
+async function fleetHealth(influx: InfluxQueryApi, ownAuthFailed: number | null, o: QueryOptions): Promise<PipelineHealth> {
   try {
-    return { ...(await influx.pipelineHealth()), influxAuthFailed: ownAuthFailed };
+    return { ...(await influx.pipelineHealth(o)), influxAuthFailed: ownAuthFailed };
   } catch (err: unknown) {
     if (ownAuthFailed !== 1) throw err;
     return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: 1 };

@@ -49,6 +49,8 @@ export class HttpServer {
   private readonly routes: Route[] = [];
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** Responses not yet sent. */
+  private readonly answering = new Set<ServerResponse>();
   /** SHA-256 of the token: compared in constant time whatever the presented token's length. */
   private readonly tokenDigest: Buffer | null;
   private url_ = '';
@@ -56,7 +58,11 @@ export class HttpServer {
   constructor(private readonly o: HttpServerOptions) {
     if (o.requireToken && (o.token === null || o.token === '')) throw new Error('a token is required but none was given');
     this.tokenDigest = o.requireToken && o.token ? digest(o.token) : null;
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server = createServer((req, res) => {
+      this.answering.add(res);
+      res.once('close', () => this.answering.delete(res));
+      void this.handle(req, res);
+    });
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -95,6 +101,9 @@ export class HttpServer {
   async close(graceMs = 2000): Promise<void> {
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // A request answered after this would leave its connection open for keep-alive, past the
+    // idle ones closed here, until the grace ends: its answer closes it instead.
+    for (const res of this.answering) if (!res.headersSent) res.setHeader('connection', 'close');
     this.server.closeIdleConnections();
     const timer = setTimeout(() => {
       for (const s of this.sockets) s.destroy();

@@ -197,6 +197,8 @@ export class Pipeline {
     const i = this.influx_;
     if (!i) return;
     if (i.healthTimer) clearInterval(i.healthTimer);
+    // Dashboard requests still reading InfluxDB end now (503) rather than at their timeout_ms.
+    i.query.close();
     await i.sink.close();
   }
 
