@@ -1,15 +1,19 @@
 /**
  * A real InfluxDB 1.x (Debian's `influxd`) for tests: a temporary folder for meta, data and
- * WAL, every listener on 127.0.0.1 at a free port found at run time (HTTP and the RPC
- * service; graphite, collectd, opentsdb and UDP off), reporting and the `_internal` monitor
- * off. Waits for `/ping`; `stop()` ends it, `restart()` brings it back on the same port and
- * data (outage tests).
+ * WAL, every listener on 127.0.0.1 at a port influxd picks itself (HTTP and the RPC service,
+ * bound to port 0: the HTTP port is read from its "Listening on HTTP" line; graphite,
+ * collectd, opentsdb and UDP off), reporting and the `_internal` monitor off. A port found
+ * free beforehand could be taken by a concurrent test's server before influxd binds it.
+ * Waits for `/ping`; `stop()` ends it, `restart()` brings it back on the same port and data
+ * (outage tests), trying again for a while when that port is briefly taken.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, isAddressInUse, listenedPort } from './ports.js';
+
+export { freePort };
 
 export interface InfluxdOptions {
   /** `[http] max-body-size` in bytes (0: InfluxDB's default of 25 MB). */
@@ -50,22 +54,9 @@ export interface InfluxResult {
   error?: string;
 }
 
-/** A port nothing listens on right now (bound to 127.0.0.1 and released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function configText(dir: string, httpPort: number, rpcPort: number, spare: number, o: InfluxdOptions): string {
+function configText(dir: string, httpPort: number, o: InfluxdOptions): string {
   return `reporting-disabled = true
-bind-address = "127.0.0.1:${rpcPort}"
+bind-address = "127.0.0.1:0"
 
 [meta]
   dir = "${join(dir, 'meta')}"
@@ -95,7 +86,7 @@ bind-address = "127.0.0.1:${rpcPort}"
 
 [[graphite]]
   enabled = false
-  bind-address = "127.0.0.1:${spare}"
+  bind-address = "127.0.0.1:0"
 
 [[collectd]]
   enabled = false
@@ -117,32 +108,64 @@ bind-address = "127.0.0.1:${rpcPort}"
 /** Starts a fresh `influxd`; register `dispose` as teardown. */
 export async function startInfluxd(o: InfluxdOptions = {}): Promise<Influxd> {
   const dir = mkdtempSync(join(tmpdir(), 'claudescope-influxd-'));
-  const port = await freePort();
-  const rpcPort = await freePort();
-  const spare = await freePort();
   const conf = join(dir, 'influxdb.conf');
-  writeFileSync(conf, configText(dir, port, rpcPort, spare, o));
-  const url = `http://127.0.0.1:${port}`;
+  let port = 0;
+  let url = '';
   let child: ChildProcess | undefined;
   let log = '';
 
-  const launch = async (): Promise<void> => {
+  /** One influxd on `port` (0: one it picks, read from its log); rejects when it exits or never answers. */
+  const once = async (): Promise<void> => {
+    writeFileSync(conf, configText(dir, port, o));
     log = '';
     const c = spawn('influxd', ['-config', conf], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INFLUXDB_REPORTING_DISABLED: 'true' } });
     child = c;
-    c.stdout?.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
-    c.stderr?.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });
+    // Its own "Listening on HTTP" line, read as it comes (later lines could push it out of the
+    // kept tail), names the port it got, and says it is influxd and not some other server that
+    // holds a restart's port which answers there.
+    let at = 0;
+    let closed = false;
+    const take = (d: Buffer): void => {
+      log = (log + d.toString()).slice(-4000);
+      if (at === 0) at = listenedPort(log, /Listening on HTTP/) ?? 0;
+    };
+    c.stdout?.on('data', take);
+    c.stderr?.on('data', take);
+    c.once('close', () => { closed = true; });
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (c.exitCode !== null) throw new Error(`influxd exited with ${c.exitCode}: ${log}`);
-      try {
-        const r = await fetch(`${url}/ping`);
-        if (r.status === 204) return;
-      } catch {
-        // not up yet
+      // 'close', not 'exit': by then its last words (address in use) are in the log.
+      if (closed) throw new Error(`influxd exited with ${c.exitCode ?? c.signalCode}: ${log}`);
+      if (at !== 0) {
+        try {
+          // Bounded: a server that does not answer must not stall the start.
+          const r = await fetch(`http://127.0.0.1:${at}/ping`, { signal: AbortSignal.timeout(1000) });
+          if (r.status === 204) {
+            port = at;
+            return;
+          }
+        } catch {
+          // not up yet
+        }
       }
       if (Date.now() > deadline) throw new Error(`influxd did not answer /ping within 30 s: ${log}`);
       await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  /**
+   * Starts it. On its first start no port is given, so none can be taken; a restart needs the
+   * same port, which another test's server may hold for a moment (a free-port probe): it is
+   * tried again while the port is in use, for a few seconds.
+   */
+  const launch = async (): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await once();
+      } catch (err) {
+        if (port === 0 || attempt >= 20 || !isAddressInUse(log)) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
     }
   };
 
@@ -169,6 +192,7 @@ export async function startInfluxd(o: InfluxdOptions = {}): Promise<Influxd> {
   };
 
   await launch();
+  url = `http://127.0.0.1:${port}`;
   return {
     url, port, dir, query,
     async write(db, lines, rp) {
