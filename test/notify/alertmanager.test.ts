@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { alertmanagerNotifier } from '../../src/notify/alertmanager.js';
 import { deliver } from '../../src/notify/retry.js';
@@ -9,45 +8,59 @@ import { createRuleEngine } from '../../src/rules/rule-engine.js';
 import { parseMatcher } from '../../src/rules/silences.js';
 import { testWith } from '../helpers/external.js';
 import { tempDir } from '../helpers/events.js';
+import { listenedPort, takeReleasedPorts } from '../helpers/ports.js';
 import { commit, errorCall, openStore, rulesFrom, spread } from '../rules/helpers.js';
 import { noSleep, receiver, sampleNotification } from './helpers.js';
 
 const AM = '/usr/bin/prometheus-alertmanager';
 const test = testWith(AM);
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
+/**
+ * An Alertmanager on a port it binds itself (127.0.0.1:0), read from its "Listening on" line:
+ * a port found free first could be taken by a concurrent test's server before it binds it.
+ * Clustering is off, so it opens no cluster port either.
+ */
 async function startAlertmanager(t: import('ava').ExecutionContext, yaml = "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n"): Promise<string> {
   const dir = tempDir(t, 'claudescope-am-');
   const config = join(dir, 'alertmanager.yml');
   writeFileSync(config, yaml);
-  const port = await freePort();
-  const child = spawn(AM, [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address='], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(AM, [`--config.file=${config}`, `--storage.path=${join(dir, 'data')}`, '--web.listen-address=127.0.0.1:0', '--cluster.listen-address='], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  let port: number | undefined;
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    port ??= listenedPort(stderr, /msg="Listening on"/);
+  });
   t.teardown(() => new Promise<void>((r) => {
     if (child.exitCode !== null) return r();
     child.once('exit', () => r());
     child.kill('SIGTERM');
   }));
-  const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`alertmanager exited: ${stderr}`);
-    try {
-      if ((await fetch(`${url}/-/ready`)).ok) return url;
-    } catch {
-      // not listening yet
+    if (port !== undefined) {
+      const url = `http://127.0.0.1:${port}`;
+      try {
+        if ((await fetch(`${url}/-/ready`)).ok) return url;
+      } catch {
+        // not ready yet
+      }
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`alertmanager did not become ready: ${stderr}`);
 }
+
+// Serial (so before the others): it changes how this process's servers close while it runs.
+test.serial('an Alertmanager starts while every port this process finds free is taken before it is passed on', async (t) => {
+  const squat = takeReleasedPorts();
+  try {
+    const url = await startAlertmanager(t);
+    t.true((await fetch(`${url}/-/ready`)).ok);
+  } finally {
+    await squat.restore();
+  }
+});
 
 test('alerts posted to a real Alertmanager arrive with their labels and annotations', async (t) => {
   const url = await startAlertmanager(t);
