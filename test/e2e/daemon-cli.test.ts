@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir, readEvents } from '../helpers/events.js';
+import { freePort, takeReleasedPorts } from '../helpers/ports.js';
 import { startFakeApi } from '../../src/testing/fake-api.js';
 import { runDemoWorkload } from '../../src/daemon/demo-workload.js';
 import { parseExposition, sumOf } from '../metrics/exposition.js';
@@ -20,17 +21,6 @@ const CLI = join(ROOT, 'dist/src/cli/main.js');
 test.before(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first`);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Writes `calls` events with the real emitter and SDK (through the fake API) into `<home>/events`. */
 async function writeRealEvents(home: string, calls: number): Promise<void> {
@@ -49,10 +39,13 @@ interface Running {
   exit: Promise<number | null>;
 }
 
-/** `bin`: run the CLI file itself, through its shebang, as an installed `claudescope` runs. */
+/**
+ * `bin`: run the CLI file itself, through its shebang, as an installed `claudescope` runs. The
+ * daemon takes a free port itself (--port 0) and names it in its started line: a port found
+ * free here could be taken by a concurrent test's server before the daemon binds it.
+ */
 async function startDaemon(t: ExecutionContext, home: string, extra: string[] = [], how: 'node' | 'bin' = 'node', env: NodeJS.ProcessEnv = {}): Promise<Running> {
-  const port = await freePort();
-  const args = ['daemon', '--home', home, '--port', String(port), '--poll-interval-ms', '100', ...extra];
+  const args = ['daemon', '--home', home, '--port', '0', '--poll-interval-ms', '100', ...extra];
   const [command, argv] = how === 'bin' ? [CLI, args] : [process.execPath, [CLI, ...args]];
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLAUDESCOPE_HOME: '', ...env } });
   let err = '';
@@ -72,6 +65,17 @@ async function startDaemon(t: ExecutionContext, home: string, extra: string[] = 
   });
   return { child, url, stderr: () => err, exit };
 }
+
+// Serial (so before the others): it changes how this process's servers close while it runs.
+test.serial('a daemon starts while every port this process finds free is taken before it is passed on', async (t) => {
+  const squat = takeReleasedPorts();
+  try {
+    const d = await startDaemon(t, tempDir(t));
+    t.is((await fetch(`${d.url}/healthz`)).status, 200);
+  } finally {
+    await squat.restore();
+  }
+});
 
 test('daemon --port 0 listens on a free port and names it in its started line', async (t) => {
   const home = tempDir(t);
