@@ -8,7 +8,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testWith } from '../helpers/external.js';
 import { call, header, line, tempHome, waitFor } from '../helpers/event-files.js';
-import { freePort, startInfluxd } from '../helpers/influxd.js';
+import { startInfluxd } from '../helpers/influxd.js';
 
 const it = testWith('influxd');
 const TOTAL = 20_000;
@@ -26,9 +26,10 @@ it('InfluxDB stopped and restarted while 20,000 events flow: every event id land
   await influx.createDatabase('fleet');
   const h = tempHome();
   t.teardown(h.cleanup);
-  const port = await freePort();
   const cfg = join(h.home, 'config.yaml');
-  writeFileSync(cfg, `listen: { host: 127.0.0.1, port: ${port} }
+  // Port 0: the daemon takes a free one and names it in its started line (a port found free
+  // here could be taken by a concurrent test's server before the daemon binds it).
+  writeFileSync(cfg, `listen: { host: 127.0.0.1, port: 0 }
 tail: { poll_interval_ms: 100 }
 retention: { sealed_files: keep }
 rules: { dirs: [] }
@@ -48,6 +49,8 @@ influxdb:
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   await waitFor(() => log.includes('started on') || child.exitCode !== null, 'daemon started', 30_000);
   t.is(child.exitCode, null, log);
+  const daemonUrl = /started on (http:\/\/127\.0\.0\.1:\d+)/.exec(log)?.[1] ?? '';
+  t.not(daemonUrl, '', log);
 
   const count = async (): Promise<number> => {
     try {
@@ -94,7 +97,7 @@ influxdb:
     await new Promise((r) => setTimeout(r, 100));
   }
   const backlogBytes = readFileSync(path).length;
-  const healthz = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { lag_bytes: number };
+  const healthz = (await (await fetch(`${daemonUrl}/healthz`)).json()) as { lag_bytes: number };
   t.true(healthz.lag_bytes > backlogBytes / 2, `the backlog stays in the file (lag ${healthz.lag_bytes} of ${backlogBytes} bytes)`);
 
   // Phase 3: InfluxDB back; the backlog drains.
@@ -109,7 +112,7 @@ influxdb:
   const growthMb = (Math.max(...samples) - baseline) / 1024;
   t.log(`RSS at outage start ${(baseline / 1024).toFixed(1)} MB, max during outage ${(Math.max(...samples) / 1024).toFixed(1)} MB (+${growthMb.toFixed(1)} MB) while ${(backlogBytes / 1e6).toFixed(1)} MB of events waited in the file`);
   t.true(growthMb < 24, `memory grew ${growthMb.toFixed(1)} MB during the outage`);
-  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const metrics = await (await fetch(`${daemonUrl}/metrics`)).text();
   t.regex(metrics, /claudescope_influx_retries_total [1-9]/);
   t.regex(metrics, /claudescope_influx_points_written_total 20000/);
   // A file that only grew is never taken for a truncated one (that would re-deliver it).
