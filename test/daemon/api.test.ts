@@ -3,12 +3,12 @@ import { request as httpRequest } from 'node:http';
 import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { tempHome, writeEventFile, waitFor } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
 import { testWith } from '../helpers/external.js';
+import { takeReleasedPorts } from '../helpers/ports.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { loadDaemonConfig, type DaemonConfig } from '../../src/daemon/config.js';
 import { parseExposition, promtoolCheck, sumOf } from '../metrics/exposition.js';
@@ -209,25 +209,34 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A daemon on a free port of a new home whose config file requires its token, as the CLI finds it. */
+/**
+ * A daemon on a free port of a new home whose config file requires its token, as the CLI finds it.
+ * The daemon takes the port itself (port 0), which the file then names for the CLI: a port
+ * found free beforehand could be taken by a concurrent test's server before the daemon binds it.
+ */
 async function tokenDaemon(t: ExecutionContext): Promise<{ h: ReturnType<typeof tempHome>; cfgFile: string; d: Daemon }> {
   const h = tempHome();
   t.teardown(h.cleanup);
-  const port = await freePort();
   const cfgFile = join(h.home, 'daemon.yaml');
-  writeFileSync(cfgFile, `listen:\n  port: ${port}\nauth:\n  token: ${TOKEN}\n  require_token: true\n`);
+  const yaml = (port: number): string => `listen:\n  port: ${port}\nauth:\n  token: ${TOKEN}\n  require_token: true\n`;
+  writeFileSync(cfgFile, yaml(0));
   const config = loadDaemonConfig({ flags: { home: h.home, config: cfgFile }, env: {} });
-  return { h, cfgFile, d: await Daemon.start({ config, pricer: testPricer(), log: () => {} }) };
+  const d = await Daemon.start({ config, pricer: testPricer(), log: () => {} });
+  writeFileSync(cfgFile, yaml(Number(new URL(d.url).port)));
+  return { h, cfgFile, d };
 }
+
+// Serial (so before the others): it changes how this process's servers close while it runs.
+test.serial('a token daemon starts while every port this process finds free is taken before it is passed on', async (t) => {
+  const squat = takeReleasedPorts();
+  try {
+    const { d } = await tokenDaemon(t);
+    t.teardown(() => d.stop());
+    t.is((await fetch(`${d.url}/healthz`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+  } finally {
+    await squat.restore();
+  }
+});
 
 test('silence add goes through the running daemon of its home (with its token), and writes the state file when none runs', async (t) => {
   const { h, cfgFile, d } = await tokenDaemon(t);
