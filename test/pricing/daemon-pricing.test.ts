@@ -220,11 +220,14 @@ test('reprice goes through the running daemon\'s API (with its bearer token) whi
   t.teardown(h.cleanup);
   const evs = events();
   await ingest(t, h, evs);
-  const port = await freePort();
   const file = join(h.home, 'config.yaml');
-  writeFileSync(file, `listen:\n  port: ${port}\nauth:\n  token: ${TOKEN}\n  require_token: true\n${OVERRIDE_YAML}`);
-  const config = { ...configOf(h.home, {}, file), listen: { host: '127.0.0.1', port } };
+  const yaml = (port: number): string => `listen:\n  port: ${port}\nauth:\n  token: ${TOKEN}\n  require_token: true\n${OVERRIDE_YAML}`;
+  // The daemon takes a free port itself, which the file then names for the CLI: a port found
+  // free beforehand could be taken by a concurrent test's server before the daemon binds it.
+  writeFileSync(file, yaml(0));
+  const config = { ...configOf(h.home, {}, file), listen: { host: '127.0.0.1', port: 0 } };
   const { daemon, logs } = await startDaemon(t, config);
+  writeFileSync(file, yaml(Number(new URL(daemon.url).port)));
   const unauthorized = await fetch(`${daemon.url}/api/reprice`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"since":"2026-11-20"}' });
   t.is(unauthorized.status, 401);
   const bad = await fetch(`${daemon.url}/api/reprice`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: '{"since":"last week"}' });
