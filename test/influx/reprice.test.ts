@@ -114,7 +114,10 @@ async function setup(t: ExecutionContext): Promise<Setup> {
   await influx.query(`CREATE DATABASE "${DB}" WITH DURATION 30d`);
   const h = tempHome();
   t.teardown(h.cleanup);
-  const s: Setup = { h, influx, file: join(h.home, 'config.yaml'), port: await freePort(), evs: events() };
+  // Port 0 until a daemon that the CLI must reach runs: the daemon takes a free port itself,
+  // which the file then names (a port found free beforehand could be taken by a concurrent
+  // test's server before the daemon binds it).
+  const s: Setup = { h, influx, file: join(h.home, 'config.yaml'), port: 0, evs: events() };
   writeConfig(s, BEFORE_YAML);
   writeEventFile({ dir: h.events, calls: s.evs, sealed: true });
   const daemon = await startDaemon(t, s);
@@ -228,6 +231,8 @@ it('reprice through the running daemon rewrites its InfluxDB points too; with In
   const logs: string[] = [];
   const daemon = await Daemon.start({ config: configOf(s), log: (level, msg, fields) => logs.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`) });
   t.teardown(() => daemon.stop());
+  s.port = Number(new URL(daemon.url).port);
+  writeConfig(s, AFTER_YAML);
 
   await s.influx.stop();
   const down = await cli(['reprice', '--since', SINCE, '--json', '--config', s.file], env);
