@@ -92,7 +92,14 @@ export class InfluxQueryApi implements QueryApi {
   private readonly endpoint: string;
   private readonly headers: Record<string, string>;
   private readonly base: Record<string, string>;
-  private readonly closed = new AbortController();
+  /** Set by {@link close}: later queries are refused. */
+  private closed = false;
+  /**
+   * What ends each query in progress, for {@link close}. Not listeners on one signal of the
+   * interface's: a dashboard's requests run a dozen queries at once, and an AbortSignal with
+   * more than 10 listeners has Node.js warn of a memory leak on the daemon's stderr.
+   */
+  private readonly inFlight = new Set<() => void>();
 
   constructor(private readonly o: InfluxQueryOptions) {
     const c = o.connection;
@@ -106,7 +113,8 @@ export class InfluxQueryApi implements QueryApi {
    * whose dashboard requests and start-up reads would otherwise wait out `timeout_ms`.
    */
   close(): void {
-    this.closed.abort();
+    this.closed = true;
+    for (const cancel of this.inFlight) cancel();
   }
 
   /** Runs InfluxQL statements in one request; a failed statement throws. */
@@ -126,10 +134,10 @@ export class InfluxQueryApi implements QueryApi {
   private async post(body: URLSearchParams, signal: AbortSignal | undefined): Promise<{ ok: boolean; status: number; text: string }> {
     const cancelled = (cause?: unknown): InfluxQueryError =>
       new InfluxQueryError('the query was cancelled before InfluxDB answered', { cancelled: true, ...(cause === undefined ? {} : { cause }) });
-    if (this.closed.signal.aborted || signal?.aborted) throw cancelled();
+    if (this.closed || signal?.aborted) throw cancelled();
     // One controller a request, ended by its timeout, by the caller's signal or by close(). The
-    // listeners on those two signals, which outlive many requests (a stop's, the interface's),
-    // go with the request: AbortSignal.any would leave one on each per request until they abort.
+    // listener on the caller's signal, which may outlive many requests (a stop's), goes with the
+    // request: AbortSignal.any would leave one on it per request until it aborts.
     const ac = new AbortController();
     let cancel = false;
     const onCancel = (): void => {
@@ -139,7 +147,7 @@ export class InfluxQueryApi implements QueryApi {
     const timeoutMs = this.o.connection.timeoutMs;
     const timer = setTimeout(() => ac.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
     timer.unref();
-    this.closed.signal.addEventListener('abort', onCancel, { once: true });
+    this.inFlight.add(onCancel);
     signal?.addEventListener('abort', onCancel, { once: true });
     try {
       let res: Response;
@@ -158,7 +166,7 @@ export class InfluxQueryApi implements QueryApi {
       }
     } finally {
       clearTimeout(timer);
-      this.closed.signal.removeEventListener('abort', onCancel);
+      this.inFlight.delete(onCancel);
       signal?.removeEventListener('abort', onCancel);
     }
   }

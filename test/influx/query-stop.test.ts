@@ -72,6 +72,25 @@ test('queries that time out are no cancellation, and leave no listener on the si
   t.is(silent.requested('/query'), 3);
 });
 
+test('a dozen queries at once, as a dashboard\'s requests run them, and their close draw no listener-leak warning', async (t) => {
+  const silent = await silentServer();
+  t.teardown(() => silent.close());
+  const q = new InfluxQueryApi({ connection: connection(silent.url, 'x', { timeoutMs: 30_000 }) });
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => { if (w.name === 'MaxListenersExceededWarning') warnings.push(w.message); };
+  process.on('warning', onWarning);
+  t.teardown(() => { process.off('warning', onWarning); });
+
+  const queries = Array.from({ length: 12 }, () => q.aggregate({ window: WINDOW, aggregates: { calls: { op: 'count' } } }).then(() => false, (err: unknown) => err instanceof InfluxQueryError && err.cancelled));
+  await waitFor(() => silent.waiting('/query') === 12, 'the queries sent');
+  q.close();
+  t.deepEqual(await Promise.all(queries), new Array<boolean>(12).fill(true));
+  // A warning is emitted on a later tick.
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(warnings, []);
+  await waitFor(() => silent.waiting() === 0, 'the queries\' connections closed', 2000);
+});
+
 function influxOnly(home: string, url: string, rulesDirs = ['rules']): ReturnType<typeof loadDaemonConfig> {
   const base = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: home }, flags: { pollIntervalMs: 50 } });
   return {
