@@ -68,22 +68,10 @@ export function runCells(db: Database.Database, runId: string): unknown[] {
  * tolerance are left out: a run over a year of hourly buckets has thousands of them, and
  * what needs reading is what differs.
  */
-export interface StoredRun {
-  run_id: string;
-  started_at: string;
-  finished_at: string;
-  api: ReportApi;
-  bucket: BucketWidth;
-  split_by: CellDimension[];
-  range: { start: string; end: string };
-  tolerance: number;
-  data_refreshed_at: string | null;
-  models: ModelSummary[];
+export interface StoredRun extends Omit<ReconciliationResult, 'cells' | 'total'> {
   /** Null in a run stored without one (none is written so). */
   total: ModelSummary | null;
-  /** Every flagged cell of the run, shown or not. */
-  flagged_cells: number;
-  /** Flagged cells, newest bucket first, at most the limit asked for. */
+  /** Flagged cells, newest bucket first, at most the limit asked for (`flagged_cells` counts them all). */
   flagged: ReconciledCell[];
 }
 

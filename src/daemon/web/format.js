@@ -5,22 +5,21 @@ const usd4 = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD'
 const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
 
-/** USD: cents above $1, four decimals below (a single call often costs a fraction of a cent). */
+/**
+ * USD: cents from $1, four decimals below (a single call often costs a fraction of a cent),
+ * up to six below a cent (a day's bill for one model can be less), never $0.0000 for a cost.
+ */
 export function money(v) {
   if (v === null || v === undefined) return 'unpriced';
-  return Math.abs(v) >= 1 || v === 0 ? usd2.format(v) : usd4.format(v);
+  const a = Math.abs(v);
+  if (a >= 1 || v === 0) return usd2.format(v);
+  if (a >= 0.01) return usd4.format(v);
+  return `${v < 0 ? '-' : ''}$${a.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 })}`;
 }
 
-/**
- * USD keeping small amounts: cents from $100, four decimals from a cent, six below (a day's
- * bill for one model can be a fraction of a cent, which money() would show as $0.0000).
- * Null is "n/a": an amount the data does not give.
- */
+/** {@link money} where null is "n/a" (an amount the data does not give), not an unpriced cost. */
 export function amount(v) {
-  if (v === null || v === undefined) return 'n/a';
-  const a = Math.abs(v);
-  const digits = a !== 0 && a < 0.01 ? 6 : a < 100 ? 4 : 2;
-  return `${v < 0 ? '-' : ''}$${a.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: digits })}`;
+  return v === null || v === undefined ? 'n/a' : money(v);
 }
 
 /** A count: 1,234 below 100k, then 123.4K, 1.2M. */
