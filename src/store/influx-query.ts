@@ -25,6 +25,7 @@ import type {
 } from './types.js';
 import { CALL_MEASUREMENT, CALL_TAGS, HEALTH_MEASUREMENT } from './influx-point-schema.js';
 import { authHeaders, type InfluxConnection } from './influx-writer.js';
+import { InfluxRequests } from './influx-requests.js';
 
 const MINUTE_MS = 60_000;
 const TAGS = new Set<string>(CALL_TAGS);
@@ -92,20 +93,15 @@ export class InfluxQueryApi implements QueryApi {
   private readonly endpoint: string;
   private readonly headers: Record<string, string>;
   private readonly base: Record<string, string>;
-  /** Set by {@link close}: later queries are refused. */
-  private closed = false;
-  /**
-   * What ends each query in progress, for {@link close}. Not listeners on one signal of the
-   * interface's: a dashboard's requests run a dozen queries at once, and an AbortSignal with
-   * more than 10 listeners has Node.js warn of a memory leak on the daemon's stderr.
-   */
-  private readonly inFlight = new Set<() => void>();
+  /** The queries in progress, ended by their timeout, the caller's signal or {@link close}. */
+  private readonly requests: InfluxRequests;
 
   constructor(private readonly o: InfluxQueryOptions) {
     const c = o.connection;
     this.endpoint = `${c.url.replace(/\/+$/, '')}/query`;
     this.headers = { 'content-type': 'application/x-www-form-urlencoded', ...authHeaders(c) };
     this.base = { db: c.database, ...(c.retentionPolicy ? { rp: c.retentionPolicy } : {}) };
+    this.requests = new InfluxRequests(c.timeoutMs);
   }
 
   /**
@@ -113,8 +109,7 @@ export class InfluxQueryApi implements QueryApi {
    * whose dashboard requests and start-up reads would otherwise wait out `timeout_ms`.
    */
   close(): void {
-    this.closed = true;
-    for (const cancel of this.inFlight) cancel();
+    this.requests.close();
   }
 
   /** Runs InfluxQL statements in one request; a failed statement throws. */
@@ -131,44 +126,24 @@ export class InfluxQueryApi implements QueryApi {
   }
 
   /** One request and its answer's text, ended by its timeout, the caller's signal or close(). */
-  private async post(body: URLSearchParams, signal: AbortSignal | undefined): Promise<{ ok: boolean; status: number; text: string }> {
-    const cancelled = (cause?: unknown): InfluxQueryError =>
-      new InfluxQueryError('the query was cancelled before InfluxDB answered', { cancelled: true, ...(cause === undefined ? {} : { cause }) });
-    if (this.closed || signal?.aborted) throw cancelled();
-    // One controller a request, ended by its timeout, by the caller's signal or by close(). The
-    // listener on the caller's signal, which may outlive many requests (a stop's), goes with the
-    // request: AbortSignal.any would leave one on it per request until it aborts.
-    const ac = new AbortController();
-    let cancel = false;
-    const onCancel = (): void => {
-      cancel = true;
-      ac.abort(new DOMException('the query was cancelled', 'AbortError'));
-    };
-    const timeoutMs = this.o.connection.timeoutMs;
-    const timer = setTimeout(() => ac.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
-    timer.unref();
-    this.inFlight.add(onCancel);
-    signal?.addEventListener('abort', onCancel, { once: true });
-    try {
+  private post(body: URLSearchParams, signal: AbortSignal | undefined): Promise<{ ok: boolean; status: number; text: string }> {
+    const cancelledError = (cause: unknown): InfluxQueryError => new InfluxQueryError('the query was cancelled before InfluxDB answered', { cancelled: true, cause });
+    return this.requests.run(async (requestSignal, cancelled) => {
       let res: Response;
       try {
-        res = await fetch(this.endpoint, { method: 'POST', headers: this.headers, body, signal: ac.signal });
+        res = await fetch(this.endpoint, { method: 'POST', headers: this.headers, body, signal: requestSignal });
       } catch (err: unknown) {
-        if (cancel) throw cancelled(err);
+        if (cancelled()) throw cancelledError(err);
         throw new InfluxQueryError(`InfluxDB unreachable: ${String((err as Error).message ?? err)}`, { cause: err });
       }
       // The answer's body is under the same signal: InfluxDB may send the headers and stall.
       try {
         return { ok: res.ok, status: res.status, text: await res.text() };
       } catch (err: unknown) {
-        if (cancel) throw cancelled(err);
+        if (cancelled()) throw cancelledError(err);
         throw new InfluxQueryError(`InfluxDB's answer to a query broke off: ${String((err as Error).message ?? err)}`, { cause: err });
       }
-    } finally {
-      clearTimeout(timer);
-      this.inFlight.delete(onCancel);
-      signal?.removeEventListener('abort', onCancel);
-    }
+    }, signal);
   }
 
   async aggregate(q: AggregateQuery, o: QueryOptions = {}): Promise<AggregateRow[]> {

@@ -11,6 +11,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { InfluxDB, HttpError, type WriteApi } from '@influxdata/influxdb-client';
+import { InfluxRequests } from './influx-requests.js';
 
 /** Where and how to write; see the `influxdb:` block of the daemon's configuration. */
 export interface InfluxConnection {
@@ -92,9 +93,11 @@ export function createWriter(c: InfluxConnection): InfluxWriter {
 class V1Writer implements InfluxWriter {
   private readonly url: string;
   private readonly headers: Record<string, string>;
-  private readonly closed = new AbortController();
+  /** The write in progress, ended by its timeout or by {@link close}. */
+  private readonly requests: InfluxRequests;
 
   constructor(private readonly c: InfluxConnection) {
+    this.requests = new InfluxRequests(c.timeoutMs);
     const q = new URLSearchParams({ db: c.database, precision: 'ns' });
     if (c.retentionPolicy) q.set('rp', c.retentionPolicy);
     this.url = `${c.url.replace(/\/+$/, '')}/write?${q.toString()}`;
@@ -102,20 +105,7 @@ class V1Writer implements InfluxWriter {
   }
 
   async write(lines: readonly string[]): Promise<void> {
-    // One controller a request, ended by its timeout or by close(); the listener on the
-    // writer's signal goes with the request (AbortSignal.any would leave one per request).
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new DOMException(`no answer within ${this.c.timeoutMs} ms`, 'TimeoutError')), this.c.timeoutMs);
-    timer.unref();
-    const onClose = (): void => ac.abort(new DOMException('the writer closed', 'AbortError'));
-    if (this.closed.signal.aborted) onClose();
-    else this.closed.signal.addEventListener('abort', onClose, { once: true });
-    try {
-      await this.post(lines, ac.signal);
-    } finally {
-      clearTimeout(timer);
-      this.closed.signal.removeEventListener('abort', onClose);
-    }
+    await this.requests.run((signal) => this.post(lines, signal));
   }
 
   private async post(lines: readonly string[], signal: AbortSignal): Promise<void> {
@@ -134,7 +124,7 @@ class V1Writer implements InfluxWriter {
   }
 
   close(): Promise<void> {
-    this.closed.abort();
+    this.requests.close();
     return Promise.resolve();
   }
 }
