@@ -8,6 +8,7 @@
  * ("unpriced" in the table), never $0.
  */
 import { isoTimeOf } from './iso-time.js';
+import { formatUsd } from '../pricing/money.js';
 import type { Aggregate, AggregateRow, QueryApi, TimeWindow } from '../store/types.js';
 
 export type ReportBy = 'model' | 'feature' | 'day';
@@ -150,8 +151,8 @@ const COLUMNS: [keyof ReportRow, string][] = [
 function cell(r: ReportRow, k: keyof ReportRow): string {
   const v = r[k];
   if (k === 'cost_usd') {
-    if (v === null) return 'unpriced';
-    const s = `$${(v as number).toFixed(4)}`;
+    const s = formatUsd(v as number | null, 'unpriced');
+    if (v === null) return s;
     return r.unpriced_calls > 0 ? `${s}+?` : s;
   }
   if (v === null) return '-';

@@ -165,6 +165,29 @@ export function formatNanoUsd(nano: number): string {
   return `${neg ? '-' : ''}${whole}.${frac}`;
 }
 
+/** The number formats of {@link formatUsd}, made at its first use (not when the module loads). */
+let usdFormats: { cents: Intl.NumberFormat; four: Intl.NumberFormat; subCent: Intl.NumberFormat } | undefined;
+
+/**
+ * An amount in USD as every view shows it (report tables, rule notes, reconciliation, the
+ * demo; the dashboard's `money()` in src/daemon/web/format.js follows the same rules, and a
+ * test holds the two together): cents from $1 (`$1,234.56`), four decimals below (`$0.0123`: a
+ * single call often costs a fraction of a cent), up to six below a cent (`$0.000315`), so a cost
+ * is never shown as `$0.0000`. `null` (an amount the data does not give) is `nullText`.
+ */
+export function formatUsd(usd: number | null, nullText = 'n/a'): string {
+  if (usd === null) return nullText;
+  const a = Math.abs(usd);
+  const f = (usdFormats ??= {
+    cents: new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
+    four: new Intl.NumberFormat('en-US', { minimumFractionDigits: 4, maximumFractionDigits: 4 }),
+    subCent: new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 }),
+  });
+  const digits = (a >= 1 || a === 0 ? f.cents : a >= 0.01 ? f.four : f.subCent).format(a);
+  // An amount that shows as zero shows no sign (-0, a difference of a billionth).
+  return `${usd < 0 && /[1-9]/.test(digits) ? '-' : ''}$${digits}`;
+}
+
 /** Whole nanodollars → USD as a number (for JSON and metrics; the integer is the truth). */
 export function nanoToUsd(nano: number): number {
   return nano / NANO_PER_USD;

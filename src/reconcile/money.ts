@@ -30,11 +30,5 @@ export function nanoUsdToCents(nano: number): string {
 export const nanoToUsd = (nano: number): number => nano / 1e9;
 export const usdToNano = (usd: number): number => Math.round(usd * 1e9);
 
-/** `$1,234.56`, or `$0.000123` for sub-cent amounts so small differences stay visible. */
-export function formatUsd(usd: number | null): string {
-  if (usd === null) return 'n/a';
-  const a = Math.abs(usd);
-  const digits = a !== 0 && a < 0.01 ? 6 : a < 100 ? 4 : 2;
-  const s = a.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: digits });
-  return `${usd < 0 ? '-' : ''}$${s}`;
-}
+/** Amounts are shown as everywhere else (see the pricing module's formatUsd). */
+export { formatUsd } from '../pricing/money.js';

@@ -34,6 +34,26 @@ test('a group whose calls are all unpriced shows unpriced, never $0', async (t) 
   t.deepEqual(byDay.rows.map((r) => [r.key, r.calls]), [['2026-11-18', 1], ['2026-11-19', 1], ['2026-11-20', 2]]);
 });
 
+test('costs in the table read as on the dashboard: a sub-cent cost keeps its digits, a large one its thousands', async (t) => {
+  const dir = tempDir(t);
+  const store = SqliteStore.open({ path: join(dir, 'db.sqlite') });
+  t.teardown(() => store.close());
+  const pricer = testPricer();
+  const now = Date.UTC(2026, 10, 20, 12);
+  const base = call().usage!;
+  const events = [
+    // 10 input × $3/M + 5 output × $15/M = $0.000105: four decimals showed it as $0.0001.
+    call({ ts: now - 1000, model: 'claude-test-1', usage: { ...base, input_tokens: 10, output_tokens: 5 } }),
+    // 500M input × $3/M = $1,500.
+    call({ ts: now - 500, model: 'claude-test-2', usage: { ...base, input_tokens: 500_000_000, output_tokens: 0 } }),
+  ];
+  store.commitBatch({ calls: events.map((event) => ({ event, raw: JSON.stringify(event), price: pricer.price(event) })), checkpoints: [], emitterStats: [] });
+  const table = formatTable(await buildReport(store, 'model', { start: now - 60_000, end: now + 1 }));
+  t.regex(table, /claude-test-1\s+1\s+0\s+\$0\.000105\s/);
+  t.regex(table, /claude-test-2\s+1\s+0\s+\$1,500\.00\s/);
+  t.regex(table, /total\s+2\s+0\s+\$1,500\.00\s/);
+});
+
 test('windows: durations back from now, ISO times, and a clear error otherwise', (t) => {
   const now = Date.UTC(2026, 10, 20);
   t.is(parseTime('24h', now, '--since'), now - DAY);

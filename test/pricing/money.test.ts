@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { exactDecimal, formatNanoUsd, multiplierFromDecimal, parseScaledDecimal, rateFromUsdPerMTok, roundHalfEven, roundHalfEvenBig, usdToNano } from '../../src/pricing/money.js';
+import { exactDecimal, formatNanoUsd, formatUsd, multiplierFromDecimal, parseScaledDecimal, rateFromUsdPerMTok, roundHalfEven, roundHalfEvenBig, usdToNano } from '../../src/pricing/money.js';
 
 test('prices parse exactly into whole picodollars per token', (t) => {
   t.is(rateFromUsdPerMTok(0.125), 125_000);
@@ -48,4 +48,26 @@ test('exact decimals and nanodollar formatting', (t) => {
   t.is(formatNanoUsd(4_521_000_000_000), '4521.000000000');
   t.is(usdToNano('0.0370005'), 37_000_500);
   t.is(usdToNano('0.0000000001'), null);
+});
+
+test('amounts read the same everywhere: the CLI formatter and the dashboard agree, and a cost is never shown as $0.0000', async (t) => {
+  // The dashboard's own module, as the browser loads it.
+  const web = (await import(new URL('../../src/daemon/web/format.js', import.meta.url).href)) as { money: (v: number) => string };
+  t.is(formatUsd(1234.5678), '$1,234.57');
+  t.is(formatUsd(12.3456), '$12.35');
+  t.is(formatUsd(0.0123456), '$0.0123');
+  t.is(formatUsd(0.000315), '$0.000315');
+  t.is(formatUsd(0.00000105), '$0.000001');
+  t.is(formatUsd(0), '$0.00');
+  t.is(formatUsd(-0.0042), '-$0.0042');
+  t.is(formatUsd(-0), '$0.00');
+  t.is(formatUsd(-1e-12), '$0.00');
+  t.is(formatUsd(null), 'n/a');
+  t.is(formatUsd(null, 'unpriced'), 'unpriced');
+  for (const v of [0, -0, -1e-12, 1e-6, 0.000315, 0.00999, 0.01, 0.5, 0.99994, 1, 99.995, 1234.5678, 1e7, -0.0042, -12.5]) t.is(formatUsd(v), web.money(v), String(v));
+  fc.assert(fc.property(fc.double({ min: -1e7, max: 1e7, noNaN: true }), (v) => {
+    const shown = formatUsd(v);
+    t.is(shown, web.money(v));
+    return v === 0 || Math.abs(v) < 5e-7 || /[1-9]/.test(shown);
+  }));
 });

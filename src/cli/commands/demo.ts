@@ -12,6 +12,7 @@ import { basename, join, relative, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { Counter } from 'prom-client';
 import { DEFAULT_PORT, loadDaemonConfig } from '../../daemon/config.js';
+import { formatUsd } from '../../pricing/money.js';
 import { numberOption } from '../options.js';
 import { untilSignal } from '../signals.js';
 import { acquireLock, DataDirLockedError } from '../../tail/lock-file.js';
@@ -96,7 +97,7 @@ const command: CommandModule<object, DemoArgs> = {
       const out = [
         '',
         `calls      ${work.calls} (ok ${await byStatus('ok')}, error ${await byStatus('error')}, aborted ${await byStatus('aborted')}); HTTP attempts ${await sum('claude_attempts_total')}, retries ${await sum('claude_retries_total')}`,
-        `cost       $${cost.toFixed(6)} priced${unpriced > 0 ? `; ${unpriced} call(s) unpriced (a model without a known price: unknown, not $0)` : ''}`,
+        `cost       ${formatUsd(cost)} priced${unpriced > 0 ? `; ${unpriced} call(s) unpriced (a model without a known price: unknown, not $0)` : ''}`,
         `failed attempts (retried ones included)  ${kinds.map((k, i) => `${k} ${errs[i]}`).join(', ')}`,
         `tokens     ${tokens.join(', ')}`,
         '',

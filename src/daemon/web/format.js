@@ -1,7 +1,9 @@
 // Number formatting shared by the page (and its tests): currency, tokens, durations, ratios.
 
-const usd2 = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
-const usd4 = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 4, maximumFractionDigits: 4 });
+// The digits of an amount; money() adds the sign and the $ (as formatUsd in src/pricing/money.ts).
+const usd2 = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const usd4 = new Intl.NumberFormat('en-US', { minimumFractionDigits: 4, maximumFractionDigits: 4 });
+const usdSubCent = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 });
 const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
 
@@ -12,9 +14,9 @@ const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFra
 export function money(v) {
   if (v === null || v === undefined) return 'unpriced';
   const a = Math.abs(v);
-  if (a >= 1 || v === 0) return usd2.format(v);
-  if (a >= 0.01) return usd4.format(v);
-  return `${v < 0 ? '-' : ''}$${a.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 })}`;
+  const digits = (a >= 1 || a === 0 ? usd2 : a >= 0.01 ? usd4 : usdSubCent).format(a);
+  // An amount that shows as zero shows no sign (-0, a difference of a billionth).
+  return `${v < 0 && /[1-9]/.test(digits) ? '-' : ''}$${digits}`;
 }
 
 /** {@link money} where null is "n/a" (an amount the data does not give), not an unpriced cost. */
