@@ -3,6 +3,10 @@
  * outlasts a moment when another server holds its port.
  */
 import { createServer } from 'node:http';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import baseTest from 'ava';
 import { testWith } from './external.js';
 import { startInfluxd } from './influxd.js';
 import { takeReleasedPorts } from './ports.js';
@@ -36,4 +40,31 @@ test.serial('restart comes back on the same port and data after another server h
   setTimeout(() => holder.close(), 1000);
   await influx.restart();
   t.deepEqual(await influx.values('SELECT v FROM m', 'ports'), [['1970-01-01T00:00:00.000000002Z', 2]]);
+});
+
+// Needs no influxd: a stand-in on PATH logs its port as influxd does and answers /ping with 500.
+baseTest.serial('a start that never gets an answer to /ping leaves no process and no folder behind', async (t) => {
+  const bin = mkdtempSync(join(tmpdir(), 'claudescope-fake-influxd-'));
+  t.teardown(() => rmSync(bin, { recursive: true, force: true }));
+  const pidFile = join(bin, 'pid');
+  writeFileSync(join(bin, 'influxd'), `#!${process.execPath}
+const { createServer } = require('node:http');
+require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
+const s = createServer((_q, r) => r.writeHead(500).end()).listen(0, '127.0.0.1', () => {
+  console.log('ts=0 lvl=info msg="Listening on HTTP" log_id=0 service=httpd addr=127.0.0.1:' + s.address().port + ' https=false');
+});
+`);
+  chmodSync(join(bin, 'influxd'), 0o755);
+  const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('claudescope-influxd-')));
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}${delimiter}${path ?? ''}`;
+  try {
+    await t.throwsAsync(startInfluxd({ startTimeoutMs: 1500 }), { message: /did not answer \/ping within 1500 ms/ });
+  } finally {
+    process.env.PATH = path;
+  }
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the stand-in was stopped');
+  const left = readdirSync(tmpdir()).filter((n) => n.startsWith('claudescope-influxd-') && !before.has(n) && existsSync(join(tmpdir(), n)));
+  t.deepEqual(left, [], 'its data folder was removed');
 });

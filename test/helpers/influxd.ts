@@ -20,6 +20,8 @@ export interface InfluxdOptions {
   maxBodySize?: number;
   /** Enable `[http] auth-enabled` (an admin user must then be created). Default false. */
   authEnabled?: boolean;
+  /** How long a start waits for `/ping`. Default 30 s. */
+  startTimeoutMs?: number;
 }
 
 export interface Influxd {
@@ -132,7 +134,7 @@ export async function startInfluxd(o: InfluxdOptions = {}): Promise<Influxd> {
     c.stdout?.on('data', take);
     c.stderr?.on('data', take);
     c.once('close', () => { closed = true; });
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + (o.startTimeoutMs ?? 30_000);
     for (;;) {
       // 'close', not 'exit': by then its last words (address in use) are in the log.
       if (closed) throw new Error(`influxd exited with ${c.exitCode ?? c.signalCode}: ${log}`);
@@ -148,7 +150,11 @@ export async function startInfluxd(o: InfluxdOptions = {}): Promise<Influxd> {
           // not up yet
         }
       }
-      if (Date.now() > deadline) throw new Error(`influxd did not answer /ping within 30 s: ${log}`);
+      if (Date.now() > deadline) {
+        // Running but not answering: it must not outlive the failed start (nothing else holds it).
+        await stop();
+        throw new Error(`influxd did not answer /ping within ${o.startTimeoutMs ?? 30_000} ms: ${log}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   };
@@ -191,7 +197,14 @@ export async function startInfluxd(o: InfluxdOptions = {}): Promise<Influxd> {
     return json.results ?? [];
   };
 
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    // No handle reaches the caller: what the failed start left goes now.
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   url = `http://127.0.0.1:${port}`;
   return {
     url, port, dir, query,
