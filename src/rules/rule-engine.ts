@@ -17,7 +17,9 @@
  * InfluxDB that takes queries but does not answer would otherwise hold the stop for the query's
  * whole timeout). Such an evaluation is dropped: neither saved nor notified, since the rules it
  * did not finish would read as failed, and a partial answer must not resolve or fire anything.
- * The next start evaluates every rule again.
+ * Nor is it shown: an evaluation steps its alerts on a copy, which becomes what `alerts()` and
+ * `metrics()` read once it is saved, so they show the last saved evaluation, never one in
+ * progress or dropped. The next start evaluates every rule again.
  */
 import cron from 'node-cron';
 import { randomUUID } from 'node:crypto';
@@ -147,7 +149,8 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
     labels: Object.entries(r.labels).map(([k, v]) => [k, compileTemplate(v)] as const),
     annotations: Object.entries(r.annotations).map(([k, v]) => [k, compileTemplate(v)] as const),
   }]));
-  const alertsByFp = new Map<string, AlertRecord>(state.loadAlerts().map((a) => [a.fingerprint, a]));
+  /** The alerts as last saved: what `alerts()`, `metrics()` and the dispatch read. */
+  let alertsByFp = new Map<string, AlertRecord>(state.loadAlerts().map((a) => [a.fingerprint, a]));
   /** Pending alerts read back from the state (a restart), not yet evaluated since: see `step`'s `restored`. */
   const restoredPending = new Set([...alertsByFp.values()].filter((a) => a.state === 'pending').map((a) => a.fingerprint));
   const m = { evaluations: 0, ruleFailures: 0, skippedTicks: 0, lastEvaluationMs: 0 };
@@ -178,6 +181,11 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
     const results: RuleResult[] = [];
     const upserts: AlertRecord[] = [];
     const deletes: string[] = [];
+    // Stepped on a copy, made the engine's once saved: an evaluation the stop drops (or whose
+    // save fails) leaves the alerts as they were, and none in progress is shown half done.
+    const alerts = new Map(alertsByFp);
+    /** Restored pending alerts this evaluation observed (see `restoredPending`), forgotten once saved. */
+    const observed = new Set<string>();
     for (const rule of rules) {
       let samples: RuleSample[];
       try {
@@ -208,37 +216,42 @@ export function createRuleEngine(opts: RuleEngineOptions): RuleEngine {
         seen.add(fp);
         // Kept with the value, so what reads the state alone shows it as notifications do.
         const valueText = s.value === null ? null : formatRuleValue(rule, s.value);
-        const next = step(alertsByFp.get(fp), { active, value: s.value, valueText, labels, annotations }, rule.name, fp, rule, now, restoredPending.delete(fp));
-        apply(fp, next, upserts, deletes);
+        const restored = restoredPending.has(fp) && !observed.has(fp);
+        if (restored) observed.add(fp);
+        const next = step(alerts.get(fp), { active, value: s.value, valueText, labels, annotations }, rule.name, fp, rule, now, restored);
+        apply(alerts, fp, next, upserts, deletes);
         out.push({ ...s, labels, active, state: next?.state ?? 'inactive' });
       }
-      for (const [fp, a] of alertsByFp) {
+      for (const [fp, a] of alerts) {
         if (a.rule !== rule.name || seen.has(fp)) continue;
-        apply(fp, step(a, null, rule.name, fp, rule, now), upserts, deletes);
+        apply(alerts, fp, step(a, null, rule.name, fp, rule, now), upserts, deletes);
       }
       results.push({ rule: rule.name, kind: rule.kind, samples: out, error: null });
     }
     // Alerts of rules no longer loaded resolve.
     const names = new Set(rules.map((r) => r.name));
-    for (const [fp, a] of alertsByFp) {
-      if (!names.has(a.rule)) apply(fp, step(a, null, a.rule, fp, { forMs: 0, keepFiringForMs: 0, repeatIntervalMs: null }, now), upserts, deletes);
+    for (const [fp, a] of alerts) {
+      if (!names.has(a.rule)) apply(alerts, fp, step(a, null, a.rule, fp, { forMs: 0, keepFiringForMs: 0, repeatIntervalMs: null }, now), upserts, deletes);
     }
     state.saveAlerts(upserts, deletes);
+    alertsByFp = alerts;
+    for (const fp of observed) restoredPending.delete(fp);
     m.evaluations++;
     last = { at: now, rules: results };
     return { results, started };
   }
 
-  function apply(fp: string, next: AlertRecord | null, upserts: AlertRecord[], deletes: string[]): void {
-    const prev = alertsByFp.get(fp);
+  /** Steps an alert of an evaluation's copy `alerts`, noting what its save writes. */
+  function apply(alerts: Map<string, AlertRecord>, fp: string, next: AlertRecord | null, upserts: AlertRecord[], deletes: string[]): void {
+    const prev = alerts.get(fp);
     if (next === null) {
       if (prev) {
-        alertsByFp.delete(fp);
+        alerts.delete(fp);
         deletes.push(fp);
       }
       return;
     }
-    alertsByFp.set(fp, next);
+    alerts.set(fp, next);
     if (prev !== next) upserts.push(next);
   }
 

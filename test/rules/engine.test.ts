@@ -326,6 +326,50 @@ rules:
   t.is(second.alerts(T0)[0]?.name, 'HighErrors');
 });
 
+test('an evaluation in progress, or one the stop dropped, is not shown: alerts() and metrics() show the last saved state, during the stop and after it', async (t) => {
+  const store = openStore(t);
+  commit(store, spread(100, T0 - 5 * MIN, T0 + 30 * MIN, errorCall()));
+  // The state outlives the engine (the engine closes only a state it opened), so what it
+  // shows after the stop can be read.
+  const state = StateDb.open(join(tempDir(t), 'state.db'));
+  t.teardown(() => state.close());
+  // HighErrors answers (its alert would start pending); Headroom's read hangs until the stop.
+  let reading = false;
+  const query = {
+    ...bind(store),
+    latestRateLimits: (_filter?: { model?: string }, o?: QueryOptions) => new Promise<never>((_resolve, reject) => {
+      reading = true;
+      o?.signal?.addEventListener('abort', () => reject(new Error('cancelled')), { once: true });
+    }),
+  };
+  const rules = rulesFrom(`
+rules:
+  - { alert: HighErrors, kind: error_rate, window: 5m, min_calls: 10, threshold: 5%, for: 5m, group_by: [model] }
+  - { alert: Headroom, kind: rate_limit_headroom, threshold: 10% }
+`);
+  const engine = createRuleEngine({ query, rules, stateDb: state, clock: () => T0 });
+  const ticked = engine.tick();
+  while (!reading) await new Promise((r) => setTimeout(r, 10));
+  // HighErrors is evaluated, Headroom is not: nothing of this evaluation is shown yet.
+  t.deepEqual(engine.alerts(T0), [], 'an evaluation in progress');
+  t.like(engine.metrics(), { alertsPending: 0, alertsFiring: 0 });
+  const stopped = engine.stop();
+  t.deepEqual(engine.alerts(T0), [], 'during the stop');
+  t.like(engine.metrics(), { alertsPending: 0, alertsFiring: 0 });
+  await stopped;
+  await ticked;
+  t.deepEqual(engine.alerts(T0), [], 'after the stop');
+  t.like(engine.metrics(), { evaluations: 0, alertsPending: 0, alertsFiring: 0 });
+  t.deepEqual(engine.lastResults(), { at: null, rules: [] });
+  t.deepEqual(state.loadAlerts(), [], 'nothing saved');
+
+  // The next start evaluates anew: the alert is pending from then, as it would have been.
+  const second = createRuleEngine({ query: bind(store), rules, stateDb: state, clock: () => T0 + MIN });
+  t.teardown(() => second.stop());
+  await second.evaluateOnce(T0 + MIN);
+  t.like(second.alerts(T0 + MIN)[0], { name: 'HighErrors', state: 'pending', activeAt: T0 + MIN });
+});
+
 test('a rule that throws is counted and the other rules still evaluate', async (t) => {
   const store = openStore(t);
   commit(store, spread(20, T0 - 5 * MIN, T0, errorCall()));
