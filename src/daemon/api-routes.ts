@@ -31,7 +31,16 @@ export interface DashboardContext {
   closedSpend?: ClosedSpendCache;
   /** Where the latest reconciliation is read from; omitted: no run is ever shown. */
   reconciliation?: ReconcileViewContext;
+  /**
+   * Aborted when the daemon's stop begins: every API request answers 503 from then on. The
+   * alert engine stops first and closes its state, then the store closes: served meanwhile,
+   * a request would fail on either (a 500), or read a store about to close.
+   */
+  stopping?: AbortSignal;
 }
+
+/** What a request to a daemon that is stopping is answered (503). */
+export const STOPPING_MESSAGE = 'the daemon is stopping: it answers no more requests; ask again once it runs';
 
 /** A request the API refuses, with the message the client gets. */
 export class BadRequest extends Error {
@@ -197,13 +206,17 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
   const api = (method: string, path: string, handler: ApiHandler, prefix = false): void => {
     server.route(method, path, async (req, res, url) => {
       try {
+        if (ctx.stopping?.aborted) throw new BadRequest(STOPPING_MESSAGE, 503);
         const { status, body } = await handler({ req, url, now: now() });
         sendJson(res, status ?? 200, body);
       } catch (err: unknown) {
+        const code = err instanceof Error ? (err as { code?: string }).code : undefined;
         if (err instanceof BadRequest) sendJson(res, err.status, { error: err.status === 404 ? 'not_found' : err.status === 503 ? 'unavailable' : 'bad_request', message: err.message });
-        else if (err instanceof Error && (err as { code?: string }).code === 'E_QUERY_INVALID') sendJson(res, 400, { error: 'bad_request', message: err.message });
+        else if (code === 'E_QUERY_INVALID') sendJson(res, 400, { error: 'bad_request', message: (err as Error).message });
+        // A request under way when the stop closed the store, or cancelled its InfluxDB query.
+        else if (code === 'E_STORE_CLOSED' || (code === 'E_QUERY_INFLUX' && ctx.stopping?.aborted === true)) sendJson(res, 503, { error: 'unavailable', message: STOPPING_MESSAGE });
         // InfluxDB (the store of an InfluxDB-only daemon or of a fleet's rules) unreachable or refusing a query.
-        else if (err instanceof Error && (err as { code?: string }).code === 'E_QUERY_INFLUX') sendJson(res, 503, { error: 'unavailable', message: err.message });
+        else if (code === 'E_QUERY_INFLUX') sendJson(res, 503, { error: 'unavailable', message: (err as Error).message });
         else throw err;
       }
     }, { prefix });

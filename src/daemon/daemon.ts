@@ -60,7 +60,10 @@ export class Daemon {
   private healthTimer: NodeJS.Timeout | undefined;
   private deadLettersLogged = 0;
   private stopping: Promise<void> | undefined;
-  /** Aborted when the stop begins: ends the start's read of the stored rate limits. */
+  /**
+   * Aborted when the stop begins: ends the start's read of the stored rate limits and a
+   * reprice in progress (between two chunks), and the API answers 503 from then on.
+   */
   private readonly closing = new AbortController();
   /** That read (never rejects). */
   private seeding: Promise<void> | undefined;
@@ -138,6 +141,7 @@ export class Daemon {
       closedSpend: this.closedSpend,
       // The latest run stored, by the schedule below or by a `claudescope reconcile` beside the daemon.
       reconciliation: { store: () => this.pipeline.store, settings: c.reconcile },
+      stopping: this.closing.signal,
     });
     // A reprice rewrites stored costs: the dashboard's cached closed-day spend goes with it.
     registerRepriceRoute((m, p, h) => this.route(m, p, async (req, res, url) => {
@@ -146,7 +150,7 @@ export class Daemon {
       } finally {
         this.closedSpend.clear();
       }
-    }), { store: () => this.pipeline.store, pricer, influx: influx?.connection, log: (level, msg, fields) => this.log(level, msg, fields) });
+    }), { store: () => this.pipeline.store, pricer, influx: influx?.connection, log: (level, msg, fields) => this.log(level, msg, fields), stopping: this.closing.signal });
   }
 
   /** Loads the cost engine (unless a pricer is given), starts the pipeline, then the HTTP server. */
@@ -288,7 +292,9 @@ export class Daemon {
    * Stops reading, commits what is in flight and the final checkpoint, closes the server.
    * InfluxDB queries in progress are cancelled (a rule evaluation's, the start's read of the
    * rate limits, the dashboard's), so an InfluxDB that does not answer holds the stop no longer
-   * than its writes do (influxdb.stop_timeout_ms). Idempotent.
+   * than its writes do (influxdb.stop_timeout_ms). A reprice in progress ends between two
+   * chunks, its caller told how far it got; API requests answer 503 from the stop's start, the
+   * alert engine and the store closing meanwhile. Idempotent.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {

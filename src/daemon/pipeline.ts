@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pricer, PriceResult } from '../pricing/types.js';
 import { SqliteStore, type PricedCall, type RetentionSettings } from '../store/sqlite-store.js';
+import { StoreError } from '../store/migrations.js';
 import type { QueryApi } from '../store/types.js';
 import { acquireLock, type DataDirLock } from '../tail/lock-file.js';
 import { Tailer } from '../tail/tailer.js';
@@ -101,6 +102,8 @@ export class Pipeline {
   private serial: Promise<void> = Promise.resolve();
   /** Calls of the batches the InfluxDB sink gave up unwritten when the stop closed it. */
   private unsentAtStop = 0;
+  /** The stop began: {@link query} hands out nothing more. */
+  private stopped = false;
 
   constructor(private readonly o: PipelineOptions) {}
 
@@ -110,8 +113,13 @@ export class Pipeline {
   get dataDir(): string {
     return join(this.o.home, 'data');
   }
-  /** The store's query interface (after start). */
+  /**
+   * The store's query interface (after start). From the stop on, StoreError `E_STORE_CLOSED`:
+   * the store closes then, and InfluxDB's query interface too, which would otherwise be handed
+   * out closed (its queries cancelled), or a caller told the pipeline was never started.
+   */
   get query(): QueryApi {
+    if (this.stopped) throw new StoreError('E_STORE_CLOSED', 'the pipeline is stopped: its store is closed to queries');
     const q = this.store_ ?? this.influx_?.query;
     if (!q) throw new Error('pipeline not started');
     return q;
@@ -129,6 +137,7 @@ export class Pipeline {
     mkdirSync(this.eventsDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     this.lock = acquireLock(join(this.dataDir, 'daemon.lock'));
+    this.stopped = false;
     try {
       const influx = this.o.influx ?? null;
       const store = influx === null || influx.embeddedStore ? SqliteStore.open({ path: join(this.dataDir, 'claudescope.db') }) : undefined;
@@ -218,6 +227,7 @@ export class Pipeline {
 
   /** Stops reading, commits in-flight batches and the final checkpoint, closes the store, releases the lock. */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     if (this.foldTimer) clearInterval(this.foldTimer);
     if (this.backlogCheck) clearImmediate(this.backlogCheck);

@@ -6,6 +6,7 @@
  * With InfluxDB configured, the calls' points there are rewritten too; a failure to reach it
  * is answered in the summary's `influxdb.error` (the store is repriced all the same).
  * Behind the bearer token like every route when one is required.
+ * A reprice asked for once the daemon's stop began is refused (503 `unavailable`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pricer } from '../pricing/types.js';
@@ -13,6 +14,7 @@ import type { SqliteStore } from '../store/sqlite-store.js';
 import type { InfluxConnection } from '../store/influx-writer.js';
 import { sendJson, type RouteHandler } from './http-server.js';
 import { repriceOptionsOf, repriceStore } from './reprice.js';
+import { STOPPING_MESSAGE } from './api-routes.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -23,10 +25,12 @@ export interface RepriceRouteContext {
   /** InfluxDB, when the daemon writes there: its points are repriced with the store. */
   influx?: InfluxConnection | undefined;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  /** Aborted when the daemon's stop begins: a reprice asked for then is refused. */
+  stopping?: AbortSignal;
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly error = status === 409 ? 'conflict' : status === 503 ? 'unavailable' : 'bad_request') {
     super(message);
   }
 }
@@ -52,6 +56,7 @@ export function registerRepriceRoute(route: (method: string, path: string, handl
   let running = false;
   route('POST', '/api/reprice', async (req: IncomingMessage, res: ServerResponse) => {
     try {
+      if (ctx.stopping?.aborted) throw new HttpError(503, STOPPING_MESSAGE);
       let opts;
       try {
         opts = repriceOptionsOf(await readJson(req));
@@ -86,7 +91,7 @@ export function registerRepriceRoute(route: (method: string, path: string, handl
       }
     } catch (err: unknown) {
       if (!(err instanceof HttpError)) throw err;
-      sendJson(res, err.status, { error: err.status === 409 ? 'conflict' : 'bad_request', message: err.message });
+      sendJson(res, err.status, { error: err.error, message: err.message });
     }
   });
 }

@@ -369,32 +369,44 @@ export class SqliteStore implements QueryApi {
     this.db.close();
   }
 
+  /**
+   * A query's answer; once the store is closed, a rejection with StoreError `E_STORE_CLOSED`
+   * (what a caller holding the store past the daemon's stop can tell apart and answer 503),
+   * rather than the driver's TypeError "The database connection is not open".
+   */
+  private answer<T>(read: (q: QueryEngine) => T): Promise<T> {
+    if (!this.db.open) return Promise.reject(new StoreError('E_STORE_CLOSED', 'the store is closed: it answers no more queries'));
+    return Promise.resolve(read(this.query));
+  }
+
   // QueryApi
   aggregate(q: AggregateQuery): Promise<AggregateRow[]> {
-    return Promise.resolve(this.query.aggregate(q));
+    return this.answer((e) => e.aggregate(q));
   }
   aggregateEach(q: AggregateQuery, groupings: CallDimension[][]): Promise<AggregateRow[][]> {
-    return Promise.resolve(this.query.aggregateEach(q, groupings));
+    return this.answer((e) => e.aggregateEach(q, groupings));
   }
   series(q: SeriesQuery): Promise<SeriesRow[]> {
-    return Promise.resolve(this.query.series(q));
+    return this.answer((e) => e.series(q));
   }
   latestRateLimits(filter?: { model?: string }): Promise<RateLimitRow[]> {
-    return Promise.resolve(this.query.latestRateLimits(filter));
+    return this.answer((e) => e.latestRateLimits(filter));
   }
   recentCalls(q: RecentCallsQuery): Promise<{ calls: StoredCall[]; nextCursor: string | null }> {
-    return Promise.resolve(this.query.recentCalls(q));
+    return this.answer((e) => e.recentCalls(q));
   }
   call(eventId: string): Promise<StoredCallDetail | null> {
-    return Promise.resolve(this.query.call(eventId));
+    return this.answer((e) => e.call(eventId));
   }
   /** The per-model capture of the latest `claudescope reconcile` run (empty before the first). */
   reconciliationCapture(): Promise<ReconciliationCaptureRow[]> {
-    const row = this.db.prepare('SELECT finished_at, summary_json FROM reconciliation_runs ORDER BY finished_at DESC LIMIT 1').get() as
-      { finished_at: number; summary_json: string } | undefined;
-    if (!row) return Promise.resolve([]);
-    const s = JSON.parse(row.summary_json) as { models?: { model: string | null; token_capture: number | null; cost_capture: number | null }[] };
-    return Promise.resolve((s.models ?? []).map((m) => ({ model: m.model, tokenCapture: m.token_capture, costCapture: m.cost_capture, measuredAt: row.finished_at })));
+    return this.answer(() => {
+      const row = this.db.prepare('SELECT finished_at, summary_json FROM reconciliation_runs ORDER BY finished_at DESC LIMIT 1').get() as
+        { finished_at: number; summary_json: string } | undefined;
+      if (!row) return [];
+      const s = JSON.parse(row.summary_json) as { models?: { model: string | null; token_capture: number | null; cost_capture: number | null }[] };
+      return (s.models ?? []).map((m) => ({ model: m.model, tokenCapture: m.token_capture, costCapture: m.cost_capture, measuredAt: row.finished_at }));
+    });
   }
 }
 
