@@ -6,14 +6,19 @@
  * With InfluxDB configured, the calls' points there are rewritten too; a failure to reach it
  * is answered in the summary's `influxdb.error` (the store is repriced all the same).
  * Behind the bearer token like every route when one is required.
- * A reprice asked for once the daemon's stop began is refused (503 `unavailable`).
+ *
+ * The daemon's stop ends a reprice between two chunks (each chunk is one transaction, so none
+ * is half written) and the stop does not wait for the rest: the caller gets 503 `stopped`
+ * with the summary of the chunks done (`repriced`); running the same reprice again finishes
+ * the window. A reprice asked for once the stop began is refused (503 `unavailable`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pricer } from '../pricing/types.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
 import type { InfluxConnection } from '../store/influx-writer.js';
+import type { InfluxRepricer } from '../store/influx-reprice.js';
 import { sendJson, type RouteHandler } from './http-server.js';
-import { repriceOptionsOf, repriceStore } from './reprice.js';
+import { RepriceStoppedError, repriceOptionsOf, repriceStore } from './reprice.js';
 import { STOPPING_MESSAGE } from './api-routes.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -25,7 +30,7 @@ export interface RepriceRouteContext {
   /** InfluxDB, when the daemon writes there: its points are repriced with the store. */
   influx?: InfluxConnection | undefined;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
-  /** Aborted when the daemon's stop begins: a reprice asked for then is refused. */
+  /** Aborted when the daemon's stop begins: ends a reprice in progress between two chunks, refuses new ones. */
   stopping?: AbortSignal;
 }
 
@@ -68,15 +73,29 @@ export function registerRepriceRoute(route: (method: string, path: string, handl
       if (running) throw new HttpError(409, 'a reprice is already running');
       running = true;
       try {
-        let influx;
+        let influx: InfluxRepricer | undefined;
         if (ctx.influx) {
           const { InfluxRepricer } = await import('../store/influx-reprice.js');
           influx = new InfluxRepricer({ connection: ctx.influx, dryRun: opts.dryRun });
         }
+        // The stop also ends the chunk's InfluxDB requests in progress, rather than their timeout_ms.
+        const closeInflux = (): void => void influx?.close();
+        ctx.stopping?.addEventListener('abort', closeInflux, { once: true });
         let summary;
         try {
-          summary = await repriceStore(store, ctx.pricer, opts, influx);
+          summary = await repriceStore(store, ctx.pricer, { ...opts, ...(ctx.stopping ? { signal: ctx.stopping } : {}) }, influx);
+        } catch (err: unknown) {
+          if (!(err instanceof RepriceStoppedError)) throw err;
+          const s = err.summary;
+          ctx.log?.('warn', `the stop ended a reprice after ${s.calls} calls: run the same reprice again to finish the window`, { since: s.since, until: s.until ?? 'now', calls: s.calls, rows_changed: s.rows_changed });
+          sendJson(res, 503, {
+            error: 'stopped',
+            message: `the daemon stopped during the reprice: ${s.calls} of the window's calls were ${s.dry_run ? 'checked' : 'repriced'} (${s.rows_changed} rows ${s.dry_run ? 'to rewrite' : 'rewritten'}, in whole chunks), the calls after them were not; run the same reprice again once the daemon runs to finish the window`,
+            repriced: s,
+          });
+          return;
         } finally {
+          ctx.stopping?.removeEventListener('abort', closeInflux);
           await influx?.close();
         }
         if (summary.influxdb?.error) {

@@ -28,6 +28,11 @@ export interface RepriceOptions {
   dryRun: boolean;
   /** Rows per transaction. Default {@link REPRICE_CHUNK_ROWS}. */
   chunkRows?: number;
+  /**
+   * Ends the reprice between two chunks (the daemon's stop): no chunk starts once it is
+   * aborted, and {@link RepriceStoppedError} reports the chunks done, each committed whole.
+   */
+  signal?: AbortSignal;
 }
 
 /** Totals of one model (the canonical model after repricing). */
@@ -83,7 +88,35 @@ interface ModelAcc {
   unpricedAfter: number;
 }
 
+/** A reprice's totals over every model. */
+interface Totals {
+  calls: number;
+  rowsChanged: number;
+  priceChanged: number;
+  newlyPriced: number;
+  newlyUnpriced: number;
+  relabelled: number;
+  before: bigint;
+  after: bigint;
+  unpricedBefore: number;
+  unpricedAfter: number;
+}
+
 const NANO = 1_000_000_000n;
+
+/**
+ * A reprice its signal ended between two chunks. The chunks before it were committed whole
+ * (each is one transaction), the calls after them left as they were: `summary` counts what
+ * was done. Running the same reprice again finishes the window (rows already repriced are
+ * found right and left alone).
+ */
+export class RepriceStoppedError extends Error {
+  readonly code = 'E_REPRICE_STOPPED';
+  constructor(readonly summary: RepriceSummary) {
+    super(`the reprice was stopped after ${summary.calls} of the window's calls (${summary.rows_changed} rows ${summary.dry_run ? 'to rewrite' : 'rewritten'}, in whole chunks); the calls after them were not ${summary.dry_run ? 'checked' : 'repriced'}: run the same reprice again to finish the window`);
+    this.name = 'RepriceStoppedError';
+  }
+}
 
 /** Exact nanodollars as USD with 9 decimals. */
 export function usdOfNano(n: bigint): string {
@@ -99,15 +132,19 @@ export function usdOfNano(n: bigint): string {
  * the rows that changed now: a window repriced while InfluxDB was unreachable is completed by
  * running the same reprice again). An InfluxDB failure does not stop the store's reprice; it
  * is reported in the summary's `influxdb.error`.
+ *
+ * @throws RepriceStoppedError when `o.signal` aborts before the last chunk (with what was done)
  */
 export async function repriceStore(store: SqliteStore, pricer: Pricer, o: RepriceOptions, influx?: InfluxRepricer): Promise<RepriceSummary> {
   const byModel = new Map<string, ModelAcc>();
   const versions: Record<string, number> = {};
-  const t = { calls: 0, rowsChanged: 0, priceChanged: 0, newlyPriced: 0, newlyUnpriced: 0, relabelled: 0, before: 0n, after: 0n, unpricedBefore: 0, unpricedAfter: 0 };
+  const t: Totals = { calls: 0, rowsChanged: 0, priceChanged: 0, newlyPriced: 0, newlyUnpriced: 0, relabelled: 0, before: 0n, after: 0n, unpricedBefore: 0, unpricedAfter: 0 };
   const until = Number.isFinite(o.until) ? o.until : Number.MAX_SAFE_INTEGER;
   const price = (e: CallEvent) => pricer.price(e);
   let afterId = 0;
   for (;;) {
+    // Never on a store the stop is closing: each chunk runs whole, in one turn of the event loop.
+    if (o.signal?.aborted) throw new RepriceStoppedError(summaryOf(o, pricer, t, byModel, versions, influx));
     const chunk = store.repriceChunk({ since: o.since, until, afterId, limit: o.chunkRows ?? REPRICE_CHUNK_ROWS, price, dryRun: o.dryRun });
     for (const r of chunk.rows) {
       t.calls++;
@@ -145,6 +182,11 @@ export async function repriceStore(store: SqliteStore, pricer: Pricer, o: Repric
     afterId = chunk.lastId;
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
+  return summaryOf(o, pricer, t, byModel, versions, influx);
+}
+
+/** The totals so far as a {@link RepriceSummary}. */
+function summaryOf(o: RepriceOptions, pricer: Pricer, t: Totals, byModel: ReadonlyMap<string, ModelAcc>, versions: Record<string, number>, influx: InfluxRepricer | undefined): RepriceSummary {
   return {
     since: new Date(o.since).toISOString(),
     until: Number.isFinite(o.until) ? new Date(o.until).toISOString() : null,

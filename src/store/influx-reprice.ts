@@ -146,7 +146,9 @@ export class InfluxRepricer {
     }
   }
 
+  /** Ends the lookups and writes in progress (a sync then reports the failure) and refuses later ones. */
   async close(): Promise<void> {
+    this.query.close();
     await this.writer?.close();
   }
 
