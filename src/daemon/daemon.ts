@@ -27,7 +27,7 @@ import { ClosedSpendCache } from './dashboard-data.js';
 import type { RuleEngine } from '../rules/index.js';
 import { registerReconciliationMetrics } from '../metrics/reconciliation-metrics.js';
 import type { ReconcileJob } from '../reconcile/daemon-job.js';
-import { parseInfluxSettings } from '../store/influx-config.js';
+import { daemonInfluxSettings } from './influx-settings.js';
 import { redactUrl } from '../notify/redact.js';
 import { registerInfluxMetrics } from '../store/influx-metrics.js';
 
@@ -74,7 +74,8 @@ export class Daemon {
 
   private constructor(readonly config: DaemonConfig, private readonly pricer: DaemonPricer, private readonly log: DaemonLog, private readonly healthEveryMs: number) {
     const c = config;
-    const influx = parseInfluxSettings(c.influxdb, c.configFile);
+    // A block the sink cannot use refuses start (ConfigError naming file, line and field).
+    const influx = daemonInfluxSettings(c);
     this.pipeline = new Pipeline({
       home: c.home,
       pricer,

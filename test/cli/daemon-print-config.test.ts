@@ -70,3 +70,31 @@ test('daemon --print-config also refuses a pricing block and a rules folder the 
   t.regex(badRules.stderr, /bad\.yaml:3: .*kind/);
   t.is(cli(['daemon', '--port', '1'], home).stderr, badRules.stderr);
 });
+
+test('daemon --print-config also refuses an influxdb block the daemon refuses, and both name its file and line', (t) => {
+  const home = tempDir(t);
+  const file = join(home, 'config.yaml');
+  // An empty block: the sink is configured, but it has no address.
+  writeFileSync(file, 'listen:\n  port: 9471\ninfluxdb: {}\n');
+  const printed = cli(['daemon', '--print-config'], home);
+  t.not(printed.code, 0);
+  t.is(printed.stdout, '');
+  t.is(printed.stderr, `claudescope: invalid configuration:\n  ${file}:3: influxdb.url: required (e.g. http://127.0.0.1:8086)\n`);
+  t.is(cli(['daemon', '--port', '1'], home).stderr, printed.stderr);
+
+  writeFileSync(file, 'influxdb:\n  url: http://127.0.0.1:1\n  token: abc\n  token_file: influx-token\n');
+  const both = cli(['daemon', '--print-config'], home);
+  t.not(both.code, 0);
+  t.regex(both.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4: influxdb\\.token_file: `));
+
+  // rules.store: influxdb without a sink is refused as well, before anything starts.
+  writeFileSync(file, 'rules:\n  store: influxdb\n');
+  const store = cli(['daemon', '--print-config'], home);
+  t.not(store.code, 0);
+  t.is(store.stderr, `claudescope: invalid configuration:\n  ${file}:2: rules.store: influxdb needs an influxdb: block (the sink the rules read)\n`);
+  t.is(cli(['daemon', '--port', '1'], home).stderr, store.stderr);
+
+  writeFileSync(file, 'influxdb: null\n');
+  const none = cli(['daemon', '--print-config'], home);
+  t.is(none.code, 0, none.stderr);
+});

@@ -26,7 +26,7 @@ export function daemonOptions<T>(y: Argv<T>): Argv<T & DaemonArgs> {
     .option('require-token', { type: 'boolean', describe: 'Require the token even on loopback', defaultDescription: 'false (true beyond loopback)' })
     .option('poll-interval-ms', { type: 'string', describe: 'How often the events folder is scanned (env CLAUDESCOPE_POLL_INTERVAL_MS)', defaultDescription: String(DEFAULT_POLL_INTERVAL_MS) })
     .option('retention-rows-days', { type: 'string', describe: 'Delete call rows older than this (env CLAUDESCOPE_RETENTION_ROWS_DAYS)', defaultDescription: 'keep' })
-    .option('retention-rollups-days', { type: 'string', describe: 'Delete per-minute rollups older than this (env CLAUDESCOPE_RETENTION_ROLLUPS_DAYS)', defaultDescription: 'keep' })
+    .option('retention-rollups-days', { type: 'string', describe: 'Delete rollups (every level) older than this (env CLAUDESCOPE_RETENTION_ROLLUPS_DAYS)', defaultDescription: 'keep' })
     .option('sealed-files', { type: 'string', choices: ['delete', 'archive', 'keep'], describe: 'What to do with fully ingested sealed event files (env CLAUDESCOPE_SEALED_FILES)', defaultDescription: 'delete' })
     .option('feature-labels', { type: 'string', describe: 'Comma-separated feature tags allowed as the metrics\' feature label (env CLAUDESCOPE_FEATURE_LABELS)', defaultDescription: 'none' }) as unknown as Argv<T & DaemonArgs>;
 }
@@ -44,7 +44,7 @@ const command: CommandModule<object, DaemonArgs> = {
   describe: 'Ingest event files into the local store and serve /metrics and /healthz',
   builder: (y: Argv) =>
     daemonOptions(y)
-      .option('print-config', { type: 'boolean', describe: 'Print the merged configuration in the config file\'s form (secrets masked) and exit (non-zero on pricing, rules or notifier settings the daemon would refuse)' })
+      .option('print-config', { type: 'boolean', describe: 'Print the merged configuration in the config file\'s form (secrets masked) and exit (non-zero on pricing, rules, notifier or InfluxDB settings the daemon would refuse)' })
       .example('$0 daemon', `serve on http://${DEFAULT_HOST}:${DEFAULT_PORT}/metrics`)
       .example('CLAUDESCOPE_TOKEN=… $0 daemon --host 0.0.0.0', 'serve beyond loopback; every request needs the bearer token')
       .example('$0 daemon --config /etc/claudescope/config.yaml', 'read settings from a file') as unknown as Argv<DaemonArgs>,
@@ -52,10 +52,14 @@ const command: CommandModule<object, DaemonArgs> = {
     const config = loadDaemonConfig({ flags: flagsOf(argv), env: process.env });
     if (argv.printConfig) {
       // Settings the daemon would refuse at start are refused here too, with the same message:
-      // the pricing block, the rule files and the notifiers (nothing is opened or sent).
-      const [{ createDaemonPricer }, { prepareAlerting }] = await Promise.all([import('../../daemon/pricer-loader.js'), import('../../daemon/alerting.js')]);
+      // the pricing block, the rule files, the notifiers and the influxdb block (nothing is
+      // opened or sent).
+      const [{ createDaemonPricer }, { prepareAlerting }, { daemonInfluxSettings }] = await Promise.all([
+        import('../../daemon/pricer-loader.js'), import('../../daemon/alerting.js'), import('../../daemon/influx-settings.js'),
+      ]);
       createDaemonPricer(config);
       await prepareAlerting(config, process.env);
+      daemonInfluxSettings(config, process.env);
       process.stdout.write(`${JSON.stringify(describeConfig(config), null, 2)}\n`);
       return;
     }
