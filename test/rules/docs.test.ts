@@ -1,0 +1,46 @@
+/**
+ * docs/rules.md shows a rule file and a rule test file: both must load as `claudescope rules
+ * check` and `rules test` load them, the test must pass against the shipped rules it names, and
+ * the kinds table must name every kind the loader takes.
+ */
+import test from 'ava';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseRuleFile, runRuleTests } from '../../src/rules/index.js';
+import { RULE_KINDS } from '../../src/rules/rule-types.js';
+import { tempDir } from '../helpers/events.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const page = readFileSync(join(root, 'docs', 'rules.md'), 'utf8');
+const yamlBlocks = [...page.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+
+test('the rule file example of docs/rules.md loads with every field it shows', (t) => {
+  const example = yamlBlocks.find((b) => b.startsWith('rules:'));
+  if (!example) throw new Error('docs/rules.md lost its rule file example');
+  const [rule] = parseRuleFile(example, 'docs/rules.md');
+  t.like(rule, {
+    name: 'ClaudeHighErrorRate', kind: 'error_rate', windowMs: 300_000, minCalls: 20, filter: { feature: 'chat' }, groupBy: ['model'],
+    comparison: '>', threshold: 0.05, forMs: 120_000, keepFiringForMs: 300_000, severity: 'critical', repeatIntervalMs: 3_600_000,
+    labels: { team: 'platform' },
+  });
+});
+
+test('the rule unit test example of docs/rules.md passes against the shipped rules', async (t) => {
+  const example = yamlBlocks.find((b) => b.startsWith('rule_files:'));
+  if (!example) throw new Error('docs/rules.md lost its rule unit test example');
+  // `claude.yaml`, relative to the test file, is the shipped rules/claude.yaml.
+  const shipped = join(root, 'rules', 'claude.yaml');
+  const file = join(tempDir(t), 'claude.test.yaml');
+  writeFileSync(file, example.replace(/^rule_files: \[claude\.yaml\]/m, `rule_files: [${JSON.stringify(shipped)}]`));
+  const outcomes = await runRuleTests(file);
+  t.is(outcomes.length, 1);
+  t.deepEqual(outcomes[0]!.failures, []);
+});
+
+test('the kinds table of docs/rules.md lists every rule kind', (t) => {
+  const start = page.indexOf('## Rule kinds');
+  const table = page.slice(start, page.indexOf('\n## ', start + 1));
+  const documented = [...table.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]!);
+  t.deepEqual(documented, [...RULE_KINDS]);
+});
