@@ -1,7 +1,7 @@
 /**
- * docs/rules.md shows a rule file and a rule test file: both must load as `claudescope rules
- * check` and `rules test` load them, the test must pass against the shipped rules it names, and
- * the kinds table must name every kind the loader takes.
+ * docs/rules.md shows a rule file, a rule test file and notifiers: each must load as `claudescope
+ * rules check`, `rules test` and the daemon load them, the test must pass against the shipped
+ * rules it names, and the kinds table and notifier settings must be the loaders' own.
  */
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRuleFile, runRuleTests } from '../../src/rules/index.js';
 import { RULE_KINDS } from '../../src/rules/rule-types.js';
+import { loadDaemonConfig } from '../../src/daemon/config.js';
+import { checkNotifiers } from '../../src/daemon/alerting.js';
+import { createNotifiers, notifierProblems } from '../../src/notify/index.js';
 import { tempDir } from '../helpers/events.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,4 +46,30 @@ test('the kinds table of docs/rules.md lists every rule kind', (t) => {
   const table = page.slice(start, page.indexOf('\n## ', start + 1));
   const documented = [...table.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]!);
   t.deepEqual(documented, [...RULE_KINDS]);
+});
+
+test('the notifiers example of docs/rules.md loads as the daemon loads it, and the section names every setting', async (t) => {
+  const example = yamlBlocks.find((b) => b.startsWith('notifiers:'));
+  if (!example) throw new Error('docs/rules.md lost its notifiers example');
+  const dir = tempDir(t);
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, example);
+  const config = loadDaemonConfig({ flags: { config: file }, env: { CLAUDESCOPE_HOME: dir } });
+  const env = { SMTP_PASSWORD: 'smtp-pass', WEBHOOK_SECRET: 'hook-secret', SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T0/B0/x' };
+  const configs = await checkNotifiers(config, env);
+  t.like(configs[0], { name: 'oncall', type: 'email', auth: { user: 'alerts', pass: 'smtp-pass' } });
+  t.like(configs[2], { url: env.SLACK_WEBHOOK_URL });
+  const notifiers = await createNotifiers(configs);
+  t.deepEqual(notifiers.map((n) => n.name), ['oncall', 'hook', 'chat', 'am']);
+  // A variable that is not set refuses start.
+  await t.throwsAsync(checkNotifiers(config, {}), { message: /environment variable SMTP_PASSWORD is not set/ });
+
+  const start = page.indexOf('## Notifications');
+  const section = page.slice(start, page.indexOf('\n## ', start + 1));
+  for (const type of ['email', 'webhook', 'slack', 'alertmanager']) {
+    const problems = notifierProblems([{ name: 'x', type, no_such_setting: 1 }]);
+    const known = problems.map((p) => /no_such_setting: unknown setting .*\(known: ([^)]*)\)/.exec(p)?.[1]).find((k) => k !== undefined);
+    if (known === undefined) throw new Error(`notifiers of type ${type} took an unknown setting`);
+    t.deepEqual(known.split(', ').filter((k) => !section.includes(`\`${k}\``) && !new RegExp(`^ +(- )?${k}:`, 'm').test(example)), [], type);
+  }
 });
