@@ -1,0 +1,57 @@
+/**
+ * Every `claudescope <command> --flag` the README and docs/ show names a flag that command takes
+ * (as its --help lists it), so a renamed or removed flag cannot linger in the docs.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const COMMANDS = ['daemon', 'report', 'demo', 'rules', 'alerts', 'silence', 'fake-api', 'pricing', 'reprice', 'reconcile'];
+/** Commands whose subcommand has a --help of its own. */
+const SUBCOMMANDS: Record<string, string[]> = { pricing: ['explain'] };
+
+function helpFlags(args: string[]): Set<string> {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--help'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`claudescope ${args.join(' ')} --help failed: ${r.stderr}`);
+  return new Set([...r.stdout.matchAll(/^\s+(?:-\w, )?--([a-z][a-z-]*)/gm)].map((m) => m[1]!));
+}
+
+/** `claudescope …` command lines of the README and docs/: those of shell blocks, and inline code. */
+function documentedCommands(): { file: string; line: string }[] {
+  const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const out: { file: string; line: string }[] = [];
+  for (const file of files) {
+    const text = readFileSync(join(root, file), 'utf8');
+    const shell = [...text.matchAll(/^```(?:sh|bash)\n([\s\S]*?)^```$/gm)].flatMap((m) => m[1]!.split('\n').map((l) => l.replace(/\s+#.*$/, '')));
+    const inline = [...text.matchAll(/`(claudescope [^`]+)`/g)].map((m) => m[1]!);
+    for (const l of [...shell, ...inline]) {
+      const at = l.search(/(^|[\s=])claudescope /);
+      if (at >= 0) out.push({ file, line: l.slice(l.indexOf('claudescope ', at)) });
+    }
+  }
+  return out;
+}
+
+test('every flag the docs show is one its command takes', (t) => {
+  const cache = new Map<string, Set<string>>();
+  let checked = 0;
+  for (const { file, line } of documentedCommands()) {
+    const words = line.split(/\s+/);
+    const command = words[1]!;
+    if (!COMMANDS.includes(command)) continue;
+    const sub = SUBCOMMANDS[command]?.includes(words[2] ?? '') ? [command, words[2]!] : [command];
+    const key = sub.join(' ');
+    if (!cache.has(key)) cache.set(key, helpFlags(sub));
+    const known = cache.get(key)!;
+    for (const w of words.slice(2)) {
+      const flag = /^\[?--([a-z][a-z-]*)/.exec(w)?.[1];
+      if (flag === undefined) continue;
+      checked++;
+      t.true(known.has(flag) || (flag.startsWith('no-') && known.has(flag.slice(3))), `${file}: claudescope ${key} has no --${flag} (in "${line}")`);
+    }
+  }
+  t.true(checked > 30, `only ${checked} flags found in the docs`);
+});
