@@ -14,7 +14,8 @@ import { prepareAlerting } from '../../src/daemon/alerting.js';
 import { daemonInfluxSettings } from '../../src/daemon/influx-settings.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { daemonOptions } from '../../src/cli/commands/daemon.js';
-import { tempHome } from '../helpers/event-files.js';
+import { tempHome, waitFor, writeEventFile } from '../helpers/event-files.js';
+import { mixedWorkload } from './workload.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const read = (file: string): string => readFileSync(join(root, file), 'utf8');
@@ -103,9 +104,15 @@ test('the InfluxDB example of the README loads as the daemon loads it', (t) => {
 test('/healthz and /metrics answer as docs/daemon.md lists them', async (t) => {
   const h = tempHome();
   t.teardown(h.cleanup);
-  const c = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: h.home } });
-  const daemon = await Daemon.start({ config: { ...c, listen: { host: '127.0.0.1', port: 0 } }, log: () => {} });
+  const events = mixedWorkload(70);
+  writeEventFile({ dir: h.events, calls: events, sealed: true });
+  const c = loadDaemonConfig({ env: { CLAUDESCOPE_HOME: h.home }, flags: { featureLabels: 'search', pollIntervalMs: 50 } });
+  const daemon = await Daemon.start({
+    config: { ...c, listen: { host: '127.0.0.1', port: 0 }, budgets: { dailyUsd: 10, monthlyUsd: 200, perFeature: { search: { dailyUsd: 2, monthlyUsd: null } } } },
+    log: () => {},
+  });
   t.teardown(() => daemon.stop());
+  await waitFor(async () => ((await (await fetch(`${daemon.url}/healthz`)).json()) as { events_committed: number }).events_committed === events.length, 'every event committed');
 
   const healthz = /^`200` with `(\{.*\})`;$/m.exec(read('docs/daemon.md'));
   if (!healthz) throw new Error('docs/daemon.md lost its /healthz example');
@@ -123,4 +130,19 @@ test('/healthz and /metrics answer as docs/daemon.md lists them', async (t) => {
   // InfluxDB's metrics are served with an influxdb: sink only (docs/influxdb.md lists them).
   t.deepEqual([...documented].filter((n) => !served.has(n)), [], 'documented but not served');
   t.true(table.includes('`claudescope_influx_*`'));
+
+  // Each served label is in its metric's row.
+  const rows = table.split('\n').filter((l) => l.startsWith('| `'));
+  const rowOf = (name: string) => rows.find((r) => r.split(' | ')[0]!.includes(`\`${name}\``));
+  const labelsOf = (row: string) => new Set(row.split(' | ').slice(2).join(' ').match(/`[^`]+`/g)?.flatMap((m) => m.slice(1, -1).split(/,\s*/)) ?? []);
+  const problems: string[] = [];
+  for (const m of exposition.matchAll(/^([a-z_:]+)\{([^}]*)\} /gm)) {
+    const family = [...served].find((n) => m[1] === n || (m[1]!.startsWith(n) && /^_(bucket|sum|count)$/.test(m[1]!.slice(n.length))));
+    if (family === undefined) continue;
+    const documentedLabels = labelsOf(rowOf(family) ?? '');
+    for (const label of m[2]!.matchAll(/([a-z_]+)="/g)) {
+      if (label[1] !== 'le' && !documentedLabels.has(label[1]!)) problems.push(`${family}{${label[1]}}`);
+    }
+  }
+  t.deepEqual([...new Set(problems)], [], 'labels served but not documented');
 });
