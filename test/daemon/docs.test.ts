@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { ENV_FIELDS, loadDaemonConfig, ConfigError, type DaemonConfig } from '../../src/daemon/config.js';
+import { CONFIG_SCHEMA } from '../../src/daemon/config-schema.js';
 import { createDaemonPricer } from '../../src/daemon/pricer-loader.js';
 import { prepareAlerting } from '../../src/daemon/alerting.js';
 import { daemonInfluxSettings } from '../../src/daemon/influx-settings.js';
@@ -99,6 +100,23 @@ test('the InfluxDB example of the README loads as the daemon loads it', (t) => {
   writeFileSync(join(h.home, 'influx-token'), 'influx-token-value\n');
   const settings = daemonInfluxSettings(loadAsConfig(example, h.home), {});
   t.like(settings, { connection: { url: 'http://influx.internal:8086', api: 'v2', org: 'acme', bucket: 'claudescope', token: 'influx-token-value' }, embeddedStore: true });
+});
+
+test('the influxdb: example of docs/influxdb.md loads as the daemon loads it, every field shown', (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const example = blocks('docs/influxdb.md', 'yaml').find((b) => b.startsWith('influxdb:'));
+  if (!example) throw new Error('docs/influxdb.md lost its influxdb: example');
+  writeFileSync(join(h.home, 'influxdb_token'), 'influx-token-value\n');
+  const config = loadAsConfig(example.replaceAll('/run/secrets/', `${h.home}/`), h.home);
+  t.like(daemonInfluxSettings(config, {}), {
+    connection: { url: 'http://influxdb:8086', api: 'v2', org: 'claudescope', bucket: 'claudescope', database: 'claudescope', retentionPolicy: null, token: 'influx-token-value', timeoutMs: 10_000 },
+    embeddedStore: true, minRetryDelayMs: 500, maxRetryDelayMs: 30_000, healthIntervalMs: 10_000, instance: null, stopTimeoutMs: 5000,
+  });
+  const schema = CONFIG_SCHEMA.kind === 'object' ? CONFIG_SCHEMA.fields['influxdb'] : undefined;
+  if (schema?.kind !== 'object') throw new Error('the influxdb: schema is not a mapping');
+  // Each field as a key, or named in a comment (`# or token: …`, `(password, password_file,`).
+  t.deepEqual(Object.keys(schema.fields).filter((k) => !new RegExp(`[\\s(]${k}[:,)]`).test(example)), []);
 });
 
 test('/healthz and /metrics answer as docs/daemon.md lists them', async (t) => {
