@@ -4,6 +4,7 @@
  * the daemon has, no more and no less.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { daemonOptions } from '../../src/cli/commands/daemon.js';
 import { tempHome, waitFor, writeEventFile } from '../helpers/event-files.js';
 import { mixedWorkload } from './workload.js';
+import { findExecutable, testWith } from '../helpers/external.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const read = (file: string): string => readFileSync(join(root, file), 'utf8');
@@ -163,4 +165,16 @@ test('/healthz and /metrics answer as docs/daemon.md lists them', async (t) => {
     }
   }
   t.deepEqual([...new Set(problems)], [], 'labels served but not documented');
+});
+
+testWith('promtool')('the Prometheus scrape configuration of docs/daemon.md is one promtool accepts', (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const example = blocks('docs/daemon.md', 'yaml').find((b) => b.startsWith('scrape_configs:'));
+  if (!example) throw new Error('docs/daemon.md lost its Prometheus example');
+  writeFileSync(join(h.home, 'claudescope.token'), 'a-token-of-at-least-16-characters\n');
+  const file = join(h.home, 'prometheus.yml');
+  writeFileSync(file, example.replaceAll('/etc/prometheus/', `${h.home}/`));
+  const r = spawnSync(findExecutable('promtool')!, ['check', 'config', file], { encoding: 'utf8', timeout: 60_000 });
+  t.is(r.status, 0, r.stdout + r.stderr);
 });
