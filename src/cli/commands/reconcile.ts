@@ -34,7 +34,7 @@ const command: CommandModule<object, ReconcileArgs> = {
   builder: (y: Argv) =>
     y
       .option('home', { type: 'string', describe: 'Folder with data/ (env CLAUDESCOPE_HOME)', defaultDescription: '~/.claudescope' })
-      .option('config', { type: 'string', describe: 'Config file (its reconcile: block)', defaultDescription: '<home>/config.yaml' })
+      .option('config', { type: 'string', describe: 'Config file (its reconcile: block; env CLAUDESCOPE_CONFIG)', defaultDescription: '<home>/config.yaml if present' })
       .option('since', { type: 'string', describe: 'Start: a duration back from now (7d, 48h) or an ISO date', defaultDescription: 'reconcile.lookback_days (3d)' })
       .option('until', { type: 'string', default: 'now', describe: 'End (same forms)' })
       .option('bucket', { choices: ['1d', '1h'] as const, describe: 'Compare per UTC day or hour', defaultDescription: '1d' })

@@ -77,7 +77,7 @@ const command: CommandModule<object, RepriceArgs> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'Compute and print the change; store nothing' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON' })
       .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
-      .option('config', { type: 'string', describe: "The daemon's config file, for its pricing: block and its API (default $CLAUDESCOPE_HOME/config.yaml)" })
+      .option('config', { type: 'string', describe: "The daemon's config file, for its pricing: block and its API (env CLAUDESCOPE_CONFIG; default $CLAUDESCOPE_HOME/config.yaml if present)" })
       .example('$0 reprice --since 2026-11-01 --dry-run', 'what the current prices would change')
       .example('$0 reprice --since 2026-11-01 --until 2026-12-01', 'reprice November') as unknown as Argv<RepriceArgs>,
   handler: async (argv) => {

@@ -111,7 +111,7 @@ const command: CommandModule<object, SilenceArgs> = {
       .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
       .option('state', { type: 'string', describe: 'alert state file (default <home>/data/alerts.db)' })
       .option('all', { type: 'boolean', default: false, describe: 'list: include expired silences' })
-      .option('config', { type: 'string', describe: 'the daemon\'s config file, to reach its API (default $CLAUDESCOPE_HOME/config.yaml)' })
+      .option('config', { type: 'string', describe: 'the daemon\'s config file, to reach its API (env CLAUDESCOPE_CONFIG; default $CLAUDESCOPE_HOME/config.yaml if present)' })
       .example('$0 silence add alertname=ClaudeHighErrorRate model=claude-opus-4-5 --duration 2h --comment "incident 42"', '') as unknown as Argv<SilenceArgs>,
   handler: async (argv) => {
     // Commands that change state go through the daemon when it runs (it owns the state file).
