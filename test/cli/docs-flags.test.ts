@@ -19,13 +19,15 @@ function helpFlags(args: string[]): Set<string> {
   return new Set([...r.stdout.matchAll(/^\s+(?:-\w, )?--([a-z][a-z-]*)/gm)].map((m) => m[1]!));
 }
 
-/** `claudescope …` command lines of the README and docs/: those of shell blocks, and inline code. */
+/** `claudescope …` command lines of the README and docs/: those of shell and plain blocks, and inline code. */
 function documentedCommands(): { file: string; line: string }[] {
   const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
   const out: { file: string; line: string }[] = [];
   for (const file of files) {
     const text = readFileSync(join(root, file), 'utf8');
-    const shell = [...text.matchAll(/^```(?:sh|bash)\n([\s\S]*?)^```$/gm)].flatMap((m) => m[1]!.split('\n').map((l) => l.replace(/\s+#.*$/, '')));
+    // Shell blocks, and plain ones (a synopsis, its lines continued by indented ones).
+    const shell = [...text.matchAll(/^```(?:sh|bash)?\n([\s\S]*?)^```$/gm)]
+      .flatMap((m) => m[1]!.replace(/\n\s+(?=\[)/g, ' ').split('\n').map((l) => l.replace(/\s+#.*$/, '')));
     const inline = [...text.matchAll(/`(claudescope [^`]+)`/g)].map((m) => m[1]!);
     for (const l of [...shell, ...inline]) {
       const at = l.search(/(^|[\s=])claudescope /);
