@@ -12,9 +12,11 @@ import type { InfluxQueryApi } from '../store/influx-query.js';
  * @param rules true for `rules eval` (honours `rules.store`), false for `report`.
  */
 export async function influxQueryFor(config: DaemonConfig, rules: boolean): Promise<InfluxQueryApi | null> {
-  if (config.influxdb === null) return null;
-  const { parseInfluxSettings } = await import('../store/influx-config.js');
-  const settings = parseInfluxSettings(config.influxdb, config.configFile);
+  if (config.influxdb === null && !(rules && config.rules.store === 'influxdb')) return null;
+  // Settings the daemon refuses at start are refused here with its message (file, line, field):
+  // a block it cannot use, and for the rules, rules.store: influxdb without a block.
+  const { daemonInfluxSettings } = await import('../daemon/influx-settings.js');
+  const settings = daemonInfluxSettings(rules ? config : { ...config, rules: { ...config.rules, store: null } });
   if (settings === null) return null;
   const store = rules ? config.rules.store : null;
   if (store === 'embedded') return null;

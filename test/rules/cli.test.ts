@@ -317,3 +317,22 @@ test('silence add with a negative --duration is refused, not taken for flags (wh
   t.regex(r.stderr, /--duration: not a duration: -1h/);
   t.regex((await cli(['silence', 'list', '--home', home])).stdout, /no active silences/);
 });
+
+test('rules eval refuses the influxdb settings the daemon refuses, with its message: rules.store: influxdb without a sink, an influxdb block without a url', async (t) => {
+  const home = tempDir(t);
+  const file = join(home, 'config.yaml');
+  const env = { ...process.env, CLAUDESCOPE_HOME: home, CLAUDESCOPE_CONFIG: '' };
+  writeFileSync(file, 'rules:\n  store: influxdb\n');
+  const daemon = await cli(['daemon', '--print-config'], env);
+  t.not(daemon.code, 0);
+  t.is(daemon.stderr, `claudescope: invalid configuration:\n  ${file}:2: rules.store: influxdb needs an influxdb: block (the sink the rules read)\n`);
+  const storeless = await cli(['rules', 'eval'], env);
+  t.not(storeless.code, 0);
+  t.is(storeless.stderr, daemon.stderr);
+
+  writeFileSync(file, 'influxdb:\n  embedded_store: false\n');
+  const noUrl = await cli(['rules', 'eval'], env);
+  t.not(noUrl.code, 0);
+  t.is(noUrl.stderr, `claudescope: invalid configuration:\n  ${file}:1: influxdb.url: required (e.g. http://127.0.0.1:8086)\n`);
+  t.is((await cli(['report'], env)).stderr, noUrl.stderr);
+});
