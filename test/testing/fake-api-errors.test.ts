@@ -166,8 +166,10 @@ test('delayMs holds the headers back, and an SDK timeout gives up on it', async 
   const t0 = Date.now();
   await client.messages.create(hello);
   t.true(Date.now() - t0 >= 55);
-  api.enqueue({ delayMs: 2000 });
-  const err = await t.throwsAsync(client.messages.create(hello, { timeout: 50 }));
+  // A timeout long enough for the request to reach the server on a loaded machine (at 50 ms the
+  // client could give up before sending it, and the server would have nothing to see closed).
+  api.enqueue({ delayMs: 20_000 });
+  const err = await t.throwsAsync(client.messages.create(hello, { timeout: 1000 }));
   t.is(err?.constructor.name, 'APIConnectionTimeoutError');
   // The server notices the closed connection on its own time: wait for it (bounded).
   const deadline = Date.now() + 10_000;
