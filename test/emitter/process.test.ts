@@ -2,6 +2,8 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeApi, type FakeScript } from '../../src/testing/index.js';
 import { readEvents, tempDir } from '../helpers/events.js';
@@ -139,8 +141,18 @@ test('a child killed with SIGKILL leaves only complete lines', async (t) => {
   const api = await startFakeApi();
   t.teardown(() => api.close());
   const dir = tempDir(t);
+  // Killed once it has written 25 calls, while it goes on writing: a fixed delay gave too few
+  // calls on a loaded machine to show anything.
+  const callsWritten = (): number => readdirSync(dir).reduce((n, f) => n + (readFileSync(join(dir, f), 'utf8').match(/"t":"call"/g)?.length ?? 0), 0);
+  let poll: NodeJS.Timeout | undefined;
+  t.teardown(() => clearInterval(poll));
   const r = await run([CHILD, 'loop', api.url], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '1' }, (s, kill) => {
-    if (s.includes('ready')) setTimeout(kill, 300);
+    if (!s.includes('ready') || poll) return;
+    poll = setInterval(() => {
+      if (callsWritten() < 25) return;
+      clearInterval(poll);
+      kill();
+    }, 10);
   });
   t.is(r.signal, 'SIGKILL');
   const ev = readEvents(dir);
