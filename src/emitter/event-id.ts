@@ -8,17 +8,32 @@
  * ~24 MB/s.
  *
  * Not the `uuid` package's `v7()`: it draws its random bytes on every call, ~2 µs each on Node
- * 20, where `crypto.randomUUID()` serves them from a pool in ~0.12 µs. A version 4 UUID has the
- * layout of a version 7 one (variant bits included) with 122 random bits; its first 48 bits
- * are replaced by the time and its version digit by 7, which keeps the 74 random bits version
- * 7 asks for.
+ * 20. Nor a `crypto.randomUUID()` with its first 48 bits replaced by the time (what this did
+ * before): its text is built by some 20 concatenations, then cut and joined again, and the
+ * result is a tree of strings the encoder must flatten before it reads it (~3,900 instructions
+ * an id, where this takes ~1,000). Here the random bytes come from a pool filled by
+ * `crypto.randomFillSync()` (the source `randomUUID()` draws from), 256 ids at a time, and the
+ * id's 36 characters are written into a buffer and read out as one flat string.
  */
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const MAX_MS = 2 ** 48 - 1;
+/** Random bytes an id takes from the pool: 10, of which it uses 74 bits (19 hex digits, one of them 2 bits). */
+const RANDOM_BYTES = 10;
+/** Ids the pool serves before it is filled again. */
+const POOL_IDS = 256;
+const HEX = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+const DASH = 0x2d;
+
+const pool = Buffer.allocUnsafeSlow(RANDOM_BYTES * POOL_IDS);
+/** Where the next id's random bytes begin in {@link pool}; past its end, the pool is filled first. */
+let next = pool.length;
+/**
+ * The id being written: `xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx`, its first 15 characters (the
+ * time `lastMs`, and the version) kept from the last id.
+ */
+const text = Buffer.alloc(36);
 let lastMs = Number.NaN;
-/** `xxxxxxxx-xxxx-` of the time `lastMs`. */
-let lastPrefix = '';
 
 /** A new version 7 UUID for the time `ms` (epoch ms, default now). */
 export function newEventId(ms = Date.now()): string {
@@ -26,9 +41,31 @@ export function newEventId(ms = Date.now()): string {
     // 48 bits of whole ms; a time that is no number of ms (NaN, ±Infinity) is taken as now.
     const t = Number.isFinite(ms) ? Math.min(Math.max(0, Math.floor(ms)), MAX_MS) : Date.now();
     const hex = t.toString(16).padStart(12, '0');
-    lastPrefix = `${hex.slice(0, 8)}-${hex.slice(8)}-`;
+    text.write(`${hex.slice(0, 8)}-${hex.slice(8)}-7`, 0, 'latin1');
+    text[18] = DASH;
+    text[23] = DASH;
     lastMs = ms;
   }
-  // randomUUID(): xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx; from index 15 on, the random rest.
-  return `${lastPrefix}7${randomUUID().slice(15)}`;
+  if (next + RANDOM_BYTES > pool.length) {
+    randomFillSync(pool);
+    next = 0;
+  }
+  const r = next;
+  next += RANDOM_BYTES;
+  // rand_a: 12 bits, after the version digit.
+  text[15] = HEX[pool[r]! >> 4]!;
+  text[16] = HEX[pool[r]! & 15]!;
+  text[17] = HEX[pool[r + 1]! >> 4]!;
+  // The variant (binary 10) and 2 random bits, then 3 digits.
+  text[19] = HEX[8 | (pool[r + 1]! & 3)]!;
+  text[20] = HEX[pool[r + 2]! >> 4]!;
+  text[21] = HEX[pool[r + 2]! & 15]!;
+  text[22] = HEX[pool[r + 3]! >> 4]!;
+  // 12 digits: the last 48 bits.
+  for (let i = 0; i < 6; i++) {
+    const b = pool[r + 4 + i]!;
+    text[24 + 2 * i] = HEX[b >> 4]!;
+    text[25 + 2 * i] = HEX[b & 15]!;
+  }
+  return text.toString('latin1', 0, 36);
 }
