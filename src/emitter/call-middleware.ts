@@ -266,14 +266,27 @@ const utf8 = new TextDecoder();
 /** A response as {@link captureJsonBody} writes to it. */
 type WrappedResponse = Record<BodyMethod, (() => Promise<unknown>) | undefined> & { [BODY_READS]?: BodyReads };
 
-/** One wrapped body method, shared by every response: its call's facts are on the response ({@link BODY_READS}). */
+/**
+ * One wrapped body method, shared by every response: its call's facts are on the response
+ * ({@link BODY_READS}). One async function reads the body and ends the call: a read that fails
+ * ends it as a connection error, unless aborted; a body that was read whole but is not JSON
+ * (`json()` throws a SyntaxError) ends it without a failure, as a read through `text()` does.
+ * (A second async function for the read cost a promise and a turn of the microtask queue more.)
+ */
 function wrappedBodyMethod(name: BodyMethod, parse: (body: never) => unknown): (this: Response) => Promise<unknown> {
   return async function (this: Response): Promise<unknown> {
     const r = (this as unknown as WrappedResponse)[BODY_READS];
     const original = r?.[name];
     // Called on another response (`res.text.call(other)`): read it plainly.
     if (r === undefined || original === undefined) return (Response.prototype as unknown as Record<BodyMethod, () => Promise<unknown>>)[name].call(this);
-    return settleFromBody(r, await readBody(r, original, this), parse as (body: unknown) => unknown);
+    let body: unknown;
+    try {
+      body = await original.call(this);
+    } catch (err: unknown) {
+      r.source.settle(r.call, err instanceof SyntaxError ? null : readFailureType(err, r.options));
+      throw err;
+    }
+    return settleFromBody(r, body, parse as (body: unknown) => unknown);
   };
 }
 
@@ -285,20 +298,6 @@ const WRAPPED: Record<BodyMethod, (this: Response) => Promise<unknown>> = {
   arrayBuffer: wrappedBodyMethod('arrayBuffer', BODY_METHODS.arrayBuffer),
   bytes: wrappedBodyMethod('bytes', BODY_METHODS.bytes),
 };
-
-/**
- * Reads the body through the method the app (or the SDK) called. A read that fails ends the
- * call: as a connection error, unless aborted; a body that was read whole but is not JSON
- * (`json()` throws a SyntaxError) ends it without a failure, as a read through `text()` does.
- */
-async function readBody<T>(r: BodyReads, read: () => Promise<T>, response: Response): Promise<T> {
-  try {
-    return await read.call(response);
-  } catch (err: unknown) {
-    r.source.settle(r.call, err instanceof SyntaxError ? null : readFailureType(err, r.options));
-    throw err;
-  }
-}
 
 /** Ends the call with the facts of the body read (`parse`d, unless the call already ended); returns the body as read. */
 function settleFromBody<T>(r: BodyReads, value: T, parse: (value: T) => unknown): T {
