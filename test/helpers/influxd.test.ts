@@ -3,9 +3,9 @@
  * outlasts a moment when another server holds its port.
  */
 import { createServer } from 'node:http';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import baseTest from 'ava';
 import { testWith } from './external.js';
 import { startInfluxd } from './influxd.js';
@@ -49,13 +49,12 @@ baseTest.serial('a start that never gets an answer to /ping leaves no process an
   const pidFile = join(bin, 'pid');
   writeFileSync(join(bin, 'influxd'), `#!${process.execPath}
 const { createServer } = require('node:http');
-require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
+require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, JSON.stringify({ pid: process.pid, config: process.argv[process.argv.indexOf('-config') + 1] }));
 const s = createServer((_q, r) => r.writeHead(500).end()).listen(0, '127.0.0.1', () => {
   console.log('ts=0 lvl=info msg="Listening on HTTP" log_id=0 service=httpd addr=127.0.0.1:' + s.address().port + ' https=false');
 });
 `);
   chmodSync(join(bin, 'influxd'), 0o755);
-  const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('claudescope-influxd-')));
   const path = process.env.PATH;
   process.env.PATH = `${bin}${delimiter}${path ?? ''}`;
   try {
@@ -63,8 +62,9 @@ const s = createServer((_q, r) => r.writeHead(500).end()).listen(0, '127.0.0.1',
   } finally {
     process.env.PATH = path;
   }
-  const pid = Number(readFileSync(pidFile, 'utf8'));
-  t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the stand-in was stopped');
-  const left = readdirSync(tmpdir()).filter((n) => n.startsWith('claudescope-influxd-') && !before.has(n) && existsSync(join(tmpdir(), n)));
-  t.deepEqual(left, [], 'its data folder was removed');
+  const started = JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number; config: string };
+  t.throws(() => process.kill(started.pid, 0), { code: 'ESRCH' }, 'the stand-in was stopped');
+  // Its own folder (other tests' servers make theirs beside it meanwhile).
+  t.regex(dirname(started.config), /claudescope-influxd-/);
+  t.false(existsSync(dirname(started.config)), 'its data folder was removed');
 });
