@@ -87,12 +87,8 @@ export function registerRepriceRoute(route: (method: string, path: string, handl
         } catch (err: unknown) {
           if (!(err instanceof RepriceStoppedError)) throw err;
           const s = err.summary;
-          ctx.log?.('warn', `the stop ended a reprice after ${s.calls} calls: run the same reprice again to finish the window`, { since: s.since, until: s.until ?? 'now', calls: s.calls, rows_changed: s.rows_changed });
-          sendJson(res, 503, {
-            error: 'stopped',
-            message: `the daemon stopped during the reprice: ${s.calls} of the window's calls were ${s.dry_run ? 'checked' : 'repriced'} (${s.rows_changed} rows ${s.dry_run ? 'to rewrite' : 'rewritten'}, in whole chunks), the calls after them were not; run the same reprice again once the daemon runs to finish the window`,
-            repriced: s,
-          });
+          ctx.log?.('warn', `the stop ended a reprice: ${err.message}`, { since: s.since, until: s.until ?? 'now', calls: s.calls, rows_changed: s.rows_changed });
+          sendJson(res, 503, { error: 'stopped', message: `the daemon stopped during the reprice: ${err.message}`, repriced: s });
           return;
         } finally {
           ctx.stopping?.removeEventListener('abort', closeInflux);

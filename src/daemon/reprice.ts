@@ -113,7 +113,8 @@ const NANO = 1_000_000_000n;
 export class RepriceStoppedError extends Error {
   readonly code = 'E_REPRICE_STOPPED';
   constructor(readonly summary: RepriceSummary) {
-    super(`the reprice was stopped after ${summary.calls} of the window's calls (${summary.rows_changed} rows ${summary.dry_run ? 'to rewrite' : 'rewritten'}, in whole chunks); the calls after them were not ${summary.dry_run ? 'checked' : 'repriced'}: run the same reprice again to finish the window`);
+    const done = summary.dry_run ? 'checked' : 'repriced';
+    super(`${summary.calls} of the window's calls were ${done} (${summary.rows_changed} rows ${summary.dry_run ? 'to rewrite' : 'rewritten'}, in whole chunks), the calls after them were not; run the same reprice again to finish the window`);
     this.name = 'RepriceStoppedError';
   }
 }

@@ -18,7 +18,7 @@
  * that is only the unpriced calls' cost (or, within the tolerance, hide one).
  */
 import type { Cell } from './local-side.js';
-import { formatUsd, nanoToUsd } from './money.js';
+import { formatUsd, nanoToUsd } from '../pricing/money.js';
 import { bucketMs, iso } from './range.js';
 import {
   TOKEN_TYPES, totalTokens, zeroTokens, type BucketWidth, type Cause, type CellDimension, type ModelSummary, type ReconciledCell,

@@ -3,7 +3,7 @@
  * difference and the capture ratio, `!` beyond the tolerance, a "likely:" line per cause),
  * CSV with every token type, and JSON (the result as is).
  */
-import { formatUsd } from './money.js';
+import { formatUsd } from '../pricing/money.js';
 import { TOKEN_TYPES, type ReconciliationResult, type ReconciledCell } from './types.js';
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');

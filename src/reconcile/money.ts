@@ -27,8 +27,4 @@ export function nanoUsdToCents(nano: number): string {
   return `${sign}${whole}${frac ? `.${frac}` : ''}`;
 }
 
-export const nanoToUsd = (nano: number): number => nano / 1e9;
 export const usdToNano = (usd: number): number => Math.round(usd * 1e9);
-
-/** Amounts are shown as everywhere else (see the pricing module's formatUsd). */
-export { formatUsd } from '../pricing/money.js';

@@ -5,7 +5,7 @@
 import type { AggregateRow, CallDimension, CallFilter, PipelineHealth, QueryApi, QueryOptions } from '../store/types.js';
 import { periodAt } from './budget-period.js';
 import { PIPELINE_METRICS } from './rule-types.js';
-import { formatUsd } from '../reconcile/money.js';
+import { formatUsd } from '../pricing/money.js';
 import { humanize, humanizeDuration, humanizePercentage, readableNumber } from './template.js';
 import type {
   BudgetRule, Budgets, ErrorRateRule, LatencyRule, PipelineHealthRule, RateLimitHeadroomRule, ReconciliationCaptureRule, Rule, RuleSample,

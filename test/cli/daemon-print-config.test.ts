@@ -1,8 +1,9 @@
 /**
- * `claudescope daemon --print-config` refuses the notifier settings the daemon refuses at start,
- * with the same message (the CLI as a child process, through tsx).
+ * `claudescope daemon --print-config` refuses the settings the daemon refuses at start (notifiers,
+ * pricing, rule files, the influxdb block), with the same message (the CLI as a child process,
+ * through tsx).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,6 +19,21 @@ function cli(args: string[], home: string): { code: number | null; stdout: strin
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * `daemon --print-config` refuses the home's configuration, printing nothing, and a daemon
+ * started on it refuses it with the same message (before it listens or locks anything); returns
+ * that message.
+ */
+function refusedAlike(t: ExecutionContext, home: string): string {
+  const printed = cli(['daemon', '--print-config'], home);
+  t.not(printed.code, 0);
+  t.is(printed.stdout, '');
+  const started = cli(['daemon', '--port', '1'], home);
+  t.is(started.code, printed.code);
+  t.is(started.stderr, printed.stderr);
+  return printed.stderr;
+}
+
 test('daemon --print-config exits non-zero on notifier settings the daemon refuses at start, with the same message', (t) => {
   const home = tempDir(t);
   const file = join(home, 'config.yaml');
@@ -30,19 +46,12 @@ test('daemon --print-config exits non-zero on notifier settings the daemon refus
     '    send_resolved: maybe',
     '',
   ].join('\n'));
-  const printed = cli(['daemon', '--print-config'], home);
-  t.not(printed.code, 0);
-  t.is(printed.stdout, '');
-  t.is(printed.stderr, [
+  t.is(refusedAlike(t, home), [
     'claudescope: invalid notifier settings:',
     `  ${file}:5: notifiers[0] (w2): repeat_interval: expected a duration such as 4h or 30m, got "2x"`,
     `  ${file}:6: notifiers[0] (w2): send_resolved: expected true or false, got "maybe"`,
     '',
   ].join('\n'));
-  // The daemon refuses them before it listens or locks anything.
-  const started = cli(['daemon', '--port', '1'], home);
-  t.is(started.code, printed.code);
-  t.is(started.stderr, printed.stderr);
 
   writeFileSync(file, 'notifiers:\n  - { name: w2, type: webhook, url: "http://127.0.0.1:1/hook", repeat_interval: 2h, send_resolved: false }\n');
   const fine = cli(['daemon', '--print-config'], home);
@@ -54,21 +63,13 @@ test('daemon --print-config also refuses a pricing block and a rules folder the 
   const home = tempDir(t);
   const file = join(home, 'config.yaml');
   writeFileSync(file, 'pricing:\n  providers:\n    bedrock:\n      multiplier: cheap\n');
-  const pricing = cli(['daemon', '--print-config'], home);
-  t.not(pricing.code, 0);
-  t.is(pricing.stdout, '');
-  t.regex(pricing.stderr, /pricing\.providers\.bedrock\.multiplier: expected a multiplier/);
-  t.is(cli(['daemon', '--port', '1'], home).stderr, pricing.stderr);
+  t.regex(refusedAlike(t, home), /pricing\.providers\.bedrock\.multiplier: expected a multiplier/);
 
   const rules = join(home, 'rules');
   mkdirSync(rules);
   writeFileSync(join(rules, 'bad.yaml'), 'rules:\n  - alert: X\n    kind: no_such_kind\n    window: 5m\n');
   writeFileSync(file, `rules:\n  dirs: [${JSON.stringify(rules)}]\n`);
-  const badRules = cli(['daemon', '--print-config'], home);
-  t.not(badRules.code, 0);
-  t.is(badRules.stdout, '');
-  t.regex(badRules.stderr, /bad\.yaml:3: .*kind/);
-  t.is(cli(['daemon', '--port', '1'], home).stderr, badRules.stderr);
+  t.regex(refusedAlike(t, home), /bad\.yaml:3: .*kind/);
 });
 
 test('daemon --print-config also refuses an influxdb block the daemon refuses, and both name its file and line', (t) => {
@@ -76,23 +77,14 @@ test('daemon --print-config also refuses an influxdb block the daemon refuses, a
   const file = join(home, 'config.yaml');
   // An empty block: the sink is configured, but it has no address.
   writeFileSync(file, 'listen:\n  port: 9471\ninfluxdb: {}\n');
-  const printed = cli(['daemon', '--print-config'], home);
-  t.not(printed.code, 0);
-  t.is(printed.stdout, '');
-  t.is(printed.stderr, `claudescope: invalid configuration:\n  ${file}:3: influxdb.url: required (e.g. http://127.0.0.1:8086)\n`);
-  t.is(cli(['daemon', '--port', '1'], home).stderr, printed.stderr);
+  t.is(refusedAlike(t, home), `claudescope: invalid configuration:\n  ${file}:3: influxdb.url: required (e.g. http://127.0.0.1:8086)\n`);
 
   writeFileSync(file, 'influxdb:\n  url: http://127.0.0.1:1\n  token: abc\n  token_file: influx-token\n');
-  const both = cli(['daemon', '--print-config'], home);
-  t.not(both.code, 0);
-  t.regex(both.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4: influxdb\\.token_file: `));
+  t.regex(refusedAlike(t, home), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:4: influxdb\\.token_file: `));
 
   // rules.store: influxdb without a sink is refused as well, before anything starts.
   writeFileSync(file, 'rules:\n  store: influxdb\n');
-  const store = cli(['daemon', '--print-config'], home);
-  t.not(store.code, 0);
-  t.is(store.stderr, `claudescope: invalid configuration:\n  ${file}:2: rules.store: influxdb needs an influxdb: block (the sink the rules read)\n`);
-  t.is(cli(['daemon', '--port', '1'], home).stderr, store.stderr);
+  t.is(refusedAlike(t, home), `claudescope: invalid configuration:\n  ${file}:2: rules.store: influxdb needs an influxdb: block (the sink the rules read)\n`);
 
   writeFileSync(file, 'influxdb: null\n');
   const none = cli(['daemon', '--print-config'], home);

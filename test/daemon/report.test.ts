@@ -1,4 +1,5 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import type { CallEvent } from '../../src/event/types.js';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { buildReport, formatCsv, formatTable, parseTime } from '../../src/daemon/report.js';
@@ -8,17 +9,22 @@ import { testCost, testPricer } from '../helpers/test-pricer.js';
 
 const DAY = 86_400_000;
 
-test('a group whose calls are all unpriced shows unpriced, never $0', async (t) => {
-  const dir = tempDir(t);
-  const store = SqliteStore.open({ path: join(dir, 'db.sqlite') });
+/** A new store holding `events`, priced by the test pricer. */
+function storeWith(t: ExecutionContext, events: CallEvent[]): SqliteStore {
+  const store = SqliteStore.open({ path: join(tempDir(t), 'db.sqlite') });
   t.teardown(() => store.close());
   const pricer = testPricer();
+  store.commitBatch({ calls: events.map((event) => ({ event, raw: JSON.stringify(event), price: pricer.price(event) })), checkpoints: [], emitterStats: [] });
+  return store;
+}
+
+test('a group whose calls are all unpriced shows unpriced, never $0', async (t) => {
   const now = Date.UTC(2026, 10, 20, 12);
   const events = [
     call({ ts: now - 2 * DAY, model: 'claude-test-1' }), call({ ts: now - DAY, model: 'claude-test-1', status: 'error', error_type: 'api_error' }),
     call({ ts: now - 1000, model: 'unpriced-model' }), call({ ts: now - 500, model: 'unpriced-model' }),
   ];
-  store.commitBatch({ calls: events.map((event) => ({ event, raw: JSON.stringify(event), price: pricer.price(event) })), checkpoints: [], emitterStats: [] });
+  const store = storeWith(t, events);
   const rep = await buildReport(store, 'model', { start: now - 3 * DAY, end: now + 1 });
   const unp = rep.rows.find((r) => r.key === 'unpriced-model')!;
   t.is(unp.cost_usd, null);
@@ -35,10 +41,6 @@ test('a group whose calls are all unpriced shows unpriced, never $0', async (t) 
 });
 
 test('costs in the table read as on the dashboard: a sub-cent cost keeps its digits, a large one its thousands', async (t) => {
-  const dir = tempDir(t);
-  const store = SqliteStore.open({ path: join(dir, 'db.sqlite') });
-  t.teardown(() => store.close());
-  const pricer = testPricer();
   const now = Date.UTC(2026, 10, 20, 12);
   const base = call().usage!;
   const events = [
@@ -47,7 +49,7 @@ test('costs in the table read as on the dashboard: a sub-cent cost keeps its dig
     // 500M input × $3/M = $1,500.
     call({ ts: now - 500, model: 'claude-test-2', usage: { ...base, input_tokens: 500_000_000, output_tokens: 0 } }),
   ];
-  store.commitBatch({ calls: events.map((event) => ({ event, raw: JSON.stringify(event), price: pricer.price(event) })), checkpoints: [], emitterStats: [] });
+  const store = storeWith(t, events);
   const table = formatTable(await buildReport(store, 'model', { start: now - 60_000, end: now + 1 }));
   t.regex(table, /claude-test-1\s+1\s+0\s+\$0\.000105\s/);
   t.regex(table, /claude-test-2\s+1\s+0\s+\$1,500\.00\s/);
