@@ -215,11 +215,26 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX calls_unsuccessful_ts ON calls(status, ts) WHERE status <> 'ok';
     `,
   },
+  {
+    version: 5,
+    description: "new calls' lines stored compressed a batch at a time in call_lines (the row names its batch and place; its event_json is empty); rows stored before keep theirs",
+    // See call-lines.ts: 4× less space for a stored call, and fewer bytes for each commit to write.
+    sql: `
+      CREATE TABLE call_lines (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        max_ts INTEGER NOT NULL,
+        lines BLOB NOT NULL
+      );
+      CREATE INDEX call_lines_max_ts ON call_lines(max_ts);
+      ALTER TABLE calls ADD COLUMN line_batch INTEGER;
+      ALTER TABLE calls ADD COLUMN line_index INTEGER;
+    `,
+  },
 ];
 
 /** Typed error of the store. */
 export class StoreError extends Error {
-  constructor(readonly code: 'E_STORE_SCHEMA_TOO_NEW' | 'E_STORE_READONLY' | 'E_STORE_CLOSED' | 'E_STORE_STAGED_LOST', message: string, options?: { cause?: unknown }) {
+  constructor(readonly code: 'E_STORE_SCHEMA_TOO_NEW' | 'E_STORE_READONLY' | 'E_STORE_CLOSED' | 'E_STORE_STAGED_LOST' | 'E_STORE_LINE_MISSING', message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreError';
   }

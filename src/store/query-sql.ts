@@ -20,6 +20,7 @@ import type {
   SeriesQuery, SeriesRow, StoredCall, StoredCallDetail, TimeWindow,
 } from './types.js';
 import { DIMENSION_COLUMNS, SUM_COLUMNS } from './migrations.js';
+import { CallLinesReader, lineColumns } from './call-lines.js';
 import { LogHistogram, forEachBlobPair, forEachJsonPair, registerHistogramAggregate } from './histogram.js';
 import { CORE_HOUR_LEVEL, DELTA_TABLE, HOUR_MS, LEVELS_BY_PERIOD, MINUTE_LEVEL, MINUTE_MS, withDeltas, type RollupLevel } from './rollups.js';
 
@@ -559,14 +560,15 @@ export class QueryEngine {
 
   call(eventId: string): StoredCallDetail | null {
     const r = this.db.prepare(`SELECT ${STORED_CALL_COLUMNS}, cost_without_cache_usd, cost_input_usd, cost_output_usd, cost_cache_read_usd,
-      cost_cache_write_5m_usd, cost_cache_write_1h_usd, cost_cache_write_unknown_ttl_usd, cost_web_search_usd, pricing_version, price_flags, event_json
+      cost_cache_write_5m_usd, cost_cache_write_1h_usd, cost_cache_write_unknown_ttl_usd, cost_web_search_usd, pricing_version, price_flags, ${lineColumns(this.db)}
       FROM calls WHERE event_id = ?`).get(eventId) as (StoredCall & Record<string, unknown>) | undefined;
     if (!r) return null;
-    const { event_json, cost_without_cache_usd, pricing_version, price_flags, cost_input_usd, cost_output_usd, cost_cache_read_usd,
+    const line = new CallLinesReader(this.db).lineOf(r);
+    const { event_json, line_batch, line_index, cost_without_cache_usd, pricing_version, price_flags, cost_input_usd, cost_output_usd, cost_cache_read_usd,
       cost_cache_write_5m_usd, cost_cache_write_1h_usd, cost_cache_write_unknown_ttl_usd, cost_web_search_usd, ...call } = r;
     return {
       ...(call as StoredCall),
-      event: JSON.parse(event_json as string) as unknown,
+      event: JSON.parse(line) as unknown,
       price: {
         cost_usd: call.cost_usd,
         cost_without_cache_usd,

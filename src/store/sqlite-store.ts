@@ -21,6 +21,7 @@ import type {
 import { DIMENSION_COLUMNS, MIGRATIONS, SUM_COLUMNS, StoreError, migrate } from './migrations.js';
 import { MINUTE_LEVEL, ROLLUP_LEVELS, RollupAdjuster, RollupWriter, foldPendingRollups, type RollupInput } from './rollups.js';
 import { QueryEngine } from './query-sql.js';
+import { CallLinesReader, CallLinesWriter, deleteLinesBefore, lineColumns } from './call-lines.js';
 import type { Checkpoint as CheckpointRecord, EmitterStatsRecord } from '../tail/types.js';
 
 /** One call ready to store: the decoded event, its line as read, and its price. */
@@ -69,8 +70,11 @@ const INSERT_COLUMNS = [
   'input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_write_5m_input_tokens',
   'cache_write_1h_input_tokens', 'cache_write_input_tokens', 'web_search_requests',
   'cost_usd', 'cost_without_cache_usd', 'cost_nanousd', 'cost_without_cache_nanousd', ...PART_DIMS.map((d) => `cost_${d}_usd`),
-  'pricing_version', 'price_flags', 'duration_ms', 'ttft_ms', 'attempts', 'retries', 'event_json',
+  'pricing_version', 'price_flags', 'duration_ms', 'ttft_ms', 'attempts', 'retries', 'event_json', 'line_batch', 'line_index',
 ];
+/** Where the INSERT takes a call's batch of lines and its place in it (see call-lines.ts). */
+const LINE_BATCH_AT = INSERT_COLUMNS.indexOf('line_batch');
+const LINE_INDEX_AT = INSERT_COLUMNS.indexOf('line_index');
 const DELETE_CHUNK = 5000;
 /** Page size of a new database. */
 const PAGE_SIZE_BYTES = 8192;
@@ -315,12 +319,15 @@ export class SqliteStore implements QueryApi {
     let rollupsDeleted = 0;
     this.commitStagedFirst();
     if (settings.rowsMaxAgeMs !== undefined) {
+      const cutoff = now - settings.rowsMaxAgeMs;
       const st = this.db.prepare('DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE ts < ? LIMIT ?)');
       for (;;) {
-        const n = st.run(now - settings.rowsMaxAgeMs, DELETE_CHUNK).changes;
+        const n = st.run(cutoff, DELETE_CHUNK).changes;
         rowsDeleted += n;
         if (n < DELETE_CHUNK) break;
       }
+      // Then the batches of lines those calls were the last of (every call of a batch is older than its max_ts).
+      deleteLinesBefore(this.db, cutoff, DELETE_CHUNK);
     }
     if (settings.rollupsMaxAgeMs !== undefined) {
       // Every level; a period is deleted only once wholly past the cutoff (a partly kept hour
@@ -372,11 +379,16 @@ export class SqliteStore implements QueryApi {
   /**
    * A query's answer; once the store is closed, a rejection with StoreError `E_STORE_CLOSED`
    * (what a caller holding the store past the daemon's stop can tell apart and answer 503),
-   * rather than the driver's TypeError "The database connection is not open".
+   * rather than the driver's TypeError "The database connection is not open". A query that
+   * fails rejects too (it does not throw).
    */
   private answer<T>(read: (q: QueryEngine) => T): Promise<T> {
     if (!this.db.open) return Promise.reject(new StoreError('E_STORE_CLOSED', 'the store is closed: it answers no more queries'));
-    return Promise.resolve(read(this.query));
+    try {
+      return Promise.resolve(read(this.query));
+    } catch (err: unknown) {
+      return Promise.reject(err);
+    }
   }
 
   // QueryApi
@@ -424,6 +436,7 @@ class Writer {
   }
 
   private readonly upsertRate: Database.Statement;
+  private readonly lines: CallLinesWriter;
   private readonly upsertCheckpoint: Database.Statement;
   private readonly upsertStats: Database.Statement;
   private readonly tx: Database.Transaction<(batch: StoreBatch, onInserted?: (call: PricedCall) => void) => CommitResult>;
@@ -431,6 +444,7 @@ class Writer {
   constructor(db: Database.Database) {
     this.insert = db.prepare(`INSERT OR IGNORE INTO calls (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`);
     this.rollups = new RollupWriter(db);
+    this.lines = new CallLinesWriter(db);
     this.upsertRate = db.prepare(`INSERT INTO rate_limits (model, dimension, "limit", remaining, reset, ts) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (model, dimension) DO UPDATE SET "limit" = excluded."limit", remaining = excluded.remaining, reset = excluded.reset, ts = excluded.ts
       WHERE excluded.ts >= rate_limits.ts`);
@@ -456,8 +470,13 @@ class Writer {
     const latestRate = new Map<string, [string, string, number | null, number | null, string | null, number]>();
     let inserted = 0;
     const params: unknown[] = new Array(INSERT_COLUMNS.length);
-    for (const c of byTime(batch.calls)) {
+    const calls = byTime(batch.calls);
+    const linesId = calls.length === 0 ? null : this.lines.add(calls.map((c) => c.raw), calls[calls.length - 1]!.event.ts);
+    params[LINE_BATCH_AT] = linesId;
+    for (let i = 0; i < calls.length; i++) {
+      const c = calls[i]!;
       const r = rowOf(c, params);
+      params[LINE_INDEX_AT] = i;
       if (this.insert.run(...params).changes === 1) {
         inserted++;
         rollup.add(r);
@@ -475,6 +494,8 @@ class Writer {
         }
       }
     }
+    // Every call was stored already (a replay): no row refers to the batch.
+    if (linesId !== null && inserted === 0) this.lines.drop(linesId);
     rollup.flush();
     for (const v of latestRate.values()) this.upsertRate.run(v);
     const now = Date.now();
@@ -505,9 +526,11 @@ class Repricer {
   private readonly select: Database.Statement;
   private readonly update: Database.Statement | undefined;
   private readonly rollups: RollupAdjuster | undefined;
+  private readonly lines: CallLinesReader;
 
   constructor(private readonly db: Database.Database, readonly_: boolean) {
-    this.select = db.prepare(`SELECT id, ts, event_id, ${[...new Set([...DIMENSION_COLUMNS, ...SUM_COLUMNS, ...PRICE_COLUMNS])].join(', ')}, event_json
+    this.lines = new CallLinesReader(db);
+    this.select = db.prepare(`SELECT id, ts, event_id, ${[...new Set([...DIMENSION_COLUMNS, ...SUM_COLUMNS, ...PRICE_COLUMNS])].join(', ')}, ${lineColumns(db)}
       FROM calls WHERE id > ? AND ts >= ? AND ts < ? ORDER BY id LIMIT ?`);
     if (!readonly_) {
       this.update = db.prepare(`UPDATE calls SET ${PRICE_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`);
@@ -521,7 +544,7 @@ class Repricer {
     const params: unknown[] = new Array(INSERT_COLUMNS.length);
     const write = !o.dryRun && this.update !== undefined && this.rollups !== undefined;
     for (const row of rows) {
-      const raw = row['event_json'] as string;
+      const raw = this.lines.lineOf(row);
       const event = JSON.parse(raw) as CallEvent;
       let price: PriceResult | null;
       try {
@@ -619,7 +642,8 @@ function rowOf(c: PricedCall, p: unknown[]): RollupInput {
   p[i++] = e.ttft_ms;
   p[i++] = e.attempts;
   p[i++] = retries;
-  p[i++] = c.raw;
+  // The line is stored with its batch's (see call-lines.ts); `line_batch` and `line_index` are the writer's.
+  p[i++] = '';
   return {
     ts: e.ts,
     dims,

@@ -271,11 +271,15 @@ test('opening a database of schema 2 builds every coarse level from its per-minu
   const oldDb = new Database(path);
   const cols = ['minute', 'gkey', ...DIMENSION_COLUMNS, 'count', 'unpriced_count', 'ttft_count', ...SUM_COLUMNS, 'hist_duration', 'hist_ttft'];
   const insert = oldDb.prepare(`INSERT INTO rollup_minute (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
-  const callCols = (ref.db.prepare('SELECT * FROM calls LIMIT 1').columns()).map((c) => c.name);
+  // Schema 2's columns, each row with its line in event_json.
+  const callCols = (oldDb.prepare('SELECT * FROM calls LIMIT 1').columns()).map((c) => c.name);
   const insertCall = oldDb.prepare(`INSERT INTO calls (${callCols.join(', ')}) VALUES (${callCols.map(() => '?').join(', ')})`);
+  const lines = new Map(events.map((e) => [e.event_id, JSON.stringify(e)]));
   oldDb.transaction(() => {
     for (const r of ref.db.prepare('SELECT * FROM rollup_minute').all() as Row[]) insert.run(...cols.map((c) => r[c] ?? null));
-    for (const r of ref.db.prepare('SELECT * FROM calls').raw().all() as unknown[][]) insertCall.run(...r);
+    for (const r of ref.db.prepare(`SELECT ${callCols.join(', ')} FROM calls`).all() as Row[]) {
+      insertCall.run(...callCols.map((c) => (c === 'event_json' ? lines.get(r['event_id'] as string) : r[c])));
+    }
   })();
   oldDb.close();
   const s = open(t, path);

@@ -8,20 +8,14 @@ import type { CallEvent } from '../../src/event/types.js';
 import type { CallFilter } from '../../src/store/types.js';
 import { call, tempHome } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
+import { openStore } from '../helpers/store.js';
 
 const pricer = testPricer();
 const priced = (e: CallEvent): PricedCall => ({ event: e, raw: JSON.stringify(e), price: pricer.price(e) });
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 10, 1, 0, 0, 0);
 
-function open(t: { teardown(fn: () => void): void }): { store: SqliteStore; path: string } {
-  const h = tempHome();
-  t.teardown(h.cleanup);
-  const path = join(h.data, 'claudescope.db');
-  const store = SqliteStore.open({ path });
-  t.teardown(() => store.db.open && store.close());
-  return { store, path };
-}
+const open = openStore;
 
 /** A deterministic workload: several models, features, errors, unpriced calls, cache usage, TTFTs. */
 function workload(n: number): CallEvent[] {
