@@ -97,6 +97,30 @@ export interface Emitter {
 
 /** The SDK's `maxRetries` when a client sets none. */
 const SDK_DEFAULT_MAX_RETRIES = 2;
+/** The first `@anthropic-ai/sdk` whose clients take `middleware`. */
+const MIDDLEWARE_SINCE_SDK = '0.101.0';
+
+/** The codes of the emitter's process warnings. */
+export const WARNING_CODES = {
+  notAClient: 'CLAUDESCOPE_NOT_A_CLIENT',
+  sdkWithoutMiddleware: 'CLAUDESCOPE_SDK_WITHOUT_MIDDLEWARE',
+} as const;
+
+const warned = new Set<string>();
+/**
+ * A process warning (`process.emitWarning`: on stderr unless the app handles 'warning' or runs
+ * with `--no-warnings`), once per process and code: a client that cannot be recorded would
+ * otherwise fail silently, every call unrecorded.
+ */
+function warnOnce(code: string, message: string): void {
+  if (warned.has(code)) return;
+  warned.add(code);
+  try {
+    process.emitWarning(`claudescope: ${message}`, { code });
+  } catch {
+    // A warning must never fail the app (an app's 'warning' handler runs later, on its own).
+  }
+}
 
 /** Creates an emitter. Opens no file until the first call is recorded. */
 export function createEmitter(options: EmitterOptions = {}): Emitter {
@@ -167,7 +191,10 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
     clientOptions,
     instrument<C>(client: C, scope?: ClientScopeOptions): C {
       const copyable = client as unknown as CopyableClient;
-      if (typeof copyable?.withOptions !== 'function') return client;
+      if (typeof copyable?.withOptions !== 'function') {
+        warnOnce(WARNING_CODES.notAClient, 'instrument() was given something that is not an @anthropic-ai/sdk client (it has no withOptions()): it is returned as it is, and calls through it are not recorded');
+        return client;
+      }
       // The middleware alone finds and ends each call (no call-span work in the SDK), knowing
       // the client's retry budget.
       const maxRetries = typeof copyable.maxRetries === 'number' ? copyable.maxRetries : SDK_DEFAULT_MAX_RETRIES;
@@ -184,7 +211,12 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
         const keep = scope?.tracerProvider ?? (provider as CallTracerProvider).delegate;
         options['openTelemetry'] = { ...existing, tracerProvider: keep };
       }
-      return copyable.withOptions(options) as C;
+      const instrumented = copyable.withOptions(options) as CopyableClient | undefined;
+      // SDKs before 0.101.0 take no middleware: they drop the option, and every call would go unrecorded.
+      if (!Array.isArray(instrumented?.middleware) || !instrumented.middleware.includes(middleware)) {
+        warnOnce(WARNING_CODES.sdkWithoutMiddleware, `this @anthropic-ai/sdk client takes no middleware (the option came with SDK ${MIDDLEWARE_SINCE_SDK}): its calls are not recorded. Upgrade @anthropic-ai/sdk to ${MIDDLEWARE_SINCE_SDK} or later`);
+      }
+      return instrumented as C;
     },
     flush: () => writer.flush(),
     close: () => writer.close(),

@@ -37,8 +37,8 @@ test('the package holds what the README and the exports name, and nothing of the
 });
 
 // The packed package, installed into temporary apps as npm would lay it out: the package
-// unpacked in node_modules, next to its dependencies and @types/node, which are linked from
-// this checkout's node_modules (no registry needed).
+// unpacked in node_modules, next to its dependencies, its peer @anthropic-ai/sdk (the app's
+// own) and @types/node, which are linked from this checkout's node_modules (no registry needed).
 let tarball = '';
 let packDir = '';
 
@@ -59,8 +59,8 @@ function appWith(dir: string, type: 'commonjs' | 'module'): void {
   const installed = join(dir, 'node_modules', 'claudescope');
   mkdirSync(installed, { recursive: true });
   execFileSync('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1']);
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-  for (const name of [...Object.keys(pkg.dependencies), '@types/node']) {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; peerDependencies: Record<string, string> };
+  for (const name of [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies), '@types/node']) {
     const link = join(dir, 'node_modules', name);
     mkdirSync(dirname(link), { recursive: true });
     symlinkSync(join(ROOT, 'node_modules', name), link, 'dir');

@@ -4,32 +4,17 @@
  * not. Real SDK, fake Claude API, real files.
  */
 import test from 'ava';
-import type { ExecutionContext } from 'ava';
 import Anthropic from '@anthropic-ai/sdk';
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
-import { createEmitter } from '../../src/index.js';
-import { startFakeApi } from '../../src/testing/index.js';
-import type { FakeApi } from '../../src/testing/index.js';
-import { readEvents, tempDir } from '../helpers/events.js';
+import { readEvents } from '../helpers/events.js';
+import { fakeApiAndEmitter, type EmitterSetup } from '../helpers/emitter-setup.js';
 import type { CallEvent } from '../../src/event/types.js';
 
 const MSG = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hello' }] };
 
-interface Setup {
-  api: FakeApi;
-  dir: string;
-  emitter: ReturnType<typeof createEmitter>;
-}
-
-async function setup(t: ExecutionContext): Promise<Setup> {
-  const api = await startFakeApi();
-  t.teardown(() => api.close());
-  const dir = tempDir(t);
-  const emitter = createEmitter({ dir, app: 'test', flushIntervalMs: 5 });
-  t.teardown(() => emitter.close());
-  return { api, dir, emitter };
-}
+type Setup = EmitterSetup;
+const setup = fakeApiAndEmitter;
 
 async function calls(s: Setup): Promise<CallEvent[]> {
   await s.emitter.flush();
