@@ -20,6 +20,7 @@ import { CallRecord } from './call-record.js';
 import type { CallSink, ClientScope } from './call-tracer.js';
 import { CallSpan, OpenCalls } from './call-tracer.js';
 import { callTags } from './tags.js';
+import { CALL_SPANS_SINCE_SDK, MIDDLEWARE_SINCE_SDK, WARNING_CODES, warnOnce } from './warnings.js';
 
 type ApiRequest = Parameters<Middleware>[0];
 
@@ -57,9 +58,16 @@ export interface CallSource {
  */
 export function spanCalls(calls: OpenCalls): CallSource {
   return {
-    callOf(_request, options) {
+    callOf(request, options) {
       const span = options?.__span?.span;
-      return span instanceof CallSpan ? span.record : null;
+      if (span instanceof CallSpan) return span.record;
+      // A message created with no call span: the client dropped the tracer provider (an SDK
+      // without call spans, or the app's own openTelemetry settings spread over ours), and none
+      // of its calls is recorded.
+      if (options !== undefined && options.__span === undefined && operationOfRequest(request, options) === 'messages.create') {
+        warnOnce(WARNING_CODES.sdkWithoutCallSpans, `a client made with clientOptions() opened no call span for a message: its @anthropic-ai/sdk has none (the openTelemetry option came with SDK ${CALL_SPANS_SINCE_SDK}), or openTelemetry options given after clientOptions() replaced the emitter's. None of its calls is recorded. Use instrument(client) (SDK ${MIDDLEWARE_SINCE_SDK} or later), or upgrade @anthropic-ai/sdk to ${CALL_SPANS_SINCE_SDK} or later`);
+      }
+      return null;
     },
     settle() {},
     await() {},

@@ -12,6 +12,7 @@ import { usageFromApi } from '../event/usage.js';
 import { asObject, JsonText, str } from './json-shape.js';
 import type { CallRecord } from './call-record.js';
 import { createCallMiddleware, isEmitterMiddleware } from './call-middleware.js';
+import { MIDDLEWARE_SINCE_SDK, WARNING_CODES, warnOnce } from './warnings.js';
 import { CallTracerProvider, OpenCalls } from './call-tracer.js';
 import { CallTracker, spanCalls } from './call-tracker.js';
 import type { ClientScope } from './call-tracer.js';
@@ -97,30 +98,7 @@ export interface Emitter {
 
 /** The SDK's `maxRetries` when a client sets none. */
 const SDK_DEFAULT_MAX_RETRIES = 2;
-/** The first `@anthropic-ai/sdk` whose clients take `middleware`. */
-const MIDDLEWARE_SINCE_SDK = '0.101.0';
 
-/** The codes of the emitter's process warnings. */
-export const WARNING_CODES = {
-  notAClient: 'CLAUDESCOPE_NOT_A_CLIENT',
-  sdkWithoutMiddleware: 'CLAUDESCOPE_SDK_WITHOUT_MIDDLEWARE',
-} as const;
-
-const warned = new Set<string>();
-/**
- * A process warning (`process.emitWarning`: on stderr unless the app handles 'warning' or runs
- * with `--no-warnings`), once per process and code: a client that cannot be recorded would
- * otherwise fail silently, every call unrecorded.
- */
-function warnOnce(code: string, message: string): void {
-  if (warned.has(code)) return;
-  warned.add(code);
-  try {
-    process.emitWarning(`claudescope: ${message}`, { code });
-  } catch {
-    // A warning must never fail the app (an app's 'warning' handler runs later, on its own).
-  }
-}
 
 /** Creates an emitter. Opens no file until the first call is recorded. */
 export function createEmitter(options: EmitterOptions = {}): Emitter {

@@ -6,7 +6,8 @@ import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WARNING_CODES, type EmitterOptions } from '../../src/emitter/emitter.js';
+import type { EmitterOptions } from '../../src/emitter/emitter.js';
+import { WARNING_CODES } from '../../src/emitter/warnings.js';
 import { emitterOptionsFromEnv } from '../../src/emitter/emitter-env.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
