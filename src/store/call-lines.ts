@@ -12,8 +12,10 @@
  * (schema version 4 and older) keep their line in `event_json`.
  *
  * A batch's `max_ts` is the latest time of its calls: once retention deleted every call older
- * than a cutoff, a batch whose `max_ts` is older holds no stored call's line. Batch ids are
- * never reused (AUTOINCREMENT), and a batch never changes: a reader may keep one it inflated.
+ * than a cutoff, a batch whose `max_ts` is older holds no stored call's line. A committed batch
+ * never changes and its id is never reused (AUTOINCREMENT); but a batch staged and rolled back
+ * gives its id to the next batch stored (the AUTOINCREMENT step is rolled back with it), so a
+ * reader keeps what it inflated for one read transaction only.
  */
 import type Database from 'better-sqlite3';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';

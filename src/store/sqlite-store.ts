@@ -526,10 +526,8 @@ class Repricer {
   private readonly select: Database.Statement;
   private readonly update: Database.Statement | undefined;
   private readonly rollups: RollupAdjuster | undefined;
-  private readonly lines: CallLinesReader;
 
   constructor(private readonly db: Database.Database, readonly_: boolean) {
-    this.lines = new CallLinesReader(db);
     this.select = db.prepare(`SELECT id, ts, event_id, ${[...new Set([...DIMENSION_COLUMNS, ...SUM_COLUMNS, ...PRICE_COLUMNS])].join(', ')}, ${lineColumns(db)}
       FROM calls WHERE id > ? AND ts >= ? AND ts < ? ORDER BY id LIMIT ?`);
     if (!readonly_) {
@@ -543,8 +541,12 @@ class Repricer {
     const out: RepricedRow[] = [];
     const params: unknown[] = new Array(INSERT_COLUMNS.length);
     const write = !o.dryRun && this.update !== undefined && this.rollups !== undefined;
+    // A reader for this chunk only: a batch it keeps is one this transaction reads. Kept across
+    // chunks, it could be a staged batch that a dry run read and that was then rolled back,
+    // whose id the next batch stored takes again (the AUTOINCREMENT step is rolled back too).
+    const lines = new CallLinesReader(this.db);
     for (const row of rows) {
-      const raw = this.lines.lineOf(row);
+      const raw = lines.lineOf(row);
       const event = JSON.parse(raw) as CallEvent;
       let price: PriceResult | null;
       try {

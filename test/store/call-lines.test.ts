@@ -137,3 +137,20 @@ test('a row whose batch of lines is gone fails its read with E_STORE_LINE_MISSIN
   store.db.prepare('DELETE FROM call_lines').run();
   await t.throwsAsync(store.call(e!.event_id), { code: 'E_STORE_LINE_MISSING', message: new RegExp(e!.event_id) } as never);
 });
+
+test('a batch staged, read by a dry-run reprice and rolled back, then stored again under the same id, is read as stored the second time', (t) => {
+  const { store } = open(t);
+  const dry = () => store.repriceChunk({ since: 0, until: Number.MAX_SAFE_INTEGER, afterId: 0, limit: 1000, price: (e) => pricer.price(e), dryRun: true }).rows.map((r) => r.event);
+  const first = calls(5);
+  store.stageBatch(batchOf(first.map((e) => priced(e))));
+  // The daemon's dry-run reprice, served between two staged batches, sees the staged calls.
+  t.deepEqual(dry(), first);
+  store.rollbackStaged();
+  // The rolled-back batch's id is free again (its AUTOINCREMENT step was rolled back with it).
+  const second = calls(5, T0 + DAY);
+  store.commitBatch(batchOf(second.map((e) => priced(e))));
+  t.deepEqual(dry(), second);
+  // A reprice that writes prices the stored calls' own lines, not those of the rolled-back batch.
+  const written = store.repriceChunk({ since: 0, until: Number.MAX_SAFE_INTEGER, afterId: 0, limit: 1000, price: (e) => pricer.price(e) }).rows;
+  t.deepEqual(written.map((r) => r.event), second);
+});
