@@ -559,6 +559,12 @@ export class QueryEngine {
   }
 
   call(eventId: string): StoredCallDetail | null {
+    // The row and its batch of lines from one snapshot: on a CLI's connection, the daemon's
+    // retention could otherwise delete both between the two statements.
+    return this.snapshot(() => this.callIn(eventId));
+  }
+
+  private callIn(eventId: string): StoredCallDetail | null {
     const r = this.db.prepare(`SELECT ${STORED_CALL_COLUMNS}, cost_without_cache_usd, cost_input_usd, cost_output_usd, cost_cache_read_usd,
       cost_cache_write_5m_usd, cost_cache_write_1h_usd, cost_cache_write_unknown_ttl_usd, cost_web_search_usd, pricing_version, price_flags, ${lineColumns(this.db)}
       FROM calls WHERE event_id = ?`).get(eventId) as (StoredCall & Record<string, unknown>) | undefined;

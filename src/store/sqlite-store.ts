@@ -361,7 +361,9 @@ export class SqliteStore implements QueryApi {
       // The adjuster moves calls between stored groups: every level must hold every call first.
       this.fold();
     }
-    return o.dryRun ? run() : this.db.transaction(run).immediate();
+    // A dry run reads in a transaction too: a row's line is read by another statement than the
+    // row, and on a read-only connection retention (the daemon's) could delete both in between.
+    return o.dryRun ? this.db.transaction(run).deferred() : this.db.transaction(run).immediate();
   }
 
   private repricer_: Repricer | undefined;

@@ -154,3 +154,25 @@ test('a batch staged, read by a dry-run reprice and rolled back, then stored aga
   const written = store.repriceChunk({ since: 0, until: Number.MAX_SAFE_INTEGER, afterId: 0, limit: 1000, price: (e) => pricer.price(e) }).rows;
   t.deepEqual(written.map((r) => r.event), second);
 });
+
+test('a read-only dry-run reprice reads the lines of the rows it read, though retention deletes them meanwhile', (t) => {
+  const { store, path } = open(t);
+  const now = Date.now();
+  const older = calls(5, now - 10 * DAY);
+  const old = calls(5, now - 9 * DAY);
+  store.commitBatch(batchOf(older.map((e) => priced(e))));
+  store.commitBatch(batchOf(old.map((e) => priced(e))));
+  const ro = SqliteStore.open({ path, readonly: true });
+  t.teardown(() => ro.db.open && ro.close());
+  let retained = false;
+  const rows = ro.repriceChunk({
+    since: 0, until: Number.MAX_SAFE_INTEGER, afterId: 0, limit: 1000, dryRun: true,
+    price: (e) => {
+      // The daemon's retention, in another process, while the CLI prices the chunk.
+      if (!retained) retained = store.applyRetention({ rowsMaxAgeMs: 5 * DAY }, now).rowsDeleted > 0;
+      return pricer.price(e);
+    },
+  }).rows;
+  t.true(retained);
+  t.deepEqual(rows.map((r) => r.event), [...older, ...old]);
+});
