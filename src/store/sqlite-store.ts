@@ -525,13 +525,12 @@ function byTime(calls: readonly PricedCall[]): readonly PricedCall[] {
 
 /** The reprice path: reads a chunk of rows, prices their events again, rewrites what changed. */
 class Repricer {
-  private readonly select: Database.Statement;
+  /** The select of a chunk, with the line columns it was prepared for (see {@link chunk}). */
+  private select: { lineColumns: string; st: Database.Statement } | undefined;
   private readonly update: Database.Statement | undefined;
   private readonly rollups: RollupAdjuster | undefined;
 
   constructor(private readonly db: Database.Database, readonly_: boolean) {
-    this.select = db.prepare(`SELECT id, ts, event_id, ${[...new Set([...DIMENSION_COLUMNS, ...SUM_COLUMNS, ...PRICE_COLUMNS])].join(', ')}, ${lineColumns(db)}
-      FROM calls WHERE id > ? AND ts >= ? AND ts < ? ORDER BY id LIMIT ?`);
     if (!readonly_) {
       this.update = db.prepare(`UPDATE calls SET ${PRICE_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`);
       this.rollups = new RollupAdjuster(db);
@@ -539,7 +538,17 @@ class Repricer {
   }
 
   chunk(o: RepriceChunkOptions): RepriceChunkResult {
-    const rows = this.select.all(o.afterId, o.since, o.until, o.limit) as Record<string, unknown>[];
+    // Checked at each chunk: a read-only connection opened on a database of schema 4 sees the
+    // daemon migrate it to schema 5, after which new rows hold their line in a batch.
+    const cols = lineColumns(this.db);
+    if (this.select?.lineColumns !== cols) {
+      this.select = {
+        lineColumns: cols,
+        st: this.db.prepare(`SELECT id, ts, event_id, ${[...new Set([...DIMENSION_COLUMNS, ...SUM_COLUMNS, ...PRICE_COLUMNS])].join(', ')}, ${cols}
+      FROM calls WHERE id > ? AND ts >= ? AND ts < ? ORDER BY id LIMIT ?`),
+      };
+    }
+    const rows = this.select.st.all(o.afterId, o.since, o.until, o.limit) as Record<string, unknown>[];
     const out: RepricedRow[] = [];
     const params: unknown[] = new Array(INSERT_COLUMNS.length);
     const write = !o.dryRun && this.update !== undefined && this.rollups !== undefined;

@@ -176,3 +176,23 @@ test('a read-only dry-run reprice reads the lines of the rows it read, though re
   t.true(retained);
   t.deepEqual(rows.map((r) => r.event), [...older, ...old]);
 });
+
+test('a read-only reprice begun on a database of schema 4 reads the lines of the calls stored after the daemon migrated it to schema 5', (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const path = join(h.data, 'claudescope.db');
+  const db4 = new Database(path);
+  db4.pragma('journal_mode = WAL');
+  migrate(db4, MIGRATIONS.filter((m) => m.version <= 4));
+  db4.close();
+  const ro = SqliteStore.open({ path, readonly: true });
+  t.teardown(() => ro.db.open && ro.close());
+  const dry = () => ro.repriceChunk({ since: 0, until: Number.MAX_SAFE_INTEGER, afterId: 0, limit: 1000, price: (e) => pricer.price(e), dryRun: true }).rows.map((r) => r.event);
+  t.deepEqual(dry(), []);
+  // The daemon starts meanwhile: it migrates the database, then stores calls.
+  const store = SqliteStore.open({ path });
+  t.teardown(() => store.db.open && store.close());
+  const events = calls(5);
+  store.commitBatch(batchOf(events.map((e) => priced(e))));
+  t.deepEqual(dry(), events);
+});
