@@ -213,6 +213,15 @@ test('alerts prints each value as its rule\'s kind gives it, as rules eval and a
   t.false(alerts.some((a) => 'valueText' in a), 'the JSON keeps its fields');
 });
 
+test('alerts --json prints JSON (an empty list) before the daemon has written any alert state', async (t) => {
+  const dir = tempDir(t);
+  const json = await cli(['alerts', '--state', join(dir, 'none.db'), '--json']);
+  t.is(json.code, 0, json.stderr);
+  t.deepEqual(JSON.parse(json.stdout), []);
+  const text = await cli(['alerts', '--state', join(dir, 'none.db')]);
+  t.is(text.stdout, 'no alerts (no alert state yet)\n');
+});
+
 test('alerts reads a state file written before values were kept as text, and the daemon\'s next open migrates it in place', async (t) => {
   const dir = tempDir(t);
   const state = join(dir, 'alerts.db');

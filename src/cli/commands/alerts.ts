@@ -20,7 +20,8 @@ const command: CommandModule<object, AlertsArgs> = {
   handler: (argv) => {
     const path = argv.state ?? alertStatePath(argv.home ?? defaultHome());
     if (!existsSync(path)) {
-      process.stdout.write('no alerts (no alert state yet)\n');
+      // No state yet is no alert: with --json, still JSON (an empty list), as a script reads it.
+      process.stdout.write(argv.json ? '[]\n' : 'no alerts (no alert state yet)\n');
       return;
     }
     const db = StateDb.open(path, { readonly: true });
