@@ -156,7 +156,8 @@ function cell(r: ReportRow, k: keyof ReportRow): string {
     return r.unpriced_calls > 0 ? `${s}+?` : s;
   }
   if (v === null) return '-';
-  if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(0);
+  // Whole numbers with thousands separators, a percentile's tenths rounded off: 2,000 ms whether it was 2000 or 2000.4.
+  if (typeof v === 'number') return Math.round(v).toLocaleString('en-US');
   return v;
 }
 

@@ -56,6 +56,19 @@ test('costs in the table read as on the dashboard: a sub-cent cost keeps its dig
   t.regex(table, /total\s+2\s+0\s+\$1,500\.00\s/);
 });
 
+test('latencies in the table have thousands separators whether or not the percentile was a whole number of ms', (t) => {
+  const row = (key: string, ms: number) => ({
+    key, calls: 1, errors: 0, cost_usd: 0.01, unpriced_calls: 0, input_tokens: 0, output_tokens: 0,
+    cache_read_input_tokens: 0, cache_write_5m_input_tokens: 0, cache_write_1h_input_tokens: 0,
+    latency_p50_ms: ms, latency_p95_ms: ms, latency_p99_ms: ms, ttft_p50_ms: ms, ttft_p95_ms: ms, ttft_p99_ms: ms,
+  });
+  const table = formatTable({ by: 'model', window: { start: '2026-11-20T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z' }, rows: [row('whole', 2000), row('tenths', 2000.4), row('up', 12345.6)], total: row('total', 999.5) });
+  t.regex(table, /^whole\s.*\s2,000\s+2,000\s+2,000\s+2,000\s+2,000\s+2,000$/m);
+  t.regex(table, /^tenths\s.*\s2,000\s+2,000\s+2,000\s+2,000\s+2,000\s+2,000$/m);
+  t.regex(table, /^up\s.*\s12,346\s+12,346\s+12,346\s+12,346\s+12,346\s+12,346$/m);
+  t.regex(table, /^total\s.*\s1,000\s+1,000\s+1,000\s+1,000\s+1,000\s+1,000$/m);
+});
+
 test('windows: durations back from now, ISO times, and a clear error otherwise', (t) => {
   const now = Date.UTC(2026, 10, 20);
   t.is(parseTime('24h', now, '--since'), now - DAY);
