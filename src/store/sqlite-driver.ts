@@ -46,12 +46,29 @@ export function sqliteDriver(load?: (id: string) => unknown): DatabaseConstructo
   return driver;
 }
 
-/** `new Database(path, options)`, through {@link sqliteDriver}: a missing native binary is only found when a file is opened. */
+/**
+ * `new Database(path, options)`, through {@link sqliteDriver}: a missing native binary is only found when a file is opened.
+ * SQLite reads the file's header only at the first statement, so a file that is not a SQLite
+ * database (or is damaged) is found here by reading its schema version, and named:
+ * `/home/u/.claudescope/data/claudescope.db: file is not a database` rather than the bare message.
+ */
 export function openDatabase(path: string, options?: Database.Options): Database.Database {
   const Driver = sqliteDriver();
+  let db: Database.Database;
   try {
-    return new Driver(path, options);
+    db = new Driver(path, options);
   } catch (err: unknown) {
     throw isMissingDriver(err) ? new SqliteDriverMissingError(err) : err;
   }
+  try {
+    db.pragma('schema_version', { simple: true });
+  } catch (err: unknown) {
+    db.close();
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+      throw Object.assign(new Error(`${path}: ${(err as Error).message}`, { cause: err }), { code });
+    }
+    throw err;
+  }
+  return db;
 }

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteDriverMissingError, sqliteDriver } from '../../src/store/sqlite-driver.js';
@@ -60,4 +60,24 @@ test('without better-sqlite3 the emitter records calls and the CLI runs; a comma
   t.regex(report.stderr, /needs the better-sqlite3 package, whose native module is not installed here/);
   t.regex(report.stderr, /npm install better-sqlite3@12/);
   t.notRegex(report.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('a store or alert state file that is not a SQLite database is named in the error, by every command that opens it', (t) => {
+  const home = tempDir(t);
+  const data = join(home, 'data');
+  mkdirSync(data, { recursive: true });
+  writeFileSync(join(data, 'claudescope.db'), 'not a database\n'.repeat(100));
+  writeFileSync(join(data, 'alerts.db'), 'not a database\n'.repeat(100));
+  const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, CLAUDESCOPE_HOME: home, CLAUDESCOPE_CONFIG: '' } });
+  const cases: [string[], string][] = [
+    [['report'], join(data, 'claudescope.db')],
+    [['daemon', '--port', '0'], join(data, 'claudescope.db')],
+    [['alerts'], join(data, 'alerts.db')],
+    [['silence', 'list'], join(data, 'alerts.db')],
+  ];
+  for (const [args, file] of cases) {
+    const r = run(args);
+    t.not(r.status, 0, args.join(' '));
+    t.is(r.stderr, `claudescope: ${file}: file is not a database\n`, args.join(' '));
+  }
 });
