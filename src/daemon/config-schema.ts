@@ -16,7 +16,7 @@ export type FieldSpec =
   | { kind: 'int'; min: number; max: number; nullable?: boolean }
   | { kind: 'number'; min: number; nullable?: boolean; /** `min` itself refused (with why). */ aboveMin?: string;
       /** Values from this up refused (with why). */ below?: { value: number; why: string } }
-  | { kind: 'string'; nonEmpty?: boolean; nullable?: boolean }
+  | { kind: 'string'; nonEmpty?: boolean; nullable?: boolean; /** What is wrong with a value (`expected …`), or null when it is fine. */ check?: (v: string) => string | null }
   | { kind: 'enum'; values: readonly string[]; nullable?: boolean }
   | { kind: 'boolean'; nullable?: boolean }
   | { kind: 'string_list' }
@@ -186,6 +186,10 @@ export function validateAgainst(value: unknown, spec: FieldSpec, path: string, w
     case 'string':
       if (typeof value !== 'string') bad(`expected a string, got ${show(value)}`);
       else if (spec.nonEmpty && value.trim() === '') bad('expected a non-empty string');
+      else {
+        const problem = spec.check?.(value) ?? null;
+        if (problem !== null) bad(`${problem}, got ${show(value)}`);
+      }
       return;
     case 'enum':
       if (typeof value !== 'string' || !spec.values.includes(value)) bad(`expected one of ${spec.values.join(', ')}, got ${show(value)}`);

@@ -14,6 +14,7 @@
  *   api_keys: { checkout: apikey_01abc }   # emitter aliases → billed key ids
  * ```
  */
+import cron from 'node-cron';
 import type { FieldSpec } from '../daemon/config-schema.js';
 import type { BucketWidth, CellDimension, ReportApi } from './types.js';
 
@@ -22,7 +23,8 @@ export const RECONCILE_SCHEMA: FieldSpec = {
   kind: 'object',
   nullable: true,
   fields: {
-    schedule: { kind: 'string', nonEmpty: true, nullable: true },
+    // Checked here, with the file and line, as every other field: the daemon would refuse it at start.
+    schedule: { kind: 'string', nonEmpty: true, nullable: true, check: (v) => (cron.validate(v) ? null : 'expected a cron expression such as "17 6 * * *" (minute hour day month weekday)') },
     admin_key: { kind: 'string', nonEmpty: true, nullable: true },
     api: { kind: 'enum', values: ['analytics', 'legacy'] },
     // A fraction: 2 would be 200 %, flagging nothing; it almost always means 2 % (0.02).

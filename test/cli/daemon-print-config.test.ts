@@ -90,3 +90,14 @@ test('daemon --print-config also refuses an influxdb block the daemon refuses, a
   const none = cli(['daemon', '--print-config'], home);
   t.is(none.code, 0, none.stderr);
 });
+
+test('daemon --print-config also refuses a reconcile schedule that is not a cron expression, naming its file and line, as the daemon does', (t) => {
+  const home = tempDir(t);
+  const file = join(home, 'config.yaml');
+  writeFileSync(file, 'listen:\n  port: 9471\nreconcile:\n  schedule: "every day"\n');
+  t.is(refusedAlike(t, home), `claudescope: invalid configuration:\n  ${file}:4: reconcile.schedule: expected a cron expression such as "17 6 * * *" (minute hour day month weekday), got "every day"\n`);
+  writeFileSync(file, 'reconcile:\n  schedule: "17 6 * * *"\n');
+  const ok = cli(['daemon', '--print-config'], home);
+  t.is(ok.code, 0, ok.stderr);
+  t.is((JSON.parse(ok.stdout) as { reconcile: { schedule: string } }).reconcile.schedule, '17 6 * * *');
+});
