@@ -19,7 +19,7 @@ export type FieldSpec =
   | { kind: 'string'; nonEmpty?: boolean; nullable?: boolean; /** What is wrong with a value (`expected …`), or null when it is fine. */ check?: (v: string) => string | null }
   | { kind: 'enum'; values: readonly string[]; nullable?: boolean }
   | { kind: 'boolean'; nullable?: boolean }
-  | { kind: 'string_list' }
+  | { kind: 'string_list'; /** The only strings allowed, when the list is of names the code knows. */ values?: readonly string[] }
   /** Any mapping, passed through unchanged to the part that owns it (which validates it). */
   | { kind: 'opaque_object'; nullable?: boolean }
   /** A list of mappings, each passed through unchanged to the part that owns it (notifiers). */
@@ -201,6 +201,7 @@ export function validateAgainst(value: unknown, spec: FieldSpec, path: string, w
       if (!Array.isArray(value)) return bad(`expected a list of strings, got ${show(value)}`);
       value.forEach((v, i) => {
         if (typeof v !== 'string' || v === '') out.push({ where: where(`${path}[${i}]`), field: `${path}[${i}]`, message: `expected a non-empty string, got ${show(v)}` });
+        else if (spec.values !== undefined && !spec.values.includes(v)) out.push({ where: where(`${path}[${i}]`), field: `${path}[${i}]`, message: `expected one of ${spec.values.join(', ')}, got ${show(v)}` });
       });
       return;
     case 'opaque_object':

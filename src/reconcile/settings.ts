@@ -31,7 +31,8 @@ export const RECONCILE_SCHEMA: FieldSpec = {
     tolerance: { kind: 'number', min: 0, below: { value: 1, why: 'a fraction: 0.02 is 2 %' } },
     lookback_days: { kind: 'int', min: 1, max: 365 },
     bucket: { kind: 'enum', values: ['1d', '1h'] },
-    split_by: { kind: 'string_list' },
+    // A typo (workspaces) would otherwise be dropped silently, splitting nothing.
+    split_by: { kind: 'string_list', values: ['workspace', 'api_key'] },
     api_keys: { kind: 'map', values: { kind: 'string', nonEmpty: true } },
     base_url: { kind: 'string', nonEmpty: true },
   },

@@ -101,3 +101,14 @@ test('daemon --print-config also refuses a reconcile schedule that is not a cron
   t.is(ok.code, 0, ok.stderr);
   t.is((JSON.parse(ok.stdout) as { reconcile: { schedule: string } }).reconcile.schedule, '17 6 * * *');
 });
+
+test('daemon --print-config refuses a reconcile.split_by value it does not know instead of dropping it', (t) => {
+  const home = tempDir(t);
+  const file = join(home, 'config.yaml');
+  writeFileSync(file, 'reconcile:\n  split_by:\n    - workspace\n    - apikey\n');
+  t.is(refusedAlike(t, home), `claudescope: invalid configuration:\n  ${file}:4: reconcile.split_by[1]: expected one of workspace, api_key, got "apikey"\n`);
+  writeFileSync(file, 'reconcile:\n  split_by: [workspace, api_key]\n');
+  const ok = cli(['daemon', '--print-config'], home);
+  t.is(ok.code, 0, ok.stderr);
+  t.deepEqual((JSON.parse(ok.stdout) as { reconcile: { split_by: string[] } }).reconcile.split_by, ['workspace', 'api_key']);
+});
