@@ -49,7 +49,8 @@ const command: CommandModule<object, ReportArgs> = {
     } else {
       // A daemon with InfluxDB alone (influxdb.embedded_store: false) keeps no SQLite store: read InfluxDB.
       const influx = await influxQueryFor(loadDaemonConfig({ flags: { home }, env: process.env }), false);
-      if (influx === null) throw new Error(`no store at ${dbPath}: run 'claudescope daemon' (or 'claudescope demo') first, or pass --home`);
+      // Not "run 'claudescope demo'": the demo keeps its store in a home of its own (the one it prints), never this one.
+      if (influx === null) throw new Error(`no store at ${dbPath}: run 'claudescope daemon' first, or pass --home (for the demo's numbers, the home 'claudescope demo' printed)`);
       store = Object.assign(influx, { close: () => {} });
     }
     const started = Date.now();
