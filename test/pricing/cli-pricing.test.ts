@@ -82,3 +82,16 @@ test('claudescope pricing and pricing explain read the configuration the daemon 
   t.is(explained.code, 0, explained.stderr);
   t.is((JSON.parse(explained.stdout) as { cost_nanousd: number | null }).cost_nanousd, 7_000_000_000);
 });
+
+test('claudescope pricing explain refuses a header, stats or footer line (the last line of a sealed file) instead of explaining it as an unpriced call', (t) => {
+  const footer = JSON.stringify({ t: 'footer', v: 1, file_id: 'f1', lines: 4, sealed_at: '2026-11-28T09:26:54.583Z' });
+  const r = cli(['pricing', 'explain', '--event', '-'], `${footer}\n`);
+  t.not(r.code, 0);
+  t.is(r.stdout, '');
+  t.is(r.stderr, 'claudescope: stdin: a "footer" line, not a call event (give a line whose "t" is "call")\n');
+  // A call line, or a hand-written event without "t", is explained as before.
+  const ok = cli(['pricing', 'explain', '--event', '-'], `${JSON.stringify(event)}\n`);
+  t.is(ok.code, 0, ok.stderr);
+  const { t: _t, ...bare } = event;
+  t.is(cli(['pricing', 'explain', '--event', '-'], JSON.stringify(bare)).code, 0);
+});

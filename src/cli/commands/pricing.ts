@@ -70,9 +70,13 @@ function readEvent(file: string): CallEvent {
     if (line === undefined) throw new Error(`${file === '-' ? 'stdin' : file}: expected a call event as JSON`);
     value = JSON.parse(line) as unknown;
   }
-  if (typeof value !== 'object' || value === null) throw new Error('expected a call event object');
+  const source = file === '-' ? 'stdin' : file;
+  if (typeof value !== 'object' || value === null) throw new Error(`${source}: expected a call event object`);
   let event = value as Record<string, unknown>;
   if (typeof event['event'] === 'object' && event['event'] !== null) event = event['event'] as Record<string, unknown>;
+  // A file's header, stats or footer line (`tail -n1` of a sealed file is its footer) is no call:
+  // explained, it would read as an unpriced call without usage.
+  if (typeof event['t'] === 'string' && event['t'] !== 'call') throw new Error(`${source}: a "${event['t']}" line, not a call event (give a line whose "t" is "call")`);
   // A hand-written event may give usage as the API returns it (cache_creation, server_tool_use…).
   const usage = event['usage'];
   if (typeof usage === 'object' && usage !== null && !('cache_write_5m_input_tokens' in usage)) {
