@@ -95,3 +95,23 @@ test('claudescope pricing explain refuses a header, stats or footer line (the la
   const { t: _t, ...bare } = event;
   t.is(cli(['pricing', 'explain', '--event', '-'], JSON.stringify(bare)).code, 0);
 });
+
+test('claudescope pricing and pricing explain name the file and line of a bad pricing: block or a YAML error, as the daemon does', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cs-pricing-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const bad = join(dir, 'bad.yaml');
+  await writeFile(bad, 'listen:\n  port: 9471\npricing:\n  models:\n    claude-x-1:\n      - from: 2026-01-01\n        input: lots\n');
+  const broken = join(dir, 'broken.yaml');
+  await writeFile(broken, 'pricing: [\n');
+  const eventFile = join(dir, 'call.json');
+  await writeFile(eventFile, JSON.stringify(event));
+  for (const args of [['pricing'], ['pricing', 'explain', '--event', eventFile]]) {
+    const r = cli([...args, '--config', bad]);
+    t.not(r.code, 0, args.join(' '));
+    t.is(r.stdout, '');
+    t.is(r.stderr, `claudescope: invalid configuration:\n  ${bad}:7: pricing.models["claude-x-1"][0].input: expected a price in USD per million tokens (a number ≥ 0 with at most 6 decimals), got "lots"\n`, args.join(' '));
+    const y = cli([...args, '--config', broken]);
+    t.not(y.code, 0, args.join(' '));
+    t.regex(y.stderr, new RegExp(`^claudescope: invalid configuration:\\n {2}${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: \\(syntax\\): [^\\n]+\\n$`), args.join(' '));
+  }
+});

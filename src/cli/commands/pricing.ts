@@ -8,13 +8,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { parse as parseYaml } from 'yaml';
 import type { CallEvent } from '../../event/types.js';
 import { usageFromApi } from '../../event/usage.js';
 import { createPricer, type CostEngine } from '../../pricing/cost-engine.js';
+import { PricingConfigError } from '../../pricing/index.js';
+import { locatePricingError } from '../../daemon/pricer-loader.js';
+import type { ConfigProblem } from '../../daemon/config-schema.js';
 import { explainPrice, formatExplanation } from '../../pricing/explain.js';
 import { formatNanoUsd } from '../../pricing/money.js';
-import { configFileFor, defaultHome } from '../../daemon/config.js';
+import { ConfigError, configFileFor, defaultHome, parseConfigText } from '../../daemon/config.js';
 import { listPrices, type PriceRow } from '../../pricing/listing.js';
 import { valuesRequired } from '../values-required.js';
 
@@ -41,21 +43,32 @@ interface StoredPrice {
   flags: string[];
 }
 
-/** The `pricing:` block of a YAML (or JSON) configuration file, or null without one. */
+/**
+ * The `pricing:` block of a YAML (or JSON) configuration file, or null without one. A syntax
+ * error is refused as the daemon refuses it, with its file and line.
+ */
 function readOverrides(file: string | undefined): unknown {
   if (file === undefined) return null;
-  let doc: unknown;
+  let text: string;
   try {
-    doc = parseYaml(readFileSync(file, 'utf8')) as unknown;
+    text = readFileSync(file, 'utf8');
   } catch (err: unknown) {
     throw new Error(`cannot read configuration ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  if (typeof doc !== 'object' || doc === null) return null;
-  return (doc as Record<string, unknown>)['pricing'] ?? null;
+  const problems: ConfigProblem[] = [];
+  const layer = parseConfigText(text, file, problems);
+  if (layer === undefined) throw new ConfigError(problems);
+  return layer.value['pricing'] ?? null;
 }
 
+/** The cost engine with the file's overrides; a bad `pricing:` block is named by file, line and field, as the daemon names it. */
 function makePricer(config: string | undefined): CostEngine {
-  return createPricer({ overrides: readOverrides(config) as never });
+  try {
+    return createPricer({ overrides: readOverrides(config) as never });
+  } catch (err: unknown) {
+    if (err instanceof PricingConfigError) throw new ConfigError([locatePricingError(err, config ?? null)]);
+    throw err;
+  }
 }
 
 /** Reads a call event: a JSON object, `{ event }` (a stored call), or an NDJSON line. */
