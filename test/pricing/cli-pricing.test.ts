@@ -115,3 +115,19 @@ test('claudescope pricing and pricing explain name the file and line of a bad pr
     t.regex(y.stderr, new RegExp(`^claudescope: invalid configuration:\\n {2}${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: \\(syntax\\): [^\\n]+\\n$`), args.join(' '));
   }
 });
+
+test('claudescope pricing --model refuses a model no price names, rather than "No prices match." and exit 0', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cs-pricing-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const env = { CLAUDESCOPE_HOME: dir, CLAUDESCOPE_CONFIG: '' };
+  const r = cli(['pricing', '--model', 'claude-sonet-5-5'], undefined, env);
+  t.not(r.code, 0);
+  t.is(r.stdout, '');
+  t.is(r.stderr, `claudescope: --model: no prices for "claude-sonet-5-5" in the catalog: its calls are stored unpriced (add it under pricing.models; 'claudescope pricing' lists the models)\n`);
+  // A model of the configuration's pricing: block is known.
+  const config = join(dir, 'config.yaml');
+  await writeFile(config, 'pricing:\n  models:\n    claude-sonet-5-5:\n      - { from: 2026-11-01, input: 1, output: 5, cache_write_5m: 1.25, cache_write_1h: 2, cache_read: 0.1 }\n');
+  const ok = cli(['pricing', '--model', 'claude-sonet-5-5'], undefined, env);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /claude-sonet-5-5\s+standard\s+2026-11-01/);
+});

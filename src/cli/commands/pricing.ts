@@ -228,8 +228,13 @@ const command: CommandModule<object, PricingArgs> = {
       .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices (env CLAUDESCOPE_CONFIG)", defaultDescription: '$CLAUDESCOPE_HOME/config.yaml if present' })
       .example('$0 pricing --at 2026-03-01 --model claude-opus-4-6', '') as unknown as Argv<PricingArgs>,
   handler: (argv) => {
-    const pricer = makePricer(configFor(defaultHome(), argv.config));
+    const configFile = configFor(defaultHome(), argv.config);
+    const pricer = makePricer(configFile);
     const at = parseAt(argv.at);
+    // A model no price names (a typo, or one released after the catalog) is not "no prices at that date".
+    if (argv.model !== undefined && listPrices(pricer, { model: argv.model }).length === 0) {
+      throw new Error(`--model: no prices for ${JSON.stringify(argv.model)} in the catalog${configFile === undefined ? '' : ` or the pricing: block of ${configFile}`}: its calls are stored unpriced (add it under pricing.models; 'claudescope pricing' lists the models)`);
+    }
     const rows = listPrices(pricer, { ...(at === undefined ? {} : { at }), ...(argv.model === undefined ? {} : { model: argv.model }) });
     if (argv.json) {
       const out = { pricing_version: pricer.version, as_of: pricer.catalogAsOf, stale: pricer.isStale(), currency: 'USD', unit: 'USD per million tokens', rows };
