@@ -131,3 +131,20 @@ test('claudescope pricing --model refuses a model no price names, rather than "N
   t.is(ok.code, 0, ok.stderr);
   t.regex(ok.stdout, /claude-sonet-5-5\s+standard\s+2026-11-01/);
 });
+
+test('claudescope pricing explain neither lists nor takes the listing\'s --at and --model, which it would ignore', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cs-pricing-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'call.json');
+  await writeFile(file, JSON.stringify(event));
+  const help = cli(['pricing', 'explain', '--help']);
+  t.is(help.code, 0, help.stderr);
+  t.notRegex(help.stdout, /--at\b|--model\b/);
+  t.regex(cli(['pricing', '--help']).stdout, /--at\b[\s\S]*--model\b/);
+  for (const extra of [['--at', '2020-01-01'], ['--model', 'claude-opus-5-5']]) {
+    const r = cli(['pricing', 'explain', '--event', file, ...extra]);
+    t.not(r.code, 0, extra.join(' '));
+    t.is(r.stdout, '');
+    t.regex(r.stderr, new RegExp(`^claudescope: Unknown argument: ${extra[0]!.slice(2)}\\n`));
+  }
+});

@@ -223,8 +223,9 @@ const command: CommandModule<object, PricingArgs> = {
     y
       .command(explain as unknown as CommandModule)
       .option('json', { type: 'boolean', default: false, describe: 'Print the catalog as JSON' })
-      .option('at', { type: 'string', describe: 'Only the prices in force at this date (YYYY-MM-DD) or time' })
-      .option('model', { type: 'string', describe: 'Only this model (any spelling: alias, Bedrock or Vertex id)' })
+      // The listing's filters only: `pricing explain` prices the event's own model at its own time.
+      .option('at', { type: 'string', global: false, describe: 'Only the prices in force at this date (YYYY-MM-DD) or time' })
+      .option('model', { type: 'string', global: false, describe: 'Only this model (any spelling: alias, Bedrock or Vertex id)' })
       .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices (env CLAUDESCOPE_CONFIG)", defaultDescription: '$CLAUDESCOPE_HOME/config.yaml if present' })
       .example('$0 pricing --at 2026-03-01 --model claude-opus-4-6', '') as unknown as Argv<PricingArgs>,
   handler: (argv) => {
