@@ -34,9 +34,19 @@ export const RECONCILE_SCHEMA: FieldSpec = {
     // A typo (workspaces) would otherwise be dropped silently, splitting nothing.
     split_by: { kind: 'string_list', values: ['workspace', 'api_key'] },
     api_keys: { kind: 'map', values: { kind: 'string', nonEmpty: true } },
-    base_url: { kind: 'string', nonEmpty: true },
+    base_url: { kind: 'string', nonEmpty: true, check: (v) => (isHttpUrl(v) ? null : 'expected an http(s) URL such as https://api.anthropic.com') },
   },
 };
+
+/** Whether `v` is an absolute http or https URL (the Admin API's base). */
+export function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
 
 export interface ReconcileSettings {
   /** node-cron expression of scheduled runs in the daemon; null: none. */

@@ -3,6 +3,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { tempDir } from '../helpers/events.js';
 import { ADMIN_KEY, runWorkload } from './helpers.js';
 
 const run = promisify(execFile);
@@ -68,4 +70,21 @@ test('a wrong key is refused with the status and a hint, and the key is not echo
   t.not(r.code, 0);
   t.regex(r.stderr, /HTTP 401/);
   t.false(r.stderr.includes(wrong));
+});
+
+test('a base URL that is not an http(s) URL is refused before any request, named by the flag, variable or file line it came from', async (t) => {
+  const home = tempDir(t);
+  const env = { CLAUDESCOPE_HOME: home, CLAUDESCOPE_CONFIG: '', ANTHROPIC_ADMIN_KEY: ADMIN_KEY, ANTHROPIC_ADMIN_BASE_URL: '' };
+  const flag = await cli(['reconcile', '--no-store', '--base-url', 'api.anthropic.com'], env);
+  t.not(flag.code, 0);
+  t.is(flag.stderr, 'claudescope: --base-url: expected an http(s) URL such as https://api.anthropic.com, got "api.anthropic.com"\n');
+  const fromEnv = await cli(['reconcile', '--no-store'], { ...env, ANTHROPIC_ADMIN_BASE_URL: 'nope' });
+  t.not(fromEnv.code, 0);
+  t.is(fromEnv.stderr, 'claudescope: ANTHROPIC_ADMIN_BASE_URL: expected an http(s) URL such as https://api.anthropic.com, got "nope"\n');
+  const config = join(home, 'config.yaml');
+  writeFileSync(config, 'reconcile:\n  base_url: nope\n');
+  const fromFile = await cli(['reconcile', '--no-store'], env);
+  t.not(fromFile.code, 0);
+  t.is(fromFile.stderr, `claudescope: invalid configuration:\n  ${config}:2: reconcile.base_url: expected an http(s) URL such as https://api.anthropic.com, got "nope"\n`);
+  t.false([flag, fromEnv, fromFile].some((r) => r.stderr.includes(ADMIN_KEY)));
 });

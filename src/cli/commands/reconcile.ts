@@ -51,7 +51,7 @@ const command: CommandModule<object, ReconcileArgs> = {
       .example('ANTHROPIC_ADMIN_KEY=sk-ant-admin01-… $0 reconcile --since 7d', 'the last week, per day and model')
       .example('$0 reconcile --api legacy --by workspace --csv', 'through the older reports, per workspace, as CSV') as unknown as Argv<ReconcileArgs>,
   handler: async (argv) => {
-    const { reconcileSettings, parseTolerance } = await import('../../reconcile/settings.js');
+    const { reconcileSettings, parseTolerance, isHttpUrl } = await import('../../reconcile/settings.js');
     const cfg = loadDaemonConfig({ flags: { home: argv.home, config: argv.config }, env: process.env });
     const base = cfg.reconcile ?? reconcileSettings(null, process.env);
     const apiKeys = { ...base.apiKeys };
@@ -69,6 +69,11 @@ const command: CommandModule<object, ReconcileArgs> = {
       ...(argv.baseUrl ? { baseUrl: argv.baseUrl } : {}),
       apiKeys,
     };
+    // Named here, by where it came from (a config file's base_url is checked, located, with the rest of the file):
+    // the client would only say "Invalid URL" at its first request.
+    if (!isHttpUrl(settings.baseUrl)) {
+      throw new Error(`${argv.baseUrl ? '--base-url' : 'ANTHROPIC_ADMIN_BASE_URL'}: expected an http(s) URL such as https://api.anthropic.com, got ${JSON.stringify(settings.baseUrl)}`);
+    }
     const now = Date.now();
     const start = argv.since !== undefined ? parseTime(argv.since, now, '--since') : now - settings.lookbackDays * 86_400_000;
     const end = parseTime(argv.until, now, '--until');
