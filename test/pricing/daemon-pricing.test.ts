@@ -290,5 +290,7 @@ test('reprice decides by the data-folder lock: a live owner that does not answer
   const run = await cli(['reprice', '--since', '2026-11-20', '--config', file], { CLAUDESCOPE_HOME: h.home });
   t.not(run.code, 0);
   t.regex(run.stderr, new RegExp(`a daemon \\(pid ${process.pid}\\) owns .* but does not answer at http://127\\.0\\.0\\.1:\\d+`));
+  // The port of a daemon started with --port is in no file: the message says how to give it.
+  t.regex(run.stderr, /set CLAUDESCOPE_LISTEN_PORT or CLAUDESCOPE_LISTEN_HOST to the same/);
   t.is(storedCosts(h).get(evs[0]!.event_id)!.cost_nanousd, createPricer().price(evs[0]!).cost_nanousd);
 });

@@ -103,7 +103,7 @@ const command: CommandModule<object, RepriceArgs> = {
     const owner = await lockOwner(lockPath);
     if (owner !== null) {
       const remote = await viaDaemon(config, { since: argv.since, ...(argv.until !== undefined ? { until: argv.until } : {}), dry_run: argv.dryRun });
-      if (!remote) throw new Error(`a daemon (pid ${owner}) owns ${dataDir} but does not answer at ${daemonUrl(config)}: pass the --config it runs with, or stop it and run reprice again`);
+      if (!remote) throw new Error(`a daemon (pid ${owner}) owns ${dataDir} but does not answer at ${daemonUrl(config)}: pass the --config it runs with (a daemon started with --port or --host: set CLAUDESCOPE_LISTEN_PORT or CLAUDESCOPE_LISTEN_HOST to the same), or stop it and run reprice again`);
       print(remote);
       if (remote.pricing_version !== pricer.version) {
         process.stderr.write(`claudescope: the running daemon prices with ${remote.pricing_version}, but the configuration now gives ${pricer.version}: restart the daemon to apply the changed pricing: block, then reprice again\n`);
