@@ -312,7 +312,8 @@ async function readBothWays(s: Setup, inputTokens: number, read: (client: Anthro
   await read(s.bare);
   s.api.enqueue(script);
   await read(s.client);
-  await new Promise((r) => setTimeout(r, 150));
+  // Until the fake has seen both responses end (each record final), however loaded the machine.
+  await s.api.waitForIdle(10_000);
   const [without, withEmitter] = s.api.requests.slice(-2);
   return { without: without!, withEmitter: withEmitter! };
 }
