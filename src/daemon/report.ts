@@ -145,7 +145,7 @@ const COLUMNS: [keyof ReportRow, string][] = [
   ['input_tokens', 'input'], ['output_tokens', 'output'], ['cache_read_input_tokens', 'cache read'],
   ['cache_write_5m_input_tokens', 'cache w 5m'], ['cache_write_1h_input_tokens', 'cache w 1h'],
   ['latency_p50_ms', 'p50 ms'], ['latency_p95_ms', 'p95 ms'], ['latency_p99_ms', 'p99 ms'],
-  ['ttft_p50_ms', 'ttft p50'], ['ttft_p95_ms', 'ttft p95'], ['ttft_p99_ms', 'ttft p99'],
+  ['ttft_p50_ms', 'ttft p50 ms'], ['ttft_p95_ms', 'ttft p95 ms'], ['ttft_p99_ms', 'ttft p99 ms'],
 ];
 
 function cell(r: ReportRow, k: keyof ReportRow): string {

@@ -25,3 +25,11 @@ test('report without a store points at the daemon or --home, not at a demo that 
   t.is(r.stdout, '');
   t.is(r.stderr, `claudescope: no store at ${join(home, 'data', 'claudescope.db')}: run 'claudescope daemon' first, or pass --home (for the demo's numbers, the home 'claudescope demo' printed)\n`);
 });
+
+test('report over an empty window (--since 0h) is refused, not answered with an empty table', (t) => {
+  const home = tempDir(t);
+  const r = cli(['report', '--since', '0h'], home);
+  t.is(r.code, 2);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /^claudescope: --since \(\S+\) must be before --until \(\S+\)\n$/);
+});

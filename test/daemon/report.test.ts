@@ -67,6 +67,8 @@ test('latencies in the table have thousands separators whether or not the percen
   t.regex(table, /^tenths\s.*\s2,000\s+2,000\s+2,000\s+2,000\s+2,000\s+2,000$/m);
   t.regex(table, /^up\s.*\s12,346\s+12,346\s+12,346\s+12,346\s+12,346\s+12,346$/m);
   t.regex(table, /^total\s.*\s1,000\s+1,000\s+1,000\s+1,000\s+1,000\s+1,000$/m);
+  // Every percentile column says its unit, the TTFT ones as the latency ones.
+  t.regex(table, /\sp50 ms\s+p95 ms\s+p99 ms\s+ttft p50 ms\s+ttft p95 ms\s+ttft p99 ms$/m);
 });
 
 test('windows: durations back from now, ISO times, and a clear error otherwise', (t) => {

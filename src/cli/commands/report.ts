@@ -38,8 +38,11 @@ const command: CommandModule<object, ReportArgs> = {
   handler: async (argv) => {
     const now = Date.now();
     const start = parseTime(argv.since, now, '--since');
-    const end = parseTime(argv.until, now, '--until') + (argv.until === 'now' ? 1 : 0);
-    if (!(start < end)) throw new Error(`--since (${new Date(start).toISOString()}) must be before --until (${new Date(end).toISOString()})`);
+    const until = parseTime(argv.until, now, '--until');
+    // An empty window (`--since 0h`) is refused, not answered with an empty table.
+    if (!(start < until)) throw new Error(`--since (${new Date(start).toISOString()}) must be before --until (${new Date(until).toISOString()})`);
+    // Until now: the call of this very millisecond too.
+    const end = until + (argv.until === 'now' ? 1 : 0);
     const home = argv.home ? resolve(argv.home) : defaultHome(process.env);
     const dbPath = join(home, 'data', 'claudescope.db');
     let store: QueryApi & { close(): void };
