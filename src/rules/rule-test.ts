@@ -65,7 +65,14 @@ function offset(text: string | undefined, what: string): number {
 
 /** Runs every test of a rule-test file; a failure list per test, empty when it passed. */
 export async function runRuleTests(file: string): Promise<RuleTestOutcome[]> {
-  const { doc, rules } = loadRuleTestFile(readFileSync(file, 'utf8'), file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err: unknown) {
+    // Said as `rules check` says it of a rule file.
+    throw new RuleFileError([{ file, line: 1, field: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+  }
+  const { doc, rules } = loadRuleTestFile(text, file);
   const out: RuleTestOutcome[] = [];
   for (const [i, tc] of (doc.tests ?? []).entries()) out.push(await runOne(tc, i, rules, doc.budgets ?? {}));
   return out;

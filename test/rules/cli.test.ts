@@ -96,6 +96,17 @@ test('rules test refuses a fixture call field the event contract does not have a
   t.true(r.stdout.includes(`${f}:6: tests[0].alerts[0].alertname: no rule in rule_files defines alert NoSuchAlert`), r.stdout);
 });
 
+test('rules test of a file it cannot read says so as rules check does, with the file, and exits non-zero', async (t) => {
+  const missing = join(tempDir(t), 'missing.test.yaml');
+  const r = await cli(['rules', 'test', missing]);
+  t.is(r.code, 1);
+  t.true(r.stdout.includes(`    ${missing}:1: (file): cannot read: ENOENT\n`), r.stdout);
+  // (A rule file: check passes over a name ending in .test.yaml.)
+  const missingRules = missing.replace(/\.test\.yaml$/, '.yaml');
+  const c = await cli(['rules', 'check', missingRules]);
+  t.is(c.stderr, `${missingRules}:1: (file): cannot read: ENOENT\n`);
+});
+
 test('rules eval prints each rule with its value and state', async (t) => {
   const dir = tempDir(t);
   const db = join(dir, 'claudescope.db');
