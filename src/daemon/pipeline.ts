@@ -134,8 +134,8 @@ export class Pipeline {
 
   /** Takes the data-folder lock (throws `E_DATA_DIR_LOCKED` if another daemon owns it) and starts. */
   async start(): Promise<void> {
-    mkdirSync(this.eventsDir, { recursive: true, mode: 0o700 });
-    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    folder(this.eventsDir, 'the event files');
+    folder(this.dataDir, 'its store');
     this.lock = acquireLock(join(this.dataDir, 'daemon.lock'));
     this.stopped = false;
     try {
@@ -455,6 +455,19 @@ export class Pipeline {
       if (observer) for (const c of calls) observer.add(c);
       this.committed(calls.length, 0, observer);
     }
+  }
+}
+
+/** Makes a folder the daemon needs (`what` it keeps there); a file in its place is said so, rather than `EEXIST … mkdir`. */
+function folder(path: string, what: string): void {
+  try {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+  } catch (err: unknown) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw Object.assign(new Error(`${path} is a file (or lies under one), where the daemon keeps ${what} in a folder: move it aside or choose another --home`, { cause: err }), { code });
+    }
+    throw err;
   }
 }
 

@@ -194,6 +194,17 @@ test('the daemon refuses a bad config file naming file, line and field', async (
   t.true(r.stderr.includes(`${join(home, 'config.yaml')}:2: listen.port: expected an integer 0-65535, got 70000`), r.stderr);
 });
 
+test('the daemon refuses a home whose data or events folder is a file, saying so, not EEXIST', async (t) => {
+  const { writeFileSync } = await import('node:fs');
+  for (const [name, what] of [['data', 'its store'], ['events', 'the event files']] as const) {
+    const home = tempDir(t);
+    writeFileSync(join(home, name), 'not a folder\n');
+    const r = spawnSync(process.execPath, [CLI, 'daemon', '--home', home, '--port', '0'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, CLAUDESCOPE_HOME: '' } });
+    t.is(r.status, 2, r.stderr);
+    t.is(r.stderr, `claudescope: ${join(home, name)} is a file (or lies under one), where the daemon keeps ${what} in a folder: move it aside or choose another --home\n`);
+  }
+});
+
 test('demo --once runs end to end and prints the numbers', async (t) => {
   // A home with a space: the commands it prints quote it.
   const home = join(tempDir(t), 'my demo');
