@@ -215,6 +215,8 @@ export function registerDashboardRoutes(server: HttpServer, ctx: DashboardContex
         else if (code === 'E_QUERY_INVALID') sendJson(res, 400, { error: 'bad_request', message: (err as Error).message });
         // A request under way when the stop closed the store, or cancelled its InfluxDB query.
         else if (code === 'E_STORE_CLOSED' || (code === 'E_QUERY_INFLUX' && ctx.stopping?.aborted === true)) sendJson(res, 503, { error: 'unavailable', message: STOPPING_MESSAGE });
+        // A row whose stored line is gone (the store was changed outside claudescope): said, not a bare 500.
+        else if (code === 'E_STORE_LINE_MISSING') sendJson(res, 500, { error: 'store_damaged', message: (err as Error).message });
         // InfluxDB (the store of an InfluxDB-only daemon or of a fleet's rules) unreachable or refusing a query.
         else if (code === 'E_QUERY_INFLUX') sendJson(res, 503, { error: 'unavailable', message: (err as Error).message });
         else throw err;

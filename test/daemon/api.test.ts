@@ -66,6 +66,18 @@ test('the API refuses unknown parameters, bad times, bad ranges and bad steps wi
   t.is(missing.status, 404);
 });
 
+test('a call whose stored line is gone (its batch deleted outside claudescope) answers 500 store_damaged naming the call, and the daemon goes on', async (t) => {
+  const d = await start(t);
+  const { calls } = await d.pipeline.query.recentCalls({ limit: 1 });
+  const id = calls[0]!.event_id;
+  d.pipeline.store!.db.prepare('DELETE FROM call_lines').run();
+  const r = await get(d, `/api/calls/${id}`);
+  t.is(r.status, 500);
+  t.is(r.body['error'], 'store_damaged');
+  t.regex(String(r.body['message']), new RegExp(`stored line of call ${id} is missing`));
+  t.is((await get(d, '/api/summary')).status, 200);
+});
+
 test('the API answers the store\'s numbers for a window, and pages recent calls with filters', async (t) => {
   const d = await start(t);
   const q = d.pipeline.query;
