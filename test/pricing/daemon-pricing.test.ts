@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,6 +16,7 @@ import { call, tempHome, waitFor, writeEventFile, type TempHome } from '../helpe
 import { parseExposition, promtoolCheck, sumOf } from '../metrics/exposition.js';
 import { testWith } from '../helpers/external.js';
 import { acquireLock } from '../../src/tail/lock-file.js';
+import { REPRICE_CHUNK_ROWS } from '../../src/daemon/reprice.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const T0 = Date.parse('2026-11-20T10:00:00Z');
@@ -213,6 +215,48 @@ test('reprice without a daemon takes the lock, applies the overrides, prints the
   const s = JSON.parse(json.stdout) as { price_changed: number; difference_usd: string };
   t.is(s.price_changed, 0, 'a second reprice changes nothing');
   t.is(s.difference_usd, '0.000000000');
+});
+
+test('reprice without a daemon stops at Ctrl-C between two chunks: prints what it did, exits 130, leaves rollups equal to rows; run again, it finishes the window', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const from = Date.UTC(2026, 10, 20);
+  const calls = 100_000;
+  const pricer = createPricer();
+  const store = SqliteStore.open({ path: join(h.data, 'claudescope.db') });
+  for (let i = 0; i < calls; i += 5000) {
+    const batch = Array.from({ length: 5000 }, (_, k) => call({ ts: from + (i + k) * 800, model: ['claude-sonnet-4-5', 'claude-nope-9'][k % 2]! }));
+    store.commitBatch({ calls: batch.map((e) => ({ event: e, raw: JSON.stringify(e), price: pricer.price(e) })), checkpoints: [], emitterStats: [] });
+  }
+  store.foldRollups();
+  store.close();
+  const file = join(h.home, 'config.yaml');
+  writeFileSync(file, `listen:\n  port: ${await freePort()}\n${OVERRIDE_YAML}`);
+  const args = ['--import', 'tsx', 'src/cli/main.ts', 'reprice', '--since', '2026-11-20', '--json', '--config', file];
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, CLAUDESCOPE_HOME: h.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let interrupted = false;
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    // Once, when it says it runs: the first chunk is under way (the signal is heard after it).
+    if (!interrupted && stderr.includes('Ctrl-C stops between two chunks')) {
+      interrupted = true;
+      child.kill('SIGINT');
+    }
+  });
+  const [code] = (await once(child, 'close')) as [number | null];
+  t.is(code, 130, stderr);
+  t.regex(stderr, /claudescope: stopped: \d+ of the window's calls were repriced \(\d+ rows rewritten, in whole chunks\), the calls after them were not; run the same reprice again to finish the window\n$/);
+  const part = JSON.parse(stdout) as { calls: number };
+  t.true(part.calls > 0 && part.calls < calls && part.calls % REPRICE_CHUNK_ROWS === 0, `${part.calls} calls in whole chunks of ${REPRICE_CHUNK_ROWS}`);
+  const { rollups, rows } = rollupsEqualRows(h);
+  t.deepEqual(rollups, rows);
+  // The rest: a second run reads the whole window and finds the calls already done right.
+  const again = await cli(['reprice', '--since', '2026-11-20', '--json', '--config', file], { CLAUDESCOPE_HOME: h.home });
+  t.is(again.code, 0, again.stderr);
+  t.is((JSON.parse(again.stdout) as { calls: number }).calls, calls);
 });
 
 test('reprice goes through the running daemon\'s API (with its bearer token) while the daemon holds the store', async (t) => {

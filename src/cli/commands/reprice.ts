@@ -118,7 +118,7 @@ const command: CommandModule<object, RepriceArgs> = {
     if (influx !== null && !influx.embeddedStore) throw new Error('repricing works on the embedded store; this configuration keeps none (influxdb.embedded_store: false)');
     const dbPath = join(dataDir, 'claudescope.db');
     if (!existsSync(dbPath)) throw new Error(`no store at ${dbPath}: nothing to reprice (pass --home or --config?)`);
-    const [{ acquireLock }, { SqliteStore }, { repriceStore }] = await Promise.all([
+    const [{ acquireLock }, { SqliteStore }, { repriceStore, RepriceStoppedError }] = await Promise.all([
       import('../../tail/lock-file.js'), import('../../store/sqlite-store.js'), import('../../daemon/reprice.js'),
     ]);
     let lock;
@@ -136,9 +136,22 @@ const command: CommandModule<object, RepriceArgs> = {
         const { InfluxRepricer } = await import('../../store/influx-reprice.js');
         influxRepricer = new InfluxRepricer({ connection: influx.connection, dryRun: argv.dryRun });
       }
+      // Ctrl-C (or SIGTERM) ends the run between two chunks, each committed whole, and says what was done.
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      process.stderr.write(`repricing the stored calls of ${dbPath}${argv.dryRun ? ' (dry run)' : ''}; Ctrl-C stops between two chunks, each done whole\n`);
       try {
-        print(await repriceStore(store, pricer, { since, until, dryRun: argv.dryRun }, influxRepricer));
+        print(await repriceStore(store, pricer, { since, until, dryRun: argv.dryRun, signal: stop.signal }, influxRepricer));
+      } catch (err: unknown) {
+        if (!(err instanceof RepriceStoppedError)) throw err;
+        print(err.summary);
+        process.stderr.write(`claudescope: stopped: ${err.message}\n`);
+        process.exitCode = 130;
       } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         store.close();
         await influxRepricer?.close();
       }
