@@ -8,8 +8,8 @@
  * p.health();                // counters for /metrics
  * await p.stop();            // final checkpoint, lock released
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirsSync } from '../make-dirs.js';
 import type { Pricer, PriceResult } from '../pricing/types.js';
 import { SqliteStore, type PricedCall, type RetentionSettings } from '../store/sqlite-store.js';
 import { StoreError } from '../store/migrations.js';
@@ -458,14 +458,18 @@ export class Pipeline {
   }
 }
 
-/** Makes a folder the daemon needs (`what` it keeps there); a file in its place is said so, rather than `EEXIST … mkdir`. */
+/** Makes a folder the daemon needs (`what` it keeps there); a file in its place, or a file system that refuses it, is said so, rather than `EEXIST … mkdir`. */
 function folder(path: string, what: string): void {
   try {
-    mkdirSync(path, { recursive: true, mode: 0o700 });
+    makeDirsSync(path, 0o700);
   } catch (err: unknown) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') {
       throw Object.assign(new Error(`${path} is a file (or lies under one), where the daemon keeps ${what} in a folder: move it aside or choose another --home`, { cause: err }), { code });
+    }
+    if (code === 'ENOENT') {
+      // Its parent exists (the folders above were made): a file system that takes no new folders (procfs).
+      throw Object.assign(new Error(`cannot make ${path}, where the daemon keeps ${what}: its file system takes no new folders there (ENOENT); choose another --home`, { cause: err }), { code });
     }
     throw err;
   }

@@ -6,6 +6,7 @@
 import * as nodeFs from 'node:fs';
 import { hostname, homedir } from 'node:os';
 import { basename, extname, join } from 'node:path';
+import { makeDirs, makeDirsSync } from '../make-dirs.js';
 
 /** Flush the buffer once it holds this many bytes (sonic-boom's `minLength` idea). */
 export const FLUSH_THRESHOLD_BYTES = 64 * 1024;
@@ -162,14 +163,14 @@ const defaultFs: WriterFs = {
   open: (p, f, m, cb) => nodeFs.open(p, f, m, cb),
   write: (fd, b, o, l, pos, cb) => nodeFs.write(fd, b, o, l, pos, cb),
   close: (fd, cb) => nodeFs.close(fd, cb),
-  mkdir: (p, o, cb) => nodeFs.mkdir(p, o, (err) => cb(err)),
+  mkdir: (p, o, cb) => void makeDirs(p, o.mode).then(() => cb(null), cb),
   readdir: (p, cb) => nodeFs.readdir(p, cb),
   stat: (p, cb) => nodeFs.stat(p, cb),
   openSync: (p, f, m) => nodeFs.openSync(p, f, m),
   writeSync: (fd, b, o, l, pos) => nodeFs.writeSync(fd, b, o, l, pos),
   closeSync: (fd) => nodeFs.closeSync(fd),
   fstatSync: (fd) => nodeFs.fstatSync(fd),
-  mkdirSync: (p, o) => nodeFs.mkdirSync(p, o),
+  mkdirSync: (p, o) => makeDirsSync(p, o.mode),
 };
 
 /** Applies defaults and validates; throws {@link WriterOptionsError} on a bad option. */

@@ -4,9 +4,10 @@
  * acknowledged, lines are bytes, truncation detection, polling as the truth, bounded memory).
  */
 import { fstatSync } from 'node:fs';
-import { open, stat, unlink, rename, mkdir, type FileHandle } from 'node:fs/promises';
+import { open, stat, unlink, rename, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
+import { makeDirs } from '../make-dirs.js';
 import type { FileHeader } from '../event/types.js';
 import { lineDecoder, type LineDecoder } from '../event/validate.js';
 import { DeadLetterFile, DEAD_LETTER_REASONS, MAX_EXCERPT_CHARS, type DeadLetter, type DeadLetterReason } from './dead-letter.js';
@@ -622,7 +623,7 @@ export class Tailer {
           this.forget(s.key);
           break;
         case 'archive':
-          await mkdir(this.o.archiveDir, { recursive: true });
+          await makeDirs(this.o.archiveDir);
           await rename(s.path, join(this.o.archiveDir, basename(s.path)));
           this.forget(s.key);
           break;

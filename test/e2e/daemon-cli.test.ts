@@ -205,6 +205,18 @@ test('the daemon refuses a home whose data or events folder is a file, saying so
   }
 });
 
+test('the daemon refuses a home where no folder can be made (under /proc), where mkdir -p would spin forever', (t) => {
+  if (!existsSync('/proc/self')) {
+    t.pass('no procfs here');
+    return;
+  }
+  const home = `/proc/claudescope-no-such-home-${process.pid}`;
+  const r = spawnSync(process.execPath, [CLI, 'daemon', '--home', home, '--port', '0'], { encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL', env: { ...process.env, CLAUDESCOPE_HOME: '' } });
+  t.is(r.signal, null, 'the daemon hung and was killed');
+  t.is(r.status, 2, r.stderr);
+  t.regex(r.stderr, new RegExp(`^claudescope: cannot make ${home}/(events|data), where the daemon keeps .*: its file system takes no new folders there \\(ENOENT\\); choose another --home\n$`));
+});
+
 test('demo --once runs end to end and prints the numbers', async (t) => {
   // A home with a space: the commands it prints quote it.
   const home = join(tempDir(t), 'my demo');

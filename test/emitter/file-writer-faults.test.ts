@@ -322,3 +322,18 @@ for (const giveUp of ['flushSync', 'a fork'] as const) {
     t.is(eventFiles(dir).flatMap((f) => calls(readLines(f))).length, (giveUp === 'flushSync' ? 20 : 1) + 5 * 1510);
   });
 }
+
+test('a folder under /proc (where mkdir -p never returns) drops and counts; flush and close return', async (t) => {
+  if (!fs.existsSync('/proc/self')) {
+    t.pass('no procfs here');
+    return;
+  }
+  const writer = new EventWriter({ dir: `/proc/claudescope-no-such-folder-${process.pid}/events`, app: 'proc', flushIntervalMs: 5 });
+  writer.write(callEvent(0));
+  const hung = new Promise<string>((resolve) => setTimeout(() => resolve('hung'), 20_000).unref());
+  t.is(await Promise.race([writer.flush().then(() => 'flushed'), hung]), 'flushed');
+  t.is(writer.stats().events_dropped_write_error, 1);
+  writer.write(callEvent(1));
+  t.is(await Promise.race([writer.close().then(() => 'closed'), hung]), 'closed');
+  t.is(writer.stats().events_dropped_write_error, 2);
+});

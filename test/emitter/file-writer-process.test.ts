@@ -1,5 +1,5 @@
 // Real child processes: exit, SIGKILL, and what importing the module does to a process.
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import test from 'ava';
 import { callEvent, eventFiles, readLines, runWriterChild as runChild, tempDir, type Line } from './file-writer-helpers.js';
 
@@ -73,4 +73,14 @@ test('importing the writer adds no exit listener, starts no timer, creates no fi
   t.is(report.afterClose.exit, report.before.exit, 'removed on close');
   t.false(report.afterClose.resources.includes('Timeout'), 'no timer left after close');
   t.is(eventFiles(`${home}/events`).length, 1);
+});
+
+test('a process whose events folder cannot be made (under /proc, where mkdir -p never returns) still exits at once', async (t) => {
+  if (!existsSync('/proc/self')) {
+    t.pass('no procfs here');
+    return;
+  }
+  const r = await runChild(['exit', `/proc/claudescope-no-such-folder-${process.pid}/events`, '10']);
+  t.is(r.signal, null, 'the child hung at exit and was killed');
+  t.is(r.code, 0, r.stderr);
 });

@@ -5,8 +5,8 @@
  * does not answer, silences are written to the alert state file, which the daemon reads at
  * every evaluation.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { makeDirsSync } from '../../make-dirs.js';
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import type { Argv, CommandModule } from 'yargs';
@@ -154,7 +154,7 @@ const command: CommandModule<object, SilenceArgs> = {
         break;
     }
     const path = argv.state ?? alertStatePath(argv.home ?? defaultHome());
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirsSync(dirname(path));
     const db = StateDb.open(path);
     try {
       const now = Date.now();
