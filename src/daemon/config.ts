@@ -328,13 +328,23 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
     const v = getPath(merged, field);
     return v === undefined ? dflt : (v as T);
   };
+  /** How high the layer that set a field ranks: flags 3, environment 2, file 1, unset 0. */
+  const rankOf = (field: string): number => {
+    if (getPath(flagLayer, field) !== undefined) return 3;
+    if (getPath(envLayer, field) !== undefined) return 2;
+    return file && getPath(file.value, field) !== undefined ? 1 : 0;
+  };
   const fileDir = configFile ? dirname(configFile) : home;
 
-  // The token: auth.token, else the first line of auth.token_file.
+  // The token: auth.token, or the first line of auth.token_file, whichever a higher layer set
+  // (`--token-file` or CLAUDESCOPE_TOKEN_FILE must replace a token written in the file, as
+  // CLAUDESCOPE_TOKEN replaces a token_file); set in the same layer, auth.token.
   let token = get<string | null>('auth.token', null);
   const tokenFile = get<string | null>('auth.token_file', null);
-  if (token === null && tokenFile !== null) {
+  const tokenFromFile = tokenFile !== null && (token === null || rankOf('auth.token_file') > rankOf('auth.token'));
+  if (tokenFromFile) {
     const p = isAbsolute(tokenFile) ? tokenFile : resolve(sourceOf('auth.token_file').startsWith(fileLabel) && configFile ? fileDir : process.cwd(), tokenFile);
+    token = null;
     try {
       token = readFileSync(p, 'utf8').split('\n')[0]!.trim();
     } catch (err: unknown) {
@@ -345,7 +355,7 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
   const loopback = isLoopback(host);
   const requireToken = !loopback || get('auth.require_token', false);
   if (token !== null && token.length < MIN_TOKEN_LENGTH) {
-    problems.push({ where: sourceOf(getPath(merged, 'auth.token') !== undefined ? 'auth.token' : 'auth.token_file'), field: 'auth.token', message: `the token must be at least ${MIN_TOKEN_LENGTH} characters` });
+    problems.push({ where: sourceOf(tokenFromFile ? 'auth.token_file' : 'auth.token'), field: 'auth.token', message: `the token must be at least ${MIN_TOKEN_LENGTH} characters` });
   }
   if (requireToken && (token === null || token === '')) {
     problems.push({

@@ -133,6 +133,27 @@ test('a token file is read; a short token is refused; the message never shows th
   t.false(err!.message.includes('short-secret'));
 });
 
+test('of auth.token and auth.token_file, the one set with the higher precedence gives the token', (t) => {
+  const dir = tempDir(t);
+  const inFile = `file-${TOKEN}`;
+  const inTokenFile = `token-file-${TOKEN}`;
+  writeFileSync(join(dir, 'config.yaml'), `auth:\n  token: ${inFile}\n`);
+  const tf = join(dir, 'token');
+  writeFileSync(tf, `${inTokenFile}\n`);
+  // A flag or variable naming a token file replaces the token written in the config file.
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { tokenFile: tf } }).auth.token, inTokenFile);
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir, CLAUDESCOPE_TOKEN_FILE: tf } }).auth.token, inTokenFile);
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }).auth.token, inFile);
+  // And the other way round: the token in the environment replaces the file's token_file.
+  writeFileSync(join(dir, 'config.yaml'), 'auth:\n  token_file: token\n');
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }).auth.token, inTokenFile);
+  t.is(loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir, CLAUDESCOPE_TOKEN: inFile } }).auth.token, inFile);
+  // A short token from the winning file is named by where that file was given.
+  writeFileSync(tf, 'short\n');
+  writeFileSync(join(dir, 'config.yaml'), `auth:\n  token: ${inFile}\n`);
+  t.deepEqual(problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { tokenFile: tf } })), ['--token-file: auth.token: the token must be at least 16 characters']);
+});
+
 test('pricing and influxdb blocks pass through; rules dirs resolve next to the file', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'config.yaml'), 'pricing:\n  models:\n    x: {input: 1}\ninfluxdb:\n  url: http://127.0.0.1:8086\nrules:\n  dirs: [rules.d]\n');
