@@ -11,8 +11,9 @@
  *   other points and will never keep these; the batch is done (counted in `beyondRetention`);
  * - 401/403: the sink stops (every batch fails fast, nothing advances), the `authFailed` flag
  *   is raised for the metric, and an error is logged once;
- * - 429, 5xx, network, timeout: back off (capped exponential, full jitter, at least the
- *   server's Retry-After) and try the same points again, in place. Memory stays flat: the
+ * - 429, 5xx, 404, network, timeout: back off (capped exponential, full jitter, at least the
+ *   server's Retry-After) and try the same points again, in place (a 404's warning names the
+ *   missing database or bucket, or the missing v2 API: {@link notFoundHint}). Memory stays flat: the
  *   tailer has a fixed number of batches in flight and stops reading when none is free.
  *
  * @example
@@ -233,7 +234,8 @@ export class InfluxSink {
         // Full jitter, but never sooner than the server asked for.
         const delay = Math.min(this.maxDelay * 4, Math.max(err.retryAfterMs ?? 0, cap * (0.5 + Math.random() / 2)));
         if (attempt === 1 || attempt % 10 === 0) {
-          this.o.log?.('warn', 'InfluxDB write failed; backing off and retrying (reading stopped meanwhile)', { status: err.status ?? 'network', attempt, retryInMs: Math.round(delay), err: err.body.slice(0, 200) });
+          const hint = notFoundHint(err, this.o.connection);
+          this.o.log?.('warn', 'InfluxDB write failed; backing off and retrying (reading stopped meanwhile)', { status: err.status ?? 'network', attempt, retryInMs: Math.round(delay), err: err.body.slice(0, 200), ...(hint !== null ? { hint } : {}) });
         }
         await this.sleep(delay);
       }
@@ -285,4 +287,20 @@ export function beyondRetention(err: InfluxWriteError): number | null {
   if (err.status !== 400 && err.status !== 422) return null;
   const m = /partial write: points beyond retention policy dropped=(\d+)/.exec(err.body);
   return m ? Number(m[1]) : null;
+}
+
+/**
+ * What to do about a write answered 404, which is retried as an outage is (a database or bucket
+ * created later is then written to) but never passes by itself: null for any other failure.
+ * InfluxDB before 1.8 has no `/api/v2/write` (a bare `404 page not found`), which `api: v2`, the
+ * default, posts to; otherwise the database (1.x) or bucket (2.x) does not exist.
+ */
+export function notFoundHint(err: InfluxWriteError, c: Pick<InfluxConnection, 'api' | 'bucket' | 'database'>): string | null {
+  if (err.status !== 404) return null;
+  if (c.api === 'v2' && /page not found/i.test(err.body)) {
+    return 'this InfluxDB has no /api/v2/write (a server before 1.8): set influxdb.api: v1 (and influxdb.database)';
+  }
+  return c.api === 'v1'
+    ? `no database ${JSON.stringify(c.database)} on this InfluxDB: create it (CREATE DATABASE) or set influxdb.database`
+    : `no bucket ${JSON.stringify(c.bucket)} on this InfluxDB: create it or set influxdb.bucket`;
 }

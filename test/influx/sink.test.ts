@@ -166,3 +166,23 @@ it('an unreachable InfluxDB is retried until the sink closes; then the write rej
   await t.throwsAsync(p, { message: /closing/ });
   t.is(sink.health().pointsWritten, 0);
 });
+
+it('a write answered 404 is retried with a warning that says what to do: api v1 for an InfluxDB without /api/v2/write, or create the database', async (t) => {
+  const warnings: Record<string, unknown>[] = [];
+  const firstWarning = async (conn: ReturnType<typeof connection>): Promise<Record<string, unknown>> => {
+    warnings.length = 0;
+    const sink = new InfluxSink({ connection: conn, deadLetterPath: join(tempDir(t), 'dl.ndjson'), log: (_level, _msg, fields) => warnings.push(fields ?? {}) });
+    const writing = sink.writeCalls(priced(mixedWorkload(3))).catch((err: unknown) => err);
+    while (warnings.length === 0) await new Promise((r) => setTimeout(r, 20));
+    await sink.close();
+    t.is(((await writing) as { code?: string }).code, 'E_SINK_CLOSED');
+    return warnings[0]!;
+  };
+  // The default api, v2, against this InfluxDB 1.6, which has no /api/v2/write.
+  const v2 = await firstWarning(connection(influx.url, 'claudescope', { api: 'v2' }));
+  t.is(v2['status'], 404);
+  t.regex(String(v2['hint']), /no \/api\/v2\/write .*set influxdb\.api: v1/);
+  const v1 = await firstWarning(connection(influx.url, `missing_${process.pid}`));
+  t.is(v1['status'], 404);
+  t.regex(String(v1['hint']), /no database "missing_\d+" on this InfluxDB: create it/);
+});
