@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -328,6 +328,19 @@ test('silence expire with a unique prefix of an active silence prints the full i
   const list = (await cli(['silence', 'list', '--home', home])).stdout;
   t.false(list.includes(first), list);
   t.true(list.includes(second), list);
+});
+
+test('silence list and expire in a home without alert state say so and leave no data folder behind; only add creates the state', async (t) => {
+  const home = join(tempDir(t), 'mistyped-home');
+  const list = await cli(['silence', 'list', '--home', home]);
+  t.is(list.code, 0, list.stderr);
+  t.is(list.stdout, `no active silences (no alert state yet at ${join(home, 'data', 'alerts.db')})\n`);
+  const expire = await cli(['silence', 'expire', 'abc', '--home', home]);
+  t.is(expire.code, 2);
+  t.is(expire.stderr, `claudescope: no silence abc: no alert state at ${join(home, 'data', 'alerts.db')}\n`);
+  t.false(existsSync(home));
+  t.is((await cli(['silence', 'add', 'alertname=A', '--home', home])).code, 0);
+  t.true(existsSync(join(home, 'data', 'alerts.db')));
 });
 
 test('silence add with a negative --duration is refused, not taken for flags (which printed the help and exited 0)', async (t) => {

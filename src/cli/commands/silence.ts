@@ -5,6 +5,7 @@
  * does not answer, silences are written to the alert state file, which the daemon reads at
  * every evaluation.
  */
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { makeDirsSync } from '../../make-dirs.js';
 import { randomUUID } from 'node:crypto';
@@ -154,6 +155,13 @@ const command: CommandModule<object, SilenceArgs> = {
         break;
     }
     const path = argv.state ?? alertStatePath(argv.home ?? defaultHome());
+    // Only `add` creates the state: listing or expiring in a mistyped --home must neither leave a
+    // new data folder behind nor read its empty state as "no silences".
+    if (argv.action !== 'add' && !existsSync(path)) {
+      if (argv.action === 'expire') throw new Error(`no silence ${argv.args[0] ?? ''}: no alert state at ${path}`);
+      process.stdout.write(`no active silences (no alert state yet at ${path})\n`);
+      return;
+    }
     makeDirsSync(dirname(path));
     const db = StateDb.open(path);
     try {
