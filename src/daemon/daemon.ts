@@ -198,9 +198,7 @@ export class Daemon {
       await d.engine?.stop();
       await d.seeding;
       await d.pipeline.stop();
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'EADDRINUSE') throw new Error(`cannot listen on ${o.config.listen.host}:${o.config.listen.port}: the port is in use (choose another with --port or listen.port)`, { cause: err });
-      throw err;
+      throw listenError(err, o.config.listen) ?? err;
     }
     d.healthTimer = setInterval(() => d.watchHealth(), d.healthEveryMs);
     d.healthTimer.unref();
@@ -390,5 +388,24 @@ async function fleetHealth(influx: InfluxQueryApi, ownAuthFailed: number | null,
   } catch (err: unknown) {
     if (ownAuthFailed !== 1) throw err;
     return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: 1 };
+  }
+}
+
+/**
+ * Why the server could not listen, said in the settings' terms, or null for any other failure.
+ * Node names only the system call (`listen EADDRNOTAVAIL`, `getaddrinfo ENOTFOUND 10.0.0.9:80`):
+ * the operator needs to hear which setting to change.
+ */
+export function listenError(err: unknown, listen: { host: string; port: number }): Error | null {
+  const at = `cannot listen on ${listen.host}:${listen.port}`;
+  switch ((err as NodeJS.ErrnoException | null)?.code) {
+    case 'EADDRINUSE':
+      return new Error(`${at}: the port is in use (choose another with --port or listen.port)`, { cause: err });
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new Error(`${at}: ${listen.host} is not an address of this machine (set --host or listen.host to one of its addresses or host names, without a port: 127.0.0.1, or 0.0.0.0 for every interface)`, { cause: err });
+    default:
+      return null;
   }
 }

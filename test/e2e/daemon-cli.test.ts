@@ -217,6 +217,17 @@ test('the daemon refuses a home where no folder can be made (under /proc), where
   t.regex(r.stderr, new RegExp(`^claudescope: cannot make ${home}/(events|data), where the daemon keeps .*: its file system takes no new folders there \\(ENOENT\\); choose another --home\n$`));
 });
 
+test('the daemon refuses a listen.host that is no address of this machine (a port written into it, an address of another machine), naming the setting', (t) => {
+  // 192.0.2.1 is a documentation address (RFC 5737), on no interface of a test machine.
+  for (const host of ['localhost:9000', '192.0.2.1']) {
+    const home = tempDir(t);
+    const env = { ...process.env, CLAUDESCOPE_HOME: '', CLAUDESCOPE_TOKEN: 'a-long-enough-test-token-0123' };
+    const r = spawnSync(process.execPath, [CLI, 'daemon', '--home', home, '--host', host, '--port', '0'], { encoding: 'utf8', timeout: 30_000, env });
+    t.is(r.status, 2, r.stderr);
+    t.is(r.stderr, `claudescope: cannot listen on ${host}:0: ${host} is not an address of this machine (set --host or listen.host to one of its addresses or host names, without a port: 127.0.0.1, or 0.0.0.0 for every interface)\n`);
+  }
+});
+
 test('demo --once runs end to end and prints the numbers', async (t) => {
   // A home with a space: the commands it prints quote it.
   const home = join(tempDir(t), 'my demo');
