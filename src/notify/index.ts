@@ -74,7 +74,6 @@ const textList: Check = (v) => (Array.isArray(v) && v.length > 0 && v.every((x) 
 /** Labels to group by; an empty list is one group for every alert. */
 const labelList: Check = (v) => (Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== '') ? null : 'expected a list of label names');
 const textMap: Check = (v) => (isMap(v) && Object.values(v).every((x) => typeof x === 'string') ? null : 'expected a mapping of strings');
-const anyMap: Check = (v) => (isMap(v) ? null : 'expected a mapping');
 const httpUrl: Check = (v) => {
   if (typeof v !== 'string') return 'expected an http(s) URL';
   try {
@@ -86,6 +85,26 @@ const httpUrl: Check = (v) => {
 };
 const duration: Check = (v) => (typeof v === 'string' && (parseDuration(v) ?? 0) > 0 ? null : 'expected a duration such as 4h or 30m');
 const positiveMs: Check = (v) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? null : 'expected a whole number of milliseconds above 0');
+/** A certificate as nodemailer's `tls.ca` takes it: PEM text (a file path would fail every send with a PEM parse error). */
+const pem = (v: unknown): boolean => typeof v === 'string' && v.includes('-----BEGIN CERTIFICATE-----');
+/** Settings of `tls.connect` an email notifier takes (EmailOptions.tls); a misspelt one would be dropped unread. */
+const TLS_FIELDS: Record<string, Check> = {
+  ca: (v) => (pem(v) || (Array.isArray(v) && v.length > 0 && v.every(pem)) ? null : 'expected the PEM text of a certificate (-----BEGIN CERTIFICATE-----…), or a list of them, not a file name'),
+  // Passed to tls.connect as written, where only `false` turns verification off: a string from a
+  // ${ENV} reference ("false") would leave it on.
+  rejectUnauthorized: (v) => (typeof v === 'boolean' ? null : 'expected true or false (written as such, not from an environment variable)'),
+  servername: text,
+};
+const tls: Check = (v) => {
+  if (!isMap(v)) return `expected a mapping of ${Object.keys(TLS_FIELDS).join(', ')}`;
+  for (const [key, x] of Object.entries(v)) {
+    const check = TLS_FIELDS[key];
+    if (check === undefined) return `${key}: unknown setting (known: ${Object.keys(TLS_FIELDS).join(', ')})`;
+    const problem = check(x);
+    if (problem !== null) return `${key}: ${problem}`;
+  }
+  return null;
+};
 const auth: Check = (v) => (isMap(v) && typeof v['user'] === 'string' && typeof v['pass'] === 'string' && Object.keys(v).every((k) => k === 'user' || k === 'pass') ? null : 'expected { user, pass }');
 
 const COMMON: Record<string, Check> = {
@@ -94,7 +113,7 @@ const COMMON: Record<string, Check> = {
 /** Each type's own settings, and which of them are required. */
 const TYPES: Record<NotifierConfig['type'], { fields: Record<string, Check>; required: string[] }> = {
   email: {
-    fields: { host: text, port, secure: bool, requireTLS: bool, tls: anyMap, auth, from: text, to: textList, subjectPrefix: optText },
+    fields: { host: text, port, secure: bool, requireTLS: bool, tls, auth, from: text, to: textList, subjectPrefix: optText },
     required: ['host', 'port', 'from', 'to'],
   },
   webhook: { fields: { url: httpUrl, secret: optText, headers: textMap }, required: ['url'] },

@@ -55,6 +55,24 @@ test('notifier settings that cannot work are all refused before any is built, by
   t.deepEqual(notifierProblems([{ name: 'a', type: 'slack', url: 'https://x.example' }, { name: 'a', type: 'slack', url: 'https://y.example' }]), ['notifiers[1] (a): name: another notifier has the name a']);
 });
 
+test('an email notifier\'s tls settings are checked: a misspelt key, a CA file name or a string for rejectUnauthorized is refused; PEM text is taken', (t) => {
+  const mail = { name: 'm', type: 'email', host: 'h', port: 587, from: 'a@example.com', to: ['b@example.com'] };
+  t.deepEqual(notifierProblems([
+    { ...mail, tls: { rejectUnauthorised: false } },
+    { ...mail, name: 'n', tls: { ca: '/etc/ssl/certs/internal-ca.pem' } },
+    { ...mail, name: 'o', tls: 'insecure' },
+    // What `rejectUnauthorized: ${TLS_VERIFY}` expands to: tls.connect would verify all the same.
+    { ...mail, name: 'p', tls: { rejectUnauthorized: 'false' } },
+  ]), [
+    'notifiers[0] (m): tls: rejectUnauthorised: unknown setting (known: ca, rejectUnauthorized, servername)',
+    'notifiers[1] (n): tls: ca: expected the PEM text of a certificate (-----BEGIN CERTIFICATE-----…), or a list of them, not a file name',
+    'notifiers[2] (o): tls: expected a mapping of ca, rejectUnauthorized, servername',
+    'notifiers[3] (p): tls: rejectUnauthorized: expected true or false (written as such, not from an environment variable)',
+  ]);
+  const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  t.deepEqual(notifierProblems([{ ...mail, tls: { ca: [ca], rejectUnauthorized: false, servername: 'smtp.internal' } }, { ...mail, name: 'n', tls: { ca } }]), []);
+});
+
 test('with a locator, every notifier problem starts with where its setting is written', (t) => {
   const lines: Record<string, number> = { 'notifiers[0]': 3, 'notifiers[0].repeat_interval': 6, 'notifiers[0].send_resolved': 7, 'notifiers[1]': 8 };
   const locate = (path: string): string | undefined => (lines[path] === undefined ? undefined : `c.yaml:${lines[path]}`);
