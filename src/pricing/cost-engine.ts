@@ -84,6 +84,11 @@ const NOT_BILLED_BATCH_RESULTS: ReadonlyMap<string, string> = new Map([
   ['canceled', 'not_billed:batch_canceled'],
   ['expired', 'not_billed:batch_expired'],
 ]);
+/**
+ * What the emitter puts before the operation of a call made through `client.beta` (or with an
+ * `anthropic-beta` header): `beta.messages.count_tokens`. Billing is the same as without it.
+ */
+const BETA_PREFIX = 'beta.';
 /** Inference-geo values that mean "no geo premium". */
 const NEUTRAL_GEOS: ReadonlySet<string> = new Set(['', 'global', 'not_available']);
 
@@ -100,6 +105,15 @@ const PROVIDER_ORDER: readonly Provider[] = ['anthropic', 'bedrock', 'vertex', '
 
 function count(x: unknown): number {
   return typeof x === 'number' && x > 0 && Number.isFinite(x) ? Math.floor(x) : 0;
+}
+
+/**
+ * The operation as billing sees it: a beta count_tokens is as free, and a beta batch result as
+ * discounted, as the plain one. Null when the event names no operation.
+ */
+function billedOperation(operation: unknown): string | null {
+  if (typeof operation !== 'string') return null;
+  return operation.startsWith(BETA_PREFIX) ? operation.slice(BETA_PREFIX.length) : operation;
 }
 
 function fractionText(f: Fraction): string {
@@ -332,8 +346,8 @@ export class CostEngine implements Pricer {
 
   #compute(event: CallEvent, detail: PriceDetail | null): PriceResult {
     const provider: Provider = event.provider ?? 'unknown';
-    const op = event.operation;
-    if (typeof op === 'string' && NOT_BILLED_OPERATIONS.has(op)) return this.#result(event, this.normalizeModel(event.model ?? event.model_requested), [FLAG.notBilledOperation], 0, 0, []);
+    const op = billedOperation(event.operation);
+    if (op !== null && NOT_BILLED_OPERATIONS.has(op)) return this.#result(event, this.normalizeModel(event.model ?? event.model_requested), [FLAG.notBilledOperation], 0, 0, []);
     const resultType = event.batch?.result_type;
     if (resultType !== undefined) {
       const notBilled = NOT_BILLED_BATCH_RESULTS.get(resultType);
@@ -369,7 +383,7 @@ export class CostEngine implements Pricer {
     let mask = 0;
     const tierRaw = u.service_tier;
     let tierName: string | null = tierRaw === null || tierRaw === undefined || tierRaw === '' ? null : tierRaw;
-    if (tierName === null && typeof op === 'string' && BATCH_RESULT_OPERATIONS.has(op)) tierName = 'batch';
+    if (tierName === null && op !== null && BATCH_RESULT_OPERATIONS.has(op)) tierName = 'batch';
     let tierMult: Fraction = ONE;
     if (tierName !== null && tierName !== 'standard') {
       const m = this.table.serviceTiers.get(tierName);
