@@ -78,7 +78,8 @@ const NOT_BILLED_OPERATIONS: ReadonlySet<string> = new Set([
   'messages.batches.cancel',
   'messages.batches.delete',
 ]);
-const BATCH_RESULT_OPERATIONS: ReadonlySet<string> = new Set(['messages.batches.results', 'messages.batches.result']);
+const RESULTS_DOWNLOAD_OPERATION = 'messages.batches.results';
+const BATCH_RESULT_OPERATIONS: ReadonlySet<string> = new Set([RESULTS_DOWNLOAD_OPERATION, 'messages.batches.result']);
 const NOT_BILLED_BATCH_RESULTS: ReadonlyMap<string, string> = new Map([
   ['errored', 'not_billed:batch_errored'],
   ['canceled', 'not_billed:batch_canceled'],
@@ -114,6 +115,16 @@ function count(x: unknown): number {
 function billedOperation(operation: unknown): string | null {
   if (typeof operation !== 'string') return null;
   return operation.startsWith(BETA_PREFIX) ? operation.slice(BETA_PREFIX.length) : operation;
+}
+
+/**
+ * Whether the event is the download of a batch's results file (`batches.results()`), not one of
+ * its results: the download reports no usage of its own, and each result line is an event of its
+ * own, billed at the batch tier. Read as a call without usage, it would count as one that may
+ * have been billed.
+ */
+function isResultsDownload(op: string, event: CallEvent): boolean {
+  return op === RESULTS_DOWNLOAD_OPERATION && (event.usage === null || event.usage === undefined) && event.batch?.result_type === undefined;
 }
 
 function fractionText(f: Fraction): string {
@@ -347,7 +358,7 @@ export class CostEngine implements Pricer {
   #compute(event: CallEvent, detail: PriceDetail | null): PriceResult {
     const provider: Provider = event.provider ?? 'unknown';
     const op = billedOperation(event.operation);
-    if (op !== null && NOT_BILLED_OPERATIONS.has(op)) return this.#result(event, this.normalizeModel(event.model ?? event.model_requested), [FLAG.notBilledOperation], 0, 0, []);
+    if (op !== null && (NOT_BILLED_OPERATIONS.has(op) || isResultsDownload(op, event))) return this.#result(event, this.normalizeModel(event.model ?? event.model_requested), [FLAG.notBilledOperation], 0, 0, []);
     const resultType = event.batch?.result_type;
     if (resultType !== undefined) {
       const notBilled = NOT_BILLED_BATCH_RESULTS.get(resultType);

@@ -58,7 +58,7 @@ export const FLAG_MEANINGS: Readonly<Record<string, string>> = {
   provider_list_price: "a Bedrock/Vertex/Foundry call priced at Anthropic's list prices (override per provider)",
   provider_multiplier: 'pricing.providers.<provider>.multiplier applied',
   tier: 'a prompt-length tier: every token of the call at the tier price',
-  'not_billed:operation': 'this operation is not billed (count_tokens, batch management)',
+  'not_billed:operation': 'this operation is not billed (count_tokens, batch management, a batch results download)',
   'not_billed:error': 'the call failed with an HTTP error and returned no usage: not billed',
   not_billed: 'not billed',
   service_tier_multiplier: 'a service-tier multiplier from pricing.service_tiers applied',
