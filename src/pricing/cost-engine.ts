@@ -127,6 +127,14 @@ function isResultsDownload(op: string, event: CallEvent): boolean {
   return op === RESULTS_DOWNLOAD_OPERATION && (event.usage === null || event.usage === undefined) && event.batch?.result_type === undefined;
 }
 
+/** The time prices are taken at: the call's start, else its end; NaN when the event has neither. */
+function requestTime(event: CallEvent): number {
+  const start = event.ts_start;
+  if (typeof start === 'number' && Number.isFinite(start)) return start;
+  const end = event.ts;
+  return typeof end === 'number' && Number.isFinite(end) ? end : NaN;
+}
+
 function fractionText(f: Fraction): string {
   return f.den === 1 ? String(f.num) : String(f.num / f.den);
 }
@@ -357,6 +365,10 @@ export class CostEngine implements Pricer {
 
   #compute(event: CallEvent, detail: PriceDetail | null): PriceResult {
     const provider: Provider = event.provider ?? 'unknown';
+    // The time is taken before any way out, and the tokens as soon as there is usage, so the
+    // explanation of an unpriced or unbilled call shows its time and prompt, not "no time" and 0.
+    const t = requestTime(event);
+    if (detail !== null) detail.requestTimeMs = t;
     const op = billedOperation(event.operation);
     if (op !== null && (NOT_BILLED_OPERATIONS.has(op) || isResultsDownload(op, event))) return this.#result(event, this.normalizeModel(event.model ?? event.model_requested), [FLAG.notBilledOperation], 0, 0, []);
     const resultType = event.batch?.result_type;
@@ -373,12 +385,6 @@ export class CostEngine implements Pricer {
       if (typeof event.http_status === 'number' && event.http_status >= 400) return this.#result(event, label, [FLAG.notBilledError], 0, 0, []);
       return this.#unpriced(event, label, null, FLAG.usageUnknown, null);
     }
-    let flags: string[] | null = null;
-    if (event.complete === false) (flags ??= []).push(FLAG.incomplete);
-    if (parsed === null) return this.#unpriced(event, null, flags, FLAG.unknownModel, 'unknown_model');
-    const model = this.table.models.get(parsed.canonical);
-    if (model === undefined) return this.#unpriced(event, label, flags, FLAG.unknownModel, 'unknown_model');
-
     // Tokens. The split fields are what is priced; a total above them is TTL-unknown.
     const input = count(u.input_tokens);
     const output = count(u.output_tokens);
@@ -389,6 +395,13 @@ export class CostEngine implements Pricer {
     const wTotal = count(u.cache_creation_input_tokens);
     if (wTotal > w5 + w1 + wu) wu = wTotal - w5 - w1;
     const prompt = input + read + w5 + w1 + wu;
+    if (detail !== null) detail.promptTokens = prompt;
+
+    let flags: string[] | null = null;
+    if (event.complete === false) (flags ??= []).push(FLAG.incomplete);
+    if (parsed === null) return this.#unpriced(event, null, flags, FLAG.unknownModel, 'unknown_model');
+    const model = this.table.models.get(parsed.canonical);
+    if (model === undefined) return this.#unpriced(event, label, flags, FLAG.unknownModel, 'unknown_model');
 
     // Service tier → multiplier.
     let mask = 0;
@@ -420,14 +433,8 @@ export class CostEngine implements Pricer {
       return this.#unpriced(event, model.id, flags, FLAG.unknownSpeed, 'unknown_speed');
     }
 
-    // Time and rates.
-    const tStart = event.ts_start;
-    const t = typeof tStart === 'number' && Number.isFinite(tStart) ? tStart : event.ts;
-    if (typeof t !== 'number' || !Number.isFinite(t)) return this.#unpriced(event, model.id, flags, FLAG.noTimestamp, null);
-    if (detail !== null) {
-      detail.requestTimeMs = t;
-      detail.promptTokens = prompt;
-    }
+    // Rates.
+    if (Number.isNaN(t)) return this.#unpriced(event, model.id, flags, FLAG.noTimestamp, null);
     const rs = this.#select(model, provider, t, prompt, fast);
     if (rs === null) {
       const why = this.#why;

@@ -126,6 +126,26 @@ test('explain of an unpriced call says so', (t) => {
   t.regex(formatExplanation(x), /UNPRICED/);
 });
 
+test('explain of an unpriced call still shows its time and its prompt', (t) => {
+  const pricer = createPricer();
+  const usage = apiUsage({ input_tokens: 1000, output_tokens: 100, cache_read_input_tokens: 5000, cache_creation_input_tokens: 250 });
+  for (const [model, u, flag] of [
+    ['claude-opus-7', usage, 'unknown_model'],
+    ['claude-opus-4-8', { ...usage, service_tier: 'priority' }, 'service_tier_unpriced:priority'],
+    ['claude-opus-4-8', { ...usage, speed: 'turbo' }, 'unknown_speed'],
+  ] as const) {
+    const x = explainPrice(pricer, callEvent({ model, date, usage: u }));
+    t.false(x.priced);
+    t.true(x.flags.some((f) => f.flag === flag), flag);
+    t.is(x.request_time, '2026-07-01T00:00:00.000Z', flag);
+    t.is(x.prompt_tokens, 6250, flag);
+    t.regex(formatExplanation(x), /2026-07-01T00:00:00\.000Z[\s\S]*Prompt {7}6,250 tokens/);
+  }
+  const counted = explainPrice(pricer, callEvent({ model: 'claude-opus-4-8', date, usage: null, operation: 'messages.count_tokens' }));
+  t.is(counted.cost_nanousd, 0);
+  t.is(counted.request_time, '2026-07-01T00:00:00.000Z');
+});
+
 test('listPrices filters by date and model spelling', (t) => {
   const pricer = createPricer();
   const rows = listPrices(pricer, { at: Date.parse('2026-03-01T00:00:00Z'), model: 'claude-opus-4-6[1m]' });
