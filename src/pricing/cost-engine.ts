@@ -536,7 +536,12 @@ export class CostEngine implements Pricer {
           if (type === 'advisor_message' && typeof it.model === 'string' && it.model !== '') {
             const p2 = this.table.parser.parse(it.model);
             const m2 = this.table.models.get(p2.canonical);
-            if (m2 === undefined) return this.#unpriced(event, model.id, flags, `${FLAG.unknownModel}:${p2.canonical}`, null);
+            if (m2 === undefined) {
+              // Warned under the advisor's own id: the call's model is known, and the log line
+              // must name the model to add.
+              this.#warn(p2.canonical, 'unknown_model', event);
+              return this.#unpriced(event, model.id, flags, `${FLAG.unknownModel}:${p2.canonical}`, null);
+            }
             itModel = m2;
           }
           const iIn = count(it.input_tokens);
@@ -544,7 +549,11 @@ export class CostEngine implements Pricer {
           const iRead = count(it.cache_read_input_tokens);
           const iW = count(it.cache_creation_input_tokens);
           const rs2 = this.#select(itModel, provider, t, iIn + iRead + iW, type === 'compaction' && fast);
-          if (rs2 === null) return this.#unpriced(event, model.id, flags, `${this.#why}:${type}`, null);
+          if (rs2 === null) {
+            const why = this.#why;
+            this.#warn(itModel.id, why === FLAG.fastPriceUnknown ? 'fast_price_unknown' : 'no_price', event);
+            return this.#unpriced(event, model.id, flags, `${why}:${type}`, null);
+          }
           const src2 = `${this.#sourceText(rs2, mask, tierName, tierMult, geoName, geoMult, regional, provider, providerMult)}; usage.iterations ${type}`;
           const itDims: readonly [PriceDimension, number, number][] = [
             ['input', iIn, rs2.input],
@@ -554,7 +563,10 @@ export class CostEngine implements Pricer {
           ];
           for (const [dim, qty, rate] of itDims) {
             if (qty === 0) continue;
-            if (rate === UNKNOWN || rs2.input === UNKNOWN) return this.#unpriced(event, model.id, flags, `${FLAG.noPrice}:${type}`, null);
+            if (rate === UNKNOWN || rs2.input === UNKNOWN) {
+              this.#warn(itModel.id, 'no_price', event);
+              return this.#unpriced(event, model.id, flags, `${FLAG.noPrice}:${type}`, null);
+            }
             const rateNc = dim === 'output' ? rate : rs2.input;
             S += qty * rate;
             Snc += qty * rateNc;

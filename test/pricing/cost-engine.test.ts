@@ -86,6 +86,22 @@ test('advisor iterations are priced at their own model; mixed-model message entr
   t.true(unknownType.flags.includes('iterations_unknown_type'));
 });
 
+test('an iteration priced at a model without a price is warned about under that model', (t) => {
+  const pricer = createPricer();
+  const advisedBy = (model: string) =>
+    pricer.price(callEvent({ model: 'claude-sonnet-5-5', date: '2026-11-20T00:00:00Z', usage: apiUsage({ input_tokens: 10, output_tokens: 10, iterations: [{ type: 'advisor_message', model, input_tokens: 100, output_tokens: 100 }] }) }));
+  const unknown = advisedBy('claude-opus-7');
+  t.is(unknown.cost_nanousd, null);
+  t.deepEqual(unknown.flags, ['unknown_model:claude-opus-7']);
+  const unpriced = advisedBy('claude-fable-5-2');
+  t.is(unpriced.cost_nanousd, null);
+  t.deepEqual(unpriced.flags, ['no_price:advisor_message']);
+  t.deepEqual(pricer.takeWarnings().map((w) => [w.model, w.reason]), [
+    ['claude-opus-7', 'unknown_model'],
+    ['claude-fable-5-2', 'no_price'],
+  ]);
+});
+
 test('parts carry the rate after multipliers and name their source', (t) => {
   const r = createPricer().price(callEvent({ model: 'claude-opus-5', date: '2026-09-01T00:00:00Z', usage: apiUsage({ input_tokens: 1000, output_tokens: 10, service_tier: 'batch', inference_geo: 'us' }) }));
   t.deepEqual(
