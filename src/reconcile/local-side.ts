@@ -11,8 +11,13 @@ import type { CallDimension, QueryApi, SeriesRow } from '../store/types.js';
 import { bucketMs } from './range.js';
 import { addTokens, cellKeyString, emptySide, zeroTokens, type BucketWidth, type CellDimension, type CellKey, type SideTotals } from './types.js';
 
-/** Operations whose calls are billed requests (count_tokens is free; batch creation bills through its results). */
-export const BILLED_OPERATIONS = ['messages.create', 'messages.stream', 'messages.batches.results', 'messages.batches.result'];
+/**
+ * Operations whose calls are billed requests, through `client.beta` too: messages, and each
+ * batch result read (`…batches.result`). Counting tokens is free, a batch bills through its
+ * results, and downloading them (`…batches.results`, one event per download) is no request.
+ */
+const PLAIN_BILLED_OPERATIONS = ['messages.create', 'messages.stream', 'messages.batches.result'];
+export const BILLED_OPERATIONS = [...PLAIN_BILLED_OPERATIONS, ...PLAIN_BILLED_OPERATIONS.map((op) => `beta.${op}`)];
 
 export interface Cell {
   key: CellKey;

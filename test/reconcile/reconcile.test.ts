@@ -225,3 +225,26 @@ test('without local rates (--no-prices), unpriced calls are not taken for prices
   t.is(c.capture.cost, null);
   t.deepEqual(c.causes.map((x) => x.code), ['unpriced_local']);
 });
+
+test('the local request count is one per message and per batch result read, through client.beta too; a results download and a token count are none', async (t) => {
+  const { readLocal } = await import('../../src/reconcile/local-side.js');
+  const store = SqliteStore.open({ path: join(tempDir(t, 'claudescope-recon-'), 'claudescope.db') });
+  t.teardown(() => store.close());
+  const now = Date.now();
+  const model = 'claude-sonnet-5-5';
+  const operations = [
+    'messages.create', 'beta.messages.create', 'messages.stream', 'beta.messages.stream',
+    'messages.batches.result', 'messages.batches.result', 'beta.messages.batches.result',
+    'messages.batches.results', 'beta.messages.batches.results', 'messages.count_tokens', 'beta.messages.count_tokens',
+  ];
+  const calls = operations.map((operation) => {
+    const e = call({ ts: now - 60_000, model, model_requested: model, operation });
+    return { event: e, raw: JSON.stringify(e), price: localPricer().price(e) };
+  });
+  store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
+  const cells = new Map();
+  await readLocal(store, { start: now - DAY, end: now }, '1d', [], cells);
+  const local = [...cells.values()].map((c) => c.local);
+  t.is(local.length, 1);
+  t.is(local[0]!.requests, 7);
+});
