@@ -96,6 +96,38 @@ export interface Emitter {
   readonly enabled: boolean;
 }
 
+/**
+ * Copies of an instrumented client (`withOptions()`, which the SDK's helpers use too) are
+ * instrumented in turn: they would share its middleware, whose tracker knows its `maxRetries`,
+ * and a copy allowed more retries had each attempt of a failing connection written as a call of
+ * its own (fewer, and its failure was written seconds late). A copy given middleware of its own
+ * (which replaces the client's) is recorded too.
+ */
+function instrumentCopies(client: CopyableClient, instrument: (copy: unknown) => unknown): void {
+  const withOptions = plainWithOptions(client);
+  const instrumentedCopy: WithOptions & { [PLAIN_WITH_OPTIONS]?: WithOptions } = function (this: unknown, options) {
+    return instrument(withOptions.call(this, options));
+  };
+  instrumentedCopy[PLAIN_WITH_OPTIONS] = withOptions;
+  Object.defineProperty(client, 'withOptions', { value: instrumentedCopy, writable: true, configurable: true, enumerable: false });
+}
+
+type WithOptions = (this: unknown, options: Record<string, unknown>) => unknown;
+// Shared by every copy of claudescope a process loads, as the middleware's mark is.
+const PLAIN_WITH_OPTIONS = Symbol.for('claudescope.plainWithOptions');
+
+/** The SDK's own `withOptions` of `client`, under what {@link instrumentCopies} set. */
+function plainWithOptions(client: CopyableClient): WithOptions {
+  const own = client.withOptions as WithOptions & { [PLAIN_WITH_OPTIONS]?: WithOptions };
+  return own[PLAIN_WITH_OPTIONS] ?? own;
+}
+
+/** What a copy is instrumented with: the client's scope, but its middleware and tracing, which came with it. */
+function copyScope(scope: ClientScopeOptions | undefined): ClientScopeOptions {
+  const { middleware: _middleware, tracerProvider: _tracerProvider, ...kept } = scope ?? {};
+  return kept;
+}
+
 /** The SDK's `maxRetries` when a client sets none. */
 const SDK_DEFAULT_MAX_RETRIES = 2;
 
@@ -164,7 +196,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
     };
   }
 
-  return {
+  const emitter: Emitter = {
     enabled: true,
     clientOptions,
     instrument<C>(client: C, scope?: ClientScopeOptions): C {
@@ -189,17 +221,21 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
         const keep = scope?.tracerProvider ?? (provider as CallTracerProvider).delegate;
         options['openTelemetry'] = { ...existing, tracerProvider: keep };
       }
-      const instrumented = copyable.withOptions(options) as CopyableClient | undefined;
+      const instrumented = plainWithOptions(copyable).call(copyable, options) as CopyableClient | undefined;
       // SDKs before 0.101.0 take no middleware: they drop the option, and every call would go unrecorded.
       if (!Array.isArray(instrumented?.middleware) || !instrumented.middleware.includes(middleware)) {
         warnOnce(WARNING_CODES.sdkWithoutMiddleware, `this @anthropic-ai/sdk client takes no middleware (the option came with SDK ${MIDDLEWARE_SINCE_SDK}): its calls are not recorded. Upgrade @anthropic-ai/sdk to ${MIDDLEWARE_SINCE_SDK} or later`);
+        return instrumented as C;
       }
+      // Its copies carry its middleware already (and the scope's, which is not added again).
+      instrumentCopies(instrumented, (copy) => emitter.instrument(copy, copyScope(scope)));
       return instrumented as C;
     },
     flush: () => writer.flush(),
     close: () => writer.close(),
     stats: () => writer.stats(),
   };
+  return emitter;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import Anthropic from '@anthropic-ai/sdk';
+import type { Middleware } from '@anthropic-ai/sdk';
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
 import { readEvents } from '../helpers/events.js';
@@ -74,6 +75,40 @@ test("a request's own maxRetries decides which attempt is the last", async (t) =
   const got = await calls(s);
   t.is(got.length, 1, 'written at once: no retry can follow');
   t.is(got[0]!.attempts, 1);
+});
+
+test('a copy of an instrumented client allowed more retries (withOptions) writes a call failing on every attempt once, with each attempt', async (t) => {
+  const s = await setup(t);
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: await closedPortUrl(), maxRetries: 0 })).withOptions({ maxRetries: 2 });
+  await t.throwsAsync(client.messages.create(MSG), { instanceOf: Anthropic.APIConnectionError });
+  const got = await calls(s);
+  t.is(got.length, 1);
+  t.like(got[0], { status: 'error', error_type: 'connection_error', attempts: 3 });
+});
+
+test('a copy of an instrumented client allowed fewer retries (withOptions) writes its failed call at once', async (t) => {
+  const s = await setup(t);
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: await closedPortUrl(), maxRetries: 2 })).withOptions({ maxRetries: 0 });
+  await t.throwsAsync(client.messages.create(MSG), { instanceOf: Anthropic.APIConnectionError });
+  const got = await calls(s);
+  t.is(got.length, 1, 'written at once: no retry can follow');
+  t.like(got[0], { status: 'error', attempts: 1 });
+});
+
+test("a copy of an instrumented client keeps the client's tags and middleware once, and one given middleware of its own is still recorded", async (t) => {
+  const s = await setup(t);
+  const seen: string[] = [];
+  const log = (name: string): Middleware => async (req, next) => {
+    seen.push(name);
+    return next(req);
+  };
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url }), { tags: { team: 'core' }, middleware: [log('scope')] });
+  await client.withOptions({ timeout: 30_000 }).messages.create(MSG);
+  await client.withOptions({ middleware: [log('replaced')] }).withOptions({ maxRetries: 1 }).messages.create(MSG);
+  t.deepEqual(seen, ['scope', 'replaced']);
+  const got = await calls(s);
+  t.is(got.length, 2);
+  t.deepEqual(got.map((e) => [e.status, e.tags['team']]), [['ok', 'core'], ['ok', 'core']]);
 });
 
 test('a connection error the SDK retries, then a success, is one ok event with both attempts', async (t) => {
