@@ -52,7 +52,7 @@ const SIGNALS = process.platform === 'win32' ? (['SIGINT'] as const) : (['SIGTER
 
 function onSignal(signal: NodeJS.Signals): void {
   // Counted first: flushing takes the listener off when it leaves nothing to do at exit.
-  const alone = process.listenerCount(signal) === 1;
+  const alone = appListenerCount(signal) === 0;
   onExit();
   if (alone) {
     if (installed) uninstall();
@@ -60,7 +60,32 @@ function onSignal(signal: NodeJS.Signals): void {
   }
 }
 
-const signalListeners = new Map<NodeJS.Signals, () => void>(SIGNALS.map((signal) => [signal, () => onSignal(signal)]));
+/** Marks the signal listeners of this module, in any copy of it a process loads. */
+const RAISES_AGAIN = Symbol.for('claudescope.raisesSignalAgain');
+
+/**
+ * Listeners of `signal` that are the app's: not those that, like this one, raise the signal
+ * again when no other listener is there. Those are another copy of claudescope's (marked) and
+ * signal-exit's (loaded by execa, write-file-atomic, proper-lockfile and many more), which counts
+ * its own in a global. Each would take the other for the app's, and neither raise the signal:
+ * the process would no longer die of SIGTERM or Ctrl-C.
+ */
+function appListenerCount(signal: NodeJS.Signals): number {
+  let count = 0;
+  for (const listener of process.listeners(signal)) if ((listener as { [RAISES_AGAIN]?: true })[RAISES_AGAIN] !== true) count++;
+  return count - signalExitListenerCount();
+}
+
+/** Listeners signal-exit has on each signal: v4 counts them in a global emitter, v3 on `process`. */
+function signalExitListenerCount(): number {
+  const v4 = (globalThis as { [key: symbol]: { count?: unknown } | undefined })[Symbol.for('signal-exit emitter')];
+  const v3 = (process as { __signal_exit_emitter__?: { count?: unknown } }).__signal_exit_emitter__;
+  return (typeof v4?.count === 'number' ? v4.count : 0) + (typeof v3?.count === 'number' ? v3.count : 0);
+}
+
+const signalListeners = new Map<NodeJS.Signals, () => void>(
+  SIGNALS.map((signal) => [signal, Object.assign(() => onSignal(signal), { [RAISES_AGAIN]: true as const })]),
+);
 
 function install(): void {
   if (!installed) {

@@ -130,6 +130,17 @@ test('a child ended by SIGTERM it does not handle writes every event first, and 
   t.true(ev.lines.some((l) => l.t === 'footer'));
 });
 
+for (const mode of ['signal-exit', 'signal-exit-late']) {
+  test(`a child that also loads signal-exit (${mode === 'signal-exit' ? 'before' : 'after'} the emitter's listener) writes every event and still dies of SIGTERM`, async (t) => {
+    const { signal, stdout, ev } = await terminated(t, mode, 7);
+    t.is(signal, 'SIGTERM');
+    t.true(stdout.includes('signal-exit handler'));
+    t.deepEqual(ev.invalid, []);
+    t.is(ev.calls.length, 7);
+    t.true(ev.lines.some((l) => l.t === 'footer'));
+  });
+}
+
 test("a child that handles SIGTERM itself keeps its handler's outcome, and its events are written", async (t) => {
   const { code, stdout, ev } = await terminated(t, 'signal-handled', 5);
   t.is(code, 3);
