@@ -19,7 +19,7 @@ const storage = new AsyncLocalStorage<Tags>();
 
 /**
  * Returns `extra` merged over `base` (later wins), keeping at most {@link MAX_TAGS} entries,
- * dropping keys that are too long or not strings, and cutting long values.
+ * dropping keys that are too long or not strings and values with no text, and cutting long values.
  */
 export function mergeTags(base: Tags, extra: Record<string, unknown> | undefined): Tags {
   if (!extra || extra === EMPTY) return base;
@@ -29,14 +29,30 @@ export function mergeTags(base: Tags, extra: Record<string, unknown> | undefined
     const raw = extra[key];
     if (raw === undefined || raw === null) continue;
     if (key.length === 0 || key.length > MAX_TAG_KEY_LENGTH) continue;
-    const value = String(raw);
-    if (!(key in out)) {
+    const value = tagText(raw);
+    if (value === null) continue;
+    // Own keys only: `in` takes `toString`, `constructor`… (every object inherits them) for tags counted already.
+    if (!Object.hasOwn(out, key)) {
       if (count >= MAX_TAGS) continue;
       count++;
     }
     out[key] = value.length > MAX_TAG_VALUE_LENGTH ? value.slice(0, MAX_TAG_VALUE_LENGTH) : value;
   }
   return Object.freeze(out);
+}
+
+/**
+ * A tag value as text, or null for one that has none: an object whose conversion throws (a
+ * dictionary made with `Object.create(null)`, a throwing `toString`), which must not fail the
+ * app's `withTags` block, nor `instrument()` or `clientOptions()` given it as a client's tag.
+ */
+function tagText(raw: unknown): string | null {
+  if (typeof raw === 'string') return raw;
+  try {
+    return String(raw);
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -539,6 +539,26 @@ test('tags from withTags and from the client are attached, bounded in number and
   t.true(Object.keys(e.tags).length <= 16);
 });
 
+test('a tag value with no text (an Object.create(null) dictionary, a throwing toString) is left out, failing neither the call nor the client', async (t) => {
+  const s = await setup(t);
+  const odd = { none: Object.create(null) as unknown, throws: { toString: () => { throw new Error('no text'); } }, count: 3 } as unknown as Record<string, string>;
+  const tagged = s.emitter.instrument(s.bare, { tags: odd });
+  const msg = await withTags(odd, () => tagged.messages.create(MSG));
+  t.is(msg.type, 'message');
+  const e = (await eventsOf(s)).calls[0]!;
+  t.deepEqual(e.tags, { count: '3' });
+});
+
+test("tags named as Object.prototype's members count towards the bound like any other", async (t) => {
+  const s = await setup(t);
+  const many = JSON.parse('{"toString":"a","constructor":"b","valueOf":"c","hasOwnProperty":"d","isPrototypeOf":"e","toLocaleString":"f"}') as Record<string, string>;
+  for (let i = 0; i < 20; i++) many[`k${i}`] = String(i);
+  await withTags(many, () => s.client.messages.create(MSG));
+  const e = (await eventsOf(s)).calls[0]!;
+  t.is(Object.keys(e.tags).length, 16);
+  t.is(e.tags['toString'], 'a');
+});
+
 test('no API key, authorization header or message content is ever written', async (t) => {
   const s = await setup(t, { apiKeyAlias: 'prod-main' });
   await s.client.messages.create(MSG);
