@@ -21,6 +21,7 @@ import { newEventId } from './event-id.js';
 import type { Tags } from './tags.js';
 import { emitterOptionsFromEnv } from './emitter-env.js';
 import { EventWriter, zeroStats } from './file-writer.js';
+import { MAX_BUFFER_BYTES } from './writer-options.js';
 import type { WriterOptions } from './writer-options.js';
 
 /** What a redaction hook sees: the request body and the parsed response (null for streams). */
@@ -45,7 +46,8 @@ export interface EmitterOptions extends WriterOptions {
   tags?: Record<string, string>;
   /**
    * Opt-in content capture. Called with each call's request and response; what it returns
-   * (after you removed what must not be kept) is written as the event's `content`. Without
+   * (after you removed what must not be kept) is written as the event's `content`, unless it
+   * takes more than half `maxBufferBytes` (then the event says `content_too_large`). Without
    * it, no message content is ever written.
    * @default undefined (no content)
    */
@@ -141,6 +143,10 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
   const host = opts.host ?? hostname();
   const baseTags = mergeTags({}, opts.tags);
   const redact = opts.redact;
+  // Content that would take more than half the memory the writer may hold for the disk is left
+  // out: the event, too large for the buffer or dropped whenever others wait, would take the
+  // call's usage with it.
+  const maxContentBytes = (opts.maxBufferBytes ?? MAX_BUFFER_BYTES) / 2;
 
   const sink = {
     finish(record: CallRecord): void {
@@ -150,7 +156,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
       const now = Date.now();
       const end = performance.now();
       const eventId = newEventId(now);
-      const content = redact ? safeRedact(redact, record, eventId) : undefined;
+      const content = redact ? safeRedact(redact, record, eventId, maxContentBytes) : undefined;
       record.keepOnlyEventFacts();
       writer.defer(() => {
         const event = record.toEvent(eventId, now, end);
@@ -264,14 +270,26 @@ function disabledEmitter(): Emitter {
  * response (`({ request }) => request`), which the app may change before the event is built.
  * Undefined when it has no JSON (the event then has no `content`).
  */
-function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, eventId: string): JsonText | { redaction_failed: true; event_id: string } | undefined {
+function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, eventId: string, maxBytes: number): JsonText | FailedRedaction | undefined {
   try {
     const json = JSON.stringify(redact({ request: record.requestBody, response: record.data }));
-    return json === undefined ? undefined : new JsonText(json);
+    if (json === undefined) return undefined;
+    if (tooLarge(json, maxBytes)) return { redaction_failed: true, event_id: eventId, content_too_large: true };
+    return new JsonText(json);
   } catch {
     // A failing hook (or content JSON cannot hold) must not write unredacted content, nor fail the call.
     return { redaction_failed: true, event_id: eventId };
   }
+}
+
+type FailedRedaction = { redaction_failed: true; event_id: string; content_too_large?: true };
+
+/**
+ * Whether JSON text takes more than `maxBytes` in UTF-8 (each character at least one byte, at
+ * most three): counted only when its length cannot tell.
+ */
+function tooLarge(json: string, maxBytes: number): boolean {
+  return json.length > maxBytes || (json.length * 3 > maxBytes && Buffer.byteLength(json, 'utf8') > maxBytes);
 }
 
 /** One event per result of `batches.results()`: its usage (batch tier) and outcome. */

@@ -616,6 +616,21 @@ test("content JSON cannot hold is written as a failed redaction, and the call's 
   t.deepEqual(e.content, { redaction_failed: true, event_id: e.event_id });
 });
 
+test("content larger than half the writer's buffer is left out, and the call's event is kept with its usage", async (t) => {
+  const s = await setup(t, { maxBufferBytes: 64 * 1024, redact: ({ request }) => request });
+  const prompts = ['x'.repeat(40_000), 'ж'.repeat(20_000), 'x'.repeat(20_000)];
+  for (const content of prompts) await s.client.messages.create({ ...MSG, messages: [{ role: 'user', content }] });
+  const r = await eventsOf(s);
+  t.deepEqual(r.invalid, []);
+  t.is(r.calls.length, 3);
+  t.true(r.calls.every((e) => e.status === 'ok' && (e.usage?.output_tokens ?? 0) > 0));
+  // 40,000 bytes of ASCII, and 20,000 characters that take 40,000 bytes, are over 32 KiB; 20,000 bytes are not.
+  t.deepEqual(r.calls[0]!.content, { redaction_failed: true, event_id: r.calls[0]!.event_id, content_too_large: true });
+  t.deepEqual(r.calls[1]!.content, { redaction_failed: true, event_id: r.calls[1]!.event_id, content_too_large: true });
+  t.is((r.calls[2]!.content as { messages: Array<{ content: string }> }).messages[0]!.content, prompts[2]!);
+  t.is(s.emitter.stats().events_dropped_buffer, 0);
+});
+
 test('the event has the response as the call returned it, whatever the app does to it afterwards', async (t) => {
   // The event is built later than the call ends; the app owns the response meanwhile.
   const s = await setup(t, { flushIntervalMs: 60_000 });
