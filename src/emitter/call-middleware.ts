@@ -375,10 +375,22 @@ export function fetchFailureType(err: unknown, appAborted: boolean): string {
   const e = err as { name?: unknown; cause?: unknown } | null;
   const name = e?.name;
   if (appAborted || name === 'APIUserAbortError') return 'aborted';
-  if (name === 'AbortError' || name === 'TimeoutError' || name === 'APIConnectionTimeoutError' || /timed? ?out/i.test(`${String(err)}${String(e?.cause ?? '')}`)) {
+  if (name === 'AbortError' || name === 'TimeoutError' || name === 'APIConnectionTimeoutError' || /timed? ?out/i.test(`${text(err)}${text(e?.cause ?? '')}`)) {
     return 'client_timeout_error';
   }
   return 'connection_error';
+}
+
+/**
+ * What an app middleware threw, as text: `String()` throws for an object without a prototype
+ * or with a throwing `toString`, and the attempt would go unrecorded, its call written at exit.
+ */
+function text(thrown: unknown): string {
+  try {
+    return String(thrown);
+  } catch {
+    return '';
+  }
 }
 
 /**

@@ -153,6 +153,23 @@ test('an error an app middleware throws reaches the app as is, and the call is w
   t.is(s.api.requests.length, 0);
 });
 
+test('a value with no text an app middleware throws (no prototype) is recorded as its attempt, and the call written once, after the SDK would have retried', async (t) => {
+  const s = await setup(t);
+  const mine = Object.create(null) as object;
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url, maxRetries: 2 }), {
+    middleware: [
+      async () => {
+        throw mine;
+      },
+    ],
+  });
+  await t.throwsAsync(client.messages.create(MSG), { any: true });
+  const got = await waitForCalls(s, 1, 8000);
+  t.is(got.length, 1);
+  t.like(got[0], { status: 'error', error_type: 'connection_error', attempts: 1 });
+  t.is(s.emitter.stats().internal_errors, 0);
+});
+
 const RAW_READS = ['text', 'arrayBuffer', ...(typeof (Response.prototype as { bytes?: unknown }).bytes === 'function' ? ['bytes' as const] : [])] as const;
 for (const read of RAW_READS) {
   test(`a response the app reads raw through asResponse() and ${read}() is a complete event with its usage, at once, and the app gets the body unchanged`, async (t) => {
