@@ -11,6 +11,7 @@ import { asObject, copyJson, str } from './json-shape.js';
 import type { CallRecord, ErrorInfo } from './call-record.js';
 import type { CallSink } from './call-tracer.js';
 import { retryWaitBound, UNPARSED_BODY_WAIT_MS } from './call-tracker.js';
+import { providerOfUrl } from './provider.js';
 import type { CallSource, SdkOptions } from './call-tracker.js';
 import { JsonlScanner, keepWhileRead, newSseFacts, observeBody, observeIteration, SseScanner } from './stream-observer.js';
 import type { ChunkScanner } from './stream-observer.js';
@@ -183,6 +184,7 @@ function observeStream(response: Response, body: ReadableStream<Uint8Array>, url
 /** Reads what the event needs from the first attempt's request. */
 function describe(call: CallRecord, request: { url: string; headers: Headers }, options: SdkOptions): void {
   call.described = true;
+  if (call.origin.provider === null) call.provider = providerOfUrl(request.url);
   call.stream = options.stream === true;
   call.requestBody = options.body;
   const body = asObject(options.body);

@@ -15,7 +15,8 @@ export interface CallOrigin {
   env: string | null;
   host: string;
   apiKeyAlias: string | null;
-  provider: Provider;
+  /** The platform the client's calls go to; null: each call's request URL tells ({@link providerOfUrl}). */
+  provider: Provider | null;
 }
 
 /** The body of an error response or `error` frame, as far as the event needs it. */
@@ -28,6 +29,8 @@ export class CallRecord {
   readonly tsStart = Date.now();
   readonly t0 = performance.now();
   operation: string;
+  /** The origin's, or the first attempt's request URL's when the origin names none. */
+  provider: Provider;
   modelRequested: string | null = null;
   stream = false;
   maxTokens: number | null = null;
@@ -85,6 +88,7 @@ export class CallRecord {
     readonly tags: Tags,
   ) {
     this.operation = operation;
+    this.provider = origin.provider ?? 'anthropic';
   }
 
   /**
@@ -190,7 +194,7 @@ export class CallRecord {
       host: this.origin.host,
       pid: process.pid,
       tags: this.tags,
-      provider: this.origin.provider,
+      provider: this.provider,
       operation: this.operation,
       model_requested: this.modelRequested,
       model: (sse ? sse.model : (body?.model ?? null)) ?? this.modelRequested,

@@ -60,7 +60,12 @@ export interface ClientScopeOptions {
   tags?: Record<string, string>;
   /** Overrides the emitter's `apiKeyAlias` for this client. */
   apiKeyAlias?: string | null;
-  /** Which platform the client calls. @default 'anthropic' */
+  /**
+   * Which platform the client calls.
+   * @default from the host of each call's URL: `bedrock-runtime.<region>.amazonaws.com` is
+   * `bedrock`, `[<region>-]aiplatform[.<region>.rep].googleapis.com` `vertex`,
+   * `<resource>.services.ai.azure.com` `foundry`, any other `anthropic`
+   */
   provider?: Provider;
   /** A tracer provider the client should keep using (its spans still reach it). */
   tracerProvider?: TracerProvider;
@@ -186,7 +191,7 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
         env: opts.env ?? null,
         host,
         apiKeyAlias: scope?.apiKeyAlias !== undefined ? scope.apiKeyAlias : (opts.apiKeyAlias ?? null),
-        provider: scope?.provider ?? 'anthropic',
+        provider: scope?.provider ?? null,
       },
       tags: mergeTags(baseTags, scope?.tags) as Tags,
     };
