@@ -29,6 +29,7 @@ import type { CallOrigin } from './call-record.js';
 import { callTags } from './tags.js';
 import type { Tags } from './tags.js';
 import { OpenAtExit } from './exit-hook.js';
+import { WARNING_CODES, warnOnce } from './warnings.js';
 
 /** What the tracer needs from the emitter. */
 export interface CallSink {
@@ -45,6 +46,8 @@ export interface ClientScope {
 }
 
 const ERROR_TYPE = 'error.type';
+/** Set by the SDK on a call span once a response arrived. */
+const RESPONSE_STATUS = 'http.response.status_code';
 
 /**
  * Calls begun and not ended, each ended (and written) once: by the signal its source hears (a
@@ -94,14 +97,25 @@ export class CallSpan implements Span {
   }
   setAttribute(key: string, value: AttributeValue): this {
     if (key === ERROR_TYPE && typeof value === 'string') this.record.failureType = value;
+    else if (key === RESPONSE_STATUS) this.#responded();
     this.inner.setAttribute(key, value);
     return this;
   }
   setAttributes(attributes: Attributes): this {
     const errorType = attributes[ERROR_TYPE];
     if (typeof errorType === 'string') this.record.failureType = errorType;
+    if (attributes[RESPONSE_STATUS] !== undefined) this.#responded();
     this.inner.setAttributes(attributes);
     return this;
+  }
+  /**
+   * A response arrived: the emitter's middleware saw its request, unless a `middleware` option
+   * spread after `clientOptions()` replaced it, and then every call of the client is written
+   * without status, attempts or usage. Nothing else would tell.
+   */
+  #responded(): void {
+    if (this.record.described) return;
+    warnOnce(WARNING_CODES.middlewareReplaced, 'a client made with clientOptions() got a response its middleware never saw: a middleware option given after clientOptions() replaced the emitter\'s, and its calls are recorded without their status, attempts or usage. Give the app\'s middleware to clientOptions({ middleware: [...] }), or use instrument(client)');
   }
   addEvent(name: string, attributesOrStartTime?: Attributes | TimeInput, startTime?: TimeInput): this {
     this.inner.addEvent(name, attributesOrStartTime, startTime);

@@ -14,6 +14,7 @@ export const WARNING_CODES = {
   notAClient: 'CLAUDESCOPE_NOT_A_CLIENT',
   sdkWithoutMiddleware: 'CLAUDESCOPE_SDK_WITHOUT_MIDDLEWARE',
   sdkWithoutCallSpans: 'CLAUDESCOPE_SDK_WITHOUT_CALL_SPANS',
+  middlewareReplaced: 'CLAUDESCOPE_MIDDLEWARE_REPLACED',
 } as const;
 
 const warned = new Set<string>();
