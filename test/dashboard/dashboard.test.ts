@@ -211,3 +211,49 @@ test('with a token required, the API refuses a request without it and the page a
   await ready(page, gen);
   t.false(await page.isVisible('#token-dialog'));
 });
+
+test('recent calls: a double click on Load more adds the next page once, and a filter changed twice in a row lists only the last filter\'s calls', async (t) => {
+  const daemon = await startSeededDaemon(t, spreadWorkload());
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  const errors = watchErrors(t, page);
+  await page.goto(`${daemon.url}/`);
+  await ready(page);
+  const rows = (): Promise<{ id: string; status: string }[]> => page.$$eval('#calls tbody tr', (trs) => trs.map((tr) => ({
+    id: (tr as unknown as { dataset: Record<string, string> }).dataset['id']!, status: tr.className.replace('status-', ''),
+  })));
+  const settle = (n: number) => page.waitForFunction((want) => {
+    const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }).document;
+    return doc.querySelectorAll('#calls tbody tr').length >= want;
+  }, n);
+  /** Both clicks or changes are made before either answer comes back. */
+  const twice = (fn: () => void) => page.evaluate(fn);
+
+  t.is((await rows()).length, 50);
+  await twice(() => {
+    const more = (globalThis as unknown as { document: { querySelector(s: string): { click(): void } } }).document.querySelector('#more');
+    more.click();
+    more.click();
+  });
+  await settle(100);
+  await page.waitForTimeout(300);
+  const shown = (await rows()).map((r) => r.id);
+  t.is(shown.length, 100, 'the 24 h window holds 110 calls: two pages of 50');
+  t.is(new Set(shown).size, 100, 'no call listed twice');
+
+  const want = (await (await fetch(`${daemon.url}/api/calls?from=now-24h&to=now&status=ok&limit=50`)).json()) as { calls: { event_id: string }[] };
+  await twice(() => {
+    const sel = (globalThis as unknown as { document: { querySelector(s: string): { value: string; dispatchEvent(e: unknown): void } } }).document.querySelector('#f-status');
+    for (const v of ['error', 'ok']) {
+      sel.value = v;
+      sel.dispatchEvent(new Event('change'));
+    }
+  });
+  await settle(want.calls.length);
+  await page.waitForTimeout(300);
+  const filtered = await rows();
+  t.deepEqual([...new Set(filtered.map((r) => r.status))], ['ok'], 'only calls of the filter shown');
+  t.deepEqual(filtered.map((r) => r.id), want.calls.map((c) => c.event_id));
+  t.deepEqual(errors, []);
+});

@@ -21,7 +21,9 @@ const THEME_KEY = 'claudescope-theme';
 const RANGES_MS = { '15m': 15 * 60e3, '1h': 3600e3, '6h': 6 * 3600e3, '24h': 86400e3, '7d': 7 * 86400e3, '30d': 30 * 86400e3 };
 const PALETTE = ['#d97757', '#5b8fc7', '#7d9a55', '#b672a8', '#d4a53c', '#4fa3a5', '#a0785a', '#8c8cd9', '#c45c5c', '#6f8f8f'];
 
-const state = { generation: 0, cursor: null, timer: null };
+// callsList: which list of recent calls the table holds (a new window or filter starts a new one);
+// moreFor: the list whose next page is being fetched, so a second click does not fetch it again.
+const state = { generation: 0, cursor: null, timer: null, callsList: 0, moreFor: null };
 const dashboard = (window.dashboard = { window: null, summary: null, series: null, ratelimits: null, alerts: null, reconcile: null, calls: [], charts: {}, generation: 0 });
 
 // ---------- API access, with the token asked once per tab ----------
@@ -371,17 +373,33 @@ function fillSelect(sel, names) {
   if ([...sel.options].some((o) => o.value === cur)) sel.value = cur;
 }
 
+/**
+ * Fills the recent calls table: a new list (`reset`) or its next page. Requests overlap (a filter
+ * changed twice, a refresh during a filter change, a double click on Load more): only the
+ * answer of the latest list is shown, and a page already being fetched is not fetched again.
+ */
 async function loadCalls(reset) {
   const w = dashboard.window;
   if (reset) {
+    state.callsList++;
     state.cursor = null;
     dashboard.calls = [];
     $('#calls tbody').replaceChildren();
+  } else if (state.moreFor === state.callsList) {
+    return;
   }
+  const list = state.callsList;
   const q = new URLSearchParams({ from: String(w.from), to: String(w.to), limit: '50' });
   for (const [k, id] of [['model', '#f-model'], ['feature', '#f-feature'], ['status', '#f-status']]) if ($(id).value) q.set(k, $(id).value);
   if (state.cursor) q.set('cursor', state.cursor);
-  const r = await api(`api/calls?${q}`);
+  if (!reset) state.moreFor = list;
+  let r;
+  try {
+    r = await api(`api/calls?${q}`);
+  } finally {
+    if (state.moreFor === list) state.moreFor = null;
+  }
+  if (list !== state.callsList) return;
   state.cursor = r.next_cursor;
   dashboard.calls.push(...r.calls);
   $('#calls tbody').append(...r.calls.map((c) => el('tr', { dataset: { id: c.event_id }, tabindex: '0', class: `status-${c.status}` },
