@@ -257,3 +257,30 @@ test('recent calls: a double click on Load more adds the next page once, and a f
   t.deepEqual(filtered.map((r) => r.id), want.calls.map((c) => c.event_id));
   t.deepEqual(errors, []);
 });
+
+test('when the daemon stops, a refresh says it did not answer and marks the figures still shown as those of the last load, for its window', async (t) => {
+  const daemon = await startSeededDaemon(t, spreadWorkload());
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  await page.goto(`${daemon.url}/`);
+  await ready(page);
+  const shown = await page.textContent('#tile-calls .value');
+  const loaded = (await page.evaluate('window.dashboard.window')) as { from: number; to: number };
+  t.is(await page.evaluate('document.body.dataset.stale'), undefined);
+
+  await daemon.stop();
+  // The range now picked (1 h) is not the one of the figures on the page (24 h).
+  await page.selectOption('#range', '1h');
+  await page.waitForFunction(() => (globalThis as unknown as { document: { body: { dataset: Record<string, string> } } }).document.body.dataset['state'] === 'error');
+  const message = (await page.textContent('#error')) ?? '';
+  t.regex(message, /the daemon did not answer/);
+  t.notRegex(message, /Failed to fetch/);
+  // The page's own formatting of a time (the browser's time zone).
+  const time = (ms: number) => page.evaluate(async ([v, mod]) => ((await import(mod)) as { time(ms: number): string }).time(v), [ms, './format.js'] as const);
+  t.true(message.includes(`for ${await time(loaded.from)} – ${await time(loaded.to)}`), message);
+  t.regex(message, /loaded at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
+  t.is(await page.evaluate('document.body.dataset.stale'), 'true');
+  t.is(await page.textContent('#tile-calls .value'), shown, 'the last figures stay, marked');
+  t.true(Number(await page.evaluate('getComputedStyle(document.querySelector(".tiles")).opacity')) < 1, 'dimmed');
+});

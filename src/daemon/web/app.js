@@ -50,7 +50,10 @@ function askToken(refused) {
 async function api(path) {
   for (;;) {
     const token = sessionStorage.getItem(TOKEN_KEY);
-    const res = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
+    const res = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {}, cache: 'no-store' }).catch(() => {
+      // The browser says only "Failed to fetch": no answer at all, the daemon stopped or is unreachable.
+      throw new Error('the daemon did not answer (stopped, or unreachable)');
+    });
     if (res.status === 401) {
       if (token) sessionStorage.removeItem(TOKEN_KEY);
       await askToken(Boolean(token));
@@ -456,6 +459,18 @@ function showError(err) {
   e.textContent = err ? `Could not load: ${err.message ?? err}` : '';
 }
 
+/**
+ * A refresh failed: what stays on the page is the last load's, for its window, not the one now
+ * picked; say so and dim it, rather than show old figures as current.
+ */
+function showStale(err) {
+  showError(err);
+  const w = dashboard.window;
+  if (!w || dashboard.loadedAt === undefined) return;
+  document.body.dataset.stale = 'true';
+  $('#error').textContent += `. The figures below are those loaded at ${fmt.time(dashboard.loadedAt)}, for ${fmt.time(w.from)} – ${fmt.time(w.to)}.`;
+}
+
 async function load() {
   const gen = ++state.generation;
   const w = currentWindow();
@@ -481,13 +496,16 @@ async function load() {
     fillSelect($('#f-feature'), summary.features.map((m) => m.name));
     await loadCalls(true);
     showError(null);
+    delete document.body.dataset.stale;
+    dashboard.loadedAt = Date.now();
     dashboard.generation = gen;
     // Navigation start → first complete render (every tile, chart and table drawn).
     dashboard.firstRenderMs ??= performance.now();
     document.body.dataset.generation = String(gen);
     document.body.dataset.state = 'ready';
   } catch (err) {
-    showError(err);
+    if (gen !== state.generation) return;
+    showStale(err);
     document.body.dataset.state = 'error';
   }
 }
