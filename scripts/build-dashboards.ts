@@ -30,18 +30,24 @@ interface Panel {
   timeFrom?: string;
   /** Chronograf's title, when its query cannot cover the period `title` names. */
   chronografTitle?: string;
+  /**
+   * The spend panels' share of the budget, beside the spend in USD: PromQL's second query gives
+   * it as a ratio, InfluxQL's `pct_of_budget` field as a percentage. Without a unit of its own
+   * it would take the panel's, and show as dollars.
+   */
+  budgetShare?: true;
 }
 
 const F = 'FROM {{calls}}';
 const H = 'FROM {{pipeline}}';
 export const PANELS: Panel[] = [
   // PromQL ranges over $__range, the panel's time: with the override, the UTC day or month so far.
-  { key: 'spend_today', title: 'Spend today (UTC) vs daily budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/d',
+  { key: 'spend_today', title: 'Spend today (UTC) vs daily budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/d', budgetShare: true,
     influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "spend_usd", SUM("cost_nanousd") / 10000000 / {{daily_budget}} AS "pct_of_budget" ${F} WHERE {{today}}`],
     promql: ['sum(increase(claude_cost_usd_total[$__range]))', 'sum(increase(claude_cost_usd_total[$__range])) / sum(claude_budget_usd{period="daily",feature=""})'] },
   // InfluxQL has no calendar month and Chronograf no variable for the month's start: its cell
   // adds up the last 30 days, against the monthly budget, and says so.
-  { key: 'spend_month', title: 'Spend this month (UTC) vs monthly budget', chronografTitle: 'Spend over the last 30 days vs monthly budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/M',
+  { key: 'spend_month', title: 'Spend this month (UTC) vs monthly budget', chronografTitle: 'Spend over the last 30 days vs monthly budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/M', budgetShare: true,
     influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "spend_usd", SUM("cost_nanousd") / 10000000 / {{monthly_budget}} AS "pct_of_budget" ${F} WHERE {{month}}`],
     promql: ['sum(increase(claude_cost_usd_total[$__range]))', 'sum(increase(claude_cost_usd_total[$__range])) / sum(claude_budget_usd{period="monthly",feature=""})'] },
   { key: 'cost_by_model', title: 'Cost over time by model', kind: 'timeseries', unit: 'currencyUSD',
@@ -151,12 +157,19 @@ function chronograf(): { meta: Record<string, string>; dashboard: Record<string,
   };
 }
 
+/** Grafana field overrides: the budget share in percent (PromQL's query B, InfluxQL's pct_of_budget field). */
+export function grafanaOverrides(p: Panel, kind: 'influxdb' | 'prometheus'): Record<string, unknown>[] {
+  if (!p.budgetShare) return [];
+  const matcher = kind === 'prometheus' ? { id: 'byFrameRefID', options: 'B' } : { id: 'byRegexp', options: '.*pct_of_budget.*' };
+  return [{ matcher, properties: [{ id: 'unit', value: kind === 'prometheus' ? 'percentunit' : 'percent' }] }];
+}
+
 function grafana(kind: 'influxdb' | 'prometheus'): Record<string, unknown> {
   const ds = { type: kind, uid: '${datasource}' };
   const panels = PANELS.map((p, i) => ({
     id: i + 1, title: p.title, type: p.kind === 'stat' ? 'stat' : p.kind === 'table' ? 'table' : 'timeseries', datasource: ds,
     gridPos: { x: (i % 2) * 12, y: Math.floor(i / 2) * 8, w: 12, h: 8 },
-    fieldConfig: { defaults: { unit: p.unit }, overrides: [] },
+    fieldConfig: { defaults: { unit: p.unit }, overrides: grafanaOverrides(p, kind) },
     ...(p.timeFrom ? { timeFrom: p.timeFrom, hideTimeOverride: false } : {}),
     targets: kind === 'influxdb'
       ? p.influxql.map((q, j) => ({ refId: String.fromCharCode(65 + j), datasource: ds, rawQuery: true, resultFormat: p.kind === 'table' ? 'table' : 'time_series', query: grafanaQuery(q) }))

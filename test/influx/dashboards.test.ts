@@ -230,6 +230,40 @@ test('each spend panel names the period it adds up: Grafana the UTC day or month
   }
 });
 
+test('Grafana shows each spend panel\'s share of the budget as a percentage, not in dollars like the spend beside it', (t) => {
+  interface Override { matcher: { id: string; options: string }; properties: { id: string; value: string }[] }
+  type Panel = { title: string; fieldConfig: { defaults: { unit: string }; overrides: Override[] }; targets: { refId: string; expr?: string; query?: string }[] };
+  const unitOf = (p: Panel, refId: string, displayName: string): string => {
+    // Grafana applies the overrides in order over the defaults; InfluxQL fields are displayed as measurement.alias.
+    let unit = p.fieldConfig.defaults.unit;
+    for (const o of p.fieldConfig.overrides) {
+      const hit = o.matcher.id === 'byFrameRefID' ? o.matcher.options === refId : o.matcher.id === 'byRegexp' ? new RegExp(`^(?:${o.matcher.options})$`).test(displayName) : false;
+      if (hit) unit = o.properties.find((x) => x.id === 'unit')?.value ?? unit;
+    }
+    return unit;
+  };
+  let shares = 0;
+  const prom = read('docker/grafana/dashboards/claudescope-prometheus.json') as { panels: Panel[] };
+  for (const p of prom.panels) {
+    for (const x of p.targets) {
+      if (!x.expr!.includes('claude_budget_usd')) continue;
+      shares++;
+      t.is(unitOf(p, x.refId, ''), 'percentunit', `${p.title}: ${x.expr!} is a ratio`);
+      t.is(unitOf(p, 'A', ''), 'currencyUSD', `${p.title}: the spend stays in dollars`);
+    }
+  }
+  const influx = read('docker/grafana/dashboards/claudescope-influxdb.json') as { panels: Panel[] };
+  for (const p of influx.panels) {
+    for (const x of p.targets) {
+      if (!x.query!.includes('"pct_of_budget"')) continue;
+      shares++;
+      t.is(unitOf(p, x.refId, 'claude_call.pct_of_budget'), 'percent', `${p.title}: pct_of_budget is a percentage`);
+      t.is(unitOf(p, x.refId, 'claude_call.spend_usd'), 'currencyUSD', `${p.title}: the spend stays in dollars`);
+    }
+  }
+  t.is(shares, 4, 'today and this month, in both dashboards');
+});
+
 interface ChronografDashboard {
   dashboard: {
     cells: { i: string; name: string; queries: { query: string; queryConfig: { database: string; retentionPolicy: string } }[] }[];
