@@ -41,7 +41,8 @@ interface Panel {
 const F = 'FROM {{calls}}';
 const H = 'FROM {{pipeline}}';
 export const PANELS: Panel[] = [
-  // PromQL ranges over $__range, the panel's time: with the override, the UTC day or month so far.
+  // A stat's PromQL ranges over $__range, the panel's time (the dashboard's, as InfluxQL's
+  // $timeFilter): with the override, the UTC day or month so far.
   { key: 'spend_today', title: 'Spend today (UTC) vs daily budget', kind: 'stat', unit: 'currencyUSD', timeFrom: 'now/d', budgetShare: true,
     influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "spend_usd", SUM("cost_nanousd") / 10000000 / {{daily_budget}} AS "pct_of_budget" ${F} WHERE {{today}}`],
     promql: ['sum(increase(claude_cost_usd_total[$__range]))', 'sum(increase(claude_cost_usd_total[$__range])) / sum(claude_budget_usd{period="daily",feature=""})'] },
@@ -76,10 +77,10 @@ export const PANELS: Panel[] = [
     promql: ['min by (model, dimension) (claude_rate_limit_remaining / claude_rate_limit_limit)'] },
   { key: 'cache_hit_ratio', title: 'Cache hit ratio (cache reads / all prompt tokens)', kind: 'stat', unit: 'percentunit',
     influxql: [`SELECT SUM("cache_read_input_tokens") / (SUM("input_tokens") + SUM("cache_read_input_tokens") + SUM("cache_write_input_tokens")) AS "hit_ratio" ${F} WHERE {{time}}`],
-    promql: ['sum(increase(claude_cache_read_input_tokens_total[1h])) / sum(increase(claude_prompt_input_tokens_total[1h]))'] },
+    promql: ['sum(increase(claude_cache_read_input_tokens_total[$__range])) / sum(increase(claude_prompt_input_tokens_total[$__range]))'] },
   { key: 'cache_savings', title: 'Money saved by caching', kind: 'stat', unit: 'currencyUSD',
     influxql: [`SELECT (SUM("cost_without_cache_nanousd") - SUM("cost_nanousd")) / 1000000000 AS "saved_usd" ${F} WHERE {{time}}`],
-    promql: ['sum(increase(claude_cost_without_cache_usd_total[1h])) - sum(increase(claude_cost_usd_total[1h]))'] },
+    promql: ['sum(increase(claude_cost_without_cache_usd_total[$__range])) - sum(increase(claude_cost_usd_total[$__range]))'] },
   { key: 'pipeline_lag', title: 'Pipeline lag per host (bytes)', kind: 'table', unit: 'bytes',
     influxql: [`SELECT LAST("lag_bytes") AS "lag_bytes", LAST("dead_letters_total") AS "dead_letters", LAST("emitter_dropped_events_total") AS "emitter_drops" ${H} WHERE {{time}} GROUP BY "host"`],
     promql: ['claudescope_tail_lag_bytes'] },

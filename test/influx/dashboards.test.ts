@@ -230,6 +230,21 @@ test('each spend panel names the period it adds up: Grafana the UTC day or month
   }
 });
 
+test('every Grafana stat adds up the time picked in Grafana (or its panel\'s period), as the same panel of the InfluxDB dashboard does', (t) => {
+  type Panel = { title: string; type: string; targets: { expr?: string; query?: string }[] };
+  const prom = read('docker/grafana/dashboards/claudescope-prometheus.json') as { panels: Panel[] };
+  const influx = read('docker/grafana/dashboards/claudescope-influxdb.json') as { panels: Panel[] };
+  const stats = prom.panels.filter((p) => p.type === 'stat');
+  t.true(stats.length >= 4);
+  for (const p of stats) {
+    for (const x of p.targets) {
+      t.deepEqual([...x.expr!.matchAll(/\[([^\]]+)\]/g)].map((m) => m[1]).filter((r) => r !== '$__range'), [], `${p.title}: ${x.expr!}`);
+    }
+    const twin = influx.panels.find((q) => q.title === p.title)!;
+    t.true(twin.targets.every((x) => x.query!.includes('$timeFilter')), `${p.title}: the InfluxDB panel reads the time picked`);
+  }
+});
+
 test('Grafana shows each spend panel\'s share of the budget as a percentage, not in dollars like the spend beside it', (t) => {
   interface Override { matcher: { id: string; options: string }; properties: { id: string; value: string }[] }
   type Panel = { title: string; fieldConfig: { defaults: { unit: string }; overrides: Override[] }; targets: { refId: string; expr?: string; query?: string }[] };
@@ -384,7 +399,7 @@ testWith('promtool')('every Grafana PromQL expression evaluates to the expected 
     [{ labels: '{}', value: 500 }], [{ labels: '{}', value: 950 }], [{ labels: '{}', value: 990 }],
     [{ labels: '{dimension="requests",model="m1"}', value: 0.25 }],
     [{ labels: '{}', value: 0.25 }],
-    [{ labels: '{}', value: 300 }], // saved: 60 min × ($8 − $3)
+    [{ labels: '{}', value: 300 }], // saved: the 60 min of the 6 h that hold data × ($8 − $3)
     [{ labels: '{__name__="claudescope_tail_lag_bytes"}', value: 4096 }],
   ];
   t.is(expected.length, exprs.length);
