@@ -36,13 +36,18 @@ export function tokens(v) {
   return Math.abs(v) < 1000 ? int.format(v) : compact.format(v);
 }
 
-/** Milliseconds as "850 ms", "1.25 s", "2 min 5 s". */
+/**
+ * Milliseconds as "850 ms", "1.25 s", "2 min 5 s". Each unit is chosen by the value as it will
+ * be rounded, so a value just under a unit's end reads in the next one: 999.6 ms as "1.00 s",
+ * 59.99 s as "1 min 0 s", never "1000 ms", "60.0 s" or "1 min 60 s".
+ */
 export function duration(ms) {
   if (ms === null || ms === undefined) return '–';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
-  const m = Math.floor(ms / 60_000);
-  return `${m} min ${Math.round((ms % 60_000) / 1000)} s`;
+  if (Math.round(ms) < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 9_995) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
 /** A ratio 0–1 as a percentage: "4.2%", "0.05%". */
