@@ -284,3 +284,21 @@ test('when the daemon stops, a refresh says it did not answer and marks the figu
   t.is(await page.textContent('#tile-calls .value'), shown, 'the last figures stay, marked');
   t.true(Number(await page.evaluate('getComputedStyle(document.querySelector(".tiles")).opacity')) < 1, 'dimmed');
 });
+
+test('in a browser outside UTC, the spend tiles say their day and month are UTC ones, as the figures are', async (t) => {
+  const daemon = await startSeededDaemon(t, spreadWorkload());
+  const browser = await launch(t, { timezoneId: 'America/Los_Angeles' });
+  const page = await browser.newPage();
+  const errors = watchErrors(t, page);
+  await page.goto(`${daemon.url}/`);
+  await ready(page);
+  t.not(await page.evaluate('new Date(0).getTimezoneOffset()'), 0, 'the browser is not on UTC');
+  const s = (await page.evaluate('window.dashboard.summary')) as { spend: { day_start: number; month_start: number; today_usd: number } };
+  t.is(s.spend.day_start % 86_400_000, 0, 'the day the figure covers starts at midnight UTC');
+  t.is(new Date(s.spend.month_start).getUTCDate(), 1);
+  t.is(new Date(s.spend.month_start).getUTCHours(), 0);
+  t.is(await tileValue(page, 'tile-spend-today'), s.spend.today_usd);
+  t.is(await page.textContent('#tile-spend-today h3'), 'Spend today (UTC)');
+  t.is(await page.textContent('#tile-spend-month h3'), 'Spend this month (UTC)');
+  t.deepEqual(errors, []);
+});

@@ -49,11 +49,12 @@ export async function startSeededDaemon(t: ExecutionContext, events: CallEvent[]
  * Chromium with a fresh profile folder. playwright-core refuses `--user-data-dir` in `launch()`
  * and takes the folder through `launchPersistentContext` instead: the same fresh profile.
  */
-export async function launch(t: ExecutionContext): Promise<BrowserContext> {
+export async function launch(t: ExecutionContext, o: { timezoneId?: string } = {}): Promise<BrowserContext> {
   const profile = mkdtempSync(join(tmpdir(), 'claudescope-chromium-'));
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
+    ...o,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
