@@ -124,12 +124,19 @@ export function grafanaQuery(q: string): string {
     .replaceAll('{{daily_budget}}', '$daily_budget').replaceAll('{{monthly_budget}}', '$monthly_budget');
 }
 
+/**
+ * Chronograf prints the y axis label as written: a reader's unit, not Grafana's unit ids
+ * (`currencyUSD`, `short`, `percentunit`). Counts of several things (tokens, calls) go unlabelled:
+ * the legend names them.
+ */
+export const CHRONOGRAF_AXIS_LABEL: Record<string, string> = { currencyUSD: 'USD', short: '', ms: 'ms', percentunit: 'ratio', bytes: 'bytes' };
+
 function chronograf(): { meta: Record<string, string>; dashboard: Record<string, unknown> } {
   const cells = PANELS.map((p, i) => ({
     i: `claudescope-${p.key}`, x: (i % 2) * 6, y: Math.floor(i / 2) * 4, w: 6, h: 4, name: p.chronografTitle ?? p.title,
     type: p.kind === 'stat' ? 'single-stat' : p.kind === 'table' ? 'table' : 'line',
     queries: p.influxql.map((q) => ({ query: chronografQuery(q), queryConfig: { rawText: chronografQuery(q), database: '', measurement: '', retentionPolicy: '', fields: [], tags: {}, groupBy: { time: '', tags: [] }, areTagsAccepted: false, range: null, shifts: null }, source: '', type: 'influxql' })),
-    axes: { x: { bounds: ['', ''], label: '', prefix: '', suffix: '', base: '10', scale: 'linear' }, y: { bounds: ['', ''], label: p.unit, prefix: '', suffix: '', base: '10', scale: 'linear' } },
+    axes: { x: { bounds: ['', ''], label: '', prefix: '', suffix: '', base: '10', scale: 'linear' }, y: { bounds: ['', ''], label: CHRONOGRAF_AXIS_LABEL[p.unit] ?? p.unit, prefix: '', suffix: '', base: '10', scale: 'linear' } },
     colors: [], legend: {}, tableOptions: { verticalTimeAxis: true, sortBy: { internalName: 'time', displayName: '', visible: true }, wrapping: 'truncate', fixFirstColumn: true },
     fieldOptions: [], timeFormat: 'YYYY-MM-DD HH:mm:ss', decimalPlaces: { isEnforced: true, digits: 4 }, note: '', noteVisibility: 'default',
   }));

@@ -245,6 +245,15 @@ test('every Grafana stat adds up the time picked in Grafana (or its panel\'s per
   }
 });
 
+test('Chronograf\'s y axes are labelled in units a reader knows (USD, ms, ratio, bytes), never with Grafana\'s unit ids', (t) => {
+  const c = read('docker/chronograf/claudescope-dashboard.json') as { dashboard: { cells: { name: string; axes: { y: { label: string } } }[] } };
+  const labels = new Map(c.dashboard.cells.map((x) => [x.name, x.axes.y.label]));
+  for (const [name, label] of labels) t.true(['USD', 'ms', 'ratio', 'bytes', ''].includes(label), `${name}: ${label}`);
+  t.is(labels.get('Cost over time by model'), 'USD');
+  t.is(labels.get('Latency p50 / p95 / p99 (ms)'), 'ms');
+  t.is(labels.get('Tokens by type'), '');
+});
+
 test('Grafana shows each spend panel\'s share of the budget as a percentage, not in dollars like the spend beside it', (t) => {
   interface Override { matcher: { id: string; options: string }; properties: { id: string; value: string }[] }
   type Panel = { title: string; fieldConfig: { defaults: { unit: string }; overrides: Override[] }; targets: { refId: string; expr?: string; query?: string }[] };
