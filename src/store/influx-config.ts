@@ -74,10 +74,19 @@ export function parseInfluxSettings(block: Record<string, unknown> | null | unde
       throw new InfluxConfigError(field, `cannot read ${abs}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   };
-  const token = str('token') ?? (str('token_file') !== null ? readSecret('token_file') : null) ?? env[INFLUX_ENV.token] ?? null;
+  // A secret: its environment variable, else the field or the first line of its *_file. The
+  // environment ranks above the config file (flags > environment > file), so a variable set for
+  // one run replaces the file's value instead of being ignored (its *_file is then not read).
+  const secret = (field: keyof typeof INFLUX_ENV): string | null => {
+    const file = `${field}_file`;
+    if (str(field) !== null && str(file) !== null) throw new InfluxConfigError(file, `set ${field} or ${file}, not both`);
+    const fromEnv = env[INFLUX_ENV[field]];
+    if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+    return str(field) ?? (str(file) !== null ? readSecret(file) : null);
+  };
+  const token = secret('token');
   const username = str('username');
-  const password = str('password') ?? (str('password_file') !== null ? readSecret('password_file') : null) ?? env[INFLUX_ENV.password] ?? null;
-  if (str('token') !== null && str('token_file') !== null) throw new InfluxConfigError('token_file', 'set token or token_file, not both');
+  const password = secret('password');
   if (token !== null && username !== null) throw new InfluxConfigError('username', 'set a token or username/password, not both');
   const api = (str('api') ?? 'v2') as 'v1' | 'v2';
   const bucket = str('bucket') ?? 'claudescope';
