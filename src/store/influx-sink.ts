@@ -51,6 +51,11 @@ export interface InfluxSinkOptions {
   maxRetryDelayMs?: number;
   /** Points per request (a batch larger than this is sent in several). Default 5000. */
   maxPointsPerRequest?: number;
+  /**
+   * While health points cannot be written, how often the failure is logged again (with the
+   * number of failures since). Default 300 000 ms.
+   */
+  healthWarnIntervalMs?: number;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   /** A writer to use instead of the configured one (fault injection in tests). */
   writer?: InfluxWriter;
@@ -84,6 +89,14 @@ export interface InfluxSinkHealth {
   beyondRetention: number;
 }
 
+/** Health writes failing in a row: since when, when last logged, and how many (in all, and since that log). */
+interface HealthFailing {
+  sinceMs: number;
+  loggedAtMs: number;
+  total: number;
+  unlogged: number;
+}
+
 interface Pending {
   line: string;
   source: CallSource | undefined;
@@ -100,6 +113,7 @@ export class InfluxSink {
   private readonly fileHashes = new Map<string, number>();
   private closing = false;
   private retentionLoggedAt = -Infinity;
+  private healthFailing: HealthFailing | null = null;
   private wake: (() => void) | undefined;
   private readonly h: InfluxSinkHealth = {
     pointsWritten: 0, requests: 0, retries: 0, errors: { split: 0, reject: 0, auth: 0, retry: 0 }, deadLettered: 0, authFailed: false, lastWriteMs: null, beyondRetention: 0,
@@ -153,12 +167,43 @@ export class InfluxSink {
     this.healthWriter ??= this.o.writer ?? createWriter(this.o.connection);
     try {
       await this.healthWriter.write([healthLine(p)]);
+      this.healthWritten();
       return true;
     } catch (err: unknown) {
       // A stop ends a health write in progress: nothing to warn about.
-      if (!this.closing) this.o.log?.('warn', 'could not write the pipeline health point to InfluxDB', { err: String((err as Error).message ?? err) });
+      if (!this.closing) this.healthFailed(String((err as Error).message ?? err));
       return false;
     }
+  }
+
+  /**
+   * Logs a failed health write when the failures start, then at most once per
+   * healthWarnIntervalMs with the count since: a health point is due every few seconds, and an
+   * InfluxDB refusing writes for hours would otherwise fill the log with the same line.
+   */
+  private healthFailed(reason: string): void {
+    const now = Date.now();
+    const f = this.healthFailing;
+    const every = this.o.healthWarnIntervalMs ?? 300_000;
+    if (f === null) {
+      this.healthFailing = { sinceMs: now, loggedAtMs: now, total: 1, unlogged: 0 };
+      this.o.log?.('warn', `could not write the pipeline health point to InfluxDB (logged again at most every ${Math.round(every / 1000)} s while it fails)`, { err: reason });
+      return;
+    }
+    f.total++;
+    f.unlogged++;
+    if (now - f.loggedAtMs < every) return;
+    this.o.log?.('warn', 'still cannot write the pipeline health point to InfluxDB', { err: reason, failures: f.unlogged, failingSince: new Date(f.sinceMs).toISOString() });
+    f.loggedAtMs = now;
+    f.unlogged = 0;
+  }
+
+  /** Ends a run of failed health writes with one line saying they pass again. */
+  private healthWritten(): void {
+    const f = this.healthFailing;
+    if (f === null) return;
+    this.healthFailing = null;
+    this.o.log?.('info', 'the pipeline health point is written to InfluxDB again', { failures: f.total, failingSince: new Date(f.sinceMs).toISOString() });
   }
 
   /**

@@ -186,3 +186,43 @@ it('a write answered 404 is retried with a warning that says what to do: api v1 
   t.is(v1['status'], 404);
   t.regex(String(v1['hint']), /no database "missing_\d+" on this InfluxDB: create it/);
 });
+
+it('health points InfluxDB refuses are logged when the failures start, then at most once per interval with their count, and once when they pass again', async (t) => {
+  const db = await freshDb(influx);
+  const fwd = await startForwarder(influx.url);
+  t.teardown(() => fwd.close());
+  const logged: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  const sink = new InfluxSink({
+    connection: connection(fwd.url, db), deadLetterPath: join(tempDir(t), 'dl.ndjson'), healthWarnIntervalMs: 400,
+    log: (level, msg, fields) => logged.push({ level, msg, fields: fields ?? {} }),
+  });
+  t.teardown(() => sink.close());
+  const point = { host: 'h1', ts: Date.now(), lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 0, sinkRetriesTotal: 0, sinkAuthFailed: false };
+  const health = async (n: number): Promise<boolean[]> => {
+    const results: boolean[] = [];
+    for (let i = 0; i < n; i++) results.push(await sink.writeHealth({ ...point, ts: point.ts + results.length }));
+    return results;
+  };
+  fwd.down = true;
+  t.deepEqual(await health(5), [false, false, false, false, false], 'the health reporting itself is unchanged: every failure is returned');
+  t.is(logged.length, 1, JSON.stringify(logged));
+  t.like(logged[0], { level: 'warn' });
+  t.regex(logged[0]!.msg, /^could not write the pipeline health point to InfluxDB/);
+  t.regex(String(logged[0]!.fields['err']), /down|503/);
+  await new Promise((r) => setTimeout(r, 450));
+  await health(1);
+  t.is(logged.length, 2);
+  t.like(logged[1], { level: 'warn', msg: 'still cannot write the pipeline health point to InfluxDB', fields: { failures: 5 } });
+  await health(3);
+  t.is(logged.length, 2, 'within the interval, nothing more');
+  fwd.down = false;
+  t.deepEqual(await health(2), [true, true]);
+  t.is(logged.length, 3);
+  t.like(logged[2], { level: 'info', msg: 'the pipeline health point is written to InfluxDB again', fields: { failures: 9 } });
+  t.is(Number((await influx.values('SELECT COUNT("lag_bytes") FROM claudescope_pipeline', db))[0]?.[1] ?? 0), 2);
+  // A new run of failures is logged at once.
+  fwd.down = true;
+  await health(1);
+  t.is(logged.length, 4);
+  t.regex(logged[3]!.msg, /^could not write the pipeline health point/);
+});
