@@ -281,6 +281,16 @@ test('demo --once on a home a running daemon owns is refused before it makes a c
   t.is(readFileSync(join(home, 'data', 'daemon.lock'), 'utf8'), `${process.pid}\n`, 'the owner keeps its lock');
 });
 
+test('demo --once on a home whose configuration the daemon would refuse fails at once with its message, before it makes a call', (t) => {
+  const home = tempDir(t);
+  writeFileSync(join(home, 'config.yaml'), 'notifiers:\n  - name: hook\n    type: webhook\n    url: http://127.0.0.1:9/hook\n    secret: ${WEBHOOK_SECRET}\n');
+  const { WEBHOOK_SECRET: _unset, ...env } = process.env;
+  const r = spawnSync(process.execPath, [CLI, 'demo', '--once', '--calls', '12', '--home', home], { encoding: 'utf8', timeout: 60_000, env });
+  t.is(r.status, 2, r.stderr);
+  t.is(r.stderr, `claudescope: ${join(home, 'config.yaml')}:5: notifiers[0].secret: environment variable WEBHOOK_SECRET is not set\n`);
+  t.false(existsSync(join(home, 'events')), 'no call was made');
+});
+
 for (const cmd of ['daemon', 'report', 'demo']) {
   test(`${cmd} --help lists its flags with their defaults`, (t) => {
     const r = spawnSync(process.execPath, [CLI, cmd, '--help'], { encoding: 'utf8' });

@@ -51,15 +51,9 @@ const command: CommandModule<object, DaemonArgs> = {
   handler: async (argv) => {
     const config = loadDaemonConfig({ flags: flagsOf(argv), env: process.env });
     if (argv.printConfig) {
-      // Settings the daemon would refuse at start are refused here too, with the same message:
-      // the pricing block, the rule files, the notifiers and the influxdb block (nothing is
-      // opened or sent).
-      const [{ createDaemonPricer }, { prepareAlerting }, { daemonInfluxSettings }] = await Promise.all([
-        import('../../daemon/pricer-loader.js'), import('../../daemon/alerting.js'), import('../../daemon/influx-settings.js'),
-      ]);
-      createDaemonPricer(config);
-      await prepareAlerting(config, process.env);
-      daemonInfluxSettings(config, process.env);
+      // Settings the daemon would refuse at start are refused here too, with the same message.
+      const { checkDaemonSettings } = await import('../../daemon/settings-check.js');
+      await checkDaemonSettings(config, process.env);
       process.stdout.write(`${JSON.stringify(describeConfig(config), null, 2)}\n`);
       return;
     }

@@ -45,10 +45,13 @@ const command: CommandModule<object, DemoArgs> = {
     // The demo's own settings: only --home and --port, so a user's config file or
     // environment for their real daemon never points the demo at real data.
     const config = loadDaemonConfig({ flags: { home, ...(argv.port !== undefined ? { port: argv.port } : {}), pollIntervalMs: 100 }, env: {} });
-    const [{ startFakeApi }, { runDemoWorkload }, { Daemon }] = await Promise.all([
-      import('../../testing/fake-api.js'), import('../../daemon/demo-workload.js'), import('../../daemon/daemon.js'),
+    const [{ startFakeApi }, { runDemoWorkload }, { Daemon }, { checkDaemonSettings }] = await Promise.all([
+      import('../../testing/fake-api.js'), import('../../daemon/demo-workload.js'), import('../../daemon/daemon.js'), import('../../daemon/settings-check.js'),
     ]);
     const err = (s: string): boolean => process.stderr.write(s);
+    // Settings the demo's daemon would refuse (a home's notifier naming an unset variable, a
+    // malformed rule file) are refused before any call, not after the whole workload.
+    await checkDaemonSettings(config);
     // A home a running daemon owns is refused before any call: the demo's daemon would find
     // it locked only after the workload.
     refuseLockedHome(home);
