@@ -52,6 +52,8 @@ interface TestCase {
 interface TestFile { rule_files?: string[]; budgets?: Budgets; tests?: TestCase[] }
 
 const DEFAULT_START = Date.UTC(2026, 0, 15, 12, 0, 0);
+/** The shortest eval_interval a test may step by. */
+const MIN_EVAL_INTERVAL_MS = 1000;
 
 /** Offset in ms of `-5m`, `0m`, `90s`. */
 function offset(text: string | undefined, what: string): number {
@@ -142,7 +144,7 @@ export function loadRuleTestFile(text: string, file: string): { doc: TestFile; r
     f.str('name');
     const start = f.str('start');
     if (start !== undefined && typeof parseIsoTime(start) !== 'number') ctx.fail([...at, 'start'], `must be an ISO time with its zone, such as 2026-01-15T12:00:00Z (got ${JSON.stringify(start)})`);
-    checkOffset(ctx, at, tc, 'eval_interval', false);
+    checkEvalInterval(ctx, at, tc);
     forEachMapping(ctx, at, tc, 'calls', 'a call', (cat, c) => checkFixture(ctx, cat, c));
     forEachMapping(ctx, at, tc, 'health', 'a health sample', (hat, h) => {
       checkKeys(ctx, hat, h, HEALTH_KEYS, 'a health sample');
@@ -206,13 +208,25 @@ function checkUsd(ctx: Ctx, at: Path, raw: Record<string, unknown>): void {
   }
 }
 
-/** An offset such as `-5m` or `90s` (negative only when `signed`). */
-function checkOffset(ctx: Ctx, at: Path, raw: Record<string, unknown>, key: string, signed: boolean): void {
+/** An offset such as `-5m` or `90s` (negative only when `signed`); true when one is set and valid. */
+function checkOffset(ctx: Ctx, at: Path, raw: Record<string, unknown>, key: string, signed: boolean): boolean {
   const v = raw[key];
-  if (v === undefined || v === null) return;
+  if (v === undefined || v === null) return false;
   const s = typeof v === 'string' || typeof v === 'number' ? String(v).trim() : '';
   const neg = signed && s.startsWith('-');
-  if (parseDuration(neg ? s.slice(1) : s) === null) ctx.fail([...at, key], `must be a duration such as ${signed ? '-5m, 0m, 90s' : '30s, 1m'} (got ${JSON.stringify(v)})`);
+  if (parseDuration(neg ? s.slice(1) : s) !== null) return true;
+  ctx.fail([...at, key], `must be a duration such as ${signed ? '-5m, 0m, 90s' : '30s, 1m'} (got ${JSON.stringify(v)})`);
+  return false;
+}
+
+/**
+ * The test's step between evaluations: at least a second, the step it runs at (a zero one would
+ * never advance, and one below a second was silently taken as a second).
+ */
+function checkEvalInterval(ctx: Ctx, at: Path, tc: Record<string, unknown>): void {
+  if (!checkOffset(ctx, at, tc, 'eval_interval', false)) return;
+  const ms = parseDuration(String(tc['eval_interval']).trim());
+  if (ms !== null && ms < MIN_EVAL_INTERVAL_MS) ctx.fail([...at, 'eval_interval'], `must be at least 1s (got ${JSON.stringify(tc['eval_interval'])})`);
 }
 
 /** A fixture call: its fields are the event contract's (those fixtures set), each of its type. */
@@ -294,7 +308,7 @@ async function runOne(tc: TestCase, index: number, rules: Rule[], budgets: Budge
       const expects = (tc.alerts ?? []).map((e) => ({ ...e, at: start + offset(e.eval_time, 'eval_time') }));
       const last = Math.max(start, ...expects.map((e) => e.at));
       const times = new Set<number>();
-      for (let x = Math.min(start, ...expects.map((e) => e.at)); x <= last; x += Math.max(interval, 1000)) times.add(x);
+      for (let x = Math.min(start, ...expects.map((e) => e.at)); x <= last; x += interval) times.add(x);
       for (const e of expects) times.add(e.at);
       for (const at of [...times].sort((a, b) => a - b)) {
         now = at;

@@ -96,6 +96,17 @@ test('rules test refuses a fixture call field the event contract does not have a
   t.true(r.stdout.includes(`${f}:6: tests[0].alerts[0].alertname: no rule in rule_files defines alert NoSuchAlert`), r.stdout);
 });
 
+test('rules test refuses eval_interval: 0m with file, line and field instead of stepping by a second', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 't.yaml');
+  writeFileSync(join(dir, 'r.yaml'), 'rules:\n  - { alert: Errors, kind: error_rate, threshold: 5% }\n');
+  writeFileSync(f, 'rule_files: [r.yaml]\ntests:\n  - name: zero\n    eval_interval: 0m\n    alerts:\n      - { eval_time: 0m, alertname: Errors }\n');
+  const r = await cli(['rules', 'test', f]);
+  t.is(r.code, 1, r.stdout);
+  t.notRegex(r.stdout, /SUCCESS/);
+  t.true(r.stdout.includes(`${f}:4: tests[0].eval_interval: must be at least 1s (got "0m")`), r.stdout);
+});
+
 test('rules test of a file it cannot read says so as rules check does, with the file, and exits non-zero', async (t) => {
   const missing = join(tempDir(t), 'missing.test.yaml');
   const r = await cli(['rules', 'test', missing]);

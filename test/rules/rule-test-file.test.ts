@@ -51,6 +51,14 @@ test('a rule test file is validated as rule files are: unknown keys at every lev
   ]);
 });
 
+test('a rule test\'s eval_interval is refused when zero, negative or below a second, the step the test runs at', (t) => {
+  const withInterval = (v: string): string[] => problems(t, `rule_files: [r.yaml]\ntests:\n  - name: x\n    eval_interval: ${v}\n    alerts: [{ eval_time: 0m, alertname: Errors }]\n`);
+  t.deepEqual(withInterval('0m'), ['4: tests[0].eval_interval: must be at least 1s (got "0m")']);
+  t.deepEqual(withInterval('0'), ['4: tests[0].eval_interval: must be at least 1s (got 0)']);
+  t.deepEqual(withInterval('500ms'), ['4: tests[0].eval_interval: must be at least 1s (got "500ms")']);
+  t.deepEqual(withInterval('-1m'), ['4: tests[0].eval_interval: must be a duration such as 30s, 1m (got "-1m")']);
+});
+
 test('a valid rule test file loads with its rules; cost_usd: null (an unpriced call) is accepted', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'r.yaml'), RULES);
