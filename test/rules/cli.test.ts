@@ -46,6 +46,40 @@ test('rules check refuses an alert name defined in two of the files, as rules ev
   t.false(r.stderr.split('\n').some((l) => l.startsWith(`${a}:`)), r.stderr);
 });
 
+test('rules check --json prints one JSON document: ok, each file\'s result, the rules checked and every problem with file, line and field', async (t) => {
+  const dir = tempDir(t);
+  const bad = join(dir, 'bad.yaml');
+  const a = join(dir, 'a.yaml');
+  const b = join(dir, 'b.yaml');
+  writeFileSync(bad, 'rules:\n  - alert: Slow\n    kind: latency\n    threshold: 10s\n    for: soon\n');
+  writeFileSync(a, 'rules:\n  - alert: X\n    kind: error_rate\n    threshold: 5%\n');
+  writeFileSync(b, 'rules:\n  - alert: X\n    kind: latency\n    threshold: 10s\n');
+  const r = await cli(['rules', 'check', '--json', bad, 'rules/claude.yaml', a, b, 'rules/claude.test.yaml']);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.is(r.stderr, '');
+  t.deepEqual(JSON.parse(r.stdout), {
+    ok: false,
+    files: [
+      { file: bad, result: 'invalid', rules: null },
+      { file: 'rules/claude.yaml', result: 'ok', rules: 13 },
+      { file: a, result: 'ok', rules: 1 },
+      { file: b, result: 'invalid', rules: 1 },
+      { file: 'rules/claude.test.yaml', result: 'skipped', rules: null },
+    ],
+    rules: 14,
+    errors: [
+      { file: bad, line: 5, field: 'rules[0].for', message: 'must be a duration such as 30s, 5m, 1h (got "soon")' },
+      { file: b, line: 2, field: 'alert', message: `duplicate alert name X (also in ${a}:2)` },
+    ],
+  });
+  // A file named twice has its problems listed once.
+  const twice = await cli(['rules', 'check', '--json', bad, bad]);
+  t.deepEqual((JSON.parse(twice.stdout) as { errors: unknown[] }).errors, [{ file: bad, line: 5, field: 'rules[0].for', message: 'must be a duration such as 30s, 5m, 1h (got "soon")' }]);
+  const good = await cli(['rules', 'check', '--json', 'rules/claude.yaml']);
+  t.is(good.code, 0, good.stderr);
+  t.deepEqual(JSON.parse(good.stdout), { ok: true, files: [{ file: 'rules/claude.yaml', result: 'ok', rules: 13 }], rules: 13, errors: [] });
+});
+
 test('rules test runs the unit tests of the default rules', async (t) => {
   const r = await cli(['rules', 'test', 'rules/claude.test.yaml']);
   t.is(r.code, 0, r.stdout + r.stderr);

@@ -42,13 +42,14 @@ const command: CommandModule<object, RulesArgs> = {
       .option('budget-daily', { type: 'string', requiresArg: true, describe: "eval: daily budget, USD (default $CLAUDESCOPE_BUDGET_DAILY_USD, else the config's budgets.daily_usd)" })
       .option('budget-monthly', { type: 'string', requiresArg: true, describe: "eval: monthly budget, USD (default $CLAUDESCOPE_BUDGET_MONTHLY_USD, else the config's budgets.monthly_usd)" })
       .option('at', { type: 'string', requiresArg: true, describe: 'eval: evaluate at this ISO time (with its zone; a date alone is midnight UTC) instead of now' })
-      .option('json', { type: 'boolean', default: false, describe: 'eval: print JSON' })
+      .option('json', { type: 'boolean', default: false, describe: 'check, eval: print JSON' })
       .example('$0 rules check rules/*.yaml', 'validate rule files')
+      .example('$0 rules check --json rules/*.yaml', 'the same, as one JSON document (ok, files, rules, errors)')
       .example('$0 rules test rules/claude.test.yaml', 'run rule unit tests')
       .example('$0 rules eval --budget-daily 50', 'evaluate every rule once now') as unknown as Argv<RulesArgs>,
   handler: async (argv) => {
     switch (argv.action) {
-      case 'check': return check(argv.files);
+      case 'check': return check(argv.files, argv.json);
       case 'test': return runTests(argv.files);
       case 'eval': return evalNow(argv);
       default: {
@@ -59,13 +60,27 @@ const command: CommandModule<object, RulesArgs> = {
   },
 };
 
-function check(files: string[]): void {
+/** A problem `rules check` found: with its line and field, but for one of no line (a folder it cannot list). */
+interface CheckError {
+  file: string;
+  line: number | null;
+  field: string | null;
+  message: string;
+}
+
+/** What `rules check` found of one argument: its rules when they loaded on their own, its problems. */
+interface CheckOutcome {
+  file: string;
+  rules?: number;
+  errors?: CheckError[];
+}
+
+function check(files: string[], json: boolean): void {
   if (files.length === 0) throw new Error('rules check: name at least one rule file');
-  let failed = false;
   // Each file on its own first (its own problems, located), then the files that passed
   // together: the daemon and `rules eval` load them together, and refuse an alert name
   // defined in two of them.
-  const outcomes: { file: string; rules?: number; error?: string }[] = [];
+  const outcomes: CheckOutcome[] = [];
   for (const f of files) {
     // A rules test file (`*.test.yaml`, as the daemon skips in a rules folder) is no rule file:
     // a glob such as rules/*.yaml takes it along.
@@ -76,7 +91,7 @@ function check(files: string[]): void {
     try {
       outcomes.push({ file: f, rules: loadRules([f]).length });
     } catch (err: unknown) {
-      outcomes.push({ file: f, error: err instanceof RuleFileError ? err.message : `${f}: ${err instanceof Error ? err.message : String(err)}` });
+      outcomes.push({ file: f, errors: err instanceof RuleFileError ? err.problems : [{ file: f, line: null, field: null, message: err instanceof Error ? err.message : String(err) }] });
     }
   }
   // The rule files of the arguments that passed (a folder's files, as loadRules reads them),
@@ -91,7 +106,6 @@ function check(files: string[]): void {
       owner.set(f, o.file);
     }
   }
-  const across = new Map<string, string[]>();
   if (owner.size > 1) {
     try {
       loadRules([...owner.keys()]);
@@ -99,19 +113,45 @@ function check(files: string[]): void {
       if (!(err instanceof RuleFileError)) throw err;
       for (const p of err.problems) {
         const f = owner.get(p.file) ?? p.file;
-        across.set(f, [...(across.get(f) ?? []), formatProblem(p)]);
+        // A file named twice is said twice, as each of its arguments is.
+        for (const o of outcomes) if (o.file === f) o.errors = [...(o.errors ?? []), p];
       }
     }
   }
+  if (outcomes.some((o) => o.errors !== undefined)) process.exitCode = 1;
+  if (json) printCheckJson(outcomes);
+  else printCheckText(outcomes);
+}
+
+/** Each file's result, OK on stdout and problems on stderr, one a line. */
+function printCheckText(outcomes: CheckOutcome[]): void {
   for (const o of outcomes) {
-    const problems = o.error ?? across.get(o.file)?.join('\n');
-    if (problems !== undefined) {
-      failed = true;
-      process.stderr.write(`${problems}\n`);
+    if (o.errors !== undefined) {
+      process.stderr.write(o.errors.map((e) => `${formatCheckError(e)}\n`).join(''));
     } else if (o.rules !== undefined) process.stdout.write(`${o.file}: ${o.rules} rule(s) OK\n`);
     else process.stdout.write(`${o.file}: a rules test file, not checked (run it with: claudescope rules test ${o.file})\n`);
   }
-  if (failed) process.exitCode = 1;
+}
+
+/** `file:line: field: message`, or `file: message` for a problem of no line. */
+function formatCheckError(e: CheckError): string {
+  return e.line === null || e.field === null ? `${e.file}: ${e.message}` : formatProblem({ file: e.file, line: e.line, field: e.field, message: e.message });
+}
+
+/**
+ * One JSON document on stdout, for scripts and CI: `ok`, each file's `result` (`ok`, `invalid`,
+ * or `skipped` for a rules test file) with its rules, the rules of the files found OK, and every
+ * problem with its file, line and field.
+ */
+function printCheckJson(outcomes: CheckOutcome[]): void {
+  const ok = (o: CheckOutcome): boolean => o.errors === undefined && o.rules !== undefined;
+  process.stdout.write(`${JSON.stringify({
+    ok: outcomes.every((o) => o.errors === undefined),
+    files: outcomes.map((o) => ({ file: o.file, result: o.errors !== undefined ? 'invalid' : o.rules !== undefined ? 'ok' : 'skipped', rules: o.rules ?? null })),
+    rules: outcomes.filter(ok).reduce((n, o) => n + (o.rules ?? 0), 0),
+    // Once each, though a file named twice has them under both of its arguments.
+    errors: [...new Map(outcomes.flatMap((o) => o.errors ?? []).map((e) => [formatCheckError(e), e])).values()].map(({ file, line, field, message }) => ({ file, line, field, message })),
+  }, null, 2)}\n`);
 }
 
 async function runTests(files: string[]): Promise<void> {
