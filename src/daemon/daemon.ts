@@ -401,6 +401,10 @@ export function listenError(err: unknown, listen: { host: string; port: number }
   switch ((err as NodeJS.ErrnoException | null)?.code) {
     case 'EADDRINUSE':
       return new Error(`${at}: the port is in use (choose another with --port or listen.port)`, { cause: err });
+    case 'EACCES':
+      // A privileged port (below 1024 unless net.ipv4.ip_unprivileged_port_start says otherwise)
+      // for a user without CAP_NET_BIND_SERVICE.
+      return new Error(`${at}: the port needs privileges this user lacks (ports below 1024 do, on most systems): choose one of 1024 or above with --port or listen.port, or grant the daemon CAP_NET_BIND_SERVICE (AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit)`, { cause: err });
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':

@@ -4,8 +4,8 @@
  */
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -267,6 +267,43 @@ test('demo --once with its port taken (a daemon already running) takes a free on
   const aborted = Number(/aborted (\d+)/.exec(r.stdout)?.[1]);
   t.is(ok + error + aborted, 12, 'the daemon that serves counted every call');
   t.notRegex(r.stdout, new RegExp(`127\\.0\\.0\\.1:${port}/`));
+});
+
+/**
+ * How to run a process that may not bind the privileged `port`: as root, spawned as `nobody`;
+ * otherwise as this user when it cannot bind it either. Null when neither can be had here.
+ */
+async function unprivileged(port: number): Promise<Pick<SpawnSyncOptions, 'uid' | 'gid'> | null> {
+  const start = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
+  if (!(port < start)) return null;
+  if (process.getuid?.() === 0) {
+    const nobody = /^nobody:[^:]*:(\d+):(\d+):/m.exec(readFileSync('/etc/passwd', 'utf8'));
+    return nobody ? { uid: Number(nobody[1]), gid: Number(nobody[2]) } : null;
+  }
+  const bound = await new Promise<boolean>((resolveBind) => {
+    const probe = createServer();
+    probe.once('error', () => resolveBind(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolveBind(true)));
+  });
+  return bound ? null : {};
+}
+
+test('the daemon on a privileged port without the privilege says to choose a port of 1024 or above or grant CAP_NET_BIND_SERVICE, not listen EACCES', async (t) => {
+  const as = await unprivileged(80);
+  if (as === null) {
+    t.log('skipped: port 80 is not privileged here, or this user may bind it and no unprivileged user can be had (not root)');
+    t.pass();
+    return;
+  }
+  const home = tempDir(t);
+  if (as.uid !== undefined && as.gid !== undefined) {
+    // The unprivileged user must reach the built CLI and own its home.
+    chmodSync(home, 0o755);
+    chownSync(home, as.uid, as.gid);
+  }
+  const r = spawnSync(process.execPath, [CLI, 'daemon', '--home', home, '--port', '80'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, CLAUDESCOPE_HOME: '' }, ...as });
+  t.is(r.status, 2, r.stderr);
+  t.is(r.stderr, 'claudescope: cannot listen on 127.0.0.1:80: the port needs privileges this user lacks (ports below 1024 do, on most systems): choose one of 1024 or above with --port or listen.port, or grant the daemon CAP_NET_BIND_SERVICE (AmbientCapabilities=CAP_NET_BIND_SERVICE in its systemd unit)\n');
 });
 
 test('demo --once on a home a running daemon owns is refused before it makes a call', (t) => {
