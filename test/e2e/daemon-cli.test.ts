@@ -5,7 +5,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,6 +183,72 @@ test('npm start, the Docker image and the systemd unit run the daemon with the s
   t.is((await health(d.url))['ok'], true);
   d.child.kill('SIGTERM');
   t.is(await d.exit, 0, d.stderr());
+});
+
+test('the service setup docs/daemon.md gives for apps of other users works: under the unit\'s UMask, an app of another user writes into events/, and the daemon counts its calls with the capability named', async (t) => {
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  if (process.getuid?.() !== 0 || setpriv === undefined) {
+    t.log('skipped: needs root (to act as two other users) and setpriv (to give the daemon a capability)');
+    t.pass();
+    return;
+  }
+  const docs = readFileSync(join(ROOT, 'docs/daemon.md'), 'utf8');
+  const block = /## Running it as a service[\s\S]*?```sh\n([\s\S]*?)```[\s\S]*?```sh\n([\s\S]*?)```/.exec(docs)?.[2] ?? '';
+  const homeMode = /chmod (\d+) \/var\/lib\/claudescope\s/.exec(block)?.[1];
+  const install = /^sudo (install -d .*) \/var\/lib\/claudescope\/events$/m.exec(block)?.[1];
+  const cap = /AmbientCapabilities=CAP_(\w+)/.exec(block)?.[1];
+  t.truthy(homeMode && install && cap, block);
+  const unit = readFileSync(join(ROOT, 'docker/systemd/claudescope.service'), 'utf8');
+  t.regex(unit, /^UMask=0077$/m);
+  t.true(unit.includes(`# AmbientCapabilities=CAP_${cap!}\n`), 'the unit offers the capability the docs name');
+
+  // The daemon's user stands in for claudescope (uid and group 1), nobody for an app's user.
+  const [svc, app] = [1, 65534];
+  const base = tempDir(t);
+  chmodSync(base, 0o755);
+  const home = join(base, 'claudescope');
+  mkdirSync(home);
+  chownSync(home, svc, svc);
+  chmodSync(home, parseInt(homeMode!, 8));
+  const made = spawnSync('sh', ['-c', `${install!.replace(/ -o claudescope -g claudescope/, ` -o ${svc} -g ${svc}`)} "$0"`, join(home, 'events')], { encoding: 'utf8' });
+  t.is(made.status, 0, made.stderr);
+  // The app, in the group (as usermod -aG makes it), writes its calls through the emitter.
+  const script = `const { startFakeApi } = await import(${JSON.stringify(join(ROOT, 'dist/src/testing/fake-api.js'))});
+const { runDemoWorkload } = await import(${JSON.stringify(join(ROOT, 'dist/src/daemon/demo-workload.js'))});
+const api = await startFakeApi();
+await runDemoWorkload({ api, eventsDir: process.argv[1], calls: 5 });
+await api.close();`;
+  const wrote = spawnSync(process.execPath, ['--input-type=module', '-e', script, join(home, 'events')], { encoding: 'utf8', uid: app, gid: svc, env: { ...process.env, HOME: base }, timeout: 60_000 });
+  t.is(wrote.status, 0, wrote.stderr);
+  const daemonAs = async (caps: string[]): Promise<number> => {
+    const child = spawn(setpriv, [`--reuid=${svc}`, `--regid=${svc}`, '--clear-groups', ...caps, 'sh', '-c', 'umask 0077 && exec "$@"', 'sh', process.execPath, CLI, 'daemon', '--home', home, '--port', '0', '--poll-interval-ms', '100'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CLAUDESCOPE_HOME: '' } });
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let err = '';
+    child.stderr!.setEncoding('utf8');
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (d: string) => {
+        err += d;
+        const m = /started on (http:\/\/\S+)/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', (code) => reject(new Error(`daemon exited ${code}: ${err}`)));
+    });
+    // Five polls and more: the file is read at the first one it can be.
+    const deadline = Date.now() + 3000;
+    let committed = 0;
+    while (committed < 5 && Date.now() < deadline) {
+      committed = Number((await health(url))['events_committed']);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    return committed;
+  };
+  t.is(await daemonAs([]), 0, 'without the capability, the app\'s 0600 files are not the daemon\'s to read');
+  t.is(await daemonAs([`--inh-caps=+${cap!.toLowerCase()}`, `--ambient-caps=+${cap!.toLowerCase()}`]), 5);
+  t.is(statSync(join(home, 'events')).mode & 0o7777, 0o2770, 'the daemon keeps the folder as made');
 });
 
 test('the daemon refuses a bad config file naming file, line and field', async (t) => {
