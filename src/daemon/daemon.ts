@@ -261,7 +261,7 @@ export class Daemon {
   }
 
   /** What `/healthz` answers: ok while the pipeline runs and commits. */
-  healthz(): { ok: boolean; lag_bytes: number | null; oldest_unacked_age_seconds: number | null; last_commit: string | null; events_committed: number | null; dead_letters: number | null; checkpoint_errors: number | null; store: string; events_dir: string } {
+  healthz(): { ok: boolean; lag_bytes: number | null; oldest_unacked_age_seconds: number | null; last_commit: string | null; events_committed: number | null; dead_letters: number | null; checkpoint_errors: number | null; unreadable_files: number | null; store: string; events_dir: string } {
     let h: ReturnType<Pipeline['health']> | null = null;
     try {
       h = this.pipeline.health();
@@ -276,6 +276,7 @@ export class Daemon {
       events_committed: h?.eventsInserted ?? null,
       dead_letters: h ? Object.values(h.deadLettered).reduce((a, b) => a + b, 0) : null,
       checkpoint_errors: h?.checkpointErrors ?? null,
+      unreadable_files: h?.filesUnreadable ?? null,
       store: this.storePath,
       events_dir: join(this.config.home, 'events'),
     };
@@ -387,7 +388,7 @@ async function fleetHealth(influx: InfluxQueryApi, ownAuthFailed: number | null,
     return { ...(await influx.pipelineHealth(o)), influxAuthFailed: ownAuthFailed };
   } catch (err: unknown) {
     if (ownAuthFailed !== 1) throw err;
-    return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: 1 };
+    return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: 1, unreadableEventFiles: null };
   }
 }
 

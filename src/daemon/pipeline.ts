@@ -222,6 +222,7 @@ export class Pipeline {
       host: i.instance, ts: Date.now(), lagBytes: t.lagBytes, oldestUnackedAgeSeconds: t.oldestUnackedAgeMs / 1000,
       deadLettersTotal: Object.values(t.deadLettered).reduce((a, b) => a + b, 0) + sinkH.deadLettered,
       emitterDroppedEventsTotal: dropped, eventsCommittedTotal: t.eventsCommitted, sinkRetriesTotal: sinkH.retries, sinkAuthFailed: sinkH.authFailed,
+      unreadableFiles: t.filesUnreadable,
     });
   }
 

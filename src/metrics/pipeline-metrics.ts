@@ -19,6 +19,7 @@ export interface PipelineHealthSnapshot {
   truncations: number;
   replacements: number;
   filesTracked: number;
+  filesUnreadable: number;
 }
 
 /** The latest counters of one emitter process. */
@@ -74,6 +75,7 @@ export function registerPipelineMetrics(registry: Registry, src: PipelineMetrics
   mirrorGauge(registry, 'claudescope_tail_lag_bytes', 'Bytes in event files not yet committed to the store', [], h((x) => x.lagBytes));
   mirrorGauge(registry, 'claudescope_tail_oldest_unacked_age_seconds', 'Age of the oldest bytes read but not committed (0 when caught up)', [], h((x) => x.oldestUnackedAgeMs / 1000));
   mirrorGauge(registry, 'claudescope_tail_files', 'Event files tracked by the tailer', [], h((x) => x.filesTracked));
+  mirrorGauge(registry, 'claudescope_tail_unreadable_files', 'Event files in the events folder the daemon may not open (their calls are not counted)', [], h((x) => x.filesUnreadable));
   mirrorCounter(registry, 'claudescope_tail_lines_read_total', 'Lines read from event files', [], h((x) => x.linesRead));
   mirrorCounter(registry, 'claudescope_events_committed_total', 'Calls stored for the first time', [], h((x) => x.eventsInserted));
   mirrorCounter(registry, 'claudescope_events_replayed_total', 'Calls read again and ignored because already stored (replays are harmless)', [], h((x) => x.eventsIgnored));

@@ -85,6 +85,7 @@ export const PIPELINE_METRICS = {
   dead_letters: { field: 'deadLettersTotal', gauge: false },
   emitter_dropped_events: { field: 'emitterDroppedEventsTotal', gauge: false },
   influx_auth_failed: { field: 'influxAuthFailed', gauge: true },
+  unreadable_event_files: { field: 'unreadableEventFiles', gauge: true },
 } as const satisfies Record<string, { field: keyof PipelineHealth; gauge: boolean }>;
 
 export type PipelineMetric = keyof typeof PIPELINE_METRICS;

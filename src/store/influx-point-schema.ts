@@ -179,6 +179,8 @@ export interface HealthPoint {
   eventsCommittedTotal: number;
   sinkRetriesTotal: number;
   sinkAuthFailed: boolean;
+  /** Event files this host's daemon may not open. */
+  unreadableFiles: number;
 }
 
 /** One health sample as a line of `claudescope_pipeline` (timestamp in ns, at whole ms). */
@@ -192,5 +194,6 @@ export function healthLine(h: HealthPoint): string {
     .intField('events_committed_total', h.eventsCommittedTotal)
     .intField('sink_retries_total', h.sinkRetriesTotal)
     .intField('sink_auth_failed', h.sinkAuthFailed ? 1 : 0)
+    .intField('unreadable_files', h.unreadableFiles)
     .line(`${Math.floor(h.ts)}000000`);
 }

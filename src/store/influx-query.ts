@@ -376,14 +376,15 @@ export class InfluxQueryApi implements QueryApi {
    */
   async pipelineHealth(o: QueryOptions = {}): Promise<PipelineHealth> {
     const w = this.o.healthWindowMs ?? 15 * MINUTE_MS;
-    const res = await this.influxql([`SELECT LAST("lag_bytes") AS "lag", LAST("dead_letters_total") AS "dl", LAST("emitter_dropped_events_total") AS "dr" FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`], 'ms', o);
+    const res = await this.influxql([`SELECT LAST("lag_bytes") AS "lag", LAST("dead_letters_total") AS "dl", LAST("emitter_dropped_events_total") AS "dr", LAST("unreadable_files") AS "uf" FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`], 'ms', o);
     const series = res[0]?.series ?? [];
     // A host InfluxDB refuses cannot report here, so the fleet's view never knows of it.
-    if (series.length === 0) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null };
+    if (series.length === 0) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null, unreadableEventFiles: null };
     const sum = (a: number | null, b: number | null): number | null => (b === null ? a : (a ?? 0) + b);
     let lag: number | null = null;
     let dl: number | null = null;
     let dr: number | null = null;
+    let uf: number | null = null;
     const byHost: NonNullable<PipelineHealth['byHost']> = {};
     for (const s of series) {
       const v = s.values?.[0];
@@ -395,9 +396,10 @@ export class InfluxQueryApi implements QueryApi {
       lag = sum(lag, at('lag'));
       dl = sum(dl, at('dl'));
       dr = sum(dr, at('dr'));
+      uf = sum(uf, at('uf'));
       byHost[s.tags?.['host'] ?? ''] = { deadLettersTotal: at('dl'), emitterDroppedEventsTotal: at('dr') };
     }
-    return { tailLagBytes: lag, deadLettersTotal: dl, emitterDroppedEventsTotal: dr, influxAuthFailed: null, byHost };
+    return { tailLagBytes: lag, deadLettersTotal: dl, emitterDroppedEventsTotal: dr, influxAuthFailed: null, unreadableEventFiles: uf, byHost };
   }
 }
 

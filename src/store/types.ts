@@ -136,6 +136,8 @@ export interface PipelineHealth {
    * a host InfluxDB refuses cannot report its health there either.
    */
   influxAuthFailed: number | null;
+  /** Event files the daemon (each host's, summed) may not open: their calls go uncounted. Null when unknown. */
+  unreadableEventFiles: number | null;
   /**
    * A fleet's health (InfluxDB): each reporting host's own counters. Every host's counters
    * start at 0 when its daemon restarts, so increases are taken host by host: a fleet-wide sum

@@ -99,6 +99,8 @@ export class Tailer {
   private wakeUp: (() => void) | undefined;
   private watcher: { close(): Promise<void> } | undefined;
   private readonly host = hostname();
+  /** Event files in the folder this process may not open, by path, with the error code: warned about once each. */
+  private readonly unreadable = new Map<string, string>();
   private readonly counters = {
     linesRead: 0, eventsCommitted: 0, batchesCommitted: 0, checkpointErrors: 0, truncations: 0, replacements: 0, filesRetired: 0,
     deadLettered: Object.fromEntries(DEAD_LETTER_REASONS.map((r) => [r, 0])) as Record<DeadLetterReason, number>,
@@ -149,7 +151,7 @@ export class Tailer {
       lag += Math.max(0, size - s.committed);
       if (s.unackedSince !== null && (oldest === null || s.unackedSince < oldest)) oldest = s.unackedSince;
     }
-    return { ...this.counters, deadLettered: { ...this.counters.deadLettered }, lagBytes: lag, oldestUnackedAgeMs: oldest === null ? 0 : now - oldest, filesTracked: this.byKey.size };
+    return { ...this.counters, deadLettered: { ...this.counters.deadLettered }, lagBytes: lag, oldestUnackedAgeMs: oldest === null ? 0 : now - oldest, filesTracked: this.byKey.size, filesUnreadable: this.unreadable.size };
   }
 
   /** The latest counters per emitter process seen since start. */
@@ -465,8 +467,12 @@ export class Tailer {
       return;
     }
     const present = new Set(paths);
+    for (const path of this.unreadable.keys()) if (!present.has(path)) this.unreadable.delete(path);
     for (const path of paths) {
-      const st = await stat(path).catch(() => null);
+      const st = await stat(path).catch((err: unknown) => {
+        this.cannotOpen(path, err);
+        return null;
+      });
       // Gone since the listing, or not a file (a folder named *.ndjson): nothing to read.
       if (!st || !st.isFile()) continue;
       if (this.keptPaths.get(path) === st.ino) continue;
@@ -508,9 +514,11 @@ export class Tailer {
     let fh: FileHandle;
     try {
       fh = await open(path, 'r');
-    } catch {
-      return; // gone between listing and open
+    } catch (err: unknown) {
+      this.cannotOpen(path, err);
+      return;
     }
+    if (this.unreadable.delete(path)) this.log('info', 'an event file that could not be opened is read now', { path });
     try {
       await this.follow(path, fh, fromZero);
     } catch (err: unknown) {
@@ -518,6 +526,23 @@ export class Tailer {
       this.log('warn', 'cannot read an event file', { path, err: String(err) });
       await fh.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * An event file the daemon may not open (EACCES and the like; ENOENT is a file gone since
+   * the listing). Its calls are not counted while this lasts: said once per file and cause, and
+   * kept in health() for the claudescope_tail_unreadable_files gauge; each scan tries again.
+   */
+  private cannotOpen(path: string, err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    if (code === 'ENOENT') {
+      this.unreadable.delete(path);
+      return;
+    }
+    if (this.unreadable.get(path) === code) return;
+    this.unreadable.set(path, code);
+    const access = code === 'EACCES' || code === 'EPERM' ? "; give the daemon's user read access to it (see 'Running it as a service' in docs/daemon.md)" : '';
+    this.log('warn', `cannot open an event file (${code}): its calls are not counted until the daemon can read it${access}`, { path, err: String(err) });
   }
 
   private async follow(path: string, fh: FileHandle, fromZero: boolean): Promise<void> {

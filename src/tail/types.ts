@@ -158,5 +158,7 @@ export interface TailerHealth {
   truncations: number;
   replacements: number;
   filesTracked: number;
+  /** Event files in the folder the daemon may not open (EACCES and the like): their calls go uncounted. */
+  filesUnreadable: number;
   filesRetired: number;
 }

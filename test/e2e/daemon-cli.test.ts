@@ -5,7 +5,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,10 +44,10 @@ interface Running {
  * daemon takes a free port itself (--port 0) and names it in its started line: a port found
  * free here could be taken by a concurrent test's server before the daemon binds it.
  */
-async function startDaemon(t: ExecutionContext, home: string, extra: string[] = [], how: 'node' | 'bin' = 'node', env: NodeJS.ProcessEnv = {}): Promise<Running> {
+async function startDaemon(t: ExecutionContext, home: string, extra: string[] = [], how: 'node' | 'bin' = 'node', env: NodeJS.ProcessEnv = {}, as: Pick<SpawnSyncOptions, 'uid' | 'gid'> = {}): Promise<Running> {
   const args = ['daemon', '--home', home, '--port', '0', '--poll-interval-ms', '100', ...extra];
   const [command, argv] = how === 'bin' ? [CLI, args] : [process.execPath, [CLI, ...args]];
-  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLAUDESCOPE_HOME: '', ...env } });
+  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLAUDESCOPE_HOME: '', ...env }, ...as });
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
@@ -441,4 +441,56 @@ test('rules check over a glob of the rules folder notes the test file and passes
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /rules\/claude\.test\.yaml: a rules test file, not checked \(run it with: claudescope rules test rules\/claude\.test\.yaml\)/);
   t.regex(r.stdout, /rules\/claude\.yaml: \d+ rule\(s\) OK/);
+});
+
+/** A user this process is not, to run the daemon as: `nobody` when root; null otherwise. */
+function otherUser(): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  const nobody = /^nobody:[^:]*:(\d+):(\d+):/m.exec(readFileSync('/etc/passwd', 'utf8'));
+  return nobody ? { uid: Number(nobody[1]), gid: Number(nobody[2]) } : null;
+}
+
+test('an event file the daemon may not open is said once, counted in /healthz and claudescope_tail_unreadable_files, and read from its start once it may', async (t) => {
+  const home = tempDir(t);
+  await writeRealEvents(home, 6);
+  const events = join(home, 'events');
+  const [file] = readdirSync(events).filter((f) => f.endsWith('.ndjson'));
+  if (!file) throw new Error('no event file written');
+  // The app's file: 0600 and another user's (as root: the daemon runs as nobody), or mode 000.
+  const as = otherUser();
+  if (as) {
+    chmodSync(home, 0o755);
+    for (const p of [home, events]) chownSync(p, as.uid, as.gid);
+  } else {
+    chmodSync(join(events, file), 0o000);
+    // A user who may read it all the same (CAP_DAC_OVERRIDE) cannot show the case.
+    try {
+      closeSync(openSync(join(events, file), 'r'));
+      t.log('skipped: this user reads mode-000 files and is not root (no other user to run the daemon as)');
+      t.pass();
+      return;
+    } catch {
+      // EACCES: the case this test is about
+    }
+  }
+  const d = await startDaemon(t, home, [], 'node', {}, as ?? {});
+  const gauge = async (): Promise<number> => sumOf(parseExposition(await (await fetch(`${d.url}/metrics`)).text()), 'claudescope_tail_unreadable_files');
+  await until(async () => (await health(d.url))['unreadable_files'] === 1, 'the file counted as unreadable');
+  t.is(await gauge(), 1);
+  t.is((await health(d.url))['events_committed'], 0);
+  // Several scans later, still said once.
+  await new Promise((r) => setTimeout(r, 600));
+  const said = d.stderr().split('\n').filter((l) => l.includes('cannot open an event file'));
+  t.is(said.length, 1, d.stderr());
+  t.true(said[0]!.includes('(EACCES)') && said[0]!.includes(file) && said[0]!.includes('its calls are not counted until the daemon can read it'), said[0]);
+
+  // Access granted: every call of the file is counted, and the gauge goes back to 0.
+  if (as) chownSync(join(events, file), as.uid, as.gid);
+  else chmodSync(join(events, file), 0o600);
+  await until(async () => (await health(d.url))['events_committed'] === 6, 'the file read once it may be');
+  t.is((await health(d.url))['unreadable_files'], 0);
+  t.is(await gauge(), 0);
+  t.regex(d.stderr(), /an event file that could not be opened is read now/);
+  d.child.kill('SIGTERM');
+  t.is(await d.exit, 0);
 });

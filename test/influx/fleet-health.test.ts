@@ -32,7 +32,7 @@ it('one host restarting (its counters back to 0) does not fire the fleet\'s dead
   const q = new InfluxQueryApi({ connection: connection(influx.url, 'fleet') });
   let ts = Date.now() - 10_000;
   const point = (host: string, deadLetters: number, drops = 0): HealthPoint => ({
-    host, ts: ts++, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: deadLetters, emitterDroppedEventsTotal: drops, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false,
+    host, ts: ts++, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: deadLetters, emitterDroppedEventsTotal: drops, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0,
   });
   const report = (...ps: HealthPoint[]): Promise<void> => influx.write('fleet', ps.map(healthLine).join('\n'));
   const rules = rulesFrom(`
@@ -62,6 +62,41 @@ rules:
   t.deepEqual(await q.pipelineHealth().then((h) => [h.deadLettersTotal, h.emitterDroppedEventsTotal]), [7, 3], 'the totals are still the sum of the latest samples');
 });
 
+it('the fleet\'s unreadable event files are the sum of each host\'s latest count, and unreadable_event_files fires on it until none is left', async (t) => {
+  const influx = await startInfluxd();
+  t.teardown(() => influx.dispose());
+  await influx.createDatabase('fleet');
+  const q = new InfluxQueryApi({ connection: connection(influx.url, 'fleet') });
+  let ts = Date.now() - 10_000;
+  const point = (host: string, unreadableFiles: number): HealthPoint => ({
+    host, ts: ts++, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles,
+  });
+  const report = (...ps: HealthPoint[]): Promise<void> => influx.write('fleet', ps.map(healthLine).join('\n'));
+  // A host whose daemon predates the field reports none: it adds nothing, and is no error.
+  await influx.write('fleet', healthLine(point('old', 0)).replace(',unreadable_files=0i', ''));
+  t.is((await q.pipelineHealth()).unreadableEventFiles, null);
+  const rules = rulesFrom(`
+rules:
+  - { alert: UnreadableEventFiles, kind: pipeline_health, metric: unreadable_event_files, threshold: 0 }
+`);
+  const engine = createRuleEngine({ query: q, rules, health: () => q.pipelineHealth() });
+  t.teardown(() => engine.stop());
+  const T = Date.now();
+
+  await report(point('h1', 2), point('h2', 1));
+  t.is((await q.pipelineHealth()).unreadableEventFiles, 3);
+  await engine.evaluateOnce(T);
+  t.deepEqual(engine.alerts().map((a) => [a.name, a.value]), [['UnreadableEventFiles', 3]]);
+
+  await report(point('h1', 0));
+  await engine.evaluateOnce(T + MIN);
+  t.deepEqual(engine.alerts().map((a) => [a.name, a.value]), [['UnreadableEventFiles', 1]], 'h2 still has one');
+
+  await report(point('h2', 0));
+  await engine.evaluateOnce(T + 2 * MIN);
+  t.deepEqual(engine.alerts(), []);
+});
+
 test('the instance name: influxdb.instance when set, else the host name of the data folder\'s first start, kept there', (t) => {
   const data = tempDir(t);
   t.is(instanceName('web-1', data, undefined, 'container-a'), 'web-1');
@@ -81,7 +116,7 @@ it('a daemon re-created with a new host name over the same data folder reports a
   // The container before: its first start kept its host name; its last point had a backlog.
   writeFileSync(join(h.data, 'instance'), 'container-a\n');
   await influx.write('fleet', healthLine({
-    host: 'container-a', ts: Date.now() - 20_000, lagBytes: 80_000_000, oldestUnackedAgeSeconds: 600, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 10, sinkRetriesTotal: 0, sinkAuthFailed: false,
+    host: 'container-a', ts: Date.now() - 20_000, lagBytes: 80_000_000, oldestUnackedAgeSeconds: 600, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 10, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0,
   }));
   // The container after (this process's host name): it reads the same files to the end.
   writeEventFile({ dir: h.events, calls: mixedWorkload(5), sealed: true });

@@ -28,7 +28,7 @@ test('rules check names file, line and field of a malformed rule and exits non-z
   const r = await cli(['rules', 'check', f, 'rules/claude.yaml']);
   t.is(r.code, 1);
   t.true(r.stderr.includes(`${f}:5: rules[0].for: must be a duration`), r.stderr);
-  t.regex(r.stdout, /rules\/claude\.yaml: 13 rule\(s\) OK/);
+  t.regex(r.stdout, /rules\/claude\.yaml: 14 rule\(s\) OK/);
 });
 
 test('rules check refuses an alert name defined in two of the files, as rules eval and the daemon do, and still says OK of the others', async (t) => {
@@ -61,12 +61,12 @@ test('rules check --json prints one JSON document: ok, each file\'s result, the 
     ok: false,
     files: [
       { file: bad, result: 'invalid', rules: null },
-      { file: 'rules/claude.yaml', result: 'ok', rules: 13 },
+      { file: 'rules/claude.yaml', result: 'ok', rules: 14 },
       { file: a, result: 'ok', rules: 1 },
       { file: b, result: 'invalid', rules: 1 },
       { file: 'rules/claude.test.yaml', result: 'skipped', rules: null },
     ],
-    rules: 14,
+    rules: 15,
     errors: [
       { file: bad, line: 5, field: 'rules[0].for', message: 'must be a duration such as 30s, 5m, 1h (got "soon")' },
       { file: b, line: 2, field: 'alert', message: `duplicate alert name X (also in ${a}:2)` },
@@ -77,13 +77,13 @@ test('rules check --json prints one JSON document: ok, each file\'s result, the 
   t.deepEqual((JSON.parse(twice.stdout) as { errors: unknown[] }).errors, [{ file: bad, line: 5, field: 'rules[0].for', message: 'must be a duration such as 30s, 5m, 1h (got "soon")' }]);
   const good = await cli(['rules', 'check', '--json', 'rules/claude.yaml']);
   t.is(good.code, 0, good.stderr);
-  t.deepEqual(JSON.parse(good.stdout), { ok: true, files: [{ file: 'rules/claude.yaml', result: 'ok', rules: 13 }], rules: 13, errors: [] });
+  t.deepEqual(JSON.parse(good.stdout), { ok: true, files: [{ file: 'rules/claude.yaml', result: 'ok', rules: 14 }], rules: 14, errors: [] });
 });
 
 test('rules test runs the unit tests of the default rules', async (t) => {
   const r = await cli(['rules', 'test', 'rules/claude.test.yaml']);
   t.is(r.code, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /SUCCESS \(8 test\(s\)\)/);
+  t.regex(r.stdout, /SUCCESS \(9 test\(s\)\)/);
 });
 
 test('rules test reports a failing expectation and exits non-zero', async (t) => {
