@@ -34,7 +34,40 @@ import { PIPELINE_METRICS, type Budgets, type PipelineMetric, type Rule } from '
 
 export interface RuleTestOutcome {
   name: string;
-  failures: string[];
+  /** The test's line in its file. */
+  line: number;
+  failures: RuleTestFailure[];
+}
+
+/** Labels of a firing alert other than alertname, as `exp_labels` gives them. */
+export type AlertLabels = Record<string, string>;
+
+/**
+ * One way a test failed, located at its line: the alerts firing at an evaluation time are not
+ * those expected (`firing`), an annotation of one of them differs (`annotation`), or the test
+ * could not run (`error`: no time, alert or values).
+ */
+export type RuleTestFailure =
+  | { kind: 'firing'; line: number; eval_time: string; alertname: string; expected: AlertLabels[]; got: AlertLabels[] }
+  | { kind: 'annotation'; line: number; eval_time: string; alertname: string; labels: AlertLabels; annotation: string; expected: string; got: string | null }
+  | { kind: 'error'; line: number; message: string };
+
+/** A failure as `rules test` prints it, under the test's name (its lines after the first indented). */
+export function formatRuleTestFailure(f: RuleTestFailure): string {
+  switch (f.kind) {
+    case 'firing': {
+      const keys = (list: AlertLabels[]): string => list.map((l) => labelKey({ alertname: f.alertname, ...l })).join(' ') || '(none)';
+      return `alertname: ${f.alertname}, time: ${f.eval_time}\n    expected firing: ${keys(f.expected)}\n    got firing:      ${keys(f.got)}`;
+    }
+    case 'annotation':
+      return `alertname: ${f.alertname}, time: ${f.eval_time}: annotation ${f.annotation}\n    expected: ${JSON.stringify(f.expected)}\n    got:      ${JSON.stringify(f.got)}`;
+    case 'error':
+      return f.message;
+    default: {
+      const never: never = f;
+      throw new Error(`unknown failure ${JSON.stringify(never)}`);
+    }
+  }
 }
 
 interface CallFixture {
@@ -74,9 +107,9 @@ export async function runRuleTests(file: string): Promise<RuleTestOutcome[]> {
     // Said as `rules check` says it of a rule file.
     throw new RuleFileError([{ file, line: 1, field: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
   }
-  const { doc, rules } = loadRuleTestFile(text, file);
+  const { doc, rules, lineOf } = loadRuleTestFile(text, file);
   const out: RuleTestOutcome[] = [];
-  for (const [i, tc] of (doc.tests ?? []).entries()) out.push(await runOne(tc, i, rules, doc.budgets ?? {}));
+  for (const [i, tc] of (doc.tests ?? []).entries()) out.push(await runOne(tc, i, rules, doc.budgets ?? {}, lineOf));
   return out;
 }
 
@@ -113,7 +146,7 @@ function callContractFields(): Set<string> {
  * refused with file, line and field. Throws {@link RuleFileError} listing every problem (those
  * of the rule files too).
  */
-export function loadRuleTestFile(text: string, file: string): { doc: TestFile; rules: Rule[] } {
+export function loadRuleTestFile(text: string, file: string): { doc: TestFile; rules: Rule[]; lineOf: (path: Path) => number } {
   const { ctx, root } = parseYamlFile(text, file);
   if (!isRecord(root)) {
     ctx.fail([], 'a rules test file is a mapping with rule_files and tests');
@@ -183,7 +216,7 @@ export function loadRuleTestFile(text: string, file: string): { doc: TestFile; r
     }
   }
   if (ctx.problems.length > 0 || ruleProblems.length > 0) throw new RuleFileError([...ctx.problems, ...ruleProblems]);
-  return { doc: root as TestFile, rules };
+  return { doc: root as TestFile, rules, lineOf: (path) => ctx.lineOf(path) };
 }
 
 /** Calls `each` with every item of the list `raw[key]` (optional), after checking each is a mapping. */
@@ -273,9 +306,10 @@ function checkFixture(ctx: Ctx, at: Path, c: Record<string, unknown>): void {
   }
 }
 
-async function runOne(tc: TestCase, index: number, rules: Rule[], budgets: Budgets): Promise<RuleTestOutcome> {
+async function runOne(tc: TestCase, index: number, rules: Rule[], budgets: Budgets, lineOf: (path: Path) => number): Promise<RuleTestOutcome> {
   const name = tc.name ?? `tests[${index}]`;
-  const failures: string[] = [];
+  const line = lineOf(['tests', index]);
+  const failures: RuleTestFailure[] = [];
   const startAt = tc.start !== undefined ? parseIsoTime(tc.start) : DEFAULT_START;
   const start = typeof startAt === 'number' ? startAt : DEFAULT_START;
   const store = SqliteStore.open({ path: ':memory:' });
@@ -305,7 +339,7 @@ async function runOne(tc: TestCase, index: number, rules: Rule[], budgets: Budge
     const engine = createRuleEngine({ query: store, rules, budgets, clock: () => now, health: () => healthAt(now) });
     try {
       const interval = offset(tc.eval_interval ?? '1m', 'eval_interval');
-      const expects = (tc.alerts ?? []).map((e) => ({ ...e, at: start + offset(e.eval_time, 'eval_time') }));
+      const expects = (tc.alerts ?? []).map((e, j) => ({ ...e, at: start + offset(e.eval_time, 'eval_time'), path: ['tests', index, 'alerts', j] }));
       const last = Math.max(start, ...expects.map((e) => e.at));
       const times = new Set<number>();
       for (let x = Math.min(start, ...expects.map((e) => e.at)); x <= last; x += interval) times.add(x);
@@ -314,20 +348,29 @@ async function runOne(tc: TestCase, index: number, rules: Rule[], budgets: Budge
         now = at;
         await engine.evaluateOnce(at);
         for (const e of expects.filter((x) => x.at === at)) {
+          // As written (`-5m`, or a YAML number such as 0).
+          const evalTime = String(e.eval_time);
           const got = engine.alerts(at).filter((a) => a.name === e.alertname && a.state === 'firing');
           const want = e.exp_alerts ?? [];
-          const gotKeys = got.map((a) => labelKey(a.labels));
-          const wantKeys = want.map((w) => labelKey({ alertname: e.alertname, ...stringify(w.exp_labels ?? {}) }));
-          const missing = wantKeys.filter((k) => !gotKeys.includes(k));
-          const extra = gotKeys.filter((k) => !wantKeys.includes(k));
-          if (missing.length > 0 || extra.length > 0) {
-            failures.push(`alertname: ${e.alertname}, time: ${e.eval_time}\n    expected firing: ${wantKeys.join(' ') || '(none)'}\n    got firing:      ${gotKeys.join(' ') || '(none)'}`);
+          const gotLabels = got.map((a) => withoutAlertname(a.labels));
+          const wantLabels = want.map((w) => stringify(w.exp_labels ?? {}));
+          // Compared with the alertname, as an exp_labels naming one is.
+          const keyOf = (l: AlertLabels): string => labelKey({ alertname: e.alertname, ...l });
+          const gotKeys = gotLabels.map(keyOf);
+          const wantKeys = wantLabels.map(keyOf);
+          if (wantKeys.some((k) => !gotKeys.includes(k)) || gotKeys.some((k) => !wantKeys.includes(k))) {
+            failures.push({ kind: 'firing', line: lineOf(e.path), eval_time: evalTime, alertname: e.alertname, expected: wantLabels.map(sorted), got: gotLabels.map(sorted) });
             continue;
           }
-          for (const w of want) {
-            const a = got.find((g) => labelKey(g.labels) === labelKey({ alertname: e.alertname, ...stringify(w.exp_labels ?? {}) }));
-            for (const [k, v] of Object.entries(w.exp_annotations ?? {})) {
-              if (a?.annotations[k] !== v) failures.push(`alertname: ${e.alertname}, time: ${e.eval_time}: annotation ${k}\n    expected: ${JSON.stringify(v)}\n    got:      ${JSON.stringify(a?.annotations[k] ?? null)}`);
+          for (const [k, w] of want.entries()) {
+            const labels = stringify(w.exp_labels ?? {});
+            const a = got.find((g) => labelKey(g.labels) === keyOf(labels));
+            for (const [key, v] of Object.entries(w.exp_annotations ?? {})) {
+              if (a?.annotations[key] === v) continue;
+              failures.push({
+                kind: 'annotation', line: lineOf([...e.path, 'exp_alerts', k, 'exp_annotations', key]), eval_time: evalTime, alertname: e.alertname,
+                labels: sorted(labels), annotation: key, expected: v, got: a?.annotations[key] ?? null,
+              });
             }
           }
         }
@@ -336,11 +379,21 @@ async function runOne(tc: TestCase, index: number, rules: Rule[], budgets: Budge
       await engine.stop();
     }
   } catch (err: unknown) {
-    failures.push(err instanceof Error ? err.message : String(err));
+    failures.push({ kind: 'error', line, message: err instanceof Error ? err.message : String(err) });
   } finally {
     store.close();
   }
-  return { name, failures };
+  return { name, line, failures };
+}
+
+/** A firing alert's labels without its alertname (the expectation names it once). */
+function withoutAlertname(labels: Record<string, string>): AlertLabels {
+  return Object.fromEntries(Object.entries(labels).filter(([k]) => k !== 'alertname'));
+}
+
+/** The same labels, keys in order, so a JSON consumer sees them alike each time. */
+function sorted(labels: AlertLabels): AlertLabels {
+  return Object.fromEntries(Object.keys(labels).sort().map((k) => [k, labels[k]!]));
 }
 
 function stringify(m: Record<string, string | number>): Record<string, string> {

@@ -96,6 +96,73 @@ test('rules test reports a failing expectation and exits non-zero', async (t) =>
   t.regex(r.stdout, /got firing: +\(none\)/);
 });
 
+test('rules test --json prints one JSON document: ok, each file and test with its result, each failure with file, line, test, eval time, alert name, expected and got', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 't.yaml');
+  const bad = join(dir, 'bad.test.yaml');
+  writeFileSync(join(dir, 'r.yaml'), 'rules:\n  - { alert: Errors, kind: error_rate, threshold: 5%, annotations: { summary: "errors at {{ $value | humanizePercentage }}" } }\n');
+  writeFileSync(f, [
+    'rule_files: [r.yaml]',
+    'tests:',
+    '  - name: quiet',
+    '    calls: [{ at: -1m, count: 5 }]',
+    '    alerts:',
+    '      - { eval_time: 0m, alertname: Errors }',
+    '  - name: errors fire',
+    '    calls: [{ at: -1m, count: 5, error_type: api_error }]',
+    '    alerts:',
+    '      - { eval_time: -2m, alertname: Errors }',
+    '      - eval_time: 0m',
+    '        alertname: Errors',
+    '        exp_alerts:',
+    '          - exp_labels: { severity: critical }',
+    '  - name: summary',
+    '    calls: [{ at: -1m, count: 5, error_type: api_error }]',
+    '    alerts:',
+    '      - eval_time: 0m',
+    '        alertname: Errors',
+    '        exp_alerts:',
+    '          - exp_labels: { severity: warning }',
+    '            exp_annotations:',
+    '              summary: errors at 50%',
+    '',
+  ].join('\n'));
+  writeFileSync(bad, 'rule_files: [r.yaml]\ntests:\n  - name: zero\n    eval_interval: 0m\n');
+  const r = await cli(['rules', 'test', '--json', f, bad, 'rules/claude.test.yaml']);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.is(r.stderr, '');
+  const doc = JSON.parse(r.stdout) as { files: { file: string; result: string; tests: unknown[] }[] };
+  // The shipped tests, all passing, each with its line.
+  const shipped = doc.files[2]!;
+  t.is(shipped.result, 'ok');
+  t.is(shipped.tests.length, 9);
+  t.true(shipped.tests.every((x) => (x as { result: string; line: number }).result === 'ok' && (x as { line: number }).line > 1), JSON.stringify(shipped));
+  t.deepEqual({ ...doc, files: doc.files.slice(0, 2) }, {
+    ok: false,
+    files: [
+      { file: f, result: 'failed', tests: [{ name: 'quiet', line: 3, result: 'ok' }, { name: 'errors fire', line: 7, result: 'failed' }, { name: 'summary', line: 15, result: 'failed' }] },
+      { file: bad, result: 'invalid', tests: [] },
+    ],
+    tests: 12,
+    failed: 2,
+    failures: [
+      { file: f, line: 11, test: 'errors fire', kind: 'firing', eval_time: '0m', alertname: 'Errors', labels: null, annotation: null, expected: [{ severity: 'critical' }], got: [{ severity: 'warning' }], message: null },
+      { file: f, line: 23, test: 'summary', kind: 'annotation', eval_time: '0m', alertname: 'Errors', labels: { severity: 'warning' }, annotation: 'summary', expected: 'errors at 50%', got: 'errors at 100%', message: null },
+    ],
+    errors: [{ file: bad, line: 4, field: 'tests[0].eval_interval', message: 'must be at least 1s (got "0m")' }],
+  });
+  // All passing: ok, exit 0, as in text.
+  const good = await cli(['rules', 'test', '--json', 'rules/claude.test.yaml']);
+  t.is(good.code, 0, good.stdout + good.stderr);
+  const g = JSON.parse(good.stdout) as { ok: boolean; tests: number; failed: number; failures: unknown[]; errors: unknown[] };
+  t.like(g, { ok: true, tests: 9, failed: 0, failures: [], errors: [] });
+  // Text mode says the same of the same files.
+  const text = await cli(['rules', 'test', f]);
+  t.is(text.code, 1);
+  t.true(text.stdout.includes('  FAILED: errors fire\n    alertname: Errors, time: 0m\n    expected firing: {alertname="Errors", severity="critical"}\n    got firing:      {alertname="Errors", severity="warning"}\n'), text.stdout);
+  t.true(text.stdout.includes('  FAILED: summary\n    alertname: Errors, time: 0m: annotation summary\n    expected: "errors at 50%"\n    got:      "errors at 100%"\n'), text.stdout);
+});
+
 test('rules test refuses a misspelt key (exp_annotatons) with file, line and field, rather than passing without checking it', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'r.yaml'), 'rules:\n  - { alert: Errors, kind: error_rate, threshold: 5%, annotations: { summary: errors } }\n');

@@ -13,6 +13,7 @@ import { influxQueryFor } from '../influx-store.js';
 import { isoTimeOf } from '../../daemon/iso-time.js';
 import { RuleFileError, formatProblem } from '../../rules/rule-schema.js';
 import { loadRules, ruleFilesIn } from '../../rules/rule-loader.js';
+import type { RuleTestFailure, RuleTestOutcome } from '../../rules/rule-test.js';
 
 interface RulesArgs {
   action: 'check' | 'test' | 'eval';
@@ -42,15 +43,16 @@ const command: CommandModule<object, RulesArgs> = {
       .option('budget-daily', { type: 'string', requiresArg: true, describe: "eval: daily budget, USD (default $CLAUDESCOPE_BUDGET_DAILY_USD, else the config's budgets.daily_usd)" })
       .option('budget-monthly', { type: 'string', requiresArg: true, describe: "eval: monthly budget, USD (default $CLAUDESCOPE_BUDGET_MONTHLY_USD, else the config's budgets.monthly_usd)" })
       .option('at', { type: 'string', requiresArg: true, describe: 'eval: evaluate at this ISO time (with its zone; a date alone is midnight UTC) instead of now' })
-      .option('json', { type: 'boolean', default: false, describe: 'check, eval: print JSON' })
+      .option('json', { type: 'boolean', default: false, describe: 'print one JSON document' })
       .example('$0 rules check rules/*.yaml', 'validate rule files')
       .example('$0 rules check --json rules/*.yaml', 'the same, as one JSON document (ok, files, rules, errors)')
       .example('$0 rules test rules/claude.test.yaml', 'run rule unit tests')
+      .example('$0 rules test --json rules/claude.test.yaml', 'the same, as one JSON document (ok, files and tests, failures, errors)')
       .example('$0 rules eval --budget-daily 50', 'evaluate every rule once now') as unknown as Argv<RulesArgs>,
   handler: async (argv) => {
     switch (argv.action) {
       case 'check': return check(argv.files, argv.json);
-      case 'test': return runTests(argv.files);
+      case 'test': return runTests(argv.files, argv.json);
       case 'eval': return evalNow(argv);
       default: {
         const never: never = argv.action;
@@ -154,30 +156,86 @@ function printCheckJson(outcomes: CheckOutcome[]): void {
   }, null, 2)}\n`);
 }
 
-async function runTests(files: string[]): Promise<void> {
+/** What `rules test` found of one test file: its tests' outcomes, or the problems it was refused for. */
+interface TestFileOutcome {
+  file: string;
+  tests?: RuleTestOutcome[];
+  errors?: CheckError[];
+}
+
+async function runTests(files: string[], json: boolean): Promise<void> {
   if (files.length === 0) throw new Error('rules test: name a rule test file');
-  const { runRuleTests } = await import('../../rules/rule-test.js');
-  let failed = 0;
+  const { runRuleTests, formatRuleTestFailure } = await import('../../rules/rule-test.js');
+  const outcomes: TestFileOutcome[] = [];
   for (const f of files) {
-    process.stdout.write(`Unit testing: ${f}\n`);
-    let outcomes;
+    // Said as each file starts and ends, so a long run shows its progress.
+    if (!json) process.stdout.write(`Unit testing: ${f}\n`);
+    let o: TestFileOutcome;
     try {
-      outcomes = await runRuleTests(f);
+      o = { file: f, tests: await runRuleTests(f) };
     } catch (err: unknown) {
-      failed++;
-      // A refused test file lists every problem, one a line.
-      const lines = (err instanceof Error ? err.message : String(err)).split('\n');
-      process.stdout.write(`  FAILED:\n${lines.map((l) => `    ${l}\n`).join('')}`);
-      continue;
+      o = { file: f, errors: err instanceof RuleFileError ? err.problems : [{ file: f, line: null, field: null, message: err instanceof Error ? err.message : String(err) }] };
     }
-    for (const o of outcomes) {
-      if (o.failures.length === 0) continue;
-      failed++;
-      process.stdout.write(`  FAILED: ${o.name}\n${o.failures.map((x) => `    ${x}\n`).join('')}`);
-    }
-    if (outcomes.every((o) => o.failures.length === 0)) process.stdout.write(`  SUCCESS (${outcomes.length} test(s))\n`);
+    outcomes.push(o);
+    if (!json) printTestText(o, formatRuleTestFailure);
   }
-  if (failed > 0) process.exitCode = 1;
+  if (outcomes.some((o) => o.errors !== undefined || o.tests?.some((x) => x.failures.length > 0))) process.exitCode = 1;
+  if (json) printTestJson(outcomes);
+}
+
+/** A file's result as `promtool test rules` gives it: SUCCESS, or each failed test with its failures. */
+function printTestText(o: TestFileOutcome, format: (f: RuleTestFailure) => string): void {
+  if (o.errors !== undefined) {
+    // A refused test file lists every problem, one a line.
+    const lines = o.errors.flatMap((e) => formatCheckError(e).split('\n'));
+    process.stdout.write(`  FAILED:\n${lines.map((l) => `    ${l}\n`).join('')}`);
+    return;
+  }
+  const tests = o.tests ?? [];
+  for (const x of tests) {
+    if (x.failures.length === 0) continue;
+    process.stdout.write(`  FAILED: ${x.name}\n${x.failures.map((f) => `    ${format(f)}\n`).join('')}`);
+  }
+  if (tests.every((x) => x.failures.length === 0)) process.stdout.write(`  SUCCESS (${tests.length} test(s))\n`);
+}
+
+/**
+ * One JSON document on stdout, for scripts and CI: `ok`, each file's `result` (`ok`, `failed`,
+ * or `invalid` for a test file refused before any test ran) with each test's, every failure
+ * with its file, line, test, eval time, alert name, expected and got, and every problem of a
+ * refused file with its file, line and field, as `rules check --json` gives them.
+ */
+function printTestJson(outcomes: TestFileOutcome[]): void {
+  const failed = (x: RuleTestOutcome): boolean => x.failures.length > 0;
+  process.stdout.write(`${JSON.stringify({
+    ok: outcomes.every((o) => o.errors === undefined && !(o.tests ?? []).some(failed)),
+    files: outcomes.map((o) => ({
+      file: o.file,
+      result: o.errors !== undefined ? 'invalid' : (o.tests ?? []).some(failed) ? 'failed' : 'ok',
+      tests: (o.tests ?? []).map((x) => ({ name: x.name, line: x.line, result: failed(x) ? 'failed' : 'ok' })),
+    })),
+    tests: outcomes.reduce((n, o) => n + (o.tests?.length ?? 0), 0),
+    failed: outcomes.reduce((n, o) => n + (o.tests ?? []).filter(failed).length, 0),
+    failures: outcomes.flatMap((o) => (o.tests ?? []).flatMap((x) => x.failures.map((f) => failureJson(o.file, x.name, f)))),
+    errors: outcomes.flatMap((o) => o.errors ?? []).map(({ file, line, field, message }) => ({ file, line, field, message })),
+  }, null, 2)}\n`);
+}
+
+/** Every failure with the same keys: null where its kind has none (an error has no alert; only an annotation has one). */
+function failureJson(file: string, test: string, f: RuleTestFailure): Record<string, unknown> {
+  const base = { file, line: f.line, test, kind: f.kind };
+  switch (f.kind) {
+    case 'firing':
+      return { ...base, eval_time: f.eval_time, alertname: f.alertname, labels: null, annotation: null, expected: f.expected, got: f.got, message: null };
+    case 'annotation':
+      return { ...base, eval_time: f.eval_time, alertname: f.alertname, labels: f.labels, annotation: f.annotation, expected: f.expected, got: f.got, message: null };
+    case 'error':
+      return { ...base, eval_time: null, alertname: null, labels: null, annotation: null, expected: null, got: null, message: f.message };
+    default: {
+      const never: never = f;
+      throw new Error(`unknown failure ${JSON.stringify(never)}`);
+    }
+  }
 }
 
 async function evalNow(argv: RulesArgs): Promise<void> {
