@@ -38,6 +38,17 @@ interface Panel {
   budgetShare?: true;
 }
 
+/**
+ * PromQL of a graph: what a counter grew by in each step of the graph, as InfluxQL's SUM per
+ * $__interval gives it. A fixed window ([5m]) read 5 minutes of every step: on a 30-day graph,
+ * whose points are hours apart, it missed most of the spend. The rate over $__rate_interval (the
+ * step plus a scrape, at least four scrapes) covers every step whole, with no gap at any range or
+ * scrape interval, and times the step ($__interval_ms) gives the amount per step.
+ */
+const perStep = (by: string, counter: string): string => `sum by (${by}) (rate(${counter}[$__rate_interval])) * $__interval_ms / 1000`;
+/** PromQL of a graph: a percentile of a histogram over each step, whole (as `perStep`), in ms. */
+const quantile = (q: number, histogram: string): string => `histogram_quantile(${q}, sum by (le) (rate(${histogram}_bucket[$__rate_interval]))) * 1000`;
+
 const F = 'FROM {{calls}}';
 const H = 'FROM {{pipeline}}';
 export const PANELS: Panel[] = [
@@ -53,25 +64,25 @@ export const PANELS: Panel[] = [
     promql: ['sum(increase(claude_cost_usd_total[$__range]))', 'sum(increase(claude_cost_usd_total[$__range])) / sum(claude_budget_usd{period="monthly",feature=""})'] },
   { key: 'cost_by_model', title: 'Cost over time by model', kind: 'timeseries', unit: 'currencyUSD',
     influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "usd" ${F} WHERE {{time}} GROUP BY time({{interval}}), "model" fill(none)`],
-    promql: ['sum by (model) (increase(claude_cost_usd_total[5m]))'] },
+    promql: [perStep('model', 'claude_cost_usd_total')] },
   { key: 'cost_by_feature', title: 'Cost over time by feature', kind: 'timeseries', unit: 'currencyUSD',
     influxql: [`SELECT SUM("cost_nanousd") / 1000000000 AS "usd" ${F} WHERE {{time}} GROUP BY time({{interval}}), "feature" fill(none)`],
-    promql: ['sum by (feature) (increase(claude_cost_usd_total[5m]))'] },
+    promql: [perStep('feature', 'claude_cost_usd_total')] },
   { key: 'tokens_by_type', title: 'Tokens by type', kind: 'timeseries', unit: 'short',
     influxql: [`SELECT SUM("input_tokens") AS "input", SUM("output_tokens") AS "output", SUM("cache_read_input_tokens") AS "cache_read", SUM("cache_write_5m_input_tokens") AS "cache_write_5m", SUM("cache_write_1h_input_tokens") AS "cache_write_1h" ${F} WHERE {{time}} GROUP BY time({{interval}}) fill(none)`],
-    promql: ['sum by (direction) (increase(claude_tokens_total[5m]))'] },
+    promql: [perStep('direction', 'claude_tokens_total')] },
   { key: 'calls_by_status', title: 'Calls by status', kind: 'timeseries', unit: 'short',
     influxql: [`SELECT COUNT("event_id") AS "calls" ${F} WHERE {{time}} GROUP BY time({{interval}}), "status" fill(none)`],
-    promql: ['sum by (status) (increase(claude_requests_total[5m]))'] },
+    promql: [perStep('status', 'claude_requests_total')] },
   { key: 'errors_by_type', title: 'Errors by type', kind: 'timeseries', unit: 'short',
     influxql: [`SELECT COUNT("event_id") AS "errors" ${F} WHERE {{time}} AND "status" = 'error' GROUP BY time({{interval}}), "error_type" fill(none)`],
-    promql: ['sum by (kind) (increase(claude_errors_total[5m]))'] },
+    promql: [perStep('kind', 'claude_errors_total')] },
   { key: 'latency', title: 'Latency p50 / p95 / p99 (ms)', kind: 'timeseries', unit: 'ms',
     influxql: [`SELECT PERCENTILE("duration_ms", 50) AS "p50", PERCENTILE("duration_ms", 95) AS "p95", PERCENTILE("duration_ms", 99) AS "p99" ${F} WHERE {{time}} GROUP BY time({{interval}}) fill(none)`],
-    promql: ['histogram_quantile(0.5, sum by (le) (rate(claude_latency_seconds_bucket[5m]))) * 1000', 'histogram_quantile(0.95, sum by (le) (rate(claude_latency_seconds_bucket[5m]))) * 1000', 'histogram_quantile(0.99, sum by (le) (rate(claude_latency_seconds_bucket[5m]))) * 1000'] },
+    promql: [0.5, 0.95, 0.99].map((q) => quantile(q, 'claude_latency_seconds')) },
   { key: 'ttft', title: 'Time to first token p50 / p95 / p99 (ms)', kind: 'timeseries', unit: 'ms',
     influxql: [`SELECT PERCENTILE("ttft_ms", 50) AS "p50", PERCENTILE("ttft_ms", 95) AS "p95", PERCENTILE("ttft_ms", 99) AS "p99" ${F} WHERE {{time}} GROUP BY time({{interval}}) fill(none)`],
-    promql: ['histogram_quantile(0.5, sum by (le) (rate(claude_ttft_seconds_bucket[5m]))) * 1000', 'histogram_quantile(0.95, sum by (le) (rate(claude_ttft_seconds_bucket[5m]))) * 1000', 'histogram_quantile(0.99, sum by (le) (rate(claude_ttft_seconds_bucket[5m]))) * 1000'] },
+    promql: [0.5, 0.95, 0.99].map((q) => quantile(q, 'claude_ttft_seconds')) },
   { key: 'rate_limit_headroom', title: 'Rate-limit headroom (remaining / limit, latest)', kind: 'table', unit: 'percentunit',
     influxql: [`SELECT LAST("rl_requests_remaining") / LAST("rl_requests_limit") AS "requests", LAST("rl_tokens_remaining") / LAST("rl_tokens_limit") AS "tokens" ${F} WHERE {{time}} GROUP BY "model"`],
     promql: ['min by (model, dimension) (claude_rate_limit_remaining / claude_rate_limit_limit)'] },

@@ -370,40 +370,101 @@ withInflux('Grafana: with influxdb.database as the datasource\'s database and in
   t.deepEqual(await grafanaProblems(t, database, { [GRAFANA_RP_VARIABLE]: retentionPolicy! }, elsewhereEvents), []);
 });
 
-testWith('promtool')('every Grafana PromQL expression evaluates to the expected value on synthetic series (promtool test rules)', (t) => {
-  const d = read('docker/grafana/dashboards/claudescope-prometheus.json') as { panels: { timeFrom?: string; targets: { expr: string }[] }[] };
-  // Grafana puts the panel's time span in $__range: with a time override of now/d or now/M, the
-  // time since the day or the month began, here 33 minutes (as if both began at 27m); else the
-  // dashboard's 6 hours.
-  const exprs = d.panels.flatMap((p) => p.targets.map((x) => x.expr.replaceAll('$__range', p.timeFrom === 'now/d' || p.timeFrom === 'now/M' ? '33m' : '6h')));
-  t.is(exprs.length, PANELS.reduce((a, p) => a + p.promql.length, 0));
-  for (const expr of exprs) t.false(expr.includes('$'), `unreplaced variable in ${expr}`);
+type PromPanel = { title: string; type: string; timeFrom?: string; targets: { expr: string }[] };
+const promPanels = (): PromPanel[] => (read('docker/grafana/dashboards/claudescope-prometheus.json') as { panels: PromPanel[] }).panels;
+
+/**
+ * Grafana's variables as it fills them for one view: `range` the panel's time span (a stat's
+ * period so far, else the dashboard's), `step` the graph's step ($__interval), `scrape` the
+ * datasource's scrape interval (so $__rate_interval = max(step + scrape, 4 × scrape)).
+ */
+function grafanaPromql(p: PromPanel, expr: string, view: { range: string; periodSoFar: string; stepMinutes: number; scrapeMinutes: number }): string {
+  const rateInterval = Math.max(view.stepMinutes + view.scrapeMinutes, 4 * view.scrapeMinutes);
+  return expr.replaceAll('$__range', p.timeFrom === 'now/d' || p.timeFrom === 'now/M' ? view.periodSoFar : view.range)
+    .replaceAll('$__rate_interval', `${rateInterval}m`).replaceAll('$__interval_ms', String(view.stepMinutes * 60_000)).replaceAll('$__interval', `${view.stepMinutes}m`);
+}
+
+/** Runs `promtool test rules` on the expressions as recording rules over `input`; its output when it fails. */
+function promtoolProblems(t: ExecutionContext, exprs: string[], interval: string, input: string[][], tests: { expr: string; evalTime: string; samples: { labels: string; value: number }[] }[]): string | null {
   const dir = tempDir(t);
   const rules = { groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }] };
   writeFileSync(join(dir, 'rules.yml'), JSON.stringify(rules, null, 1));
+  const lines = ['rule_files: [rules.yml]', `evaluation_interval: ${interval}`, 'tests:', `  - interval: ${interval}`, '    input_series:',
+    ...input.map(([s, v]) => `      - series: '${s}'\n        values: '${v}'`),
+    '    promql_expr_test:',
+    ...tests.map((x) => `      - expr: '${x.expr}'\n        eval_time: ${x.evalTime}\n        exp_samples:\n${x.samples.map((s) => `          - labels: '${s.labels}'\n            value: ${s.value}`).join('\n')}`),
+  ];
+  writeFileSync(join(dir, 'test.yml'), `${lines.join('\n')}\n`);
+  const r = spawnSync('promtool', ['test', 'rules', 'test.yml'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return r.status === 0 ? null : `${r.stdout}\n${r.stderr}`;
+}
+
+/** What each panel's counters grow by at every sample of the synthetic series, by the graph's labels. */
+const PER_SAMPLE: Record<string, Record<string, number>> = {
+  cost_by_model: { '{model="m1"}': 1, '{model="m2"}': 2 },
+  cost_by_feature: { '{feature="a"}': 1, '{feature="b"}': 2 },
+  tokens_by_type: { '{direction="input"}': 10, '{direction="output"}': 5 },
+  calls_by_status: { '{status="error"}': 1, '{status="ok"}': 4 },
+  errors_by_type: { '{kind="overloaded"}': 1 },
+};
+/** Counters growing by PER_SAMPLE at every sample, `n` samples (promtool's expanding notation). */
+const counterSeries = (n: number): string[][] => [
+  ['claude_cost_usd_total{model="m1",feature="a"}', `0+1x${n}`], ['claude_cost_usd_total{model="m2",feature="b"}', `0+2x${n}`],
+  ['claude_tokens_total{model="m1",direction="input",feature="a"}', `0+10x${n}`], ['claude_tokens_total{model="m1",direction="output",feature="a"}', `0+5x${n}`],
+  ['claude_requests_total{model="m1",status="ok",stop_reason="end_turn",feature="a"}', `0+4x${n}`], ['claude_requests_total{model="m1",status="error",stop_reason="",feature="a"}', `0+1x${n}`],
+  ['claude_errors_total{model="m1",error_type="overloaded_error",kind="overloaded"}', `0+1x${n}`],
+];
+
+test('no Prometheus panel reads a fixed window: graphs read each step whole ($__rate_interval, per $__interval), stats the time picked ($__range)', (t) => {
+  let graphs = 0;
+  for (const p of promPanels()) {
+    for (const { expr } of p.targets) {
+      const ranges = [...expr.matchAll(/\[([^\]]+)\]/g)].map((m) => m[1]);
+      t.false(/\[\d+[smhdwy]/.test(expr), `${p.title}: ${expr} reads a fixed window`);
+      if (p.type === 'timeseries') {
+        graphs++;
+        t.deepEqual(ranges.filter((r) => r !== '$__rate_interval'), [], `${p.title}: ${expr}`);
+        // A count per step is the rate times the step, as InfluxQL's SUM per $__interval.
+        if (!expr.startsWith('histogram_quantile(')) t.true(expr.endsWith('* $__interval_ms / 1000'), `${p.title}: ${expr}`);
+      } else t.deepEqual(ranges.filter((r) => r !== '$__range'), [], `${p.title}: ${expr}`);
+    }
+  }
+  t.is(graphs, 11);
+});
+
+test('Grafana\'s Prometheus datasource has the scrape interval of prometheus.yml, from which $__rate_interval covers at least four scrapes', (t) => {
+  const ds = parseYaml(readFileSync('docker/grafana/provisioning/datasources/datasources.yml', 'utf8')) as { datasources: { type: string; jsonData?: { timeInterval?: string } }[] };
+  const prom = parseYaml(readFileSync('docker/prometheus/prometheus.yml', 'utf8')) as { global: { scrape_interval: string }; scrape_configs: { scrape_interval?: string }[] };
+  t.is(ds.datasources.find((x) => x.type === 'prometheus')?.jsonData?.timeInterval, prom.global.scrape_interval);
+  t.true(prom.scrape_configs.every((c) => c.scrape_interval === undefined || c.scrape_interval === prom.global.scrape_interval));
+});
+
+testWith('promtool')('every Grafana PromQL expression evaluates to the expected value on synthetic series (promtool test rules)', (t) => {
+  // Grafana puts the panel's time span in $__range: with a time override of now/d or now/M, the
+  // time since the day or the month began, here 33 minutes (as if both began at 27m); else the
+  // dashboard's 6 hours. Its graphs step by the scrape interval here, a minute.
+  const view = { range: '6h', periodSoFar: '33m', stepMinutes: 1, scrapeMinutes: 1 };
+  const exprs = promPanels().flatMap((p) => p.targets.map((x) => grafanaPromql(p, x.expr, view)));
+  t.is(exprs.length, PANELS.reduce((a, p) => a + p.promql.length, 0));
+  for (const expr of exprs) t.false(expr.includes('$'), `unreplaced variable in ${expr}`);
   // Counters grow by a fixed amount every minute for 2 hours; evaluated at 60m.
   const input = [
-    ['claude_cost_usd_total{model="m1",feature="a"}', '0+1x120'], ['claude_cost_usd_total{model="m2",feature="b"}', '0+2x120'],
+    ...counterSeries(120),
     ['claude_cost_without_cache_usd_total{model="m1"}', '0+4x120'], ['claude_cost_without_cache_usd_total{model="m2"}', '0+4x120'],
     ['claude_budget_usd{period="daily",feature=""}', '240x120'], ['claude_budget_usd{period="monthly",feature=""}', '1800x120'],
-    ['claude_tokens_total{model="m1",direction="input",feature="a"}', '0+10x120'], ['claude_tokens_total{model="m1",direction="output",feature="a"}', '0+5x120'],
-    ['claude_requests_total{model="m1",status="ok",stop_reason="end_turn",feature="a"}', '0+4x120'], ['claude_requests_total{model="m1",status="error",stop_reason="",feature="a"}', '0+1x120'],
-    ['claude_errors_total{model="m1",error_type="overloaded_error",kind="overloaded"}', '0+1x120'],
     ['claude_latency_seconds_bucket{model="m1",le="0.5"}', '0+0x120'], ['claude_latency_seconds_bucket{model="m1",le="1"}', '0+2x120'], ['claude_latency_seconds_bucket{model="m1",le="2"}', '0+4x120'], ['claude_latency_seconds_bucket{model="m1",le="+Inf"}', '0+4x120'],
     ['claude_ttft_seconds_bucket{model="m1",le="0.25"}', '0+0x120'], ['claude_ttft_seconds_bucket{model="m1",le="0.5"}', '0+2x120'], ['claude_ttft_seconds_bucket{model="m1",le="1"}', '0+4x120'], ['claude_ttft_seconds_bucket{model="m1",le="+Inf"}', '0+4x120'],
     ['claude_rate_limit_remaining{model="m1",dimension="requests"}', '25x120'], ['claude_rate_limit_limit{model="m1",dimension="requests"}', '100x120'],
     ['claude_cache_read_input_tokens_total{model="m1"}', '0+3x120'], ['claude_prompt_input_tokens_total{model="m1"}', '0+12x120'],
     ['claudescope_tail_lag_bytes', '4096x120'],
   ];
+  const perStep = (key: string): { labels: string; value: number }[] => Object.entries(PER_SAMPLE[key]!).map(([labels, value]) => ({ labels, value }));
   // What each expression must give at 60m (one entry per expression, in dashboard order).
   const expected: { labels: string; value: number }[][] = [
     [{ labels: '{}', value: 99 }], [{ labels: '{}', value: 0.4125 }], // spend today: the day's 33 min × $3; ÷ $240
     [{ labels: '{}', value: 99 }], [{ labels: '{}', value: 0.055 }], // this month: the month's 33 min × $3; ÷ $1800
-    [{ labels: '{model="m1"}', value: 5 }, { labels: '{model="m2"}', value: 10 }],
-    [{ labels: '{feature="a"}', value: 5 }, { labels: '{feature="b"}', value: 10 }],
-    [{ labels: '{direction="input"}', value: 50 }, { labels: '{direction="output"}', value: 25 }],
-    [{ labels: '{status="error"}', value: 5 }, { labels: '{status="ok"}', value: 20 }],
-    [{ labels: '{kind="overloaded"}', value: 5 }],
+    // The graphs: what a step of a minute adds.
+    perStep('cost_by_model'), perStep('cost_by_feature'), perStep('tokens_by_type'), perStep('calls_by_status'), perStep('errors_by_type'),
     [{ labels: '{}', value: 1000 }], [{ labels: '{}', value: 1900 }], [{ labels: '{}', value: 1980 }],
     [{ labels: '{}', value: 500 }], [{ labels: '{}', value: 950 }], [{ labels: '{}', value: 990 }],
     [{ labels: '{dimension="requests",model="m1"}', value: 0.25 }],
@@ -412,14 +473,58 @@ testWith('promtool')('every Grafana PromQL expression evaluates to the expected 
     [{ labels: '{__name__="claudescope_tail_lag_bytes"}', value: 4096 }],
   ];
   t.is(expected.length, exprs.length);
-  const lines = ['rule_files: [rules.yml]', 'evaluation_interval: 1m', 'tests:', '  - interval: 1m', '    input_series:',
-    ...input.map(([s, v]) => `      - series: '${s}'\n        values: '${v}'`),
-    '    promql_expr_test:',
-    ...exprs.map((_, i) => `      - expr: 'dashboard:expr_${i}'\n        eval_time: 60m\n        exp_samples:\n${expected[i]!.map((s) => `          - labels: 'dashboard:expr_${i}${s.labels === '{}' ? '' : s.labels.replace('{__name__="claudescope_tail_lag_bytes"}', '')}'\n            value: ${s.value}`).join('\n')}`),
+  const tests = exprs.map((_, i) => ({
+    expr: `dashboard:expr_${i}`, evalTime: '60m',
+    samples: expected[i]!.map((s) => ({ labels: `dashboard:expr_${i}${s.labels === '{}' ? '' : s.labels.replace('{__name__="claudescope_tail_lag_bytes"}', '')}`, value: s.value })),
+  }));
+  t.is(promtoolProblems(t, exprs, '1m', input, tests), null);
+});
+
+testWith('promtool')('a 30-day Prometheus graph adds up all of the range: its points (3 h apart) sum to what the counters grew by, and every point has its percentiles', (t) => {
+  // A 30-day view: Grafana's graphs step by hours (here 3 h) over series scraped every 5 minutes,
+  // the view's last 30 of 31 days (so its first step has the scrapes before it, as in use).
+  const view = { range: '30d', periodSoFar: '30d', stepMinutes: 180, scrapeMinutes: 5 };
+  const samples = 31 * 24 * 12;
+  const inView = 30 * 24 * 12;
+  // The view's 240 steps, the last at 31d (not the one at 1d, whose step is the day before).
+  const STEPS = '719h';
+  const graphs = promPanels().filter((p) => p.type === 'timeseries');
+  const byKey = new Map(PANELS.map((p) => [p.title, p.key]));
+  // Calls (and their latency) only in the second hour of every 3: a percentile over a few
+  // minutes at each step would see none of them.
+  const burst = (perSample: number): string => {
+    const values = ['0'];
+    for (let j = 1, n = 0; j <= samples; j++) values.push(String((n += Math.floor(((j * 5) % 180) / 60) === 1 ? perSample : 0)));
+    return values.join(' ');
+  };
+  const burstOf = (k: number): string => burst(k);
+  const input = [
+    ...counterSeries(samples),
+    ['claude_latency_seconds_bucket{model="m1",le="0.5"}', burstOf(0)], ['claude_latency_seconds_bucket{model="m1",le="1"}', burstOf(2)], ['claude_latency_seconds_bucket{model="m1",le="2"}', burstOf(4)], ['claude_latency_seconds_bucket{model="m1",le="+Inf"}', burstOf(4)],
+    ['claude_ttft_seconds_bucket{model="m1",le="0.25"}', burstOf(0)], ['claude_ttft_seconds_bucket{model="m1",le="0.5"}', burstOf(2)], ['claude_ttft_seconds_bucket{model="m1",le="1"}', burstOf(4)], ['claude_ttft_seconds_bucket{model="m1",le="+Inf"}', burstOf(4)],
   ];
-  writeFileSync(join(dir, 'test.yml'), `${lines.join('\n')}\n`);
-  const r = spawnSync('promtool', ['test', 'rules', 'test.yml'], { cwd: dir, encoding: 'utf8' });
-  t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const exprs: string[] = [];
+  const tests: { expr: string; evalTime: string; samples: { labels: string; value: number }[] }[] = [];
+  for (const p of graphs) {
+    for (const x of p.targets) {
+      const i = exprs.push(grafanaPromql(p, x.expr, view)) - 1;
+      const key = byKey.get(p.title)!;
+      if (key === 'latency' || key === 'ttft') {
+        // The p50 is 1 s (500 ms for TTFT) at each of the 240 steps: count the points near their value.
+        const q = Number(/histogram_quantile\(([\d.]+)/.exec(x.expr)![1]);
+        const want = ({ latency: { 0.5: 1000, 0.95: 1900, 0.99: 1980 }, ttft: { 0.5: 500, 0.95: 950, 0.99: 990 } } as const)[key][q as 0.5 | 0.95 | 0.99];
+        tests.push({ expr: `count_over_time((abs((${exprs[i]!}) - ${want}) < 0.001)[${STEPS}:3h])`, evalTime: '31d', samples: [{ labels: '{}', value: 240 }] });
+      } else {
+        // The sum of the graph's points is what the counters grew by over the 30 days.
+        tests.push({
+          expr: `round(sum_over_time((${exprs[i]!})[${STEPS}:3h]))`, evalTime: '31d',
+          samples: Object.entries(PER_SAMPLE[key]!).map(([labels, perSample]) => ({ labels, value: perSample * inView })),
+        });
+      }
+    }
+  }
+  t.is(tests.length, 11);
+  t.is(promtoolProblems(t, exprs, '5m', input, tests), null);
 });
 
 testWith('docker-compose')('docker-compose validates the compose file (daemon, InfluxDB 2, Chronograf, Grafana, Prometheus)', (t) => {
