@@ -10,6 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RATE_DIMS } from '../src/store/influx-point-schema.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -83,8 +84,10 @@ export const PANELS: Panel[] = [
   { key: 'ttft', title: 'Time to first token p50 / p95 / p99 (ms)', kind: 'timeseries', unit: 'ms',
     influxql: [`SELECT PERCENTILE("ttft_ms", 50) AS "p50", PERCENTILE("ttft_ms", 95) AS "p95", PERCENTILE("ttft_ms", 99) AS "p99" ${F} WHERE {{time}} GROUP BY time({{interval}}) fill(none)`],
     promql: [0.5, 0.95, 0.99].map((q) => quantile(q, 'claude_ttft_seconds')) },
+  // Every dimension of the headers, as PromQL's claude_rate_limit_remaining{dimension} has them:
+  // input and output tokens have limits of their own (each dimension's latest value, as LAST reads each field).
   { key: 'rate_limit_headroom', title: 'Rate-limit headroom (remaining / limit, latest)', kind: 'table', unit: 'percentunit',
-    influxql: [`SELECT LAST("rl_requests_remaining") / LAST("rl_requests_limit") AS "requests", LAST("rl_tokens_remaining") / LAST("rl_tokens_limit") AS "tokens" ${F} WHERE {{time}} GROUP BY "model"`],
+    influxql: [`SELECT ${RATE_DIMS.map((d) => `LAST("rl_${d}_remaining") / LAST("rl_${d}_limit") AS "${d}"`).join(', ')} ${F} WHERE {{time}} GROUP BY "model"`],
     promql: ['min by (model, dimension) (claude_rate_limit_remaining / claude_rate_limit_limit)'] },
   { key: 'cache_hit_ratio', title: 'Cache hit ratio (cache reads / all prompt tokens)', kind: 'stat', unit: 'percentunit',
     influxql: [`SELECT SUM("cache_read_input_tokens") / (SUM("input_tokens") + SUM("cache_read_input_tokens") + SUM("cache_write_input_tokens")) AS "hit_ratio" ${F} WHERE {{time}}`],

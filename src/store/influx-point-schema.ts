@@ -26,7 +26,8 @@ export const NANO_SLOTS = 1_000_000;
 export const CALL_TAGS = ['api_key_alias', 'app', 'error_type', 'feature', 'host', 'model', 'operation', 'provider', 'service_tier', 'status', 'stop_reason', 'workspace_id'] as const;
 export type CallTag = (typeof CALL_TAGS)[number];
 
-const RATE_DIMS: readonly RateLimitDimension[] = ['requests', 'tokens', 'input_tokens', 'output_tokens'];
+/** The rate-limit dimensions a call's point carries, each as `rl_<dim>_limit`, `_remaining` and `_reset` (the dashboards read them). */
+export const RATE_DIMS: readonly RateLimitDimension[] = ['requests', 'tokens', 'input_tokens', 'output_tokens'];
 const PART_DIMS: readonly PriceDimension[] = ['input', 'output', 'cache_read', 'cache_write_5m', 'cache_write_1h', 'cache_write_unknown_ttl', 'web_search'];
 
 /** 32-bit FNV-1a of a string (the file id): spreads writers over the sub-millisecond slots. */

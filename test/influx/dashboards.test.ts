@@ -46,7 +46,12 @@ test.before(async () => {
   influx = await startInfluxd();
   await influx.createDatabase('claudescope');
   // 360 calls, one a minute over the 6 hours before T_END, plus 20 from the previous day (outside "today").
-  events = mixedWorkload(380, T_END).map((e, i) => ({ ...e, ts: i < 20 ? DAY_START - (i + 1) * 60_000 : T_END - (380 - i) * 60_000 + 1000 }));
+  events = mixedWorkload(380, T_END).map((e, i) => ({
+    ...e, ts: i < 20 ? DAY_START - (i + 1) * 60_000 : T_END - (380 - i) * 60_000 + 1000,
+    // Input and output token limits as the API sends them, beside requests and tokens; not on
+    // every call, so a model's latest of each is not always its latest call's.
+    rate_limits: i % 4 === 3 ? e.rate_limits : { ...e.rate_limits, input_tokens: { limit: 40_000, remaining: 40_000 - 7 * i, reset: null }, output_tokens: { limit: 8_000, remaining: 8_000 - 3 * i, reset: null } },
+  }));
   const sink = new InfluxSink({ connection: connection(influx.url, 'claudescope'), deadLetterPath: '/dev/null' });
   await sink.writeCalls(priced(events));
   await sink.close();
@@ -165,12 +170,20 @@ function check(key: string, series: InfluxSeries[], from: number, to: number, al
       break;
     }
     case 'rate_limit_headroom': {
+      // Each dimension's latest remaining ÷ limit per model, input and output tokens too.
       for (const model of ['claude-test-1', 'claude-test-2', 'unpriced-model']) {
-        const last = es.filter((e) => e.model === model).sort((a, b) => a.ts - b.ts).pop()!;
         const s = series.find((x) => x.tags?.['model'] === model);
         const v = s?.values?.[0];
-        eq(`requests[${model}]`, v?.[s!.columns.indexOf('requests')], last.rate_limits!.requests!.remaining! / last.rate_limits!.requests!.limit!);
-        eq(`tokens[${model}]`, v?.[s!.columns.indexOf('tokens')], last.rate_limits!.tokens!.remaining! / last.rate_limits!.tokens!.limit!);
+        for (const d of ['requests', 'tokens', 'input_tokens', 'output_tokens'] as const) {
+          const last = es.filter((e) => e.model === model && e.rate_limits?.[d] !== undefined).sort((a, b) => a.ts - b.ts).pop();
+          if (last === undefined) {
+            bad.push(`${key}: no seeded call of ${model} carries ${d}`);
+            continue;
+          }
+          const col = s?.columns.indexOf(d) ?? -1;
+          if (col < 0) bad.push(`${key}: no ${d} column for ${model}`);
+          eq(`${d}[${model}]`, v?.[col], last.rate_limits![d]!.remaining! / last.rate_limits![d]!.limit!);
+        }
       }
       break;
     }
