@@ -104,11 +104,17 @@ export class JsonBytes {
     return new Uint8Array(this.buf.subarray(this.start + mark, this.pos));
   }
 
-  /** Makes room for `n` more bytes. */
+  /**
+   * Makes room for `n` more bytes. A line that moves gets twice what it needs while small, but
+   * at most {@link MIN_GROWN_BYTES} over it when large: what makes a line large (redacted
+   * content) is written last and at once, and the buffer is held until the line is on disk,
+   * where the buffer cap counts only the line's bytes.
+   */
   room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const length = this.pos - this.start;
-    const grown = Buffer.allocUnsafeSlow(Math.max(MIN_GROWN_BYTES, 2 * (length + n)));
+    const need = length + n;
+    const grown = Buffer.allocUnsafeSlow(Math.max(MIN_GROWN_BYTES, need + Math.min(need, MIN_GROWN_BYTES)));
     this.buf.copy(grown, 0, this.start, this.pos);
     this.#use(grown);
     this.start = 0;
@@ -290,9 +296,13 @@ export class JsonBytes {
     this.text(JSON.stringify(v) ?? 'null');
   }
 
-  /** JSON text as it is. */
+  /**
+   * JSON text as it is. Room for its exact size when its length cannot tell that it fits (a
+   * UTF-16 unit takes at most 3 bytes): asking for three bytes a unit made a buffer of six
+   * times the size of large ASCII content.
+   */
   text(json: string): void {
-    this.room(json.length * 3);
+    if (this.pos + json.length * 3 > this.buf.length) this.room(Buffer.byteLength(json, 'utf8'));
     this.pos += this.buf.write(json, this.pos, 'utf8');
   }
 

@@ -170,9 +170,16 @@ export class LineQueue {
 
   /**
    * Takes the oldest lines for one write: whole blocks, at least one, more while the total
-   * stays within `maxBytes`, after `prefix` (a torn fragment's terminator, the header).
+   * stays within `maxBytes`, after `prefix` (a torn fragment's terminator, the header); or
+   * `prefix` alone when the first block would take it past `maxBytes`.
    */
   take(maxBytes: number, prefix: string): TakenLines {
+    const first = this.#blocks[0];
+    if (prefix !== '' && first !== undefined && first.end + Buffer.byteLength(prefix, 'utf8') > maxBytes) {
+      // The prefix goes alone, and the block with the next write as it is: joined, a long line
+      // (large redacted content, up to half the buffer cap) would be copied whole for one write.
+      return { buf: Buffer.from(prefix, 'utf8'), lines: 0, events: 0, bytes: 0, block: null };
+    }
     let n = 0;
     let bytes = 0;
     let lines = 0;
