@@ -4,6 +4,7 @@
  * ignored: configuration mistakes must not break the application.
  */
 import type { EmitterOptions } from './emitter.js';
+import { setTag } from './tags.js';
 
 /** Set to `1`, `true` or `yes` to turn the emitter into a pass-through. */
 export const ENV_DISABLED = 'CLAUDESCOPE_DISABLED';
@@ -52,7 +53,7 @@ export function parseTags(raw: string): Record<string, string> {
       if (part.trim() !== '') warnOnce(`claudescope: ignoring ${JSON.stringify(part.trim())} in CLAUDESCOPE_TAGS (expected name=value)`);
       continue;
     }
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+    setTag(out, part.slice(0, eq).trim(), part.slice(eq + 1).trim());
   }
   return out;
 }

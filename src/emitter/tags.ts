@@ -36,9 +36,20 @@ export function mergeTags(base: Tags, extra: Record<string, unknown> | undefined
       if (count >= MAX_TAGS) continue;
       count++;
     }
-    out[key] = value.length > MAX_TAG_VALUE_LENGTH ? value.slice(0, MAX_TAG_VALUE_LENGTH) : value;
+    setTag(out, key, value.length > MAX_TAG_VALUE_LENGTH ? value.slice(0, MAX_TAG_VALUE_LENGTH) : value);
   }
   return Object.freeze(out);
+}
+
+/**
+ * `tags[key] = value`, for any key. Assigned, `__proto__` (an own key of parsed JSON, a
+ * computed key) would reach Object.prototype's setter, which ignores a string: the tag was
+ * lost, and its place among the 16 taken. Defined, it is an own key like any other, and no
+ * prototype changes. Spreading or `Object.keys` the result keeps it so.
+ */
+export function setTag(tags: Record<string, string>, key: string, value: string): void {
+  if (key === '__proto__') Object.defineProperty(tags, key, { value, enumerable: true, writable: true, configurable: true });
+  else tags[key] = value;
 }
 
 /**

@@ -8,6 +8,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEmitter, withTags } from '../../src/index.js';
+import { emitterOptionsFromEnv } from '../../src/emitter/emitter-env.js';
 import type { EmitterOptions } from '../../src/index.js';
 import { startFakeApi } from '../../src/testing/index.js';
 import type { FakeApi } from '../../src/testing/index.js';
@@ -557,6 +558,29 @@ test("tags named as Object.prototype's members count towards the bound like any 
   const e = (await eventsOf(s)).calls[0]!;
   t.is(Object.keys(e.tags).length, 16);
   t.is(e.tags['toString'], 'a');
+});
+
+test('a tag named __proto__ (a JSON key, a computed key, CLAUDESCOPE_TAGS) is kept as an ordinary tag, changing no prototype', async (t) => {
+  const s = await setup(t, { tags: emitterOptionsFromEnv({ CLAUDESCOPE_TAGS: '__proto__=from-env' }).options.tags! });
+  await s.client.messages.create(MSG);
+  const fromJson = JSON.parse('{"__proto__":"from-json","feature":"search"}') as Record<string, string>;
+  await withTags(fromJson, () => s.client.messages.create(MSG));
+  const tagged = s.emitter.instrument(s.bare, { tags: { ['__proto__']: 'from-client' } });
+  await tagged.messages.create(MSG);
+  // One of the 16: with the emitter's, and 16 more, the last given is left out.
+  const many = JSON.parse('{"__proto__":"counted"}') as Record<string, string>;
+  for (let i = 0; i < 16; i++) many[`k${i}`] = String(i);
+  await withTags(many, () => s.client.messages.create(MSG));
+  const r = await eventsOf(s);
+  t.deepEqual(r.invalid, []);
+  const tags = r.calls.map((e) => e.tags);
+  t.true(tags.every((tg) => Object.hasOwn(tg, '__proto__') && Object.getPrototypeOf(tg) === Object.prototype));
+  t.deepEqual(tags.map((tg) => Object.getOwnPropertyDescriptor(tg, '__proto__')?.value), ['from-env', 'from-json', 'from-client', 'counted']);
+  t.is(tags[1]!['feature'], 'search');
+  t.is(Object.keys(tags[3]!).length, 16);
+  t.true(Object.hasOwn(tags[3]!, 'k14'));
+  t.false(Object.hasOwn(tags[3]!, 'k15'));
+  t.is(Object.getPrototypeOf({}), Object.prototype);
 });
 
 test('no API key, authorization header or message content is ever written', async (t) => {
