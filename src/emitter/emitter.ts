@@ -163,11 +163,14 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
       const eventId = newEventId(now);
       const content = redact ? safeRedact(redact, record, eventId, maxContentBytes) : undefined;
       record.keepOnlyEventFacts();
-      writer.defer(() => {
-        const event = record.toEvent(eventId, now, end);
-        if (redact) event.content = content;
-        return event;
-      });
+      writer.defer(
+        () => {
+          const event = record.toEvent(eventId, now, end);
+          if (redact) event.content = content;
+          return event;
+        },
+        content instanceof JsonText ? content.text.length : 0,
+      );
     },
     batchResult(call: CallRecord, line: unknown): void {
       try {

@@ -169,6 +169,8 @@ export class EventWriter {
   #hooked = false;
   /** Calls whose events are built at the next write: {@link defer}. */
   #deferred: EventBuilder[] = [];
+  /** What the builds in {@link #deferred} hold (their `heldBytes`). */
+  #deferredBytes = 0;
   #buildTask: NodeJS.Immediate | null = null;
   #dirMeasured = 0;
   #sinceScan = 0;
@@ -268,14 +270,18 @@ export class EventWriter {
    * events in a row, rather than one between each two pieces of the app's work, costs the
    * app's thread less (its caches stay warm: ~10 µs less per call in
    * scripts/bench-emitter.ts). A `build` that throws is counted as an internal error. Returns
-   * at once, never throws.
+   * at once, never throws. `heldBytes`: what `build` holds until then (a call's redacted
+   * content); once those of the calls waiting pass half `maxBufferBytes` they are built at
+   * once, where the buffer's cap counts them: 63 calls each with 4 MiB of content (just under
+   * the content's bound) held 250 MiB for as long as the flush interval.
    */
-  defer(build: EventBuilder): void {
+  defer(build: EventBuilder, heldBytes = 0): void {
     try {
       if (this.#o.pid() !== this.#ownerPid) this.#afterFork();
       const waiting = this.#deferred.push(build);
+      this.#deferredBytes += heldBytes;
       this.#hookExit();
-      if (waiting >= MAX_DEFERRED) this.#buildDeferred();
+      if (waiting >= MAX_DEFERRED || this.#deferredBytes > this.#o.maxBufferBytes / 2) this.#buildDeferred();
       else if (waiting >= BUILD_DEFERRED_AT) this.#buildDeferredSoon();
       else if (this.#flushTimer === null) this.#startFlushTimer();
     } catch {
@@ -420,6 +426,7 @@ export class EventWriter {
     const builds = this.#deferred;
     if (builds.length === 0) return;
     this.#deferred = [];
+    this.#deferredBytes = 0;
     for (const build of builds) {
       let event: CallEventInput;
       try {
@@ -940,6 +947,7 @@ export class EventWriter {
     this.#queue = [];
     this.#current = null;
     this.#deferred = [];
+    this.#deferredBytes = 0;
     this.#inFlight = null;
     this.#op = 'idle';
     this.#stopped = false;

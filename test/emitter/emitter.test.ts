@@ -655,6 +655,25 @@ test("content larger than half the writer's buffer is left out, and the call's e
   t.is(s.emitter.stats().events_dropped_buffer, 0);
 });
 
+test('the content of calls waiting for the flush interval is held only up to half maxBufferBytes: past it their events are built at once', async (t) => {
+  // Each call's content is under the bound of one; waiting for a minute's interval, any number
+  // of them was held, outside the buffer's cap.
+  const s = await setup(t, { maxBufferBytes: 128 * 1024, flushIntervalMs: 60_000, redact: ({ request }) => request });
+  const call = (i: number) => s.client.messages.create({ ...MSG, messages: [{ role: 'user', content: `${i}`.repeat(30_000) }] });
+  await call(1);
+  await call(2);
+  t.is(s.emitter.stats().events_written, 0, 'two contents (60 KB) wait for the interval');
+  await call(3);
+  t.is(s.emitter.stats().events_written, 3, 'a third (90 KB, past 64 KiB) has them all built');
+  const r = await eventsOf(s);
+  t.deepEqual(r.invalid, []);
+  t.deepEqual(
+    r.calls.map((e) => (e.content as { messages: Array<{ content: string }> }).messages[0]!.content.length),
+    [30_000, 30_000, 30_000],
+  );
+  t.is(s.emitter.stats().events_dropped_buffer, 0);
+});
+
 test('the event has the response as the call returned it, whatever the app does to it afterwards', async (t) => {
   // The event is built later than the call ends; the app owns the response meanwhile.
   const s = await setup(t, { flushIntervalMs: 60_000 });
