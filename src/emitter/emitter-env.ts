@@ -20,6 +20,7 @@ const NUMERIC: ReadonlyArray<readonly [string, keyof EmitterOptions]> = [
   ['CLAUDESCOPE_MAX_DIR_BYTES', 'maxDirBytes'],
   ['CLAUDESCOPE_MAX_BUFFER_BYTES', 'maxBufferBytes'],
   ['CLAUDESCOPE_FLUSH_INTERVAL_MS', 'flushIntervalMs'],
+  ['CLAUDESCOPE_FLUSH_TIMEOUT_MS', 'flushTimeoutMs'],
   ['CLAUDESCOPE_STATS_INTERVAL_MS', 'statsIntervalMs'],
 ];
 

@@ -94,9 +94,12 @@ export interface Emitter {
   clientOptions(scope?: ClientScopeOptions): InstrumentedClientOptions;
   /** A copy of `client` that records its calls: `const client = emitter.instrument(new Anthropic())`. */
   instrument<C>(client: C, scope?: ClientScopeOptions): C;
-  /** Writes what is buffered. */
+  /**
+   * Writes what is buffered; resolves once it is written (or dropped and counted), or after
+   * `flushTimeoutMs` (10 s) with it still buffered when the disk does not answer. Never rejects.
+   */
   flush(): Promise<void>;
-  /** Flushes, seals the file with a footer and closes it. */
+  /** Flushes, seals the file with a footer and closes it; waits at most `flushTimeoutMs` too. Never rejects. */
   close(): Promise<void>;
   /** The emitter's own counters. */
   stats(): EmitterStats;

@@ -291,7 +291,8 @@ export class EventWriter {
 
   /**
    * Resolves once every event buffered (or deferred) before the call was written or
-   * dropped. Never rejects.
+   * dropped, or after `flushTimeoutMs` with them still buffered (a disk that never answers).
+   * Never rejects.
    */
   flush(): Promise<void> {
     try {
@@ -299,7 +300,18 @@ export class EventWriter {
       if (this.#settled >= this.#enqueued) return Promise.resolve();
       const target = this.#enqueued;
       return new Promise<void>((resolve) => {
-        this.#flushWaiters.push({ target, resolve });
+        const giveUp = this.#giveUpAfterTimeout(() => {
+          this.#flushWaiters = this.#flushWaiters.filter((w) => w !== waiter);
+          resolve();
+        });
+        const waiter: FlushWaiter = {
+          target,
+          resolve: () => {
+            clearTimeout(giveUp);
+            resolve();
+          },
+        };
+        this.#flushWaiters.push(waiter);
         this.#pump();
       });
     } catch {
@@ -323,7 +335,10 @@ export class EventWriter {
         return Promise.resolve();
       }
       return new Promise<void>((resolve) => {
+        // The file stays open with its write in flight: sealed if the disk recovers, else at exit.
+        const giveUp = this.#giveUpAfterTimeout(resolve);
         last.done.push(() => {
+          clearTimeout(giveUp);
           this.#stopIfIdle();
           resolve();
         });
@@ -854,6 +869,14 @@ export class EventWriter {
     this.#bufferedBytes -= bytes;
     this.#settled += bytes;
     this.#resolveFlushWaiters();
+  }
+
+  /**
+   * Runs `giveUp` once `flushTimeoutMs` have passed. Not unref'd: it exists only while the app
+   * awaits a flush that the disk has not answered, and the app then gets its answer.
+   */
+  #giveUpAfterTimeout(giveUp: () => void): NodeJS.Timeout {
+    return setTimeout(giveUp, this.#o.flushTimeoutMs);
   }
 
   #resolveFlushWaiters(): void {

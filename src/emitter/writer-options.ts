@@ -14,6 +14,11 @@ export const FLUSH_THRESHOLD_BYTES = 64 * 1024;
 export const MAX_WRITE_BYTES = 1024 * 1024;
 /** Default: flush buffered lines at least this often. */
 export const FLUSH_INTERVAL_MS = 100;
+/**
+ * Default: the longest `flush()` and `close()` wait for the disk. A write that never completes
+ * (a hung network file system) must not hold an app's shutdown that awaits them for ever.
+ */
+export const FLUSH_TIMEOUT_MS = 10_000;
 /** Default: append a stats line this often while a file is open. */
 export const STATS_INTERVAL_MS = 60_000;
 /** Default: seal a file and open the next one past this size. */
@@ -88,6 +93,13 @@ export interface WriterOptions {
   maxBufferBytes?: number;
   /** Buffered lines are written at least this often (the timer is unref'd). @default 100 */
   flushIntervalMs?: number;
+  /**
+   * The longest `flush()` and `close()` wait for the disk: past it they resolve with the events
+   * still buffered (written if the disk recovers, or at exit), so a write that never completes
+   * (a hung network file system) never holds the app's shutdown. @default 10000
+   * @example { flushTimeoutMs: 2000 }
+   */
+  flushTimeoutMs?: number;
   /** A stats line is appended this often while a file is open (unref'd timer). @default 60000 */
   statsIntervalMs?: number;
   /** File-system seam; any call left out comes from `node:fs`. @default node:fs */
@@ -113,6 +125,7 @@ export interface ResolvedWriterOptions {
   maxDirBytes: number;
   maxBufferBytes: number;
   flushIntervalMs: number;
+  flushTimeoutMs: number;
   statsIntervalMs: number;
   fs: WriterFs;
   emitter: { name: string; version: string };
@@ -194,6 +207,7 @@ export function resolveWriterOptions(options: WriterOptions = {}): ResolvedWrite
     maxDirBytes: positive('maxDirBytes', options.maxDirBytes, MAX_DIR_BYTES),
     maxBufferBytes: positive('maxBufferBytes', options.maxBufferBytes, MAX_BUFFER_BYTES),
     flushIntervalMs: positive('flushIntervalMs', options.flushIntervalMs, FLUSH_INTERVAL_MS),
+    flushTimeoutMs: positive('flushTimeoutMs', options.flushTimeoutMs, FLUSH_TIMEOUT_MS),
     statsIntervalMs: positive('statsIntervalMs', options.statsIntervalMs, STATS_INTERVAL_MS),
     fs: { ...defaultFs, ...options.fs },
     emitter: { name: emitter.name, version: emitter.version },

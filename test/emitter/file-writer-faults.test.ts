@@ -337,3 +337,34 @@ test('a folder under /proc (where mkdir -p never returns) drops and counts; flus
   t.is(await Promise.race([writer.close().then(() => 'closed'), hung]), 'closed');
   t.is(writer.stats().events_dropped_write_error, 2);
 });
+
+test('a disk that never answers holds flush() and close() no longer than flushTimeoutMs, and the events land once it answers', async (t) => {
+  const dir = tempDir(t);
+  const held: Array<() => void> = [];
+  let hang = true;
+  const write: WriteFn = (fd, b, o, l, p, cb) => {
+    if (hang) held.push(() => realWrite(fd, b, o, l, p, cb));
+    else realWrite(fd, b, o, l, p, cb);
+  };
+  const writer = new EventWriter({ dir, app: 'hung', fs: { write }, flushTimeoutMs: 300, flushIntervalMs: 5 });
+  for (let i = 0; i < 5; i++) writer.write(callEvent(i));
+  const waited = async (p: Promise<void>): Promise<number> => {
+    const t0 = performance.now();
+    await p;
+    return performance.now() - t0;
+  };
+  const flushMs = await waited(writer.flush());
+  t.true(flushMs >= 250 && flushMs < 5000, `flush() waited ${flushMs} ms`);
+  t.true(held.length > 0, 'the write is still in flight');
+  t.is(eventFiles(dir).flatMap(readLines).filter((l) => l.t === 'call').length, 0, 'nothing reached the disk yet');
+  writer.write(callEvent(5));
+  const closeMs = await waited(writer.close());
+  t.true(closeMs >= 250 && closeMs < 5000, `close() waited ${closeMs} ms`);
+  // The disk answers: nothing was dropped, and every event lands, once.
+  hang = false;
+  while (held.length > 0) held.shift()!();
+  await writer.close();
+  const lines = eventFiles(dir).flatMap(readLines);
+  t.deepEqual(lines.filter((l) => l.t === 'call').map((l) => l['event_id']), Array.from({ length: 6 }, (_, i) => callEvent(i).event_id));
+  t.is(writer.stats().events_dropped_buffer + writer.stats().events_dropped_write_error, 0);
+});

@@ -17,7 +17,7 @@ const configuration = readme.slice(readme.indexOf('### Configuration'), readme.i
 /** Every key of EmitterOptions (the type-check fails when one is added or removed), and whether the README names it. */
 const OPTIONS: Record<keyof EmitterOptions, boolean> = {
   dir: true, app: true, host: true, env: true, apiKeyAlias: true, tags: true, maxFileBytes: true, maxFileAgeMs: true,
-  maxDirBytes: true, maxBufferBytes: true, flushIntervalMs: true, statsIntervalMs: true, redact: true,
+  maxDirBytes: true, maxBufferBytes: true, flushIntervalMs: true, flushTimeoutMs: true, statsIntervalMs: true, redact: true,
   // Seams for tests, not settings.
   fs: false, emitter: false, pid: false, now: false,
 };
