@@ -85,8 +85,12 @@ function classify(chunk: Uint8Array, at: number, end: number): FrameKind {
 export class SseScanner implements ChunkScanner {
   /** Inside a frame whose end has not been read yet. */
   #inFrame = false;
-  /** The last byte read was `\n` (a frame ends at `\n\n`, which may straddle two reads). */
-  #lastLf = false;
+  /**
+   * How the last read ended: 1 after a `\n`, 2 after `\n\r`, else 0. A frame ends at a blank
+   * line, `\n\n` or `\n\r\n` (a proxy may end lines with CRLF, as SSE allows), and that end
+   * may straddle two reads.
+   */
+  #tail: 0 | 1 | 2 = 0;
   /** The bytes so far of a frame to parse; null while in a frame to skip. */
   #keep: Uint8Array[] | null = null;
   readonly #decoder = new TextDecoder();
@@ -102,7 +106,7 @@ export class SseScanner implements ChunkScanner {
         while (pos < n && (chunk[pos] === LF || chunk[pos] === CR)) pos++;
         if (pos >= n) break;
         this.#inFrame = true;
-        this.#lastLf = false;
+        this.#tail = 0;
         const kind = classify(chunk, pos, n);
         if (kind === DELTA && this.facts.firstDeltaAt === null) this.facts.firstDeltaAt = Date.now();
         this.#keep = kind === PARSE ? [] : null;
@@ -111,7 +115,8 @@ export class SseScanner implements ChunkScanner {
       if (end === -1) {
         // The frame goes on in the next read.
         this.#keep?.push(chunk.slice(pos));
-        this.#lastLf = chunk[n - 1] === LF;
+        const lastByte = chunk[n - 1];
+        this.#tail = lastByte === LF ? 1 : lastByte === CR && (n - 2 >= pos ? chunk[n - 2] === LF : this.#tail === 1) ? 2 : 0;
         return;
       }
       if (this.#keep !== null) {
@@ -120,17 +125,23 @@ export class SseScanner implements ChunkScanner {
         this.#keep = null;
       }
       this.#inFrame = false;
-      this.#lastLf = false;
+      this.#tail = 0;
       pos = end + 1;
     }
   }
 
-  /** Index in `chunk` of the second `\n` of the `\n\n` ending the frame, from `pos`; -1 if not in it. */
+  /** Index in `chunk` of the last `\n` of the `\n\n` or `\n\r\n` ending the frame, from `pos`; -1 if not in it. */
   #frameEnd(chunk: Uint8Array, pos: number): number {
-    if (this.#lastLf && chunk[pos] === LF) return pos;
+    if (this.#tail === 2 && chunk[pos] === LF) return pos;
+    if (this.#tail === 1) {
+      if (chunk[pos] === LF) return pos;
+      if (chunk[pos] === CR && chunk[pos + 1] === LF) return pos + 1;
+    }
     const last = chunk.length - 1;
     for (let i = chunk.indexOf(LF, pos); i !== -1 && i < last; i = chunk.indexOf(LF, i + 1)) {
-      if (chunk[i + 1] === LF) return i + 1;
+      const next = chunk[i + 1];
+      if (next === LF) return i + 1;
+      if (next === CR && chunk[i + 2] === LF) return i + 2;
     }
     return -1;
   }
@@ -141,7 +152,7 @@ export class SseScanner implements ChunkScanner {
     for (const p of pieces) text += this.#decoder.decode(p, STREAM);
     text += this.#decoder.decode();
     let end = text.length;
-    while (end > 0 && text.charCodeAt(end - 1) === LF) end--;
+    while (end > 0 && (text.charCodeAt(end - 1) === LF || text.charCodeAt(end - 1) === CR)) end--;
     this.#frame(text, 0, end);
   }
 

@@ -4,7 +4,10 @@
  * learns the same facts as a plain reading of the whole body.
  */
 import test from 'ava';
+import Anthropic from '@anthropic-ai/sdk';
 import fc from 'fast-check';
+import { fakeApiAndEmitter } from '../helpers/emitter-setup.js';
+import { readEvents } from '../helpers/events.js';
 import { newSseFacts, SseScanner } from '../../src/emitter/stream-observer.js';
 import type { SseFacts } from '../../src/emitter/stream-observer.js';
 import { startFakeApi } from '../../src/testing/index.js';
@@ -98,6 +101,23 @@ test('the SSE scanner learns the same facts from a body cut anywhere as from the
   t.truthy(expected(texts[2]!).error, 'one body has a mid-stream error');
 });
 
+test('a body whose lines end with CRLF (as SSE allows, and a proxy may send) gives the same facts, cut anywhere', async (t) => {
+  const texts = await bodies();
+  for (const text of texts) {
+    const crlf = text.replaceAll('\n', '\r\n');
+    const bytes = new TextEncoder().encode(crlf);
+    const want = expected(text);
+    t.deepEqual(comparable(scan(bytes, [])), want, 'one piece');
+    t.deepEqual(comparable(scan(bytes, Array.from({ length: bytes.length }, (_, i) => i))), want, 'one byte at a time');
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 40 }), (cuts) => {
+        t.deepEqual(comparable(scan(bytes, cuts)), want);
+      }),
+      { numRuns: 150 },
+    );
+  }
+});
+
 test('blank lines and carriage returns between frames are skipped', (t) => {
   const body = '\r\nevent: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":3}}}\n\n\n\r\nevent: content_block_delta\ndata: {}\n\nevent: message_stop\ndata: {}\n\n';
   const facts = scan(new TextEncoder().encode(body), [1, 30, 130]);
@@ -106,3 +126,39 @@ test('blank lines and carriage returns between frames are skipped', (t) => {
   t.not(facts.firstDeltaAt, null);
   t.true(facts.sawMessageStop);
 });
+
+for (const hook of ['instrument', 'clientOptions'] as const) {
+  test(`${hook}: a stream whose lines arrive ending with CRLF (a proxy's) is recorded with its usage, stop reason and first token, and the app reads it unchanged`, async (t) => {
+    const s = await fakeApiAndEmitter(t);
+    const CR = 13;
+    const LF = 10;
+    // The fake API's answer with each \n sent as \r\n, as a proxy may re-frame it.
+    const viaCrlfProxy = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const res = await fetch(input, init);
+      if (!res.body) return res;
+      const body = res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, out) {
+          const bytes: number[] = [];
+          for (const b of chunk) {
+            if (b === LF) bytes.push(CR);
+            bytes.push(b);
+          }
+          out.enqueue(Uint8Array.from(bytes));
+        },
+      }));
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const options = { apiKey: 'k', baseURL: s.api.url, fetch: viaCrlfProxy };
+    const client = hook === 'instrument' ? s.emitter.instrument(new Anthropic(options)) : new Anthropic({ ...options, ...s.emitter.clientOptions() });
+    s.api.enqueue({ content: [{ type: 'text', text: 'one two three' }], usage: { input_tokens: 321, output_tokens: 7 }, stream: { messageDeltas: 2 } });
+    const stream = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }], stream: true });
+    let text = '';
+    for await (const e of stream) if (e.type === 'content_block_delta' && e.delta.type === 'text_delta') text += e.delta.text;
+    t.is(text, 'one two three');
+    await s.emitter.flush();
+    const [call] = readEvents(s.dir).calls;
+    t.like(call, { status: 'ok', complete: true, stop_reason: 'end_turn', usage: { input_tokens: 321, output_tokens: 7 } });
+    t.not(call?.ttft_ms, null);
+    t.truthy(call?.message_id);
+  });
+}
