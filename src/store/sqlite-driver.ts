@@ -19,7 +19,8 @@ export class SqliteDriverMissingError extends Error {
       'the embedded store needs the better-sqlite3 package, whose native module is not installed here ' +
         '(an optional dependency: npm leaves it out when its build fails). Where a C++ toolchain (make, g++, python3) ' +
         'or its prebuilt binaries on GitHub are reachable, run `npm install better-sqlite3@12` (or `npm rebuild better-sqlite3` ' +
-        'if it is there). The emitter does not need it.',
+        'if it is there); an npm that runs only approved install scripts (npm 12) needs `npm approve-scripts better-sqlite3` first. ' +
+        'The emitter does not need it.',
       { cause },
     );
     this.name = 'SqliteDriverMissingError';

@@ -36,6 +36,20 @@ test('the package holds what the README and the exports name, and nothing of the
   t.deepEqual(unwanted, []);
 });
 
+// npm 11.16 reads `allowScripts` and warns of dependencies whose install scripts it does not
+// cover; a later npm skips them, and better-sqlite3 unbuilt is a daemon that cannot start.
+test('every dependency with an install script is approved in package.json, so a stricter npm still builds better-sqlite3', (t) => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+  t.is(pkg.allowScripts?.['better-sqlite3'], true);
+  const [npmMajor = 0, npmMinor = 0] = execFileSync('npm', ['--version'], { encoding: 'utf8' }).split('.').map(Number);
+  if (npmMajor < 11 || (npmMajor === 11 && npmMinor < 16)) {
+    t.log(`npm ${npmMajor}.${npmMinor} has no approve-scripts; the field alone is checked`);
+    return;
+  }
+  const out = execFileSync('npm', ['approve-scripts', '--allow-scripts-pending', '--json'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  t.deepEqual((JSON.parse(out) as { allowScripts: unknown[] }).allowScripts, []);
+});
+
 // The packed package, installed into temporary apps as npm would lay it out: the package
 // unpacked in node_modules, next to its dependencies, its peer @anthropic-ai/sdk (the app's
 // own) and @types/node, which are linked from this checkout's node_modules (no registry needed).
