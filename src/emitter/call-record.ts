@@ -173,7 +173,8 @@ export class CallRecord {
     }
 
     const usage = sse ? (sse.usage ? usageFromApi(sse.usage) : null) : (body?.usage ?? null);
-    const complete = sse ? sse.sawMessageDelta || sse.sawMessageStop : body !== null || this.bodyReadToEnd;
+    // A stream may carry more than one message_delta: its usage is final only at message_stop.
+    const complete = sse ? sse.sawMessageStop : body !== null || this.bodyReadToEnd;
     let ttftMs: number | null = null;
     let tokensPerSecond: number | null = null;
     if (sse?.firstDeltaAt != null) {

@@ -16,7 +16,6 @@ export interface SseFacts {
   messageId: string | null;
   model: string | null;
   stopReason: string | null;
-  sawMessageDelta: boolean;
   sawMessageStop: boolean;
   /** The body of an `event: error` frame, if one came. */
   error: { type: string | null; message: string | null; errorCode: string | null } | null;
@@ -29,7 +28,6 @@ export function newSseFacts(): SseFacts {
     messageId: null,
     model: null,
     stopReason: null,
-    sawMessageDelta: false,
     sawMessageStop: false,
     error: null,
   };
@@ -185,7 +183,6 @@ export class SseScanner implements ChunkScanner {
       const usage = asObject(message['usage']);
       f.usage = usage ? { ...usage } : {};
     } else if (isDelta) {
-      f.sawMessageDelta = true;
       const delta = asObject(data['delta']);
       const stop = delta ? str(delta['stop_reason']) : null;
       if (stop !== null) f.stopReason = stop;

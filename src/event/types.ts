@@ -212,7 +212,7 @@ export interface CallEvent {
   ttft_ms: number | null;
   output_tokens_per_second: number | null;
   // usage
-  /** False when the usage is not final (a stream that ended without its last message_delta). */
+  /** False when the usage may not be final (a stream that ended before its message_stop). */
   complete: boolean;
   usage: Usage | null;
   rate_limits: RateLimits | null;

@@ -47,7 +47,7 @@ export const FLAG_MEANINGS: Readonly<Record<string, string>> = {
   ttl_unknown_priced_as_1h: 'cache writes whose TTL is not known were priced at the 1-hour write price (pricing.unknown_ttl)',
   web_search: 'web search requests at USD 0.01 each, on top of tokens',
   code_execution_not_priced: 'code execution container time is not in usage and is not priced here; see the cost report',
-  incomplete: 'usage is not final (a stream ended before its last message_delta): a lower bound, still billed',
+  incomplete: 'usage may not be final (a stream ended before its message_stop): a lower bound, still billed',
   unverified_price: 'a rate used is marked unverified in the catalog',
   override: 'a price from pricing.models',
   provider_override: 'a price from pricing.providers.<provider>.models',

@@ -302,6 +302,20 @@ test('a connection cut mid-stream gives one error event with the usage seen so f
   t.is(e.complete, false);
 });
 
+test('a stream cut after its message_delta but before message_stop is not complete: more deltas may have followed', async (t) => {
+  const s = await setup(t);
+  // message_start, ping, content_block_start, 3 deltas, content_block_stop, message_delta | message_stop
+  s.api.enqueue({ usage: { input_tokens: 40, output_tokens: 17 }, stream: { textDeltas: 3, cutAfterEvents: 8 } });
+  const stream = await s.client.messages.create({ ...MSG, stream: true });
+  const seen: string[] = [];
+  await t.throwsAsync(async () => {
+    for await (const ev of stream) seen.push(ev.type);
+  });
+  t.is(seen.at(-1), 'message_delta', 'the cut came right after the message_delta');
+  const e = (await eventsOf(s)).calls[0]!;
+  t.like(e, { status: 'error', complete: false, stop_reason: 'end_turn', usage: { input_tokens: 40, output_tokens: 17 } });
+});
+
 /**
  * Reads a 100-delta stream with `read` through the bare SDK, then through the emitter's client,
  * and returns the fake API's record of each request (how many events it sent before the

@@ -56,7 +56,6 @@ function expected(body: string): Omit<SseFacts, 'firstDeltaAt'> & { sawDelta: bo
       f.model = d['message'].model;
       f.usage = { ...d['message'].usage };
     } else if (name === 'message_delta') {
-      f.sawMessageDelta = true;
       if (d['delta']?.stop_reason != null) f.stopReason = d['delta'].stop_reason;
       for (const [k, v] of Object.entries(d['usage'] ?? {})) if (v !== null) (f.usage ??= {})[k] = v;
     } else if (name === 'error') {
