@@ -453,13 +453,15 @@ export class CostEngine implements Pricer {
       const m = this.table.geo.get(geo);
       if (m === undefined) return this.#unpriced(event, model.id, flags, `${FLAG.unknownInferenceGeo}:${geo}`, 'unknown_inference_geo');
       const builtIn = this.table.catalog.modifiers.geo.get(geo) === m;
-      if (geo === 'us' && builtIn && !model.geoUs) {
+      // The US multiplier is the model's to take (inference_geo_us), whether its value is the
+      // catalog's or pricing.inference_geo.us; a configured value is flagged as configured.
+      if (geo === 'us' && !model.geoUs) {
         (flags ??= []).push(FLAG.geoIgnored);
       } else if (m.num !== m.den) {
         geoMult = m;
         geoName = geo;
         mask |= builtIn ? M_GEO : M_GEO_CUSTOM;
-        (flags ??= []).push(geo === 'us' ? FLAG.geoUs : this.#flag('inference_geo', geo));
+        (flags ??= []).push(geo === 'us' && builtIn ? FLAG.geoUs : this.#flag('inference_geo', geo));
       }
     }
 

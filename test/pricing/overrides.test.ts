@@ -104,6 +104,22 @@ test('overrides can price priority tier, new geos, unknown-TTL writes as 1h, web
   t.is(pricer.normalizeModel('GW/Fable'), 'claude-fable-5-2');
 });
 
+test('a configured us multiplier applies to the models the US multiplier is for, flagged as configured, and not to older ones', (t) => {
+  const date = '2026-11-20T00:00:00Z';
+  const us = apiUsage({ input_tokens: 1_000_000, output_tokens: 0, inference_geo: 'us' });
+  const pricer = createPricer({ overrides: { inference_geo: { us: 1.2 } } });
+  const eligible = pricer.price(callEvent({ model: 'claude-opus-4-8', date, usage: us }));
+  t.is(eligible.cost_usd, 6); // $5 × 1.2
+  t.true(eligible.flags.includes('inference_geo:us'));
+  t.false(eligible.flags.includes('inference_geo_us'), 'inference_geo_us means the catalog’s × 1.1');
+  const older = pricer.price(callEvent({ model: 'claude-opus-4-5-20251101', date, usage: us }));
+  t.is(older.cost_usd, 5);
+  t.deepEqual(older.flags.filter((f) => f.startsWith('inference_geo')), ['inference_geo_not_eligible']);
+  // A model made eligible by configuration takes it.
+  const opted = createPricer({ overrides: { inference_geo: { us: 1.2 }, models: { 'claude-opus-4-5-20251101': { inference_geo_us: true, prices: [{ input: 5, output: 25 }] } } } });
+  t.is(opted.price(callEvent({ model: 'claude-opus-4-5-20251101', date, usage: us })).cost_usd, 6);
+});
+
 test('fast and tier prices in an override', (t) => {
   const pricer = createPricer({
     overrides: {
