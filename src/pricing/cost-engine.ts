@@ -18,7 +18,7 @@ import { FLAG } from './flags.js';
 import { ONE, PICO_PER_NANO, mulFraction, roundHalfEven, roundHalfEvenBig, type Fraction } from './money.js';
 import type { ParsedModelId } from './model-normalizer.js';
 import { parseOverrides, type PricingOverrides } from './overrides.js';
-import { UNKNOWN, buildPriceTable, findPeriod, ratesFor, type Layer, type PriceTable, type PricedModel, type RateSet } from './price-table.js';
+import { DATES_UNVERIFIED, UNKNOWN, buildPriceTable, findPeriod, ratesFor, type Layer, type PriceTable, type PricedModel, type RateSet } from './price-table.js';
 import type { CostPart, PriceDimension, PriceResult, Pricer } from './types.js';
 
 /** Options of {@link createPricer}. */
@@ -523,7 +523,8 @@ export class CostEngine implements Pricer {
     if (bad !== null) return this.#unpriced(event, model.id, flags, rs.input === UNKNOWN ? FLAG.noPrice : `${FLAG.noPrice}:${bad}`, 'no_price');
     let S = this.#S;
     let Snc = this.#Snc;
-    let unverified = this.#unverified;
+    // A price whose dates are unverified: flagged once any token was priced at it.
+    let unverified = this.#unverified | (parts.length > 0 ? rs.unverifiedMask & DATES_UNVERIFIED : 0);
     if (wu > 0) (flags ??= []).push(unknownTtl1h ? FLAG.ttlUnknown1h : FLAG.ttlUnknown5m);
 
     // Beta iterations: compaction and advisor entries are not in the top-level usage.

@@ -29,8 +29,8 @@ export interface PriceRow {
   cache_write_1h: number | null;
   cache_read: number | null;
   output: number | null;
-  /** Rate fields its sources leave uncertain. */
-  unverified: RateField[];
+  /** Rate fields its sources leave uncertain, and `from`/`to` where a date is (a cut between two prices). */
+  unverified: (RateField | 'from' | 'to')[];
   source: string;
 }
 
@@ -64,7 +64,9 @@ export function listPrices(pricer: CostEngine, filter: { at?: number; model?: st
   for (const m of pricer.table.models.values()) {
     if (only !== null && m.id !== only) continue;
     const push = (p: { from: number; to: number }, rs: RateSet, layer: RateLayer, provider: string | null, speed: 'standard' | 'fast', tier: string | null, over: number | null) => {
-      const unverified = RATE_FIELDS.filter((_, i) => (rs.unverifiedMask & (1 << i)) !== 0);
+      const unverified: PriceRow['unverified'] = RATE_FIELDS.filter((_, i) => (rs.unverifiedMask & (1 << i)) !== 0);
+      if (rs.fromUnverified) unverified.push('from');
+      if (rs.toUnverified) unverified.push('to');
       rows.push({
         model: m.id,
         aliases: aliasesOf.get(m.id) ?? [],

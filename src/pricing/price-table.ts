@@ -9,6 +9,9 @@ import { ONE, type Fraction } from './money.js';
 import { ModelIdParser, parseModelIdWith } from './model-normalizer.js';
 import type { ModelOverrideSpec, OverridesSpec } from './overrides.js';
 
+/** The bit of {@link RateSet.unverifiedMask} for an unverified `from` or `to` date. */
+export const DATES_UNVERIFIED = 1 << RATE_FIELDS.length;
+
 /** Unknown price marker inside a {@link RateSet} (numbers only, so the shape stays monomorphic). */
 export const UNKNOWN = -1;
 
@@ -25,8 +28,14 @@ export interface RateSet {
   readonly cache_write_1h: number;
   readonly cache_read: number;
   readonly output: number;
-  /** Bit `i` set when `RATE_FIELDS[i]` is unverified in its sources. */
+  /**
+   * Bit `i` set when `RATE_FIELDS[i]` is unverified in its sources; {@link DATES_UNVERIFIED}
+   * when a date that decides whether these rates apply is.
+   */
   readonly unverifiedMask: number;
+  /** Whether the start (resp. end) of these rates is an unverified date that separates them from other prices. */
+  readonly fromUnverified: boolean;
+  readonly toUnverified: boolean;
   /** Human-readable origin, e.g. `catalog claude-opus-4-6 2026-02-05→ (pricing-page-2026-08)`. */
   readonly source: string;
   /** `tier:<name>` when this is a prompt-length tier, else null. */
@@ -107,11 +116,12 @@ function rangeText(from: number, to: number): string {
 function rateSet(
   rates: RatesSpec,
   unverified: readonly string[],
+  dates: { from: boolean; to: boolean },
   source: string,
   tierFlag: string | null,
   layer: RateLayer,
 ): RateSet {
-  let mask = 0;
+  let mask = dates.from || dates.to ? DATES_UNVERIFIED : 0;
   RATE_FIELDS.forEach((f, i) => {
     if (unverified.includes(f)) mask |= 1 << i;
   });
@@ -123,6 +133,8 @@ function rateSet(
     cache_read: v(rates.cache_read),
     output: v(rates.output),
     unverifiedMask: mask,
+    fromUnverified: dates.from,
+    toUnverified: dates.to,
     source,
     tierFlag,
     layer,
@@ -130,20 +142,44 @@ function rateSet(
   };
 }
 
+/**
+ * Compiles one timeline. A date marked unverified matters where it separates two prices (or a
+ * price from none): the rates on both sides of it are flagged, so a call near an uncertain
+ * cut is never reported as certain. The first base period's start, extended back to the
+ * model's first call, separates nothing.
+ */
 function compilePeriods(specs: readonly PeriodSpec[], label: string, layer: RateLayer, cite: (s: string) => string, extendBack: boolean): Period[] {
+  const marked = (spec: { unverified: readonly string[] } | undefined, field: 'from' | 'to') => spec !== undefined && spec.unverified.includes(field);
   return specs.map((p, i) => {
+    const from = extendBack && i === 0 ? -Infinity : p.from;
+    const prev = specs[i - 1];
+    const next = specs[i + 1];
+    const dates = {
+      from: Number.isFinite(from) && (marked(p, 'from') || (prev !== undefined && prev.to === p.from && marked(prev, 'to'))),
+      to: Number.isFinite(p.to) && (marked(p, 'to') || (next !== undefined && next.from === p.to && marked(next, 'from'))),
+    };
     const base = `${label} ${rangeText(p.from, p.to)}`;
     const tiers = p.tiers.map((t: TierSpec) => ({
       over: t.over,
       from: t.from,
       to: t.to,
-      rates: rateSet(t.rates, t.unverified, `${base}, tier ${t.name} (prompt > ${t.over.toLocaleString('en-US')} tokens${Number.isFinite(t.to) ? ` until ${dateText(t.to)}` : ''})${cite(t.source)}`, `tier:${t.name}`, layer),
+      rates: rateSet(
+        t.rates,
+        t.unverified,
+        {
+          from: (Number.isFinite(t.from) && marked(t, 'from')) || (t.from <= p.from && dates.from),
+          to: (Number.isFinite(t.to) && marked(t, 'to')) || (t.to >= p.to && dates.to),
+        },
+        `${base}, tier ${t.name} (prompt > ${t.over.toLocaleString('en-US')} tokens${Number.isFinite(t.to) ? ` until ${dateText(t.to)}` : ''})${cite(t.source)}`,
+        `tier:${t.name}`,
+        layer,
+      ),
     }));
     return {
-      from: extendBack && i === 0 ? -Infinity : p.from,
+      from,
       to: p.to,
       declaredFrom: p.from,
-      rates: rateSet(p.rates, p.unverified, `${base}${cite(p.source)}`, null, layer),
+      rates: rateSet(p.rates, p.unverified, dates, `${base}${cite(p.source)}`, null, layer),
       tiers,
     };
   });

@@ -26,7 +26,8 @@ const event = {
 test('claudescope pricing lists the catalog as a table and as JSON', (t) => {
   const table = cli(['pricing', '--model', 'claude-sonnet-5-5']);
   t.is(table.code, 0, table.stderr);
-  t.regex(table.stdout, /claude-sonnet-5-5\s+standard\s+2026-10-07\s+…\s+2\s+2\.5\s+4\s+0\.1\*\s+10/);
+  t.regex(table.stdout, /claude-sonnet-5-5\s+standard\s+2026-09-29\s+2026-10-07\*\s+2\s+2\.5\s+4\s+0\.2\s+10/);
+  t.regex(table.stdout, /claude-sonnet-5-5\s+standard\s+2026-10-07\*\s+…\s+2\s+2\.5\s+4\s+0\.1\*\s+10/);
   const json = cli(['pricing', '--json', '--at', '2026-10-08']);
   t.is(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout) as { pricing_version: string; as_of: string; rows: { model: string; cache_read: number | null }[] };

@@ -175,5 +175,26 @@ test('listPrices filters by date and model spelling', (t) => {
     ],
   );
   t.true(listPrices(pricer).length > 30);
-  t.deepEqual(listPrices(pricer, { model: 'claude-sonnet-5-5', at: Date.parse('2026-10-08T00:00:00Z') }).map((r) => [r.cache_read, r.unverified]), [[0.1, ['cache_read']]]);
+  t.deepEqual(listPrices(pricer, { model: 'claude-sonnet-5-5', at: Date.parse('2026-10-08T00:00:00Z') }).map((r) => [r.cache_read, r.unverified]), [[0.1, ['cache_read', 'from']]]);
+  // The 2026-10-07 cut is unverified on both of its sides; the model's first start separates nothing.
+  t.deepEqual(listPrices(pricer, { model: 'claude-sonnet-5-5' }).map((r) => [r.from, r.to, r.unverified]), [
+    ['2026-09-29', '2026-10-07', ['to']],
+    ['2026-10-07', null, ['cache_read', 'from']],
+  ]);
+});
+
+test('an unverified date flags the calls it may misprice: those on either side of a cut, and fast calls at an uncertain start, not a model’s first start', (t) => {
+  const pricer = createPricer();
+  const flagged = (model: string, at: string, u: Record<string, unknown>) => pricer.price(callEvent({ model, date: at, usage: apiUsage(u) })).flags.includes('unverified_price');
+  // claude-fable-5-2's only period starts on an unverified date, which separates no prices.
+  t.false(flagged('claude-fable-5-2', '2026-11-20T00:00:00Z', { input_tokens: 1000, output_tokens: 100 }));
+  // claude-sonnet-5-5's input price is the same on both sides of its unverified 2026-10-07 cut, but
+  // which side a call is on is uncertain.
+  t.true(flagged('claude-sonnet-5-5', '2026-10-01T00:00:00Z', { input_tokens: 1000, output_tokens: 100 }));
+  t.true(flagged('claude-sonnet-5-5', '2026-10-20T00:00:00Z', { input_tokens: 1000, output_tokens: 100 }));
+  // claude-opus-4-8: fast mode from an unverified start; standard calls are not concerned.
+  t.true(flagged('claude-opus-4-8', '2026-07-01T00:00:00Z', { input_tokens: 1000, output_tokens: 100, speed: 'fast' }));
+  t.false(flagged('claude-opus-4-8', '2026-07-01T00:00:00Z', { input_tokens: 1000, output_tokens: 100 }));
+  // A call with no tokens priced at those rates costs nothing uncertain.
+  t.false(flagged('claude-sonnet-5-5', '2026-10-01T00:00:00Z', { input_tokens: 0, output_tokens: 0 }));
 });

@@ -149,7 +149,7 @@ function money(v: number | null): string {
   return v === null ? '?' : String(v);
 }
 
-/** The rows as a fixed-width table; `*` marks a price its sources leave unverified. */
+/** The rows as a fixed-width table; `*` marks a price or date its sources leave unverified. */
 export function formatPriceTable(rows: readonly PriceRow[]): string {
   const header = ['model', 'speed/tier', 'from', 'to', 'input', '5m write', '1h write', 'cache read', 'output', 'source'];
   const cells = rows.map((r) => {
@@ -158,8 +158,8 @@ export function formatPriceTable(rows: readonly PriceRow[]): string {
     return [
       r.model,
       kind,
-      r.from ?? '…',
-      r.to ?? '…',
+      `${r.from ?? '…'}${r.unverified.includes('from') ? '*' : ''}`,
+      `${r.to ?? '…'}${r.unverified.includes('to') ? '*' : ''}`,
       mark('input', r.input),
       mark('cache_write_5m', r.cache_write_5m),
       mark('cache_write_1h', r.cache_write_1h),
@@ -242,7 +242,7 @@ const command: CommandModule<object, PricingArgs> = {
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       return;
     }
-    process.stdout.write(`Prices ${pricer.version}, checked ${pricer.catalogAsOf}${pricer.isStale() ? ' (STALE: older than 60 days, check for new prices)' : ''}; USD per million tokens, '?' = unknown (unpriced), '*' = unverified.\n`);
+    process.stdout.write(`Prices ${pricer.version}, checked ${pricer.catalogAsOf}${pricer.isStale() ? ' (STALE: older than 60 days, check for new prices)' : ''}; USD per million tokens, '?' = unknown (unpriced), '*' = unverified (a date marked so may be a few days off; calls on either side are flagged unverified_price).\n`);
     process.stdout.write('Modifiers: batch ×0.5; inference_geo us ×1.1 (Opus 4.6, Sonnet 4.6 and later); Bedrock regional endpoints ×1.1 (Sonnet 4.5, Haiku 4.5 and later); web search $0.01/request.\n\n');
     process.stdout.write(rows.length === 0 ? 'No prices match.\n' : formatPriceTable(rows));
   },
