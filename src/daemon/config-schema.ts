@@ -62,6 +62,7 @@ export const CONFIG_SCHEMA: FieldSpec = {
       fields: {
         poll_interval_ms: { kind: 'int', min: 10, max: 600_000 },
         batch_interval_ms: { kind: 'int', min: 0, max: 60_000 },
+        max_open_files: { kind: 'int', min: 1, max: 1_048_576 },
       },
     },
     budgets: {

@@ -30,6 +30,11 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
 /** Least time between two commits of lines read at the files' ends (see TailerOptions.batchIntervalMs). */
 export const DEFAULT_BATCH_INTERVAL_MS = 200;
+/**
+ * Most event files the tailer holds open (see TailerOptions.maxOpenFiles): well under the
+ * usual 1024 descriptors a process may have, leaving room for the store, sockets and the log.
+ */
+export const DEFAULT_MAX_OPEN_FILES = 256;
 /** Shortest bearer token accepted: a guessable token beyond loopback is no protection. */
 export const MIN_TOKEN_LENGTH = 16;
 const DAY_MS = 86_400_000;
@@ -55,8 +60,11 @@ export interface DaemonConfig {
   auth: { token: string | null; requireToken: boolean };
   /** Row and rollup ages kept (undefined: forever) and what happens to sealed event files. */
   retention: { rowsMaxAgeMs?: number; rollupsMaxAgeMs?: number; sealedFiles: RetentionMode };
-  /** Folder scan period (default 1000 ms), and least time between two batches once caught up (default 200 ms). */
-  tail: { pollIntervalMs: number; batchIntervalMs: number };
+  /**
+   * Folder scan period (default 1000 ms), least time between two batches once caught up
+   * (default 200 ms), and most event files held open at once (default 256).
+   */
+  tail: { pollIntervalMs: number; batchIntervalMs: number; maxOpenFiles: number };
   /** Budgets (exported as `claude_budget_usd{period}`; the rule engine alerts on them). */
   budgets: Budget & { perFeature: Record<string, Budget> };
   /** Feature tags that may become the `feature` label; others are exported as `feature=""`. */
@@ -92,6 +100,7 @@ export interface DaemonFlags {
   port?: string | number | undefined;
   tokenFile?: string | undefined;
   pollIntervalMs?: string | number | undefined;
+  maxOpenFiles?: string | number | undefined;
   retentionRowsDays?: string | number | undefined;
   retentionRollupsDays?: string | number | undefined;
   sealedFiles?: string | undefined;
@@ -120,6 +129,7 @@ export const ENV_FIELDS: Record<string, { field: string; list?: boolean }> = {
   CLAUDESCOPE_TOKEN_FILE: { field: 'auth.token_file' },
   CLAUDESCOPE_POLL_INTERVAL_MS: { field: 'tail.poll_interval_ms' },
   CLAUDESCOPE_BATCH_INTERVAL_MS: { field: 'tail.batch_interval_ms' },
+  CLAUDESCOPE_MAX_OPEN_FILES: { field: 'tail.max_open_files' },
   CLAUDESCOPE_RETENTION_ROWS_DAYS: { field: 'retention.rows_days' },
   CLAUDESCOPE_RETENTION_ROLLUPS_DAYS: { field: 'retention.rollups_days' },
   CLAUDESCOPE_SEALED_FILES: { field: 'retention.sealed_files' },
@@ -133,6 +143,7 @@ const FLAG_FIELDS: Record<string, { flag: string; field: string; list?: boolean 
   port: { flag: '--port', field: 'listen.port' },
   tokenFile: { flag: '--token-file', field: 'auth.token_file' },
   pollIntervalMs: { flag: '--poll-interval-ms', field: 'tail.poll_interval_ms' },
+  maxOpenFiles: { flag: '--max-open-files', field: 'tail.max_open_files' },
   retentionRowsDays: { flag: '--retention-rows-days', field: 'retention.rows_days' },
   retentionRollupsDays: { flag: '--retention-rollups-days', field: 'retention.rollups_days' },
   sealedFiles: { flag: '--sealed-files', field: 'retention.sealed_files' },
@@ -387,7 +398,11 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
       ...(rollupsDays !== null ? { rollupsMaxAgeMs: rollupsDays * DAY_MS } : {}),
       sealedFiles: get<RetentionMode>('retention.sealed_files', 'delete'),
     },
-    tail: { pollIntervalMs: get('tail.poll_interval_ms', DEFAULT_POLL_INTERVAL_MS), batchIntervalMs: get('tail.batch_interval_ms', DEFAULT_BATCH_INTERVAL_MS) },
+    tail: {
+      pollIntervalMs: get('tail.poll_interval_ms', DEFAULT_POLL_INTERVAL_MS),
+      batchIntervalMs: get('tail.batch_interval_ms', DEFAULT_BATCH_INTERVAL_MS),
+      maxOpenFiles: get('tail.max_open_files', DEFAULT_MAX_OPEN_FILES),
+    },
     budgets: { ...budget(get('budgets', {})), perFeature },
     metrics: { featureLabelAllowlist: get<string[]>('metrics.feature_label_allowlist', []) },
     pricing: get<Record<string, unknown> | null>('pricing', null),
@@ -423,7 +438,7 @@ export function describeConfig(c: DaemonConfig): Record<string, unknown> {
     listen: c.listen,
     auth: { token: set(c.auth.token), require_token: c.auth.requireToken },
     retention: { rows_days: days(c.retention.rowsMaxAgeMs), rollups_days: days(c.retention.rollupsMaxAgeMs), sealed_files: c.retention.sealedFiles },
-    tail: { poll_interval_ms: c.tail.pollIntervalMs, batch_interval_ms: c.tail.batchIntervalMs },
+    tail: { poll_interval_ms: c.tail.pollIntervalMs, batch_interval_ms: c.tail.batchIntervalMs, max_open_files: c.tail.maxOpenFiles },
     budgets: budgetsInFileForm(c.budgets),
     metrics: { feature_label_allowlist: c.metrics.featureLabelAllowlist },
     pricing: c.pricing,

@@ -79,7 +79,7 @@ export class Daemon {
     this.pipeline = new Pipeline({
       home: c.home,
       pricer,
-      tailer: { pollIntervalMs: c.tail.pollIntervalMs, batchIntervalMs: c.tail.batchIntervalMs, retention: c.retention.sealedFiles },
+      tailer: { pollIntervalMs: c.tail.pollIntervalMs, batchIntervalMs: c.tail.batchIntervalMs, maxOpenFiles: c.tail.maxOpenFiles, retention: c.retention.sealedFiles },
       ...(c.retention.rowsMaxAgeMs !== undefined || c.retention.rollupsMaxAgeMs !== undefined
         ? { retention: { ...(c.retention.rowsMaxAgeMs !== undefined ? { rowsMaxAgeMs: c.retention.rowsMaxAgeMs } : {}), ...(c.retention.rollupsMaxAgeMs !== undefined ? { rollupsMaxAgeMs: c.retention.rollupsMaxAgeMs } : {}) } }
         : {}),
@@ -261,7 +261,7 @@ export class Daemon {
   }
 
   /** What `/healthz` answers: ok while the pipeline runs and commits. */
-  healthz(): { ok: boolean; lag_bytes: number | null; oldest_unacked_age_seconds: number | null; last_commit: string | null; events_committed: number | null; dead_letters: number | null; checkpoint_errors: number | null; unreadable_files: number | null; store: string; events_dir: string } {
+  healthz(): { ok: boolean; lag_bytes: number | null; oldest_unacked_age_seconds: number | null; last_commit: string | null; events_committed: number | null; dead_letters: number | null; checkpoint_errors: number | null; unreadable_files: number | null; descriptor_shortages: number | null; store: string; events_dir: string } {
     let h: ReturnType<Pipeline['health']> | null = null;
     try {
       h = this.pipeline.health();
@@ -277,6 +277,7 @@ export class Daemon {
       dead_letters: h ? Object.values(h.deadLettered).reduce((a, b) => a + b, 0) : null,
       checkpoint_errors: h?.checkpointErrors ?? null,
       unreadable_files: h?.filesUnreadable ?? null,
+      descriptor_shortages: h?.descriptorShortages ?? null,
       store: this.storePath,
       events_dir: join(this.config.home, 'events'),
     };

@@ -3,7 +3,7 @@
  * (see the tailer rules: identity from the writer, checkpoints only after the sink
  * acknowledged, lines are bytes, truncation detection, polling as the truth, bounded memory).
  */
-import { fstatSync } from 'node:fs';
+import { fstatSync, statSync } from 'node:fs';
 import { open, stat, unlink, rename, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -20,7 +20,8 @@ import { isSinkClosed, type Checkpoint, type EmitterStatsRecord, type TailBatch,
 interface FileState {
   key: string;
   path: string;
-  fh: FileHandle;
+  /** Null while closed to keep under `maxOpenFiles`: opened again at `path` when needed, if it still names this file. */
+  fh: FileHandle | null;
   dev: number;
   ino: number;
   header: FileHeader | null;
@@ -47,6 +48,8 @@ interface FileState {
   firstLineHash: string;
   /** Lines before this offset were dead-lettered already (a re-read after a failed commit must not again). */
   deadLetteredTo: number;
+  /** When a read last found new lines (or the file was opened): the longest idle are closed first. */
+  lastDataAt: number;
 }
 
 interface PendingCheckpoint { state: FileState; generation: number; offset: number; sealed: boolean; hash: string }
@@ -66,7 +69,7 @@ interface Batch {
 const DEFAULTS = {
   retention: 'delete', pollIntervalMs: 1000, maxEofBackoffMs: 500, chunkBytes: 256 * 1024,
   maxLineBytes: 1024 * 1024, maxBatchLines: 4000, maxBatchBytes: 1024 * 1024, maxBatchesInFlight: 2, deadWriterGraceMs: 5 * 60_000,
-  commitRetryMs: 1000, watch: true, batchIntervalMs: 200,
+  commitRetryMs: 1000, watch: true, batchIntervalMs: 200, maxOpenFiles: 256,
 } as const;
 /** Bytes read from one file before the others get a turn. */
 const FAIR_SHARE_BYTES = 4 * 1024 * 1024;
@@ -101,14 +104,24 @@ export class Tailer {
   private readonly host = hostname();
   /** Event files in the folder this process may not open, by path, with the error code: warned about once each. */
   private readonly unreadable = new Map<string, string>();
+  /** Files holding a descriptor (see {@link makeRoom}). */
+  private readonly opened = new Set<FileState>();
+  /** Descriptors of event files held: those of `opened`, and one being identified. */
+  private held = 0;
+  /** Most descriptors held at once: `maxOpenFiles`, halved at each EMFILE or ENFILE. */
+  private cap: number;
+  /** An open failed for want of descriptors: no other is tried before the next scan. */
+  private descriptorsShort = false;
   private readonly counters = {
-    linesRead: 0, eventsCommitted: 0, batchesCommitted: 0, checkpointErrors: 0, truncations: 0, replacements: 0, filesRetired: 0,
+    linesRead: 0, eventsCommitted: 0, batchesCommitted: 0, checkpointErrors: 0, truncations: 0, replacements: 0, filesRetired: 0, descriptorShortages: 0,
     deadLettered: Object.fromEntries(DEAD_LETTER_REASONS.map((r) => [r, 0])) as Record<DeadLetterReason, number>,
   };
 
   constructor(opts: TailerOptions) {
     this.o = { ...DEFAULTS, ...opts, archiveDir: opts.archiveDir ?? join(opts.eventsDir, 'archive') } as typeof this.o;
     if (this.o.chunkBytes < 1024 || this.o.maxLineBytes < 1024) throw new RangeError('chunkBytes and maxLineBytes must be at least 1024');
+    if (!Number.isInteger(this.o.maxOpenFiles) || this.o.maxOpenFiles < 1) throw new RangeError('maxOpenFiles must be an integer of at least 1');
+    this.cap = this.o.maxOpenFiles;
     this.deadLetters = new DeadLetterFile(opts.deadLetterPath);
   }
 
@@ -130,8 +143,7 @@ export class Tailer {
     await Promise.allSettled(this.inFlight);
     await this.chain;
     await this.watcher?.close();
-    for (const s of this.byKey.values()) await s.fh.close().catch(() => undefined);
-    for (const s of this.byPath.values()) await s.fh.close().catch(() => undefined);
+    for (const s of [...this.opened]) await this.release(s)?.close().catch(() => undefined);
     this.byKey.clear();
     this.byPath.clear();
   }
@@ -144,14 +156,16 @@ export class Tailer {
       // the lag keeps growing with the backlog (what the lag alert is for).
       let size = s.size;
       try {
-        size = Math.max(size, fstatSync(s.fh.fd).size);
+        // A file closed to keep under the cap is asked by its path, while that still names it.
+        const st = s.fh !== null ? fstatSync(s.fh.fd) : statSync(s.path);
+        if (st.dev === s.dev && st.ino === s.ino) size = Math.max(size, st.size);
       } catch {
-        // closed meanwhile: keep the last known size
+        // closed or gone meanwhile: keep the last known size
       }
       lag += Math.max(0, size - s.committed);
       if (s.unackedSince !== null && (oldest === null || s.unackedSince < oldest)) oldest = s.unackedSince;
     }
-    return { ...this.counters, deadLettered: { ...this.counters.deadLettered }, lagBytes: lag, oldestUnackedAgeMs: oldest === null ? 0 : now - oldest, filesTracked: this.byKey.size, filesUnreadable: this.unreadable.size };
+    return { ...this.counters, deadLettered: { ...this.counters.deadLettered }, lagBytes: lag, oldestUnackedAgeMs: oldest === null ? 0 : now - oldest, filesTracked: this.byKey.size, filesUnreadable: this.unreadable.size, filesOpen: this.held, maxOpenFiles: this.cap };
   }
 
   /** The latest counters per emitter process seen since start. */
@@ -190,9 +204,18 @@ export class Tailer {
       for (const s of [...this.byKey.values()]) {
         if (this.stopping) break;
         if (s.dropped || s.nextReadAt > now) continue;
+        if (s.fh === null) {
+          // Every descriptor the cap allows may be held by files whose lines this batch holds:
+          // hand it over, so that they may be closed once it is acknowledged.
+          if (this.held >= this.cap && this.victim() === undefined && (batch.lines > 0 || batch.checkpoints.size > 0 || this.owesNext)) {
+            await this.submit(batch, false);
+            batch = newBatch();
+          }
+          if ((await this.reopen(s)) === null) continue;
+        }
         let share = 0;
         for (;;) {
-          if (s.dropped) break;
+          if (s.dropped || s.fh === null) break;
           if (this.stopping || performance.now() < this.pauseUntil || share >= FAIR_SHARE_BYTES) {
             // Not at the file's end: more may be waiting.
             cutShort = true;
@@ -210,6 +233,7 @@ export class Tailer {
           progressed = true;
           s.atEof = false;
           s.backoffMs = 0;
+          s.lastDataAt = Date.now();
           share += n;
           if (batch.lines >= this.o.maxBatchLines || batch.bytes >= this.o.maxBatchBytes) {
             // Cut at a limit, not at the end of the files: another batch follows at once.
@@ -247,12 +271,14 @@ export class Tailer {
 
   /** Reads one chunk of a file into the batch; returns bytes read. */
   private async readInto(s: FileState, batch: Batch): Promise<number> {
+    const fh = s.fh;
+    if (fh === null) return 0;
     const generation = s.generation;
     const records: LineRecord[] = [];
     const pos = s.pos;
     // One read at a time (the loop awaits each), so one buffer serves every file.
     this.readBuf ??= Buffer.allocUnsafe(this.o.chunkBytes);
-    const n = await readRecords(s.fh, pos, this.o, records, this.readBuf);
+    const n = await readRecords(fh, pos, this.o, records, this.readBuf);
     // A truncation or failed commit restarted this file while we read: drop what we read.
     if (s.dropped || s.generation !== generation || s.pos !== pos) return 0;
     if (pos.cursor > s.size) s.size = pos.cursor;
@@ -321,18 +347,29 @@ export class Tailer {
   private async submit(batch: Batch, more: boolean): Promise<void> {
     for (const cp of [...batch.checkpoints.values()]) {
       const s = cp.state;
-      if (!s.dropped && s.generation === cp.generation && (await this.truncated(s))) {
+      if (s.dropped || s.generation !== cp.generation) {
+        // Voided since it was read (a rewind): the commit leaves it out.
+        s.inFlight++;
+        continue;
+      }
+      // A file with lines read and not committed keeps its descriptor (see victim()): this
+      // opens nothing, unless the file is gone or replaced since.
+      const fh = await this.reopen(s);
+      const truncated = fh !== null && (await this.truncated(s, fh));
+      if (fh === null || truncated) {
         // Truncated and rewritten past what was read since the last scan: the checkpoint would
         // pair this file's key with another file's bytes. Start it again from its first byte
         // (what was read of it is stored by its event ids, so nothing is doubled; its bad
-        // lines were read at old offsets in new bytes, and are not recorded).
+        // lines were read at old offsets in new bytes, and are not recorded). Without a
+        // descriptor, its lines go without their checkpoint and are read again.
         batch.checkpoints.delete(s);
         batch.deadLetters = batch.deadLetters.filter((d) => d.state !== s);
         batch.deadLetteredTo.delete(s);
-        await this.reread(s);
+        if (truncated) await this.reread(s);
+        else if (!s.dropped) this.rewind(s, s.committed);
         continue;
       }
-      cp.hash = await checkHash(s.fh, cp.offset);
+      cp.hash = await checkHash(fh, cp.offset);
       s.inFlight++;
     }
     const linked = more && !this.stopping && this.inFlight.length + 2 <= this.o.maxBatchesInFlight;
@@ -424,17 +461,17 @@ export class Tailer {
    * landing during the hash read cannot pair a new hash with an old offset: either would
    * report a truncation that did not happen and re-read, and so re-deliver, the whole file.
    */
-  private async truncated(s: FileState): Promise<boolean> {
+  private async truncated(s: FileState, fh: FileHandle): Promise<boolean> {
     const cursor = s.pos.cursor;
     const committed = s.committed;
     const committedHash = s.committedHash;
-    const size = (await s.fh.stat()).size;
+    const size = (await fh.stat()).size;
     if (size < cursor || size < committed) return true;
-    if (committed > 0 && (await checkHash(s.fh, committed)) !== committedHash) return true;
+    if (committed > 0 && (await checkHash(fh, committed)) !== committedHash) return true;
     // The first line it was opened with: the committed bytes' hash covers it once they hold it
     // (a hash covers the first KiB), else it is checked on its own.
     const covered = committed >= s.firstLineBytes && s.firstLineBytes <= HEAD_BYTES;
-    return !covered && (await checkHash(s.fh, s.firstLineBytes)) !== s.firstLineHash;
+    return !covered && (await checkHash(fh, s.firstLineBytes)) !== s.firstLineHash;
   }
 
   /** Reads a truncated or rewritten file again from its first byte, as the file its path now names. */
@@ -459,11 +496,14 @@ export class Tailer {
   private async scan(): Promise<void> {
     this.scanRequested = false;
     this.nextScanAt = Date.now() + this.o.pollIntervalMs;
+    this.descriptorsShort = false;
     let paths: string[];
     try {
       paths = await listEventFiles(this.o.eventsDir);
     } catch (err: unknown) {
       this.log('warn', 'cannot list the events folder', { err: String(err) });
+      // Listing takes a descriptor too: the tailer's own may be what the process lacks.
+      if (isDescriptorShortage(err)) await this.outOfDescriptors((err as NodeJS.ErrnoException).code!, this.o.eventsDir);
       return;
     }
     const present = new Set(paths);
@@ -479,10 +519,14 @@ export class Tailer {
       const cur = this.byPath.get(path);
       if (cur && cur.ino === st.ino && cur.dev === st.dev) {
         if (st.size !== cur.size || st.mtimeMs !== cur.mtimeMs) {
+          // A file closed to keep under the cap is opened again to be checked (and read). Gone,
+          // replaced or no descriptor to be had: the next scan looks again.
+          const fh = await this.reopen(cur);
+          if (fh === null) continue;
           cur.mtimeMs = st.mtimeMs;
           cur.nextReadAt = 0;
           cur.atEof = false;
-          if (await this.truncated(cur)) {
+          if (await this.truncated(cur, fh)) {
             await this.reread(cur);
             continue;
           }
@@ -511,21 +555,179 @@ export class Tailer {
 
   /** Opens and identifies a file, resuming from its checkpoint when it still matches. */
   private async track(path: string, fromZero: boolean): Promise<void> {
-    let fh: FileHandle;
+    let fh: FileHandle | null;
     try {
-      fh = await open(path, 'r');
+      fh = await this.openCapped(path);
     } catch (err: unknown) {
       this.cannotOpen(path, err);
       return;
     }
+    // No descriptor to be had now: not tracked yet, so the next scan tries again.
+    if (fh === null) return;
     if (this.unreadable.delete(path)) this.log('info', 'an event file that could not be opened is read now', { path });
+    let kept = false;
     try {
-      await this.follow(path, fh, fromZero);
+      kept = await this.follow(path, fh, fromZero);
     } catch (err: unknown) {
       // Unreadable (not a regular file, an I/O error): the other files go on; the next scan tries again.
       this.log('warn', 'cannot read an event file', { path, err: String(err) });
-      await fh.close().catch(() => undefined);
     }
+    if (!kept) await this.closeHandle(fh);
+  }
+
+  /**
+   * Opens an event file within `maxOpenFiles`, closing others first when it is reached (see
+   * {@link makeRoom}). Null when no descriptor can be had now: the caller tries again at the
+   * next scan. Errors other than a want of descriptors are thrown.
+   */
+  private async openCapped(path: string): Promise<FileHandle | null> {
+    if (this.descriptorsShort || !(await this.makeRoom())) return null;
+    try {
+      const fh = await open(path, 'r');
+      this.held++;
+      return fh;
+    } catch (err: unknown) {
+      if (!isDescriptorShortage(err)) throw err;
+      await this.outOfDescriptors((err as NodeJS.ErrnoException).code!, path);
+      return null;
+    }
+  }
+
+  /**
+   * The process is out of descriptors (EMFILE: its own limit, ulimit -n; ENFILE: the system's).
+   * The rest of the daemon needs them too (the store, the HTTP server's sockets, the log), and
+   * more event files than the limit allows would never all be read if the tailer kept what it
+   * holds: it lowers its cap to half the descriptors it holds, closes what it may down to that,
+   * and opens nothing more before the next scan. Counted, and said each time the cap drops.
+   */
+  private async outOfDescriptors(code: string, path: string): Promise<void> {
+    this.counters.descriptorShortages++;
+    this.descriptorsShort = true;
+    const cap = Math.max(1, Math.floor(this.held / 2));
+    if (cap < this.cap) {
+      this.cap = cap;
+      this.log('warn', `out of file descriptors (${code}): the daemon now keeps at most ${cap} event files open (tail.max_open_files is ${this.o.maxOpenFiles}); raise its limit (ulimit -n, LimitNOFILE=) or lower tail.max_open_files`, { path });
+    }
+    // Files with lines in flight are closed later, as others are opened (makeRoom).
+    for (let s = this.victim(); this.held > this.cap && s !== undefined; s = this.victim()) await this.evict(s);
+  }
+
+  /**
+   * Closes files until one more descriptor fits under the cap, the longest idle first (see
+   * {@link victim}). When every open file has lines in flight, waits for their batches to be
+   * acknowledged first (not when the sink may hold the last batch for the next one: the
+   * caller hands its batch over before). False when none may be closed.
+   */
+  private async makeRoom(): Promise<boolean> {
+    while (this.held >= this.cap) {
+      let s = this.victim();
+      if (s === undefined && !this.owesNext && this.inFlight.length > 0) {
+        await this.chain;
+        s = this.victim();
+      }
+      if (s === undefined) return false;
+      await this.evict(s);
+    }
+    return true;
+  }
+
+  /**
+   * The open file to close first, if any may be: one whose every line read is committed, with
+   * no batch in flight (so its reading resumes where it stopped, and a failed commit rewinds
+   * nothing it would need), and not drained through its descriptor (gone); files at their end
+   * before files with more to read, then the longest without new lines.
+   */
+  private victim(): FileState | undefined {
+    let best: FileState | undefined;
+    for (const s of this.opened) {
+      if (s.gone || s.dropped || s.inFlight > 0 || s.pos.lineOffset !== s.committed) continue;
+      if (best === undefined || (s.atEof !== best.atEof ? s.atEof : s.lastDataAt < best.lastDataAt)) best = s;
+    }
+    return best;
+  }
+
+  /** Closes a file's descriptor to keep under the cap; a file at its end is read again once a scan or a hint sees it change. */
+  private async evict(s: FileState): Promise<void> {
+    const fh = this.release(s);
+    if (s.atEof) s.nextReadAt = Infinity;
+    await fh?.close().catch(() => undefined);
+  }
+
+  /** Takes a file's descriptor from it (the caller closes it). */
+  private release(s: FileState): FileHandle | null {
+    const fh = s.fh;
+    if (fh === null) return null;
+    s.fh = null;
+    this.opened.delete(s);
+    this.held--;
+    return fh;
+  }
+
+  /** Closes a descriptor no file holds. */
+  private async closeHandle(fh: FileHandle): Promise<void> {
+    this.held--;
+    await fh.close().catch(() => undefined);
+  }
+
+  private adopt(s: FileState, fh: FileHandle): void {
+    s.fh = fh;
+    s.lastDataAt = Date.now();
+    this.opened.add(s);
+  }
+
+  /**
+   * The descriptor of a tracked file, opened again at its path if it was closed to keep under
+   * the cap, once the path is found to name the same file still: the same device and inode,
+   * and the same first line (which holds its `file_id`; an inode is reused once freed). A file
+   * gone or replaced meanwhile is handled as a scan handles it (a replacement counted, the new
+   * file tracked by the next scan); one truncated or rewritten is read again from its first
+   * byte. Null when it cannot be read now (gone, replaced, no descriptor to be had: the next
+   * scan tries again).
+   */
+  private async reopen(s: FileState): Promise<FileHandle | null> {
+    if (s.fh !== null) return s.fh;
+    // Its path names another file, or none: only a scan finding it again (a rename) brings it back.
+    if (s.gone) {
+      s.nextReadAt = Infinity;
+      return null;
+    }
+    let fh: FileHandle | null = null;
+    try {
+      fh = await this.openCapped(s.path);
+    } catch (err: unknown) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.lost(s);
+      else this.cannotOpen(s.path, err);
+    }
+    if (fh === null) {
+      s.nextReadAt = Math.max(s.nextReadAt, this.nextScanAt);
+      return null;
+    }
+    const st = await fh.stat().catch(() => null);
+    if (st === null || st.dev !== s.dev || st.ino !== s.ino || (await checkHash(fh, s.firstLineBytes)) !== s.firstLineHash) {
+      await this.closeHandle(fh);
+      this.counters.replacements++;
+      this.log('info', 'file replaced at the same path', { path: s.path, oldFileId: s.key });
+      this.lost(s);
+      return null;
+    }
+    if (this.unreadable.delete(s.path)) this.log('info', 'an event file that could not be opened is read now', { path: s.path });
+    this.adopt(s, fh);
+    if (await this.truncated(s, fh)) {
+      await this.reread(s);
+      return null;
+    }
+    return fh;
+  }
+
+  /**
+   * A file closed to keep under the cap whose path no longer names it: let go of at the next
+   * scan (see maybeRetire), which first tracks what the path names now, and finds the file
+   * again if it was only renamed.
+   */
+  private lost(s: FileState): void {
+    s.gone = true;
+    if (this.byPath.get(s.path) === s) this.byPath.delete(s.path);
+    this.scanRequested = true;
   }
 
   /**
@@ -545,26 +747,25 @@ export class Tailer {
     this.log('warn', `cannot open an event file (${code}): its calls are not counted until the daemon can read it${access}`, { path, err: String(err) });
   }
 
-  private async follow(path: string, fh: FileHandle, fromZero: boolean): Promise<void> {
+  /** Identifies the file `fh` opened at `path` and follows it; false when it did not keep `fh` (the caller closes it). */
+  private async follow(path: string, fh: FileHandle, fromZero: boolean): Promise<boolean> {
     const st = await fh.stat();
-    if (!st.isFile()) {
-      await fh.close();
-      return;
-    }
+    if (!st.isFile()) return false;
     const id = await identify(fh, st, this.decode);
-    if (!id) {
-      await fh.close(); // no complete first line yet: look again next scan
-      return;
-    }
+    if (!id) return false; // no complete first line yet: look again next scan
     const same = this.byKey.get(id.key);
     if (same && !same.dropped) {
+      // Another file under the identity of one closed to keep under the cap (a copy): not it.
+      if (same.fh === null && (same.dev !== st.dev || same.ino !== st.ino)) return false;
       // Same file under a new name (a rename): follow it.
       if (!same.gone) this.byPath.delete(same.path);
       same.path = path;
       same.gone = false;
       this.byPath.set(path, same);
-      await fh.close();
-      return;
+      if (same.fh !== null) return false;
+      this.adopt(same, fh);
+      same.nextReadAt = 0;
+      return true;
     }
     let offset = 0;
     let hash = '';
@@ -581,14 +782,16 @@ export class Tailer {
       }
     }
     const s: FileState = {
-      key: id.key, path, fh, dev: st.dev, ino: st.ino, header: id.header, size: st.size, mtimeMs: st.mtimeMs,
+      key: id.key, path, fh: null, dev: st.dev, ino: st.ino, header: id.header, size: st.size, mtimeMs: st.mtimeMs,
       pos: { lineOffset: offset, cursor: offset, skipFrom: null }, committed: offset, committedHash: hash, generation: 0,
       footerEnd: sealed ? offset : null, sealedCommitted: sealed, inFlight: 0, nextReadAt: 0, backoffMs: 0,
       unackedSince: st.size > offset ? Date.now() : null, gone: false, dropped: false, atEof: false,
-      firstLineBytes: id.firstLineBytes, firstLineHash: await checkHash(fh, id.firstLineBytes), deadLetteredTo: 0,
+      firstLineBytes: id.firstLineBytes, firstLineHash: await checkHash(fh, id.firstLineBytes), deadLetteredTo: 0, lastDataAt: Date.now(),
     };
     this.byKey.set(s.key, s);
     this.byPath.set(path, s);
+    this.adopt(s, fh);
+    return true;
   }
 
   private drop(s: FileState): void {
@@ -596,7 +799,7 @@ export class Tailer {
     s.generation++;
     this.byKey.delete(s.key);
     if (this.byPath.get(s.path) === s) this.byPath.delete(s.path);
-    void s.fh.close().catch(() => undefined);
+    void this.release(s)?.close().catch(() => undefined);
   }
 
   /** Lets go of a file that is sealed (or whose writer is dead and idle) once fully committed. */
@@ -608,7 +811,15 @@ export class Tailer {
 
   private async maybeRetire(s: FileState): Promise<void> {
     if (s.dropped || s.inFlight > 0) return;
-    const st = await s.fh.stat().catch(() => null);
+    if (s.fh === null && s.gone) {
+      // Closed to keep under the cap (every line read committed), then deleted, moved away or
+      // replaced: no descriptor to drain it through. Let go of as a drained file is.
+      this.drop(s);
+      this.forget(s.key);
+      return;
+    }
+    // A closed file is not opened to be looked at: each scan stats its path (same file, else it is gone).
+    const st = s.fh === null ? { size: s.size, mtimeMs: s.mtimeMs } : await s.fh.stat().catch(() => null);
     if (!st) return;
     s.size = Math.max(s.size, st.size);
     // Every complete line read is committed (the reader may be skipping an oversize one).
@@ -619,7 +830,9 @@ export class Tailer {
     const writerDead = h !== null && h.host === this.host && h.pid !== process.pid && !pidAlive(h.pid) && now - st.mtimeMs > this.o.deadWriterGraceMs;
     if (writerDead && upToDate && s.atEof && !s.sealedCommitted && st.size > s.committed) {
       // Its writer died mid-line (an oversize one included, which the reader was skipping to
-      // its newline): the rest will never be completed. Record it and move past.
+      // its newline): the rest will never be completed. Record it and move past (a checkpoint
+      // is hashed through the file's descriptor, held until it is committed).
+      if ((await this.reopen(s)) === null) return;
       const batch = newBatch();
       deadLetter(batch, s, { reason: 'unterminated_line', file_id: s.key, path: s.path, offset: s.committed, length: st.size - s.committed });
       s.pos = { lineOffset: st.size, cursor: st.size, skipFrom: null };
@@ -662,6 +875,12 @@ export class Tailer {
       this.log('warn', 'could not apply retention to a finished file', { path: s.path, err: String(err) });
     }
   }
+}
+
+/** EMFILE (the process's descriptor limit reached) or ENFILE (the system's). */
+function isDescriptorShortage(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EMFILE' || code === 'ENFILE';
 }
 
 function newBatch(): Batch {

@@ -137,6 +137,16 @@ export interface TailerOptions {
    * time a line takes to become visible. Default 200 ms; 0 hands over each read at once.
    */
   batchIntervalMs?: number;
+  /**
+   * Most event files held open at once. Each tracked file (a writer's, a dead writer's waiting
+   * out `deadWriterGraceMs`, one waiting for retention) would otherwise hold a descriptor, and a
+   * few thousand of them exhaust the process's limit (ulimit -n, often 1024), failing the
+   * store's and the HTTP server's opens too. Past it, the files idle the longest are closed and
+   * opened again when they grow (a scan or a hint sees it), once their path is found to name
+   * the same file still. A file with lines read and not yet committed, or being drained, keeps
+   * its descriptor. Halved when an open fails with EMFILE or ENFILE. Default 256.
+   */
+  maxOpenFiles?: number;
   /** Use chokidar hints. Default true. */
   watch?: boolean;
   /** Log sink. Default: nothing. */
@@ -160,5 +170,11 @@ export interface TailerHealth {
   filesTracked: number;
   /** Event files in the folder the daemon may not open (EACCES and the like): their calls go uncounted. */
   filesUnreadable: number;
+  /** Descriptors of event files held now. */
+  filesOpen: number;
+  /** Most held at once: `maxOpenFiles`, or less once the process ran out of descriptors. */
+  maxOpenFiles: number;
+  /** Opens of event files refused for want of descriptors (EMFILE, ENFILE); the cap is halved then (see `maxOpenFiles`). */
+  descriptorShortages: number;
   filesRetired: number;
 }

@@ -2,7 +2,7 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/events.js';
-import { ConfigError, DEFAULT_HOST, DEFAULT_PORT, describeConfig, isLoopback, loadDaemonConfig } from '../../src/daemon/config.js';
+import { ConfigError, DEFAULT_HOST, DEFAULT_PORT, describeConfig, isLoopback, loadDaemonConfig, type DaemonFlags } from '../../src/daemon/config.js';
 import { CONFIG_SCHEMA, validateAgainst, type ConfigProblem } from '../../src/daemon/config-schema.js';
 
 const TOKEN = 'a-long-enough-test-token-0123456789';
@@ -51,6 +51,19 @@ test('tail.batch_interval_ms: 200 ms unless set, from the file or CLAUDESCOPE_BA
   const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir } }));
   t.is(p.length, 1);
   t.regex(p[0]!, /:2: tail\.batch_interval_ms: expected an integer 0-60000, got -5/);
+});
+
+test('tail.max_open_files: 256 unless set, from the file, CLAUDESCOPE_MAX_OPEN_FILES or --max-open-files, 0 refused', (t) => {
+  const dir = tempDir(t);
+  const load = (env: Record<string, string> = {}, flags: DaemonFlags = {}) => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir, ...env }, flags });
+  t.is(load().tail.maxOpenFiles, 256);
+  writeFileSync(join(dir, 'config.yaml'), 'tail:\n  max_open_files: 64\n');
+  t.deepEqual(describeConfig(load()).tail, { poll_interval_ms: 1000, batch_interval_ms: 200, max_open_files: 64 });
+  t.is(load({ CLAUDESCOPE_MAX_OPEN_FILES: '32' }).tail.maxOpenFiles, 32);
+  t.is(load({ CLAUDESCOPE_MAX_OPEN_FILES: '32' }, { maxOpenFiles: '16' }).tail.maxOpenFiles, 16);
+  t.regex(problemsOf(t, () => load({}, { maxOpenFiles: 'many' })).join('\n'), /--max-open-files/);
+  writeFileSync(join(dir, 'config.yaml'), 'tail:\n  max_open_files: 0\n');
+  t.deepEqual(problemsOf(t, () => load()).map((p) => p.replace(/^.*config\.yaml/, '')), [':2: tail.max_open_files: expected an integer 1-1048576, got 0']);
 });
 
 test('--config names the file; a missing one is refused', (t) => {

@@ -56,7 +56,7 @@ test('the configuration example of docs/daemon.md loads, and starts, as the daem
     listen: { host: '127.0.0.1', port: 9471 },
     auth: { token: 'a-token-of-at-least-16-characters', requireToken: false },
     retention: { rowsMaxAgeMs: 30 * 86_400_000, rollupsMaxAgeMs: 400 * 86_400_000, sealedFiles: 'delete' },
-    tail: { pollIntervalMs: 1000, batchIntervalMs: 200 },
+    tail: { pollIntervalMs: 1000, batchIntervalMs: 200, maxOpenFiles: 256 },
     budgets: { dailyUsd: 50, monthlyUsd: 1000, perFeature: { search: { dailyUsd: 10, monthlyUsd: null } } },
     metrics: { featureLabelAllowlist: ['search', 'chat'] },
     rules: { dirs: [join(h.home, 'rules.d')], store: 'embedded' },

@@ -1,46 +1,8 @@
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { call, readDeadLetters, tempHome, waitFor, writeEventFile } from '../helpers/event-files.js';
-
-const RUNNER = join(import.meta.dirname, 'pipeline-runner.ts');
-const WRITER = join(import.meta.dirname, 'pipeline-writer.ts');
-
-function runner(home: string, opts: Record<string, unknown> = {}): { child: ChildProcess; out: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, home], { env: { ...process.env, RUNNER_OPTS: JSON.stringify(opts) }, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, out: () => out };
-}
-
-async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill(signal);
-  await exited;
-}
-
-/** Counts in the store as another process sees it (read-only, as the CLI does). */
-function counts(data: string): { rows: number; rollup: number; ids: string[] } {
-  let store: SqliteStore;
-  try {
-    store = SqliteStore.open({ path: join(data, 'claudescope.db'), readonly: true });
-  } catch {
-    return { rows: 0, rollup: 0, ids: [] };
-  }
-  try {
-    const ids = (store.db.prepare('SELECT event_id FROM calls').all() as { event_id: string }[]).map((r) => r.event_id);
-    // The per-minute level as a reader sees it: merged groups and the deltas of batches not yet folded.
-    const rollup = (store.db.prepare('SELECT (SELECT COALESCE(SUM(count), 0) FROM rollup_minute) + (SELECT COALESCE(SUM(count), 0) FROM rollup_minute_delta) AS n').get() as { n: number }).n;
-    return { rows: ids.length, rollup, ids };
-  } catch {
-    return { rows: 0, rollup: 0, ids: [] };
-  } finally {
-    store.close();
-  }
-}
+import { counts, kill, runner, WRITER } from './runner-process.js';
 
 test('loses and doubles nothing when the daemon is SIGKILLed mid-batch and restarted', async (t) => {
   const h = tempHome();

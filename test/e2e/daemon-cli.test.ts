@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir, readEvents } from '../helpers/events.js';
+import { call, tempHome, writeEventFile } from '../helpers/event-files.js';
 import { freePort, takeReleasedPorts } from '../helpers/ports.js';
 import { startFakeApi } from '../../src/testing/fake-api.js';
 import { runDemoWorkload } from '../../src/daemon/demo-workload.js';
@@ -40,13 +41,16 @@ interface Running {
 }
 
 /**
- * `bin`: run the CLI file itself, through its shebang, as an installed `claudescope` runs. The
- * daemon takes a free port itself (--port 0) and names it in its started line: a port found
- * free here could be taken by a concurrent test's server before the daemon binds it.
+ * `bin`: run the CLI file itself, through its shebang, as an installed `claudescope` runs;
+ * `ulimit`: through node, with at most that many descriptors (`ulimit -n`). The daemon takes a
+ * free port itself (--port 0) and names it in its started line: a port found free here could be
+ * taken by a concurrent test's server before the daemon binds it.
  */
-async function startDaemon(t: ExecutionContext, home: string, extra: string[] = [], how: 'node' | 'bin' = 'node', env: NodeJS.ProcessEnv = {}, as: Pick<SpawnSyncOptions, 'uid' | 'gid'> = {}): Promise<Running> {
+async function startDaemon(t: ExecutionContext, home: string, extra: string[] = [], how: 'node' | 'bin' | { ulimit: number } = 'node', env: NodeJS.ProcessEnv = {}, as: Pick<SpawnSyncOptions, 'uid' | 'gid'> = {}): Promise<Running> {
   const args = ['daemon', '--home', home, '--port', '0', '--poll-interval-ms', '100', ...extra];
-  const [command, argv] = how === 'bin' ? [CLI, args] : [process.execPath, [CLI, ...args]];
+  const [command, argv] = how === 'bin' ? [CLI, args]
+    : how === 'node' ? [process.execPath, [CLI, ...args]]
+    : ['bash', ['-c', `ulimit -n ${how.ulimit} && exec "$@"`, 'bash', process.execPath, CLI, ...args]];
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLAUDESCOPE_HOME: '', ...env }, ...as });
   let err = '';
   child.stderr!.setEncoding('utf8');
@@ -394,12 +398,31 @@ test('demo --once on a home whose configuration the daemon would refuse fails at
   t.false(existsSync(join(home, 'events')), 'no call was made');
 });
 
+test('a daemon allowed 64 descriptors (ulimit -n) reads 150 event files whole, and its store and HTTP server go on working', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  // Unsealed, their writer (this process) alive: the daemon lets go of none of them.
+  let written = 0;
+  for (let f = 0; f < 150; f++, written += 4) writeEventFile({ dir: h.events, calls: Array.from({ length: 4 }, () => call()) });
+  const d = await startDaemon(t, h.home, [], { ulimit: 64 });
+  await until(async () => (await health(d.url))['events_committed'] === written, 'every event stored');
+  const healthz = await health(d.url);
+  t.true((healthz['descriptor_shortages'] as number) >= 1, JSON.stringify(healthz));
+  const metrics = parseExposition(await (await fetch(`${d.url}/metrics`)).text());
+  const cap = sumOf(metrics, 'claudescope_tail_max_open_files');
+  t.true(cap < 64, `the cap came down to ${cap}`);
+  t.true(sumOf(metrics, 'claudescope_tail_open_files') <= cap);
+  t.regex(d.stderr(), /out of file descriptors \(EMFILE\): the daemon now keeps at most \d+ event files open/);
+  d.child.kill('SIGTERM');
+  t.is(await d.exit, 0, d.stderr());
+});
+
 for (const cmd of ['daemon', 'report', 'demo']) {
   test(`${cmd} --help lists its flags with their defaults`, (t) => {
     const r = spawnSync(process.execPath, [CLI, cmd, '--help'], { encoding: 'utf8' });
     t.is(r.status, 0, r.stderr);
     const expect: Record<string, RegExp[]> = {
-      daemon: [/--port[\s\S]*9471/, /--host[\s\S]*127\.0\.0\.1/, /--home[\s\S]*~\/\.claudescope/, /--config/, /--token-file/, /--poll-interval-ms[\s\S]*1000/, /--feature-labels/],
+      daemon: [/--port[\s\S]*9471/, /--host[\s\S]*127\.0\.0\.1/, /--home[\s\S]*~\/\.claudescope/, /--config/, /--token-file/, /--poll-interval-ms[\s\S]*1000/, /--max-open-files[\s\S]*256/, /--feature-labels/],
       report: [/--by[\s\S]*"model"/, /--since[\s\S]*"24h"/, /--until/, /--json/, /--csv/],
       demo: [/--once/, /--calls[\s\S]*60/, /--duration/, /--home/],
     };

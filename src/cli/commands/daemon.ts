@@ -8,7 +8,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import type { Argv, CommandModule } from 'yargs';
-import { DEFAULT_HOST, DEFAULT_POLL_INTERVAL_MS, DEFAULT_PORT, describeConfig, loadDaemonConfig, type DaemonFlags } from '../../daemon/config.js';
+import { DEFAULT_HOST, DEFAULT_MAX_OPEN_FILES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_PORT, describeConfig, loadDaemonConfig, type DaemonFlags } from '../../daemon/config.js';
 import { untilSignal } from '../signals.js';
 
 export interface DaemonArgs extends DaemonFlags {
@@ -25,6 +25,7 @@ export function daemonOptions<T>(y: Argv<T>): Argv<T & DaemonArgs> {
     .option('token-file', { type: 'string', describe: 'File holding the bearer token (env CLAUDESCOPE_TOKEN_FILE, or the token itself in CLAUDESCOPE_TOKEN)', defaultDescription: 'none' })
     .option('require-token', { type: 'boolean', describe: 'Require the token even on loopback', defaultDescription: 'false (true beyond loopback)' })
     .option('poll-interval-ms', { type: 'string', describe: 'How often the events folder is scanned (env CLAUDESCOPE_POLL_INTERVAL_MS)', defaultDescription: String(DEFAULT_POLL_INTERVAL_MS) })
+    .option('max-open-files', { type: 'string', describe: 'Most event files held open at once; the longest idle are closed past it (env CLAUDESCOPE_MAX_OPEN_FILES)', defaultDescription: String(DEFAULT_MAX_OPEN_FILES) })
     .option('retention-rows-days', { type: 'string', describe: 'Delete call rows older than this (env CLAUDESCOPE_RETENTION_ROWS_DAYS)', defaultDescription: 'keep' })
     .option('retention-rollups-days', { type: 'string', describe: 'Delete rollups (every level) older than this (env CLAUDESCOPE_RETENTION_ROLLUPS_DAYS)', defaultDescription: 'keep' })
     .option('sealed-files', { type: 'string', choices: ['delete', 'archive', 'keep'], describe: 'What to do with fully ingested sealed event files (env CLAUDESCOPE_SEALED_FILES)', defaultDescription: 'delete' })
@@ -34,7 +35,7 @@ export function daemonOptions<T>(y: Argv<T>): Argv<T & DaemonArgs> {
 /** The flags yargs parsed, as {@link DaemonFlags} (absent ones left out). */
 export function flagsOf(argv: DaemonArgs): DaemonFlags {
   const f: DaemonFlags = {};
-  const keys: (keyof DaemonFlags)[] = ['home', 'config', 'host', 'port', 'tokenFile', 'pollIntervalMs', 'retentionRowsDays', 'retentionRollupsDays', 'sealedFiles', 'featureLabels', 'requireToken'];
+  const keys: (keyof DaemonFlags)[] = ['home', 'config', 'host', 'port', 'tokenFile', 'pollIntervalMs', 'maxOpenFiles', 'retentionRowsDays', 'retentionRollupsDays', 'sealedFiles', 'featureLabels', 'requireToken'];
   for (const k of keys) if (argv[k] !== undefined) (f as Record<string, unknown>)[k] = argv[k];
   return f;
 }

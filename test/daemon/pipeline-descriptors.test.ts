@@ -1,0 +1,135 @@
+/**
+ * The tailer holds at most `maxOpenFiles` event files open, closing the longest idle and
+ * opening them again when they grow: nothing lost, nothing doubled. (A daemon with fewer
+ * descriptors than event files: test/e2e/daemon-cli.test.ts.)
+ */
+import test, { type ExecutionContext } from 'ava';
+import { appendFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pipeline } from '../../src/daemon/pipeline.js';
+import { call, footer, header, line, readDeadLetters, tempHome, waitFor, writeEventFile } from '../helpers/event-files.js';
+import { testPricer } from '../helpers/test-pricer.js';
+import { counts, kill, runner } from './runner-process.js';
+
+/** What the descriptors of process `pid` name now (those closed while listed left out). */
+function descriptors(pid: number | 'self'): string[] {
+  const dir = `/proc/${pid}/fd`;
+  const names: string[] = [];
+  for (const fd of readdirSync(dir)) {
+    try {
+      names.push(readlinkSync(join(dir, fd)));
+    } catch {
+      // closed since the listing
+    }
+  }
+  return names;
+}
+
+const inFolder = (names: string[], folder: string): number => names.filter((n) => n.startsWith(`${folder}/`)).length;
+
+test('with a cap of 8, a daemon stores every event of 50 files appended to at once exactly once, holding at most 8 of them open', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const CAP = 8, FILES = 50, ROUNDS = 12, PER_ROUND = 3;
+  const r = runner(h.home, { maxOpenFiles: CAP });
+  t.teardown(() => r.child.kill('SIGKILL'));
+  await waitFor(() => r.out().includes('ready'), 'the runner started');
+  const pid = r.child.pid!;
+  const baseline = descriptors(pid).length;
+  let mostEventFiles = 0;
+  let mostInAll = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const names = descriptors(pid);
+      mostEventFiles = Math.max(mostEventFiles, inFolder(names, h.events));
+      mostInAll = Math.max(mostInAll, names.length);
+      await sleep(2);
+    }
+  })();
+
+  const expected: string[] = [];
+  const files = Array.from({ length: FILES }, (_, f) => ({ path: join(h.events, `app-${f}.ndjson`), header: header() }));
+  for (const f of files) writeFileSync(f.path, line(f.header));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const f of files) {
+      const calls = Array.from({ length: PER_ROUND }, () => call());
+      expected.push(...calls.map((c) => c.event_id));
+      appendFileSync(f.path, calls.map(line).join(''));
+    }
+    await sleep(30);
+  }
+  // Half are sealed (the daemon lets go of them), half stay open to their writers.
+  for (const f of files.slice(0, FILES / 2)) appendFileSync(f.path, line(footer(f.header.file_id, ROUNDS * PER_ROUND + 1)));
+  await waitFor(() => counts(h.data).rows >= expected.length, 'every event stored', 60_000);
+  sampling = false;
+  await sampler;
+  await kill(r.child, 'SIGTERM');
+  t.is(r.child.exitCode, 0);
+
+  const c = counts(h.data);
+  t.is(c.rows, expected.length, 'each event stored once');
+  t.deepEqual([...c.ids].sort(), [...expected].sort());
+  t.is(c.rollup, expected.length, 'rollups count every event once');
+  t.deepEqual(readDeadLetters(h.data), []);
+  t.log(`event files open at most: ${mostEventFiles}; descriptors: ${baseline} at start, ${mostInAll} at most`);
+  t.true(mostEventFiles > 0, 'the sampling saw event files open');
+  t.true(mostEventFiles <= CAP, `at most ${CAP} event files open (saw ${mostEventFiles})`);
+  t.true(mostInAll <= baseline + CAP + 16, `at most the cap and a margin of descriptors more than at start (saw ${mostInAll}, ${baseline} at start)`);
+});
+
+/**
+ * A pipeline holding at most 2 files open over `a.ndjson` (5 calls) and two more files appended
+ * to until `a.ndjson`, idle the longest, is closed; `expected` counts the calls written.
+ */
+async function withFirstClosed(t: ExecutionContext) {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const p = new Pipeline({ home: h.home, pricer: testPricer(), tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep', maxOpenFiles: 2 } });
+  await p.start();
+  t.teardown(() => p.stop());
+  const state = { p, path: join(h.events, 'a.ndjson'), home: h.home, events: h.events, expected: 0, stored: (): number => (p.store!.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n };
+  const first = Array.from({ length: 5 }, () => call());
+  writeEventFile({ dir: h.events, name: 'a.ndjson', calls: first });
+  state.expected = first.length;
+  await waitFor(() => state.stored() === state.expected, 'the first file stored');
+  const others = Array.from({ length: 2 }, (_, i) => writeEventFile({ dir: h.events, name: `b${i}.ndjson`, calls: [call()] }).path);
+  state.expected += others.length;
+  for (let round = 0; round < 3; round++) {
+    await waitFor(() => state.stored() === state.expected, 'the other files stored');
+    for (const o of others) appendFileSync(o, line(call()));
+    state.expected += others.length;
+  }
+  await waitFor(() => state.stored() === state.expected, 'the appends stored');
+  t.false(descriptors('self').includes(state.path), 'the first file is closed');
+  t.true(p.health().filesOpen <= 2);
+  return state;
+}
+
+test('a file replaced while its descriptor was closed for the cap is taken for a replacement: both files are stored, once each', async (t) => {
+  const s = await withFirstClosed(t);
+  // Replaced (another file, with its own header, moved over it), then grown.
+  const replacement = Array.from({ length: 4 }, () => call());
+  const tmp = join(s.home, 'a.tmp');
+  writeFileSync(tmp, line(header()) + replacement.map(line).join(''));
+  renameSync(tmp, s.path);
+  s.expected += replacement.length;
+  await waitFor(() => s.stored() === s.expected && s.p.health().replacements === 1, 'the replacement stored');
+  appendFileSync(s.path, line(call()));
+  s.expected += 1;
+  await waitFor(() => s.stored() === s.expected, 'the replacement read as it grows');
+  t.like(s.p.health(), { replacements: 1, truncations: 0, eventsIgnored: 0 });
+  t.true(s.p.health().filesOpen <= 2);
+});
+
+test('a file renamed while its descriptor was closed for the cap is followed under its new name, not read again', async (t) => {
+  const s = await withFirstClosed(t);
+  const moved = join(s.events, 'a-renamed.ndjson');
+  renameSync(s.path, moved);
+  appendFileSync(moved, line(call()));
+  s.expected += 1;
+  await waitFor(() => s.stored() === s.expected, 'the line appended after the rename stored');
+  t.like(s.p.health(), { replacements: 0, truncations: 0, eventsIgnored: 0 });
+  t.deepEqual(s.p.store!.loadCheckpoints().map((c) => c.path).filter((p) => p.includes('/a')), [moved]);
+});
