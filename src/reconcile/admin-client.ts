@@ -152,12 +152,21 @@ export class AdminClient {
   }
 
   /**
+   * Whether the cost report can split cost as asked. The older one is daily only and has no
+   * API key dimension: its amounts would all land in the cell of usage with no key, and each
+   * key's cell would show $0 billed against its recorded cost.
+   */
+  costAvailable(width: BucketWidth, groupBy: readonly BilledGroupBy[]): boolean {
+    return this.api === 'analytics' || (width === '1d' && !groupBy.includes('api_key_id'));
+  }
+
+  /**
    * Billed cost over the range by model, service tier, token type and cost type (plus the
-   * workspace when asked). Null when the report has no such width (the older cost report is
-   * daily only).
+   * workspace and API key when asked). Null when the report cannot split it so
+   * ({@link costAvailable}): only tokens are compared then.
    */
   async cost(range: { start: number; end: number }, width: BucketWidth, groupBy: BilledGroupBy[]): Promise<BilledCostRow[] | null> {
-    if (this.api === 'legacy' && width !== '1d') return null;
+    if (!this.costAvailable(width, groupBy)) return null;
     const out: BilledCostRow[] = [];
     for (const c of this.chunks(range, width, 'cost')) {
       if (this.api === 'analytics') await this.analyticsCost(c, width, groupBy, out);

@@ -53,7 +53,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconciliationResu
   if (split.includes('api_key')) groupBy.push('api_key_id');
 
   const client = o.client;
-  const costChunks = client.api === 'legacy' && bucket !== '1d' ? 0 : client.chunks(range, bucket, 'cost').length;
+  const costChunks = client.costAvailable(bucket, groupBy) ? client.chunks(range, bucket, 'cost').length : 0;
   client.plan(client.chunks(range, bucket, 'usage').length + costChunks);
   const usage = await client.usage(range, bucket, groupBy);
   const cost = await client.cost(range, bucket, groupBy);

@@ -1,9 +1,9 @@
 import test from 'ava';
-import { AdminApiError, AdminClient, centsToNanoUsd, nanoUsdToCents, reconcile } from '../../src/reconcile/index.js';
+import { AdminApiError, AdminClient, centsToNanoUsd, nanoUsdToCents, ratesFromPricer, reconcile } from '../../src/reconcile/index.js';
 import { startFakeApi, type FakeApi } from '../../src/testing/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { tempHome } from '../helpers/event-files.js';
-import { ADMIN_KEY } from './helpers.js';
+import { call, tempHome } from '../helpers/event-files.js';
+import { ADMIN_KEY, localPricer } from './helpers.js';
 import { join } from 'node:path';
 
 const DAY = 86_400_000;
@@ -131,4 +131,28 @@ test('the fake reports amounts as decimal strings in cents and lists empty bucke
   t.is(hourly.status, 400);
   const notAdmin = await fetch(`${fakeApi.url}/v1/organizations/cost_report?starting_at=${s}`, { headers: { 'x-api-key': 'sk-ant-api03-app' } });
   t.is(notAdmin.status, 401);
+});
+
+test('legacy --by api_key: the cost report cannot split by key, so only tokens are compared, with no $0 billed per key and no whole bill on the cell without a key', async (t) => {
+  const fakeApi = await fake(t);
+  const store = emptyStore(t);
+  const model = 'claude-sonnet-5-5';
+  const at = Date.now() - 60_000;
+  const calls = ['checkout', 'search'].map((alias) => {
+    const e = call({ ts: at, model, model_requested: model, api_key_alias: alias });
+    fakeApi.billing.addUsage({ at, model, apiKeyId: `apikey_01${alias}`, uncached_input_tokens: e.usage!.input_tokens, output_tokens: e.usage!.output_tokens });
+    return { event: e, raw: JSON.stringify(e), price: localPricer().price(e) };
+  });
+  store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
+  const client = new AdminClient({ adminKey: ADMIN_KEY, api: 'legacy', baseUrl: fakeApi.url });
+  const r = await reconcile({
+    query: store, client, range: { start: at - DAY, end: at + 60_000 }, split: ['api_key'],
+    apiKeys: { checkout: 'apikey_01checkout', search: 'apikey_01search' }, rates: ratesFromPricer(localPricer()),
+  });
+  t.deepEqual(r.cells.map((c) => [c.api_key, c.billed.total_tokens - c.local.total_tokens, c.billed.cost_usd, c.flagged]), [
+    ['checkout', 0, null, false],
+    ['search', 0, null, false],
+  ]);
+  t.is(fakeApi.requests.filter((x) => x.route === 'admin.cost_report').length, 0);
+  t.is(r.flagged_cells, 0);
 });
