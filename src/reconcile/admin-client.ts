@@ -17,6 +17,7 @@
  * const client = new AdminClient({ adminKey: process.env.ANTHROPIC_ADMIN_KEY!, api: 'legacy' });
  * const usage = await client.usage({ start, end }, '1d', ['model', 'service_tier']);
  */
+import type { Middleware } from '@anthropic-ai/sdk';
 import { centsToNanoUsd } from './money.js';
 import { DAY_MS, HOUR_MS, MAX_SPAN_DAYS, iso, splitRange } from './range.js';
 import { REPORT_TOKEN_TYPE, TOKEN_TYPES, zeroTokens, type BucketWidth, type ReportApi, type TokenCounts, type TokenType } from './types.js';
@@ -249,13 +250,15 @@ export class AdminClient {
         throw this.failure(what, status, text, netErr, attempt + 1);
       }
       const wait = res ? retryAfterMs(res.headers) : null;
-      if (wait !== null && wait > this.maxRetryAfterMs) {
-        throw new AdminApiError(this.redact(`${what}: the API asked to wait ${Math.ceil(wait / 1000)} s (retry-after), longer than the ${Math.ceil(this.maxRetryAfterMs / 1000)} s allowed`), status, 'rate_limit_error');
-      }
+      if (wait !== null && wait > this.maxRetryAfterMs) throw this.waitTooLong(what, wait, status);
       const waitMs = wait ?? Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** attempt) * (0.75 + Math.random() * 0.25);
       this.o.onRetry?.({ status, waitMs, attempt: attempt + 1, what });
       await this.sleep(waitMs);
     }
+  }
+
+  private waitTooLong(what: string, waitMs: number, status: number | null): AdminApiError {
+    return new AdminApiError(this.redact(`${what}: the API asked to wait ${Math.ceil(waitMs / 1000)} s (retry-after), longer than the ${Math.ceil(this.maxRetryAfterMs / 1000)} s allowed`), status, 'rate_limit_error');
   }
 
   private failure(what: string, status: number | null, body: string, netErr: unknown, attempts: number): AdminApiError {
@@ -280,11 +283,25 @@ export class AdminClient {
   private client(): Promise<AnalyticsSdk> {
     this.sdk ??= (async () => {
       const { default: Anthropic } = await import('@anthropic-ai/sdk');
-      const c = new Anthropic({ apiKey: this.key, baseURL: this.baseUrl, maxRetries: this.maxRetries, logLevel: 'off' });
+      const c = new Anthropic({ apiKey: this.key, baseURL: this.baseUrl, maxRetries: this.maxRetries, logLevel: 'off', middleware: [this.capRetryAfter] });
       return c.beta.organization.analytics as unknown as AnalyticsSdk;
     })();
     return this.sdk;
   }
+
+  /**
+   * The SDK honours any `retry-after`, an hour as well as a second: a run would hang that long.
+   * A retryable answer asking for more than `maxRetryAfterMs` fails the run instead, as on the
+   * older reports (an error thrown here reaches the caller and is not retried).
+   */
+  private readonly capRetryAfter: Middleware = async (request, next) => {
+    const res = await next(request);
+    const retryable = res.status === 408 || res.status === 409 || res.status === 429 || res.status >= 500;
+    const wait = retryable && res.headers.get('x-should-retry') !== 'false' ? retryAfterMs(res.headers) : null;
+    if (wait === null || wait <= this.maxRetryAfterMs) return res;
+    await res.body?.cancel();
+    throw this.waitTooLong(`analytics ${new URL(request.url).pathname.split('/').pop() ?? 'report'}`, wait, res.status);
+  };
 
   private async analyticsUsage(c: { start: number; end: number }, width: BucketWidth, groupBy: BilledGroupBy[], out: BilledUsageRow[]): Promise<void> {
     const api = await this.client();

@@ -88,6 +88,16 @@ test('legacy: a retry-after longer than allowed fails the run with a message ins
   t.regex(err!.message, /asked to wait 3600 s/);
 });
 
+test('analytics: a retry-after longer than allowed fails the run with a message instead of waiting (the SDK alone would wait it out)', async (t) => {
+  const fakeApi = await fake(t);
+  fakeApi.enqueue({ match: { route: 'admin.analytics.usage' }, status: 429, retryAfter: 3600 });
+  const client = new AdminClient({ adminKey: ADMIN_KEY, api: 'analytics', baseUrl: fakeApi.url, maxRetryAfterMs: 60_000 });
+  const err = await t.throwsAsync(client.usage({ start: today(), end: today() + DAY }, '1d', ['model']), { instanceOf: AdminApiError });
+  t.is(err!.message, 'analytics usage: the API asked to wait 3600 s (retry-after), longer than the 60 s allowed');
+  t.is(err!.status, 429);
+  t.deepEqual(fakeApi.requests.filter((r) => r.route === 'admin.analytics.usage').map((r) => r.status), [429]);
+});
+
 test('analytics: a 429 with retry-after is retried by the SDK and the run completes', async (t) => {
   const fakeApi = await fake(t);
   fakeApi.billing.addUsage({ at: today() + 60_000, model: 'claude-sonnet-5-5', output_tokens: 42 });
