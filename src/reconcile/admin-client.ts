@@ -23,7 +23,13 @@ import { DAY_MS, HOUR_MS, MAX_SPAN_DAYS, iso, splitRange } from './range.js';
 import { REPORT_TOKEN_TYPE, TOKEN_TYPES, zeroTokens, type BucketWidth, type ReportApi, type TokenCounts, type TokenType } from './types.js';
 
 /** Dimensions the billed side is grouped by (report spelling). */
-export type BilledGroupBy = 'model' | 'service_tier' | 'workspace_id' | 'api_key_id';
+export type BilledGroupBy = 'model' | 'service_tier' | 'workspace_id' | 'api_key_id' | 'inference_geo' | 'speed';
+/** What sets a token's price besides the model and tier: asked of the usage report to price its tokens. */
+export const PRICE_CLASS_GROUP_BY: readonly BilledGroupBy[] = ['inference_geo', 'speed'];
+/** The analytics API takes at most 5 `group_by` dimensions (400 beyond). */
+const ANALYTICS_MAX_GROUP_BY = 5;
+/** The older usage report groups by `speed` only with this beta header. */
+const FAST_MODE_BETA = 'fast-mode-2026-02-01';
 
 export interface BilledUsageRow {
   start: number;
@@ -32,6 +38,10 @@ export interface BilledUsageRow {
   serviceTier: string | null;
   workspaceId: string | null;
   apiKeyId: string | null;
+  /** `us`, `global`…; null when not grouped by it (or the report has none). */
+  inferenceGeo: string | null;
+  /** `standard` or `fast`; null when not grouped by it (or the report has none). */
+  speed: string | null;
   tokens: TokenCounts;
   webSearchRequests: number;
   /** API requests (analytics API only). */
@@ -142,6 +152,15 @@ export class AdminClient {
     return splitRange(range.start, range.end, span);
   }
 
+  /**
+   * The price-class dimensions ({@link PRICE_CLASS_GROUP_BY}) the usage report can add to
+   * `groupBy`: all on the older report; on the analytics API those within its 5 dimensions.
+   */
+  priceClassGroupBy(groupBy: readonly BilledGroupBy[]): BilledGroupBy[] {
+    const room = this.api === 'analytics' ? Math.max(0, ANALYTICS_MAX_GROUP_BY - groupBy.length) : PRICE_CLASS_GROUP_BY.length;
+    return PRICE_CLASS_GROUP_BY.slice(0, room);
+  }
+
   /** Billed token usage over the range, grouped by `groupBy`, one row per bucket and group. */
   async usage(range: { start: number; end: number }, width: BucketWidth, groupBy: BilledGroupBy[]): Promise<BilledUsageRow[]> {
     const out: BilledUsageRow[] = [];
@@ -182,15 +201,17 @@ export class AdminClient {
     const limit = Math.min(this.pageLimit, width === '1d' ? 31 : 168);
     const q = new URLSearchParams({ starting_at: iso(c.start), ending_at: iso(c.end), bucket_width: width, limit: String(limit) });
     for (const g of groupBy) q.append('group_by[]', g);
+    const beta = groupBy.includes('speed') ? { 'anthropic-beta': FAST_MODE_BETA } : {};
     await this.legacyPages<LegacyUsageBucket>(LEGACY_USAGE_PATH, q, `usage report ${iso(c.start)}..${iso(c.end)}`, (b, start, end) => {
       for (const r of b.results ?? []) {
         out.push({
           start, end,
           model: r.model ?? null, serviceTier: r.service_tier ?? null, workspaceId: r.workspace_id ?? null, apiKeyId: r.api_key_id ?? null,
+          inferenceGeo: r.inference_geo ?? null, speed: r.speed ?? null,
           tokens: tokensOf(r), webSearchRequests: r.server_tool_use?.web_search_requests ?? 0, requests: null,
         });
       }
-    });
+    }, beta);
   }
 
   private async legacyCost(c: { start: number; end: number }, groupBy: BilledGroupBy[], out: BilledCostRow[]): Promise<void> {
@@ -215,12 +236,13 @@ export class AdminClient {
     query: URLSearchParams,
     what: string,
     each: (bucket: B, start: number, end: number) => void,
+    headers: Record<string, string> = {},
   ): Promise<void> {
     let page: string | null = null;
     do {
       const q = new URLSearchParams(query);
       if (page !== null) q.set('page', page);
-      const body = (await this.getJson(path, q, what)) as LegacyPage<B>;
+      const body = (await this.getJson(path, q, what, headers)) as LegacyPage<B>;
       for (const b of body.data ?? []) each(b, Date.parse(b.starting_at), Date.parse(b.ending_at));
       page = body.has_more ? body.next_page ?? null : null;
       if (page !== null) this.plan(1);
@@ -228,13 +250,13 @@ export class AdminClient {
   }
 
   /** One GET with retries; returns the parsed body of a 2xx. */
-  private async getJson(path: string, q: URLSearchParams, what: string): Promise<unknown> {
+  private async getJson(path: string, q: URLSearchParams, what: string, headers: Record<string, string>): Promise<unknown> {
     const url = `${this.baseUrl}${path}?${q.toString()}`;
     for (let attempt = 0; ; attempt++) {
       let res: Response | null = null;
       let netErr: unknown = null;
       try {
-        res = await fetch(url, { headers: { 'x-api-key': this.key, 'anthropic-version': ANTHROPIC_VERSION, accept: 'application/json' } });
+        res = await fetch(url, { headers: { ...headers, 'x-api-key': this.key, 'anthropic-version': ANTHROPIC_VERSION, accept: 'application/json' } });
       } catch (err: unknown) {
         netErr = err;
       }
@@ -312,6 +334,7 @@ export class AdminClient {
       out.push({
         start: Date.parse(r.starting_at), end: Date.parse(r.ending_at),
         model: r.group.model ?? null, serviceTier: r.group.service_tier ?? null, workspaceId: r.group.workspace_id ?? null, apiKeyId: r.group.api_key_id ?? null,
+        inferenceGeo: r.group.inference_geo ?? null, speed: r.group.speed ?? null,
         tokens: tokensOf(u), webSearchRequests: u.server_tool_use?.web_search_requests ?? 0, requests: u.requests ?? null,
       });
     });
@@ -396,7 +419,7 @@ interface LegacyPage<B> { data?: B[]; has_more?: boolean; next_page?: string | n
 interface LegacyUsageBucket {
   starting_at: string;
   ending_at: string;
-  results?: (ReportUsage & { model?: string | null; service_tier?: string | null; workspace_id?: string | null; api_key_id?: string | null })[];
+  results?: (ReportUsage & { model?: string | null; service_tier?: string | null; workspace_id?: string | null; api_key_id?: string | null; inference_geo?: string | null; speed?: string | null })[];
 }
 interface LegacyCostBucket {
   starting_at: string;
@@ -404,7 +427,10 @@ interface LegacyCostBucket {
   results?: { amount: string | number; currency?: string; cost_type?: string | null; token_type?: string | null; model?: string | null; service_tier?: string | null; workspace_id?: string | null }[];
 }
 
-interface AnalyticsGroup { model?: string | null; service_tier?: string | null; workspace_id?: string | null; api_key_id?: string | null; cost_type?: string | null; token_type?: string | null }
+interface AnalyticsGroup {
+  model?: string | null; service_tier?: string | null; workspace_id?: string | null; api_key_id?: string | null;
+  inference_geo?: string | null; speed?: string | null; cost_type?: string | null; token_type?: string | null;
+}
 interface AnalyticsUsageRow { starting_at: string; ending_at: string; group: AnalyticsGroup; usage: ReportUsage & { requests?: number | null } }
 interface AnalyticsCostRow { starting_at: string; ending_at: string; group: AnalyticsGroup; cost: { amount: string; list_amount?: string; currency?: string; requests?: number | null } }
 interface SdkPage<T> { data: T[]; data_refreshed_at?: string | null; hasNextPage(): boolean; getNextPage(): Promise<SdkPage<T>> }

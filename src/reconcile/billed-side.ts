@@ -36,6 +36,8 @@ export function foldBilled(
     if (r.requests !== null) side.requests = (side.requests ?? 0) + r.requests;
     const tier = r.serviceTier ?? 'standard';
     addTokens((side.byTier[tier] ??= { tokens: zeroTokens(), costNanoUsd: null }).tokens, r.tokens);
+    const cls = { tier, inferenceGeo: r.inferenceGeo, speed: r.speed };
+    addTokens((side.byPriceClass[JSON.stringify(cls)] ??= { ...cls, tokens: zeroTokens() }).tokens, r.tokens);
   }
   if (cost === null) return;
   // Every cell gets a known cost (0 when the report has none for it): the report covered it.

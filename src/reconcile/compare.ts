@@ -22,14 +22,15 @@ import { formatUsd, nanoToUsd } from '../pricing/money.js';
 import { bucketMs, iso } from './range.js';
 import {
   TOKEN_TYPES, totalTokens, zeroTokens, type BucketWidth, type Cause, type CellDimension, type ModelSummary, type ReconciledCell,
-  type SideTotals, type TokenCounts, type TokenType,
+  type PriceClass, type SideTotals, type TokenCounts, type TokenType,
 } from './types.js';
 
 /**
  * The local price of each token type (USD per million tokens) of a model at a service tier
- * and time; null when the model has no local price.
+ * and time, for calls run where and at the speed `cls` says (default global, standard); null
+ * when the model has no local price.
  */
-export type LocalRates = (model: string, serviceTier: string, at: number) => Record<TokenType, number> | null;
+export type LocalRates = (model: string, serviceTier: string, at: number, cls?: Omit<PriceClass, 'tier'>) => Record<TokenType, number> | null;
 
 export interface CompareOptions {
   width: BucketWidth;
@@ -37,6 +38,12 @@ export interface CompareOptions {
   /** Relative difference beyond which a cell is flagged, e.g. 0.02. */
   tolerance: number;
   rates?: LocalRates | undefined;
+  /**
+   * Whether the billed usage was grouped by inference geo and speed. Without them the billed
+   * tokens cannot be priced as they were billed (a `us` or fast-mode token costs more), so
+   * stale prices are named only where tokens agree and cost does not.
+   */
+  priceClassKnown?: boolean | undefined;
   dataRefreshedAt?: string | null | undefined;
 }
 
@@ -213,12 +220,12 @@ function priceCause(c: Cell, o: CompareOptions): Cause | null {
   const bt = totalTokens(B.tokens);
   if (bt === 0 || billedTokenCost <= 0) return null;
   const tol = o.tolerance;
-  if (o.rates) {
-    // The billed tokens at local prices, per token type (tiers priced at their own rates).
+  if (o.rates && o.priceClassKnown !== false) {
+    // The billed tokens at local prices, per token type (each tier, geo and speed priced at its own rates).
     const expectedByType: Partial<Record<TokenType, number>> = {};
     let expected = B.webSearchRequests * WEB_SEARCH_USD * 1e9;
-    for (const [tier, t] of Object.entries(B.byTier)) {
-      const r = o.rates(c.key.model, tier, c.key.start);
+    for (const t of Object.values(B.byPriceClass)) {
+      const r = o.rates(c.key.model, t.tier, c.key.start, { inferenceGeo: t.inferenceGeo, speed: t.speed });
       if (!r) return null; // no local price: reported as unpriced, not as stale
       for (const k of TOKEN_TYPES) {
         const v = (t.tokens[k] * r[k] * 1e9) / 1e6;

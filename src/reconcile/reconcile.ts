@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueryApi } from '../store/types.js';
-import type { AdminClient, BilledGroupBy } from './admin-client.js';
+import { PRICE_CLASS_GROUP_BY, type AdminClient, type BilledGroupBy } from './admin-client.js';
 import { foldBilled } from './billed-side.js';
 import { compareCells, summarize, type LocalRates } from './compare.js';
 import { readLocal, type ApiKeyMap, type Cell } from './local-side.js';
@@ -55,13 +55,17 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconciliationResu
   const client = o.client;
   const costChunks = client.costAvailable(bucket, groupBy) ? client.chunks(range, bucket, 'cost').length : 0;
   client.plan(client.chunks(range, bucket, 'usage').length + costChunks);
-  const usage = await client.usage(range, bucket, groupBy);
+  // Usage also by what sets a token's price, so the billed tokens are priced as they were billed.
+  const priceDims = client.priceClassGroupBy(groupBy);
+  const usage = await client.usage(range, bucket, [...groupBy, ...priceDims]);
   const cost = await client.cost(range, bucket, groupBy);
 
   const cells = new Map<string, Cell>();
   await readLocal(o.query, range, bucket, split, cells);
   foldBilled(usage, cost, split, o.apiKeys ?? {}, cells, o.canonicalModel);
-  const compared = compareCells(cells.values(), { width: bucket, split, tolerance, rates: o.rates, dataRefreshedAt: client.dataRefreshedAt });
+  const compared = compareCells(cells.values(), {
+    width: bucket, split, tolerance, rates: o.rates, priceClassKnown: priceDims.length === PRICE_CLASS_GROUP_BY.length, dataRefreshedAt: client.dataRefreshedAt,
+  });
   const { models, total } = summarize(compared);
   return {
     run_id: randomUUID(),

@@ -30,6 +30,18 @@ export type BucketWidth = '1d' | '1h';
 /** Extra dimensions a cell can be split by (the model and the bucket always are). */
 export type CellDimension = 'workspace' | 'api_key';
 
+/**
+ * What sets a token's price besides the model: the service tier, where it ran (`us` costs
+ * 1.1× on newer models) and its speed (fast mode costs several times standard).
+ */
+export interface PriceClass {
+  tier: string;
+  /** Null: `global` (the report has none for this row). */
+  inferenceGeo: string | null;
+  /** Null: `standard`. */
+  speed: string | null;
+}
+
 /** What one side (local or billed) holds for one cell. */
 export interface SideTotals {
   tokens: TokenCounts;
@@ -39,6 +51,8 @@ export interface SideTotals {
   requests: number | null;
   /** Per `service_tier` (standard, batch, priority, …): tokens and cost. */
   byTier: Record<string, { tokens: TokenCounts; costNanoUsd: number | null }>;
+  /** Billed tokens per price class (keyed by its JSON), to price them at local rates; empty for the local side. */
+  byPriceClass: Record<string, PriceClass & { tokens: TokenCounts }>;
   /** Billed cost per token type (summed over tiers), nanodollars; empty for the local side. */
   costByType: Partial<Record<TokenType, number>>;
   /** Billed spend that is not tokens: web_search, code_execution, session_usage (nanodollars). */
@@ -50,7 +64,7 @@ export interface SideTotals {
 }
 
 export function emptySide(): SideTotals {
-  return { tokens: zeroTokens(), costNanoUsd: null, requests: null, byTier: {}, costByType: {}, otherCosts: {}, webSearchRequests: 0, unpricedCalls: 0 };
+  return { tokens: zeroTokens(), costNanoUsd: null, requests: null, byTier: {}, byPriceClass: {}, costByType: {}, otherCosts: {}, webSearchRequests: 0, unpricedCalls: 0 };
 }
 
 /** The identity of a cell: bucket × model (× workspace × API key when asked). */

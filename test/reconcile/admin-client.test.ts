@@ -166,3 +166,15 @@ test('legacy --by api_key: the cost report cannot split by key, so only tokens a
   t.is(fakeApi.requests.filter((x) => x.route === 'admin.cost_report').length, 0);
   t.is(r.flagged_cells, 0);
 });
+
+test('analytics --by workspace --by api_key: the usage request keeps within the 5 group_by dimensions the API takes, adding inference_geo but not speed', async (t) => {
+  const fakeApi = await fake(t);
+  fakeApi.billing.addUsage({ at: Date.now() - 60_000, model: 'claude-sonnet-5-5', output_tokens: 42, workspaceId: 'wrkspc_01a', apiKeyId: 'apikey_01a' });
+  const client = new AdminClient({ adminKey: ADMIN_KEY, api: 'analytics', baseUrl: fakeApi.url });
+  const r = await reconcile({ query: emptyStore(t), client, range: { start: today(), end: today() + DAY }, split: ['workspace', 'api_key'] });
+  const usage = fakeApi.requests.filter((x) => x.route === 'admin.analytics.usage');
+  // The fake refuses a sixth dimension with a 400, as the API does.
+  t.deepEqual(usage.map((x) => x.status), [200]);
+  t.is(usage[0]!.query['group_by[]'] ?? usage[0]!.query['group_by'], 'inference_geo');
+  t.is(r.cells[0]?.billed.tokens.output, 42);
+});

@@ -2,6 +2,7 @@ import test from 'ava';
 import Anthropic from '@anthropic-ai/sdk';
 import { createEmitter } from '../../src/index.js';
 import { startFakeApi } from '../../src/testing/index.js';
+import type { BilledUsage } from '../../src/testing/billing-ledger.js';
 import { Pipeline } from '../../src/daemon/pipeline.js';
 import { createPricer } from '../../src/pricing/cost-engine.js';
 import { DEFAULT_RECONCILE, parseTolerance } from '../../src/reconcile/settings.js';
@@ -107,6 +108,16 @@ test('results are stored and the latest capture per model is read back', async (
   t.is((db.prepare("SELECT causes FROM reconciliation WHERE model = 'claude-opus-5-5' AND flagged = 1").get() as { causes: string }).causes, 'stale_price');
 });
 
+/** A pipeline pricing with the cost engine over `home`, once it stored `calls` calls. */
+async function pricedPipeline(t: import('ava').ExecutionContext, home: string, calls: number): Promise<{ pipeline: Pipeline; pricer: Pricer }> {
+  const pricer = createPricer();
+  const pipeline = new Pipeline({ home, pricer, tailer: { pollIntervalMs: 20 } });
+  await pipeline.start();
+  t.teardown(() => pipeline.stop());
+  await waitFor(() => pipeline.health().eventsInserted >= calls, 'the calls stored');
+  return { pipeline, pricer };
+}
+
 for (const how of ['with prices', 'without prices (--no-prices)'] as const) test(`a model the report names by its alias lands in the cell of the calls stored under its canonical id, ${how}`, async (t) => {
   const api = await startFakeApi();
   t.teardown(() => api.close());
@@ -118,11 +129,7 @@ for (const how of ['with prices', 'without prices (--no-prices)'] as const) test
   // Asked for by its alias; the cost engine stores the call under the dated id.
   await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'Classify: spam or not?' }] });
   await emitter.flush();
-  const pricer = createPricer();
-  const pipeline = new Pipeline({ home: h.home, pricer, tailer: { pollIntervalMs: 20 } });
-  await pipeline.start();
-  t.teardown(() => pipeline.stop());
-  await waitFor(() => pipeline.health().eventsInserted >= 1, 'the call stored');
+  const { pipeline, pricer } = await pricedPipeline(t, h.home, 1);
   const now = Date.now();
   const r = await runReconciliation({
     settings: { ...DEFAULT_RECONCILE, adminKey: ADMIN_KEY, baseUrl: api.url },
@@ -248,3 +255,40 @@ test('the local request count is one per message and per batch result read, thro
   t.is(local.length, 1);
   t.is(local[0]!.requests, 7);
 });
+
+/** Opus 4.8 billed as run in the US (× 1.1) or in fast mode ($10 / $50), at the local catalog's own prices. */
+const BILLED_AS: Record<'us' | 'fast', { usage: Record<string, string>; billed: Partial<BilledUsage>; prices: { input: number; output: number; cache_read: number; cache_write_5m: number; cache_write_1h: number } }> = {
+  us: { usage: { inference_geo: 'us' }, billed: { inferenceGeo: 'us' }, prices: { input: 5.5, output: 27.5, cache_read: 0.55, cache_write_5m: 6.875, cache_write_1h: 11 } },
+  fast: { usage: { speed: 'fast' }, billed: { speed: 'fast' }, prices: { input: 10, output: 50, cache_read: 1, cache_write_5m: 12.5, cache_write_1h: 20 } },
+};
+
+for (const api of ['analytics', 'legacy'] as const) for (const kind of ['us', 'fast'] as const) {
+  test(`${api}: tokens billed ${kind === 'us' ? 'in the US' : 'in fast mode'} are priced at the local ${kind === 'us' ? 'US' : 'fast-mode'} rates, not named as prices out of date`, async (t) => {
+    const fakeApi = await startFakeApi();
+    t.teardown(() => fakeApi.close());
+    const model = 'claude-opus-4-8';
+    fakeApi.billing.setPrices(model, BILLED_AS[kind].prices);
+    const h = tempHome();
+    t.teardown(() => h.cleanup());
+    const emitter = createEmitter({ dir: h.events, app: 'recon-class', flushIntervalMs: 5 });
+    t.teardown(() => emitter.close());
+    const client = emitter.instrument(new Anthropic({ apiKey: 'sk-ant-api03-app', baseURL: fakeApi.url, maxRetries: 0 }));
+    for (let i = 0; i < 3; i++) {
+      fakeApi.enqueue({ usage: BILLED_AS[kind].usage });
+      await client.messages.create({ model, max_tokens: 64, messages: [{ role: 'user', content: 'Classify: spam or not?' }] });
+    }
+    // A call made without the emitter flags the cell: its causes must not include a price.
+    fakeApi.billing.addUsage({ at: Date.now(), model, uncached_input_tokens: 500, output_tokens: 200, ...BILLED_AS[kind].billed });
+    await emitter.flush();
+    const { pipeline, pricer } = await pricedPipeline(t, h.home, 3);
+    const now = Date.now();
+    const r = await runReconciliation({ settings: { ...DEFAULT_RECONCILE, api, adminKey: ADMIN_KEY, baseUrl: fakeApi.url }, query: pipeline.query, range: { start: now - DAY, end: now }, pricer });
+    const c = cellOf(r, model);
+    t.true(c.flagged);
+    t.deepEqual(c.causes.map((x) => x.code), ['missing_calls'], c.causes.map((x) => x.message).join('\n'));
+    if (api === 'legacy') {
+      // The older report groups by speed only with the fast-mode beta header.
+      t.true(fakeApi.requests.filter((x) => x.route === 'admin.usage_report.messages').every((x) => x.headers['anthropic-beta'] === 'fast-mode-2026-02-01'));
+    }
+  });
+}
