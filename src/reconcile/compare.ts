@@ -152,20 +152,13 @@ function causesOf(c: Cell, o: CompareOptions): Cause[] {
   const gapByType = zeroTokens();
   for (const k of TOKEN_TYPES) gapByType[k] = (B.tokens[k] - tokensIn(B, 'batch')[k]) - (L.tokens[k] - tokensIn(L, 'batch')[k]);
   const gap = totalTokens(gapByType);
-  // What the gap costs at the billed rates of each token type: a few output tokens can be
-  // beyond the tolerance in money while within it in tokens.
+  // What the gap costs at the billed rates of each token type, each way: a few output tokens
+  // can be beyond the tolerance in money while within it in tokens.
   const billedTokenCost = B.costNanoUsd === null ? null : B.costNanoUsd - sumOther(B);
-  let gapCost: number | null = null;
-  if (billedTokenCost !== null) {
-    gapCost = 0;
-    for (const k of TOKEN_TYPES) {
-      const n = B.tokens[k];
-      const c = B.costByType[k];
-      if (gapByType[k] > 0 && n > 0 && c !== undefined) gapCost += (c / n) * gapByType[k];
-    }
-  }
-  const gapMatters = gap > tol * bt || (gapCost !== null && billedTokenCost !== null && billedTokenCost > 0 && gapCost > tol * billedTokenCost);
-  if (gap > 0 && gapMatters) {
+  const gapCost = billedTokenCost === null ? null : costAtBilledRates(B, gapByType, 1);
+  const extraCost = billedTokenCost === null ? null : costAtBilledRates(B, gapByType, -1);
+  const costMatters = (v: number | null): boolean => v !== null && billedTokenCost !== null && billedTokenCost > 0 && v > tol * billedTokenCost;
+  if (gap > 0 && (gap > tol * bt || costMatters(gapCost))) {
     const typeParts = TOKEN_TYPES.filter((k) => gapByType[k] !== 0).map((k) => `${TYPE_LABEL[k]} ${fmtInt(gapByType[k])}`);
     const missingReq = B.requests !== null && L.requests !== null ? B.requests - L.requests : null;
     const cost = gapCost;
@@ -175,11 +168,12 @@ function causesOf(c: Cell, o: CompareOptions): Cause[] {
       message: `${who}: ${fmtInt(gap)} tokens billed but not recorded (${typeParts.join(', ')})${missingReq !== null && missingReq > 0 ? `, ${fmtInt(missingReq)} request(s): ${fmtInt(B.requests ?? 0)} billed, ${fmtInt(L.requests ?? 0)} recorded` : ''}${cost !== null ? `, about ${formatUsd(nanoToUsd(cost))}` : ''}`,
       details: { missing_tokens: gap, ...Object.fromEntries(TOKEN_TYPES.map((k) => [`missing_${k}_tokens`, gapByType[k]])), billed_requests: B.requests, local_calls: L.requests, missing_requests: missingReq, missing_cost_usd: usd(cost) },
     });
-  } else if (gap < 0 && -gap > tol * bt) {
+  } else if (gap < 0 && (-gap > tol * bt || costMatters(extraCost))) {
+    const typeParts = TOKEN_TYPES.filter((k) => gapByType[k] < 0).map((k) => `${TYPE_LABEL[k]} ${fmtInt(-gapByType[k])}`);
     causes.push({
       code: 'local_exceeds_billed',
-      message: `${fmtInt(-gap)} more tokens recorded than billed: the report may lag${o.dataRefreshedAt ? ` (data refreshed at ${o.dataRefreshedAt})` : ''}, calls were billed to another organization, or events were recorded twice by two stores`,
-      details: { extra_tokens: -gap },
+      message: `${fmtInt(-gap)} more tokens recorded than billed (${typeParts.join(', ')})${extraCost !== null ? `, about ${formatUsd(nanoToUsd(extraCost))}` : ''}: the report may lag${o.dataRefreshedAt ? ` (data refreshed at ${o.dataRefreshedAt})` : ''}, calls were billed to another organization, or events were recorded twice by two stores`,
+      details: { extra_tokens: -gap, ...Object.fromEntries(TOKEN_TYPES.map((k) => [`extra_${k}_tokens`, Math.max(0, -gapByType[k])])), extra_cost_usd: usd(extraCost) },
     });
   }
 
@@ -199,13 +193,27 @@ function causesOf(c: Cell, o: CompareOptions): Cause[] {
     });
   }
   if (causes.length === 0) {
+    // The table shows totals only: name each token type's difference here, so the line says where.
+    const byType = TOKEN_TYPES.filter((k) => L.tokens[k] !== B.tokens[k]).map((k) => `${TYPE_LABEL[k]} ${L.tokens[k] > B.tokens[k] ? '+' : ''}${fmtInt(L.tokens[k] - B.tokens[k])}`);
     causes.push({
       code: 'no_billed_data',
-      message: 'no single cause stands out: compare per token type above',
-      details: {},
+      message: `no single cause stands out: recorded − billed tokens by type: ${byType.length > 0 ? byType.join(', ') : 'none differ'}`,
+      details: Object.fromEntries(TOKEN_TYPES.map((k) => [`diff_${k}_tokens`, L.tokens[k] - B.tokens[k]])),
     });
   }
   return causes;
+}
+
+/** What the token types the gap has on one side (`sign` 1: billed more; -1: recorded more) cost at the billed rates. */
+function costAtBilledRates(B: SideTotals, gapByType: TokenCounts, sign: 1 | -1): number {
+  let cost = 0;
+  for (const k of TOKEN_TYPES) {
+    const n = B.tokens[k];
+    const c = B.costByType[k];
+    const gap = sign * gapByType[k];
+    if (gap > 0 && n > 0 && c !== undefined) cost += (c / n) * gap;
+  }
+  return cost;
 }
 
 function sumOther(side: SideTotals): number {

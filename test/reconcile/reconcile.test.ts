@@ -292,3 +292,42 @@ for (const api of ['analytics', 'legacy'] as const) for (const kind of ['us', 'f
     }
   });
 }
+
+/** 10 recorded Sonnet calls (1,000 input, 500 output tokens in all) against a bill of `billed` tokens, at the local prices. */
+async function againstBill(t: import('ava').ExecutionContext, billed: { uncached_input_tokens: number; output_tokens: number }): Promise<ReconciliationResult> {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const model = 'claude-sonnet-5-5';
+  api.billing.setPrices(model, LOCAL_RATES[model]!);
+  const store = SqliteStore.open({ path: join(tempDir(t, 'claudescope-recon-'), 'claudescope.db') });
+  t.teardown(() => store.close());
+  const at = Date.now() - 60_000;
+  const calls = Array.from({ length: 10 }, () => {
+    const e = call({ ts: at, model, model_requested: model });
+    return { event: e, raw: JSON.stringify(e), price: localPricer().price(e) };
+  });
+  store.commitBatch({ calls, checkpoints: [], emitterStats: [] });
+  api.billing.addUsage({ at, model, ...billed, requests: 10 });
+  const client = new AdminClient({ adminKey: ADMIN_KEY, api: 'analytics', baseUrl: api.url });
+  return reconcile({ query: store, client, range: { start: at - DAY, end: at + 60_000 }, rates: ratesFromPricer(localPricer()) });
+}
+
+test('more output recorded than billed, within the tolerance in tokens but beyond it in cost, is named with its token type and cost', async (t) => {
+  // 20 output tokens more recorded (1.4 % of the tokens) cost $0.0002 (2.9 % of the bill).
+  const c = cellOf(await againstBill(t, { uncached_input_tokens: 1000, output_tokens: 480 }), 'claude-sonnet-5-5');
+  t.true(c.flagged);
+  t.deepEqual(c.causes.map((x) => x.code), ['local_exceeds_billed']);
+  t.is(c.causes[0]!.details['extra_output_tokens'], 20);
+  t.is(c.causes[0]!.details['extra_cost_usd'], 0.0002);
+  t.regex(c.causes[0]!.message, /^20 more tokens recorded than billed \(output 20\), about \$0\.0002: the report may lag/);
+});
+
+test('a flagged cell with no single cause says which token types differ and by how much, where the table shows only totals', async (t) => {
+  // The same number of tokens on both sides, 20 input billed as output locally: the cost is 2.3 % apart.
+  const c = cellOf(await againstBill(t, { uncached_input_tokens: 1020, output_tokens: 480 }), 'claude-sonnet-5-5');
+  t.true(c.flagged);
+  t.is(c.diff.total_tokens, 0);
+  t.deepEqual(c.causes.map((x) => x.code), ['no_billed_data']);
+  t.is(c.causes[0]!.message, 'no single cause stands out: recorded − billed tokens by type: input -20, output +20');
+  t.like(c.causes[0]!.details, { diff_uncached_input_tokens: -20, diff_output_tokens: 20 });
+});
