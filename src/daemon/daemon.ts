@@ -113,7 +113,7 @@ export class Daemon {
       });
     }
     // The latest reconciliation (a daemon run or a CLI run), read from the store at each scrape.
-    registerReconciliationMetrics(this.metrics.registry, () => this.pipeline.store?.reconciliationCapture() ?? []);
+    registerReconciliationMetrics(this.metrics.registry, () => this.pipeline.store?.reconciliationCapture() ?? [], () => this.pipeline.store?.reconciliationLastRun() ?? null);
     this.pricingMetrics = registerPricingMetrics(this.metrics.registry, {
       version: pricer.version,
       catalogAsOf: pricer.catalogAsOf,

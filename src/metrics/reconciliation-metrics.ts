@@ -17,8 +17,16 @@ export interface ReconciliationMetricsRow {
   measuredAt: number;
 }
 
-/** Registers the gauges; `source` is read at each scrape (a fault there exports nothing). */
-export function registerReconciliationMetrics(registry: Registry, source: () => ReconciliationMetricsRow[] | Promise<ReconciliationMetricsRow[]>): void {
+/**
+ * Registers the gauges; `source` and `lastRun` (when the latest run finished, epoch ms) are
+ * read at each scrape (a fault there exports nothing). The time is read apart from the rows:
+ * a run with nothing billed or recorded has no model, and was a run all the same.
+ */
+export function registerReconciliationMetrics(
+  registry: Registry,
+  source: () => ReconciliationMetricsRow[] | Promise<ReconciliationMetricsRow[]>,
+  lastRun: () => number | null | Promise<number | null>,
+): void {
   const read = async (): Promise<ReconciliationMetricsRow[]> => {
     try {
       return (await source()).filter((r) => r.model !== null);
@@ -52,9 +60,13 @@ export function registerReconciliationMetrics(registry: Registry, source: () => 
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await read();
-      const t = Math.max(0, ...rows.map((r) => r.measuredAt));
-      if (t > 0) this.set(t / 1000);
+      let t: number | null = null;
+      try {
+        t = await lastRun();
+      } catch {
+        t = null;
+      }
+      if (t !== null && t > 0) this.set(t / 1000);
     },
   });
 }

@@ -412,6 +412,13 @@ export class SqliteStore implements QueryApi {
   call(eventId: string): Promise<StoredCallDetail | null> {
     return this.answer((e) => e.call(eventId));
   }
+  /** When the latest reconciliation run finished, epoch ms (null before the first), whatever models it had. */
+  reconciliationLastRun(): Promise<number | null> {
+    return this.answer(() => {
+      const row = this.db.prepare('SELECT MAX(finished_at) AS t FROM reconciliation_runs').get() as { t: number | null } | undefined;
+      return row?.t ?? null;
+    });
+  }
   /** The per-model capture of the latest `claudescope reconcile` run (empty before the first). */
   reconciliationCapture(): Promise<ReconciliationCaptureRow[]> {
     return this.answer(() => {

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { loadDaemonConfig } from '../../src/daemon/config.js';
 import { createRuleEngine } from '../../src/rules/index.js';
-import { byLabel, parseExposition } from '../metrics/exposition.js';
-import { waitFor } from '../helpers/event-files.js';
+import { byLabel, parseExposition, sumOf } from '../metrics/exposition.js';
+import { startFakeApi } from '../../src/testing/index.js';
+import { tempHome, waitFor } from '../helpers/event-files.js';
 import { ADMIN_KEY, localPricer, runWorkload } from './helpers.js';
 
 test('the daemon runs the scheduled reconciliation, stores it, exports the capture ratios and the default rules fire on low capture', async (t) => {
@@ -53,4 +54,19 @@ test('the daemon runs the scheduled reconciliation, stores it, exports the captu
   const haiku = ev.rules.find((x) => x.rule === 'ClaudeReconciliationCaptureLow')!.samples.find((s) => s.labels['model'] === 'claude-haiku-5-5')!;
   t.is(haiku.value, r!.models.find((x) => x.model === 'claude-haiku-5-5')!.token_capture);
   t.is(haiku.state, 'firing');
+});
+
+test('a run with nothing recorded or billed exports when it finished all the same, though no model has a capture', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const h = tempHome();
+  t.teardown(() => h.cleanup());
+  writeFileSync(join(h.home, 'config.yaml'), `reconcile:\n  schedule: "0 0 1 1 *"\n  api: analytics\n  lookback_days: 1\n  base_url: ${api.url}\n`);
+  const config = { ...loadDaemonConfig({ env: { CLAUDESCOPE_HOME: h.home, ANTHROPIC_ADMIN_KEY: ADMIN_KEY }, flags: { pollIntervalMs: 50 } }), listen: { host: '127.0.0.1', port: 0 } };
+  const d = await Daemon.start({ config, pricer: localPricer(), log: () => {}, ruleSchedule: '0 0 1 1 *' });
+  t.teardown(() => d.stop());
+  const r = await d.reconcileJob!.runNow();
+  t.deepEqual(r?.models, []);
+  const m = parseExposition(await (await fetch(`${d.url}/metrics`)).text());
+  t.is(sumOf(m, 'claude_reconciliation_last_run_timestamp_seconds'), Date.parse(r!.finished_at) / 1000);
 });
