@@ -15,6 +15,7 @@ export const WARNING_CODES = {
   sdkWithoutMiddleware: 'CLAUDESCOPE_SDK_WITHOUT_MIDDLEWARE',
   sdkWithoutCallSpans: 'CLAUDESCOPE_SDK_WITHOUT_CALL_SPANS',
   middlewareReplaced: 'CLAUDESCOPE_MIDDLEWARE_REPLACED',
+  configuredLate: 'CLAUDESCOPE_CONFIGURED_LATE',
 } as const;
 
 const warned = new Set<string>();

@@ -7,21 +7,9 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Middleware } from '@anthropic-ai/sdk';
 import { readEvents } from '../helpers/events.js';
 import { fakeApiAndEmitter } from '../helpers/emitter-setup.js';
+import { warningsDuring } from '../helpers/warnings.js';
 
 const MSG = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hello' }] };
-
-async function warningsDuring(fn: () => Promise<unknown>): Promise<NodeJS.ErrnoException[]> {
-  const seen: NodeJS.ErrnoException[] = [];
-  const listener = (w: Error): void => void seen.push(w as NodeJS.ErrnoException);
-  process.on('warning', listener);
-  try {
-    await fn();
-    await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    process.off('warning', listener);
-  }
-  return seen.filter((w) => w.code?.startsWith('CLAUDESCOPE_'));
-}
 
 test.serial('the app\'s middleware given to clientOptions() runs after the emitter\'s, which records the call, and no warning is given', async (t) => {
   const s = await fakeApiAndEmitter(t);

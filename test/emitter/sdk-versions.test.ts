@@ -13,24 +13,11 @@ import PreMiddlewareSdk from 'anthropic-sdk-0-100';
 import { readFileSync } from 'node:fs';
 import { readEvents } from '../helpers/events.js';
 import { fakeApiAndEmitter, type EmitterSetup } from '../helpers/emitter-setup.js';
+import { warningsDuring } from '../helpers/warnings.js';
 
 /** The version of an installed package (these SDKs export no `./package.json`). */
 const versionOf = (name: string): string => (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
 const MSG = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user' as const, content: 'hello' }] };
-
-/** The process warnings emitted while `fn` runs (they are emitted on the next tick). */
-async function warningsDuring(fn: () => unknown): Promise<NodeJS.ErrnoException[]> {
-  const seen: NodeJS.ErrnoException[] = [];
-  const listener = (w: Error): void => void seen.push(w as NodeJS.ErrnoException);
-  process.on('warning', listener);
-  try {
-    await fn();
-    await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    process.off('warning', listener);
-  }
-  return seen.filter((w) => w.code?.startsWith('CLAUDESCOPE_'));
-}
 
 const setup = fakeApiAndEmitter;
 
