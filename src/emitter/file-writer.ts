@@ -17,6 +17,7 @@ import type { CallEvent, EmitterStats, FileFooter, FileHeader, StatsLine } from 
 import { CALL_LINE_HEAD, CallEventEncoder, JsonBytes } from './call-event-json.js';
 import { registerExitFlush, unregisterExitFlush } from './exit-hook.js';
 import { BlockPool, LineQueue } from './line-queue.js';
+import { WARNING_CODES, warnOnce } from './warnings.js';
 import {
   DIR_SCAN_EVERY_BYTES,
   DIR_SCAN_WHILE_CAPPED_MS,
@@ -576,10 +577,18 @@ export class EventWriter {
     const fs = this.#o.fs;
     try {
       this.#mkdirAndOpen(slot, gen);
-    } catch {
+    } catch (err: unknown) {
       this.#stats.internal_errors++;
-      this.#openFailed(slot);
+      this.#openFailed(slot, err);
     }
+  }
+
+  /**
+   * Says once that no event file can be created. At once: a warning on the next tick would be
+   * lost at exit, or when the app's flush() resolves first and it then exits.
+   */
+  #warnCannotCreate(err: unknown): void {
+    warnOnce(WARNING_CODES.eventsDirUnwritable, `cannot create an event file in ${this.#o.dir} (${errCode(err) || String(err)}): calls are not recorded (dropped and counted) until it can; give the app write access to that folder, or choose another with CLAUDESCOPE_EVENTS_DIR, CLAUDESCOPE_HOME or the dir option`, 'now');
   }
 
   /** `<app>-<host>-<pid>-<start>-<file_seq>.ndjson` in the events folder. */
@@ -601,7 +610,7 @@ export class EventWriter {
     const fs = this.#o.fs;
     fs.mkdir(this.#o.dir, { recursive: true, mode: 0o700 }, (mkErr) => {
       if (gen !== this.#gen) return;
-      if (mkErr !== null) return this.#openFailed(slot);
+      if (mkErr !== null) return this.#openFailed(slot, mkErr);
       const attempt = (tries: number): void => {
         fs.open(slot.path, 'ax', 0o600, (err, fd) => {
           if (gen !== this.#gen) {
@@ -612,7 +621,7 @@ export class EventWriter {
             this.#renameTaken(slot);
             return attempt(tries + 1);
           }
-          if (err !== null) return this.#openFailed(slot);
+          if (err !== null) return this.#openFailed(slot, err);
           slot.fd = fd;
           this.#stats.files_opened++;
           this.#op = 'idle';
@@ -624,8 +633,13 @@ export class EventWriter {
     });
   }
 
-  /** The file cannot be created: its buffered events are the bytes that failed. */
-  #openFailed(slot: FileSlot): void {
+  /**
+   * The file cannot be created: its buffered events are the bytes that failed. Said once: the
+   * counters alone are in no file either, so a folder the app may not write (a daemon's home
+   * without write access, a path under a file) would leave every call unrecorded unseen.
+   */
+  #openFailed(slot: FileSlot, err: unknown): void {
+    this.#warnCannotCreate(err);
     this.#stats.write_errors++;
     this.#dropPending(slot);
     if (slot.seal !== null) this.#finishSlot(slot);
@@ -1039,7 +1053,9 @@ export class EventWriter {
       slot.footerDone = true;
       fs.closeSync(fd);
       slot.fd = null;
-    } catch {
+    } catch (err: unknown) {
+      // Without a descriptor here, the folder or the file could not be made.
+      if (slot.fd === null) this.#warnCannotCreate(err);
       this.#stats.internal_errors++;
       this.#dropPending(slot);
       if (slot.fd !== null) {

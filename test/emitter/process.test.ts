@@ -2,7 +2,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeApi, type FakeScript } from '../../src/testing/index.js';
@@ -52,6 +52,28 @@ test('a child that writes events and calls process.exit loses none', async (t) =
   t.is(ev.calls.length, 50);
   t.true(ev.lines.some((l) => l.t === 'footer'));
 });
+
+for (const [mode, when] of [['flush', 'on a flush'], ['exit', 'at exit']] as const) {
+  test(`an events folder that cannot be made is said once, with the folder and what to do, ${when}; a folder that can, never`, async (t) => {
+    const api = await startFakeApi();
+    t.teardown(() => api.close());
+    const parent = tempDir(t);
+    const file = join(parent, 'a-file');
+    writeFileSync(file, '');
+    const dir = join(file, 'events');
+    const env = { CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' };
+    const r = await run([CHILD, mode, api.url, '3'], { ...env, CLAUDESCOPE_EVENTS_DIR: dir });
+    t.is(r.code, 0, r.stderr);
+    const said = r.stderr.split('\n').filter((l) => l.includes('[CLAUDESCOPE_EVENTS_DIR_UNWRITABLE]'));
+    t.is(said.length, 1, r.stderr);
+    t.true(said[0]!.includes(`cannot create an event file in ${dir} (ENOTDIR): calls are not recorded`), said[0]);
+    t.regex(said[0]!, /give the app write access to that folder, or choose another with CLAUDESCOPE_EVENTS_DIR/);
+    const ok = await run([CHILD, mode, api.url, '3'], { ...env, CLAUDESCOPE_EVENTS_DIR: join(parent, 'events') });
+    t.is(ok.code, 0, ok.stderr);
+    t.false(ok.stderr.includes('CLAUDESCOPE_EVENTS_DIR_UNWRITABLE'), ok.stderr);
+    t.is(readEvents(join(parent, 'events')).calls.length, 3);
+  });
+}
 
 for (const mode of ['unread', 'unread-options']) {
   test(`streams the app opened, never read and let go are each written once, as aborted (${mode === 'unread' ? 'instrument()' : 'clientOptions()'})`, async (t) => {
