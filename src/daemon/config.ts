@@ -229,6 +229,16 @@ export function parseConfigText(text: string, label: string, problems: ConfigPro
   return { value: value as Record<string, unknown>, lines };
 }
 
+/**
+ * Parses a configuration file and checks it against the schema (unknown and mistyped fields
+ * named by line), as the daemon reads it; undefined when it cannot be parsed.
+ */
+export function checkConfigText(text: string, label: string, problems: ConfigProblem[]): FileLayer | undefined {
+  const file = parseConfigText(text, label, problems);
+  if (file) validateAgainst(file.value, CONFIG_SCHEMA, '', (p) => `${label}:${lineOf(file, p)}`, problems);
+  return file;
+}
+
 /** Where a file field is: its own line, else its nearest parent's, else line 1. */
 function lineOf(layer: FileLayer, path: string): number {
   for (let p = path; p !== ''; p = p.includes('.') || p.includes('[') ? p.replace(/(\.[^.[]*|\[\d+\])$/, '') : '') {
@@ -295,13 +305,7 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
     } catch (err: unknown) {
       problems.push({ where: fileLabel, field: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
     }
-    if (text !== undefined) {
-      file = parseConfigText(text, fileLabel, problems);
-      if (file) {
-        const f = file;
-        validateAgainst(f.value, CONFIG_SCHEMA, '', (p) => `${fileLabel}:${lineOf(f, p)}`, problems);
-      }
-    }
+    if (text !== undefined) file = checkConfigText(text, fileLabel, problems);
   }
 
   const envLayer: Record<string, unknown> = {};

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -12,6 +13,18 @@ function cli(args: string[], input?: string, env?: NodeJS.ProcessEnv): { code: n
     cwd: root, encoding: 'utf8', ...(input === undefined ? {} : { input }), ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Writes `files` (name → text) to a temporary folder, removed when the test ends; their paths by name. */
+async function scratchFiles<K extends string>(t: ExecutionContext, files: Record<K, string>): Promise<Record<K, string>> {
+  const dir = await mkdtemp(join(tmpdir(), 'cs-pricing-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const paths = {} as Record<K, string>;
+  for (const name of Object.keys(files) as K[]) {
+    paths[name] = join(dir, name);
+    await writeFile(paths[name], files[name]);
+  }
+  return paths;
 }
 
 const event = {
@@ -98,14 +111,11 @@ test('claudescope pricing explain refuses a header, stats or footer line (the la
 });
 
 test('claudescope pricing and pricing explain name the file and line of a bad pricing: block or a YAML error, as the daemon does', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'cs-pricing-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const bad = join(dir, 'bad.yaml');
-  await writeFile(bad, 'listen:\n  port: 9471\npricing:\n  models:\n    claude-x-1:\n      - from: 2026-01-01\n        input: lots\n');
-  const broken = join(dir, 'broken.yaml');
-  await writeFile(broken, 'pricing: [\n');
-  const eventFile = join(dir, 'call.json');
-  await writeFile(eventFile, JSON.stringify(event));
+  const { 'bad.yaml': bad, 'broken.yaml': broken, 'call.json': eventFile } = await scratchFiles(t, {
+    'bad.yaml': 'listen:\n  port: 9471\npricing:\n  models:\n    claude-x-1:\n      - from: 2026-01-01\n        input: lots\n',
+    'broken.yaml': 'pricing: [\n',
+    'call.json': JSON.stringify(event),
+  });
   for (const args of [['pricing'], ['pricing', 'explain', '--event', eventFile]]) {
     const r = cli([...args, '--config', bad]);
     t.not(r.code, 0, args.join(' '));
@@ -115,6 +125,24 @@ test('claudescope pricing and pricing explain name the file and line of a bad pr
     t.not(y.code, 0, args.join(' '));
     t.regex(y.stderr, new RegExp(`^claudescope: invalid configuration:\\n {2}${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: \\(syntax\\): [^\\n]+\\n$`), args.join(' '));
   }
+});
+
+test('claudescope pricing and pricing explain refuse a misspelt field of the configuration, as the daemon does, rather than show the catalog as its prices', async (t) => {
+  const { 'misspelt.yaml': misspelt, 'call.json': eventFile } = await scratchFiles(t, {
+    'misspelt.yaml': 'listen:\n  port: 9471\npricng:\n  providers:\n    anthropic:\n      multiplier: 0.85\n',
+    'call.json': JSON.stringify(event),
+  });
+  for (const args of [['pricing', '--model', 'claude-haiku-5-5'], ['pricing', 'explain', '--event', eventFile]]) {
+    const r = cli([...args, '--config', misspelt]);
+    t.is(r.code, 2, args.join(' '));
+    t.is(r.stdout, '');
+    t.is(r.stderr, `claudescope: invalid configuration:\n  ${misspelt}:3: pricng: unknown field (known: listen, auth, retention, tail, budgets, metrics, pricing, rules, influxdb, notifiers, reconcile)\n`, args.join(' '));
+  }
+  // The same fields spelt right: the prices are the catalog's with overrides (+o.).
+  await writeFile(misspelt, 'listen:\n  port: 9471\npricing:\n  providers:\n    anthropic:\n      multiplier: 0.85\n');
+  const ok = cli(['pricing', '--model', 'claude-haiku-5-5', '--config', misspelt]);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /^Prices \S+\+o\.\w+, checked/);
 });
 
 test('claudescope pricing --model refuses a model no price names, rather than "No prices match." and exit 0', async (t) => {

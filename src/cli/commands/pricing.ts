@@ -16,7 +16,7 @@ import { locatePricingError } from '../../daemon/pricer-loader.js';
 import type { ConfigProblem } from '../../daemon/config-schema.js';
 import { explainPrice, formatExplanation } from '../../pricing/explain.js';
 import { formatNanoUsd } from '../../pricing/money.js';
-import { ConfigError, configFileFor, defaultHome, parseConfigText } from '../../daemon/config.js';
+import { ConfigError, checkConfigText, configFileFor, defaultHome } from '../../daemon/config.js';
 import { listPrices, type PriceRow } from '../../pricing/listing.js';
 import { valuesRequired } from '../values-required.js';
 
@@ -45,7 +45,7 @@ interface StoredPrice {
 
 /**
  * The `pricing:` block of a YAML (or JSON) configuration file, or null without one. A syntax
- * error is refused as the daemon refuses it, with its file and line.
+ * error or an unknown field is refused as the daemon refuses it, with its file and line.
  */
 function readOverrides(file: string | undefined): unknown {
   if (file === undefined) return null;
@@ -55,9 +55,11 @@ function readOverrides(file: string | undefined): unknown {
   } catch (err: unknown) {
     throw new Error(`cannot read configuration ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+  // The whole file, as the daemon checks it: a misspelt `pricng:` would otherwise show the
+  // catalog's prices as if they were the configuration's.
   const problems: ConfigProblem[] = [];
-  const layer = parseConfigText(text, file, problems);
-  if (layer === undefined) throw new ConfigError(problems);
+  const layer = checkConfigText(text, file, problems);
+  if (layer === undefined || problems.length > 0) throw new ConfigError(problems);
   return layer.value['pricing'] ?? null;
 }
 
