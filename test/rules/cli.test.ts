@@ -336,6 +336,22 @@ test('alerts prints each value as its rule\'s kind gives it, as rules eval and a
   t.false(alerts.some((a) => 'valueText' in a), 'the JSON keeps its fields');
 });
 
+test('alerts refuses a --state or --home whose folder is not there (a mistyped path), where it said there were no alerts and exited 0', async (t) => {
+  const dir = tempDir(t);
+  const state = join(dir, 'nope', 'alerts.db');
+  for (const [args, folder] of [[['--state', state], join(dir, 'nope')], [['--state', state, '--json'], join(dir, 'nope')], [['--home', join(dir, 'nope')], join(dir, 'nope', 'data')]] as const) {
+    const r = await cli(['alerts', ...args], cleanEnv());
+    t.is(r.code, 2, args.join(' '));
+    t.is(r.stdout, '');
+    t.is(r.stderr, `claudescope: ${args[0]}: no folder ${folder}, where the alert state would be: pass the --home the daemon runs with (its state is <home>/data/alerts.db)\n`);
+  }
+  // A home whose daemon has not written its alert state yet has no alerts.
+  mkdirSync(join(dir, 'data'));
+  const quiet = await cli(['alerts', '--home', dir], cleanEnv());
+  t.is(quiet.code, 0, quiet.stderr);
+  t.is(quiet.stdout, 'no alerts (no alert state yet)\n');
+});
+
 test('alerts --json prints JSON (an empty list) before the daemon has written any alert state', async (t) => {
   const dir = tempDir(t);
   const json = await cli(['alerts', '--state', join(dir, 'none.db'), '--json']);

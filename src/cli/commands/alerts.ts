@@ -1,5 +1,6 @@
 /** `claudescope alerts`: the pending and firing alerts from the daemon's alert state. */
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { defaultHome } from '../../daemon/config.js';
 import { alertStatePath } from '../../rules/paths.js';
@@ -16,10 +17,15 @@ const command: CommandModule<object, AlertsArgs> = {
   builder: (y: Argv) =>
     y.option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
       .option('state', { type: 'string', describe: 'alert state file (default <home>/data/alerts.db)' })
-      .option('json', { type: 'boolean', default: false }) as unknown as Argv<AlertsArgs>,
+      .option('json', { type: 'boolean', default: false, describe: 'Print the alerts as JSON (an empty list when there are none)' }) as unknown as Argv<AlertsArgs>,
   handler: (argv) => {
     const path = argv.state ?? alertStatePath(argv.home ?? defaultHome());
     if (!existsSync(path)) {
+      // A --state or --home whose folder is not there is a mistyped path, not a quiet host.
+      const named = argv.state !== undefined ? '--state' : argv.home !== undefined ? '--home' : null;
+      if (named !== null && !existsSync(dirname(path))) {
+        throw new Error(`${named}: no folder ${dirname(path)}, where the alert state would be: pass the --home the daemon runs with (its state is <home>/data/alerts.db)`);
+      }
       // No state yet is no alert: with --json, still JSON (an empty list), as a script reads it.
       process.stdout.write(argv.json ? '[]\n' : 'no alerts (no alert state yet)\n');
       return;
