@@ -293,9 +293,10 @@ export class AdminClient {
     } catch {
       msg = body.slice(0, 200);
     }
-    const head = status === null ? `network error: ${netErr instanceof Error ? netErr.message : String(netErr)}` : `HTTP ${status}${type ? ` ${type}` : ''}${msg ? `: ${msg}` : ''}`;
+    const tried = attempts > 1 ? ` after ${attempts} attempts` : '';
     const hint = status === 401 || status === 403 ? ' (is it an Admin API key, sk-ant-admin…, of this organization?)' : '';
-    return new AdminApiError(this.redact(`${what}: ${head}${hint}${attempts > 1 ? ` after ${attempts} attempts` : ''}`), status, type, { cause: netErr ?? undefined });
+    const said = status === null ? this.unreachable(netErr, tried) : `HTTP ${status}${type ? ` ${type}` : ''}${msg ? `: ${msg}` : ''}${hint}${tried}`;
+    return new AdminApiError(this.redact(`${what}: ${said}`), status, type, { cause: netErr ?? undefined });
   }
 
   // ---- the analytics API, through the SDK ----
@@ -371,8 +372,20 @@ export class AdminClient {
       const status = typeof e.status === 'number' ? e.status : null;
       const type = e.error?.error?.type ?? e.type ?? null;
       const hint = status === 401 || status === 403 ? ' (is it an Admin API key, sk-ant-admin…, of this organization?)' : '';
-      throw new AdminApiError(this.redact(`${what}: ${status !== null ? `HTTP ${status} ` : ''}${e.error?.error?.message ?? e.message ?? String(err)}${hint}`), status, type);
+      // No answer at all (its timeout included): the SDK says only "Connection error."
+      const { APIConnectionError } = await import('@anthropic-ai/sdk');
+      const head = err instanceof APIConnectionError ? this.unreachable(err) : `${status !== null ? `HTTP ${status} ` : ''}${e.error?.error?.message ?? e.message ?? String(err)}`;
+      throw new AdminApiError(this.redact(`${what}: ${head}${hint}`), status, type);
     }
+  }
+
+  /**
+   * A request that got no HTTP answer, said with the address and the system's reason: fetch
+   * says only "fetch failed", the SDK "Connection error.".
+   */
+  private unreachable(err: unknown, tried = ''): string {
+    const reason = rootCause(err);
+    return `network error${tried}: cannot reach ${this.baseUrl}${reason ? ` (${reason})` : ''}: check --base-url (or ANTHROPIC_ADMIN_BASE_URL, reconcile.base_url) and the network`;
   }
 
   private progress(what: string): void {
@@ -438,4 +451,13 @@ interface SdkPage<T> { data: T[]; data_refreshed_at?: string | null; hasNextPage
 interface AnalyticsSdk {
   usage: { list(params: Record<string, unknown>): PromiseLike<SdkPage<AnalyticsUsageRow>> };
   cost: { list(params: Record<string, unknown>): PromiseLike<SdkPage<AnalyticsCostRow>> };
+}
+
+/** The innermost cause's code and message (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1), or its message alone. */
+function rootCause(err: unknown): string {
+  let e = err as { cause?: unknown; code?: unknown; message?: unknown } | null;
+  for (let depth = 0; depth < 8 && e?.cause !== undefined && e.cause !== null; depth++) e = e.cause as typeof e;
+  if (e === null || e === undefined) return '';
+  const message = typeof e.message === 'string' ? e.message : String(e);
+  return typeof e.code === 'string' && !message.includes(e.code) ? `${e.code}: ${message}` : message;
 }

@@ -3,6 +3,7 @@ import { AdminApiError, AdminClient, centsToNanoUsd, nanoUsdToCents, ratesFromPr
 import { startFakeApi, type FakeApi } from '../../src/testing/index.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { call, tempHome } from '../helpers/event-files.js';
+import { freePort } from '../helpers/ports.js';
 import { ADMIN_KEY, localPricer } from './helpers.js';
 import { join } from 'node:path';
 
@@ -122,6 +123,16 @@ for (const api of ['legacy', 'analytics'] as const) {
     t.false(err!.message.includes(ADMIN_KEY));
     t.false(JSON.stringify(err).includes(ADMIN_KEY));
     t.regex(err!.message, /\[redacted admin key\]/);
+  });
+}
+
+for (const api of ['legacy', 'analytics'] as const) {
+  test(`${api}: an API that does not answer is named with its address and the system's reason, where fetch said "fetch failed" and the SDK "Connection error."`, async (t) => {
+    const baseUrl = `http://127.0.0.1:${await freePort()}`;
+    const client = new AdminClient({ adminKey: ADMIN_KEY, api, baseUrl, maxRetries: 1, sleep: async () => {} });
+    const err = await t.throwsAsync(client.usage({ start: today(), end: today() + DAY }, '1d', ['model']), { instanceOf: AdminApiError });
+    t.is(err!.status, null);
+    t.regex(err!.message, new RegExp(`: network error${api === 'legacy' ? ' after 2 attempts' : ''}: cannot reach ${baseUrl} \\(connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+\\): check --base-url \\(or ANTHROPIC_ADMIN_BASE_URL, reconcile\\.base_url\\) and the network$`));
   });
 }
 
