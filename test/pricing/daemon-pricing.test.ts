@@ -289,6 +289,17 @@ test('reprice goes through the running daemon\'s API (with its bearer token) whi
   const [sum] = await daemon.pipeline.query.aggregate({ window: { start: T0, end: T0 + 3_600_000 }, aggregates: { cost: { op: 'sum', field: 'cost_usd' }, unpriced: { op: 'unpriced_count' } } });
   t.is(sum!.values['unpriced'], 0);
   t.is(Math.round(sum!.values['cost']! * 1e9), Number(s.after_usd.replace('.', '')), 'the store answers the repriced total');
+
+  // The file's prices changed after the daemon started: it reprices with its own, which is
+  // not what was asked, so the command says to restart it and fails (a dry run only says so).
+  writeFileSync(file, yaml(Number(new URL(daemon.url).port)).replace('multiplier: 0.5', 'multiplier: 0.8'));
+  const restartNote = /^claudescope: the running daemon prices with \S+, but the configuration now gives \S+: restart the daemon to apply the changed pricing: block, then reprice again\n$/;
+  const stale = await cli(['reprice', '--since', '2026-11-20', '--config', file], { CLAUDESCOPE_HOME: h.home });
+  t.is(stale.code, 1, stale.stderr);
+  t.regex(stale.stderr, restartNote);
+  const staleDry = await cli(['reprice', '--since', '2026-11-20', '--dry-run', '--config', file], { CLAUDESCOPE_HOME: h.home });
+  t.is(staleDry.code, 0, staleDry.stderr);
+  t.regex(staleDry.stderr, restartNote);
   await daemon.stop();
   const { rollups, rows } = rollupsEqualRows(h);
   t.deepEqual(rollups, rows);

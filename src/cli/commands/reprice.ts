@@ -107,6 +107,8 @@ const command: CommandModule<object, RepriceArgs> = {
       print(remote);
       if (remote.pricing_version !== pricer.version) {
         process.stderr.write(`claudescope: the running daemon prices with ${remote.pricing_version}, but the configuration now gives ${pricer.version}: restart the daemon to apply the changed pricing: block, then reprice again\n`);
+        // The calls have the daemon's prices, not the file's the user asked for: not a success.
+        if (!argv.dryRun) process.exitCode = 1;
       }
       return;
     }
