@@ -23,6 +23,7 @@ import {
 } from './config-schema.js';
 import { reconcileSettings, type ReconcileSettings } from '../reconcile/settings.js';
 import { redactUrl } from '../notify/redact.js';
+import { whyUnreadable } from '../fs-errors.js';
 
 /** The daemon's documented default port (on 127.0.0.1). */
 export const DEFAULT_PORT = 9471;
@@ -303,7 +304,7 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
     try {
       text = readFileSync(configFile, 'utf8');
     } catch (err: unknown) {
-      problems.push({ where: fileLabel, field: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+      problems.push({ where: fileLabel, field: '(file)', message: `cannot read: ${whyUnreadable(err)}` });
     }
     if (text !== undefined) file = checkConfigText(text, fileLabel, problems);
   }
@@ -363,7 +364,7 @@ export function loadDaemonConfig(opts: LoadConfigOptions = {}): DaemonConfig {
     try {
       token = readFileSync(p, 'utf8').split('\n')[0]!.trim();
     } catch (err: unknown) {
-      problems.push({ where: sourceOf('auth.token_file'), field: 'auth.token_file', message: `cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+      problems.push({ where: sourceOf('auth.token_file'), field: 'auth.token_file', message: `cannot read ${p}: ${whyUnreadable(err)}` });
     }
   }
   const host = get('listen.host', DEFAULT_HOST);

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuleFileError, parseRuleFile, type RuleProblem } from './rule-schema.js';
 import type { Rule } from './rule-types.js';
+import { whyUnreadable } from '../fs-errors.js';
 
 /** `*.yaml` / `*.yml` files directly in a folder (not its `prometheus/` subfolder), sorted. */
 export function ruleFilesIn(dir: string): string[] {
@@ -22,7 +23,7 @@ export function loadRules(paths: string[]): Rule[] {
     try {
       isDir = statSync(p).isDirectory();
     } catch (err: unknown) {
-      problems.push({ file: p, line: 1, field: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+      problems.push({ file: p, line: 1, field: '(file)', message: `cannot read: ${whyUnreadable(err)}` });
       continue;
     }
     files.push(...(isDir ? ruleFilesIn(p) : [p]));

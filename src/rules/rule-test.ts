@@ -31,6 +31,7 @@ import { createRuleEngine } from './rule-engine.js';
 import { loadRules } from './rule-loader.js';
 import { Fields, RuleFileError, checkKeys, isRecord, parseYamlFile, type Ctx, type Path, type RuleProblem } from './rule-schema.js';
 import { PIPELINE_METRICS, type Budgets, type PipelineMetric, type Rule } from './rule-types.js';
+import { whyUnreadable } from '../fs-errors.js';
 
 export interface RuleTestOutcome {
   name: string;
@@ -105,7 +106,7 @@ export async function runRuleTests(file: string): Promise<RuleTestOutcome[]> {
     text = readFileSync(file, 'utf8');
   } catch (err: unknown) {
     // Said as `rules check` says it of a rule file.
-    throw new RuleFileError([{ file, line: 1, field: '(file)', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+    throw new RuleFileError([{ file, line: 1, field: '(file)', message: `cannot read: ${whyUnreadable(err)}` }]);
   }
   const { doc, rules, lineOf } = loadRuleTestFile(text, file);
   const out: RuleTestOutcome[] = [];

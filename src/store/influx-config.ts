@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { InfluxConnection } from './influx-writer.js';
+import { whyUnreadable } from '../fs-errors.js';
 
 export interface InfluxSettings {
   connection: InfluxConnection;
@@ -71,7 +72,7 @@ export function parseInfluxSettings(block: Record<string, unknown> | null | unde
     try {
       return readFileSync(abs, 'utf8').split('\n')[0]!.trim();
     } catch (err: unknown) {
-      throw new InfluxConfigError(field, `cannot read ${abs}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new InfluxConfigError(field, `cannot read ${abs}: ${whyUnreadable(err)}`);
     }
   };
   // A secret: its environment variable, else the field or the first line of its *_file. The

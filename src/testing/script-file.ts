@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { isNode, LineCounter, parseDocument } from 'yaml';
 import type { ScriptFile } from './script-types.js';
 import { InvalidScriptError, validateScriptFile } from './script-validate.js';
+import { whyUnreadable } from '../fs-errors.js';
 
 /** A script file that cannot be read, parsed or validated. */
 export class ScriptFileError extends Error {
@@ -48,8 +49,7 @@ export async function loadScriptFile(path: string): Promise<ScriptFile> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err: unknown) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ScriptFileError(`${path}: cannot read the script file${code ? ` (${code})` : ''}`, { cause: err });
+    throw new ScriptFileError(`${path}: cannot read the script file: ${whyUnreadable(err)}`, { cause: err });
   }
   return parseScriptFile(text, path);
 }

@@ -74,7 +74,7 @@ test('--config names the file; a missing one is refused', (t) => {
   t.is(c.budgets.dailyUsd, 5);
   t.deepEqual(c.budgets.perFeature['search'], { dailyUsd: 1.5, monthlyUsd: null });
   const p = problemsOf(t, () => loadDaemonConfig({ env: { CLAUDESCOPE_HOME: dir }, flags: { config: join(dir, 'nope.yaml') } }));
-  t.regex(p[0]!, /nope\.yaml: \(file\): cannot read: ENOENT/);
+  t.regex(p[0]!, /nope\.yaml: \(file\): cannot read: no such file or folder \(ENOENT\)$/);
 });
 
 test('a malformed value is refused with file, line and field named', (t) => {

@@ -145,6 +145,19 @@ test('claudescope pricing and pricing explain refuse a misspelt field of the con
   t.regex(ok.stdout, /^Prices \S+\+o\.\w+, checked/);
 });
 
+test('claudescope pricing explain and pricing --config say which file they cannot read, and why in words', async (t) => {
+  const { 'call.json': eventFile } = await scratchFiles(t, { 'call.json': JSON.stringify(event) });
+  const missing = join(dirname(eventFile), 'nope.json');
+  const r = cli(['pricing', 'explain', '--event', missing]);
+  t.is(r.code, 2);
+  t.is(r.stderr, `claudescope: --event: cannot read ${missing}: no such file or folder (ENOENT)\n`);
+  const folder = cli(['pricing', 'explain', '--event', dirname(eventFile)]);
+  t.is(folder.stderr, `claudescope: --event: cannot read ${dirname(eventFile)}: a folder, where a file was expected (EISDIR)\n`);
+  const config = cli(['pricing', '--config', missing]);
+  t.is(config.code, 2);
+  t.is(config.stderr, `claudescope: cannot read configuration ${missing}: no such file or folder (ENOENT)\n`);
+});
+
 test('claudescope pricing --model refuses a model no price names, rather than "No prices match." and exit 0', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'cs-pricing-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

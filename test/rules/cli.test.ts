@@ -212,11 +212,11 @@ test('rules test of a file it cannot read says so as rules check does, with the 
   const missing = join(tempDir(t), 'missing.test.yaml');
   const r = await cli(['rules', 'test', missing]);
   t.is(r.code, 1);
-  t.true(r.stdout.includes(`    ${missing}:1: (file): cannot read: ENOENT\n`), r.stdout);
+  t.true(r.stdout.includes(`    ${missing}:1: (file): cannot read: no such file or folder (ENOENT)\n`), r.stdout);
   // (A rule file: check passes over a name ending in .test.yaml.)
   const missingRules = missing.replace(/\.test\.yaml$/, '.yaml');
   const c = await cli(['rules', 'check', missingRules]);
-  t.is(c.stderr, `${missingRules}:1: (file): cannot read: ENOENT\n`);
+  t.is(c.stderr, `${missingRules}:1: (file): cannot read: no such file or folder (ENOENT)\n`);
 });
 
 test('rules eval prints each rule with its value and state', async (t) => {

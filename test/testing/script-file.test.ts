@@ -36,7 +36,7 @@ test('syntax errors and empty files are reported', (t) => {
 test('loadScriptFile names a missing file', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'fake-api-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await t.throwsAsync(loadScriptFile(join(dir, 'nope.yaml')), { message: /nope\.yaml: cannot read the script file \(ENOENT\)/ });
+  await t.throwsAsync(loadScriptFile(join(dir, 'nope.yaml')), { message: /nope\.yaml: cannot read the script file: no such file or folder \(ENOENT\)$/ });
   const ok = join(dir, 'ok.json');
   await writeFile(ok, '[{"model": "m"}]');
   t.deepEqual(await loadScriptFile(ok), { queue: [{ model: 'm' }] });

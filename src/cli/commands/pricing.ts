@@ -19,6 +19,7 @@ import { formatNanoUsd } from '../../pricing/money.js';
 import { ConfigError, checkConfigText, configFileFor, defaultHome } from '../../daemon/config.js';
 import { listPrices, type PriceRow } from '../../pricing/listing.js';
 import { valuesRequired } from '../values-required.js';
+import { whyUnreadable } from '../../fs-errors.js';
 
 interface PricingArgs {
   json: boolean;
@@ -53,7 +54,7 @@ function readOverrides(file: string | undefined): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err: unknown) {
-    throw new Error(`cannot read configuration ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`cannot read configuration ${file}: ${whyUnreadable(err)}`, { cause: err });
   }
   // The whole file, as the daemon checks it: a misspelt `pricng:` would otherwise show the
   // catalog's prices as if they were the configuration's.
@@ -75,7 +76,12 @@ function makePricer(config: string | undefined): CostEngine {
 
 /** Reads a call event: a JSON object, `{ event }` (a stored call), or an NDJSON line. */
 function readEvent(file: string): CallEvent {
-  const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  } catch (err: unknown) {
+    throw new Error(`--event: cannot read ${file === '-' ? 'stdin' : file}: ${whyUnreadable(err)}`, { cause: err });
+  }
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;
