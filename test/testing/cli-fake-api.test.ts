@@ -1,6 +1,7 @@
 import test from 'ava';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -44,6 +45,20 @@ test('the CLI prints its URL, answers the SDK, and stops on SIGTERM', async (t) 
   t.is(code, 0);
   t.regex(stderr, /POST \/v1\/messages 200 completed/);
   t.notRegex(stderr, /sk-ant-secret-key/);
+});
+
+test('the CLI on a port in use says so and what to do, exit 2', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as AddressInfo).port;
+  const child = run('--port', String(port));
+  t.teardown(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const [code] = await once(child, 'exit');
+  t.is(code, 2);
+  t.is(stderr, `claudescope: cannot listen on 127.0.0.1:${port}: the port is in use (choose another with --port, or --port 0 for any free one)\n`);
 });
 
 test('the CLI answers from a --script queue', async (t) => {

@@ -53,9 +53,9 @@ const command: CommandModule<object, FakeApiArgs> = {
       });
     } catch (err: unknown) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new Error(`cannot listen on ${argv.host}:${port}${code ? ` (${code})` : ''}: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
+      // Said as the daemon says it: Node's own words repeat the address and name no remedy.
+      const why = code === 'EADDRINUSE' ? 'the port is in use (choose another with --port, or --port 0 for any free one)' : `(${code ?? 'error'}) ${err instanceof Error ? err.message : String(err)}`;
+      throw new Error(`cannot listen on ${argv.host}:${port}: ${why}`, { cause: err });
     }
     process.stdout.write(`fake Claude API listening on ${api.url}\n`);
     const signal = await untilSignal();
