@@ -255,6 +255,16 @@ await api.close();`;
   t.is(statSync(join(home, 'events')).mode & 0o7777, 0o2770, 'the daemon keeps the folder as made');
 });
 
+test('a daemon started with CLAUDESCOPE_EVENTS_DIR naming another folder (the emitter\'s setting) says its calls are not counted and what to set; the same folder as its own, nothing', async (t) => {
+  const home = tempDir(t);
+  const elsewhere = join(tempDir(t), 'events');
+  const d = await startDaemon(t, home, [], 'node', { CLAUDESCOPE_EVENTS_DIR: elsewhere });
+  t.true(d.stderr().includes(`claudescope: warn: CLAUDESCOPE_EVENTS_DIR is ${elsewhere}, an emitter's setting: this daemon reads ${join(home, 'events')} alone, so calls written to ${elsewhere} are not counted; give the apps and the daemon the same CLAUDESCOPE_HOME (or --home) instead\n`), d.stderr());
+  const other = tempDir(t);
+  const same = await startDaemon(t, other, [], 'node', { CLAUDESCOPE_EVENTS_DIR: `${other}/./events/` });
+  t.false(same.stderr().includes('CLAUDESCOPE_EVENTS_DIR'), same.stderr());
+});
+
 test('the daemon refuses a bad config file naming file, line and field', async (t) => {
   const home = tempDir(t);
   const { writeFileSync } = await import('node:fs');

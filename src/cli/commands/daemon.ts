@@ -6,6 +6,7 @@
  * Flags have no yargs defaults on purpose: a default there would hide the environment and the
  * config file (precedence is flags > environment > file > defaults); the help shows them.
  */
+import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_HOST, DEFAULT_MAX_OPEN_FILES, DEFAULT_POLL_INTERVAL_MS, DEFAULT_PORT, describeConfig, loadDaemonConfig, type DaemonFlags } from '../../daemon/config.js';
@@ -62,7 +63,11 @@ const command: CommandModule<object, DaemonArgs> = {
     // by up to several times: the daemon's heap peaks lower (docs/daemon.md, memory). V8 reads
     // the factor at each collection, so it can be set now; node rejects it in NODE_OPTIONS.
     setFlagsFromString(DAEMON_V8_FLAGS);
-    const { Daemon } = await import('../../daemon/daemon.js');
+    const { Daemon, stderrLog } = await import('../../daemon/daemon.js');
+    const elsewhere = emitterEventsDirElsewhere(config.home, process.env);
+    if (elsewhere !== null) {
+      stderrLog('warn', `CLAUDESCOPE_EVENTS_DIR is ${elsewhere}, an emitter's setting: this daemon reads ${join(config.home, 'events')} alone, so calls written to ${elsewhere} are not counted; give the apps and the daemon the same CLAUDESCOPE_HOME (or --home) instead`);
+    }
     // Listen before starting: a SIGTERM that arrives while the daemon starts (systemd stopping
     // it early) must drain it, not kill it with the default handler.
     const signalled = untilSignal();
@@ -72,6 +77,17 @@ const command: CommandModule<object, DaemonArgs> = {
     await daemon.stop();
   },
 };
+
+/**
+ * The events folder CLAUDESCOPE_EVENTS_DIR names when it is not the daemon's `<home>/events`, else
+ * null. The emitter reads that variable and the daemon does not: set in a shell both run from,
+ * it sends the apps' events where the daemon never looks, which nothing else would say.
+ */
+function emitterEventsDirElsewhere(home: string, env: NodeJS.ProcessEnv): string | null {
+  const dir = env['CLAUDESCOPE_EVENTS_DIR'];
+  if (dir === undefined || dir === '') return null;
+  return resolve(dir) === join(home, 'events') ? null : resolve(dir);
+}
 
 /** V8 flags the daemon sets for itself when it starts. */
 const DAEMON_V8_FLAGS = '--heap-growing-percent=20';
