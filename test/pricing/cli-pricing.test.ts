@@ -158,6 +158,16 @@ test('claudescope pricing explain and pricing --config say which file they canno
   t.is(config.stderr, `claudescope: cannot read configuration ${missing}: no such file or folder (ENOENT)\n`);
 });
 
+test('claudescope pricing --home lists the prices with the overrides of that home\'s config.yaml, as pricing explain --home and every other command take it', async (t) => {
+  const { 'config.yaml': file } = await scratchFiles(t, { 'config.yaml': 'pricing:\n  models:\n    claude-x-1:\n      - { input: 1, output: 5 }\n' });
+  const env = { CLAUDESCOPE_HOME: join(dirname(file), 'elsewhere'), CLAUDESCOPE_CONFIG: '' };
+  const r = cli(['pricing', '--home', dirname(file), '--model', 'claude-x-1'], undefined, env);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /claude-x-1\s+standard\s+…\s+…\s+1\s+\?\s+\?\s+\?\s+5\s+override/);
+  const without = cli(['pricing', '--model', 'claude-x-1'], undefined, env);
+  t.is(without.code, 2, 'the default home has no such model');
+});
+
 test('claudescope pricing --model refuses a model no price names, rather than "No prices match." and exit 0', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'cs-pricing-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -23,6 +23,7 @@ import { whyUnreadable } from '../../fs-errors.js';
 
 interface PricingArgs {
   json: boolean;
+  home?: string | undefined;
   at?: string | undefined;
   model?: string | undefined;
   config?: string | undefined;
@@ -235,9 +236,11 @@ const command: CommandModule<object, PricingArgs> = {
       .option('at', { type: 'string', global: false, describe: 'Only the prices in force at this date (YYYY-MM-DD) or time' })
       .option('model', { type: 'string', global: false, describe: 'Only this model (any spelling: alias, Bedrock or Vertex id)' })
       .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices (env CLAUDESCOPE_CONFIG)", defaultDescription: '$CLAUDESCOPE_HOME/config.yaml if present' })
+      // As every other command takes it: the daemon's home, whose config.yaml holds its prices.
+      .option('home', { type: 'string', global: false, describe: 'CLAUDESCOPE_HOME, for its config.yaml (default ~/.claudescope)' })
       .example('$0 pricing --at 2026-03-01 --model claude-opus-4-6', '') as unknown as Argv<PricingArgs>,
   handler: (argv) => {
-    const configFile = configFor(defaultHome(), argv.config);
+    const configFile = configFor(argv.home ?? defaultHome(), argv.config);
     const pricer = makePricer(configFile);
     const at = parseAt(argv.at);
     // A model no price names (a typo, or one released after the catalog) is not "no prices at that date".
