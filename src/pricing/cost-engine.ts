@@ -15,7 +15,7 @@
 import type { CallEvent, Provider, Usage } from '../event/types.js';
 import { loadCatalog, parseCatalog, DEFAULT_STALE_AFTER_DAYS, type Catalog } from './catalog.js';
 import { FLAG } from './flags.js';
-import { ONE, PICO_PER_NANO, mulFraction, roundHalfEven, roundHalfEvenBig, type Fraction } from './money.js';
+import { ONE, PICO_PER_NANO, fractionText, mulFraction, roundHalfEven, roundHalfEvenBig, type Fraction } from './money.js';
 import type { ParsedModelId } from './model-normalizer.js';
 import { parseOverrides, type PricingOverrides } from './overrides.js';
 import { DATES_UNVERIFIED, UNKNOWN, buildPriceTable, findPeriod, ratesFor, type Layer, type PriceTable, type PricedModel, type RateSet } from './price-table.js';
@@ -135,9 +135,6 @@ function requestTime(event: CallEvent): number {
   return typeof end === 'number' && Number.isFinite(end) ? end : NaN;
 }
 
-function fractionText(f: Fraction): string {
-  return f.den === 1 ? String(f.num) : String(f.num / f.den);
-}
 
 /**
  * Prices call events with the built-in catalog and the configured overrides. Create one per

@@ -52,6 +52,11 @@ export function fraction(num: number, den: number): Fraction {
 }
 
 /** Product of two fractions, reduced (inputs are small, so this stays exact). */
+/** A multiplier as its decimal (0.85, 1.1). */
+export function fractionText(f: Fraction): string {
+  return f.den === 1 ? String(f.num) : String(f.num / f.den);
+}
+
 export function mulFraction(a: Fraction, b: Fraction): Fraction {
   if (a.den === 1 && a.num === 1) return b;
   if (b.den === 1 && b.num === 1) return a;

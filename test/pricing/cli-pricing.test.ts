@@ -145,6 +145,18 @@ test('claudescope pricing and pricing explain refuse a misspelt field of the con
   t.regex(ok.stdout, /^Prices \S+\+o\.\w+, checked/);
 });
 
+test('claudescope pricing names a configured provider multiplier (a negotiated discount), which the table\'s list prices are before, where it showed nowhere', async (t) => {
+  const { 'config.yaml': file } = await scratchFiles(t, { 'config.yaml': 'pricing:\n  providers:\n    anthropic:\n      multiplier: 0.85\n    bedrock:\n      multiplier: 1\n' });
+  const r = cli(['pricing', '--model', 'claude-haiku-5-5', '--config', file]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /\nModifiers: .*; web search \$0\.01\/request; anthropic calls ×0\.85 \(pricing\.providers\.anthropic\.multiplier\)\.\n/);
+  t.notRegex(r.stdout, /bedrock calls/, 'a multiplier of 1 changes nothing');
+  const json = cli(['pricing', '--json', '--model', 'claude-haiku-5-5', '--config', file]);
+  t.deepEqual((JSON.parse(json.stdout) as { provider_multipliers: unknown }).provider_multipliers, { anthropic: 0.85 });
+  const none = cli(['pricing', '--model', 'claude-haiku-5-5', '--config', '/dev/null']);
+  t.regex(none.stdout, /\nModifiers: .*; web search \$0\.01\/request\.\n/);
+});
+
 test('claudescope pricing explain and pricing --config say which file they cannot read, and why in words', async (t) => {
   const { 'call.json': eventFile } = await scratchFiles(t, { 'call.json': JSON.stringify(event) });
   const missing = join(dirname(eventFile), 'nope.json');

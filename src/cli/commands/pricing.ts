@@ -15,7 +15,7 @@ import { PricingConfigError } from '../../pricing/index.js';
 import { locatePricingError } from '../../daemon/pricer-loader.js';
 import type { ConfigProblem } from '../../daemon/config-schema.js';
 import { explainPrice, formatExplanation } from '../../pricing/explain.js';
-import { formatNanoUsd } from '../../pricing/money.js';
+import { formatNanoUsd, fractionText } from '../../pricing/money.js';
 import { ConfigError, checkConfigText, configFileFor, defaultHome } from '../../daemon/config.js';
 import { listPrices, type PriceRow } from '../../pricing/listing.js';
 import { valuesRequired } from '../values-required.js';
@@ -183,6 +183,21 @@ export function formatPriceTable(rows: readonly PriceRow[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
 }
 
+/**
+ * The configuration's provider multipliers (a negotiated discount), which scale every price of
+ * the table: the table lists prices before them, so without this line a configured discount
+ * would show nowhere but in the version's `+o.` suffix.
+ */
+function configuredMultipliers(pricer: CostEngine): string {
+  return Object.entries(providerMultipliers(pricer)).map(([provider, m]) => `; ${provider} calls ×${m} (pricing.providers.${provider}.multiplier)`).join('');
+}
+
+/** Each provider's configured multiplier other than 1, by provider. */
+function providerMultipliers(pricer: CostEngine): Record<string, number> {
+  const set = [...pricer.table.providers].filter(([, s]) => s.multiplier.num !== s.multiplier.den);
+  return Object.fromEntries(set.map(([provider, s]) => [provider, Number(fractionText(s.multiplier))]));
+}
+
 function parseAt(at: string | undefined): number | undefined {
   if (at === undefined) return undefined;
   const ms = /^\d{4}-\d{2}-\d{2}$/.test(at) ? Date.parse(`${at}T00:00:00Z`) : Date.parse(at);
@@ -249,12 +264,12 @@ const command: CommandModule<object, PricingArgs> = {
     }
     const rows = listPrices(pricer, { ...(at === undefined ? {} : { at }), ...(argv.model === undefined ? {} : { model: argv.model }) });
     if (argv.json) {
-      const out = { pricing_version: pricer.version, as_of: pricer.catalogAsOf, stale: pricer.isStale(), currency: 'USD', unit: 'USD per million tokens', rows };
+      const out = { pricing_version: pricer.version, as_of: pricer.catalogAsOf, stale: pricer.isStale(), currency: 'USD', unit: 'USD per million tokens', provider_multipliers: providerMultipliers(pricer), rows };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       return;
     }
     process.stdout.write(`Prices ${pricer.version}, checked ${pricer.catalogAsOf}${pricer.isStale() ? ' (STALE: older than 60 days, check for new prices)' : ''}; USD per million tokens, '?' = unknown (unpriced), '*' = unverified (a date marked so may be a few days off; calls on either side are flagged unverified_price).\n`);
-    process.stdout.write('Modifiers: batch ×0.5; inference_geo us ×1.1 (Opus 4.6, Sonnet 4.6 and later); Bedrock regional endpoints ×1.1 (Sonnet 4.5, Haiku 4.5 and later); web search $0.01/request.\n\n');
+    process.stdout.write(`Modifiers: batch ×0.5; inference_geo us ×1.1 (Opus 4.6, Sonnet 4.6 and later); Bedrock regional endpoints ×1.1 (Sonnet 4.5, Haiku 4.5 and later); web search $0.01/request${configuredMultipliers(pricer)}.\n\n`);
     process.stdout.write(rows.length === 0 ? 'No prices match.\n' : formatPriceTable(rows));
   },
 };
