@@ -36,7 +36,9 @@ const dir = mkdtempSync(join(tmpdir(), 'claudescope-harness-'));
 // under load, and at the end of each run (flush()).
 const emitter = createEmitter({ dir, app: 'harness', flushIntervalMs: 3_600_000, statsIntervalMs: 3_600_000 });
 const noop: Middleware = (request, next) => next(request);
-const middleware: Middleware = variant === 'noop' ? noop : (emitter.instrument({ maxRetries: 2, withOptions: (o: Record<string, unknown>) => o }) as unknown as { middleware: Middleware[] }).middleware[0]!;
+/** Enough of a client for instrument(): its copies are clients too (instrument() hooks their withOptions). */
+const fakeClient = { maxRetries: 2, withOptions: (o: Record<string, unknown>): unknown => ({ ...fakeClient, ...o }) };
+const middleware: Middleware = variant === 'noop' ? noop : (emitter.instrument(fakeClient) as unknown as { middleware: Middleware[] }).middleware[0]!;
 const next = async (): Promise<Response> => new Response(new ReadableStream({ start: (c) => (c.enqueue(bytes), c.close()) }), { status: 200, headers });
 const requestHeaders = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': 'k', 'x-stainless-retry-count': '0' };
 
