@@ -52,7 +52,9 @@ export class Key {
     const padded = new Uint8Array(Math.ceil(this.bytes.length / 4) * 4);
     padded.set(this.bytes);
     const view = new DataView(padded.buffer);
-    this.words = Uint32Array.from({ length: padded.length / 4 }, (_, i) => view.getUint32(i * 4, true));
+    const words = new Uint32Array(padded.length / 4);
+    for (let i = 0; i < words.length; i++) words[i] = view.getUint32(i * 4, true);
+    this.words = words;
   }
 }
 
@@ -357,6 +359,9 @@ const F = {
   content: new Key(',"content":'),
 };
 
+/** `ttft_ms` and `output_tokens_per_second` both null, and the key after them. */
+const NO_STREAM_TIMES = asciiBytes(',"ttft_ms":null,"output_tokens_per_second":null,"complete":');
+
 const A = {
   status: new Key('{"status":'),
   errorType: new Key(',"error_type":'),
@@ -391,40 +396,72 @@ const BUCKET_FIRST = DIMENSIONS.map((d) => new Key(`{"${d}":{"limit":`));
 const BUCKET_NEXT = DIMENSIONS.map((d) => new Key(`,"${d}":{"limit":`));
 const R = { remaining: new Key(',"remaining":'), reset: new Key(',"reset":') };
 
-/** `"app":…` to `"pid":…`: the same in every event of a process. */
+/** `,"app":…` to `"pid":…`: the same in every event of a process. */
 interface OriginRun {
   app: string;
   env: string | null;
   host: string;
   pid: number;
-  key: Key;
+  bytes: Uint8Array;
 }
 
-/** The organization and workspace ids, as written: the same for most calls of an app. */
+/** `,"organization_id":…` and `"workspace_id":…`: the same for most calls of an app. */
 interface AccountRun {
   organizationId: string | null;
   workspaceId: string | null;
-  key: Key;
+  bytes: Uint8Array;
 }
 
-/** `"provider":…` to `"model":…`: the same for most calls of an app. */
+/** `,"provider":…` to `"model":…`: the same for most calls of an app. */
 interface WhatRun {
   provider: string;
   operation: string;
   modelRequested: string | null;
   model: string | null;
-  key: Key;
+  bytes: Uint8Array;
 }
 
 /**
- * Writes call events. Three runs of fields that rarely change between events (where the event
- * comes from; provider, operation and models; the organization and workspace) are kept as
- * {@link Key}s of the bytes last written for them, copied while their values are the same.
+ * `,"stream":…` to `"error_code":…`: the same for most calls of an app (`stop_reason`, which
+ * tool use makes alternate, is left out: each change costs a copy of the run).
+ */
+interface OutcomeRun {
+  stream: boolean;
+  maxTokens: number | null;
+  toolCount: number | null;
+  status: string;
+  httpStatus: number | null;
+  errorType: string | null;
+  errorCode: string | null;
+  bytes: Uint8Array;
+}
+
+/** Usage's `,"thinking_tokens":…` to `"inference_geo":…`: server tools and tiers, the same for most calls of an app. */
+interface UsageExtrasRun {
+  thinkingTokens: number | null;
+  webSearch: number;
+  webFetch: number;
+  codeExecution: number;
+  serviceTier: string | null;
+  speed: string | null;
+  inferenceGeo: string | null;
+  bytes: Uint8Array;
+}
+
+/**
+ * Writes call events. Runs of fields that rarely change between events (where the event comes
+ * from; provider, operation and models; the request's settings and outcome; the organization
+ * and workspace; usage's rarer counts and tiers) are kept as the bytes last written for them,
+ * their keys included, copied while their values are the same: one native copy (~250
+ * instructions, whatever its length), where writing a run of 7 fields took ~2,500 and a
+ * {@link Key}'s word stores ~30 instructions for each 4 bytes.
  */
 export class CallEventEncoder {
   #origin: OriginRun | null = null;
   #what: WhatRun | null = null;
+  #outcome: OutcomeRun | null = null;
   #account: AccountRun | null = null;
+  #usageExtras: UsageExtrasRun | null = null;
 
   /** Writes `event` as one JSON object (no newline) with `seq` as its `seq`, after `out.begin()`. */
   encode(out: JsonBytes, e: CallEventInput, seq: number): void {
@@ -436,12 +473,12 @@ export class CallEventEncoder {
     out.num(e.ts);
     out.key(F.tsStart);
     out.num(e.ts_start);
-    out.key(F.app);
     const origin = this.#origin;
     if (origin !== null && origin.app === e.app && origin.env === e.env && origin.host === e.host && origin.pid === e.pid) {
-      out.key(origin.key);
+      out.raw(origin.bytes);
     } else {
       const start = out.mark();
+      out.key(F.app);
       out.str(e.app);
       out.key(F.env);
       out.str(e.env);
@@ -449,16 +486,16 @@ export class CallEventEncoder {
       out.str(e.host);
       out.key(F.pid);
       out.num(e.pid);
-      this.#origin = { app: e.app, env: e.env, host: e.host, pid: e.pid, key: new Key(out.copy(start)) };
+      this.#origin = { app: e.app, env: e.env, host: e.host, pid: e.pid, bytes: out.copy(start) };
     }
     out.key(F.tags);
     writeTags(out, e.tags);
-    out.key(F.provider);
     const what = this.#what;
     if (what !== null && what.provider === e.provider && what.operation === e.operation && what.modelRequested === e.model_requested && what.model === e.model) {
-      out.key(what.key);
+      out.raw(what.bytes);
     } else {
       const start = out.mark();
+      out.key(F.provider);
       out.str(e.provider);
       out.key(F.operation);
       out.str(e.operation);
@@ -466,38 +503,63 @@ export class CallEventEncoder {
       out.str(e.model_requested);
       out.key(F.model);
       out.str(e.model);
-      this.#what = { provider: e.provider, operation: e.operation, modelRequested: e.model_requested, model: e.model, key: new Key(out.copy(start)) };
+      this.#what = { provider: e.provider, operation: e.operation, modelRequested: e.model_requested, model: e.model, bytes: out.copy(start) };
     }
-    out.key(F.stream);
-    out.bool(e.stream);
-    out.key(F.maxTokens);
-    out.num(e.max_tokens);
-    out.key(F.toolCount);
-    out.num(e.tool_count);
-    out.key(F.status);
-    out.str(e.status);
-    out.key(F.httpStatus);
-    out.num(e.http_status);
-    out.key(F.errorType);
-    out.str(e.error_type);
-    out.key(F.errorCode);
-    out.str(e.error_code);
+    const outcome = this.#outcome;
+    if (
+      outcome !== null &&
+      outcome.stream === e.stream &&
+      outcome.maxTokens === e.max_tokens &&
+      outcome.toolCount === e.tool_count &&
+      outcome.status === e.status &&
+      outcome.httpStatus === e.http_status &&
+      outcome.errorType === e.error_type &&
+      outcome.errorCode === e.error_code
+    ) {
+      out.raw(outcome.bytes);
+    } else {
+      const start = out.mark();
+      out.key(F.stream);
+      out.bool(e.stream);
+      out.key(F.maxTokens);
+      out.num(e.max_tokens);
+      out.key(F.toolCount);
+      out.num(e.tool_count);
+      out.key(F.status);
+      out.str(e.status);
+      out.key(F.httpStatus);
+      out.num(e.http_status);
+      out.key(F.errorType);
+      out.str(e.error_type);
+      out.key(F.errorCode);
+      out.str(e.error_code);
+      this.#outcome = {
+        stream: e.stream,
+        maxTokens: e.max_tokens,
+        toolCount: e.tool_count,
+        status: e.status,
+        httpStatus: e.http_status,
+        errorType: e.error_type,
+        errorCode: e.error_code,
+        bytes: out.copy(start),
+      };
+    }
     out.key(F.stopReason);
     out.str(e.stop_reason);
     out.key(F.requestId);
     out.strRepeat(e.request_id);
     out.key(F.messageId);
     out.str(e.message_id);
-    out.key(F.organizationId);
     const account = this.#account;
     if (account !== null && account.organizationId === e.organization_id && account.workspaceId === e.workspace_id) {
-      out.key(account.key);
+      out.raw(account.bytes);
     } else {
       const start = out.mark();
+      out.key(F.organizationId);
       out.str(e.organization_id);
       out.key(F.workspaceId);
       out.str(e.workspace_id);
-      this.#account = { organizationId: e.organization_id, workspaceId: e.workspace_id, key: new Key(out.copy(start)) };
+      this.#account = { organizationId: e.organization_id, workspaceId: e.workspace_id, bytes: out.copy(start) };
     }
     out.key(F.apiKeyAlias);
     out.str(e.api_key_alias);
@@ -511,14 +573,19 @@ export class CallEventEncoder {
     }
     out.key(F.durationMs);
     out.num(e.duration_ms);
-    out.key(F.ttftMs);
-    out.num(e.ttft_ms);
-    out.key(F.tokensPerSecond);
-    out.num(e.output_tokens_per_second);
-    out.key(F.complete);
+    if (e.ttft_ms === null && e.output_tokens_per_second === null) {
+      // As a call that did not stream has them: one copy.
+      out.raw(NO_STREAM_TIMES);
+    } else {
+      out.key(F.ttftMs);
+      out.num(e.ttft_ms);
+      out.key(F.tokensPerSecond);
+      out.num(e.output_tokens_per_second);
+      out.key(F.complete);
+    }
     out.bool(e.complete);
     out.key(F.usage);
-    writeUsage(out, e.usage);
+    this.#usage(out, e.usage);
     out.key(F.rateLimits);
     writeRateLimits(out, e.rate_limits);
     if (e.batch !== undefined) {
@@ -536,6 +603,45 @@ export class CallEventEncoder {
         out.key(F.content);
         out.text(text);
       }
+    }
+    out.byte(CLOSE);
+  }
+
+  #usage(out: JsonBytes, u: Usage | null): void {
+    if (u === null || typeof u !== 'object') {
+      out.json(u);
+      return;
+    }
+    writeUsageCounts(out, u);
+    const extras = this.#usageExtras;
+    if (
+      extras !== null &&
+      extras.thinkingTokens === u.thinking_tokens &&
+      extras.webSearch === u.web_search_requests &&
+      extras.webFetch === u.web_fetch_requests &&
+      extras.codeExecution === u.code_execution_requests &&
+      extras.serviceTier === u.service_tier &&
+      extras.speed === u.speed &&
+      extras.inferenceGeo === u.inference_geo
+    ) {
+      out.raw(extras.bytes);
+    } else {
+      const start = out.mark();
+      writeUsageExtras(out, u);
+      this.#usageExtras = {
+        thinkingTokens: u.thinking_tokens,
+        webSearch: u.web_search_requests,
+        webFetch: u.web_fetch_requests,
+        codeExecution: u.code_execution_requests,
+        serviceTier: u.service_tier,
+        speed: u.speed,
+        inferenceGeo: u.inference_geo,
+        bytes: out.copy(start),
+      };
+    }
+    if (u.iterations !== undefined) {
+      out.key(U.iterations);
+      out.json(u.iterations);
     }
     out.byte(CLOSE);
   }
@@ -571,11 +677,8 @@ function writeAttempt(out: JsonBytes, a: Attempt): void {
   out.byte(CLOSE);
 }
 
-function writeUsage(out: JsonBytes, u: Usage | null): void {
-  if (u === null || typeof u !== 'object') {
-    out.json(u);
-    return;
-  }
+/** `{"input_tokens":…` to `"cache_write_unknown_ttl_input_tokens":…`, the counts of every call. */
+function writeUsageCounts(out: JsonBytes, u: Usage): void {
   out.key(U.inputTokens);
   out.num(u.input_tokens);
   out.key(U.outputTokens);
@@ -590,6 +693,10 @@ function writeUsage(out: JsonBytes, u: Usage | null): void {
   out.num(u.cache_write_1h_input_tokens);
   out.key(U.cacheWriteUnknownTtl);
   out.num(u.cache_write_unknown_ttl_input_tokens);
+}
+
+/** `,"thinking_tokens":…` to `"inference_geo":…`. */
+function writeUsageExtras(out: JsonBytes, u: Usage): void {
   out.key(U.thinkingTokens);
   out.num(u.thinking_tokens);
   out.key(U.webSearch);
@@ -604,11 +711,6 @@ function writeUsage(out: JsonBytes, u: Usage | null): void {
   out.str(u.speed);
   out.key(U.inferenceGeo);
   out.str(u.inference_geo);
-  if (u.iterations !== undefined) {
-    out.key(U.iterations);
-    out.json(u.iterations);
-  }
-  out.byte(CLOSE);
 }
 
 function writeRateLimits(out: JsonBytes, limits: RateLimits | null): void {

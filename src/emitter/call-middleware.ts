@@ -5,6 +5,8 @@
  * through a pass-through that reads only what the app reads. Everything it does runs inside a
  * guard; the attempt's own result or error always reaches the SDK unchanged.
  */
+// The module's `performance`, not the global: Node's global is a getter, called at each use.
+import { performance } from 'node:perf_hooks';
 import type { Middleware } from '@anthropic-ai/sdk';
 import type { Attempt } from '../event/types.js';
 import { asObject, copyJson, str } from './json-shape.js';
@@ -195,7 +197,10 @@ function describe(call: CallRecord, request: { url: string; headers: Headers }, 
     const tools = body['tools'];
     call.toolCount = Array.isArray(tools) ? tools.length : null;
   }
-  if (call.operation === 'messages.create' && request.headers.get('x-stainless-helper-method') === 'stream') {
+  // The SDK's stream helper marks its requests, which always stream: a call that does not
+  // stream needs no look-up (each `Headers` look-up validates and lower-cases the name,
+  // ~3,000 instructions).
+  if (call.stream && call.operation === 'messages.create' && request.headers.get('x-stainless-helper-method') === 'stream') {
     call.operation = 'messages.stream';
   }
   // SDK 1.x sends beta calls to the same paths; only the `anthropic-beta` header tells them

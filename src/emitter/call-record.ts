@@ -2,6 +2,8 @@
  * One API call in flight: what the middleware (and, with `clientOptions()`, the call span) learn
  * about it, attempt by attempt, until the call ends and the record becomes one `call` event.
  */
+// The module's `performance`, not the global: Node's global is a getter, called at each use.
+import { performance } from 'node:perf_hooks';
 import type { Attempt, BatchInfo, CallEvent, CallStatus, Provider, RateLimits, Usage } from '../event/types.js';
 import { usageFromApi } from '../event/usage.js';
 import { readResponseFacts } from './response-headers.js';

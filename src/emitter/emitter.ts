@@ -3,6 +3,8 @@
  * call to a file of this process. Configuration comes from code or from the environment
  * alone; `CLAUDESCOPE_DISABLED=1` turns it into a pass-through.
  */
+// The module's `performance`, not the global: Node's global is a getter, called at each use.
+import { performance } from 'node:perf_hooks';
 import { hostname } from 'node:os';
 import { propagation } from '@opentelemetry/api';
 import type { TracerProvider } from '@opentelemetry/api';

@@ -24,6 +24,8 @@ const RANDOM_BYTES = 10;
 const POOL_IDS = 256;
 const HEX = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 const DASH = 0x2d;
+/** The version digit, `7`. */
+const VERSION = 0x37;
 
 const pool = Buffer.allocUnsafeSlow(RANDOM_BYTES * POOL_IDS);
 /** Where the next id's random bytes begin in {@link pool}; past its end, the pool is filled first. */
@@ -40,8 +42,17 @@ export function newEventId(ms = Date.now()): string {
   if (ms !== lastMs) {
     // 48 bits of whole ms; a time that is no number of ms (NaN, ±Infinity) is taken as now.
     const t = Number.isFinite(ms) ? Math.min(Math.max(0, Math.floor(ms)), MAX_MS) : Date.now();
-    const hex = t.toString(16).padStart(12, '0');
-    text.write(`${hex.slice(0, 8)}-${hex.slice(8)}-7`, 0, 'latin1');
+    // Digit by digit from two 24-bit halves: `toString(16)` takes a floating-point remainder
+    // (fmod) per digit, ~3,000 instructions an id where this takes a few hundred.
+    const high = Math.floor(t / 2 ** 24);
+    const low = t - high * 2 ** 24;
+    writeHex(high, 0, 6);
+    // The low half's 6 digits: `xx` ending the first group, then the 4 of the second.
+    writeHex(low >>> 16, 6, 2);
+    writeHex(low & 0xffff, 9, 4);
+    text[8] = DASH;
+    text[13] = DASH;
+    text[14] = VERSION;
     text[18] = DASH;
     text[23] = DASH;
     lastMs = ms;
@@ -68,4 +79,12 @@ export function newEventId(ms = Date.now()): string {
     text[25 + 2 * i] = HEX[b & 15]!;
   }
   return text.toString('latin1', 0, 36);
+}
+
+/** `n` (below 16^digits) as `digits` lowercase hex digits at `at` in {@link text}. */
+function writeHex(n: number, at: number, digits: number): void {
+  for (let i = at + digits - 1; i >= at; i--) {
+    text[i] = HEX[n & 15]!;
+    n >>>= 4;
+  }
 }

@@ -68,19 +68,24 @@ export function readResponseFacts(headers: Headers): ResponseFacts {
         break;
       default: {
         const i = RATE_HEADERS.get(name);
-        if (i !== undefined) (rate ??= [])[i] = value;
+        if (i !== undefined) (rate ??= noRateHeaders())[i] = value;
       }
     }
   }
   let rateLimits: RateLimits | null = null;
   if (rate !== null) {
-    for (let d = 0; d < DIMENSIONS.length; d++) {
-      const limit = rate[d * 3];
-      const remaining = rate[d * 3 + 1];
-      // A bucket whose headers are absent is left out rather than filled with a sentinel.
-      if (limit === undefined && remaining === undefined) continue;
-      const bucket: RateLimitBucket = { limit: toNumber(limit ?? null), remaining: toNumber(remaining ?? null), reset: rate[d * 3 + 2] ?? null };
-      (rateLimits ??= {})[DIMENSIONS[d]![0]] = bucket;
+    // Each dimension stored by name, in one order: a key from an array (`limits[name] = …`)
+    // takes V8's generic keyed store, a few hundred instructions each.
+    const requests = bucketOf(rate, 0);
+    const tokens = bucketOf(rate, 1);
+    const inputTokens = bucketOf(rate, 2);
+    const outputTokens = bucketOf(rate, 3);
+    if (requests !== null || tokens !== null || inputTokens !== null || outputTokens !== null) {
+      rateLimits = {};
+      if (requests !== null) rateLimits.requests = requests;
+      if (tokens !== null) rateLimits.tokens = tokens;
+      if (inputTokens !== null) rateLimits.input_tokens = inputTokens;
+      if (outputTokens !== null) rateLimits.output_tokens = outputTokens;
     }
   }
   return {
@@ -90,6 +95,23 @@ export function readResponseFacts(headers: Headers): ResponseFacts {
     retryAfterMs: retryAfter !== null || retryAfterMs !== null ? parseRetryAfter(retryAfterMs, retryAfter) : null,
     rateLimits,
   };
+}
+
+/**
+ * A slot for each rate-limit header ({@link RATE_HEADERS}), all there from the start: stores
+ * into an empty array at scattered indexes grow it through V8's generic keyed store.
+ */
+function noRateHeaders(): (string | undefined)[] {
+  return [undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined];
+}
+
+/** The bucket of dimension `d` (its index in {@link DIMENSIONS}), or null when its headers are absent. */
+function bucketOf(rate: readonly (string | undefined)[], d: number): RateLimitBucket | null {
+  const limit = rate[d * 3];
+  const remaining = rate[d * 3 + 1];
+  // A bucket whose headers are absent is left out rather than filled with a sentinel.
+  if (limit === undefined && remaining === undefined) return null;
+  return { limit: toNumber(limit ?? null), remaining: toNumber(remaining ?? null), reset: rate[d * 3 + 2] ?? null };
 }
 
 /** `retry-after-ms` wins; else `retry-after` as seconds or an HTTP date. */

@@ -34,6 +34,11 @@ const nullableNumber = fc.option(number, { nil: null });
 /** Strings that repeat within an event and across events (request ids, reset times, account ids), some needing escapes. */
 const repeated = fc.oneof(fc.constantFrom<string | null>('req_011CgqA', 'req "quoted"', 'ré', '2026-11-27T21:01:43Z', null), nullableText);
 
+/** Values from small pools, so that consecutive events share the runs the encoder keeps, or not. */
+const pooled = <T>(...values: T[]): fc.Arbitrary<T> => fc.constantFrom(...values);
+const pooledNumber = (...values: (number | null)[]): fc.Arbitrary<number | null> => fc.oneof(pooled(...values), nullableNumber);
+const pooledText = (...values: (string | null)[]): fc.Arbitrary<string | null> => fc.oneof(pooled(...values), nullableText);
+
 const attempt = fc.record({
   status: nullableNumber,
   error_type: nullableText,
@@ -52,13 +57,13 @@ const usage = fc.record(
     cache_write_5m_input_tokens: number,
     cache_write_1h_input_tokens: number,
     cache_write_unknown_ttl_input_tokens: number,
-    thinking_tokens: nullableNumber,
-    web_search_requests: number,
-    web_fetch_requests: number,
-    code_execution_requests: number,
-    service_tier: nullableText,
-    speed: nullableText,
-    inference_geo: nullableText,
+    thinking_tokens: pooledNumber(null, 0),
+    web_search_requests: fc.oneof(pooled(0), number),
+    web_fetch_requests: fc.oneof(pooled(0), number),
+    code_execution_requests: fc.oneof(pooled(0), number),
+    service_tier: pooledText('standard', null),
+    speed: pooledText('standard', null),
+    inference_geo: pooledText('global', null),
     iterations: fc.array(fc.record({ type: text, model: nullableText, input_tokens: number, output_tokens: number, cache_read_input_tokens: number, cache_creation_input_tokens: number })),
   },
   { requiredKeys: ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens', 'cache_write_5m_input_tokens', 'cache_write_1h_input_tokens', 'cache_write_unknown_ttl_input_tokens', 'thinking_tokens', 'web_search_requests', 'web_fetch_requests', 'code_execution_requests', 'service_tier', 'speed', 'inference_geo'] },
@@ -66,9 +71,6 @@ const usage = fc.record(
 
 const bucket = fc.record({ limit: nullableNumber, remaining: nullableNumber, reset: repeated });
 const rateLimits = fc.record({ requests: bucket, tokens: bucket, input_tokens: bucket, output_tokens: bucket }, { requiredKeys: [] });
-
-/** Values from small pools, so that consecutive events share the runs the encoder keeps, or not. */
-const pooled = <T>(...values: T[]): fc.Arbitrary<T> => fc.constantFrom(...values);
 
 const event: fc.Arbitrary<CallEventInput> = fc
   .record(
@@ -88,12 +90,12 @@ const event: fc.Arbitrary<CallEventInput> = fc
       model_requested: fc.oneof(pooled<string | null>('claude-sonnet-4-5', null), nullableText),
       model: fc.oneof(pooled<string | null>('claude-sonnet-4-5-20250929', null), nullableText),
       stream: fc.boolean(),
-      max_tokens: nullableNumber,
-      tool_count: nullableNumber,
+      max_tokens: pooledNumber(1024, null),
+      tool_count: pooledNumber(null, 2),
       status: pooled('ok', 'error', 'aborted'),
-      http_status: nullableNumber,
-      error_type: nullableText,
-      error_code: nullableText,
+      http_status: pooledNumber(200, 529, null),
+      error_type: pooledText(null, 'overloaded_error'),
+      error_code: pooledText(null),
       stop_reason: nullableText,
       request_id: repeated,
       message_id: nullableText,
@@ -103,8 +105,8 @@ const event: fc.Arbitrary<CallEventInput> = fc
       attempts: number,
       attempt_log: fc.array(attempt, { maxLength: 4 }),
       duration_ms: number,
-      ttft_ms: nullableNumber,
-      output_tokens_per_second: nullableNumber,
+      ttft_ms: pooledNumber(null),
+      output_tokens_per_second: pooledNumber(null),
       complete: fc.boolean(),
       usage: fc.option(usage, { nil: null }),
       rate_limits: fc.option(rateLimits, { nil: null }),
@@ -115,6 +117,32 @@ const event: fc.Arbitrary<CallEventInput> = fc
     { requiredKeys: ['t', 'v', 'event_id', 'ts', 'ts_start', 'app', 'env', 'host', 'pid', 'tags', 'provider', 'operation', 'model_requested', 'model', 'stream', 'max_tokens', 'tool_count', 'status', 'http_status', 'error_type', 'error_code', 'stop_reason', 'request_id', 'message_id', 'organization_id', 'workspace_id', 'api_key_alias', 'attempts', 'attempt_log', 'duration_ms', 'ttft_ms', 'output_tokens_per_second', 'complete', 'usage', 'rate_limits'] },
   )
   .map((e) => e as CallEventInput);
+
+/** Fields an app's next call may change, usage's one by one. */
+const CHANGING = ['event_id', 'ts', 'app', 'env', 'pid', 'model', 'stream', 'max_tokens', 'tool_count', 'status', 'http_status', 'error_type', 'error_code', 'stop_reason', 'request_id', 'organization_id', 'ttft_ms', 'output_tokens_per_second', 'usage', 'rate_limits'] as const;
+const USAGE_CHANGING = ['input_tokens', 'thinking_tokens', 'web_search_requests', 'web_fetch_requests', 'code_execution_requests', 'service_tier', 'speed', 'inference_geo'] as const;
+
+/**
+ * Events each changing a few fields of the one before, as an app's calls do: every run the
+ * encoder keeps is copied, and written again once one of its fields changed.
+ */
+const series: fc.Arbitrary<CallEventInput[]> = fc
+  .tuple(event, fc.array(fc.tuple(event, fc.subarray([...CHANGING], { maxLength: 2 }), fc.subarray([...USAGE_CHANGING], { maxLength: 2 })), { minLength: 1, maxLength: 15 }))
+  .map(([first, steps]) => {
+    const events = [first];
+    for (const [other, fields, usageFields] of steps) {
+      const next: Record<string, unknown> = { ...events[events.length - 1]! };
+      for (const f of fields) next[f] = other[f];
+      const u = next['usage'] as Record<string, unknown> | null;
+      if (u !== null && other.usage !== null) {
+        const changed: Record<string, unknown> = { ...u };
+        for (const f of usageFields) changed[f] = other.usage[f];
+        next['usage'] = changed;
+      }
+      events.push(next as CallEventInput);
+    }
+    return events;
+  });
 
 /** The line JSON.stringify gives, with `seq` where the emitter puts it (after `event_id`). */
 function stringified(e: CallEventInput, seq: number): string {
@@ -148,6 +176,18 @@ test('events encoded one after another by one encoder stay exact as the runs it 
         for (const [i, e] of events.entries()) deepStrictEqual(encoded(encoder, e, i + 1), stringified(e, i + 1));
       }),
       { numRuns: 300 },
+    ),
+  );
+});
+
+test('events that change a few fields of the one before are encoded exactly, from the kept runs or anew', (t) => {
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(series, (events) => {
+        const encoder = new CallEventEncoder();
+        for (const [i, e] of events.entries()) deepStrictEqual(encoded(encoder, e, i + 1), stringified(e, i + 1));
+      }),
+      { numRuns: 400 },
     ),
   );
 });
