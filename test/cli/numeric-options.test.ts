@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { numberOption, portOption } from '../../src/cli/options.js';
@@ -52,4 +53,13 @@ test("fake-api --port, demo --calls / --duration and the daemon's numeric flags 
   // demo --port and rules eval --budget-daily are the daemon's settings: its configuration loader quotes them already.
   t.regex(cli(['demo', '--port', 'abc'], home).stderr, /--port: listen\.port: expected an integer 0-65535, got "abc"/);
   t.regex(cli(['rules', 'eval', '--budget-daily', 'abc'], home).stderr, /--budget-daily: budgets\.daily_usd: expected a number ≥ 0, got "abc"/);
+});
+
+test('demo refused for a bad setting leaves no temporary folder of its own behind', (t) => {
+  const home = tempDir(t);
+  const tmp = tempDir(t);
+  const r = cli(['demo', '--port', '99999'], home, { TMPDIR: tmp });
+  t.is(r.code, 2);
+  t.regex(r.stderr, /--port: listen\.port: expected an integer 0-65535, got 99999/);
+  t.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('claudescope-demo-')), []);
 });

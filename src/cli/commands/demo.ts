@@ -5,7 +5,7 @@
  * and prints the numbers and where to look. `--once` exits after; otherwise the daemon keeps
  * serving until Ctrl-C.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
@@ -42,19 +42,26 @@ const command: CommandModule<object, DemoArgs> = {
     const calls = numberOption('--calls', argv.calls, { integer: true, min: 1, expected: 'a whole number of calls ≥ 1' });
     const duration = numberOption('--duration', argv.duration, { above: 0, expected: 'a number of seconds above 0' });
     const home = argv.home ? resolve(argv.home) : mkdtempSync(join(tmpdir(), 'claudescope-demo-'));
-    // The demo's own settings: only --home and --port, so a user's config file or
-    // environment for their real daemon never points the demo at real data.
-    const config = loadDaemonConfig({ flags: { home, ...(argv.port !== undefined ? { port: argv.port } : {}), pollIntervalMs: 100 }, env: {} });
     const [{ startFakeApi }, { runDemoWorkload }, { Daemon }, { checkDaemonSettings }] = await Promise.all([
       import('../../testing/fake-api.js'), import('../../daemon/demo-workload.js'), import('../../daemon/daemon.js'), import('../../daemon/settings-check.js'),
     ]);
     const err = (s: string): boolean => process.stderr.write(s);
-    // Settings the demo's daemon would refuse (a home's notifier naming an unset variable, a
-    // malformed rule file) are refused before any call, not after the whole workload.
-    await checkDaemonSettings(config);
-    // A home a running daemon owns is refused before any call: the demo's daemon would find
-    // it locked only after the workload.
-    refuseLockedHome(home);
+    let config: ReturnType<typeof loadDaemonConfig>;
+    try {
+      // The demo's own settings: only --home and --port, so a user's config file or
+      // environment for their real daemon never points the demo at real data.
+      config = loadDaemonConfig({ flags: { home, ...(argv.port !== undefined ? { port: argv.port } : {}), pollIntervalMs: 100 }, env: {} });
+      // Settings the demo's daemon would refuse (a home's notifier naming an unset variable, a
+      // malformed rule file) are refused before any call, not after the whole workload.
+      await checkDaemonSettings(config);
+      // A home a running daemon owns is refused before any call: the demo's daemon would find
+      // it locked only after the workload.
+      refuseLockedHome(home);
+    } catch (e: unknown) {
+      // Refused before anything was written: a folder of its own making is not left behind.
+      if (!argv.home) rmSync(home, { recursive: true, force: true });
+      throw e;
+    }
     const api = await startFakeApi({ rateLimits: {} });
     err(`demo: fake Claude API on ${api.url}; events go to ${join(home, 'events')}\n`);
     let work;
