@@ -69,7 +69,7 @@ interface Batch {
 const DEFAULTS = {
   retention: 'delete', pollIntervalMs: 1000, maxEofBackoffMs: 500, chunkBytes: 256 * 1024,
   maxLineBytes: 1024 * 1024, maxBatchLines: 4000, maxBatchBytes: 1024 * 1024, maxBatchesInFlight: 2, deadWriterGraceMs: 5 * 60_000,
-  commitRetryMs: 1000, watch: true, batchIntervalMs: 200, maxOpenFiles: 256,
+  commitRetryMs: 1000, watch: true, batchIntervalMs: 200, maxOpenFiles: 256, descriptorRecoveryMs: 60_000,
 } as const;
 /** Bytes read from one file before the others get a turn. */
 const FAIR_SHARE_BYTES = 4 * 1024 * 1024;
@@ -108,8 +108,10 @@ export class Tailer {
   private readonly opened = new Set<FileState>();
   /** Descriptors of event files held: those of `opened`, and one being identified. */
   private held = 0;
-  /** Most descriptors held at once: `maxOpenFiles`, halved at each EMFILE or ENFILE. */
+  /** Most descriptors held at once: `maxOpenFiles`, halved at each EMFILE or ENFILE, doubled again after `descriptorRecoveryMs` without one. */
   private cap: number;
+  /** When the cap last changed for a shortage of descriptors (halved, or doubled back): `performance.now()`. */
+  private capChangedAt = 0;
   /** An open failed for want of descriptors: no other is tried before the next scan. */
   private descriptorsShort = false;
   private readonly counters = {
@@ -497,6 +499,7 @@ export class Tailer {
     this.scanRequested = false;
     this.nextScanAt = Date.now() + this.o.pollIntervalMs;
     this.descriptorsShort = false;
+    this.recoverCap();
     let paths: string[];
     try {
       paths = await listEventFiles(this.o.eventsDir);
@@ -604,12 +607,24 @@ export class Tailer {
     this.counters.descriptorShortages++;
     this.descriptorsShort = true;
     const cap = Math.max(1, Math.floor(this.held / 2));
+    this.capChangedAt = performance.now();
     if (cap < this.cap) {
       this.cap = cap;
       this.log('warn', `out of file descriptors (${code}): the daemon now keeps at most ${cap} event files open (tail.max_open_files is ${this.o.maxOpenFiles}); raise its limit (ulimit -n, LimitNOFILE=) or lower tail.max_open_files`, { path });
     }
     // Files with lines in flight are closed later, as others are opened (makeRoom).
     for (let s = this.victim(); this.held > this.cap && s !== undefined; s = this.victim()) await this.evict(s);
+  }
+
+  /**
+   * A cap lowered for want of descriptors doubles back, up to `maxOpenFiles`, once
+   * `descriptorRecoveryMs` passed without another shortage; at the next shortage it halves again.
+   */
+  private recoverCap(): void {
+    if (this.cap >= this.o.maxOpenFiles || performance.now() - this.capChangedAt < this.o.descriptorRecoveryMs) return;
+    this.cap = Math.min(this.o.maxOpenFiles, this.cap * 2);
+    this.capChangedAt = performance.now();
+    this.log('info', `no shortage of file descriptors for ${Math.round(this.o.descriptorRecoveryMs / 1000)} s: the daemon now keeps at most ${this.cap} event files open (tail.max_open_files is ${this.o.maxOpenFiles})`);
   }
 
   /**

@@ -144,9 +144,16 @@ export interface TailerOptions {
    * store's and the HTTP server's opens too. Past it, the files idle the longest are closed and
    * opened again when they grow (a scan or a hint sees it), once their path is found to name
    * the same file still. A file with lines read and not yet committed, or being drained, keeps
-   * its descriptor. Halved when an open fails with EMFILE or ENFILE. Default 256.
+   * its descriptor. Halved when an open fails with EMFILE or ENFILE, doubled back after
+   * `descriptorRecoveryMs` without another. Default 256.
    */
   maxOpenFiles?: number;
+  /**
+   * After a shortage of descriptors lowered the cap, how long without another before it doubles
+   * again, up to `maxOpenFiles`; ms, default 60,000. A shortage may pass (another process let
+   * its descriptors go, the limit was raised): the tailer would otherwise stay at its lowest.
+   */
+  descriptorRecoveryMs?: number;
   /** Use chokidar hints. Default true. */
   watch?: boolean;
   /** Log sink. Default: nothing. */

@@ -4,6 +4,7 @@
  * descriptors than event files: test/e2e/daemon-cli.test.ts.)
  */
 import test, { type ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,6 +78,64 @@ test('with a cap of 8, a daemon stores every event of 50 files appended to at on
   t.true(mostEventFiles > 0, 'the sampling saw event files open');
   t.true(mostEventFiles <= CAP, `at most ${CAP} event files open (saw ${mostEventFiles})`);
   t.true(mostInAll <= baseline + CAP + 16, `at most the cap and a margin of descriptors more than at start (saw ${mostInAll}, ${baseline} at start)`);
+});
+
+/** The soft limit on descriptors of process `pid`, as `prlimit` (util-linux) reads and sets it. */
+function softNofile(pid: number, set?: number): number {
+  if (set !== undefined) execFileSync('prlimit', ['--pid', String(pid), `--nofile=${set}:`]);
+  return Number(execFileSync('prlimit', ['--pid', String(pid), '--nofile', '--output', 'SOFT', '--noheadings'], { encoding: 'utf8' }).trim());
+}
+
+test('a shortage of descriptors that passes: the cap halves while the process may open few, then doubles back to max_open_files once it may open more, and every event is stored once', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const CAP = 64, FILES = 100, ROOM = 12;
+  const r = runner(h.home, { maxOpenFiles: CAP, descriptorRecoveryMs: 300 });
+  t.teardown(() => r.child.kill('SIGKILL'));
+  await waitFor(() => r.out().includes('ready'), 'the runner started');
+  const pid = r.child.pid!;
+  const original = softNofile(pid);
+  // Room for ROOM event files beside what the runner holds now, and a few to spare for its store.
+  t.is(softNofile(pid, descriptors(pid).length + ROOM + 4), descriptors(pid).length + ROOM + 4);
+
+  const expected: string[] = [];
+  const files = Array.from({ length: FILES }, (_, f) => ({ path: join(h.events, `app-${f}.ndjson`), header: header() }));
+  for (const f of files) writeFileSync(f.path, line(f.header));
+  let most = 0;
+  /** Appends a call to every file, `rounds` times, noting the most event files the runner held at once. */
+  const appendRounds = async (rounds: number): Promise<number> => {
+    most = 0;
+    for (let round = 0; round < rounds; round++) {
+      for (const f of files) {
+        const c = call();
+        expected.push(c.event_id);
+        appendFileSync(f.path, line(c));
+      }
+      for (let i = 0; i < 10; i++) {
+        most = Math.max(most, inFolder(descriptors(pid), h.events));
+        await sleep(20);
+      }
+    }
+    return most;
+  };
+  const short = await appendRounds(6);
+  await waitFor(() => counts(h.data).rows >= expected.length, 'every event stored while short of descriptors', 60_000);
+  // The room, give or take the few descriptors the runner held for a moment when it was counted.
+  t.true(short <= ROOM + 8, `while short, about the room the limit leaves (saw ${short})`);
+
+  // The limit raised again: the cap doubles back, and more files than the room above are held at once.
+  softNofile(pid, original);
+  const after = await appendRounds(25);
+  await waitFor(() => counts(h.data).rows >= expected.length, 'every event stored', 60_000);
+  t.log(`event files open at most: ${short} while short, ${after} after`);
+  t.true(after >= 40, `the cap rose again (saw ${after} event files open at most, the room was ${ROOM})`);
+  t.true(after <= CAP, `never more than max_open_files (saw ${after})`);
+  await kill(r.child, 'SIGTERM');
+  t.is(r.child.exitCode, 0);
+  const c = counts(h.data);
+  t.is(c.rows, expected.length, 'each event stored once');
+  t.deepEqual([...c.ids].sort(), [...expected].sort());
+  t.deepEqual(readDeadLetters(h.data), []);
 });
 
 /**

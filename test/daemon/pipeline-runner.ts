@@ -8,11 +8,11 @@ import { testPricer } from '../helpers/test-pricer.js';
 
 const home = process.argv[2];
 if (!home) throw new Error('usage: pipeline-runner.ts <home>');
-const opts = JSON.parse(process.env['RUNNER_OPTS'] ?? '{}') as { busyMicros?: number; retention?: 'delete' | 'archive' | 'keep'; maxBatchLines?: number; pauseAfterReadyMs?: number; maxOpenFiles?: number };
+const opts = JSON.parse(process.env['RUNNER_OPTS'] ?? '{}') as { busyMicros?: number; retention?: 'delete' | 'archive' | 'keep'; maxBatchLines?: number; pauseAfterReadyMs?: number; maxOpenFiles?: number; descriptorRecoveryMs?: number };
 const p = new Pipeline({
   home,
   pricer: testPricer({ busyMicros: opts.busyMicros ?? 0 }),
-  tailer: { pollIntervalMs: 100, maxEofBackoffMs: 50, retention: opts.retention ?? 'keep', maxBatchLines: opts.maxBatchLines ?? 1000, deadWriterGraceMs: 3_600_000, ...(opts.maxOpenFiles !== undefined ? { maxOpenFiles: opts.maxOpenFiles } : {}) },
+  tailer: { pollIntervalMs: 100, maxEofBackoffMs: 50, retention: opts.retention ?? 'keep', maxBatchLines: opts.maxBatchLines ?? 1000, deadWriterGraceMs: 3_600_000, ...(opts.maxOpenFiles !== undefined ? { maxOpenFiles: opts.maxOpenFiles } : {}), ...(opts.descriptorRecoveryMs !== undefined ? { descriptorRecoveryMs: opts.descriptorRecoveryMs } : {}) },
 });
 // The SIGTERM handler is installed before anything is printed: a parent that sees `ready` and
 // signals at once must find it in place. (Installed after the `ready` line, a runner preempted
