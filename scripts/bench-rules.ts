@@ -79,7 +79,7 @@ process.stdout.write(`calls stored: ${fmtN(stored)}; load average (1, 5, 15 min)
 const engine = createRuleEngine({
   query: store, rulesDirs: [join(process.cwd(), 'rules')], clock: () => now,
   budgets: { daily: 500, monthly: 10_000, features: { chat: { daily: 100 }, agent: { daily: 50 } } },
-  health: () => ({ tailLagBytes: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, influxAuthFailed: null, unreadableEventFiles: 0 }),
+  health: () => ({ tailLagBytes: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, influxAuthFailed: null, unreadableEventFiles: 0, descriptorShortagesTotal: 0 }),
 });
 const times: number[] = [];
 for (let i = 0; i < TICKS; i++) {

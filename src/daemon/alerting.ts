@@ -76,7 +76,7 @@ export async function prepareAlerting(config: DaemonConfig, env: NodeJS.ProcessE
 
 /** The pipeline's health in the shape `pipeline_health` rules read. */
 export function pipelineHealthOf(
-  h: { lagBytes: number; deadLettered: Record<string, number>; filesUnreadable: number; influx?: { authFailed: boolean } } | null,
+  h: { lagBytes: number; deadLettered: Record<string, number>; filesUnreadable: number; descriptorShortages: number; influx?: { authFailed: boolean } } | null,
   emitterStats: { stats: { events_dropped_buffer?: number; events_dropped_dir_cap?: number; events_dropped_write_error?: number } }[],
 ): PipelineHealth {
   const influxAuthFailed = h?.influx?.authFailed;
@@ -88,6 +88,7 @@ export function pipelineHealthOf(
     emitterDroppedEventsTotal: dropped,
     influxAuthFailed: influxAuthFailed === undefined ? null : influxAuthFailed ? 1 : 0,
     unreadableEventFiles: h ? h.filesUnreadable : null,
+    descriptorShortagesTotal: h ? h.descriptorShortages : null,
   };
 }
 

@@ -389,7 +389,7 @@ async function fleetHealth(influx: InfluxQueryApi, ownAuthFailed: number | null,
     return { ...(await influx.pipelineHealth(o)), influxAuthFailed: ownAuthFailed };
   } catch (err: unknown) {
     if (ownAuthFailed !== 1) throw err;
-    return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: 1, unreadableEventFiles: null };
+    return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: 1, unreadableEventFiles: null, descriptorShortagesTotal: null };
   }
 }
 

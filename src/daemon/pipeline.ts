@@ -223,6 +223,7 @@ export class Pipeline {
       deadLettersTotal: Object.values(t.deadLettered).reduce((a, b) => a + b, 0) + sinkH.deadLettered,
       emitterDroppedEventsTotal: dropped, eventsCommittedTotal: t.eventsCommitted, sinkRetriesTotal: sinkH.retries, sinkAuthFailed: sinkH.authFailed,
       unreadableFiles: t.filesUnreadable,
+      descriptorShortagesTotal: t.descriptorShortages,
     });
   }
 

@@ -86,6 +86,7 @@ export const PIPELINE_METRICS = {
   emitter_dropped_events: { field: 'emitterDroppedEventsTotal', gauge: false },
   influx_auth_failed: { field: 'influxAuthFailed', gauge: true },
   unreadable_event_files: { field: 'unreadableEventFiles', gauge: true },
+  descriptor_shortages: { field: 'descriptorShortagesTotal', gauge: false },
 } as const satisfies Record<string, { field: keyof PipelineHealth; gauge: boolean }>;
 
 export type PipelineMetric = keyof typeof PIPELINE_METRICS;

@@ -182,6 +182,8 @@ export interface HealthPoint {
   sinkAuthFailed: boolean;
   /** Event files this host's daemon may not open. */
   unreadableFiles: number;
+  /** Opens of event files this host's daemon was refused for want of descriptors. */
+  descriptorShortagesTotal: number;
 }
 
 /** One health sample as a line of `claudescope_pipeline` (timestamp in ns, at whole ms). */
@@ -196,5 +198,6 @@ export function healthLine(h: HealthPoint): string {
     .intField('sink_retries_total', h.sinkRetriesTotal)
     .intField('sink_auth_failed', h.sinkAuthFailed ? 1 : 0)
     .intField('unreadable_files', h.unreadableFiles)
+    .intField('descriptor_shortages_total', h.descriptorShortagesTotal)
     .line(`${Math.floor(h.ts)}000000`);
 }

@@ -376,15 +376,16 @@ export class InfluxQueryApi implements QueryApi {
    */
   async pipelineHealth(o: QueryOptions = {}): Promise<PipelineHealth> {
     const w = this.o.healthWindowMs ?? 15 * MINUTE_MS;
-    const res = await this.influxql([`SELECT LAST("lag_bytes") AS "lag", LAST("dead_letters_total") AS "dl", LAST("emitter_dropped_events_total") AS "dr", LAST("unreadable_files") AS "uf" FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`], 'ms', o);
+    const res = await this.influxql([`SELECT LAST("lag_bytes") AS "lag", LAST("dead_letters_total") AS "dl", LAST("emitter_dropped_events_total") AS "dr", LAST("unreadable_files") AS "uf", LAST("descriptor_shortages_total") AS "ds" FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`], 'ms', o);
     const series = res[0]?.series ?? [];
     // A host InfluxDB refuses cannot report here, so the fleet's view never knows of it.
-    if (series.length === 0) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null, unreadableEventFiles: null };
+    if (series.length === 0) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null, unreadableEventFiles: null, descriptorShortagesTotal: null };
     const sum = (a: number | null, b: number | null): number | null => (b === null ? a : (a ?? 0) + b);
     let lag: number | null = null;
     let dl: number | null = null;
     let dr: number | null = null;
     let uf: number | null = null;
+    let ds: number | null = null;
     const byHost: NonNullable<PipelineHealth['byHost']> = {};
     for (const s of series) {
       const v = s.values?.[0];
@@ -397,9 +398,10 @@ export class InfluxQueryApi implements QueryApi {
       dl = sum(dl, at('dl'));
       dr = sum(dr, at('dr'));
       uf = sum(uf, at('uf'));
-      byHost[s.tags?.['host'] ?? ''] = { deadLettersTotal: at('dl'), emitterDroppedEventsTotal: at('dr') };
+      ds = sum(ds, at('ds'));
+      byHost[s.tags?.['host'] ?? ''] = { deadLettersTotal: at('dl'), emitterDroppedEventsTotal: at('dr'), descriptorShortagesTotal: at('ds') };
     }
-    return { tailLagBytes: lag, deadLettersTotal: dl, emitterDroppedEventsTotal: dr, influxAuthFailed: null, unreadableEventFiles: uf, byHost };
+    return { tailLagBytes: lag, deadLettersTotal: dl, emitterDroppedEventsTotal: dr, influxAuthFailed: null, unreadableEventFiles: uf, descriptorShortagesTotal: ds, byHost };
   }
 }
 

@@ -139,11 +139,16 @@ export interface PipelineHealth {
   /** Event files the daemon (each host's, summed) may not open: their calls go uncounted. Null when unknown. */
   unreadableEventFiles: number | null;
   /**
+   * Opens of event files refused for want of file descriptors (EMFILE, ENFILE), each lowering
+   * how many the daemon keeps open; summed over hosts. Null when unknown.
+   */
+  descriptorShortagesTotal: number | null;
+  /**
    * A fleet's health (InfluxDB): each reporting host's own counters. Every host's counters
    * start at 0 when its daemon restarts, so increases are taken host by host: a fleet-wide sum
    * falls when one host restarts, which reads as a reset of the whole sum.
    */
-  byHost?: Record<string, { deadLettersTotal: number | null; emitterDroppedEventsTotal: number | null }>;
+  byHost?: Record<string, { deadLettersTotal: number | null; emitterDroppedEventsTotal: number | null; descriptorShortagesTotal: number | null }>;
 }
 
 /** The capture ratio (local ÷ billed) per model of the latest reconciliation run. */

@@ -56,9 +56,9 @@ test.before(async () => {
   await sink.writeCalls(priced(events));
   await sink.close();
   const health = [
-    healthLine({ host: 'h1', ts: T_END - 2 * HOUR, lagBytes: 10, oldestUnackedAgeSeconds: 0, deadLettersTotal: 1, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 5, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0 }),
-    healthLine({ host: 'h1', ts: T_END - HOUR, lagBytes: 700, oldestUnackedAgeSeconds: 3, deadLettersTotal: 2, emitterDroppedEventsTotal: 4, eventsCommittedTotal: 9, sinkRetriesTotal: 1, sinkAuthFailed: false, unreadableFiles: 0 }),
-    healthLine({ host: 'h2', ts: T_END - HOUR, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 3, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0 }),
+    healthLine({ host: 'h1', ts: T_END - 2 * HOUR, lagBytes: 10, oldestUnackedAgeSeconds: 0, deadLettersTotal: 1, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 5, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0, descriptorShortagesTotal: 0 }),
+    healthLine({ host: 'h1', ts: T_END - HOUR, lagBytes: 700, oldestUnackedAgeSeconds: 3, deadLettersTotal: 2, emitterDroppedEventsTotal: 4, eventsCommittedTotal: 9, sinkRetriesTotal: 1, sinkAuthFailed: false, unreadableFiles: 0, descriptorShortagesTotal: 0 }),
+    healthLine({ host: 'h2', ts: T_END - HOUR, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 3, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0, descriptorShortagesTotal: 0 }),
   ].join('\n');
   await influx.write('claudescope', health);
 
@@ -75,7 +75,7 @@ test.before(async () => {
   const decoys = new InfluxSink({ connection: { ...elsewhere.connection, retentionPolicy: null }, deadLetterPath: '/dev/null' });
   await decoys.writeCalls(priced(events.filter((_, i) => i % 2 === 1)));
   await decoys.close();
-  await influx.write(database, healthLine({ host: 'h3', ts: T_END - HOUR, lagBytes: 5, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0 }));
+  await influx.write(database, healthLine({ host: 'h3', ts: T_END - HOUR, lagBytes: 5, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0, descriptorShortagesTotal: 0 }));
 });
 test.after.always(async () => {
   await influx?.dispose();

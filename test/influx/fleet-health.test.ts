@@ -25,41 +25,43 @@ import { connection } from './harness.js';
 const it = testWith('influxd');
 const MIN = 60_000;
 
-it('one host restarting (its counters back to 0) does not fire the fleet\'s dead-letter rule; new dead letters still do', async (t) => {
+it('one host restarting (its counters back to 0) does not fire the fleet\'s dead-letter or descriptor-shortage rules; new dead letters and shortages still do', async (t) => {
   const influx = await startInfluxd();
   t.teardown(() => influx.dispose());
   await influx.createDatabase('fleet');
   const q = new InfluxQueryApi({ connection: connection(influx.url, 'fleet') });
   let ts = Date.now() - 10_000;
-  const point = (host: string, deadLetters: number, drops = 0): HealthPoint => ({
-    host, ts: ts++, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: deadLetters, emitterDroppedEventsTotal: drops, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0,
+  const point = (host: string, deadLetters: number, drops = 0, shortages = 0): HealthPoint => ({
+    host, ts: ts++, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: deadLetters, emitterDroppedEventsTotal: drops, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0, descriptorShortagesTotal: shortages,
   });
   const report = (...ps: HealthPoint[]): Promise<void> => influx.write('fleet', ps.map(healthLine).join('\n'));
   const rules = rulesFrom(`
 rules:
   - { alert: DeadLetters, kind: pipeline_health, metric: dead_letters, window: 15m, threshold: 0 }
   - { alert: EmitterDrops, kind: pipeline_health, metric: emitter_dropped_events, window: 15m, threshold: 0 }
+  - { alert: DescriptorShortages, kind: pipeline_health, metric: descriptor_shortages, window: 15m, threshold: 0 }
 `);
   const engine = createRuleEngine({ query: q, rules, health: () => q.pipelineHealth() });
   t.teardown(() => engine.stop());
   const T = Date.now();
 
-  await report(point('h1', 5, 3), point('h2', 100, 40));
+  await report(point('h1', 5, 3, 1), point('h2', 100, 40, 6));
   await engine.evaluateOnce(T);
   t.deepEqual(engine.alerts(), [], 'steady counters');
 
   // h2's daemon restarts: its counters start again at 0; h1 is unchanged.
-  await report(point('h2', 0, 0));
+  await report(point('h2', 0, 0, 0));
   const r = await engine.evaluateOnce(T + MIN);
-  t.deepEqual(r.rules.map((x) => x.samples[0]?.value), [0, 0]);
-  t.deepEqual(engine.alerts(), [], 'a restart is not a dead letter');
+  t.deepEqual(r.rules.map((x) => x.samples[0]?.value), [0, 0, 0]);
+  t.deepEqual(engine.alerts(), [], 'a restart is not a dead letter, nor a shortage');
 
-  // Then h2 dead-letters 2 lines: the fleet's increase is 2.
-  await report(point('h2', 2, 0));
+  // Then h2 dead-letters 2 lines and runs short of descriptors 3 times: the fleet's increases are 2 and 3.
+  await report(point('h2', 2, 0, 3));
   const r2 = await engine.evaluateOnce(T + 2 * MIN);
   t.is(r2.rules[0]?.samples[0]?.value, 2);
-  t.deepEqual(engine.alerts().map((a) => a.name), ['DeadLetters']);
-  t.deepEqual(await q.pipelineHealth().then((h) => [h.deadLettersTotal, h.emitterDroppedEventsTotal]), [7, 3], 'the totals are still the sum of the latest samples');
+  t.is(r2.rules[2]?.samples[0]?.value, 3);
+  t.deepEqual(engine.alerts().map((a) => a.name).sort(), ['DeadLetters', 'DescriptorShortages']);
+  t.deepEqual(await q.pipelineHealth().then((h) => [h.deadLettersTotal, h.emitterDroppedEventsTotal, h.descriptorShortagesTotal]), [7, 3, 4], 'the totals are still the sum of the latest samples');
 });
 
 it('the fleet\'s unreadable event files are the sum of each host\'s latest count, and unreadable_event_files fires on it until none is left', async (t) => {
@@ -69,7 +71,7 @@ it('the fleet\'s unreadable event files are the sum of each host\'s latest count
   const q = new InfluxQueryApi({ connection: connection(influx.url, 'fleet') });
   let ts = Date.now() - 10_000;
   const point = (host: string, unreadableFiles: number): HealthPoint => ({
-    host, ts: ts++, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles,
+    host, ts: ts++, lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 1, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles, descriptorShortagesTotal: 0,
   });
   const report = (...ps: HealthPoint[]): Promise<void> => influx.write('fleet', ps.map(healthLine).join('\n'));
   // A host whose daemon predates the field reports none: it adds nothing, and is no error.
@@ -116,7 +118,7 @@ it('a daemon re-created with a new host name over the same data folder reports a
   // The container before: its first start kept its host name; its last point had a backlog.
   writeFileSync(join(h.data, 'instance'), 'container-a\n');
   await influx.write('fleet', healthLine({
-    host: 'container-a', ts: Date.now() - 20_000, lagBytes: 80_000_000, oldestUnackedAgeSeconds: 600, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 10, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0,
+    host: 'container-a', ts: Date.now() - 20_000, lagBytes: 80_000_000, oldestUnackedAgeSeconds: 600, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 10, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0, descriptorShortagesTotal: 0,
   }));
   // The container after (this process's host name): it reads the same files to the end.
   writeEventFile({ dir: h.events, calls: mixedWorkload(5), sealed: true });

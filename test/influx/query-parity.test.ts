@@ -117,7 +117,7 @@ it('latest rate limits and recent calls match', async (t) => {
 });
 
 it('every default rule evaluates to the same values on InfluxDB as on the embedded store', async (t) => {
-  const health = { tailLagBytes: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, influxAuthFailed: null, unreadableEventFiles: 0 };
+  const health = { tailLagBytes: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, influxAuthFailed: null, unreadableEventFiles: 0, descriptorShortagesTotal: 0 };
   const budgets = { daily: 0.5, monthly: 20, features: { search: { daily: 0.2 } } };
   const run = async (query: QueryApi) => createRuleEngine({ query, rulesDirs: ['rules'], budgets, health: () => health, clock: () => NOW }).evaluateOnce(NOW);
   const [a, b] = [await run(sqlite), await run(iq)];

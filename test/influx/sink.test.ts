@@ -197,7 +197,7 @@ it('health points InfluxDB refuses are logged when the failures start, then at m
     log: (level, msg, fields) => logged.push({ level, msg, fields: fields ?? {} }),
   });
   t.teardown(() => sink.close());
-  const point = { host: 'h1', ts: Date.now(), lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 0, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0 };
+  const point = { host: 'h1', ts: Date.now(), lagBytes: 0, oldestUnackedAgeSeconds: 0, deadLettersTotal: 0, emitterDroppedEventsTotal: 0, eventsCommittedTotal: 0, sinkRetriesTotal: 0, sinkAuthFailed: false, unreadableFiles: 0, descriptorShortagesTotal: 0 };
   const health = async (n: number): Promise<boolean[]> => {
     const results: boolean[] = [];
     for (let i = 0; i < n; i++) results.push(await sink.writeHealth({ ...point, ts: point.ts + results.length }));

@@ -28,7 +28,7 @@ test('rules check names file, line and field of a malformed rule and exits non-z
   const r = await cli(['rules', 'check', f, 'rules/claude.yaml']);
   t.is(r.code, 1);
   t.true(r.stderr.includes(`${f}:5: rules[0].for: must be a duration`), r.stderr);
-  t.regex(r.stdout, /rules\/claude\.yaml: 14 rule\(s\) OK/);
+  t.regex(r.stdout, /rules\/claude\.yaml: 15 rule\(s\) OK/);
 });
 
 test('rules check refuses an alert name defined in two of the files, as rules eval and the daemon do, and still says OK of the others', async (t) => {
@@ -61,12 +61,12 @@ test('rules check --json prints one JSON document: ok, each file\'s result, the 
     ok: false,
     files: [
       { file: bad, result: 'invalid', rules: null },
-      { file: 'rules/claude.yaml', result: 'ok', rules: 14 },
+      { file: 'rules/claude.yaml', result: 'ok', rules: 15 },
       { file: a, result: 'ok', rules: 1 },
       { file: b, result: 'invalid', rules: 1 },
       { file: 'rules/claude.test.yaml', result: 'skipped', rules: null },
     ],
-    rules: 15,
+    rules: 16,
     errors: [
       { file: bad, line: 5, field: 'rules[0].for', message: 'must be a duration such as 30s, 5m, 1h (got "soon")' },
       { file: b, line: 2, field: 'alert', message: `duplicate alert name X (also in ${a}:2)` },
@@ -77,13 +77,13 @@ test('rules check --json prints one JSON document: ok, each file\'s result, the 
   t.deepEqual((JSON.parse(twice.stdout) as { errors: unknown[] }).errors, [{ file: bad, line: 5, field: 'rules[0].for', message: 'must be a duration such as 30s, 5m, 1h (got "soon")' }]);
   const good = await cli(['rules', 'check', '--json', 'rules/claude.yaml']);
   t.is(good.code, 0, good.stderr);
-  t.deepEqual(JSON.parse(good.stdout), { ok: true, files: [{ file: 'rules/claude.yaml', result: 'ok', rules: 14 }], rules: 14, errors: [] });
+  t.deepEqual(JSON.parse(good.stdout), { ok: true, files: [{ file: 'rules/claude.yaml', result: 'ok', rules: 15 }], rules: 15, errors: [] });
 });
 
 test('rules test runs the unit tests of the default rules', async (t) => {
   const r = await cli(['rules', 'test', 'rules/claude.test.yaml']);
   t.is(r.code, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /SUCCESS \(9 test\(s\)\)/);
+  t.regex(r.stdout, /SUCCESS \(10 test\(s\)\)/);
 });
 
 test('rules test reports a failing expectation and exits non-zero', async (t) => {
@@ -135,7 +135,7 @@ test('rules test --json prints one JSON document: ok, each file and test with it
   // The shipped tests, all passing, each with its line.
   const shipped = doc.files[2]!;
   t.is(shipped.result, 'ok');
-  t.is(shipped.tests.length, 9);
+  t.is(shipped.tests.length, 10);
   t.true(shipped.tests.every((x) => (x as { result: string; line: number }).result === 'ok' && (x as { line: number }).line > 1), JSON.stringify(shipped));
   t.deepEqual({ ...doc, files: doc.files.slice(0, 2) }, {
     ok: false,
@@ -143,7 +143,7 @@ test('rules test --json prints one JSON document: ok, each file and test with it
       { file: f, result: 'failed', tests: [{ name: 'quiet', line: 3, result: 'ok' }, { name: 'errors fire', line: 7, result: 'failed' }, { name: 'summary', line: 15, result: 'failed' }] },
       { file: bad, result: 'invalid', tests: [] },
     ],
-    tests: 12,
+    tests: 13,
     failed: 2,
     failures: [
       { file: f, line: 11, test: 'errors fire', kind: 'firing', eval_time: '0m', alertname: 'Errors', labels: null, annotation: null, expected: [{ severity: 'critical' }], got: [{ severity: 'warning' }], message: null },
@@ -155,7 +155,7 @@ test('rules test --json prints one JSON document: ok, each file and test with it
   const good = await cli(['rules', 'test', '--json', 'rules/claude.test.yaml']);
   t.is(good.code, 0, good.stdout + good.stderr);
   const g = JSON.parse(good.stdout) as { ok: boolean; tests: number; failed: number; failures: unknown[]; errors: unknown[] };
-  t.like(g, { ok: true, tests: 9, failed: 0, failures: [], errors: [] });
+  t.like(g, { ok: true, tests: 10, failed: 0, failures: [], errors: [] });
   // Text mode says the same of the same files.
   const text = await cli(['rules', 'test', f]);
   t.is(text.code, 1);

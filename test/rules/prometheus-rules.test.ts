@@ -7,7 +7,7 @@ const test = testWith('promtool');
 
 test('the PromQL rules pass promtool check rules', async (t) => {
   const { stdout } = await run('promtool', ['check', 'rules', 'rules/prometheus/claude.yml']);
-  t.regex(stdout, /SUCCESS: 13 rules found/);
+  t.regex(stdout, /SUCCESS: 14 rules found/);
 });
 
 test('the PromQL rules pass their promtool unit tests (same thresholds as the default rules)', async (t) => {

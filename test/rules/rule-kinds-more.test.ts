@@ -165,7 +165,7 @@ rules:
 
 test('pipeline health: lag as a gauge, dead letters as an increase over the window', async (t) => {
   const store = openStore(t);
-  const h: PipelineHealth = { tailLagBytes: 0, deadLettersTotal: 5, emitterDroppedEventsTotal: 0, influxAuthFailed: null, unreadableEventFiles: 0 };
+  const h: PipelineHealth = { tailLagBytes: 0, deadLettersTotal: 5, emitterDroppedEventsTotal: 0, influxAuthFailed: null, unreadableEventFiles: 0, descriptorShortagesTotal: 0 };
   const rules = rulesFrom(`
 rules:
   - { alert: TailLag, kind: pipeline_health, metric: tail_lag_bytes, threshold: 1000000 }

@@ -45,7 +45,7 @@ test('a rule test file is validated as rule files are: unknown keys at every lev
     '8: tests[0].calls[0].count: must be a whole number ≥ 0',
     '8: tests[0].calls[0].status: must be one of ok, error, aborted',
     '9: tests[0].calls[1].rate_limits.requests.remaining: is required',
-    '10: tests[0].health[0].dead_letter: unknown field (a health sample takes at, tail_lag_bytes, dead_letters, emitter_dropped_events, influx_auth_failed, unreadable_event_files)',
+    '10: tests[0].health[0].dead_letter: unknown field (a health sample takes at, tail_lag_bytes, dead_letters, emitter_dropped_events, influx_auth_failed, unreadable_event_files, descriptor_shortages)',
     '12: tests[0].alerts[0].eval_time: is required',
     '12: tests[0].alerts[0].exp_alerts[0].exp_label: unknown field (an expected firing alert takes exp_labels, exp_annotations)',
   ]);
