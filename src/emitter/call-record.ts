@@ -72,6 +72,8 @@ export class CallRecord {
   bodyReadToEnd = false;
   batch: BatchInfo | undefined;
   ended = false;
+  /** Its place among the calls in flight ({@link OpenAtExit}), -1 while in none. */
+  openSlot = -1;
   /**
    * The failure the call ends as if no other signal comes (the process exits, or the SDK never
    * retries): its last attempt's when that failed in a way the SDK may retry (an error response,

@@ -132,24 +132,47 @@ function unregisterExitSettle(settler: ExitSettleable): void {
 /** Calls a set holds at most (far above any app's concurrency). */
 const MAX_OPEN_CALLS = 100_000;
 
+/** Where an item is in an {@link OpenAtExit}'s list: its index there, -1 while in none. */
+export interface OpenSlot {
+  openSlot: number;
+}
+
 /**
  * Calls begun and not ended yet, each ended by `endAtExit` if the process exits first; registered
  * for exit while it holds any. Bounded: were calls ever left unended (an emitter fault), it would
  * not grow past {@link MAX_OPEN_CALLS}.
+ *
+ * A list that knows each item's place (the last item moves into the place of one that leaves),
+ * not a `Set`: a set a few calls at a time go in and out of is rebuilt whenever it shrinks to a
+ * quarter of its room and again when it grows back, a new table each time.
  */
-export class OpenAtExit<T> implements ExitSettleable {
-  readonly #open = new Set<T>();
+export class OpenAtExit<T extends OpenSlot> implements ExitSettleable {
+  readonly #open: T[] = [];
 
   constructor(private readonly endAtExit: (item: T) => void) {}
 
   add(item: T): void {
-    if (this.#open.size >= MAX_OPEN_CALLS) return;
-    this.#open.add(item);
-    if (this.#open.size === 1) registerExitSettle(this);
+    if (item.openSlot !== -1 || this.#open.length >= MAX_OPEN_CALLS) return;
+    item.openSlot = this.#open.length;
+    this.#open.push(item);
+    if (this.#open.length === 1) registerExitSettle(this);
   }
 
   delete(item: T): void {
-    if (this.#open.delete(item) && this.#open.size === 0) unregisterExitSettle(this);
+    const at = item.openSlot;
+    if (at < 0 || this.#open[at] !== item) return;
+    const last = this.#open.pop() as T;
+    if (last !== item) {
+      this.#open[at] = last;
+      last.openSlot = at;
+    }
+    item.openSlot = -1;
+    if (this.#open.length === 0) unregisterExitSettle(this);
+  }
+
+  /** How many items it holds. */
+  get size(): number {
+    return this.#open.length;
   }
 
   settleAtExit(): void {

@@ -10,10 +10,20 @@ import type { Provider } from '../event/types.js';
 
 const ANTHROPIC_API = 'https://api.anthropic.com/';
 
+/** The last URL taken apart, and its platform: a client's calls go to one base URL (a gateway's, say). */
+let lastUrl = '';
+let lastProvider: Provider = 'anthropic';
+
 export function providerOfUrl(url: string): Provider {
   // The common case first, without taking the URL apart.
   if (url.startsWith(ANTHROPIC_API)) return 'anthropic';
-  const host = hostOf(url);
+  if (url === lastUrl) return lastProvider;
+  lastProvider = providerOfHost(hostOf(url));
+  lastUrl = url;
+  return lastProvider;
+}
+
+function providerOfHost(host: string): Provider {
   if (host.startsWith('bedrock-runtime') && (host.endsWith('.amazonaws.com') || host.endsWith('.amazonaws.com.cn'))) return 'bedrock';
   // `aiplatform.googleapis.com`, `<region>-aiplatform.googleapis.com`, `aiplatform.<region>.rep.googleapis.com`.
   if (host.endsWith('.googleapis.com') && (host.startsWith('aiplatform.') || host.includes('-aiplatform.'))) return 'vertex';

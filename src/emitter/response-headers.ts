@@ -23,10 +23,51 @@ const DIMENSIONS: readonly (readonly [RateLimitDimension, string])[] = [
 ];
 const FIELDS = ['limit', 'remaining', 'reset'] as const;
 
-/** `anthropic-ratelimit-<dimension>-<field>` → index of its dimension × 3 + index of its field. */
-const RATE_HEADERS = new Map<string, number>(
-  DIMENSIONS.flatMap(([, name], d) => FIELDS.map((field, f) => [`anthropic-ratelimit-${name}-${field}`, d * 3 + f] as const)),
-);
+/** `anthropic-ratelimit-<dimension>-<field>` by index of its dimension × 3 + index of its field. */
+const RATE_HEADERS: readonly string[] = DIMENSIONS.flatMap(([, name]) => FIELDS.map((field) => `anthropic-ratelimit-${name}-${field}`));
+const RATE_PREFIX = 'anthropic-ratelimit-';
+
+/**
+ * The index in {@link RATE_HEADERS} of a header name, or -1: from two of its characters, the
+ * dimension's first and the field's last but one, then checked whole. A `Map` look-up hashed
+ * each name, a new string on every response, and cost about twice as much.
+ */
+export function rateHeaderIndex(name: string): number {
+  if (name.length < RATE_PREFIX.length + 12) return -1;
+  let d: number;
+  switch (name.charCodeAt(RATE_PREFIX.length)) {
+    case 0x72: // r: requests
+      d = 0;
+      break;
+    case 0x74: // t: tokens
+      d = 1;
+      break;
+    case 0x69: // i: input-tokens
+      d = 2;
+      break;
+    case 0x6f: // o: output-tokens
+      d = 3;
+      break;
+    default:
+      return -1;
+  }
+  let f: number;
+  switch (name.charCodeAt(name.length - 2)) {
+    case 0x69: // limit
+      f = 0;
+      break;
+    case 0x6e: // remaining
+      f = 1;
+      break;
+    case 0x65: // reset
+      f = 2;
+      break;
+    default:
+      return -1;
+  }
+  const i = d * 3 + f;
+  return name === RATE_HEADERS[i] ? i : -1;
+}
 
 const A = 0x61;
 const R = 0x72;
@@ -67,8 +108,8 @@ export function readResponseFacts(headers: Headers): ResponseFacts {
         retryAfterMs = value;
         break;
       default: {
-        const i = RATE_HEADERS.get(name);
-        if (i !== undefined) (rate ??= noRateHeaders())[i] = value;
+        const i = rateHeaderIndex(name);
+        if (i !== -1) (rate ??= noRateHeaders())[i] = value;
       }
     }
   }

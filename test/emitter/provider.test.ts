@@ -34,6 +34,11 @@ test('the provider comes from the host of the base URL: Bedrock, Vertex (global,
     ['not a url', 'anthropic'],
   ];
   for (const [url, provider] of cases) t.is(providerOfUrl(url), provider, url);
+  // The last URL's platform is kept: asked again, each in a row and after another, the same answer.
+  for (const [url, provider] of [...cases, ...cases.slice().reverse()]) {
+    t.is(providerOfUrl(url), provider, `${url} asked again`);
+    t.is(providerOfUrl(url), provider, `${url} asked twice in a row`);
+  }
 });
 
 for (const hook of ['instrument', 'clientOptions'] as const) {
