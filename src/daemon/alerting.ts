@@ -6,7 +6,9 @@
  * Rules and notifiers are loaded before the pipeline starts, so a malformed rule file refuses
  * start (with the loader's file:line message) before the data folder is locked.
  */
-import { fileLocator, type DaemonConfig } from './config.js';
+import { statSync } from 'node:fs';
+import { ConfigError, fileLocator, type DaemonConfig } from './config.js';
+import { whyUnreadable } from '../fs-errors.js';
 import type { PipelineHealth, QueryApi, QueryOptions } from '../store/types.js';
 import type { Rule, RuleEngine } from '../rules/index.js';
 import type { Notifier } from '../notify/types.js';
@@ -42,9 +44,15 @@ export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, where: string,
   return value;
 }
 
-/** The rule folders the daemon evaluates: `rules.dirs`, else the package's own `rules/`. */
-export function configuredRulesDirs(config: DaemonConfig): string[] {
-  return config.rules.dirs.length > 0 ? config.rules.dirs : [defaultRulesDir()];
+/**
+ * The rule folders the daemon evaluates: `rules.dirs`, else the package's own `rules/`.
+ *
+ * @throws ConfigError naming the line of each `rules.dirs` folder that cannot be read
+ */
+export function configuredRulesDirs(config: Pick<DaemonConfig, 'rules' | 'configFile'>): string[] {
+  if (config.rules.dirs.length === 0) return [defaultRulesDir()];
+  checkRulesDirs(config);
+  return config.rules.dirs;
 }
 
 /**
@@ -61,6 +69,25 @@ export async function checkNotifiers(config: Pick<DaemonConfig, 'notifiers' | 'c
   const problems = notifierProblems(configs, locate);
   if (problems.length > 0) throw new NotifierConfigError(problems);
   return configs as NotifierConfig[];
+}
+
+/**
+ * A folder `rules.dirs` names that cannot be read is a mistake in the configuration: said at the
+ * line that names it, not as a rule file of its own.
+ *
+ * @throws ConfigError naming each such folder
+ */
+function checkRulesDirs(config: Pick<DaemonConfig, 'rules' | 'configFile'>): void {
+  const locate = fileLocator(config.configFile);
+  const problems = config.rules.dirs.flatMap((dir, i) => {
+    try {
+      statSync(dir);
+      return [];
+    } catch (err: unknown) {
+      return [{ where: locate(`rules.dirs[${i}]`) ?? locate('rules.dirs') ?? config.configFile ?? 'rules.dirs', field: `rules.dirs[${i}]`, message: `cannot read the rules folder ${dir}: ${whyUnreadable(err)}` }];
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 /** Loads and validates the rules and builds the notifiers; throws `RuleFileError` on a bad rule file. */

@@ -274,6 +274,16 @@ test('the daemon refuses a bad config file naming file, line and field', async (
   t.true(r.stderr.includes(`${join(home, 'config.yaml')}:2: listen.port: expected an integer 0-65535, got 70000`), r.stderr);
 });
 
+test('the daemon refuses a rules.dirs folder that does not exist, naming the line of the configuration that names it', async (t) => {
+  const home = tempDir(t);
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  mkdirSync(join(home, 'rules.d'));
+  writeFileSync(join(home, 'config.yaml'), 'rules:\n  dirs:\n    - rules.d\n    - rule.d\n');
+  const r = spawnSync(process.execPath, [CLI, 'daemon', '--home', home, '--port', '0'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, CLAUDESCOPE_HOME: '' } });
+  t.is(r.status, 2, r.stderr);
+  t.is(r.stderr, `claudescope: invalid configuration:\n  ${join(home, 'config.yaml')}:4: rules.dirs[1]: cannot read the rules folder ${join(home, 'rule.d')}: no such file or folder (ENOENT)\n`);
+});
+
 test('the daemon refuses a home whose data or events folder is a file, saying so, not EEXIST', async (t) => {
   const { writeFileSync } = await import('node:fs');
   for (const [name, what] of [['data', 'its store'], ['events', 'the event files']] as const) {

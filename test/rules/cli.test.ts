@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -281,6 +281,12 @@ test('rules eval takes budgets (per feature too) and rules.dirs from the daemon\
   t.notRegex(flags.stdout, /MyDaily/);
   const env = await cli(['rules', 'eval', '--home', home], cleanEnv({ CLAUDESCOPE_BUDGET_DAILY_USD: '150' }));
   t.regex(env.stdout, /MyDaily \(budget\) \{severity=warning,period=day,budget_usd=150\}/, env.stderr);
+  // A rules.dirs folder that is gone is refused at the line that names it; --rules still evaluates.
+  renameSync(join(home, 'myrules'), join(home, 'old-rules'));
+  const gone = await cli(['rules', 'eval', '--home', home], cleanEnv());
+  t.is(gone.code, 2, gone.stderr);
+  t.is(gone.stderr, `claudescope: invalid configuration:\n  ${join(home, 'config.yaml')}:6: rules.dirs[0]: cannot read the rules folder ${join(home, 'myrules')}: no such file or folder (ENOENT)\n`);
+  t.is((await cli(['rules', 'eval', '--home', home, '--rules', 'rules/claude.yaml'], cleanEnv())).code, 0);
 });
 
 test('rules eval refuses a bad budget (environment, flag or config file) as the daemon does, and an --at without its zone', async (t) => {
