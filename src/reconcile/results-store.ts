@@ -9,6 +9,7 @@
  * unblocked).
  */
 import type Database from 'better-sqlite3';
+import { LATEST_RUN_FIRST } from '../store/migrations.js';
 import { usdToNano } from './money.js';
 import { iso } from './range.js';
 import type { BucketWidth, CellDimension, ModelSummary, ReconciledCell, ReconciliationResult, ReportApi } from './types.js';
@@ -43,7 +44,7 @@ export function saveResult(db: Database.Database, r: ReconciliationResult): void
 
 /** The per-model capture of the latest run (empty before the first run). */
 export function latestCapture(db: Database.Database): CaptureRow[] {
-  const row = db.prepare('SELECT run_id, finished_at, summary_json FROM reconciliation_runs ORDER BY finished_at DESC LIMIT 1').get() as
+  const row = db.prepare(`SELECT run_id, finished_at, summary_json FROM reconciliation_runs ORDER BY ${LATEST_RUN_FIRST} LIMIT 1`).get() as
     { run_id: string; finished_at: number; summary_json: string } | undefined;
   if (!row) return [];
   const s = JSON.parse(row.summary_json) as { models: ModelSummary[] };
@@ -75,9 +76,9 @@ export interface StoredRun extends Omit<ReconciliationResult, 'cells' | 'total'>
   flagged: ReconciledCell[];
 }
 
-/** The latest run (by when it finished) with at most `flaggedLimit` flagged cells; null before the first run. */
+/** The latest run (see {@link LATEST_RUN_FIRST}) with at most `flaggedLimit` flagged cells; null before the first run. */
 export function latestRun(db: Database.Database, flaggedLimit: number): StoredRun | null {
-  const row = db.prepare('SELECT run_id, started_at, finished_at, range_start, range_end, api, bucket, tolerance, data_refreshed_at, summary_json FROM reconciliation_runs ORDER BY finished_at DESC LIMIT 1').get() as
+  const row = db.prepare(`SELECT run_id, started_at, finished_at, range_start, range_end, api, bucket, tolerance, data_refreshed_at, summary_json FROM reconciliation_runs ORDER BY ${LATEST_RUN_FIRST} LIMIT 1`).get() as
     { run_id: string; started_at: number; finished_at: number; range_start: number; range_end: number; api: ReportApi; bucket: BucketWidth; tolerance: number; data_refreshed_at: string | null; summary_json: string } | undefined;
   if (!row) return null;
   const s = JSON.parse(row.summary_json) as Partial<{ models: ModelSummary[]; total: ModelSummary; flagged_cells: number; split_by: CellDimension[] }>;

@@ -67,6 +67,14 @@ const v3Table = (l: (typeof V3_LEVELS)[number]): string => `
         PRIMARY KEY (${l.timeColumn}, gkey)
       ) WITHOUT ROWID;`;
 
+/**
+ * Which reconciliation run is the latest (an `ORDER BY` of `reconciliation_runs`): the one
+ * whose window ends last, the one that finished last among those. Not simply the last to
+ * finish: a backfill of an older window run by hand would stand for the present in the capture
+ * metric, the rule and the dashboard until the next scheduled run.
+ */
+export const LATEST_RUN_FIRST = 'range_end DESC, finished_at DESC';
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,

@@ -18,7 +18,7 @@ import type {
   AggregateQuery, AggregateRow, CallDimension, QueryApi, RateLimitRow, RecentCallsQuery, ReconciliationCaptureRow, SeriesQuery,
   SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
-import { DIMENSION_COLUMNS, MIGRATIONS, SUM_COLUMNS, StoreError, migrate } from './migrations.js';
+import { DIMENSION_COLUMNS, LATEST_RUN_FIRST, MIGRATIONS, SUM_COLUMNS, StoreError, migrate } from './migrations.js';
 import { MINUTE_LEVEL, ROLLUP_LEVELS, RollupAdjuster, RollupWriter, foldPendingRollups, type RollupInput } from './rollups.js';
 import { QueryEngine } from './query-sql.js';
 import { CallLinesReader, CallLinesWriter, deleteLinesBefore, lineColumns } from './call-lines.js';
@@ -419,10 +419,10 @@ export class SqliteStore implements QueryApi {
       return row?.t ?? null;
     });
   }
-  /** The per-model capture of the latest `claudescope reconcile` run (empty before the first). */
+  /** The per-model capture of the latest `claudescope reconcile` run, its window the latest (empty before the first). */
   reconciliationCapture(): Promise<ReconciliationCaptureRow[]> {
     return this.answer(() => {
-      const row = this.db.prepare('SELECT finished_at, summary_json FROM reconciliation_runs ORDER BY finished_at DESC LIMIT 1').get() as
+      const row = this.db.prepare(`SELECT finished_at, summary_json FROM reconciliation_runs ORDER BY ${LATEST_RUN_FIRST} LIMIT 1`).get() as
         { finished_at: number; summary_json: string } | undefined;
       if (!row) return [];
       const s = JSON.parse(row.summary_json) as { models?: { model: string | null; token_capture: number | null; cost_capture: number | null }[] };

@@ -8,7 +8,7 @@ import { createPricer } from '../../src/pricing/cost-engine.js';
 import { DEFAULT_RECONCILE, parseTolerance } from '../../src/reconcile/settings.js';
 import { canonicalModelOf, runReconciliation } from '../../src/reconcile/job.js';
 import { tempHome, waitFor } from '../helpers/event-files.js';
-import { AdminClient, formatTable, latestCapture, ratesFromPricer, reconcile, saveResult, type ReconciliationResult } from '../../src/reconcile/index.js';
+import { AdminClient, formatTable, latestCapture, latestRun, ratesFromPricer, reconcile, saveResult, type ReconciliationResult } from '../../src/reconcile/index.js';
 import { ADMIN_KEY, LOCAL_RATES, localPricer, runWorkload, type Workload } from './helpers.js';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -106,6 +106,23 @@ test('results are stored and the latest capture per model is read back', async (
   t.true(sonnet.tokenCapture! < 1);
   t.is((db.prepare('SELECT COUNT(*) AS n FROM reconciliation WHERE run_id = ?').get(r.run_id) as { n: number }).n, r.cells.length);
   t.is((db.prepare("SELECT causes FROM reconciliation WHERE model = 'claude-opus-5-5' AND flagged = 1").get() as { causes: string }).causes, 'stale_price');
+
+  // A backfill of an older window run by hand afterwards is stored, but the latest capture (the
+  // metric, the rule, the dashboard's panel) stays that of the latest window.
+  const at = (iso: string, ms: number): string => new Date(Date.parse(iso) + ms).toISOString();
+  const shifted = (runId: string, windowMs: number, finishedMs: number, capture: number): ReconciliationResult => ({
+    ...r, run_id: runId, range: { start: at(r.range.start, windowMs), end: at(r.range.end, windowMs) }, finished_at: at(r.finished_at, finishedMs),
+    models: r.models.map((m) => ({ ...m, token_capture: capture, cost_capture: capture })),
+  });
+  saveResult(db, shifted('backfill', -30 * DAY, 60_000, 0.5));
+  t.deepEqual([...new Set(latestCapture(db).map((x) => x.runId))], [r.run_id]);
+  t.is(latestRun(db, 5)?.run_id, r.run_id);
+  t.true((await w.pipeline.store!.reconciliationCapture()).every((x) => x.tokenCapture !== 0.5));
+  // A run of a later window is the latest, whenever it finished.
+  saveResult(db, shifted('next', DAY, 120_000, 0.75));
+  t.deepEqual([...new Set(latestCapture(db).map((x) => x.runId))], ['next']);
+  t.is(latestRun(db, 5)?.run_id, 'next');
+  t.true((await w.pipeline.store!.reconciliationCapture()).every((x) => x.tokenCapture === 0.75));
 });
 
 /** A pipeline pricing with the cost engine over `home`, once it stored `calls` calls. */
