@@ -57,3 +57,21 @@ test('every flag the docs show is one its command takes', (t) => {
   }
   t.true(checked > 30, `only ${checked} flags found in the docs`);
 });
+
+test('every command that takes --home says the same of it: the folder, what it reads there, CLAUDESCOPE_HOME, and its default', (t) => {
+  const seen: string[] = [];
+  for (const args of [...COMMANDS.map((c) => [c]), ...Object.entries(SUBCOMMANDS).flatMap(([c, subs]) => subs.map((s) => [c, s]))]) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--help'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    t.is(r.status, 0, r.stderr);
+    // The option's text, continued on the lines yargs wraps it onto.
+    const home = /^\s+--home\s+([\s\S]*?)(?=^\s+-)/m.exec(`${r.stdout}\n  -`)?.[1]?.replace(/\s+/g, ' ').trim();
+    if (home === undefined) continue;
+    seen.push(args.join(' '));
+    if (args[0] === 'demo') {
+      t.regex(home, /\[default: a new temporary folder\]$/);
+      continue;
+    }
+    t.regex(home, /^(?:eval: )?[Ff]older with \S.* \(env CLAUDESCOPE_HOME\) ?\[string\] \[default: ~\/\.claudescope\]$/, `claudescope ${args.join(' ')} --help: ${home}`);
+  }
+  t.true(seen.length >= 10, `--home found in only ${seen.join(', ')}`);
+});

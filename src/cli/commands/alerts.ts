@@ -15,7 +15,7 @@ const command: CommandModule<object, AlertsArgs> = {
   command: 'alerts',
   describe: 'List pending and firing alerts',
   builder: (y: Argv) =>
-    y.option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
+    y.option('home', { type: 'string', describe: 'Folder with data/alerts.db (env CLAUDESCOPE_HOME)', defaultDescription: '~/.claudescope' })
       .option('state', { type: 'string', describe: 'alert state file (default <home>/data/alerts.db)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the alerts as JSON (an empty list when there are none)' }) as unknown as Argv<AlertsArgs>,
   handler: (argv) => {

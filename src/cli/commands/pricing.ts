@@ -212,7 +212,7 @@ const explain: CommandModule<object, ExplainArgs> = {
     valuesRequired(y
       .option('event', { type: 'string', nargs: 1, describe: "A call event as JSON (a file, or '-' for stdin)" })
       .option('id', { type: 'string', nargs: 1, describe: 'The event_id of a stored call (read from the store, read-only)' })
-      .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME, for its config.yaml and, with --id, its store (default ~/.claudescope)' })
+      .option('home', { type: 'string', describe: 'Folder with config.yaml and, for --id, data/ (env CLAUDESCOPE_HOME)', defaultDescription: '~/.claudescope' })
       .conflicts('event', 'id')
       .check((a) => {
         if (a['event'] === undefined && a['id'] === undefined) throw new Error('give --event FILE or --id EVENT_ID');
@@ -252,7 +252,7 @@ const command: CommandModule<object, PricingArgs> = {
       .option('model', { type: 'string', global: false, describe: 'Only this model (any spelling: alias, Bedrock or Vertex id)' })
       .option('config', { type: 'string', describe: "A YAML configuration whose 'pricing:' block overrides prices (env CLAUDESCOPE_CONFIG)", defaultDescription: '$CLAUDESCOPE_HOME/config.yaml if present' })
       // As every other command takes it: the daemon's home, whose config.yaml holds its prices.
-      .option('home', { type: 'string', global: false, describe: 'CLAUDESCOPE_HOME, for its config.yaml (default ~/.claudescope)' })
+      .option('home', { type: 'string', global: false, describe: 'Folder with config.yaml (env CLAUDESCOPE_HOME)', defaultDescription: '~/.claudescope' })
       .example('$0 pricing --at 2026-03-01 --model claude-opus-4-6', '') as unknown as Argv<PricingArgs>,
   handler: (argv) => {
     const configFile = configFor(argv.home ?? defaultHome(), argv.config);

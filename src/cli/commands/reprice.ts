@@ -76,7 +76,7 @@ const command: CommandModule<object, RepriceArgs> = {
       .option('until', { type: 'string', nargs: 1, describe: 'End (exclusive), YYYY-MM-DD or ISO time', defaultDescription: 'now' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Compute and print the change; store nothing' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the summary as JSON' })
-      .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
+      .option('home', { type: 'string', describe: 'Folder with data/ and config.yaml (env CLAUDESCOPE_HOME)', defaultDescription: '~/.claudescope' })
       .option('config', { type: 'string', describe: "The daemon's config file, for its pricing: block and its API (env CLAUDESCOPE_CONFIG; default $CLAUDESCOPE_HOME/config.yaml if present)" })
       .example('$0 reprice --since 2026-11-01 --dry-run', 'what the current prices would change')
       .example('$0 reprice --since 2026-11-01 --until 2026-12-01', 'reprice November') as unknown as Argv<RepriceArgs>,

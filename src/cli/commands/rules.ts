@@ -36,7 +36,7 @@ const command: CommandModule<object, RulesArgs> = {
       .positional('action', { choices: ['check', 'test', 'eval'] as const, describe: 'check FILE…, test FILE…, or eval' })
       .positional('files', { type: 'string', array: true, default: [] as string[] })
       .option('rules', { type: 'string', array: true, describe: "eval: rule folders or files (default: the config's rules.dirs, else the shipped rules/)" })
-      .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
+      .option('home', { type: 'string', describe: 'eval: folder with data/ and config.yaml (env CLAUDESCOPE_HOME)', defaultDescription: '~/.claudescope' })
       .option('config', { type: 'string', describe: "eval: the daemon's config file, for its budgets and rules.dirs (env CLAUDESCOPE_CONFIG; default $CLAUDESCOPE_HOME/config.yaml if present)" })
       .option('db', { type: 'string', describe: 'eval: the store (default <home>/data/claudescope.db)' })
       // Strings, checked by the config loader as the daemon checks the same settings.

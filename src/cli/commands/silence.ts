@@ -109,7 +109,7 @@ const command: CommandModule<object, SilenceArgs> = {
       .option('duration', { type: 'string', default: '1h', requiresArg: true, describe: 'add: how long (e.g. 30m, 2h, 1d)' })
       .option('comment', { type: 'string', default: '', describe: 'add: why' })
       .option('author', { type: 'string', describe: 'add: who (default the user name)' })
-      .option('home', { type: 'string', describe: 'CLAUDESCOPE_HOME (default ~/.claudescope)' })
+      .option('home', { type: 'string', describe: 'Folder with data/alerts.db and config.yaml (env CLAUDESCOPE_HOME)', defaultDescription: '~/.claudescope' })
       .option('state', { type: 'string', describe: 'alert state file (default <home>/data/alerts.db)' })
       .option('all', { type: 'boolean', default: false, describe: 'list: include expired silences' })
       .option('config', { type: 'string', describe: 'the daemon\'s config file, to reach its API (env CLAUDESCOPE_CONFIG; default $CLAUDESCOPE_HOME/config.yaml if present)' })
