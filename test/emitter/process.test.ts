@@ -208,6 +208,20 @@ test('cluster workers each write their own file', async (t) => {
   t.is(new Set(headers.map((h) => h.file_id)).size, 2);
 });
 
+test('worker threads each write their own file: one that returns or calls process.exit loses none, nor one stopped by terminate() after a flush()', async (t) => {
+  const api = await startFakeApi();
+  t.teardown(() => api.close());
+  const dir = tempDir(t);
+  const r = await run([CHILD, 'threads', api.url, '10'], { CLAUDESCOPE_EVENTS_DIR: dir, CLAUDESCOPE_FLUSH_INTERVAL_MS: '60000' });
+  t.is(r.code, 0, r.stderr);
+  const ev = readEvents(dir);
+  t.deepEqual(ev.invalid, []);
+  t.is(ev.files.length, 4, 'the main thread and each worker');
+  t.is(ev.calls.length, 40);
+  t.is(new Set(ev.calls.map((e) => e.event_id)).size, 40);
+  t.is(new Set(ev.lines.filter((l) => l.t === 'header').map((h) => h.file_id)).size, 4);
+});
+
 test('importing the package adds no process listener, starts no timer and opens no file', async (t) => {
   const home = tempDir(t);
   const code = `
