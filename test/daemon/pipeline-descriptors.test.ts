@@ -96,7 +96,8 @@ test('a shortage of descriptors that passes: the cap halves while the process ma
   const pid = r.child.pid!;
   const original = softNofile(pid);
   // Room for ROOM event files beside what the runner holds now, and a few to spare for its store.
-  t.is(softNofile(pid, descriptors(pid).length + ROOM + 4), descriptors(pid).length + ROOM + 4);
+  const limit = descriptors(pid).length + ROOM + 4;
+  t.is(softNofile(pid, limit), limit);
 
   const expected: string[] = [];
   const files = Array.from({ length: FILES }, (_, f) => ({ path: join(h.events, `app-${f}.ndjson`), header: header() }));
