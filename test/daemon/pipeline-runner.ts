@@ -8,9 +8,11 @@ import { testPricer } from '../helpers/test-pricer.js';
 
 const home = process.argv[2];
 if (!home) throw new Error('usage: pipeline-runner.ts <home>');
-const opts = JSON.parse(process.env['RUNNER_OPTS'] ?? '{}') as { busyMicros?: number; retention?: 'delete' | 'archive' | 'keep'; maxBatchLines?: number; pauseAfterReadyMs?: number; maxOpenFiles?: number; descriptorRecoveryMs?: number };
+const opts = JSON.parse(process.env['RUNNER_OPTS'] ?? '{}') as { busyMicros?: number; retention?: 'delete' | 'archive' | 'keep'; maxBatchLines?: number; pauseAfterReadyMs?: number; maxOpenFiles?: number; descriptorRecoveryMs?: number; log?: boolean };
 const p = new Pipeline({
   home,
+  // What the tailer says, on stderr (for a test's failure message).
+  ...(opts.log ? { log: (level: string, msg: string, fields?: Record<string, unknown>) => process.stderr.write(`${level} ${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`) } : {}),
   pricer: testPricer({ busyMicros: opts.busyMicros ?? 0 }),
   tailer: { pollIntervalMs: 100, maxEofBackoffMs: 50, retention: opts.retention ?? 'keep', maxBatchLines: opts.maxBatchLines ?? 1000, deadWriterGraceMs: 3_600_000, ...(opts.maxOpenFiles !== undefined ? { maxOpenFiles: opts.maxOpenFiles } : {}), ...(opts.descriptorRecoveryMs !== undefined ? { descriptorRecoveryMs: opts.descriptorRecoveryMs } : {}) },
 });
