@@ -81,6 +81,8 @@ export interface ModifiersSpec {
   webSearchPerRequest: number;
   unknownTtl: '5m' | '1h';
   unpricedServiceTiers: string[];
+  /** What the sources leave uncertain about the geo multiplier and the regional premium (their `unverified` lists). */
+  unverified: { geo: string[]; regionalPremium: string[] };
 }
 
 /** The validated catalog. */
@@ -190,6 +192,7 @@ function parseModifiers(value: unknown, path: string): ModifiersSpec {
     expectObject(m['inference_geo'], childPath(path, 'inference_geo'))['multipliers'],
     childPath(childPath(path, 'inference_geo'), 'multipliers'),
   );
+  const geoSpec = expectObject(m['inference_geo'], childPath(path, 'inference_geo'));
   const geo = new Map<string, Fraction>();
   for (const [k, v] of Object.entries(geoObj)) geo.set(k, expectMultiplier(v, childPath(path, `inference_geo.multipliers.${k}`)));
   const regional = expectObject(m['bedrock_vertex_regional_premium'], childPath(path, 'bedrock_vertex_regional_premium'));
@@ -206,6 +209,10 @@ function parseModifiers(value: unknown, path: string): ModifiersSpec {
     webSearchPerRequest: expectRate(web['usd_per_request'], childPath(path, 'web_search.usd_per_request')) * 1_000_000,
     unknownTtl: ttlDefault,
     unpricedServiceTiers: parseStringList(unpriced['tiers'], childPath(path, 'unpriced_service_tiers.tiers')),
+    unverified: {
+      geo: parseStringList(geoSpec['unverified'] ?? [], childPath(path, 'inference_geo.unverified')),
+      regionalPremium: parseStringList(regional['unverified'] ?? [], childPath(path, 'bedrock_vertex_regional_premium.unverified')),
+    },
   };
 }
 

@@ -157,6 +157,16 @@ test('claudescope pricing names a configured provider multiplier (a negotiated d
   t.regex(none.stdout, /\nModifiers: .*; web search \$0\.01\/request\.\n/);
 });
 
+test('claudescope pricing marks the modifiers whose sources leave part uncertain, and says which part: the us-geo start date and models, the Bedrock premium\'s models', (t) => {
+  const r = cli(['pricing', '--model', 'claude-haiku-5-5', '--config', '/dev/null']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /\nModifiers: batch ×0\.5; inference_geo us ×1\.1 \(Opus 4\.6, Sonnet 4\.6 and later\)\*; Bedrock regional endpoints ×1\.1 \(Sonnet 4\.5, Haiku 4\.5 and later\)\*; web search \$0\.01\/request\.\n/);
+  t.regex(r.stdout, /\nUnverified \(\*\): inference_geo us: its start date, which models \(derived from 'Opus 4\.6, Sonnet 4\.6 and later'\); Bedrock regional: which models after Sonnet 4\.5 \/ Haiku 4\.5 \(derived from 'and later'\); calls they apply to are priced all the same\.\n/);
+  const json = JSON.parse(cli(['pricing', '--json', '--model', 'claude-haiku-5-5', '--config', '/dev/null']).stdout) as { unverified_modifiers: Record<string, string[]> };
+  t.deepEqual(json.unverified_modifiers.inference_geo, ['from', "inference_geo_us (derived from 'Opus 4.6, Sonnet 4.6 and later')"]);
+  t.is(json.unverified_modifiers.bedrock_vertex_regional_premium?.length, 1);
+});
+
 test('claudescope pricing explain and pricing --config say which file they cannot read, and why in words', async (t) => {
   const { 'call.json': eventFile } = await scratchFiles(t, { 'call.json': JSON.stringify(event) });
   const missing = join(dirname(eventFile), 'nope.json');

@@ -188,6 +188,30 @@ export function formatPriceTable(rows: readonly PriceRow[]): string {
  * the table: the table lists prices before them, so without this line a configured discount
  * would show nowhere but in the version's `+o.` suffix.
  */
+/**
+ * The catalog's modifiers as the table's second line, each marked `*` where the sources leave
+ * part of it uncertain, with what is (a start date, which models it covers), and each provider
+ * multiplier the configuration sets.
+ */
+function modifiersLine(pricer: CostEngine): string {
+  const m = pricer.table.catalog.modifiers;
+  const star = (list: readonly string[]): string => (list.length > 0 ? '*' : '');
+  const us = m.geo.get('us');
+  const parts = [
+    `batch ×${fractionText(m.batch)}`,
+    ...(us === undefined ? [] : [`inference_geo us ×${fractionText(us)} (Opus 4.6, Sonnet 4.6 and later)${star(m.unverified.geo)}`]),
+    `Bedrock regional endpoints ×${fractionText(m.regionalPremium)} (Sonnet 4.5, Haiku 4.5 and later)${star(m.unverified.regionalPremium)}`,
+    `web search $${m.webSearchPerRequest / 1e12}/request`,
+  ];
+  // The catalog names the uncertain field (`from`, or the model flag the list is derived into).
+  const said = (u: string): string => (u === 'from' ? 'its start date' : u.replace(/^(inference_geo_us|bedrock_vertex_regional_premium)( for models)?\b/, 'which models'));
+  const uncertain = [
+    ...(m.unverified.geo.length > 0 ? [`inference_geo us: ${m.unverified.geo.map(said).join(', ')}`] : []),
+    ...(m.unverified.regionalPremium.length > 0 ? [`Bedrock regional: ${m.unverified.regionalPremium.map(said).join(', ')}`] : []),
+  ];
+  return `Modifiers: ${parts.join('; ')}${configuredMultipliers(pricer)}.${uncertain.length > 0 ? `\nUnverified (*): ${uncertain.join('; ')}; calls they apply to are priced all the same.` : ''}`;
+}
+
 function configuredMultipliers(pricer: CostEngine): string {
   return Object.entries(providerMultipliers(pricer)).map(([provider, m]) => `; ${provider} calls ×${m} (pricing.providers.${provider}.multiplier)`).join('');
 }
@@ -264,12 +288,12 @@ const command: CommandModule<object, PricingArgs> = {
     }
     const rows = listPrices(pricer, { ...(at === undefined ? {} : { at }), ...(argv.model === undefined ? {} : { model: argv.model }) });
     if (argv.json) {
-      const out = { pricing_version: pricer.version, as_of: pricer.catalogAsOf, stale: pricer.isStale(), currency: 'USD', unit: 'USD per million tokens', provider_multipliers: providerMultipliers(pricer), rows };
+      const out = { pricing_version: pricer.version, as_of: pricer.catalogAsOf, stale: pricer.isStale(), currency: 'USD', unit: 'USD per million tokens', provider_multipliers: providerMultipliers(pricer), unverified_modifiers: { inference_geo: pricer.table.catalog.modifiers.unverified.geo, bedrock_vertex_regional_premium: pricer.table.catalog.modifiers.unverified.regionalPremium }, rows };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       return;
     }
     process.stdout.write(`Prices ${pricer.version}, checked ${pricer.catalogAsOf}${pricer.isStale() ? ' (STALE: older than 60 days, check for new prices)' : ''}; USD per million tokens, '?' = unknown (unpriced), '*' = unverified (a date marked so may be a few days off; calls on either side are flagged unverified_price).\n`);
-    process.stdout.write(`Modifiers: batch ×0.5; inference_geo us ×1.1 (Opus 4.6, Sonnet 4.6 and later); Bedrock regional endpoints ×1.1 (Sonnet 4.5, Haiku 4.5 and later); web search $0.01/request${configuredMultipliers(pricer)}.\n\n`);
+    process.stdout.write(`${modifiersLine(pricer)}\n\n`);
     process.stdout.write(rows.length === 0 ? 'No prices match.\n' : formatPriceTable(rows));
   },
 };
