@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import type { InfluxQueryApi } from '../store/influx-query.js';
-import type { PipelineHealth, QueryOptions } from '../store/types.js';
+import { UNKNOWN_PIPELINE_HEALTH, type PipelineHealth, type QueryOptions } from '../store/types.js';
 import type { IncomingMessage } from 'node:http';
 import { Pipeline, type CommitObserver } from './pipeline.js';
 import { HttpServer, sendJson } from './http-server.js';
@@ -389,7 +389,7 @@ async function fleetHealth(influx: InfluxQueryApi, ownAuthFailed: number | null,
     return { ...(await influx.pipelineHealth(o)), influxAuthFailed: ownAuthFailed };
   } catch (err: unknown) {
     if (ownAuthFailed !== 1) throw err;
-    return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: 1, unreadableEventFiles: null, descriptorShortagesTotal: null };
+    return { ...UNKNOWN_PIPELINE_HEALTH, influxAuthFailed: 1 };
   }
 }
 

@@ -188,11 +188,8 @@ export function parsePeriod(
 function parseModifiers(value: unknown, path: string): ModifiersSpec {
   const m = expectObject(value, path);
   const batch = expectObject(m['batch'], childPath(path, 'batch'));
-  const geoObj = expectObject(
-    expectObject(m['inference_geo'], childPath(path, 'inference_geo'))['multipliers'],
-    childPath(childPath(path, 'inference_geo'), 'multipliers'),
-  );
   const geoSpec = expectObject(m['inference_geo'], childPath(path, 'inference_geo'));
+  const geoObj = expectObject(geoSpec['multipliers'], childPath(childPath(path, 'inference_geo'), 'multipliers'));
   const geo = new Map<string, Fraction>();
   for (const [k, v] of Object.entries(geoObj)) geo.set(k, expectMultiplier(v, childPath(path, `inference_geo.multipliers.${k}`)));
   const regional = expectObject(m['bedrock_vertex_regional_premium'], childPath(path, 'bedrock_vertex_regional_premium'));

@@ -23,6 +23,7 @@ import type {
   Aggregate, AggregateQuery, AggregateRow, CallDimension, CallFilter, PipelineHealth, QueryApi, RateLimitRow,
   QueryOptions, RecentCallsQuery, SeriesQuery, SeriesRow, StoredCall, StoredCallDetail,
 } from './types.js';
+import { PIPELINE_HOST_COUNTERS, UNKNOWN_PIPELINE_HEALTH, type PipelineHostCounter } from './types.js';
 import { CALL_MEASUREMENT, CALL_TAGS, HEALTH_MEASUREMENT } from './influx-point-schema.js';
 import { authHeaders, type InfluxConnection } from './influx-writer.js';
 import { InfluxRequests } from './influx-requests.js';
@@ -79,6 +80,14 @@ interface Result {
 
 /** An InfluxQL identifier, double-quoted. */
 export const ident = (s: string): string => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+/** Each fleet-wide figure of {@link PipelineHealth}: the sum over hosts of this field's latest value in their health points. */
+const HEALTH_SUMS = [
+  ['tailLagBytes', 'lag_bytes'],
+  ['deadLettersTotal', 'dead_letters_total'],
+  ['emitterDroppedEventsTotal', 'emitter_dropped_events_total'],
+  ['unreadableEventFiles', 'unreadable_files'],
+  ['descriptorShortagesTotal', 'descriptor_shortages_total'],
+] as const satisfies readonly (readonly [Exclude<keyof PipelineHealth, 'byHost' | 'influxAuthFailed'>, string])[];
 /** An InfluxQL string literal, single-quoted. */
 export const literal = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
@@ -376,17 +385,13 @@ export class InfluxQueryApi implements QueryApi {
    */
   async pipelineHealth(o: QueryOptions = {}): Promise<PipelineHealth> {
     const w = this.o.healthWindowMs ?? 15 * MINUTE_MS;
-    const res = await this.influxql([`SELECT LAST("lag_bytes") AS "lag", LAST("dead_letters_total") AS "dl", LAST("emitter_dropped_events_total") AS "dr", LAST("unreadable_files") AS "uf", LAST("descriptor_shortages_total") AS "ds" FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`], 'ms', o);
+    const select = HEALTH_SUMS.map(([key, field]) => `LAST(${ident(field)}) AS ${ident(key)}`).join(', ');
+    const res = await this.influxql([`SELECT ${select} FROM ${ident(HEALTH_MEASUREMENT)} WHERE time >= ${Date.now() - w}ms GROUP BY "host"`], 'ms', o);
     const series = res[0]?.series ?? [];
     // A host InfluxDB refuses cannot report here, so the fleet's view never knows of it.
-    if (series.length === 0) return { tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null, unreadableEventFiles: null, descriptorShortagesTotal: null };
+    if (series.length === 0) return { ...UNKNOWN_PIPELINE_HEALTH };
     const sum = (a: number | null, b: number | null): number | null => (b === null ? a : (a ?? 0) + b);
-    let lag: number | null = null;
-    let dl: number | null = null;
-    let dr: number | null = null;
-    let uf: number | null = null;
-    let ds: number | null = null;
-    const byHost: NonNullable<PipelineHealth['byHost']> = {};
+    const health: PipelineHealth = { ...UNKNOWN_PIPELINE_HEALTH, byHost: {} };
     for (const s of series) {
       const v = s.values?.[0];
       if (!v) continue;
@@ -394,14 +399,10 @@ export class InfluxQueryApi implements QueryApi {
         const x = v[s.columns.indexOf(c)];
         return typeof x === 'number' ? x : null;
       };
-      lag = sum(lag, at('lag'));
-      dl = sum(dl, at('dl'));
-      dr = sum(dr, at('dr'));
-      uf = sum(uf, at('uf'));
-      ds = sum(ds, at('ds'));
-      byHost[s.tags?.['host'] ?? ''] = { deadLettersTotal: at('dl'), emitterDroppedEventsTotal: at('dr'), descriptorShortagesTotal: at('ds') };
+      for (const [key] of HEALTH_SUMS) health[key] = sum(health[key], at(key));
+      health.byHost![s.tags?.['host'] ?? ''] = Object.fromEntries(PIPELINE_HOST_COUNTERS.map((k) => [k, at(k)])) as Pick<PipelineHealth, PipelineHostCounter>;
     }
-    return { tailLagBytes: lag, deadLettersTotal: dl, emitterDroppedEventsTotal: dr, influxAuthFailed: null, unreadableEventFiles: uf, descriptorShortagesTotal: ds, byHost };
+    return health;
   }
 }
 

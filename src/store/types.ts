@@ -148,8 +148,17 @@ export interface PipelineHealth {
    * start at 0 when its daemon restarts, so increases are taken host by host: a fleet-wide sum
    * falls when one host restarts, which reads as a reset of the whole sum.
    */
-  byHost?: Record<string, { deadLettersTotal: number | null; emitterDroppedEventsTotal: number | null; descriptorShortagesTotal: number | null }>;
+  byHost?: Record<string, Pick<PipelineHealth, PipelineHostCounter>>;
 }
+
+/** The counters of {@link PipelineHealth} a fleet keeps host by host (`byHost`). */
+export const PIPELINE_HOST_COUNTERS = ['deadLettersTotal', 'emitterDroppedEventsTotal', 'descriptorShortagesTotal'] as const;
+export type PipelineHostCounter = (typeof PIPELINE_HOST_COUNTERS)[number];
+
+/** A health that knows nothing yet: every figure null. */
+export const UNKNOWN_PIPELINE_HEALTH: Readonly<PipelineHealth> = Object.freeze({
+  tailLagBytes: null, deadLettersTotal: null, emitterDroppedEventsTotal: null, influxAuthFailed: null, unreadableEventFiles: null, descriptorShortagesTotal: null,
+});
 
 /** The capture ratio (local ÷ billed) per model of the latest reconciliation run. */
 export interface ReconciliationCaptureRow {

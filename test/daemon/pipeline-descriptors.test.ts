@@ -104,10 +104,9 @@ test('a shortage of descriptors that passes: the cap halves while the process ma
   const expected: string[] = [];
   const files = Array.from({ length: FILES }, (_, f) => ({ path: join(h.events, `app-${f}.ndjson`), header: header() }));
   for (const f of files) writeFileSync(f.path, line(f.header));
-  let most = 0;
-  /** Appends a call to every file, `rounds` times, noting the most event files the runner held at once. */
+  /** Appends a call to every file, `rounds` times; the most event files the runner held at once meanwhile. */
   const appendRounds = async (rounds: number): Promise<number> => {
-    most = 0;
+    let most = 0;
     for (let round = 0; round < rounds; round++) {
       for (const f of files) {
         const c = call();

@@ -184,11 +184,6 @@ export function formatPriceTable(rows: readonly PriceRow[]): string {
 }
 
 /**
- * The configuration's provider multipliers (a negotiated discount), which scale every price of
- * the table: the table lists prices before them, so without this line a configured discount
- * would show nowhere but in the version's `+o.` suffix.
- */
-/**
  * The catalog's modifiers as the table's second line, each marked `*` where the sources leave
  * part of it uncertain, with what is (a start date, which models it covers), and each provider
  * multiplier the configuration sets.
@@ -205,13 +200,23 @@ function modifiersLine(pricer: CostEngine): string {
   ];
   // The catalog names the uncertain field (`from`, or the model flag the list is derived into).
   const said = (u: string): string => (u === 'from' ? 'its start date' : u.replace(/^(inference_geo_us|bedrock_vertex_regional_premium)( for models)?\b/, 'which models'));
-  const uncertain = [
-    ...(m.unverified.geo.length > 0 ? [`inference_geo us: ${m.unverified.geo.map(said).join(', ')}`] : []),
-    ...(m.unverified.regionalPremium.length > 0 ? [`Bedrock regional: ${m.unverified.regionalPremium.map(said).join(', ')}`] : []),
-  ];
+  const uncertain = ([['inference_geo us', m.unverified.geo], ['Bedrock regional', m.unverified.regionalPremium]] as const)
+    .filter(([, list]) => list.length > 0)
+    .map(([name, list]) => `${name}: ${list.map(said).join(', ')}`);
   return `Modifiers: ${parts.join('; ')}${configuredMultipliers(pricer)}.${uncertain.length > 0 ? `\nUnverified (*): ${uncertain.join('; ')}; calls they apply to are priced all the same.` : ''}`;
 }
 
+/** The catalog's `unverified` lists of the modifiers, as `pricing --json` gives them. */
+function unverifiedModifiers(pricer: CostEngine): { inference_geo: string[]; bedrock_vertex_regional_premium: string[] } {
+  const { geo, regionalPremium } = pricer.table.catalog.modifiers.unverified;
+  return { inference_geo: geo, bedrock_vertex_regional_premium: regionalPremium };
+}
+
+/**
+ * The configuration's provider multipliers (a negotiated discount), which scale every price of
+ * the table: the table lists prices before them, so without this line a configured discount
+ * would show nowhere but in the version's `+o.` suffix.
+ */
 function configuredMultipliers(pricer: CostEngine): string {
   return Object.entries(providerMultipliers(pricer)).map(([provider, m]) => `; ${provider} calls ×${m} (pricing.providers.${provider}.multiplier)`).join('');
 }
@@ -288,7 +293,7 @@ const command: CommandModule<object, PricingArgs> = {
     }
     const rows = listPrices(pricer, { ...(at === undefined ? {} : { at }), ...(argv.model === undefined ? {} : { model: argv.model }) });
     if (argv.json) {
-      const out = { pricing_version: pricer.version, as_of: pricer.catalogAsOf, stale: pricer.isStale(), currency: 'USD', unit: 'USD per million tokens', provider_multipliers: providerMultipliers(pricer), unverified_modifiers: { inference_geo: pricer.table.catalog.modifiers.unverified.geo, bedrock_vertex_regional_premium: pricer.table.catalog.modifiers.unverified.regionalPremium }, rows };
+      const out = { pricing_version: pricer.version, as_of: pricer.catalogAsOf, stale: pricer.isStale(), currency: 'USD', unit: 'USD per million tokens', provider_multipliers: providerMultipliers(pricer), unverified_modifiers: unverifiedModifiers(pricer), rows };
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       return;
     }
