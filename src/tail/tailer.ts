@@ -490,6 +490,9 @@ export class Tailer {
     s.generation++;
     s.pos = { lineOffset: offset, cursor: offset, skipFrom: null };
     if (s.footerEnd !== null && s.footerEnd > offset) s.footerEnd = null;
+    // Behind its end again: closed for the cap before it is read, it is opened again by the read
+    // loop, not left for a change of size that may never come (see evict).
+    s.atEof = false;
     s.nextReadAt = 0;
     this.wakeUp?.();
   }

@@ -259,6 +259,22 @@ test('lines whose commit failed are read again at once, not after the batch inte
   t.deepEqual(ids(p), [victim.event_id]);
 });
 
+test('a file read to its end whose commit failed, then closed for the cap while the retry waits, is read again though it does not grow', async (t) => {
+  // One file open at most, and a retry 1-2 s away: time for the second file to take the first one's descriptor.
+  const { p, h } = await startPipeline(t, { tailer: { maxOpenFiles: 1, commitRetryMs: 2000 } });
+  const first = [call(), call(), call()];
+  const tries = failInsertOnce(p.store!.db, first[2]!.event_id);
+  writeFileSync(join(h.events, 'a.ndjson'), line(header()) + first.map(line).join(''));
+  await waitFor(() => p.health().checkpointErrors === 1, 'the first file\'s commit failed');
+  const second = call();
+  writeFileSync(join(h.events, 'b.ndjson'), line(header()) + line(second));
+  await waitFor(() => ids(p).includes(second.event_id), 'the second file');
+  await waitFor(() => ids(p).length === 4, 'the first file, read again though unchanged since its commit failed', 15_000);
+  t.is(tries(), 2);
+  t.deepEqual(ids(p), sorted([...first, second]));
+  t.true(p.health().filesOpen <= 1);
+});
+
 test('a file truncated under the daemon is detected, counted and re-read without doubles', async (t) => {
   const { p, h } = await startPipeline(t);
   const hd = header();
