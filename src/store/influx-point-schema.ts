@@ -182,7 +182,7 @@ export interface HealthPoint {
   sinkAuthFailed: boolean;
   /** Event files this host's daemon may not open. */
   unreadableFiles: number;
-  /** Opens of event files this host's daemon was refused for want of descriptors. */
+  /** Shortages of descriptors this host's daemon found (see PipelineHealth.descriptorShortagesTotal). */
   descriptorShortagesTotal: number;
 }
 

@@ -73,6 +73,11 @@ const DEFAULTS = {
 } as const;
 /** Bytes read from one file before the others get a turn. */
 const FAIR_SHARE_BYTES = 4 * 1024 * 1024;
+/**
+ * Descriptors the tailer leaves the rest of the daemon: after a failed commit, the process
+ * must be able to open this many more, or the tailer takes it for a shortage of its making.
+ */
+const DESCRIPTOR_RESERVE = 4;
 
 export class Tailer {
   private readonly o: Required<Omit<TailerOptions, 'log' | 'archiveDir'>> & Pick<TailerOptions, 'log'> & { archiveDir: string };
@@ -114,6 +119,8 @@ export class Tailer {
   private capChangedAt = 0;
   /** An open failed for want of descriptors: no other is tried before the next scan. */
   private descriptorsShort = false;
+  /** A commit failed: the read loop checks that the process has descriptors to spare (see {@link checkDescriptorReserve}). */
+  private commitFailed = false;
   private readonly counters = {
     linesRead: 0, eventsCommitted: 0, batchesCommitted: 0, checkpointErrors: 0, truncations: 0, replacements: 0, filesRetired: 0, descriptorShortages: 0,
     deadLettered: Object.fromEntries(DEAD_LETTER_REASONS.map((r) => [r, 0])) as Record<DeadLetterReason, number>,
@@ -193,6 +200,7 @@ export class Tailer {
   private async run(): Promise<void> {
     while (!this.stopping) {
       let now = Date.now();
+      if (this.commitFailed) await this.checkDescriptorReserve();
       if (this.scanRequested || now >= this.nextScanAt) await this.scan();
       const pause = this.pauseUntil - performance.now();
       if (pause > 0) {
@@ -432,6 +440,7 @@ export class Tailer {
         const wait = Math.min(30_000, this.o.commitRetryMs * 2 ** (this.failureStreak - 1));
         this.pauseUntil = performance.now() + wait * (0.5 + Math.random() / 2);
         this.log('error', 'batch commit failed; re-reading from the last checkpoint', { err: String(failure.err), retryInMs: wait });
+        this.commitFailed = true;
       }
       for (const c of batch.checkpoints.values()) {
         c.state.inFlight--;
@@ -509,7 +518,7 @@ export class Tailer {
     } catch (err: unknown) {
       this.log('warn', 'cannot list the events folder', { err: String(err) });
       // Listing takes a descriptor too: the tailer's own may be what the process lacks.
-      if (isDescriptorShortage(err)) await this.outOfDescriptors((err as NodeJS.ErrnoException).code!, this.o.eventsDir);
+      if (isDescriptorShortage(err)) await this.outOfDescriptors((err as NodeJS.ErrnoException).code!, { path: this.o.eventsDir });
       return;
     }
     const present = new Set(paths);
@@ -594,7 +603,7 @@ export class Tailer {
       return fh;
     } catch (err: unknown) {
       if (!isDescriptorShortage(err)) throw err;
-      await this.outOfDescriptors((err as NodeJS.ErrnoException).code!, path);
+      await this.outOfDescriptors((err as NodeJS.ErrnoException).code!, { path });
       return null;
     }
   }
@@ -606,17 +615,37 @@ export class Tailer {
    * holds: it lowers its cap to half the descriptors it holds, closes what it may down to that,
    * and opens nothing more before the next scan. Counted, and said each time the cap drops.
    */
-  private async outOfDescriptors(code: string, path: string): Promise<void> {
+  private async outOfDescriptors(code: string, fields: Record<string, unknown>): Promise<void> {
     this.counters.descriptorShortages++;
     this.descriptorsShort = true;
     const cap = Math.max(1, Math.floor(this.held / 2));
     this.capChangedAt = performance.now();
     if (cap < this.cap) {
       this.cap = cap;
-      this.log('warn', `out of file descriptors (${code}): the daemon now keeps at most ${cap} event files open (tail.max_open_files is ${this.o.maxOpenFiles}); raise its limit (ulimit -n, LimitNOFILE=) or lower tail.max_open_files`, { path });
+      this.log('warn', `out of file descriptors (${code}): the daemon now keeps at most ${cap} event files open (tail.max_open_files is ${this.o.maxOpenFiles}); raise its limit (ulimit -n, LimitNOFILE=) or lower tail.max_open_files`, fields);
     }
     // Files with lines in flight are closed later, as others are opened (makeRoom).
     for (let s = this.victim(); this.held > this.cap && s !== undefined; s = this.victim()) await this.evict(s);
+  }
+
+  /**
+   * After a failed commit: the store may have failed for want of a descriptor the event files
+   * took (SQLite reports it only as "unable to open database file"). The process must be able
+   * to open {@link DESCRIPTOR_RESERVE} more; when it cannot, the tailer lowers its cap as for
+   * an event file it could not open, and the retry finds descriptors free.
+   */
+  private async checkDescriptorReserve(): Promise<void> {
+    this.commitFailed = false;
+    const probes: FileHandle[] = [];
+    let short: string | undefined;
+    try {
+      while (probes.length < DESCRIPTOR_RESERVE) probes.push(await open(this.o.eventsDir, 'r'));
+    } catch (err: unknown) {
+      if (isDescriptorShortage(err)) short = (err as NodeJS.ErrnoException).code!;
+    } finally {
+      await Promise.all(probes.map((fh) => fh.close().catch(() => undefined)));
+    }
+    if (short !== undefined) await this.outOfDescriptors(short, { after: 'a failed commit', free: probes.length, reserve: DESCRIPTOR_RESERVE });
   }
 
   /**

@@ -181,7 +181,7 @@ export interface TailerHealth {
   filesOpen: number;
   /** Most held at once: `maxOpenFiles`, or less once the process ran out of descriptors. */
   maxOpenFiles: number;
-  /** Opens of event files refused for want of descriptors (EMFILE, ENFILE); the cap is halved then (see `maxOpenFiles`). */
+  /** Shortages of descriptors found (EMFILE, ENFILE): an event file or the folder that could not be opened, or too few left after a failed commit; the cap is halved at each (see `maxOpenFiles`). */
   descriptorShortages: number;
   filesRetired: number;
 }

@@ -5,12 +5,13 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, readdirSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readdirSync, readlinkSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pipeline } from '../../src/daemon/pipeline.js';
 import { call, footer, header, line, readDeadLetters, tempHome, waitFor, writeEventFile } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
+import { failInsertOnce } from '../helpers/store.js';
 import { counts, kill, runner } from './runner-process.js';
 
 /** What the descriptors of process `pid` name now (those closed while listed left out). */
@@ -139,6 +140,56 @@ test('a shortage of descriptors that passes: the cap halves while the process ma
   t.is(c.rows, expected.length, 'each event stored once');
   t.deepEqual([...c.ids].sort(), [...expected].sort());
   t.deepEqual(readDeadLetters(h.data), []);
+});
+
+test('a commit that fails while the process has no descriptor to spare lowers the cap, so that the store finds descriptors free when it retries', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const logs: string[] = [];
+  // A poll of an hour: listing the folder (which takes a descriptor) never finds the shortage first.
+  const p = new Pipeline({ home: h.home, pricer: testPricer(), log: (level, msg, fields) => logs.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`), tailer: { pollIntervalMs: 3_600_000, maxEofBackoffMs: 20, retention: 'keep', maxOpenFiles: 8, commitRetryMs: 500 } });
+  // Found by the first scan.
+  const files = Array.from({ length: 8 }, (_, i) => writeEventFile({ dir: h.events, name: `app-${i}.ndjson`, calls: [call()] }).path);
+  await p.start();
+  t.teardown(() => p.stop());
+  const stored = (): number => (p.store!.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+  await waitFor(() => stored() === 8 && p.health().filesOpen === 8, 'every file stored, each held open');
+
+  const victim = call();
+  const tries = failInsertOnce(p.store!.db, victim.event_id);
+  // Opened now: appending takes no descriptor once there is none.
+  const appender = openSync(files[0]!, 'a');
+  t.teardown(() => closeSync(appender));
+  // The process filled up to its limit: not one descriptor more to be had.
+  const original = softNofile(process.pid);
+  const fds = readdirSync('/proc/self/fd').map(Number);
+  softNofile(process.pid, Math.max(...fds) + 1);
+  const fillers: number[] = [];
+  const release = (): void => {
+    for (const fd of fillers.splice(0)) closeSync(fd);
+    softNofile(process.pid, original);
+  };
+  t.teardown(release);
+  for (;;) {
+    try {
+      fillers.push(openSync('/dev/null', 'r'));
+    } catch (err: unknown) {
+      if ((err as NodeJS.ErrnoException).code === 'EMFILE') break;
+      throw err;
+    }
+  }
+  writeSync(appender, line(victim));
+  await waitFor(() => p.health().descriptorShortages === 1, 'the shortage found after the failed commit', 20_000);
+  const openWhileShort = p.health().filesOpen;
+  release();
+  await waitFor(() => stored() === 9, 'the call whose commit failed, stored when retried');
+  t.is(tries(), 2);
+  t.is(p.health().checkpointErrors, 1);
+  t.true(openWhileShort <= 4, `half the event files closed (held ${openWhileShort})`);
+  t.true(logs.some((l) => l.includes('out of file descriptors (EMFILE)') && l.includes('"after":"a failed commit"')), logs.join('\n'));
+  const ids = (p.store!.db.prepare('SELECT event_id FROM calls').all() as { event_id: string }[]).map((r) => r.event_id);
+  t.is(new Set(ids).size, 9);
+  t.true(ids.includes(victim.event_id));
 });
 
 /**

@@ -2,10 +2,10 @@ import test, { type ExecutionContext } from 'ava';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
 import { Pipeline, type CommitObserver, type PipelineOptions } from '../../src/daemon/pipeline.js';
 import { appendLines, call, emptyStats, footer, header, line, readDeadLetters, statsLine, tempHome, waitFor, writeEventFile, type TempHome } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
+import { failInsertOnce } from '../helpers/store.js';
 
 type Ctx = { teardown(fn: () => void | Promise<void>): void };
 
@@ -40,14 +40,6 @@ function observeInto(onCommit: (eventIds: string[]) => void): () => CommitObserv
   };
 }
 
-/** Makes the insert of `eventId`'s row fail, once; returns how many times that insert was tried since. */
-function failInsertOnce(db: Database.Database, eventId: string): () => number {
-  let tries = 0;
-  db.function('claudescope_test_fail_once', () => (tries++ === 0 ? 1 : 0));
-  db.exec(`CREATE TEMP TRIGGER fail_once BEFORE INSERT ON calls WHEN NEW.event_id = '${eventId}' AND claudescope_test_fail_once() = 1
-    BEGIN SELECT RAISE(ABORT, 'injected write failure'); END`);
-  return () => tries;
-}
 
 test('a corrupted line is dead-lettered by file id and offset while the lines around it are stored', async (t) => {
   const { p, h } = await startPipeline(t);
