@@ -56,6 +56,10 @@ export interface PeriodSpec {
   fast?: PeriodSpec;
 }
 
+/** The facts of a model its `unverified` list may name. */
+export const MODEL_FACTS = ['inference_geo_us', 'bedrock_vertex_regional_premium'] as const;
+export type ModelFact = (typeof MODEL_FACTS)[number];
+
 /** A model as the catalog describes it. */
 export interface ModelSpec {
   id: string;
@@ -64,6 +68,11 @@ export interface ModelSpec {
   geoUs: boolean;
   /** Whether Bedrock/Vertex regional endpoints add their 10 % premium (Sonnet 4.5, Haiku 4.5 and later). */
   regionalPremium: boolean;
+  /**
+   * Which of the two above its sources only imply (`inference_geo_us`,
+   * `bedrock_vertex_regional_premium`): derived from "and later", not stated for this model.
+   */
+  unverified: readonly ModelFact[];
   prices: PeriodSpec[];
   fast: PeriodSpec[];
   status: string;
@@ -256,6 +265,7 @@ export function parseCatalog(raw: unknown, path = 'catalog'): Catalog {
       aliases: names.slice(1),
       geoUs: expectBoolean(obj['inference_geo_us'], childPath(mp, 'inference_geo_us')),
       regionalPremium: expectBoolean(obj['bedrock_vertex_regional_premium'], childPath(mp, 'bedrock_vertex_regional_premium')),
+      unverified: parseModelFacts(obj['unverified'], childPath(mp, 'unverified')),
       prices,
       fast: parseList('fast'),
       status: typeof obj['status'] === 'string' ? obj['status'] : 'unknown',
@@ -303,4 +313,14 @@ export function catalogAsOf(): string {
  */
 export function isCatalogStale(now: number = Date.now(), maxAgeDays: number = DEFAULT_STALE_AFTER_DAYS): boolean {
   return now - loadCatalog().asOfMs > maxAgeDays * DAY_MS;
+}
+
+/** A model's `unverified` list: facts of {@link MODEL_FACTS}, none when absent. */
+function parseModelFacts(value: unknown, path: string): ModelFact[] {
+  if (value === undefined) return [];
+  const list = parseStringList(value, path);
+  list.forEach((fact, i) => {
+    if (!(MODEL_FACTS as readonly string[]).includes(fact)) throw new PricingConfigError(childPath(path, i), `expected one of ${MODEL_FACTS.join(', ')}`);
+  });
+  return list as ModelFact[];
 }

@@ -445,6 +445,8 @@ export class CostEngine implements Pricer {
     // Inference geo (not on Bedrock/Vertex, which price regions their own way).
     let geoMult: Fraction = ONE;
     let geoName: string | null = null;
+    // A multiplier applied on facts the catalog marks unverified (its start, the models it covers).
+    let modifierUnverified = false;
     const geo = u.inference_geo;
     if (provider !== 'bedrock' && provider !== 'vertex' && typeof geo === 'string' && !NEUTRAL_GEOS.has(geo)) {
       const m = this.table.geo.get(geo);
@@ -459,6 +461,9 @@ export class CostEngine implements Pricer {
         geoName = geo;
         mask |= builtIn ? M_GEO : M_GEO_CUSTOM;
         (flags ??= []).push(geo === 'us' && builtIn ? FLAG.geoUs : this.#flag('inference_geo', geo));
+        // The catalog's US multiplier has no verified start; which models take it is the
+        // catalog's to say for later models too, whatever the multiplier's value.
+        if (geo === 'us' && ((builtIn && this.table.catalog.modifiers.unverified.geo.includes('from')) || model.geoUsUnverified)) modifierUnverified = true;
       }
     }
 
@@ -480,6 +485,7 @@ export class CostEngine implements Pricer {
           regional = settings.regionalPremium;
           mask |= M_REGIONAL;
           (flags ??= []).push(FLAG.regionalPremium);
+          if (model.regionalPremiumUnverified) modifierUnverified = true;
         }
       }
       if (settings.multiplier.num !== settings.multiplier.den) {
@@ -588,7 +594,7 @@ export class CostEngine implements Pricer {
       }
       if (added) (flags ??= []).push(FLAG.iterationsAdded);
     }
-    if (unverified !== 0) (flags ??= []).push(FLAG.unverifiedPrice);
+    if (unverified !== 0 || modifierUnverified) (flags ??= []).push(FLAG.unverifiedPrice);
 
     // Server tools: web search per request (no token multipliers); code execution not in usage.
     const searches = count(u.web_search_requests);

@@ -48,7 +48,7 @@ export const FLAG_MEANINGS: Readonly<Record<string, string>> = {
   web_search: 'web search requests at USD 0.01 each, on top of tokens',
   code_execution_not_priced: 'code execution container time is not in usage and is not priced here; see the cost report',
   incomplete: 'usage may not be final (a stream ended before its message_stop): a lower bound, still billed',
-  unverified_price: 'a rate used, or a date that decides which rates apply, is marked unverified in the catalog',
+  unverified_price: 'a rate or multiplier used, or a date that decides which rates apply, is marked unverified in the catalog',
   override: 'a price from pricing.models',
   provider_override: 'a price from pricing.providers.<provider>.models',
   before_first_price: "the call is dated before the model's first known price; that first price was used",

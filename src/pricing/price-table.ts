@@ -3,7 +3,7 @@
  * per-model timelines the engine walks with a few comparisons per call.
  */
 import type { Provider } from '../event/types.js';
-import { RATE_FIELDS, type Catalog, type PeriodSpec, type RatesSpec, type TierSpec } from './catalog.js';
+import { RATE_FIELDS, type Catalog, type ModelSpec, type PeriodSpec, type RatesSpec, type TierSpec } from './catalog.js';
 import { PricingConfigError } from './errors.js';
 import { ONE, type Fraction } from './money.js';
 import { ModelIdParser, parseModelIdWith } from './model-normalizer.js';
@@ -73,6 +73,10 @@ export interface PricedModel {
   readonly id: string;
   readonly geoUs: boolean;
   readonly regionalPremium: boolean;
+  /** `geoUs` is the catalog's, and only implied by its sources (see {@link ModelSpec.unverified}). */
+  readonly geoUsUnverified: boolean;
+  /** `regionalPremium` is the catalog's, and only implied by its sources. */
+  readonly regionalPremiumUnverified: boolean;
   /** Model override (if any) then catalog (if known). */
   readonly layers: readonly Layer[];
   /** Provider-specific layers, tried first for that provider's calls. */
@@ -252,6 +256,9 @@ export function buildPriceTable(catalog: Catalog, overrides: OverridesSpec | nul
       id,
       geoUs: ov?.geoUs ?? cm?.geoUs ?? true,
       regionalPremium: ov?.regionalPremium ?? cm?.regionalPremium ?? true,
+      // A fact the configuration states is the configuration's: not the catalog's doubt.
+      geoUsUnverified: (ov?.geoUs ?? null) === null && cm?.unverified.includes('inference_geo_us') === true,
+      regionalPremiumUnverified: (ov?.regionalPremium ?? null) === null && cm?.unverified.includes('bedrock_vertex_regional_premium') === true,
       layers,
       providerLayers,
       status: cm?.status ?? 'override',

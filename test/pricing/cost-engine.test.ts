@@ -198,3 +198,38 @@ test('an unverified date flags the calls it may misprice: those on either side o
   // A call with no tokens priced at those rates costs nothing uncertain.
   t.false(flagged('claude-sonnet-5-5', '2026-10-01T00:00:00Z', { input_tokens: 0, output_tokens: 0 }));
 });
+
+test('a multiplier applied on facts the catalog marks unverified flags the price unverified: the US geo (its start), the regional premium of models after Sonnet 4.5 / Haiku 4.5', (t) => {
+  const usage = apiUsage({ input_tokens: 1000, output_tokens: 100 });
+  const pricer = createPricer();
+  const on = (model: string, provider: 'anthropic' | 'bedrock', u = usage) => pricer.price(callEvent({ model, provider, date: '2026-07-01T00:00:00Z', usage: u }));
+  // The catalog's US multiplier: no verified start.
+  const geo = on('claude-sonnet-4-6', 'anthropic', apiUsage({ input_tokens: 1000, output_tokens: 100, inference_geo: 'us' }));
+  t.true(geo.flags.includes('inference_geo_us'));
+  t.true(geo.flags.includes('unverified_price'), geo.flags.join(', '));
+  // The same model without the multiplier: its rates are verified.
+  t.false(on('claude-sonnet-4-6', 'anthropic').flags.includes('unverified_price'));
+  // The regional premium: stated for Sonnet 4.5, implied for Opus 4.7.
+  const stated = on('us.anthropic.claude-sonnet-4-5-20250929-v1:0', 'bedrock');
+  t.true(stated.flags.includes('regional_endpoint_premium'));
+  t.false(stated.flags.includes('unverified_price'), stated.flags.join(', '));
+  const implied = on('us.anthropic.claude-opus-4-7-v1:0', 'bedrock');
+  t.true(implied.flags.includes('regional_endpoint_premium'));
+  t.true(implied.flags.includes('unverified_price'), implied.flags.join(', '));
+  // A global endpoint takes no premium: nothing unverified is applied.
+  t.false(on('global.anthropic.claude-opus-4-7-v1:0', 'bedrock').flags.includes('unverified_price'));
+});
+
+test('a model fact the configuration states is no longer the catalog\'s doubt; a configured US multiplier still rests on the catalog\'s list of models', (t) => {
+  const usage = apiUsage({ input_tokens: 1000, output_tokens: 100 });
+  const stated = createPricer({ overrides: { models: { 'claude-opus-4-7': { bedrock_vertex_regional_premium: true, prices: [{ input: 5, output: 25 }] } } } });
+  const r = stated.price(callEvent({ model: 'us.anthropic.claude-opus-4-7-v1:0', provider: 'bedrock', date: '2026-07-01T00:00:00Z', usage }));
+  t.true(r.flags.includes('regional_endpoint_premium'));
+  t.false(r.flags.includes('unverified_price'), r.flags.join(', '));
+  // pricing.inference_geo.us set: the value is the configuration's, whether Opus 4.8 takes it is the catalog's (implied).
+  const configured = createPricer({ overrides: { inference_geo: { us: 1.2 } } });
+  const later = configured.price(callEvent({ model: 'claude-opus-4-8', date: '2026-07-01T00:00:00Z', usage: apiUsage({ input_tokens: 1000, output_tokens: 100, inference_geo: 'us' }) }));
+  t.true(later.flags.includes('unverified_price'), later.flags.join(', '));
+  const named = configured.price(callEvent({ model: 'claude-opus-4-6', date: '2026-07-01T00:00:00Z', usage: apiUsage({ input_tokens: 1000, output_tokens: 100, inference_geo: 'us' }) }));
+  t.false(named.flags.includes('unverified_price'), named.flags.join(', '));
+});
