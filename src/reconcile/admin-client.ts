@@ -23,9 +23,16 @@ import { DAY_MS, HOUR_MS, MAX_SPAN_DAYS, iso, splitRange } from './range.js';
 import { REPORT_TOKEN_TYPE, TOKEN_TYPES, zeroTokens, type BucketWidth, type ReportApi, type TokenCounts, type TokenType } from './types.js';
 
 /** Dimensions the billed side is grouped by (report spelling). */
-export type BilledGroupBy = 'model' | 'service_tier' | 'workspace_id' | 'api_key_id' | 'inference_geo' | 'speed';
-/** What sets a token's price besides the model and tier: asked of the usage report to price its tokens. */
-export const PRICE_CLASS_GROUP_BY: readonly BilledGroupBy[] = ['inference_geo', 'speed'];
+export type BilledGroupBy = 'model' | 'service_tier' | 'workspace_id' | 'api_key_id' | 'inference_geo' | 'speed' | 'context_window';
+/**
+ * What sets a token's price besides the model and tier: asked of the usage report to price its
+ * tokens, in this order while the report has room. The first two are needed to price them
+ * ({@link PRICE_CLASS_NEEDED}); the context window (`0-200k`, `200k-1M`) tells the tokens of
+ * prompts over a long-context threshold, billed at its premium where one was in force.
+ */
+export const PRICE_CLASS_GROUP_BY: readonly BilledGroupBy[] = ['inference_geo', 'speed', 'context_window'];
+/** Price-class dimensions without which the billed tokens cannot be priced at local rates. */
+export const PRICE_CLASS_NEEDED = 2;
 /** The analytics API takes at most 5 `group_by` dimensions (400 beyond). */
 const ANALYTICS_MAX_GROUP_BY = 5;
 /** The older usage report groups by `speed` only with this beta header. */
@@ -42,6 +49,8 @@ export interface BilledUsageRow {
   inferenceGeo: string | null;
   /** `standard` or `fast`; null when not grouped by it (or the report has none). */
   speed: string | null;
+  /** `0-200k`, `200k-1M`; null when not grouped by it (or the report has none). */
+  contextWindow: string | null;
   tokens: TokenCounts;
   webSearchRequests: number;
   /** API requests (analytics API only). */
@@ -207,7 +216,7 @@ export class AdminClient {
         out.push({
           start, end,
           model: r.model ?? null, serviceTier: r.service_tier ?? null, workspaceId: r.workspace_id ?? null, apiKeyId: r.api_key_id ?? null,
-          inferenceGeo: r.inference_geo ?? null, speed: r.speed ?? null,
+          inferenceGeo: r.inference_geo ?? null, speed: r.speed ?? null, contextWindow: r.context_window ?? null,
           tokens: tokensOf(r), webSearchRequests: r.server_tool_use?.web_search_requests ?? 0, requests: null,
         });
       }
@@ -335,7 +344,7 @@ export class AdminClient {
       out.push({
         start: Date.parse(r.starting_at), end: Date.parse(r.ending_at),
         model: r.group.model ?? null, serviceTier: r.group.service_tier ?? null, workspaceId: r.group.workspace_id ?? null, apiKeyId: r.group.api_key_id ?? null,
-        inferenceGeo: r.group.inference_geo ?? null, speed: r.group.speed ?? null,
+        inferenceGeo: r.group.inference_geo ?? null, speed: r.group.speed ?? null, contextWindow: r.group.context_window ?? null,
         tokens: tokensOf(u), webSearchRequests: u.server_tool_use?.web_search_requests ?? 0, requests: u.requests ?? null,
       });
     });
@@ -432,7 +441,7 @@ interface LegacyPage<B> { data?: B[]; has_more?: boolean; next_page?: string | n
 interface LegacyUsageBucket {
   starting_at: string;
   ending_at: string;
-  results?: (ReportUsage & { model?: string | null; service_tier?: string | null; workspace_id?: string | null; api_key_id?: string | null; inference_geo?: string | null; speed?: string | null })[];
+  results?: (ReportUsage & { model?: string | null; service_tier?: string | null; workspace_id?: string | null; api_key_id?: string | null; inference_geo?: string | null; speed?: string | null; context_window?: string | null })[];
 }
 interface LegacyCostBucket {
   starting_at: string;
@@ -442,7 +451,7 @@ interface LegacyCostBucket {
 
 interface AnalyticsGroup {
   model?: string | null; service_tier?: string | null; workspace_id?: string | null; api_key_id?: string | null;
-  inference_geo?: string | null; speed?: string | null; cost_type?: string | null; token_type?: string | null;
+  inference_geo?: string | null; speed?: string | null; context_window?: string | null; cost_type?: string | null; token_type?: string | null;
 }
 interface AnalyticsUsageRow { starting_at: string; ending_at: string; group: AnalyticsGroup; usage: ReportUsage & { requests?: number | null } }
 interface AnalyticsCostRow { starting_at: string; ending_at: string; group: AnalyticsGroup; cost: { amount: string; list_amount?: string; currency?: string; requests?: number | null } }

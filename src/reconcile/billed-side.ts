@@ -36,7 +36,7 @@ export function foldBilled(
     if (r.requests !== null) side.requests = (side.requests ?? 0) + r.requests;
     const tier = r.serviceTier ?? 'standard';
     addTokens((side.byTier[tier] ??= { tokens: zeroTokens(), costNanoUsd: null }).tokens, r.tokens);
-    const cls = { tier, inferenceGeo: r.inferenceGeo, speed: r.speed };
+    const cls = { tier, inferenceGeo: r.inferenceGeo, speed: r.speed, contextWindow: r.contextWindow };
     addTokens((side.byPriceClass[JSON.stringify(cls)] ??= { ...cls, tokens: zeroTokens() }).tokens, r.tokens);
   }
   if (cost === null) return;

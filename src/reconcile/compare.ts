@@ -229,11 +229,11 @@ function priceCause(c: Cell, o: CompareOptions): Cause | null {
   if (bt === 0 || billedTokenCost <= 0) return null;
   const tol = o.tolerance;
   if (o.rates && o.priceClassKnown !== false) {
-    // The billed tokens at local prices, per token type (each tier, geo and speed priced at its own rates).
+    // The billed tokens at local prices, per token type (each tier, geo, speed and context window priced at its own rates).
     const expectedByType: Partial<Record<TokenType, number>> = {};
     let expected = B.webSearchRequests * WEB_SEARCH_USD * 1e9;
     for (const t of Object.values(B.byPriceClass)) {
-      const r = o.rates(c.key.model, t.tier, c.key.start, { inferenceGeo: t.inferenceGeo, speed: t.speed });
+      const r = o.rates(c.key.model, t.tier, c.key.start, { inferenceGeo: t.inferenceGeo, speed: t.speed, contextWindow: t.contextWindow });
       if (!r) return null; // no local price: reported as unpriced, not as stale
       for (const k of TOKEN_TYPES) {
         const v = (t.tokens[k] * r[k] * 1e9) / 1e6;

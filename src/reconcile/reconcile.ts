@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { QueryApi } from '../store/types.js';
-import { PRICE_CLASS_GROUP_BY, type AdminClient, type BilledGroupBy } from './admin-client.js';
+import { PRICE_CLASS_NEEDED, type AdminClient, type BilledGroupBy } from './admin-client.js';
 import { foldBilled } from './billed-side.js';
 import { compareCells, summarize, type LocalRates } from './compare.js';
 import { readLocal, type ApiKeyMap, type Cell } from './local-side.js';
@@ -64,7 +64,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconciliationResu
   await readLocal(o.query, range, bucket, split, cells);
   foldBilled(usage, cost, split, o.apiKeys ?? {}, cells, o.canonicalModel);
   const compared = compareCells(cells.values(), {
-    width: bucket, split, tolerance, rates: o.rates, priceClassKnown: priceDims.length === PRICE_CLASS_GROUP_BY.length, dataRefreshedAt: client.dataRefreshedAt,
+    width: bucket, split, tolerance, rates: o.rates, priceClassKnown: priceDims.length >= PRICE_CLASS_NEEDED, dataRefreshedAt: client.dataRefreshedAt,
   });
   const { models, total } = summarize(compared);
   return {

@@ -40,6 +40,11 @@ export interface PriceClass {
   inferenceGeo: string | null;
   /** Null: `standard`. */
   speed: string | null;
+  /**
+   * The report's context window (`0-200k`, `200k-1M`): the prompt size band its tokens were
+   * billed in. Null: not known (priced as prompts below every long-context threshold).
+   */
+  contextWindow: string | null;
 }
 
 /** What one side (local or billed) holds for one cell. */
