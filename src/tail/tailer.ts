@@ -511,7 +511,7 @@ export class Tailer {
     this.scanRequested = false;
     this.nextScanAt = Date.now() + this.o.pollIntervalMs;
     this.descriptorsShort = false;
-    this.recoverCap();
+    await this.recoverCap();
     let paths: string[];
     try {
       paths = await listEventFiles(this.o.eventsDir);
@@ -636,26 +636,42 @@ export class Tailer {
    */
   private async checkDescriptorReserve(): Promise<void> {
     this.commitFailed = false;
+    const probe = await this.probeDescriptors(DESCRIPTOR_RESERVE);
+    if (probe.short !== null) await this.outOfDescriptors(probe.short, { after: 'a failed commit', free: probe.opened, reserve: DESCRIPTOR_RESERVE });
+  }
+
+  /**
+   * Whether the process can open `n` more descriptors now: opens that many (of the events
+   * folder) and closes them. `short`: the code of the open refused for want of them, else null
+   * (an open failing otherwise tells nothing of descriptors, and ends the probe as passed).
+   */
+  private async probeDescriptors(n: number): Promise<{ short: string | null; opened: number }> {
     const probes: FileHandle[] = [];
-    let short: string | undefined;
+    let short: string | null = null;
     try {
-      while (probes.length < DESCRIPTOR_RESERVE) probes.push(await open(this.o.eventsDir, 'r'));
+      while (probes.length < n) probes.push(await open(this.o.eventsDir, 'r'));
     } catch (err: unknown) {
       if (isDescriptorShortage(err)) short = (err as NodeJS.ErrnoException).code!;
     } finally {
       await Promise.all(probes.map((fh) => fh.close().catch(() => undefined)));
     }
-    if (short !== undefined) await this.outOfDescriptors(short, { after: 'a failed commit', free: probes.length, reserve: DESCRIPTOR_RESERVE });
+    return { short, opened: probes.length };
   }
 
   /**
    * A cap lowered for want of descriptors doubles back, up to `maxOpenFiles`, once
-   * `descriptorRecoveryMs` passed without another shortage; at the next shortage it halves again.
+   * `descriptorRecoveryMs` passed without another shortage, and only into descriptors the
+   * process has: those the larger cap may take and {@link DESCRIPTOR_RESERVE} more must open
+   * first (else it waits as long again). Doubling blind took every descriptor a limit still
+   * low left, and the store's next commit failed for want of one. At the next shortage it halves again.
    */
-  private recoverCap(): void {
+  private async recoverCap(): Promise<void> {
     if (this.cap >= this.o.maxOpenFiles || performance.now() - this.capChangedAt < this.o.descriptorRecoveryMs) return;
-    this.cap = Math.min(this.o.maxOpenFiles, this.cap * 2);
+    const cap = Math.min(this.o.maxOpenFiles, this.cap * 2);
+    const probe = await this.probeDescriptors(cap - this.held + DESCRIPTOR_RESERVE);
     this.capChangedAt = performance.now();
+    if (probe.short !== null) return;
+    this.cap = cap;
     this.log('info', `no shortage of file descriptors for ${Math.round(this.o.descriptorRecoveryMs / 1000)} s: the daemon now keeps at most ${this.cap} event files open (tail.max_open_files is ${this.o.maxOpenFiles})`);
   }
 

@@ -10,11 +10,17 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 export const RUNNER = join(import.meta.dirname, 'pipeline-runner.ts');
 export const WRITER = join(import.meta.dirname, 'pipeline-writer.ts');
 
-export function runner(home: string, opts: Record<string, unknown> = {}): { child: ChildProcess; out: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, home], { env: { ...process.env, RUNNER_OPTS: JSON.stringify(opts) }, stdio: ['ignore', 'pipe', 'inherit'] });
+/** The runner on `home`; `out()` is what it printed, `err()` what it wrote to stderr (passed on to the test's). */
+export function runner(home: string, opts: Record<string, unknown> = {}): { child: ChildProcess; out: () => string; err: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, home], { env: { ...process.env, RUNNER_OPTS: JSON.stringify(opts) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, out: () => out };
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    process.stderr.write(d);
+  });
+  return { child, out: () => out, err: () => err };
 }
 
 export async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
