@@ -295,7 +295,8 @@ export function keepWhileRead(reader: object, owner: object): void {
  * reader from `getReader()` (`Readable.fromWeb()` reads through one). The iterator of this one stream is
  * wrapped, and the `read()` of each default reader it gives, so each chunk the app pulls is
  * handed to `scanner` on its way; nothing is read ahead, and `return()` or `cancel()` (the app
- * breaking out or aborting) goes straight to the stream's own, which cancels the body. This
+ * breaking out or aborting, or cancelling the body itself) goes straight to the stream's own,
+ * which cancels the body, and ends the call. This
  * costs a `then` per chunk, where a wrapping ReadableStream costs a whole stream layer (about
  * 1 µs a chunk). A byte (BYOB) reader's reads are observed the same way. `pipeTo()`,
  * `pipeThrough()` and `tee()` read through the stream's internal reader, which no method of
@@ -343,6 +344,18 @@ export function observeIteration(body: ReadableStream<Uint8Array>, scanner: Chun
       }
       return wrapped;
   };
+  // The body cancelled itself, unread (a locked body refuses it, and nothing ends): the app is done with it.
+  const cancelBody = (body as { cancel?: unknown }).cancel;
+  if (typeof cancelBody === 'function') {
+    Object.defineProperty(body, 'cancel', {
+      configurable: true,
+      writable: true,
+      value: function (this: ReadableStream<Uint8Array>, reason?: unknown): Promise<void> {
+        if (!this.locked) end();
+        return (cancelBody as (this: ReadableStream<Uint8Array>, reason?: unknown) => Promise<void>).call(this, reason);
+      },
+    });
+  }
   // `values()` is the same iterator, with options.
   for (const key of [Symbol.asyncIterator, 'values'] as const) {
     if (key === 'values' && typeof (body as { values?: unknown }).values !== 'function') continue;

@@ -383,6 +383,17 @@ test('a stream the app abandons is aborted, with the usage so far, and closes th
   t.is(e.usage?.input_tokens, 55);
 });
 
+test('a raw stream body the app cancels unread is one aborted event at once, and closes the connection as without the emitter', async (t) => {
+  const s = await setup(t);
+  closedAsWithout(t, await readBothWays(s, 68, async (client) => {
+    const response = await client.messages.create({ ...MSG, stream: true }).asResponse();
+    await response.body!.cancel();
+  }));
+  // Ended by the cancel, not left for the garbage collector to find once the response is gone.
+  const r = await eventsOf(s);
+  t.like(r.calls, [{ status: 'aborted', complete: false, http_status: 200 }]);
+});
+
 test('a raw stream body read through getReader() and cancelled is aborted, with the usage so far, and closes the connection as without the emitter', async (t) => {
   const s = await setup(t);
   await abortedAsWithout(t, s, 66, async (client) => {
@@ -483,6 +494,9 @@ test('piping a raw stream body to a locked destination fails and leaves the body
     t.false(response.body!.locked);
     await response.body!.cancel();
   }
+  // Cancelled unread: one aborted call, ended by the cancel (not left for the GC to find).
+  const r = await eventsOf(s);
+  t.like(r.calls, [{ status: 'aborted', complete: false }]);
 });
 
 test('the branches of a teed raw stream body take byte readers, as without the emitter, and the call is one ok event', async (t) => {
@@ -519,6 +533,8 @@ test('piping a raw stream body the app already locked fails as it would without 
     t.throws(() => response.body!.tee(), { instanceOf: TypeError });
     await reader.cancel();
   }
+  const r = await eventsOf(s);
+  t.like(r.calls, [{ status: 'aborted', complete: false }]);
 });
 
 test('a stream the app aborts is one aborted event with the usage seen so far', async (t) => {
