@@ -296,9 +296,8 @@ export function keepWhileRead(reader: object, owner: object): void {
  * wrapped, and the `read()` of each default reader it gives, so each chunk the app pulls is
  * handed to `scanner` on its way; nothing is read ahead, and `return()` or `cancel()` (the app
  * breaking out or aborting, or cancelling the body itself) goes straight to the stream's own,
- * which cancels the body, and ends the call. This
- * costs a `then` per chunk, where a wrapping ReadableStream costs a whole stream layer (about
- * 1 µs a chunk). A byte (BYOB) reader's reads are observed the same way. `pipeTo()`,
+ * which cancels the body, and ends the call. This costs a `then` per chunk, where a wrapping
+ * ReadableStream costs a whole stream layer (about 1 µs a chunk). A byte (BYOB) reader's reads are observed the same way. `pipeTo()`,
  * `pipeThrough()` and `tee()` read through the stream's internal reader, which no method of
  * this one reaches: they are given a pass-through of the body instead ({@link observeBody}'s
  * stream layer, on those paths only). Returns false when the stream has no async iterator

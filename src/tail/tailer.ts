@@ -74,8 +74,9 @@ const DEFAULTS = {
 /** Bytes read from one file before the others get a turn. */
 const FAIR_SHARE_BYTES = 4 * 1024 * 1024;
 /**
- * Descriptors the tailer leaves the rest of the daemon: after a failed commit, the process
- * must be able to open this many more, or the tailer takes it for a shortage of its making.
+ * Descriptors the tailer leaves the rest of the daemon: after a failed commit the process must
+ * be able to open this many more, or the tailer takes it for a shortage of its making; and its
+ * cap doubles back only with this many to spare beside what the larger cap may take.
  */
 const DESCRIPTOR_RESERVE = 4;
 
