@@ -174,7 +174,8 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
           if (redact) event.content = content;
           return event;
         },
-        content instanceof JsonText ? content.text.length : 0,
+        // What the writer's cap will count: bytes, up to three a character.
+        content instanceof JsonText ? Buffer.byteLength(content.text, 'utf8') : 0,
       );
     },
     batchResult(call: CallRecord, line: unknown): void {

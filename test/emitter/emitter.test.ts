@@ -704,6 +704,20 @@ test('the content of calls waiting for the flush interval is held only up to hal
   t.is(s.emitter.stats().events_dropped_buffer, 0);
 });
 
+test('the content held for the flush interval is counted in bytes: multi-byte content is built at once past half maxBufferBytes', async (t) => {
+  // 13,000 '€' are 13,000 characters but 39,000 bytes in the event: two of them pass half of 128 KiB.
+  const s = await setup(t, { maxBufferBytes: 128 * 1024, flushIntervalMs: 60_000, redact: ({ request }) => request });
+  const call = () => s.client.messages.create({ ...MSG, messages: [{ role: 'user', content: '€'.repeat(13_000) }] });
+  await call();
+  t.is(s.emitter.stats().events_written, 0, 'one (39 KB) waits for the interval');
+  await call();
+  t.is(s.emitter.stats().events_written, 2, 'a second (78 KB in all, past 64 KiB) has both built');
+  const r = await eventsOf(s);
+  t.deepEqual(r.invalid, []);
+  t.deepEqual(r.calls.map((e) => (e.content as { messages: Array<{ content: string }> }).messages[0]!.content.length), [13_000, 13_000]);
+  t.is(s.emitter.stats().events_dropped_buffer, 0);
+});
+
 test('the event has the response as the call returned it, whatever the app does to it afterwards', async (t) => {
   // The event is built later than the call ends; the app owns the response meanwhile.
   const s = await setup(t, { flushIntervalMs: 60_000 });
