@@ -166,17 +166,13 @@ export function createEmitter(options: EmitterOptions = {}): Emitter {
       const now = Date.now();
       const end = performance.now();
       const eventId = newEventId(now);
-      const content = redact ? safeRedact(redact, record, eventId, maxContentBytes) : undefined;
+      const redacted = redact ? safeRedact(redact, record, eventId, maxContentBytes) : undefined;
       record.keepOnlyEventFacts();
-      writer.defer(
-        () => {
-          const event = record.toEvent(eventId, now, end);
-          if (redact) event.content = content;
-          return event;
-        },
-        // What the writer's cap will count: bytes, up to three a character.
-        content instanceof JsonText ? Buffer.byteLength(content.text, 'utf8') : 0,
-      );
+      writer.defer(() => {
+        const event = record.toEvent(eventId, now, end);
+        if (redact) event.content = redacted?.content;
+        return event;
+      }, redacted?.bytes ?? 0);
     },
     batchResult(call: CallRecord, line: unknown): void {
       try {
@@ -282,29 +278,25 @@ function disabledEmitter(): Emitter {
 /**
  * The hook's content, serialised now: what it returns may share objects with the request or
  * response (`({ request }) => request`), which the app may change before the event is built.
- * Undefined when it has no JSON (the event then has no `content`).
+ * `content` is undefined when it has no JSON (the event then has no `content`); `bytes` is what
+ * it takes in UTF-8, the measure of the writer's cap, counted once for both the bound here and
+ * what the writer holds until the event is built.
  */
-function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, eventId: string, maxBytes: number): JsonText | FailedRedaction | undefined {
+function safeRedact(redact: (c: CallContent) => unknown, record: CallRecord, eventId: string, maxBytes: number): { content: JsonText | FailedRedaction | undefined; bytes: number } {
   try {
     const json = JSON.stringify(redact({ request: record.requestBody, response: record.data }));
-    if (json === undefined) return undefined;
-    if (tooLarge(json, maxBytes)) return { redaction_failed: true, event_id: eventId, content_too_large: true };
-    return new JsonText(json);
+    if (json === undefined) return { content: undefined, bytes: 0 };
+    // Each character takes a byte at least: longer than the bound, it is too large uncounted.
+    const bytes = json.length > maxBytes ? Infinity : Buffer.byteLength(json, 'utf8');
+    if (bytes > maxBytes) return { content: { redaction_failed: true, event_id: eventId, content_too_large: true }, bytes: 0 };
+    return { content: new JsonText(json), bytes };
   } catch {
     // A failing hook (or content JSON cannot hold) must not write unredacted content, nor fail the call.
-    return { redaction_failed: true, event_id: eventId };
+    return { content: { redaction_failed: true, event_id: eventId }, bytes: 0 };
   }
 }
 
 type FailedRedaction = { redaction_failed: true; event_id: string; content_too_large?: true };
-
-/**
- * Whether JSON text takes more than `maxBytes` in UTF-8 (each character at least one byte, at
- * most three): counted only when its length cannot tell.
- */
-function tooLarge(json: string, maxBytes: number): boolean {
-  return json.length > maxBytes || (json.length * 3 > maxBytes && Buffer.byteLength(json, 'utf8') > maxBytes);
-}
 
 /** One event per result of `batches.results()`: its usage (batch tier) and outcome. */
 function batchResultEvent(call: CallRecord, line: unknown): CallEvent {

@@ -23,9 +23,24 @@ const DIMENSIONS: readonly (readonly [RateLimitDimension, string])[] = [
 ];
 const FIELDS = ['limit', 'remaining', 'reset'] as const;
 
-/** `anthropic-ratelimit-<dimension>-<field>` by index of its dimension × 3 + index of its field. */
-const RATE_HEADERS: readonly string[] = DIMENSIONS.flatMap(([, name]) => FIELDS.map((field) => `anthropic-ratelimit-${name}-${field}`));
 const RATE_PREFIX = 'anthropic-ratelimit-';
+/** `anthropic-ratelimit-<dimension>-<field>` by index of its dimension × 3 + index of its field. */
+const RATE_HEADERS: readonly string[] = DIMENSIONS.flatMap(([, name]) => FIELDS.map((field) => `${RATE_PREFIX}${name}-${field}`));
+const SHORTEST_RATE_HEADER = Math.min(...RATE_HEADERS.map((h) => h.length));
+
+/** By a character code, the index it stands for in `names` at `at` (from the end when negative); -1 for none. Each must tell its name apart. */
+function indexByChar(names: readonly string[], at: number): Int8Array {
+  const byChar = new Int8Array(128).fill(-1);
+  names.forEach((name, i) => {
+    const code = name.charCodeAt(at < 0 ? name.length + at : at);
+    if (byChar[code] !== -1) throw new Error(`${name} shares its character at ${at} with ${names[byChar[code]!]}`);
+    byChar[code] = i;
+  });
+  return byChar;
+}
+/** A dimension by the first character of its name; a field by its last but one. */
+const DIMENSION_BY_CHAR = indexByChar(DIMENSIONS.map(([, name]) => name), 0);
+const FIELD_BY_CHAR = indexByChar(FIELDS, -2);
 
 /**
  * The index in {@link RATE_HEADERS} of a header name, or -1: from two of its characters, the
@@ -33,39 +48,11 @@ const RATE_PREFIX = 'anthropic-ratelimit-';
  * each name, a new string on every response, and cost about twice as much.
  */
 export function rateHeaderIndex(name: string): number {
-  if (name.length < RATE_PREFIX.length + 12) return -1;
-  let d: number;
-  switch (name.charCodeAt(RATE_PREFIX.length)) {
-    case 0x72: // r: requests
-      d = 0;
-      break;
-    case 0x74: // t: tokens
-      d = 1;
-      break;
-    case 0x69: // i: input-tokens
-      d = 2;
-      break;
-    case 0x6f: // o: output-tokens
-      d = 3;
-      break;
-    default:
-      return -1;
-  }
-  let f: number;
-  switch (name.charCodeAt(name.length - 2)) {
-    case 0x69: // limit
-      f = 0;
-      break;
-    case 0x6e: // remaining
-      f = 1;
-      break;
-    case 0x65: // reset
-      f = 2;
-      break;
-    default:
-      return -1;
-  }
-  const i = d * 3 + f;
+  if (name.length < SHORTEST_RATE_HEADER) return -1;
+  const d = DIMENSION_BY_CHAR[name.charCodeAt(RATE_PREFIX.length)] ?? -1;
+  const f = FIELD_BY_CHAR[name.charCodeAt(name.length - 2)] ?? -1;
+  if (d === -1 || f === -1) return -1;
+  const i = d * FIELDS.length + f;
   return name === RATE_HEADERS[i] ? i : -1;
 }
 

@@ -24,15 +24,14 @@ import { REPORT_TOKEN_TYPE, TOKEN_TYPES, zeroTokens, type BucketWidth, type Repo
 
 /** Dimensions the billed side is grouped by (report spelling). */
 export type BilledGroupBy = 'model' | 'service_tier' | 'workspace_id' | 'api_key_id' | 'inference_geo' | 'speed' | 'context_window';
+/** What sets a token's price besides the model and tier, without which the billed tokens cannot be priced at local rates. */
+export const PRICE_CLASS_NEEDED: readonly BilledGroupBy[] = ['inference_geo', 'speed'];
 /**
- * What sets a token's price besides the model and tier: asked of the usage report to price its
- * tokens, in this order while the report has room. The first two are needed to price them
- * ({@link PRICE_CLASS_NEEDED}); the context window (`0-200k`, `200k-1M`) tells the tokens of
+ * Asked of the usage report to price its tokens, in this order while the report has room: the
+ * needed dimensions, then the context window (`0-200k`, `200k-1M`), which tells the tokens of
  * prompts over a long-context threshold, billed at its premium where one was in force.
  */
-export const PRICE_CLASS_GROUP_BY: readonly BilledGroupBy[] = ['inference_geo', 'speed', 'context_window'];
-/** Price-class dimensions without which the billed tokens cannot be priced at local rates. */
-export const PRICE_CLASS_NEEDED = 2;
+export const PRICE_CLASS_GROUP_BY: readonly BilledGroupBy[] = [...PRICE_CLASS_NEEDED, 'context_window'];
 /** The analytics API takes at most 5 `group_by` dimensions (400 beyond). */
 const ANALYTICS_MAX_GROUP_BY = 5;
 /** The older usage report groups by `speed` only with this beta header. */

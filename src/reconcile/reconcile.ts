@@ -64,7 +64,7 @@ export async function reconcile(o: ReconcileOptions): Promise<ReconciliationResu
   await readLocal(o.query, range, bucket, split, cells);
   foldBilled(usage, cost, split, o.apiKeys ?? {}, cells, o.canonicalModel);
   const compared = compareCells(cells.values(), {
-    width: bucket, split, tolerance, rates: o.rates, priceClassKnown: priceDims.length >= PRICE_CLASS_NEEDED, dataRefreshedAt: client.dataRefreshedAt,
+    width: bucket, split, tolerance, rates: o.rates, priceClassKnown: PRICE_CLASS_NEEDED.every((d) => priceDims.includes(d)), dataRefreshedAt: client.dataRefreshedAt,
   });
   const { models, total } = summarize(compared);
   return {
