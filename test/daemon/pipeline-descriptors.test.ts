@@ -5,7 +5,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, closeSync, openSync, readdirSync, readlinkSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pipeline } from '../../src/daemon/pipeline.js';
@@ -81,10 +81,16 @@ test('with a cap of 8, a daemon stores every event of 50 files appended to at on
   t.true(mostInAll <= baseline + CAP + 16, `at most the cap and a margin of descriptors more than at start (saw ${mostInAll}, ${baseline} at start)`);
 });
 
-/** The soft limit on descriptors of process `pid`, as `prlimit` (util-linux) reads and sets it. */
+/**
+ * The soft limit on descriptors of process `pid`, read from /proc (which takes no child process,
+ * so no pipes: it works with no descriptor to spare), after setting it with `prlimit` (util-linux).
+ */
 function softNofile(pid: number, set?: number): number {
   if (set !== undefined) execFileSync('prlimit', ['--pid', String(pid), `--nofile=${set}:`]);
-  return Number(execFileSync('prlimit', ['--pid', String(pid), '--nofile', '--output', 'SOFT', '--noheadings'], { encoding: 'utf8' }).trim());
+  const limits = readFileSync(`/proc/${pid}/limits`, 'utf8');
+  const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+  if (soft === undefined) throw new Error(`no descriptor limit in /proc/${pid}/limits:\n${limits}`);
+  return Number(soft);
 }
 
 test('a shortage of descriptors that passes: the cap halves while the process may open few, then doubles back to max_open_files once it may open more, and every event is stored once', async (t) => {
@@ -167,16 +173,21 @@ test.serial('a commit that fails while the process has no descriptor to spare lo
   // Opened now: appending takes no descriptor once there is none.
   const appender = openSync(files[0]!, 'a');
   t.teardown(() => closeSync(appender));
-  // The process filled up to its limit: not one descriptor more to be had.
+  // The process filled up to its limit: not one descriptor more to be had. The limit leaves room
+  // above the highest descriptor for the pipes of the child process that sets it (the lowest
+  // free descriptors may all be taken); the fillers take that room.
   const original = softNofile(process.pid);
-  const fds = readdirSync('/proc/self/fd').map(Number);
-  softNofile(process.pid, Math.max(...fds) + 1);
   const fillers: number[] = [];
+  let lowered = false;
   const release = (): void => {
     for (const fd of fillers.splice(0)) closeSync(fd);
-    softNofile(process.pid, original);
+    if (lowered) softNofile(process.pid, original);
+    lowered = false;
   };
   t.teardown(release);
+  const fds = readdirSync('/proc/self/fd').map(Number);
+  lowered = true;
+  softNofile(process.pid, Math.max(...fds) + 32);
   for (;;) {
     try {
       fillers.push(openSync('/dev/null', 'r'));
