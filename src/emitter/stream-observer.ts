@@ -41,6 +41,11 @@ export interface ChunkScanner {
 }
 
 const EVENT_PREFIX = 'event: ';
+/** Where a read of a frame ended ({@link SseScanner}): inside a line, after a line's end, after a `\r`. */
+const IN_LINE = 0;
+const AFTER_LINE = 1;
+const AFTER_CR = 2;
+type Tail = typeof IN_LINE | typeof AFTER_LINE | typeof AFTER_CR;
 const STREAM = { stream: true } as const;
 const LF = 10;
 const CR = 13;
@@ -75,7 +80,8 @@ function classify(chunk: Uint8Array, at: number, end: number): FrameKind {
 
 /**
  * Scans Anthropic's SSE framing (`event: NAME\ndata: JSON\n\n`) on the bytes as read, without
- * decoding them: frames are found by their `\n\n`, told apart by their first bytes, and only
+ * decoding them: frames are found by the blank line ending them (`\n\n`; or with lines ended by
+ * `\r\n` or `\r`, which SSE allows and a proxy may send), told apart by their first bytes, and only
  * `message_start`, `message_delta`, `message_stop` and `error` frames (a handful per stream) are
  * decoded and parsed. The frequent `content_block_delta` frames cost a few byte comparisons,
  * and the first one's arrival is the time to first token.
@@ -84,11 +90,11 @@ export class SseScanner implements ChunkScanner {
   /** Inside a frame whose end has not been read yet. */
   #inFrame = false;
   /**
-   * How the last read ended: 1 after a `\n`, 2 after `\n\r`, else 0. A frame ends at a blank
-   * line, `\n\n` or `\n\r\n` (a proxy may end lines with CRLF, as SSE allows), and that end
-   * may straddle two reads.
+   * How the last read ended: {@link AFTER_LINE} after a line's end (`\n`), {@link AFTER_CR}
+   * after a `\r` (a line's end, which a `\n` next would complete), else {@link IN_LINE}. A frame
+   * ends at a blank line, which may straddle two reads.
    */
-  #tail: 0 | 1 | 2 = 0;
+  #tail: Tail = IN_LINE;
   /** The bytes so far of a frame to parse; null while in a frame to skip. */
   #keep: Uint8Array[] | null = null;
   readonly #decoder = new TextDecoder();
@@ -98,23 +104,25 @@ export class SseScanner implements ChunkScanner {
   push(chunk: Uint8Array): void {
     const n = chunk.length;
     let pos = 0;
+    // Lines end with `\n` from the API; a proxy may end them with `\r\n` or `\r`, as SSE allows.
+    const anyCr = chunk.indexOf(CR) !== -1;
     while (pos < n) {
       if (!this.#inFrame) {
-        // Blank lines and `\r` some proxies add between frames.
+        // Blank lines (of any line ending) between frames.
         while (pos < n && (chunk[pos] === LF || chunk[pos] === CR)) pos++;
         if (pos >= n) break;
         this.#inFrame = true;
-        this.#tail = 0;
+        this.#tail = IN_LINE;
         const kind = classify(chunk, pos, n);
         if (kind === DELTA && this.facts.firstDeltaAt === null) this.facts.firstDeltaAt = Date.now();
         this.#keep = kind === PARSE ? [] : null;
       }
-      const end = this.#frameEnd(chunk, pos);
+      const end = anyCr || this.#tail === AFTER_CR ? this.#frameEndAnyEol(chunk, pos) : this.#frameEnd(chunk, pos);
       if (end === -1) {
         // The frame goes on in the next read.
         this.#keep?.push(chunk.slice(pos));
         const lastByte = chunk[n - 1];
-        this.#tail = lastByte === LF ? 1 : lastByte === CR && (n - 2 >= pos ? chunk[n - 2] === LF : this.#tail === 1) ? 2 : 0;
+        this.#tail = lastByte === LF ? AFTER_LINE : lastByte === CR ? AFTER_CR : IN_LINE;
         return;
       }
       if (this.#keep !== null) {
@@ -123,23 +131,36 @@ export class SseScanner implements ChunkScanner {
         this.#keep = null;
       }
       this.#inFrame = false;
-      this.#tail = 0;
+      this.#tail = IN_LINE;
       pos = end + 1;
     }
   }
 
-  /** Index in `chunk` of the last `\n` of the `\n\n` or `\n\r\n` ending the frame, from `pos`; -1 if not in it. */
+  /**
+   * Index in `chunk` of the first byte of the blank line ending the frame (from `pos`), or -1 if
+   * the frame does not end in it, for lines that end with `\n` alone: the `\n` of `\n\n`.
+   */
   #frameEnd(chunk: Uint8Array, pos: number): number {
-    if (this.#tail === 2 && chunk[pos] === LF) return pos;
-    if (this.#tail === 1) {
-      if (chunk[pos] === LF) return pos;
-      if (chunk[pos] === CR && chunk[pos + 1] === LF) return pos + 1;
-    }
+    if (this.#tail === AFTER_LINE && chunk[pos] === LF) return pos;
     const last = chunk.length - 1;
     for (let i = chunk.indexOf(LF, pos); i !== -1 && i < last; i = chunk.indexOf(LF, i + 1)) {
-      const next = chunk[i + 1];
-      if (next === LF) return i + 1;
-      if (next === CR && chunk[i + 2] === LF) return i + 2;
+      if (chunk[i + 1] === LF) return i + 1;
+    }
+    return -1;
+  }
+
+  /** {@link #frameEnd} for lines that may also end with `\r\n` or `\r` (a byte loop, for proxies' streams). */
+  #frameEndAnyEol(chunk: Uint8Array, pos: number): number {
+    const n = chunk.length;
+    let i = pos;
+    if (this.#tail === AFTER_CR && chunk[i] === LF) i++; // the `\n` of a `\r\n` cut between two reads
+    if (this.#tail !== IN_LINE && i < n && (chunk[i] === LF || chunk[i] === CR)) return i;
+    while (i < n) {
+      const b = chunk[i++];
+      if (b !== LF && b !== CR) continue;
+      // A line ended: a `\r\n` is one end; another end right after it is the blank line.
+      if (b === CR && i < n && chunk[i] === LF) i++;
+      if (i < n && (chunk[i] === LF || chunk[i] === CR)) return i;
     }
     return -1;
   }

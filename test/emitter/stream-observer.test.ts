@@ -3,7 +3,7 @@
  * frame's first line, between the two newlines ending it, inside a multi-byte character), and
  * learns the same facts as a plain reading of the whole body.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import Anthropic from '@anthropic-ai/sdk';
 import fc from 'fast-check';
 import { fakeApiAndEmitter } from '../helpers/emitter-setup.js';
@@ -44,7 +44,10 @@ async function bodies(): Promise<string[]> {
 function expected(body: string): Omit<SseFacts, 'firstDeltaAt'> & { sawDelta: boolean } {
   const { firstDeltaAt: _, ...facts } = newSseFacts();
   const f = { ...facts, sawDelta: false };
-  for (const frame of body.split('\n\n')) {
+  const frames = body.split('\n\n');
+  // What follows the last blank line is no frame (the API's body ends with one).
+  frames.pop();
+  for (const frame of frames) {
     const name = /^event: (\S+)/m.exec(frame)?.[1];
     const data = /^data: (.*)$/m.exec(frame)?.[1];
     if (name === 'content_block_delta') f.sawDelta = true;
@@ -82,35 +85,52 @@ function comparable(f: SseFacts): Omit<SseFacts, 'firstDeltaAt'> & { sawDelta: b
   return { ...rest, sawDelta: firstDeltaAt !== null };
 }
 
+/** The scanner learns `want` from `bytes` in one piece, one byte at a time, and cut anywhere. */
+function sameFactsCutAnywhere(t: ExecutionContext, bytes: Uint8Array, want: ReturnType<typeof expected>): void {
+  t.deepEqual(comparable(scan(bytes, [])), want, 'one piece');
+  t.deepEqual(comparable(scan(bytes, Array.from({ length: bytes.length }, (_, i) => i))), want, 'one byte at a time');
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 40 }), (cuts) => {
+      t.deepEqual(comparable(scan(bytes, cuts)), want);
+    }),
+    { numRuns: 150 },
+  );
+}
+
 test('the SSE scanner learns the same facts from a body cut anywhere as from the whole text', async (t) => {
   const texts = await bodies();
   for (const text of texts) {
-    const bytes = new TextEncoder().encode(text);
     const want = expected(text);
     t.truthy(want.usage, 'the body has usage');
-    t.deepEqual(comparable(scan(bytes, [])), want, 'one piece');
-    t.deepEqual(comparable(scan(bytes, Array.from({ length: bytes.length }, (_, i) => i))), want, 'one byte at a time');
-    fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 40 }), (cuts) => {
-        t.deepEqual(comparable(scan(bytes, cuts)), want);
-      }),
-      { numRuns: 150 },
-    );
+    sameFactsCutAnywhere(t, new TextEncoder().encode(text), want);
   }
   t.truthy(expected(texts[2]!).error, 'one body has a mid-stream error');
 });
 
-test('a body whose lines end with CRLF (as SSE allows, and a proxy may send) gives the same facts, cut anywhere', async (t) => {
+for (const [name, eol] of [['CRLF', '\r\n'], ['CR alone', '\r']] as const) {
+  test(`a body whose lines end with ${name} (as SSE allows, and a proxy may send) gives the same facts, cut anywhere`, async (t) => {
+    for (const text of await bodies()) sameFactsCutAnywhere(t, new TextEncoder().encode(text.replaceAll('\n', eol)), expected(text));
+  });
+}
+
+test('lines ending every way SSE allows, mixed in one body and cut anywhere, give the same facts', async (t) => {
   const texts = await bodies();
+  const endings = ['\n', '\r\n', '\r'];
   for (const text of texts) {
-    const crlf = text.replaceAll('\n', '\r\n');
-    const bytes = new TextEncoder().encode(crlf);
-    const want = expected(text);
-    t.deepEqual(comparable(scan(bytes, [])), want, 'one piece');
-    t.deepEqual(comparable(scan(bytes, Array.from({ length: bytes.length }, (_, i) => i))), want, 'one byte at a time');
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 40 }), (cuts) => {
-        t.deepEqual(comparable(scan(bytes, cuts)), want);
+      fc.property(fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 64 }), fc.array(fc.integer({ min: 1, max: text.length }), { maxLength: 30 }), (picks, cuts) => {
+        let k = 0;
+        const pick = (): string => endings[picks[k++ % picks.length]!]!;
+        // A blank line stays one: a `\r` then a `\n` would be a single line's end (`\r\n`).
+        const mixed = text.replace(/\n\n?/g, (m) => {
+          const first = pick();
+          if (m.length === 1) return first;
+          const second = pick();
+          return first + (first === '\r' && second === '\n' ? '\r\n' : second);
+        });
+        const want = expected(text);
+        const bytes = new TextEncoder().encode(mixed);
+        t.deepEqual(comparable(scan(bytes, cuts.map((c) => Math.min(c, bytes.length - 1)))), want);
       }),
       { numRuns: 150 },
     );
@@ -126,28 +146,27 @@ test('blank lines and carriage returns between frames are skipped', (t) => {
   t.true(facts.sawMessageStop);
 });
 
-for (const hook of ['instrument', 'clientOptions'] as const) {
-  test(`${hook}: a stream whose lines arrive ending with CRLF (a proxy's) is recorded with its usage, stop reason and first token, and the app reads it unchanged`, async (t) => {
+for (const hook of ['instrument', 'clientOptions'] as const) for (const [name, eol] of [['CRLF', [13, 10]], ['CR alone', [13]]] as const) {
+  test(`${hook}: a stream whose lines arrive ending with ${name} (a proxy's) is recorded with its usage, stop reason and first token, and the app reads it unchanged`, async (t) => {
     const s = await fakeApiAndEmitter(t);
-    const CR = 13;
     const LF = 10;
-    // The fake API's answer with each \n sent as \r\n, as a proxy may re-frame it.
-    const viaCrlfProxy = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    // The fake API's answer with each \n sent as another line ending, as a proxy may re-frame it.
+    const viaProxy = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
       const res = await fetch(input, init);
       if (!res.body) return res;
       const body = res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, out) {
           const bytes: number[] = [];
           for (const b of chunk) {
-            if (b === LF) bytes.push(CR);
-            bytes.push(b);
+            if (b === LF) bytes.push(...eol);
+            else bytes.push(b);
           }
           out.enqueue(Uint8Array.from(bytes));
         },
       }));
       return new Response(body, { status: res.status, headers: res.headers });
     };
-    const options = { apiKey: 'k', baseURL: s.api.url, fetch: viaCrlfProxy };
+    const options = { apiKey: 'k', baseURL: s.api.url, fetch: viaProxy };
     const client = hook === 'instrument' ? s.emitter.instrument(new Anthropic(options)) : new Anthropic({ ...options, ...s.emitter.clientOptions() });
     s.api.enqueue({ content: [{ type: 'text', text: 'one two three' }], usage: { input_tokens: 321, output_tokens: 7 }, stream: { messageDeltas: 2 } });
     const stream = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }], stream: true });
