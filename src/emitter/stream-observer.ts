@@ -40,7 +40,6 @@ export interface ChunkScanner {
   finish?(): void;
 }
 
-const EVENT_PREFIX = 'event: ';
 /** Where a read of a frame ended ({@link SseScanner}): inside a line, after a line's end, after a `\r`. */
 const IN_LINE = 0;
 const AFTER_LINE = 1;
@@ -49,12 +48,15 @@ type Tail = typeof IN_LINE | typeof AFTER_LINE | typeof AFTER_CR;
 const STREAM = { stream: true } as const;
 const LF = 10;
 const CR = 13;
-const EVENT_BYTES = asciiBytes(EVENT_PREFIX);
+/** A line's end, as SSE reads it. */
+const LINE_END = /\r\n|\r|\n/;
+const SPACE = 0x20;
+const EVENT_BYTES = asciiBytes('event:');
 const DELTA_BYTES = asciiBytes('content_block_delta');
 const BLOCK_BYTES = asciiBytes('content_block_');
 const PING_BYTES = asciiBytes('ping');
 /** Bytes of a frame's start that decide its kind: `event: ` and the longest name told apart. */
-const CLASSIFY_BYTES = EVENT_BYTES.length + DELTA_BYTES.length;
+const CLASSIFY_BYTES = EVENT_BYTES.length + 1 + DELTA_BYTES.length;
 
 /** `bytes` is at `at` in `chunk` (bounds checked by the caller). */
 function bytesAt(chunk: Uint8Array, at: number, bytes: Uint8Array): boolean {
@@ -71,8 +73,9 @@ type FrameKind = typeof SKIP | typeof DELTA | typeof PARSE;
 function classify(chunk: Uint8Array, at: number, end: number): FrameKind {
   // Too few bytes here to tell: parse it as text once whole (rare: a read cut a frame's first line).
   if (end - at < CLASSIFY_BYTES) return PARSE;
-  if (!bytesAt(chunk, at, EVENT_BYTES)) return SKIP;
-  const name = at + EVENT_BYTES.length;
+  // A frame whose first line is no `event:` (a comment, an `id:` first): parsed whole (rare).
+  if (!bytesAt(chunk, at, EVENT_BYTES)) return PARSE;
+  const name = at + EVENT_BYTES.length + (chunk[at + EVENT_BYTES.length] === SPACE ? 1 : 0);
   if (bytesAt(chunk, name, DELTA_BYTES)) return DELTA;
   if (bytesAt(chunk, name, BLOCK_BYTES) || bytesAt(chunk, name, PING_BYTES)) return SKIP;
   return PARSE;
@@ -169,33 +172,36 @@ export class SseScanner implements ChunkScanner {
   #parse(pieces: Uint8Array[]): void {
     let text = '';
     for (const p of pieces) text += this.#decoder.decode(p, STREAM);
-    text += this.#decoder.decode();
-    let end = text.length;
-    while (end > 0 && (text.charCodeAt(end - 1) === LF || text.charCodeAt(end - 1) === CR)) end--;
-    this.#frame(text, 0, end);
+    this.#frame(text + this.#decoder.decode());
   }
 
-  #frame(s: string, start: number, end: number): void {
-    while (start < end && (s.charCodeAt(start) === LF || s.charCodeAt(start) === CR)) start++;
-    if (!s.startsWith(EVENT_PREFIX, start)) return;
-    const nameStart = start + EVENT_PREFIX.length;
+  /** Records what one whole frame says, read as SSE reads it (fields in any order, comments, `event:` with or without its space). */
+  #frame(text: string): void {
+    let event = '';
+    let dataText: string | null = null;
+    for (const line of text.split(LINE_END)) {
+      const colon = line.indexOf(':');
+      // A comment (`: …`), or a blank line.
+      if (colon === 0 || line === '') continue;
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event') event = value;
+      else if (field === 'data') dataText = dataText === null ? value : `${dataText}\n${value}`;
+    }
     const f = this.facts;
-    if (s.startsWith('content_block_delta', nameStart)) {
+    if (event === 'content_block_delta') {
       if (f.firstDeltaAt === null) f.firstDeltaAt = Date.now();
       return;
     }
-    if (s.startsWith('ping', nameStart) || s.startsWith('content_block_', nameStart)) return;
-    if (s.startsWith('message_stop', nameStart)) {
+    if (event === 'message_stop') {
       f.sawMessageStop = true;
       return;
     }
-    const isStart = s.startsWith('message_start', nameStart);
-    const isDelta = !isStart && s.startsWith('message_delta', nameStart);
-    const isError = !isStart && !isDelta && s.startsWith('error', nameStart);
-    if (!isStart && !isDelta && !isError) return;
-    const dataAt = s.indexOf('data:', nameStart);
-    if (dataAt === -1 || dataAt >= end) return;
-    const data = JSON.parse(s.slice(dataAt + 5, end)) as Record<string, unknown>;
+    const isStart = event === 'message_start';
+    const isDelta = event === 'message_delta';
+    if ((!isStart && !isDelta && event !== 'error') || dataText === null) return;
+    const data = JSON.parse(dataText) as Record<string, unknown>;
     if (isStart) {
       const message = asObject(data['message']);
       if (!message) return;

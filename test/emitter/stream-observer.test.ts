@@ -113,6 +113,25 @@ for (const [name, eol] of [['CRLF', '\r\n'], ['CR alone', '\r']] as const) {
   });
 }
 
+/**
+ * The body's frames written with the other forms SSE allows, as a proxy may re-frame them: a
+ * comment frame, and in each frame a comment and an `id:` line first, no space after `event:`,
+ * and the JSON of `data:` over two lines (SSE joins them with a newline).
+ */
+function reframed(body: string): string {
+  const frames = body.split('\n\n').filter((f) => f !== '');
+  return `: keep-alive\n\n${frames.map((f, i) => `: via a proxy\nid: ${i}\n${f.replace(/^event: /m, 'event:').replace(/^data: (\{"type":"[a-z_]+",)/m, 'data:$1\ndata: ')}\n\n`).join('')}`;
+}
+
+test('frames in the other forms SSE allows (comments, id lines, no space after the colon, data over two lines) give the same facts, cut anywhere', async (t) => {
+  for (const text of await bodies()) {
+    const body = reframed(text);
+    t.regex(body, /^event:message_start$/m);
+    t.regex(body, /^data:\{"type":"message_start",\ndata: /m);
+    sameFactsCutAnywhere(t, new TextEncoder().encode(body), expected(text));
+  }
+});
+
 test('lines ending every way SSE allows, mixed in one body and cut anywhere, give the same facts', async (t) => {
   const texts = await bodies();
   const endings = ['\n', '\r\n', '\r'];
@@ -146,24 +165,27 @@ test('blank lines and carriage returns between frames are skipped', (t) => {
   t.true(facts.sawMessageStop);
 });
 
-for (const hook of ['instrument', 'clientOptions'] as const) for (const [name, eol] of [['CRLF', [13, 10]], ['CR alone', [13]]] as const) {
-  test(`${hook}: a stream whose lines arrive ending with ${name} (a proxy's) is recorded with its usage, stop reason and first token, and the app reads it unchanged`, async (t) => {
+/** How a proxy may re-frame a stream, as SSE allows: lines ended otherwise, fields written otherwise. */
+const PROXIES: [string, (body: string) => string][] = [
+  ['lines ending with CRLF', (body) => body.replaceAll('\n', '\r\n')],
+  ['lines ending with CR alone', (body) => body.replaceAll('\n', '\r')],
+  ['comments, id lines, no space after the colon and data over two lines', reframed],
+];
+
+for (const hook of ['instrument', 'clientOptions'] as const) for (const [name, reframe] of PROXIES) {
+  test(`${hook}: a stream a proxy re-framed (${name}) is recorded with its usage, stop reason and first token, and the app reads it unchanged`, async (t) => {
     const s = await fakeApiAndEmitter(t);
-    const LF = 10;
-    // The fake API's answer with each \n sent as another line ending, as a proxy may re-frame it.
+    // The fake API's answer re-framed, and sent on in pieces of 7 bytes (frames and lines cut anywhere).
     const viaProxy = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
       const res = await fetch(input, init);
       if (!res.body) return res;
-      const body = res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, out) {
-          const bytes: number[] = [];
-          for (const b of chunk) {
-            if (b === LF) bytes.push(...eol);
-            else bytes.push(b);
-          }
-          out.enqueue(Uint8Array.from(bytes));
+      const bytes = new TextEncoder().encode(reframe(await res.text()));
+      const body = new ReadableStream<Uint8Array>({
+        start(out) {
+          for (let at = 0; at < bytes.length; at += 7) out.enqueue(bytes.slice(at, at + 7));
+          out.close();
         },
-      }));
+      });
       return new Response(body, { status: res.status, headers: res.headers });
     };
     const options = { apiKey: 'k', baseURL: s.api.url, fetch: viaProxy };
