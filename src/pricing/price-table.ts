@@ -50,6 +50,12 @@ export interface Tier {
   readonly from: number;
   readonly to: number;
   readonly rates: RateSet;
+  /**
+   * The period's rates, flagged with {@link DATES_UNVERIFIED}, for a prompt over the threshold
+   * before the tier's start or from its end when that date is unverified (the tier may still
+   * have applied); null when neither is.
+   */
+  readonly outside: { readonly before: RateSet | null; readonly after: RateSet | null };
 }
 
 export interface Period {
@@ -163,10 +169,22 @@ function compilePeriods(specs: readonly PeriodSpec[], label: string, layer: Rate
       to: Number.isFinite(p.to) && (marked(p, 'to') || (next !== undefined && next.from === p.to && marked(next, 'from'))),
     };
     const base = `${label} ${rangeText(p.from, p.to)}`;
+    const rates = rateSet(p.rates, p.unverified, dates, `${base}${cite(p.source)}`, null, layer);
+    /** `rates` for a prompt over tier `t`'s threshold on the far side of its unverified `date`. */
+    const outside = (t: TierSpec, date: 'from' | 'to'): RateSet | null =>
+      Number.isFinite(t[date]) && marked(t, date)
+        ? {
+            ...rates,
+            unverifiedMask: rates.unverifiedMask | DATES_UNVERIFIED,
+            source: `${rates.source}; prompt > ${t.over.toLocaleString('en-US')} tokens, tier ${t.name} ${date === 'from' ? 'not yet in force: it starts' : 'no longer in force: it ended'} ${dateText(t[date])} (unverified)`,
+            sourceMemo: new Map(),
+          }
+        : null;
     const tiers = p.tiers.map((t: TierSpec) => ({
       over: t.over,
       from: t.from,
       to: t.to,
+      outside: { before: outside(t, 'from'), after: outside(t, 'to') },
       rates: rateSet(
         t.rates,
         t.unverified,
@@ -183,7 +201,7 @@ function compilePeriods(specs: readonly PeriodSpec[], label: string, layer: Rate
       from,
       to: p.to,
       declaredFrom: p.from,
-      rates: rateSet(p.rates, p.unverified, dates, `${base}${cite(p.source)}`, null, layer),
+      rates,
       tiers,
     };
   });
@@ -306,10 +324,14 @@ export function findPeriod(periods: readonly Period[], t: number): Period | null
 /** The rates of `period` for a prompt of `prompt` tokens at `t`: a tier's, else the base. */
 export function ratesFor(period: Period, t: number, prompt: number): RateSet {
   const tiers = period.tiers;
+  let outside: RateSet | null = null;
   for (let i = 0; i < tiers.length; i++) {
     const tier = tiers[i]!;
-    if (prompt > tier.over && t >= tier.from && t < tier.to) return tier.rates;
+    if (prompt <= tier.over) continue;
+    if (t >= tier.from && t < tier.to) return tier.rates;
+    // Out of the tier's dates: the base rates, flagged when the date that put it out is unverified.
+    outside ??= t < tier.from ? tier.outside.before : tier.outside.after;
   }
-  return period.rates;
+  return outside ?? period.rates;
 }
 

@@ -199,6 +199,27 @@ test('an unverified date flags the calls it may misprice: those on either side o
   t.false(flagged('claude-sonnet-5-5', '2026-10-01T00:00:00Z', { input_tokens: 0, output_tokens: 0 }));
 });
 
+test('a long prompt priced at the base rates after a long-context tier’s unverified end is flagged, and its source names that end; a short one is not', (t) => {
+  const pricer = createPricer();
+  const price = (at: string, input: number) => pricer.price(callEvent({ model: 'claude-sonnet-4-5-20250929', date: at, usage: apiUsage({ input_tokens: input, output_tokens: 100 }) }));
+  // The catalog ends the tier on 2026-03-31, a date it marks unverified: the premium may have
+  // lasted longer, and a prompt over 200K priced at the base rates after it may be under-priced.
+  const after = price('2026-04-05T00:00:00Z', 300_000);
+  t.true(after.flags.includes('unverified_price'), after.flags.join(', '));
+  t.false(after.flags.some((f) => f.startsWith('tier:')), after.flags.join(', '));
+  t.regex(after.parts[0]!.source, /tier long_context_over_200k no longer in force: it ended 2026-03-31 \(unverified\)/);
+  // The same prompt the day before the end: the tier's rates, flagged for the same date.
+  const before = price('2026-03-30T00:00:00Z', 300_000);
+  t.true(before.flags.includes('tier:long_context_over_200k'), before.flags.join(', '));
+  t.true(before.flags.includes('unverified_price'), before.flags.join(', '));
+  t.true(before.cost_usd! > after.cost_usd!);
+  // A prompt under the threshold never depended on the tier's dates.
+  const short = price('2026-04-05T00:00:00Z', 150_000);
+  t.false(short.flags.includes('unverified_price'), short.flags.join(', '));
+  t.false(short.parts[0]!.source.includes('long_context'), short.parts[0]!.source);
+  t.is(after.parts[0]!.rate_usd, short.parts[0]!.rate_usd, 'the base rate');
+});
+
 test('a multiplier applied on facts the catalog marks unverified flags the price unverified: the US geo (its start), the regional premium of models after Sonnet 4.5 / Haiku 4.5', (t) => {
   const usage = apiUsage({ input_tokens: 1000, output_tokens: 100 });
   const pricer = createPricer();
