@@ -1,8 +1,10 @@
 /**
  * Reconciliation results in the SQLite store (tables `reconciliation_runs` and
  * `reconciliation`, schema version 2): one row per run with its per-model summary, one row
- * per compared cell. The dashboard, the metric and the `reconciliation_capture` rule read
- * the latest run from here.
+ * per compared cell. The dashboard's reconciliation view takes the latest run from here
+ * ({@link latestRun}); the metric and the `reconciliation_capture` rule read its per-model
+ * capture through the store (`SqliteStore.reconciliationCapture`), in the same order
+ * ({@link LATEST_RUN_FIRST}).
  *
  * Writing touches only these two tables, in one short transaction, so a CLI run can store
  * its results while the daemon ingests (SQLite serialises the two writers; WAL keeps readers
@@ -13,16 +15,6 @@ import { LATEST_RUN_FIRST } from '../store/migrations.js';
 import { usdToNano } from './money.js';
 import { iso } from './range.js';
 import type { BucketWidth, CellDimension, ModelSummary, ReconciledCell, ReconciliationResult, ReportApi } from './types.js';
-
-/** The latest capture per model, as the metric and the rules see it. */
-export interface CaptureRow {
-  model: string | null;
-  tokenCapture: number | null;
-  costCapture: number | null;
-  /** When the run that measured it finished, epoch ms. */
-  measuredAt: number;
-  runId: string;
-}
 
 export function saveResult(db: Database.Database, r: ReconciliationResult): void {
   const run = db.prepare(`INSERT OR REPLACE INTO reconciliation_runs (run_id, started_at, finished_at, range_start, range_end, api, bucket, tolerance, data_refreshed_at, summary_json)
@@ -40,15 +32,6 @@ export function saveResult(db: Database.Database, r: ReconciliationResult): void
         c.capture.tokens, c.capture.cost, c.flagged ? 1 : 0, c.causes.map((x) => x.code).join(','), JSON.stringify(c));
     }
   }).immediate();
-}
-
-/** The per-model capture of the latest run (empty before the first run). */
-export function latestCapture(db: Database.Database): CaptureRow[] {
-  const row = db.prepare(`SELECT run_id, finished_at, summary_json FROM reconciliation_runs ORDER BY ${LATEST_RUN_FIRST} LIMIT 1`).get() as
-    { run_id: string; finished_at: number; summary_json: string } | undefined;
-  if (!row) return [];
-  const s = JSON.parse(row.summary_json) as { models: ModelSummary[] };
-  return s.models.map((m) => ({ model: m.model, tokenCapture: m.token_capture, costCapture: m.cost_capture, measuredAt: row.finished_at, runId: row.run_id }));
 }
 
 /** Runs, newest first. */
