@@ -81,7 +81,7 @@ export function registerPipelineMetrics(registry: Registry, src: PipelineMetrics
   mirrorGauge(registry, 'claudescope_tail_unreadable_files', 'Event files in the events folder the daemon may not open (their calls are not counted)', [], h((x) => x.filesUnreadable));
   mirrorGauge(registry, 'claudescope_tail_open_files', 'Event files the tailer holds open', [], h((x) => x.filesOpen));
   mirrorGauge(registry, 'claudescope_tail_max_open_files', 'Most event files the tailer holds open at once (tail.max_open_files, halved when the process ran out of descriptors)', [], h((x) => x.maxOpenFiles));
-  mirrorCounter(registry, 'claudescope_tail_descriptor_shortages_total', 'Shortages of file descriptors the tailer found (EMFILE, ENFILE): an event file or the events folder it could not open, or too few left after a failed commit', [], h((x) => x.descriptorShortages));
+  mirrorCounter(registry, 'claudescope_tail_descriptor_shortages_total', 'Shortages of file descriptors the tailer found (EMFILE, ENFILE): an event file or the events folder it could not open, an event file given one of the last descriptors under the limit, or too few left after a failed commit', [], h((x) => x.descriptorShortages));
   mirrorCounter(registry, 'claudescope_tail_lines_read_total', 'Lines read from event files', [], h((x) => x.linesRead));
   mirrorCounter(registry, 'claudescope_events_committed_total', 'Calls stored for the first time', [], h((x) => x.eventsInserted));
   mirrorCounter(registry, 'claudescope_events_replayed_total', 'Calls read again and ignored because already stored (replays are harmless)', [], h((x) => x.eventsIgnored));

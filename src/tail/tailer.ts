@@ -3,7 +3,7 @@
  * (see the tailer rules: identity from the writer, checkpoints only after the sink
  * acknowledged, lines are bytes, truncation detection, polling as the truth, bounded memory).
  */
-import { fstatSync, statSync } from 'node:fs';
+import { fstatSync, readFileSync, statSync } from 'node:fs';
 import { open, stat, unlink, rename, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -79,6 +79,21 @@ const FAIR_SHARE_BYTES = 4 * 1024 * 1024;
  * cap doubles back only with this many to spare beside what the larger cap may take.
  */
 const DESCRIPTOR_RESERVE = 4;
+
+/**
+ * The process's own limit on descriptors (its soft `RLIMIT_NOFILE`, which `prlimit` may change
+ * while it runs), read from /proc; null where there is none to read or no limit.
+ */
+export function descriptorLimit(): number | null {
+  let limits: string;
+  try {
+    limits = readFileSync('/proc/self/limits', 'latin1');
+  } catch {
+    return null;
+  }
+  const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+  return soft === undefined ? null : Number(soft);
+}
 
 export class Tailer {
   private readonly o: Required<Omit<TailerOptions, 'log' | 'archiveDir'>> & Pick<TailerOptions, 'log'> & { archiveDir: string };
@@ -598,15 +613,26 @@ export class Tailer {
    */
   private async openCapped(path: string): Promise<FileHandle | null> {
     if (this.descriptorsShort || !(await this.makeRoom())) return null;
+    let fh: FileHandle;
     try {
-      const fh = await open(path, 'r');
-      this.held++;
-      return fh;
+      fh = await open(path, 'r');
     } catch (err: unknown) {
       if (!isDescriptorShortage(err)) throw err;
       await this.outOfDescriptors((err as NodeJS.ErrnoException).code!, { path });
       return null;
     }
+    // The lowest free descriptor is the one given: every one below it is taken, so fewer than
+    // the reserve are left above it when it is that close to the limit. Let go of it before the
+    // store's next commit finds none.
+    const limit = descriptorLimit();
+    const fd = fh.fd;
+    if (limit !== null && fd >= limit - DESCRIPTOR_RESERVE) {
+      await fh.close().catch(() => undefined);
+      await this.outOfDescriptors(`descriptor ${fd} of a limit of ${limit}`, { path, reserve: DESCRIPTOR_RESERVE });
+      return null;
+    }
+    this.held++;
+    return fh;
   }
 
   /**
