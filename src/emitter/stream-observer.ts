@@ -51,17 +51,25 @@ const CR = 13;
 /** A line's end, as SSE reads it. */
 const LINE_END = /\r\n|\r|\n/;
 const SPACE = 0x20;
+/** U+FEFF, a byte order mark. */
+const BOM = 0xfeff;
 const EVENT_BYTES = asciiBytes('event:');
 const DELTA_BYTES = asciiBytes('content_block_delta');
-const BLOCK_BYTES = asciiBytes('content_block_');
-const PING_BYTES = asciiBytes('ping');
-/** Bytes of a frame's start that decide its kind: `event: ` and the longest name told apart. */
-const CLASSIFY_BYTES = EVENT_BYTES.length + 1 + DELTA_BYTES.length;
+/** Frames that carry nothing the event needs. */
+const SKIPPED_NAMES = ['content_block_start', 'content_block_stop', 'ping'].map(asciiBytes);
+/** Bytes of a frame's start that decide its kind: `event: `, the longest name told apart and its line's end. */
+const CLASSIFY_BYTES = EVENT_BYTES.length + 1 + DELTA_BYTES.length + 1;
 
 /** `bytes` is at `at` in `chunk` (bounds checked by the caller). */
 function bytesAt(chunk: Uint8Array, at: number, bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) if (chunk[at + i] !== bytes[i]) return false;
   return true;
+}
+
+/** The event name `name` is at `at` in `chunk`, its line ending there. */
+function nameAt(chunk: Uint8Array, at: number, name: Uint8Array): boolean {
+  const after = chunk[at + name.length];
+  return (after === LF || after === CR) && bytesAt(chunk, at, name);
 }
 
 /** What a frame is, from its first bytes: skipped, the first-delta clock, or one to parse. */
@@ -75,9 +83,11 @@ function classify(chunk: Uint8Array, at: number, end: number): FrameKind {
   if (end - at < CLASSIFY_BYTES) return PARSE;
   // A frame whose first line is no `event:` (a comment, an `id:` first): parsed whole (rare).
   if (!bytesAt(chunk, at, EVENT_BYTES)) return PARSE;
+  // Taken by the name on its first line (SSE lets a later `event:` line rename a frame, which no
+  // sender is known to do). Its data is not looked at: the API sends none of these without.
   const name = at + EVENT_BYTES.length + (chunk[at + EVENT_BYTES.length] === SPACE ? 1 : 0);
-  if (bytesAt(chunk, name, DELTA_BYTES)) return DELTA;
-  if (bytesAt(chunk, name, BLOCK_BYTES) || bytesAt(chunk, name, PING_BYTES)) return SKIP;
+  if (nameAt(chunk, name, DELTA_BYTES)) return DELTA;
+  for (const skipped of SKIPPED_NAMES) if (nameAt(chunk, name, skipped)) return SKIP;
   return PARSE;
 }
 
@@ -109,7 +119,12 @@ export class SseScanner implements ChunkScanner {
   #anyEol = false;
   /** The bytes so far of a frame to parse; null while in a frame to skip. */
   #keep: Uint8Array[] | null = null;
-  readonly #decoder = new TextDecoder();
+  /** The frame being read is the stream's first: a byte order mark may begin it, and only it. */
+  #firstFrame = true;
+  /** A frame was begun. */
+  #begun = false;
+  /** Each frame is decoded on its own: a byte order mark is dropped from the stream's first only ({@link #firstFrame}). */
+  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
   constructor(readonly facts: SseFacts) {}
 
@@ -123,6 +138,8 @@ export class SseScanner implements ChunkScanner {
         if (pos >= n) break;
         this.#inFrame = true;
         this.#tail = IN_LINE;
+        this.#firstFrame = !this.#begun;
+        this.#begun = true;
         const kind = classify(chunk, pos, n);
         if (kind === DELTA && this.facts.firstDeltaAt === null) this.facts.firstDeltaAt = Date.now();
         this.#keep = kind === PARSE ? [] : null;
@@ -192,7 +209,8 @@ export class SseScanner implements ChunkScanner {
   #parse(pieces: Uint8Array[]): void {
     let text = '';
     for (const p of pieces) text += this.#decoder.decode(p, STREAM);
-    this.#frame(text + this.#decoder.decode());
+    text += this.#decoder.decode();
+    this.#frame(this.#firstFrame && text.charCodeAt(0) === BOM ? text.slice(1) : text);
   }
 
   /** Records what one whole frame says, read as SSE reads it (fields in any order, comments, `event:` with or without its space). */
@@ -210,6 +228,9 @@ export class SseScanner implements ChunkScanner {
       else if (field === 'data') dataText = dataText === null ? value : `${dataText}\n${value}`;
     }
     const f = this.facts;
+    const isError = event === 'error';
+    // As the SDK reads a stream: a frame with no data is skipped, but for an error.
+    if (!dataText && !isError) return;
     if (event === 'content_block_delta') {
       if (f.firstDeltaAt === null) f.firstDeltaAt = Date.now();
       return;
@@ -220,8 +241,8 @@ export class SseScanner implements ChunkScanner {
     }
     const isStart = event === 'message_start';
     const isDelta = event === 'message_delta';
-    if ((!isStart && !isDelta && event !== 'error') || dataText === null) return;
-    const data = JSON.parse(dataText) as Record<string, unknown>;
+    if (!isStart && !isDelta && !isError) return;
+    const data = asObject(isError ? safeJson(dataText ?? '') : JSON.parse(dataText!)) ?? {};
     if (isStart) {
       const message = asObject(data['message']);
       if (!message) return;
@@ -252,6 +273,15 @@ export class SseScanner implements ChunkScanner {
         errorCode: details ? str(details['error_code']) : null,
       };
     }
+  }
+}
+
+/** `text` parsed as JSON, or null when it is not JSON (the SDK raises an error frame's body as it is then). */
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
   }
 }
 

@@ -160,6 +160,21 @@ test('a stream whose lines end with \\n and, from some frame on, with \\r alone,
   }
 });
 
+test('what SSE would not read as a frame of the API is not taken for one, however the stream is cut: a longer name, a frame without data, a byte order mark past the stream\'s start', (t) => {
+  const start = 'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":3}}}\n\n';
+  const cases: [string, string, Partial<SseFacts>][] = [
+    ['a name that only begins like content_block_delta', 'event: content_block_deltas\ndata: {}\n\n', { firstDeltaAt: null }],
+    ['a message_stop with no data (the SDK skips it)', `${start}event: message_stop\n\n`, { messageId: 'msg_1', sawMessageStop: false }],
+    ['a byte order mark at the start, dropped', `\uFEFF${start}event: message_stop\ndata: {}\n\n`, { messageId: 'msg_1', sawMessageStop: true }],
+    ['a byte order mark before a later frame, part of its field name', `${start}event: ping\ndata: {}\n\n\uFEFFevent: message_stop\ndata: {}\n\n`, { messageId: 'msg_1', sawMessageStop: false }],
+  ];
+  for (const [what, body, want] of cases) {
+    const bytes = new TextEncoder().encode(body);
+    for (let cut = 0; cut < bytes.length; cut++) t.like(scan(bytes, cut === 0 ? [] : [cut]), want, `${what}, cut at ${cut}`);
+    t.like(scan(bytes, Array.from({ length: bytes.length }, (_, i) => i)), want, `${what}, a byte at a time`);
+  }
+});
+
 test('blank lines and carriage returns between frames are skipped', (t) => {
   const body = '\r\nevent: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":3}}}\n\n\n\r\nevent: content_block_delta\ndata: {}\n\nevent: message_stop\ndata: {}\n\n';
   const facts = scan(new TextEncoder().encode(body), [1, 30, 130]);
