@@ -100,8 +100,41 @@ export function retryWaitBound(retryAfterMs: number | null, retriesDone: number)
  * when the process exits (a request unanswered, a stream held or being read, a retry's
  * backoff) is ended then, as it stands: its event is written with the others at exit.
  */
+/** A base class whose constructor returns the object it is given: a subclass's private fields are set on that object. */
+class OnObject {
+  constructor(o: object) {
+    return o;
+  }
+}
+
+/**
+ * The call an SDK request options object belongs to, kept on the object itself (which the SDK
+ * hands to every attempt of one call) as a private field: like a property, but one no spread,
+ * `Object.keys()` or log of the options shows, and which V8 adds on its fast path. A `WeakMap`
+ * keyed on the options cost ~3 µs a call more (its young entries are walked at every scavenge),
+ * and so did a symbol property defined not enumerable (`Object.defineProperty`).
+ */
+class CallOfOptions extends OnObject {
+  #call: CallRecord;
+
+  private constructor(options: object, call: CallRecord) {
+    super(options);
+    this.#call = call;
+  }
+
+  static get(options: object): CallRecord | undefined {
+    return #call in options ? (options as CallOfOptions).#call : undefined;
+  }
+
+  static set(options: object, call: CallRecord): void {
+    if (#call in options) (options as CallOfOptions).#call = call;
+    else new CallOfOptions(options, call);
+  }
+}
+
 export class CallTracker implements CallSource {
-  readonly #open = new WeakMap<object, CallRecord>();
+  /** Calls of options objects that take no private field (a V8 that refuses one on a frozen object: the SDK's are not). */
+  #sealed: WeakMap<object, CallRecord> | undefined;
   /** Calls waiting for a signal, by the time past which they end as their pending failure. */
   readonly #pending = new Map<CallRecord, number>();
   /** Calls begun and not ended (an unread success ends as ok at exit, a stream as aborted with what the app read of it). */
@@ -119,7 +152,7 @@ export class CallTracker implements CallSource {
 
   callOf(request: ApiRequest, options: SdkOptions | undefined): CallRecord | null {
     if (!options) return null;
-    const open = this.#open.get(options);
+    const open = CallOfOptions.get(options) ?? this.#sealed?.get(options);
     if (open !== undefined && !open.ended) {
       // A retry of a call in flight.
       this.#pending.delete(open);
@@ -128,7 +161,11 @@ export class CallTracker implements CallSource {
     const operation = operationOfRequest(request, options);
     if (operation === null) return null;
     const call = new CallRecord(operation, this.scope.origin, callTags(this.scope.tags));
-    this.#open.set(options, call);
+    try {
+      CallOfOptions.set(options, call);
+    } catch {
+      (this.#sealed ??= new WeakMap()).set(options, call);
+    }
     this.#live.opened(call);
     const signal = options.signal;
     if (signal) {
