@@ -623,10 +623,11 @@ export class Tailer {
     }
     // The lowest free descriptor is the one given: every one below it is taken, so fewer than
     // the reserve are left above it when it is that close to the limit. Let go of it before the
-    // store's next commit finds none.
+    // store's next commit finds none, unless the tailer holds no other: it reads one file at a
+    // time rather than none while the rest of the process holds what the limit allows.
     const limit = descriptorLimit();
     const fd = fh.fd;
-    if (limit !== null && fd >= limit - DESCRIPTOR_RESERVE) {
+    if (limit !== null && fd >= limit - DESCRIPTOR_RESERVE && this.held > 0) {
       await fh.close().catch(() => undefined);
       await this.outOfDescriptors(`descriptor ${fd} of a limit of ${limit}`, { path, reserve: DESCRIPTOR_RESERVE });
       return null;

@@ -156,28 +156,13 @@ test('a shortage of descriptors that passes: the cap halves while the process ma
   t.deepEqual(readDeadLetters(h.data), []);
 });
 
-// Serial: it lowers this process's own limit, which the tests running beside it would hit.
-test.serial('a commit that fails while the process has no descriptor to spare lowers the cap, so that the store finds descriptors free when it retries', async (t) => {
-  const h = tempHome();
-  t.teardown(h.cleanup);
-  const logs: string[] = [];
-  // A poll of an hour: listing the folder (which takes a descriptor) never finds the shortage first.
-  const p = new Pipeline({ home: h.home, pricer: testPricer(), log: (level, msg, fields) => logs.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`), tailer: { pollIntervalMs: 3_600_000, maxEofBackoffMs: 20, retention: 'keep', maxOpenFiles: 8, commitRetryMs: 500 } });
-  // Found by the first scan.
-  const files = Array.from({ length: 8 }, (_, i) => writeEventFile({ dir: h.events, name: `app-${i}.ndjson`, calls: [call()] }).path);
-  await p.start();
-  t.teardown(() => p.stop());
-  const stored = (): number => (p.store!.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
-  await waitFor(() => stored() === 8 && p.health().filesOpen === 8, 'every file stored, each held open');
-
-  const victim = call();
-  const tries = failInsertOnce(p.store!.db, victim.event_id);
-  // Opened now: appending takes no descriptor once there is none.
-  const appender = openSync(files[0]!, 'a');
-  t.teardown(() => closeSync(appender));
-  // The process filled up to its limit: not one descriptor more to be had. The limit leaves room
-  // above the highest descriptor for the pipes of the child process that sets it (the lowest
-  // free descriptors may all be taken); the fillers take that room.
+/**
+ * Fills this process up to its limit on descriptors but `leave` (the highest): returns what
+ * gives them back and restores the limit, which the test's teardown also does. The limit is
+ * lowered first, leaving room above the highest descriptor for the pipes of the child process
+ * that sets it (the lowest free descriptors may all be taken); the fillers take that room.
+ */
+function holdDescriptors(t: ExecutionContext, leave: number): () => void {
   const original = softNofile(process.pid);
   const fillers: number[] = [];
   let lowered = false;
@@ -198,6 +183,52 @@ test.serial('a commit that fails while the process has no descriptor to spare lo
       throw err;
     }
   }
+  for (const fd of fillers.splice(-leave, leave)) closeSync(fd);
+  return release;
+}
+
+// Serial: they lower this process's own limit, which the tests running beside them would hit.
+test.serial('with the rest of the process holding all but 3 of its descriptors, the tailer reads its event files one at a time rather than none', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const p = new Pipeline({ home: h.home, pricer: testPricer(), log: () => undefined, tailer: { pollIntervalMs: 50, maxEofBackoffMs: 20, retention: 'keep', maxOpenFiles: 8, commitRetryMs: 200 } });
+  await p.start();
+  t.teardown(() => p.stop());
+  const ids = (): string[] => (p.store!.db.prepare('SELECT event_id FROM calls').all() as { event_id: string }[]).map((r) => r.event_id).sort();
+  // Every descriptor an open may be given is one of the last 4 the limit allows (and the store
+  // may find none for a commit, retried once the tailer let go of what it holds).
+  holdDescriptors(t, 3);
+  const first = [call()];
+  writeEventFile({ dir: h.events, name: 'a.ndjson', calls: first });
+  await waitFor(() => ids().length === 1, 'the first file read, though given one of the last descriptors', 30_000);
+  const second = [call(), call()];
+  writeEventFile({ dir: h.events, name: 'b.ndjson', calls: second });
+  await waitFor(() => ids().length === 3, 'the second file read once the first was let go of', 30_000);
+  t.deepEqual(ids(), [...first, ...second].map((c) => c.event_id).sort(), 'each event once');
+  t.true(p.health().descriptorShortages >= 1, 'holding one, it let go of the next rather than take the last descriptors');
+  t.true(p.health().filesOpen <= 1, `one file at a time (${p.health().filesOpen} open)`);
+});
+
+test.serial('a commit that fails while the process has no descriptor to spare lowers the cap, so that the store finds descriptors free when it retries', async (t) => {
+  const h = tempHome();
+  t.teardown(h.cleanup);
+  const logs: string[] = [];
+  // A poll of an hour: listing the folder (which takes a descriptor) never finds the shortage first.
+  const p = new Pipeline({ home: h.home, pricer: testPricer(), log: (level, msg, fields) => logs.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`), tailer: { pollIntervalMs: 3_600_000, maxEofBackoffMs: 20, retention: 'keep', maxOpenFiles: 8, commitRetryMs: 500 } });
+  // Found by the first scan.
+  const files = Array.from({ length: 8 }, (_, i) => writeEventFile({ dir: h.events, name: `app-${i}.ndjson`, calls: [call()] }).path);
+  await p.start();
+  t.teardown(() => p.stop());
+  const stored = (): number => (p.store!.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+  await waitFor(() => stored() === 8 && p.health().filesOpen === 8, 'every file stored, each held open');
+
+  const victim = call();
+  const tries = failInsertOnce(p.store!.db, victim.event_id);
+  // Opened now: appending takes no descriptor once there is none.
+  const appender = openSync(files[0]!, 'a');
+  t.teardown(() => closeSync(appender));
+  // The process filled up to its limit: not one descriptor more to be had.
+  const release = holdDescriptors(t, 0);
   writeSync(appender, line(victim));
   await waitFor(() => p.health().descriptorShortages === 1, 'the shortage found after the failed commit', 20_000);
   // Counted as it is found; the files are closed after.
