@@ -84,7 +84,7 @@ const DESCRIPTOR_RESERVE = 4;
  * The process's own limit on descriptors (its soft `RLIMIT_NOFILE`, which `prlimit` may change
  * while it runs), read from /proc; null where there is none to read or no limit.
  */
-export function descriptorLimit(): number | null {
+function descriptorLimit(): number | null {
   let limits: string;
   try {
     limits = readFileSync('/proc/self/limits', 'latin1');

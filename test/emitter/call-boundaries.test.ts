@@ -7,6 +7,7 @@ import test from 'ava';
 import Anthropic from '@anthropic-ai/sdk';
 import type { Middleware } from '@anthropic-ai/sdk';
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import { createServer } from 'node:net';
 import { readEvents } from '../helpers/events.js';
 import { fakeApiAndEmitter, type EmitterSetup } from '../helpers/emitter-setup.js';
@@ -129,6 +130,32 @@ test('a connection error the SDK retries, then a success, is one ok event with b
   t.is(got[0]!.status, 'ok');
   t.deepEqual(got[0]!.attempt_log.map((a) => a.status), [null, 200]);
   t.truthy(got[0]!.usage);
+});
+
+test('what the middleware keeps on the SDK request options of a call is seen by no one else: no key, symbol or printed field, and a copy spread from them carries none', async (t) => {
+  const s = await setup(t);
+  const seen: { keys: string[]; symbols: symbol[]; printed: string; copy: Record<string | symbol, unknown> }[] = [];
+  s.api.enqueue({ status: 529 });
+  const client = s.emitter.instrument(new Anthropic({ apiKey: 'k', baseURL: s.api.url, maxRetries: 2 }), {
+    middleware: [
+      async (req, next, ctx) => {
+        const o = ctx.options as unknown as Record<string | symbol, unknown>;
+        seen.push({ keys: Object.keys(o), symbols: Object.getOwnPropertySymbols(o), printed: inspect(o, { depth: 0, showHidden: true }), copy: { ...o } });
+        return next(req);
+      },
+    ],
+  });
+  await client.messages.create(MSG);
+  t.is(seen.length, 2, 'the 529, then its retry');
+  for (const { keys, symbols, printed, copy } of seen) {
+    t.false(keys.some((k) => /claudescope/i.test(k)), keys.join(', '));
+    t.false(symbols.some((k) => /claudescope/i.test(String(k))), symbols.map(String).join(', '));
+    t.false(/CallRecord|claudescope/i.test(printed), printed);
+    t.deepEqual(Object.getOwnPropertySymbols(copy).filter((k) => /claudescope/i.test(String(k))), []);
+  }
+  const got = await calls(s);
+  t.is(got.length, 1, 'both attempts, one call');
+  t.deepEqual(got[0]!.attempt_log.map((a) => a.status), [529, 200]);
 });
 
 test('an error an app middleware throws reaches the app as is, and the call is written once, after the SDK would have retried', async (t) => {
