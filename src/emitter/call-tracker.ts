@@ -95,11 +95,6 @@ export function retryWaitBound(retryAfterMs: number | null, retriesDone: number)
   return wait * 1.5 + 2000;
 }
 
-/**
- * `instrument(client)`: the middleware alone finds and ends each call. A call still in flight
- * when the process exits (a request unanswered, a stream held or being read, a retry's
- * backoff) is ended then, as it stands: its event is written with the others at exit.
- */
 /** A base class whose constructor returns the object it is given: a subclass's private fields are set on that object. */
 class OnObject {
   constructor(o: object) {
@@ -113,6 +108,8 @@ class OnObject {
  * `Object.keys()` or log of the options shows, and which V8 adds on its fast path. A `WeakMap`
  * keyed on the options cost about 4 µs a call more (its young entries are walked at every
  * scavenge), and a symbol property defined not enumerable (`Object.defineProperty`) about 3 µs.
+ * V8 adds a private field even to a frozen object (the SDK's options are not); a runtime that
+ * refused one would throw into the middleware's guard, which counts it as a fault.
  */
 class CallOfOptions extends OnObject {
   #call: CallRecord;
@@ -132,9 +129,12 @@ class CallOfOptions extends OnObject {
   }
 }
 
+/**
+ * `instrument(client)`: the middleware alone finds and ends each call. A call still in flight
+ * when the process exits (a request unanswered, a stream held or being read, a retry's
+ * backoff) is ended then, as it stands: its event is written with the others at exit.
+ */
 export class CallTracker implements CallSource {
-  /** Calls of options objects that take no private field (a V8 that refuses one on a frozen object: the SDK's are not). */
-  #sealed: WeakMap<object, CallRecord> | undefined;
   /** Calls waiting for a signal, by the time past which they end as their pending failure. */
   readonly #pending = new Map<CallRecord, number>();
   /** Calls begun and not ended (an unread success ends as ok at exit, a stream as aborted with what the app read of it). */
@@ -152,7 +152,7 @@ export class CallTracker implements CallSource {
 
   callOf(request: ApiRequest, options: SdkOptions | undefined): CallRecord | null {
     if (!options) return null;
-    const open = CallOfOptions.get(options) ?? this.#sealed?.get(options);
+    const open = CallOfOptions.get(options);
     if (open !== undefined && !open.ended) {
       // A retry of a call in flight.
       this.#pending.delete(open);
@@ -161,11 +161,7 @@ export class CallTracker implements CallSource {
     const operation = operationOfRequest(request, options);
     if (operation === null) return null;
     const call = new CallRecord(operation, this.scope.origin, callTags(this.scope.tags));
-    try {
-      CallOfOptions.set(options, call);
-    } catch {
-      (this.#sealed ??= new WeakMap()).set(options, call);
-    }
+    CallOfOptions.set(options, call);
     this.#live.opened(call);
     const signal = options.signal;
     if (signal) {

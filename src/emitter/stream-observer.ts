@@ -119,11 +119,9 @@ export class SseScanner implements ChunkScanner {
   #anyEol = false;
   /** The bytes so far of a frame to parse; null while in a frame to skip. */
   #keep: Uint8Array[] | null = null;
-  /** The frame being read is the stream's first: a byte order mark may begin it, and only it. */
-  #firstFrame = true;
-  /** A frame was begun. */
-  #begun = false;
-  /** Each frame is decoded on its own: a byte order mark is dropped from the stream's first only ({@link #firstFrame}). */
+  /** Frames begun: a byte order mark may begin the stream's first, and only it. */
+  #frames = 0;
+  /** Each frame is decoded on its own: a byte order mark is dropped from the stream's first only ({@link #frames}). */
   readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
   constructor(readonly facts: SseFacts) {}
@@ -138,8 +136,7 @@ export class SseScanner implements ChunkScanner {
         if (pos >= n) break;
         this.#inFrame = true;
         this.#tail = IN_LINE;
-        this.#firstFrame = !this.#begun;
-        this.#begun = true;
+        this.#frames++;
         const kind = classify(chunk, pos, n);
         if (kind === DELTA && this.facts.firstDeltaAt === null) this.facts.firstDeltaAt = Date.now();
         this.#keep = kind === PARSE ? [] : null;
@@ -210,7 +207,7 @@ export class SseScanner implements ChunkScanner {
     let text = '';
     for (const p of pieces) text += this.#decoder.decode(p, STREAM);
     text += this.#decoder.decode();
-    this.#frame(this.#firstFrame && text.charCodeAt(0) === BOM ? text.slice(1) : text);
+    this.#frame(this.#frames === 1 && text.charCodeAt(0) === BOM ? text.slice(1) : text);
   }
 
   /** Records what one whole frame says, read as SSE reads it (fields in any order, comments, `event:` with or without its space). */

@@ -153,6 +153,8 @@ export class CostEngine implements Pricer {
   readonly #tierIndex = new Map<string, number>();
   readonly #geoIndex = new Map<string, number>();
   readonly #suffixMemo = new Map<number, string>();
+  /** The catalog's US geo multiplier has no verified start (its `unverified` lists `from`). */
+  readonly #builtInGeoUsStartUnverified: boolean;
   // Scratch state of one price() call (single-threaded, not re-entrant).
   #q: number[] = [];
   #r: number[] = [];
@@ -170,6 +172,7 @@ export class CostEngine implements Pricer {
     this.version = table.version;
     this.#now = now;
     this.#maxWarnings = maxWarnings;
+    this.#builtInGeoUsStartUnverified = table.catalog.modifiers.unverified.geo.includes('from');
     let i = 1;
     for (const t of table.serviceTiers.keys()) this.#tierIndex.set(t, i++);
     i = 1;
@@ -463,7 +466,7 @@ export class CostEngine implements Pricer {
         (flags ??= []).push(geo === 'us' && builtIn ? FLAG.geoUs : this.#flag('inference_geo', geo));
         // The catalog's US multiplier has no verified start; which models take it is the
         // catalog's to say for later models too, whatever the multiplier's value.
-        if (geo === 'us' && ((builtIn && this.table.catalog.modifiers.unverified.geo.includes('from')) || model.geoUsUnverified)) modifierUnverified = true;
+        if (geo === 'us' && ((builtIn && this.#builtInGeoUsStartUnverified) || model.geoUsUnverified)) modifierUnverified = true;
       }
     }
 

@@ -139,9 +139,8 @@ export interface PipelineHealth {
   /** Event files the daemon (each host's, summed) may not open: their calls go uncounted. Null when unknown. */
   unreadableEventFiles: number | null;
   /**
-   * Shortages of file descriptors the daemon found (EMFILE, ENFILE: an event file or the events
-   * folder it could not open, or too few left after a failed commit), each lowering how many
-   * event files it keeps open; summed over hosts. Null when unknown.
+   * Shortages of file descriptors the daemon found (see `TailerHealth.descriptorShortages`), each
+   * lowering how many event files it keeps open; summed over hosts. Null when unknown.
    */
   descriptorShortagesTotal: number | null;
   /**

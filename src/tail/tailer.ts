@@ -81,13 +81,13 @@ const FAIR_SHARE_BYTES = 4 * 1024 * 1024;
 const DESCRIPTOR_RESERVE = 4;
 
 /**
- * The process's own limit on descriptors (its soft `RLIMIT_NOFILE`, which `prlimit` may change
- * while it runs), read from /proc; null where there is none to read or no limit.
+ * A process's limit on descriptors (its soft `RLIMIT_NOFILE`, which `prlimit` may change while
+ * it runs; this process's by default), read from /proc; null where there is none to read or no limit.
  */
-function descriptorLimit(): number | null {
+export function descriptorLimit(pid: number | 'self' = 'self'): number | null {
   let limits: string;
   try {
-    limits = readFileSync('/proc/self/limits', 'latin1');
+    limits = readFileSync(`/proc/${pid}/limits`, 'latin1');
   } catch {
     return null;
   }

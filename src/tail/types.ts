@@ -181,7 +181,11 @@ export interface TailerHealth {
   filesOpen: number;
   /** Most held at once: `maxOpenFiles`, or less once the process ran out of descriptors. */
   maxOpenFiles: number;
-  /** Shortages of descriptors found (EMFILE, ENFILE): an event file or the folder that could not be opened, or too few left after a failed commit; the cap is halved at each (see `maxOpenFiles`). */
+  /**
+   * Shortages of descriptors found (EMFILE, ENFILE): an event file or the folder that could not
+   * be opened, an event file given one of the last descriptors under the limit, or too few left
+   * after a failed commit; the cap is halved at each (see `maxOpenFiles`).
+   */
   descriptorShortages: number;
   filesRetired: number;
 }

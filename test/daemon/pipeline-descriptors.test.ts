@@ -5,10 +5,11 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, closeSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readdirSync, readlinkSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pipeline } from '../../src/daemon/pipeline.js';
+import { descriptorLimit } from '../../src/tail/tailer.js';
 import { call, footer, header, line, readDeadLetters, tempHome, waitFor, writeEventFile } from '../helpers/event-files.js';
 import { testPricer } from '../helpers/test-pricer.js';
 import { failInsertOnce } from '../helpers/store.js';
@@ -81,16 +82,12 @@ test('with a cap of 8, a daemon stores every event of 50 files appended to at on
   t.true(mostInAll <= baseline + CAP + 16, `at most the cap and a margin of descriptors more than at start (saw ${mostInAll}, ${baseline} at start)`);
 });
 
-/**
- * The soft limit on descriptors of process `pid`, read from /proc (which takes no child process,
- * so no pipes: it works with no descriptor to spare), after setting it with `prlimit` (util-linux).
- */
+/** The soft limit on descriptors of process `pid` ({@link descriptorLimit}), after setting it with `prlimit` (util-linux). */
 function softNofile(pid: number, set?: number): number {
   if (set !== undefined) execFileSync('prlimit', ['--pid', String(pid), `--nofile=${set}:`]);
-  const limits = readFileSync(`/proc/${pid}/limits`, 'utf8');
-  const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
-  if (soft === undefined) throw new Error(`no descriptor limit in /proc/${pid}/limits:\n${limits}`);
-  return Number(soft);
+  const limit = descriptorLimit(pid);
+  if (limit === null) throw new Error(`no descriptor limit in /proc/${pid}/limits`);
+  return limit;
 }
 
 test('a shortage of descriptors that passes: the cap halves while the process may open few, then doubles back to max_open_files once it may open more, and every event is stored once', async (t) => {

@@ -40,7 +40,6 @@ function observeInto(onCommit: (eventIds: string[]) => void): () => CommitObserv
   };
 }
 
-
 test('a corrupted line is dead-lettered by file id and offset while the lines around it are stored', async (t) => {
   const { p, h } = await startPipeline(t);
   const hd = header();
